@@ -1,0 +1,192 @@
+//! The commands replicated through Raft and the state machine's answers.
+//!
+//! Time rides in each command (stamped by the leader) so that `apply` is a pure
+//! function of the log.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use raftmasq_config::ClusterSettings;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{ClientId, Lease, MacAddr, Millis, NodeId, Reservation, StaticRecord};
+
+/// Who is asking for an address, as seen in a DHCP request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    pub client_id: ClientId,
+    pub mac: MacAddr,
+    /// Hostname sent by the client (option 12, or the first label of option 81).
+    pub hostname: Option<String>,
+    /// Address the client asked for (option 50 or ciaddr).
+    pub requested_address: Option<Ipv4Addr>,
+    /// Node whose bridge saw the request.
+    pub seen_by: Option<NodeId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// First entry of a new cluster: fixes the settings every node must share.
+    Initialize {
+        settings: ClusterSettings,
+    },
+    /// Hold an address for a client (DHCPOFFER) for `hold_ms`.
+    /// `request.requested_address` is a hint.
+    Allocate {
+        request: LeaseRequest,
+        now: Millis,
+        hold_ms: u64,
+    },
+    /// Commit a lease (DHCPACK). If `request.requested_address` is set, exactly
+    /// that address is bound or the command is rejected (the server then NAKs);
+    /// otherwise the state machine chooses.
+    Bind {
+        request: LeaseRequest,
+        now: Millis,
+        lease_time_secs: Option<u64>,
+    },
+    /// Extend the bound lease `client_id` holds on `address`.
+    Renew {
+        client_id: ClientId,
+        address: Ipv4Addr,
+        now: Millis,
+        lease_time_secs: Option<u64>,
+    },
+    /// The client gives the address back (DHCPRELEASE or `dnsctl release`).
+    Release {
+        client_id: Option<ClientId>,
+        address: Ipv4Addr,
+        now: Millis,
+    },
+    /// The client found the address in use (DHCPDECLINE): quarantine it.
+    Decline {
+        client_id: ClientId,
+        address: Ipv4Addr,
+        now: Millis,
+    },
+    /// Drop every lease and quarantine that ended at or before `now`.
+    Expire {
+        now: Millis,
+    },
+    Reserve {
+        reservation: Reservation,
+    },
+    Unreserve {
+        mac: MacAddr,
+    },
+    AddRecord {
+        record: StaticRecord,
+    },
+    RemoveRecord {
+        record: StaticRecord,
+    },
+}
+
+impl Command {
+    /// Short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Initialize { .. } => "initialize",
+            Command::Allocate { .. } => "allocate",
+            Command::Bind { .. } => "bind",
+            Command::Renew { .. } => "renew",
+            Command::Release { .. } => "release",
+            Command::Decline { .. } => "decline",
+            Command::Expire { .. } => "expire",
+            Command::Reserve { .. } => "reserve",
+            Command::Unreserve { .. } => "unreserve",
+            Command::AddRecord { .. } => "add_record",
+            Command::RemoveRecord { .. } => "remove_record",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// The lease as it stands after the command.
+    Lease {
+        lease: Lease,
+    },
+    /// Leases and quarantines dropped by an `Expire`.
+    Expired {
+        leases: usize,
+    },
+    Done,
+    Rejected {
+        reason: Rejection,
+    },
+}
+
+/// Why the state machine refused a command. Deterministic: every replica
+/// refuses the same command for the same reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Rejection {
+    #[error("the cluster has not been initialised yet")]
+    NotInitialized,
+    #[error("the cluster is already initialised")]
+    AlreadyInitialized,
+    #[error("pool exhausted: no free address in the range")]
+    PoolExhausted,
+    #[error("address {address} is not available to this client")]
+    AddressUnavailable { address: Ipv4Addr },
+    #[error("address {address} is outside the subnet")]
+    OutsideSubnet { address: Ipv4Addr },
+    #[error("no lease for this client on {address}")]
+    NoSuchLease { address: Ipv4Addr },
+    #[error("MAC {mac} already has a reservation ({address})")]
+    DuplicateReservation { mac: MacAddr, address: Ipv4Addr },
+    #[error("address {address} is already reserved for {mac}")]
+    AddressReserved { address: Ipv4Addr, mac: MacAddr },
+    #[error("address {address} is leased to another client ({client}); release it first")]
+    AddressLeased { address: Ipv4Addr, client: ClientId },
+    #[error("no reservation for MAC {mac}")]
+    NoSuchReservation { mac: MacAddr },
+    #[error("no such record")]
+    NoSuchRecord,
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Initialize { settings } => {
+                write!(
+                    f,
+                    "initialize subnet {} range {}",
+                    settings.subnet, settings.range
+                )
+            }
+            Command::Allocate { request, .. } => {
+                write!(f, "allocate for {} ({})", request.mac, request.client_id)
+            }
+            Command::Bind { request, .. } => {
+                write!(f, "bind for {} ({})", request.mac, request.client_id)
+            }
+            Command::Renew {
+                client_id, address, ..
+            } => write!(f, "renew {address} for {client_id}"),
+            Command::Release { address, .. } => write!(f, "release {address}"),
+            Command::Decline { address, .. } => write!(f, "decline {address}"),
+            Command::Expire { now } => write!(f, "expire leases ending by {now}"),
+            Command::Reserve { reservation } => {
+                write!(f, "reserve {} for {}", reservation.address, reservation.mac)
+            }
+            Command::Unreserve { mac } => write!(f, "unreserve {mac}"),
+            Command::AddRecord { record } => {
+                write!(f, "add {} record {}", record.data.type_name(), record.name)
+            }
+            Command::RemoveRecord { record } => {
+                write!(
+                    f,
+                    "remove {} record {}",
+                    record.data.type_name(),
+                    record.name
+                )
+            }
+        }
+    }
+}

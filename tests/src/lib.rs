@@ -1,0 +1,1 @@
+//! Shared fixtures for raftmasq's end-to-end tests.
