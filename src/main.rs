@@ -1,1 +1,21 @@
-fn main() {}
+//! raftmasq: Raft-replicated DHCPv4 + DNS for multi-host LXD/Incus clouds.
+
+mod admin;
+mod cli;
+mod daemon;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("raftmasq: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,4 +1,12 @@
 //! raftmasq's replicated cluster state: the openraft node, its sled storage and
 //! the Raft RPC between nodes. The state machine itself lives in `raftmasq-state`.
 
+pub mod network;
+pub mod node;
+pub mod store;
+pub mod types;
+
+pub use network::{ClusterToken, Links};
+pub use node::{ClusterNode, NodeConfig, ReadError, StartError, WriteError};
 pub use raftmasq_state as state;
+pub use types::{Member, NodeId};

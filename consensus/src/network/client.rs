@@ -1,0 +1,253 @@
+//! Outgoing cluster requests: Raft RPCs and forwarded client requests.
+
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ClusterToken, Links, paths};
+use crate::types::{Member, NodeId, TypeConfig};
+
+/// Why a request to a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("node {target} ({addr}) unreachable: {reason}")]
+    Unreachable {
+        target: NodeId,
+        addr: String,
+        reason: String,
+    },
+    #[error("node {target} ({addr}) did not answer within {timeout:?}")]
+    Timeout {
+        target: NodeId,
+        addr: String,
+        timeout: Duration,
+    },
+    #[error(
+        "node {target} ({addr}) refused our cluster token: check that token_file holds the same secret on every host"
+    )]
+    Unauthorized { target: NodeId, addr: String },
+    #[error("node {target} ({addr}) answered HTTP {status}: {body}")]
+    Status {
+        target: NodeId,
+        addr: String,
+        status: u16,
+        body: String,
+    },
+    #[error("node {target} ({addr}) sent an unreadable answer: {reason}")]
+    Decode {
+        target: NodeId,
+        addr: String,
+        reason: String,
+    },
+}
+
+/// HTTP client for one node's outgoing cluster traffic; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    token: ClusterToken,
+    links: Links,
+    from: NodeId,
+}
+
+impl PeerClient {
+    pub fn new(from: NodeId, token: ClusterToken, links: Links) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        PeerClient {
+            http,
+            token,
+            links,
+            from,
+        }
+    }
+
+    /// POSTs `body` as JSON to `http://{addr}{path}` and decodes the JSON answer.
+    pub async fn post<Req, Resp>(
+        &self,
+        target: NodeId,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let addr_owned = || addr.to_string();
+        if self.links.is_cut(self.from, target) {
+            return Err(PeerError::Unreachable {
+                target,
+                addr: addr_owned(),
+                reason: "link cut".into(),
+            });
+        }
+        let response = self
+            .http
+            .post(format!("http://{addr}{path}"))
+            .header(reqwest::header::AUTHORIZATION, super::bearer(&self.token))
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|error| {
+                if error.is_timeout() {
+                    PeerError::Timeout {
+                        target,
+                        addr: addr_owned(),
+                        timeout,
+                    }
+                } else {
+                    PeerError::Unreachable {
+                        target,
+                        addr: addr_owned(),
+                        reason: error_chain(&error),
+                    }
+                }
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(PeerError::Unauthorized {
+                target,
+                addr: addr_owned(),
+            });
+        }
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(PeerError::Status {
+                target,
+                addr: addr_owned(),
+                status: status.as_u16(),
+                body,
+            });
+        }
+        let bytes = response.bytes().await.map_err(|error| {
+            if error.is_timeout() {
+                PeerError::Timeout {
+                    target,
+                    addr: addr_owned(),
+                    timeout,
+                }
+            } else {
+                PeerError::Unreachable {
+                    target,
+                    addr: addr_owned(),
+                    reason: error_chain(&error),
+                }
+            }
+        })?;
+        serde_json::from_slice(&bytes).map_err(|error| PeerError::Decode {
+            target,
+            addr: addr_owned(),
+            reason: error.to_string(),
+        })
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// openraft's network factory over [`PeerClient`].
+#[derive(Clone)]
+pub struct HttpNetwork {
+    client: PeerClient,
+}
+
+impl HttpNetwork {
+    pub fn new(client: PeerClient) -> Self {
+        HttpNetwork { client }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> Self::Network {
+        PeerConnection {
+            client: self.client.clone(),
+            target,
+            addr: node.cluster_addr.clone(),
+        }
+    }
+}
+
+pub struct PeerConnection {
+    client: PeerClient,
+    target: NodeId,
+    addr: String,
+}
+
+impl PeerConnection {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Member, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let result: Result<Resp, RaftError<NodeId, E>> = self
+            .client
+            .post(self.target, &self.addr, path, request, option.hard_ttl())
+            .await
+            .map_err(|error| match error {
+                PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&error)),
+                other => RPCError::Network(NetworkError::new(&other)),
+            })?;
+        result.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerConnection {
+    async fn append_entries(
+        &mut self,
+        request: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        self.call(paths::APPEND, &request, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        request: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.call(paths::SNAPSHOT, &request, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        request: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        self.call(paths::VOTE, &request, &option).await
+    }
+}

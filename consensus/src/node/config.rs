@@ -1,0 +1,56 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use raftmasq_state::ClusterSettings;
+
+use crate::network::ClusterToken;
+use crate::types::{Member, NodeId};
+
+/// Everything a cluster member needs to run; built by the daemon from its
+/// configuration file.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub data_dir: PathBuf,
+    /// What this node announces about itself (its cluster address must be
+    /// reachable by the other members).
+    pub member: Member,
+    /// The initial members (`cluster.peers`): id → cluster address.
+    pub peers: BTreeMap<NodeId, String>,
+    pub token: ClusterToken,
+    /// Settings every member must share.
+    pub settings: ClusterSettings,
+    /// Minimum election timeout; openraft picks each timeout in [t, 2t).
+    pub election_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// Log entries between snapshots.
+    pub snapshot_every: u64,
+    /// How long a write may wait for its commit before the caller is told the
+    /// cluster did not answer (no quorum, or no leader).
+    pub write_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults suited to an overlay network: election in the ~1 s range.
+    pub fn new(
+        id: NodeId,
+        data_dir: PathBuf,
+        member: Member,
+        token: ClusterToken,
+        settings: ClusterSettings,
+    ) -> Self {
+        NodeConfig {
+            id,
+            data_dir,
+            peers: BTreeMap::from([(id, member.cluster_addr.clone())]),
+            member,
+            token,
+            settings,
+            election_timeout: Duration::from_millis(1_000),
+            heartbeat_interval: Duration::from_millis(250),
+            snapshot_every: 5_000,
+            write_timeout: Duration::from_secs(3),
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Writes reach the leader from any node; reads are local or linearizable.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use raftmasq_state::{Command, Millis, Response};
+use serde::{Deserialize, Serialize};
+use tokio::time::{Instant, sleep, timeout_at};
+
+use super::ClusterNode;
+use crate::network::{PeerError, paths};
+use crate::types::{LogId, NodeId};
+
+/// Why a write was not committed. Every variant tells the operator what to check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum WriteError {
+    #[error("no leader: node {node} cannot reach a quorum of the cluster (last known leader: {})", display_leader(*last_leader))]
+    NoLeader {
+        node: NodeId,
+        last_leader: Option<NodeId>,
+    },
+    #[error("node {node} is not the leader (leader: {})", display_leader(*leader))]
+    NotLeader {
+        node: NodeId,
+        leader: Option<NodeId>,
+    },
+    #[error("not committed within {timeout_ms} ms: leader node {leader} may have lost its quorum")]
+    Timeout { leader: NodeId, timeout_ms: u64 },
+    #[error("cannot reach the leader: {reason}")]
+    LeaderUnreachable { leader: NodeId, reason: String },
+    #[error("node {node} is shutting down")]
+    ShuttingDown { node: NodeId },
+    #[error("internal error on node {node}: {reason}")]
+    Internal { node: NodeId, reason: String },
+}
+
+fn display_leader(leader: Option<NodeId>) -> String {
+    leader.map_or_else(|| "unknown".to_string(), |id| format!("node {id}"))
+}
+
+impl WriteError {
+    /// Worth retrying within the caller's deadline: leadership may settle.
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            WriteError::NoLeader { .. }
+                | WriteError::NotLeader { .. }
+                | WriteError::LeaderUnreachable { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum ReadError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("node {node} did not catch up to index {index} within the deadline")]
+    CatchUp { node: NodeId, index: u64 },
+}
+
+/// Milliseconds since the Unix epoch on this host's clock.
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// The leader stamps its own clock into a command, so every replica applies
+/// the same time whichever node first received the request.
+fn stamp(command: &mut Command, leader_now: Millis) {
+    match command {
+        Command::Allocate { now, .. }
+        | Command::Bind { now, .. }
+        | Command::Renew { now, .. }
+        | Command::Release { now, .. }
+        | Command::Decline { now, .. }
+        | Command::Expire { now } => *now = leader_now,
+        Command::Initialize { .. }
+        | Command::Reserve { .. }
+        | Command::Unreserve { .. }
+        | Command::AddRecord { .. }
+        | Command::RemoveRecord { .. } => {}
+    }
+}
+
+impl ClusterNode {
+    /// Commits `command` through the leader, wherever it is, and returns the
+    /// state machine's answer. Waits at most `write_timeout`.
+    pub async fn write(&self, command: Command) -> Result<Response, WriteError> {
+        let deadline = Instant::now() + self.config().write_timeout;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = match self.raft().current_leader().await {
+                Some(leader) if leader == self.id() => {
+                    self.write_as_leader(command.clone(), deadline).await
+                }
+                Some(leader) => self.forward_write(leader, &command, deadline).await,
+                None => Err(WriteError::NoLeader {
+                    node: self.id(),
+                    last_leader: None,
+                }),
+            };
+            match result {
+                Err(error) if error.is_transient() && attempt < 200 => {
+                    let pause = Duration::from_millis(20 * u64::from(attempt.min(10)));
+                    if Instant::now() + pause >= deadline {
+                        return Err(error);
+                    }
+                    sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Commits on this node if it is the leader; never forwards.
+    pub(super) async fn write_as_leader(
+        &self,
+        mut command: Command,
+        deadline: Instant,
+    ) -> Result<Response, WriteError> {
+        stamp(&mut command, now_millis());
+        let kind = command.kind();
+        match timeout_at(deadline, self.raft().client_write(command)).await {
+            Err(_elapsed) => {
+                tracing::warn!(
+                    node_id = self.id(),
+                    command = kind,
+                    "write not committed before its deadline"
+                );
+                Err(WriteError::Timeout {
+                    leader: self.id(),
+                    timeout_ms: millis(self.config().write_timeout),
+                })
+            }
+            Ok(Ok(written)) => Ok(written.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(WriteError::NotLeader {
+                    node: self.id(),
+                    leader: forward.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(other))) => Err(WriteError::Internal {
+                node: self.id(),
+                reason: other.to_string(),
+            }),
+            Ok(Err(RaftError::Fatal(_))) => Err(WriteError::ShuttingDown { node: self.id() }),
+        }
+    }
+
+    async fn forward_write(
+        &self,
+        leader: NodeId,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<Response, WriteError> {
+        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
+            node: self.id(),
+            last_leader: Some(leader),
+        })?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let answer: Result<Response, WriteError> = self
+            .peers()
+            .post(leader, &addr, paths::WRITE, command, remaining)
+            .await
+            .map_err(|error| peer_failure(leader, error))?;
+        answer
+    }
+
+    /// A linearizable read: confirms the leader's authority with a quorum
+    /// (read-index), waits until this replica has applied up to it, then runs
+    /// `read` on the local replica.
+    pub async fn consistent_read<T>(
+        &self,
+        read: impl FnOnce(&crate::store::Replica) -> T,
+    ) -> Result<T, ReadError> {
+        let deadline = Instant::now() + self.config().write_timeout;
+        let index = self.read_index(deadline).await?;
+        if let Some(index) = index {
+            let wait = self
+                .raft()
+                .wait(Some(deadline.saturating_duration_since(Instant::now())));
+            wait.applied_index_at_least(Some(index.index), "consistent read")
+                .await
+                .map_err(|_| ReadError::CatchUp {
+                    node: self.id(),
+                    index: index.index,
+                })?;
+        }
+        Ok(read(&self.replica().read()))
+    }
+
+    async fn read_index(&self, deadline: Instant) -> Result<Option<LogId>, WriteError> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = match self.raft().current_leader().await {
+                Some(leader) if leader == self.id() => self.read_index_as_leader(deadline).await,
+                Some(leader) => {
+                    let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
+                        node: self.id(),
+                        last_leader: Some(leader),
+                    })?;
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let answer: Result<Option<LogId>, WriteError> = self
+                        .peers()
+                        .post(leader, &addr, paths::READ, &(), remaining)
+                        .await
+                        .map_err(|error| peer_failure(leader, error))?;
+                    answer
+                }
+                None => Err(WriteError::NoLeader {
+                    node: self.id(),
+                    last_leader: None,
+                }),
+            };
+            match result {
+                Err(error) if error.is_transient() && attempt < 200 => {
+                    let pause = Duration::from_millis(20 * u64::from(attempt.min(10)));
+                    if Instant::now() + pause >= deadline {
+                        return Err(error);
+                    }
+                    sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub(super) async fn read_index_as_leader(
+        &self,
+        deadline: Instant,
+    ) -> Result<Option<LogId>, WriteError> {
+        match timeout_at(deadline, self.raft().ensure_linearizable()).await {
+            Err(_elapsed) => Err(WriteError::Timeout {
+                leader: self.id(),
+                timeout_ms: millis(self.config().write_timeout),
+            }),
+            Ok(Ok(index)) => Ok(index),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward)))) => {
+                Err(WriteError::NotLeader {
+                    node: self.id(),
+                    leader: forward.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(error)))) => {
+                tracing::warn!(node_id = self.id(), %error, "leadership not confirmed by a quorum");
+                Err(WriteError::NoLeader {
+                    node: self.id(),
+                    last_leader: Some(self.id()),
+                })
+            }
+            Ok(Err(RaftError::Fatal(_))) => Err(WriteError::ShuttingDown { node: self.id() }),
+        }
+    }
+
+    /// The cluster address of a member, from the local membership.
+    pub fn member_addr(&self, id: NodeId) -> Option<String> {
+        let metrics = self.raft().metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|member| member.cluster_addr.clone())
+    }
+}
+
+fn peer_failure(leader: NodeId, error: PeerError) -> WriteError {
+    match error {
+        PeerError::Timeout { .. } => WriteError::Timeout {
+            leader,
+            timeout_ms: 0,
+        },
+        other => WriteError::LeaderUnreachable {
+            leader,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

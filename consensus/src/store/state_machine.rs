@@ -1,0 +1,249 @@
+//! The state machine store: the lease table in memory, persisted as snapshots.
+//!
+//! Applying an entry changes only memory; durability comes from the Raft log
+//! (fsynced before any acknowledgement) plus the latest snapshot, which is
+//! written to sled before openraft may purge the log entries it covers. On
+//! start the table is loaded from the snapshot and openraft re-applies the
+//! committed entries after it (`read_committed`). See consensus/DESIGN.md.
+
+use std::io::Cursor;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
+use raftmasq_state::{LeaseTable, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+const CURRENT_SNAPSHOT: &[u8] = b"current";
+
+/// This node's copy of the replicated state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Replica {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+    pub table: LeaseTable,
+}
+
+/// Shared read access to the local replica, for DNS, DHCP and the admin API.
+#[derive(Clone)]
+pub struct ReplicaHandle {
+    replica: Arc<RwLock<Replica>>,
+    applied: watch::Receiver<Option<LogId>>,
+}
+
+impl ReplicaHandle {
+    /// Reads the local replica (possibly behind the leader: a local read).
+    pub fn read(&self) -> RwLockReadGuard<'_, Replica> {
+        self.replica.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A receiver that changes whenever entries are applied or a snapshot installed.
+    pub fn subscribe(&self) -> watch::Receiver<Option<LogId>> {
+        self.applied.clone()
+    }
+
+    pub fn last_applied(&self) -> Option<LogId> {
+        *self.applied.borrow()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+/// Where the current snapshot lives on disk.
+#[derive(Clone)]
+struct SnapshotSlot {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl SnapshotSlot {
+    fn read(&self) -> Result<Option<StoredSnapshot>, StorageError> {
+        let Some(bytes) = self
+            .tree
+            .get(CURRENT_SNAPSHOT)
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageIOError::read_snapshot(None, &e).into())
+    }
+
+    /// Writes and fsyncs: openraft purges the log behind a snapshot once this returns.
+    async fn write(&self, snapshot: &StoredSnapshot) -> Result<(), StorageError> {
+        let signature = Some(snapshot.meta.signature());
+        let bytes = serde_json::to_vec(snapshot)
+            .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
+        self.tree
+            .insert(CURRENT_SNAPSHOT, bytes)
+            .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
+        Ok(())
+    }
+}
+
+pub struct StateMachineStore {
+    replica: Arc<RwLock<Replica>>,
+    applied_tx: watch::Sender<Option<LogId>>,
+    slot: SnapshotSlot,
+}
+
+impl StateMachineStore {
+    pub(super) fn new(db: &sled::Db) -> Result<Self, StorageError> {
+        let tree = db
+            .open_tree("snapshots")
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        let store = StateMachineStore {
+            replica: Arc::default(),
+            applied_tx: watch::Sender::new(None),
+            slot: SnapshotSlot {
+                db: db.clone(),
+                tree,
+            },
+        };
+        if let Some(snapshot) = store.slot.read()? {
+            let replica = decode_replica(&snapshot.data, &snapshot.meta)?;
+            store.replace(replica);
+        }
+        Ok(store)
+    }
+
+    pub fn handle(&self) -> ReplicaHandle {
+        ReplicaHandle {
+            replica: self.replica.clone(),
+            applied: self.applied_tx.subscribe(),
+        }
+    }
+
+    fn replace(&self, replica: Replica) {
+        let applied = replica.last_applied;
+        *self.replica.write().unwrap_or_else(PoisonError::into_inner) = replica;
+        self.applied_tx.send_replace(applied);
+    }
+}
+
+fn decode_replica(data: &[u8], meta: &SnapshotMeta) -> Result<Replica, StorageError> {
+    serde_json::from_slice(data)
+        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
+}
+
+/// Builds snapshots from a copy of the replica taken under the lock, so
+/// serialisation does not block readers or appliers.
+pub struct SnapshotBuilder {
+    replica: Arc<RwLock<Replica>>,
+    slot: SnapshotSlot,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let replica = self
+            .replica
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let data =
+            serde_json::to_vec(&replica).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let snapshot_id = match replica.last_applied {
+            Some(log_id) => format!("{}-{}-{}", log_id.leader_id, log_id.index, data.len()),
+            None => format!("empty-{}", data.len()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: replica.last_applied,
+            last_membership: replica.membership.clone(),
+            snapshot_id,
+        };
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        self.slot.write(&stored).await?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
+        Ok((replica.last_applied, replica.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut responses = Vec::new();
+        let last_applied = {
+            let mut replica = self.replica.write().unwrap_or_else(PoisonError::into_inner);
+            for entry in entries {
+                replica.last_applied = Some(entry.log_id);
+                let response = match entry.payload {
+                    EntryPayload::Blank => Response::Done,
+                    EntryPayload::Normal(command) => replica.table.apply(&command),
+                    EntryPayload::Membership(membership) => {
+                        replica.membership = StoredMembership::new(Some(entry.log_id), membership);
+                        Response::Done
+                    }
+                };
+                responses.push(response);
+            }
+            replica.last_applied
+        };
+        self.applied_tx.send_replace(last_applied);
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            replica: self.replica.clone(),
+            slot: self.slot.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let mut replica = decode_replica(&data, meta)?;
+        // The snapshot's metadata is authoritative for what it covers.
+        replica.last_applied = meta.last_log_id;
+        replica.membership = meta.last_membership.clone();
+        self.slot
+            .write(&StoredSnapshot {
+                meta: meta.clone(),
+                data,
+            })
+            .await?;
+        self.replace(replica);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        Ok(self.slot.read()?.map(|stored| Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        }))
+    }
+}

@@ -1,0 +1,62 @@
+//! openraft type configuration for raftmasq.
+
+use std::fmt;
+use std::io::Cursor;
+use std::net::Ipv4Addr;
+
+use raftmasq_state::{Command, Response};
+use serde::{Deserialize, Serialize};
+
+pub type NodeId = u64;
+
+/// What the cluster knows about one member; replicated in the Raft membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Raft RPC listener (`node.cluster_addr`), e.g. `10.99.0.1:7380`.
+    pub cluster_addr: String,
+    /// Admin/API listener, if the member has registered it.
+    #[serde(default)]
+    pub admin_addr: Option<String>,
+    /// The member's bridge address (`dhcp.address`): its DHCP server identifier
+    /// and, by default, one of the DNS servers handed to clients.
+    #[serde(default)]
+    pub bridge_address: Option<Ipv4Addr>,
+}
+
+impl Member {
+    pub fn new(cluster_addr: impl Into<String>) -> Self {
+        Member {
+            cluster_addr: cluster_addr.into(),
+            admin_addr: None,
+            bridge_address: None,
+        }
+    }
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cluster_addr)
+    }
+}
+
+openraft::declare_raft_types!(
+    /// raftmasq's Raft types: commands and responses of the lease state machine.
+    pub TypeConfig:
+        D = Command,
+        R = Response,
+        NodeId = NodeId,
+        Node = Member,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, Member>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, Member>;
+pub type Snapshot = openraft::Snapshot<TypeConfig>;
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, Member>;

@@ -1,0 +1,414 @@
+//! Multi-node cluster behaviour, in process, over real HTTP on loopback.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
+use raftmasq_consensus::{ClusterNode, NodeId, WriteError};
+use support::{TOKEN, TestCluster, settings};
+
+fn mac(n: u32) -> MacAddr {
+    let [_, b, c, d] = n.to_be_bytes();
+    MacAddr([0x02, 0x00, 0x00, b, c, d])
+}
+
+fn bind(n: u32) -> Command {
+    let mac = mac(n);
+    Command::Bind {
+        request: LeaseRequest {
+            client_id: ClientId::from_mac(mac),
+            mac,
+            hostname: Some(format!("c{n}")),
+            requested_address: None,
+            seen_by: Some(1),
+        },
+        now: 1_000,
+        lease_time_secs: None,
+    }
+}
+
+/// Binds a lease through `node`; returns the address granted.
+async fn lease(node: &ClusterNode, n: u32) -> Ipv4Addr {
+    match node.write(bind(n)).await {
+        Ok(Response::Lease { lease }) => lease.address,
+        other => panic!("bind {n} through node {}: {other:?}", node.id()),
+    }
+}
+
+fn address_on(node: &ClusterNode, n: u32) -> Option<Ipv4Addr> {
+    node.replica()
+        .read()
+        .table
+        .lease_by_client(&ClientId::from_mac(mac(n)))
+        .map(|lease| lease.address)
+}
+
+async fn all_applied(cluster: &TestCluster, leader: NodeId) {
+    let index = cluster.last_applied(leader);
+    for id in cluster.nodes.keys() {
+        cluster.applied_at_least(*id, index).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elects_a_leader_and_replicates_writes_from_any_node() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let follower = *cluster
+        .nodes
+        .keys()
+        .find(|id| **id != leader)
+        .expect("a follower");
+
+    let mut granted = BTreeMap::new();
+    for n in 0..20 {
+        // Alternate between the leader and a follower, which forwards.
+        let via = if n % 2 == 0 { leader } else { follower };
+        granted.insert(n, lease(cluster.node(via), n).await);
+    }
+    let distinct: BTreeSet<_> = granted.values().collect();
+    assert_eq!(
+        distinct.len(),
+        granted.len(),
+        "every client has its own address"
+    );
+
+    all_applied(&cluster, leader).await;
+    for node in cluster.nodes.values() {
+        for (n, address) in &granted {
+            assert_eq!(
+                address_on(node, *n),
+                Some(*address),
+                "node {} has lease {n}",
+                node.id()
+            );
+        }
+        assert_eq!(node.replica().read().table.settings(), Some(&settings()));
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_elects_another_and_loses_no_acknowledged_write() {
+    let mut cluster = TestCluster::start(3).await;
+    let old_leader = cluster.ready().await;
+    let mut granted = BTreeMap::new();
+    for n in 0..10 {
+        granted.insert(n, lease(cluster.node(old_leader), n).await);
+    }
+
+    let killed_at = Instant::now();
+    cluster.kill(old_leader).await;
+    let new_leader = cluster.leader().await;
+    let failover = killed_at.elapsed();
+    assert_ne!(new_leader, old_leader);
+    // election_timeout is 400 ms in tests, openraft draws it from [400, 800) ms.
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
+
+    for n in 10..20 {
+        granted.insert(n, lease(cluster.node(new_leader), n).await);
+    }
+    all_applied(&cluster, new_leader).await;
+    for node in cluster.nodes.values() {
+        for (n, address) in &granted {
+            assert_eq!(
+                address_on(node, *n),
+                Some(*address),
+                "lease {n} survived on node {}",
+                node.id()
+            );
+        }
+    }
+
+    // The old leader comes back as a follower and catches up.
+    cluster.restart(old_leader).await;
+    let leader = cluster.leader().await;
+    all_applied(&cluster, leader).await;
+    for (n, address) in &granted {
+        assert_eq!(address_on(cluster.node(old_leader), *n), Some(*address));
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_catches_up() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let follower = *cluster
+        .nodes
+        .keys()
+        .find(|id| **id != leader)
+        .expect("a follower");
+    cluster.kill(follower).await;
+    for n in 0..30 {
+        lease(cluster.node(leader), n).await;
+    }
+    cluster.restart(follower).await;
+    all_applied(&cluster, leader).await;
+    for n in 0..30 {
+        assert_eq!(
+            address_on(cluster.node(follower), n),
+            address_on(cluster.node(leader), n)
+        );
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_a_purged_log_catches_up_from_a_snapshot() {
+    let mut cluster = TestCluster::start_with(3, 20).await;
+    let leader = cluster.ready().await;
+    let follower = *cluster
+        .nodes
+        .keys()
+        .find(|id| **id != leader)
+        .expect("a follower");
+    cluster.kill(follower).await;
+    for n in 0..120 {
+        lease(cluster.node(leader), n).await;
+    }
+    // Snapshot and purge everything the follower would need from the log.
+    let raft = cluster.node(leader).raft().clone();
+    raft.trigger().snapshot().await.expect("trigger snapshot");
+    let index = cluster.last_applied(leader);
+    raft.wait(Some(support::WAIT))
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= index - 1),
+            "snapshot built",
+        )
+        .await
+        .expect("snapshot");
+    raft.trigger().purge_log(index).await.expect("purge");
+    raft.wait(Some(support::WAIT))
+        .metrics(|m| m.purged.is_some_and(|p| p.index >= 100), "log purged")
+        .await
+        .expect("purged");
+
+    cluster.restart(follower).await;
+    all_applied(&cluster, leader).await;
+    let metrics = cluster.node(follower).metrics();
+    assert!(
+        metrics.snapshot.is_some(),
+        "the follower installed a snapshot"
+    );
+    for n in 0..120 {
+        assert_eq!(
+            address_on(cluster.node(follower), n),
+            address_on(cluster.node(leader), n)
+        );
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minority_leader_stops_committing_and_says_so() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    lease(cluster.node(leader), 1).await;
+    let others: Vec<NodeId> = cluster
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| *id != leader)
+        .collect();
+    cluster.links.isolate(leader, others.iter().copied());
+
+    // The isolated old leader cannot commit: the write fails with a clear reason.
+    let error = cluster
+        .node(leader)
+        .write(bind(2))
+        .await
+        .expect_err("no quorum");
+    assert!(
+        matches!(
+            error,
+            WriteError::Timeout { .. } | WriteError::NoLeader { .. }
+        ),
+        "unexpected error: {error:?}"
+    );
+    assert!(
+        error.to_string().contains("quorum"),
+        "error explains itself: {error}"
+    );
+
+    // The majority elects a new leader and keeps granting.
+    let majority = &others;
+    let deadline = Instant::now() + support::WAIT;
+    let new_leader = loop {
+        let m = cluster.node(majority[0]).metrics();
+        if let Some(l) = m.current_leader.filter(|l| majority.contains(l)) {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "majority elected no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let address = lease(cluster.node(new_leader), 3).await;
+
+    cluster.links.heal();
+    let leader = cluster.leader().await;
+    all_applied(&cluster, leader).await;
+    for node in cluster.nodes.values() {
+        assert_eq!(address_on(node, 3), Some(address));
+        assert_eq!(
+            address_on(node, 2),
+            None,
+            "the uncommitted write never appears"
+        );
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_reads_work_from_a_follower() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let follower = *cluster
+        .nodes
+        .keys()
+        .find(|id| **id != leader)
+        .expect("a follower");
+    let address = lease(cluster.node(leader), 7).await;
+    let seen = cluster
+        .node(follower)
+        .consistent_read(|replica| {
+            replica
+                .table
+                .lease_by_client(&ClientId::from_mac(mac(7)))
+                .map(|l| l.address)
+        })
+        .await
+        .expect("consistent read");
+    assert_eq!(seen, Some(address));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_host_joins_as_learner_then_voter_and_can_be_removed() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    for n in 0..10 {
+        lease(cluster.node(leader), n).await;
+    }
+    let newcomer = cluster.add_node(4, settings(), TOKEN).await;
+    newcomer
+        .raft()
+        .wait(Some(support::WAIT))
+        .metrics(
+            |m| {
+                m.membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|id| id == 4)
+            },
+            "node 4 becomes a voter",
+        )
+        .await
+        .expect("joined");
+    all_applied(&cluster, leader).await;
+    assert_eq!(
+        address_on(&newcomer, 3),
+        address_on(cluster.node(leader), 3)
+    );
+
+    // A membership change may still be settling (joint consensus): retry.
+    let deadline = Instant::now() + support::WAIT;
+    let leader = loop {
+        let leader = cluster.leader().await;
+        match cluster
+            .node(leader)
+            .raft()
+            .change_membership(BTreeSet::from([1, 2, 3]), false)
+            .await
+        {
+            Ok(_) => break leader,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "cannot remove node 4: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let voters: BTreeSet<NodeId> = cluster
+        .node(leader)
+        .metrics()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .collect();
+    assert_eq!(voters, BTreeSet::from([1, 2, 3]));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_different_settings_is_refused_with_the_keys_named() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let mut different = settings();
+    different.lease_time_secs = 60;
+    different.domain = "other".into();
+    let stranger = cluster.add_node(4, different, TOKEN).await;
+    let mut refused = stranger.refused();
+    let reason = tokio::time::timeout(support::WAIT, refused.wait_for(|r| r.is_some()))
+        .await
+        .expect("refused in time")
+        .expect("watch open")
+        .clone()
+        .expect("a reason");
+    assert!(
+        reason.contains("dhcp.lease_time") && reason.contains("dns.domain"),
+        "{reason}"
+    );
+    let members = cluster
+        .node(leader)
+        .metrics()
+        .membership_config
+        .membership()
+        .clone();
+    assert!(
+        members.get_node(&4).is_none(),
+        "the refused node was not added"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused_and_changes_nothing() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let before = cluster.node(leader).metrics();
+
+    // A raw RPC with a wrong token, and one with none: 401, vote unchanged.
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/raft/vote", cluster.addrs[&leader]);
+    let vote = serde_json::json!({"vote": {"leader_id": {"term": 1000, "node_id": 9}, "committed": false}, "last_log_id": null});
+    for auth in [Some("Bearer wrong-token"), None] {
+        let mut request = http.post(&url).json(&vote);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.expect("send");
+        assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let after = cluster.node(leader).metrics();
+    assert_eq!(after.current_term, before.current_term);
+    assert_eq!(after.state, ServerState::Leader);
+
+    // A node with the wrong token never gets in.
+    let intruder = cluster.add_node(5, settings(), "wrong-token").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let members = cluster
+        .node(leader)
+        .metrics()
+        .membership_config
+        .membership()
+        .clone();
+    assert!(members.get_node(&5).is_none());
+    assert_eq!(intruder.metrics().current_leader, None);
+    cluster.shutdown().await;
+}

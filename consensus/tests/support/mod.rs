@@ -1,0 +1,257 @@
+//! An in-process cluster on loopback: real HTTP between nodes, a switchboard
+//! (`Links`) to cut them apart, and waits on Raft metrics instead of sleeps.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
+use raftmasq_consensus::types::RaftMetrics;
+use raftmasq_consensus::{ClusterNode, ClusterToken, Links, Member, NodeConfig, NodeId};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+pub const TOKEN: &str = "test-cluster-token";
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn settings() -> ClusterSettings {
+    ClusterSettings {
+        subnet: "10.0.0.0/16".parse().expect("subnet"),
+        range: AddressRange {
+            start: Ipv4Addr::new(10, 0, 0, 10),
+            end: Ipv4Addr::new(10, 0, 255, 254),
+        },
+        domain: "lxd".into(),
+        lease_time_secs: 3600,
+        duplicate_hostnames: HostnamePolicy::Suffix,
+        decline_quarantine_secs: 600,
+    }
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,openraft=error".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+pub struct TestCluster {
+    pub links: Links,
+    pub nodes: BTreeMap<NodeId, ClusterNode>,
+    pub addrs: BTreeMap<NodeId, SocketAddr>,
+    dirs: BTreeMap<NodeId, TempDir>,
+    peers: BTreeMap<NodeId, String>,
+    pub snapshot_every: u64,
+}
+
+impl TestCluster {
+    /// Starts nodes `1..=n` as the initial members.
+    pub async fn start(n: u64) -> Self {
+        Self::start_with(n, 5_000).await
+    }
+
+    pub async fn start_with(n: u64, snapshot_every: u64) -> Self {
+        init_tracing();
+        let mut listeners = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
+        for id in 1..=n {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            addrs.insert(id, listener.local_addr().expect("addr"));
+            listeners.insert(id, listener);
+        }
+        let peers = addrs
+            .iter()
+            .map(|(id, addr)| (*id, addr.to_string()))
+            .collect();
+        let mut cluster = TestCluster {
+            links: Links::default(),
+            nodes: BTreeMap::new(),
+            addrs,
+            dirs: BTreeMap::new(),
+            peers,
+            snapshot_every,
+        };
+        for (id, listener) in listeners {
+            let dir = TempDir::new().expect("temp dir");
+            let node = cluster
+                .launch(id, dir.path(), listener, settings(), TOKEN)
+                .await;
+            cluster.dirs.insert(id, dir);
+            cluster.nodes.insert(id, node);
+        }
+        cluster
+    }
+
+    pub fn config(
+        &self,
+        id: NodeId,
+        data_dir: &std::path::Path,
+        settings: ClusterSettings,
+        token: &str,
+    ) -> NodeConfig {
+        let addr = self.addrs[&id];
+        let member = Member {
+            cluster_addr: addr.to_string(),
+            admin_addr: None,
+            bridge_address: Some(Ipv4Addr::new(10, 0, 0, u8::try_from(id).expect("small id"))),
+        };
+        let mut config = NodeConfig::new(
+            id,
+            data_dir.to_path_buf(),
+            member,
+            ClusterToken::new(token).expect("valid token"),
+            settings,
+        );
+        config.peers = self.peers.clone();
+        config.election_timeout = Duration::from_millis(400);
+        config.heartbeat_interval = Duration::from_millis(100);
+        config.snapshot_every = self.snapshot_every;
+        config.write_timeout = Duration::from_secs(3);
+        config
+    }
+
+    async fn launch(
+        &self,
+        id: NodeId,
+        data_dir: &std::path::Path,
+        listener: TcpListener,
+        settings: ClusterSettings,
+        token: &str,
+    ) -> ClusterNode {
+        let config = self.config(id, data_dir, settings, token);
+        ClusterNode::start(config, listener, self.links.clone())
+            .await
+            .expect("start node")
+    }
+
+    /// Adds a node that is not among the initial peers (it joins).
+    pub async fn add_node(
+        &mut self,
+        id: NodeId,
+        settings: ClusterSettings,
+        token: &str,
+    ) -> ClusterNode {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        self.addrs.insert(id, listener.local_addr().expect("addr"));
+        let dir = TempDir::new().expect("temp dir");
+        let node = self.launch(id, dir.path(), listener, settings, token).await;
+        self.dirs.insert(id, dir);
+        self.nodes.insert(id, node.clone());
+        node
+    }
+
+    pub fn node(&self, id: NodeId) -> &ClusterNode {
+        &self.nodes[&id]
+    }
+
+    /// Waits until every running node agrees on one leader; returns it.
+    pub async fn leader(&self) -> NodeId {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let leaders: Vec<Option<NodeId>> = self
+                .nodes
+                .values()
+                .map(|n| n.metrics().current_leader)
+                .collect();
+            if let Some(Some(leader)) = leaders.first() {
+                if leaders.iter().all(|l| *l == Some(*leader)) && self.nodes.contains_key(leader) {
+                    return *leader;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no agreed leader within {WAIT:?}: {leaders:?}"
+            );
+            self.any_change().await;
+        }
+    }
+
+    /// Waits for a metrics change on any node (bounded).
+    async fn any_change(&self) {
+        let mut receivers: Vec<_> = self.nodes.values().map(|n| n.raft().metrics()).collect();
+        let changes = receivers.iter_mut().map(|rx| Box::pin(rx.changed()));
+        let _ = tokio::time::timeout(
+            Duration::from_millis(200),
+            futures::future::select_all(changes),
+        )
+        .await;
+    }
+
+    /// Waits until `id` has applied at least `index`.
+    pub async fn applied_at_least(&self, id: NodeId, index: u64) -> RaftMetrics {
+        self.node(id)
+            .raft()
+            .wait(Some(WAIT))
+            .applied_index_at_least(Some(index), format!("node {id} applies {index}"))
+            .await
+            .expect("applied in time")
+    }
+
+    pub fn last_applied(&self, id: NodeId) -> u64 {
+        self.node(id).metrics().last_applied.map_or(0, |l| l.index)
+    }
+
+    /// Waits until the replicated settings are in place on every running node.
+    pub async fn ready(&self) -> NodeId {
+        let leader = self.leader().await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self
+            .nodes
+            .values()
+            .all(|n| n.replica().read().table.is_initialized())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "settings not replicated in time"
+            );
+            self.any_change().await;
+        }
+        leader
+    }
+
+    /// Stops a node like `kill -9` would, from the cluster's point of view.
+    pub async fn kill(&mut self, id: NodeId) {
+        let node = self.nodes.remove(&id).expect("running node");
+        node.shutdown().await;
+        drop(node);
+        // sled releases its file lock when the last handle drops; give its
+        // background threads a moment.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    pub async fn restart(&mut self, id: NodeId) -> ClusterNode {
+        let addr = self.addrs[&id];
+        let mut attempt = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(_) if attempt < 50 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("rebind {addr}: {error}"),
+            }
+        };
+        let dir = self.dirs[&id].path().to_path_buf();
+        let node = ClusterNode::start(
+            self.config(id, &dir, settings(), TOKEN),
+            listener,
+            self.links.clone(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("restart node {id}: {error}"));
+        self.nodes.insert(id, node.clone());
+        node
+    }
+
+    pub async fn shutdown(self) {
+        for node in self.nodes.values() {
+            node.shutdown().await;
+        }
+    }
+}

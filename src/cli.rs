@@ -1,0 +1,61 @@
+//! Command line: run a node, or check a configuration file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use raftmasq_config::Config;
+
+pub const DEFAULT_CONFIG: &str = "/etc/raftmasq/raftmasq.toml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "raftmasq",
+    version,
+    about = "Raft-replicated DHCPv4 + DNS for multi-host LXD/Incus clouds"
+)]
+pub struct Cli {
+    /// Configuration file of this host.
+    #[arg(long, short, global = true, env = "RAFTMASQ_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run this host's node (the default).
+    Run,
+    /// Validate the configuration file (and the token file) and exit.
+    Check {
+        /// The file to check (default: --config).
+        file: Option<PathBuf>,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let config = Config::read(&cli.config)?;
+            let token = config.load_token()?;
+            crate::logging::init(&config.log)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(crate::daemon::run(config, token))
+        }
+        Command::Check { file } => {
+            let path = file.unwrap_or(cli.config);
+            let config = Config::read(&path)?;
+            config.load_token()?;
+            println!(
+                "{}: ok (node {}, cluster of {} peers)",
+                path.display(),
+                config.node.id,
+                config.cluster.peers.len()
+            );
+            Ok(())
+        }
+    }
+}
