@@ -1,6 +1,81 @@
 //! raftmasq configuration: one TOML file per host, parsed strictly and validated
 //! with errors that name the file, the key and the reason.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), raftmasq_config::ConfigError> {
+//! let config = raftmasq_config::Config::read("/etc/raftmasq/raftmasq.toml")?;
+//! let token = config.load_token()?;
+//! let shared = config.cluster_settings();
+//! # let _ = (token, shared); Ok(()) }
+//! ```
+
+// Tests unwrap freely: a panic there is a failed test, not a crash.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cluster;
+pub mod defaults;
+mod duration;
+mod error;
+mod locate;
+mod model;
+mod names;
+mod net;
+pub mod options;
+mod raw;
+mod token;
+mod validate;
+
+use std::path::Path;
 
 pub use cluster::{AddressRange, ClusterSettings, HostnamePolicy};
+pub use error::{ConfigError, Problem};
+pub use model::{
+    ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig, Peer,
+    UnicastReplies,
+};
+pub use net::resolv_conf_nameservers;
+pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};
+pub use token::ClusterToken;
+
+impl Config {
+    /// Parses and validates one host's file. `source` only labels messages.
+    /// The token file is not read here: see [`Config::load_token`].
+    pub fn from_toml(text: &str, source: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let source = source.as_ref();
+        let locator = locate::Locator::new(text);
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|error| ConfigError::Invalid {
+            file: source.to_path_buf(),
+            problems: vec![error::from_toml(&error, &locator)],
+        })?;
+        let mut problems = error::Problems::new(&locator);
+        let config = validate::validate(raw, source, &mut problems);
+        problems.into_result(source, config)
+    }
+
+    /// Reads the file at `path`, then [`Config::from_toml`].
+    pub fn read(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Reads `cluster.token_file`: it must exist, hold a non-blank token, and be
+    /// unreadable by group and others. Separate from parsing so `raftmasq check`
+    /// and the daemon both call it, and tests of the file itself need no secret.
+    pub fn load_token(&self) -> Result<ClusterToken, ConfigError> {
+        token::read(&self.cluster.token_file).map_err(|reason| {
+            ConfigError::single(
+                &self.source,
+                "cluster.token_file",
+                self.token_file_position,
+                reason,
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

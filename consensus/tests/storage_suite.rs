@@ -10,7 +10,7 @@ struct SledBuilder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for SledBuilder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError> {
         let dir = TempDir::new().expect("temp dir");
-        let (log, state_machine) = store::open(dir.path()).expect("open store");
+        let (log, state_machine) = store::open(dir.path(), 0).expect("open store");
         Ok((dir, log, state_machine))
     }
 }

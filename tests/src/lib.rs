@@ -1,1 +1,20 @@
-//! Shared fixtures for raftmasq's end-to-end tests.
+//! Shared fixtures for raftmasq's end-to-end tests: daemons as real processes,
+//! generated configurations, and a small admin API client.
+//!
+//! Every process a test starts is owned by a guard that kills it (SIGKILL) on
+//! drop, so no path — success, failure or panic — leaves one behind.
+
+pub mod admin;
+pub mod cluster;
+pub mod process;
+
+pub use cluster::{LoopbackCluster, NodeFiles};
+pub use process::Daemon;
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}

@@ -76,7 +76,7 @@ impl ClusterNode {
                 .validate()
                 .map_err(|e| StartError::RaftConfig(e.to_string()))?,
         );
-        let (log_store, state_machine) = store::open(&config.data_dir)?;
+        let (log_store, state_machine) = store::open(&config.data_dir, config.id)?;
         let replica = state_machine.handle();
         let peers = PeerClient::new(config.id, config.token.clone(), links);
         let raft = Raft::new(

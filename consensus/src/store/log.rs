@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::index_key;
-use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
@@ -26,10 +26,12 @@ pub struct LogStore {
     db: sled::Db,
     logs: sled::Tree,
     meta: sled::Tree,
+    /// This node's id, to know when it is the leader named by its own vote.
+    node_id: NodeId,
 }
 
 impl LogStore {
-    pub(super) fn new(db: &sled::Db) -> Result<Self, StorageError> {
+    pub(super) fn new(db: &sled::Db, node_id: NodeId) -> Result<Self, StorageError> {
         let open = |name: &str| -> Result<sled::Tree, StorageError> {
             db.open_tree(name)
                 .map_err(|e| StorageIOError::read_logs(&e).into())
@@ -38,6 +40,7 @@ impl LogStore {
             db: db.clone(),
             logs: open("raft_log")?,
             meta: open("raft_meta")?,
+            node_id,
         })
     }
 
@@ -60,6 +63,13 @@ impl LogStore {
             .insert(key, bytes)
             .map_err(|e| StorageIOError::write(&e))?;
         Ok(())
+    }
+
+    fn is_own_leader_vote(&self) -> Result<bool, StorageError> {
+        let vote: Option<Vote> = self.read_meta(VOTE)?;
+        Ok(vote.is_some_and(|vote| {
+            vote.is_committed() && vote.leader_id().voted_for() == Some(self.node_id)
+        }))
     }
 
     fn last_entry_log_id(&self) -> Result<Option<LogId>, StorageError> {
@@ -140,9 +150,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // Not flushed on its own: a lost `committed` only means a restarted node
-        // re-applies fewer entries until the leader tells it the commit index again.
-        self.write_meta(COMMITTED, &committed)
+        self.write_meta(COMMITTED, &committed)?;
+        // A leader restarted with its vote intact resumes leadership in the same
+        // term without a new no-op entry, and openraft then takes this stored
+        // value as the linearizable read index. If it were behind what the
+        // leader had acknowledged before the crash, a `--consistent` read could
+        // miss acknowledged leases (the e2e crash test caught exactly that).
+        // openraft awaits this before applying, so flushing here makes the
+        // value durable before any client hears of the commit. Followers learn
+        // the commit index from the leader and skip the fsync.
+        if self.is_own_leader_vote()? {
+            self.flush().await.map_err(|e| StorageIOError::write(&e))?;
+        }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {

@@ -12,10 +12,10 @@ pub use state_machine::{Replica, ReplicaHandle, StateMachineStore};
 
 use std::path::Path;
 
-use crate::types::StorageError;
+use crate::types::{NodeId, StorageError};
 
-/// Opens (or creates) the node's store under `dir`.
-pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError> {
+/// Opens (or creates) the store of node `node_id` under `dir`.
+pub fn open(dir: &Path, node_id: NodeId) -> Result<(LogStore, StateMachineStore), StoreOpenError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreOpenError::Io {
         dir: dir.display().to_string(),
         source,
@@ -30,7 +30,7 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreOpenError>
             dir: dir.display().to_string(),
             source,
         })?;
-    let log = LogStore::new(&db).map_err(StoreOpenError::Storage)?;
+    let log = LogStore::new(&db, node_id).map_err(StoreOpenError::Storage)?;
     let state_machine = StateMachineStore::new(&db).map_err(StoreOpenError::Storage)?;
     Ok((log, state_machine))
 }

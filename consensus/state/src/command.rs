@@ -109,7 +109,7 @@ pub enum Response {
     Lease {
         lease: Lease,
     },
-    /// Leases and quarantines dropped by an `Expire`.
+    /// Leases dropped by an `Expire` (ended quarantines are lifted too, not counted).
     Expired {
         leases: usize,
     },
@@ -148,6 +148,14 @@ pub enum Rejection {
     NoSuchRecord,
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    #[error("invalid cluster settings: {0}")]
+    InvalidSettings(String),
+    #[error("invalid hostname {name:?}: expected 1-63 letters, digits or hyphens")]
+    InvalidHostname { name: String },
+    #[error("hostname {name} is already reserved for {mac}")]
+    HostnameReserved { name: String, mac: MacAddr },
+    #[error("hostname {name} is in use by another client ({client}); release it first")]
+    HostnameInUse { name: String, client: ClientId },
 }
 
 impl fmt::Display for Command {

@@ -1,10 +1,30 @@
 //! The replicated state machine of raftmasq: leases, reservations, hostnames and
 //! static DNS records. Pure and deterministic: no I/O, no clock, no randomness;
 //! time rides in each command, stamped by the leader.
+//!
+//! [`LeaseTable::apply`] is the only writer; the openraft state machine locks the
+//! table, applies each committed [`Command`] and persists snapshots (the table
+//! implements `Serialize`/`Deserialize`, holding only primary data). The read
+//! API serves DNS (`address_of_name`, `records_named`), the DHCP server
+//! (`candidate_addresses`, `is_available_to`, `lease_by_client`) and `dnsctl`.
+//! See `DESIGN.md` for why it is shaped this way.
 
+mod candidates;
 pub mod command;
+mod names;
+mod pool;
+mod records;
+mod snapshot;
+mod table;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use command::{Command, LeaseRequest, Rejection, Response};
+pub use names::{MAX_LABEL_LEN, is_valid_label, normalize_hostname};
 pub use raftmasq_config::{AddressRange, ClusterSettings, HostnamePolicy};
+pub use records::normalize_dns_name;
+pub use snapshot::SnapshotError;
+pub use table::{LeaseTable, MAX_CONFLICTS, PoolStats, PreviousLease};
 pub use types::*;

@@ -1,0 +1,20 @@
+//! Named defaults, as they would be written in the file.
+//!
+//! `docs/configuration.md` quotes these values: change both together.
+
+/// Admin/API listener: loopback, so writes need no token unless moved off it.
+pub const ADMIN_ADDR: &str = "127.0.0.1:7381";
+/// openraft picks each election timeout in `[t, 2t)`; 1 s suits an overlay network.
+pub const ELECTION_TIMEOUT: &str = "1s";
+pub const HEARTBEAT_INTERVAL: &str = "250ms";
+/// Log entries between snapshots.
+pub const SNAPSHOT_EVERY: u64 = 5000;
+pub const LEASE_TIME: &str = "1h";
+pub const OFFER_HOLD: &str = "30s";
+pub const DECLINE_QUARANTINE: &str = "10m";
+pub const DHCP_PORT: u16 = 67;
+pub const DOMAIN: &str = "lxd";
+pub const DNS_PORT: u16 = 53;
+pub const DNS_TTL: &str = "30s";
+pub const NEGATIVE_TTL: &str = "30s";
+pub const LOG_LEVEL: &str = "info";

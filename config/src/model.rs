@@ -1,0 +1,156 @@
+//! The validated configuration: typed, defaults filled in, ready to use.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::Deserialize;
+
+use crate::options::DhcpOptionValue;
+use crate::{AddressRange, ClusterSettings, HostnamePolicy};
+
+/// One host's configuration. Build it with [`Config::from_toml`] or [`Config::read`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from, for messages.
+    pub source: PathBuf,
+    pub node: NodeConfig,
+    pub cluster: ClusterConfig,
+    pub dhcp: DhcpConfig,
+    pub dns: DnsConfig,
+    pub log: LogConfig,
+    /// Where `cluster.token_file` is written, for `load_token`'s messages.
+    pub(crate) token_file_position: Option<(usize, usize)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Raft node id, ≥ 1, unique in the cluster.
+    pub id: u64,
+    pub data_dir: PathBuf,
+    /// Raft RPC listener; also this node's address in `cluster.peers`.
+    pub cluster_addr: SocketAddr,
+    /// Admin/API HTTP listener.
+    pub admin_addr: SocketAddr,
+}
+
+impl NodeConfig {
+    /// Off loopback, anyone on the network can reach the admin API, so writes
+    /// must carry the cluster token.
+    pub fn admin_writes_need_token(&self) -> bool {
+        !self.admin_addr.ip().is_loopback()
+    }
+}
+
+/// A member of the initial cluster (`cluster.peers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub id: u64,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub token_file: PathBuf,
+    /// Initial members, in file order; includes this node.
+    pub peers: Vec<Peer>,
+    /// openraft draws each election timeout from `[t, 2t)`.
+    pub election_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// Log entries between snapshots.
+    pub snapshot_every: u64,
+}
+
+/// How replies reach a client that has no address yet (RFC 2131 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnicastReplies {
+    /// Unicast to chaddr/yiaddr with a hand-built frame (needs CAP_NET_RAW).
+    #[default]
+    Raw,
+    /// Broadcast to 255.255.255.255, which RFC 2131 allows as a fallback.
+    Broadcast,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpConfig {
+    /// When false this node never serves DHCP, even as Raft leader.
+    pub enabled: bool,
+    pub interface: String,
+    /// This host's address on the bridge; the server identifier (option 54).
+    pub address: Ipv4Addr,
+    pub subnet: Ipv4Net,
+    pub range: AddressRange,
+    pub router: Ipv4Addr,
+    /// `None`: decided at runtime, the bridge addresses of all hosts.
+    pub dns_servers: Option<Vec<Ipv4Addr>>,
+    pub lease_time: Duration,
+    pub offer_hold: Duration,
+    pub decline_quarantine: Duration,
+    pub duplicate_hostnames: HostnamePolicy,
+    pub port: u16,
+    pub unicast_replies: UnicastReplies,
+    /// Operator options, validated and ready to encode, in file order
+    /// (`[dhcp.options]` first, then `[[dhcp.option]]`).
+    pub options: Vec<DhcpOptionValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub enabled: bool,
+    /// Lowercase, without trailing dot.
+    pub domain: String,
+    pub listen: Vec<SocketAddr>,
+    /// Empty: use /etc/resolv.conf's nameservers (see [`crate::resolv_conf_nameservers`]).
+    pub upstream: Vec<SocketAddr>,
+    /// Clients allowed to use this server for names outside the domain.
+    pub allow_recursion: Vec<IpNet>,
+    /// Allowed AXFR and sent NOTIFY.
+    pub secondaries: Vec<IpAddr>,
+    /// TTL of names from leases.
+    pub ttl: Duration,
+    /// TTL of NXDOMAIN/NODATA answers in the domain (SOA minimum, RFC 2308).
+    pub negative_ttl: Duration,
+    /// Extra static records; the file may not exist.
+    pub records_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A tracing `EnvFilter` directive string, e.g. `info,raftmasq_dhcpd=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Config {
+    /// The settings every node must share; compare with
+    /// [`ClusterSettings::differing_keys`] to refuse a node that disagrees.
+    pub fn cluster_settings(&self) -> ClusterSettings {
+        ClusterSettings {
+            subnet: self.dhcp.subnet,
+            range: self.dhcp.range,
+            domain: self.dns.domain.clone(),
+            lease_time_secs: self.dhcp.lease_time.as_secs(),
+            duplicate_hostnames: self.dhcp.duplicate_hostnames,
+            decline_quarantine_secs: self.dhcp.decline_quarantine.as_secs(),
+        }
+    }
+
+    /// This node's entry in `cluster.peers` (validation guarantees it exists).
+    pub fn own_peer(&self) -> Option<Peer> {
+        self.cluster
+            .peers
+            .iter()
+            .copied()
+            .find(|p| p.id == self.node.id)
+    }
+}

@@ -1,0 +1,626 @@
+//! Operator DHCP options (`[dhcp.options]` by name, `[[dhcp.option]]` by code),
+//! validated here and pre-encoded so the DHCP server only copies bytes.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+use crate::error::Problems;
+use crate::names;
+use crate::net;
+use crate::raw::{RawNamedOptions, RawOption};
+
+/// RFC 2132 §2: the length octet bounds every option's data.
+pub const MAX_PAYLOAD: usize = 255;
+
+/// Option codes named by `[dhcp.options]`.
+pub const MTU: u8 = 26;
+pub const NTP_SERVERS: u8 = 42;
+pub const DOMAIN_SEARCH: u8 = 119;
+pub const CLASSLESS_STATIC_ROUTES: u8 = 121;
+
+/// The `type` of a `[[dhcp.option]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptionType {
+    Addresses,
+    Address,
+    String,
+    U8,
+    U16,
+    U32,
+    Bool,
+    Bytes,
+}
+
+/// A typed option value; [`DhcpOptionValue::payload`] gives its wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OptionValue {
+    Addresses(Vec<Ipv4Addr>),
+    Address(Ipv4Addr),
+    String(String),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    Bool(bool),
+    Bytes(Vec<u8>),
+    /// RFC 3397 domain search list, names lowercased without trailing dot.
+    DomainSearch(Vec<String>),
+    /// RFC 3442 classless static routes.
+    ClasslessStaticRoutes(Vec<StaticRoute>),
+}
+
+/// One RFC 3442 route: `destination` has no host bits set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticRoute {
+    pub destination: Ipv4Net,
+    pub gateway: Ipv4Addr,
+}
+
+/// A validated option: a code the server does not own and a value whose
+/// encoding fits in one option (≤ 255 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpOptionValue {
+    code: u8,
+    value: OptionValue,
+}
+
+impl DhcpOptionValue {
+    /// Checks the code and the encoded length; the error is the reason.
+    pub fn new(code: u8, value: OptionValue) -> Result<Self, String> {
+        if let Some(reason) = reserved(code) {
+            return Err(format!("option {code} cannot be set here: {reason}"));
+        }
+        let option = DhcpOptionValue { code, value };
+        let length = option.payload().len();
+        if length > MAX_PAYLOAD {
+            return Err(format!(
+                "option {code} encodes to {length} bytes; one option holds at most {MAX_PAYLOAD}"
+            ));
+        }
+        Ok(option)
+    }
+
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    pub fn value(&self) -> &OptionValue {
+        &self.value
+    }
+
+    /// The option's data: what follows the code and length octets.
+    pub fn payload(&self) -> Vec<u8> {
+        match &self.value {
+            OptionValue::Addresses(list) => list.iter().flat_map(|a| a.octets()).collect(),
+            OptionValue::Address(address) => address.octets().to_vec(),
+            OptionValue::String(text) => text.as_bytes().to_vec(),
+            OptionValue::U8(n) => vec![*n],
+            OptionValue::U16(n) => n.to_be_bytes().to_vec(),
+            OptionValue::U32(n) => n.to_be_bytes().to_vec(),
+            OptionValue::Bool(b) => vec![u8::from(*b)],
+            OptionValue::Bytes(bytes) => bytes.clone(),
+            OptionValue::DomainSearch(names) => encode_domain_search(names),
+            OptionValue::ClasslessStaticRoutes(routes) => encode_routes(routes),
+        }
+    }
+
+    /// The whole option as it goes in the packet: code, length, data.
+    pub fn encode(&self) -> Vec<u8> {
+        let payload = self.payload();
+        let mut out = Vec::with_capacity(payload.len() + 2);
+        out.push(self.code);
+        // `new` bounded the payload to 255 bytes.
+        out.push(u8::try_from(payload.len()).unwrap_or(u8::MAX));
+        out.extend(payload);
+        out
+    }
+}
+
+/// Why an option code is not the operator's to set, if it is not.
+pub fn reserved(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0 | 255 => "pad and end are packet framing, not options",
+        1 => "the subnet mask is derived from dhcp.subnet",
+        3 => "the router is set by dhcp.router",
+        6 => "the DNS servers are set by dhcp.dns_servers",
+        12 => "the host name is the client's own",
+        15 => "the domain name is set by dns.domain",
+        50 => "the requested address is sent by clients only",
+        51 => "the lease time is set by dhcp.lease_time",
+        52 => "option overload is decided by the packet encoder",
+        53 => "the message type is set per reply",
+        54 => "the server identifier is this host's dhcp.address",
+        55 => "the parameter request list is sent by clients only",
+        58 | 59 => "the renewal (T1) and rebinding (T2) times follow dhcp.lease_time",
+        61 => "the client identifier is sent by clients only",
+        81 => "the client FQDN reply is built from the name the cluster grants",
+        82 => "relay agent information is added by relays and echoed by the server",
+        _ => return None,
+    })
+}
+
+/// RFC 1035 §4.1.4 name encoding with compression, as RFC 3397 §2 asks;
+/// pointers are offsets into this option's data.
+fn encode_domain_search(names: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for name in names {
+        let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
+        let mut pointer = None;
+        for i in 0..labels.len() {
+            let suffix = labels[i..].join(".");
+            if let Some((_, offset)) = seen.iter().find(|(s, _)| *s == suffix) {
+                pointer = Some(*offset);
+                break;
+            }
+            // A pointer holds 14 bits of offset.
+            if out.len() < 0x4000 {
+                seen.push((suffix, out.len()));
+            }
+            let label = labels[i].as_bytes();
+            out.push(u8::try_from(label.len()).unwrap_or(63));
+            out.extend_from_slice(label);
+        }
+        match pointer {
+            Some(offset) => {
+                out.push(0xC0 | ((offset >> 8) as u8 & 0x3F));
+                out.push((offset & 0xFF) as u8);
+            }
+            None => out.push(0),
+        }
+    }
+    out
+}
+
+/// RFC 3442 §2: prefix length, the significant octets of the destination, router.
+fn encode_routes(routes: &[StaticRoute]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for route in routes {
+        let width = route.destination.prefix_len();
+        out.push(width);
+        let significant = usize::from(width).div_ceil(8);
+        out.extend_from_slice(&route.destination.network().octets()[..significant]);
+        out.extend_from_slice(&route.gateway.octets());
+    }
+    out
+}
+
+/// `"DEST_CIDR via GATEWAY"`.
+fn parse_route(text: &str, subnet: Option<Ipv4Net>) -> Result<StaticRoute, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [destination, "via", gateway] = words.as_slice() else {
+        return Err(format!(
+            "`{text}` is not a route like \"10.0.0.0/8 via 172.16.0.1\""
+        ));
+    };
+    let destination: Ipv4Net = destination
+        .parse()
+        .map_err(|_| format!("`{text}`: `{destination}` is not an IPv4 CIDR"))?;
+    if destination.trunc() != destination {
+        return Err(format!(
+            "`{text}`: {destination} has host bits set; did you mean {}?",
+            destination.trunc()
+        ));
+    }
+    let gateway = net::ipv4(gateway).map_err(|reason| format!("`{text}`: {reason}"))?;
+    if let Some(subnet) = subnet
+        && !subnet.contains(&gateway)
+    {
+        return Err(format!(
+            "`{text}`: gateway {gateway} is outside dhcp.subnet {subnet}, so clients cannot reach it"
+        ));
+    }
+    Ok(StaticRoute {
+        destination,
+        gateway,
+    })
+}
+
+/// Parses `01:02:0a` (one or two digits per octet when separated by `:`, `-`
+/// or spaces, as dnsmasq accepts) or `01020a` (two digits per octet).
+pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let invalid = || format!("`{text}` is not hex bytes like \"01:02:0a\" or \"01020a\"");
+    let octet = |digits: &str| {
+        if digits.is_empty() || digits.len() > 2 {
+            return Err(invalid());
+        }
+        u8::from_str_radix(digits, 16).map_err(|_| invalid())
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(Vec::new());
+    }
+    if trimmed.contains([':', '-', ' ']) {
+        return trimmed.split([':', '-', ' ']).map(octet).collect();
+    }
+    if !trimmed.len().is_multiple_of(2) {
+        return Err(format!(
+            "`{text}` has an odd number of hex digits; write bytes like \"01:02:0a\" or \"01020a\""
+        ));
+    }
+    (0..trimmed.len())
+        .step_by(2)
+        .map(|i| trimmed.get(i..i + 2).ok_or_else(invalid).and_then(octet))
+        .collect()
+}
+
+fn addresses(items: &[String], what: &str) -> Result<Vec<Ipv4Addr>, String> {
+    if items.is_empty() {
+        return Err(format!("{what} needs at least one address"));
+    }
+    items.iter().map(|item| net::ipv4(item)).collect()
+}
+
+/// Converts a generic option's TOML value according to its declared type.
+fn typed_value(kind: OptionType, value: &toml::Value) -> Result<OptionValue, String> {
+    let integer = |max: i64| -> Result<i64, String> {
+        match value.as_integer() {
+            Some(n) if (0..=max).contains(&n) => Ok(n),
+            Some(n) => Err(format!("{n} is out of range 0..={max}")),
+            None => Err(format!("expected an integer, found {}", value.type_str())),
+        }
+    };
+    let string = || -> Result<&str, String> {
+        value
+            .as_str()
+            .ok_or_else(|| format!("expected a string, found {}", value.type_str()))
+    };
+    Ok(match kind {
+        OptionType::Addresses => {
+            let array = value.as_array().ok_or_else(|| {
+                format!("expected a list of addresses, found {}", value.type_str())
+            })?;
+            let items = array
+                .iter()
+                .map(|item| {
+                    item.as_str().map(str::to_string).ok_or_else(|| {
+                        format!("expected address strings, found {}", item.type_str())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            OptionValue::Addresses(addresses(&items, "the list")?)
+        }
+        OptionType::Address => OptionValue::Address(net::ipv4(string()?)?),
+        OptionType::String => {
+            let text = string()?;
+            if text.is_empty() {
+                return Err("the string is empty".into());
+            }
+            OptionValue::String(text.to_string())
+        }
+        OptionType::U8 => OptionValue::U8(integer(u8::MAX.into())? as u8),
+        OptionType::U16 => OptionValue::U16(integer(u16::MAX.into())? as u16),
+        OptionType::U32 => OptionValue::U32(integer(u32::MAX.into())? as u32),
+        OptionType::Bool => OptionValue::Bool(
+            value
+                .as_bool()
+                .ok_or_else(|| format!("expected true or false, found {}", value.type_str()))?,
+        ),
+        OptionType::Bytes => OptionValue::Bytes(parse_hex(string()?)?),
+    })
+}
+
+/// Validates both option tables; each problem is reported under its own key.
+/// `subnet` (when valid) bounds static-route gateways.
+pub(crate) fn validate(
+    named: &RawNamedOptions,
+    generic: &[RawOption],
+    subnet: Option<Ipv4Net>,
+    problems: &mut Problems<'_>,
+) -> Vec<DhcpOptionValue> {
+    let mut out: Vec<(String, DhcpOptionValue)> = Vec::new();
+    let mut push =
+        |key: String, code: u8, value: Result<OptionValue, String>, problems: &mut Problems<'_>| {
+            match value.and_then(|value| DhcpOptionValue::new(code, value)) {
+                Ok(option) => out.push((key, option)),
+                Err(reason) => problems.add(&key, reason),
+            }
+        };
+
+    if let Some(mtu) = named.mtu {
+        // RFC 1122 / RFC 2132 §5.1: 68 is the smallest MTU an IPv4 host must accept.
+        let value = match u16::try_from(mtu) {
+            Ok(mtu) if mtu >= 68 => Ok(OptionValue::U16(mtu)),
+            _ => Err(format!("{mtu} is not an MTU: use 68..=65535")),
+        };
+        push("dhcp.options.mtu".into(), MTU, value, problems);
+    }
+    if let Some(servers) = &named.ntp_servers {
+        let value = addresses(servers, "ntp_servers").map(OptionValue::Addresses);
+        push(
+            "dhcp.options.ntp_servers".into(),
+            NTP_SERVERS,
+            value,
+            problems,
+        );
+    }
+    if let Some(search) = &named.domain_search {
+        let value = if search.is_empty() {
+            Err("domain_search needs at least one name; omit the key instead".into())
+        } else {
+            search
+                .iter()
+                .map(|name| names::domain(name))
+                .collect::<Result<Vec<_>, _>>()
+                .map(OptionValue::DomainSearch)
+        };
+        push(
+            "dhcp.options.domain_search".into(),
+            DOMAIN_SEARCH,
+            value,
+            problems,
+        );
+    }
+    if let Some(routes) = &named.classless_static_routes {
+        let value = routes
+            .iter()
+            .map(|route| parse_route(route, subnet))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|routes| {
+                if routes.is_empty() {
+                    Err(
+                        "classless_static_routes needs at least one route; omit the key instead"
+                            .into(),
+                    )
+                } else if !routes.iter().any(|r| r.destination.prefix_len() == 0) {
+                    // RFC 3442 §2: a client that receives option 121 ignores option 3.
+                    Err(
+                        "clients that get option 121 ignore the router option (RFC 3442), so \
+                         include a default route such as \"0.0.0.0/0 via <dhcp.router>\""
+                            .into(),
+                    )
+                } else {
+                    Ok(OptionValue::ClasslessStaticRoutes(routes))
+                }
+            });
+        push(
+            "dhcp.options.classless_static_routes".into(),
+            CLASSLESS_STATIC_ROUTES,
+            value,
+            problems,
+        );
+    }
+
+    for (index, option) in generic.iter().enumerate() {
+        let key = |field: &str| format!("dhcp.option[{index}].{field}");
+        let code = match u8::try_from(option.code) {
+            Ok(code) if (1..=254).contains(&code) => code,
+            _ => {
+                problems.add(
+                    &key("code"),
+                    format!("{} is not an option code: use 1..=254", option.code),
+                );
+                continue;
+            }
+        };
+        if let Some(reason) = reserved(code) {
+            problems.add(
+                &key("code"),
+                format!("option {code} cannot be set here: {reason}"),
+            );
+            continue;
+        }
+        push(
+            key("value"),
+            code,
+            typed_value(option.kind, &option.value),
+            problems,
+        );
+    }
+
+    // One code, one value: a later table silently winning would hide a mistake.
+    let mut options = Vec::with_capacity(out.len());
+    for (index, (key, option)) in out.iter().enumerate() {
+        if let Some((first, _)) = out[..index].iter().find(|(_, o)| o.code == option.code) {
+            problems.add(
+                key,
+                format!("option {} is already set by {first}", option.code),
+            );
+        } else {
+            options.push(option.clone());
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(text: &str) -> StaticRoute {
+        parse_route(text, None).unwrap()
+    }
+
+    #[test]
+    fn rfc3442_destination_descriptors() {
+        // RFC 3442 §2's table, each with router 10.0.0.1 appended.
+        let cases: [(&str, &[u8]); 7] = [
+            ("0.0.0.0/0", &[0]),
+            ("10.0.0.0/8", &[8, 10]),
+            ("10.0.0.0/24", &[24, 10, 0, 0]),
+            ("10.17.0.0/16", &[16, 10, 17]),
+            ("10.27.129.0/24", &[24, 10, 27, 129]),
+            ("10.229.0.128/25", &[25, 10, 229, 0, 128]),
+            ("10.198.122.47/32", &[32, 10, 198, 122, 47]),
+        ];
+        for (destination, descriptor) in cases {
+            let encoded = encode_routes(&[route(&format!("{destination} via 10.0.0.1"))]);
+            let mut expected = descriptor.to_vec();
+            expected.extend([10, 0, 0, 1]);
+            assert_eq!(encoded, expected, "{destination}");
+        }
+    }
+
+    #[test]
+    fn option_121_whole_option() {
+        let option = DhcpOptionValue::new(
+            CLASSLESS_STATIC_ROUTES,
+            OptionValue::ClasslessStaticRoutes(vec![
+                route("10.0.0.0/8 via 10.0.0.1"),
+                route("0.0.0.0/0 via 10.0.0.254"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            option.encode(),
+            [121, 11, 8, 10, 10, 0, 0, 1, 0, 10, 0, 0, 254]
+        );
+    }
+
+    #[test]
+    fn rfc3397_example_with_compression() {
+        // RFC 3397 §3: "eng.apple.com." and "marketing.apple.com.", 27 bytes,
+        // the second name ending in a pointer to offset 4 ("apple.com").
+        let option = DhcpOptionValue::new(
+            DOMAIN_SEARCH,
+            OptionValue::DomainSearch(vec!["eng.apple.com".into(), "marketing.apple.com".into()]),
+        )
+        .unwrap();
+        let mut expected = vec![119, 27];
+        expected.extend(b"\x03eng\x05apple\x03com\x00");
+        expected.extend(b"\x09marketing\xc0\x04");
+        assert_eq!(option.encode(), expected);
+    }
+
+    #[test]
+    fn scalar_and_list_encodings() {
+        let encode = |code, value| DhcpOptionValue::new(code, value).unwrap().encode();
+        assert_eq!(encode(26, OptionValue::U16(1450)), [26, 2, 0x05, 0xAA]);
+        assert_eq!(encode(19, OptionValue::Bool(false)), [19, 1, 0]);
+        assert_eq!(encode(23, OptionValue::U8(64)), [23, 1, 64]);
+        assert_eq!(encode(24, OptionValue::U32(600)), [24, 4, 0, 0, 2, 88]);
+        assert_eq!(
+            encode(
+                42,
+                OptionValue::Addresses(vec![
+                    Ipv4Addr::new(10, 0, 0, 1),
+                    Ipv4Addr::new(10, 0, 0, 2)
+                ])
+            ),
+            [42, 8, 10, 0, 0, 1, 10, 0, 0, 2]
+        );
+        assert_eq!(
+            encode(28, OptionValue::Address(Ipv4Addr::new(172, 16, 255, 255))),
+            [28, 4, 172, 16, 255, 255]
+        );
+        assert_eq!(
+            encode(114, OptionValue::String("https://p/".into())),
+            b"\x72\x0ahttps://p/"
+        );
+        assert_eq!(
+            encode(43, OptionValue::Bytes(vec![1, 2, 10])),
+            [43, 3, 1, 2, 10]
+        );
+    }
+
+    #[test]
+    fn hex_bytes_in_both_spellings() {
+        assert_eq!(parse_hex("01:02:0a"), Ok(vec![1, 2, 10]));
+        assert_eq!(parse_hex("01020A"), Ok(vec![1, 2, 10]));
+        assert_eq!(parse_hex(""), Ok(vec![]));
+        assert_eq!(parse_hex("1:2:a"), Ok(vec![1, 2, 10]));
+        assert!(parse_hex("102").unwrap_err().contains("odd number"));
+        assert!(parse_hex("123:4").unwrap_err().contains("not hex"));
+        assert!(parse_hex("01::02").unwrap_err().contains("not hex"));
+        assert!(parse_hex("zz").unwrap_err().contains("not hex"));
+        assert!(parse_hex("é1a").unwrap_err().contains("not hex"));
+    }
+
+    #[test]
+    fn reserved_codes_name_the_dedicated_key() {
+        let error = DhcpOptionValue::new(3, OptionValue::Address(Ipv4Addr::LOCALHOST)).unwrap_err();
+        assert!(error.contains("dhcp.router"), "{error}");
+        assert!(reserved(6).unwrap().contains("dhcp.dns_servers"));
+        assert!(reserved(15).unwrap().contains("dns.domain"));
+        assert!(reserved(51).unwrap().contains("dhcp.lease_time"));
+        assert!(reserved(26).is_none());
+    }
+
+    #[test]
+    fn oversized_options_are_refused() {
+        let error = DhcpOptionValue::new(43, OptionValue::Bytes(vec![0; 256])).unwrap_err();
+        assert!(error.contains("256 bytes"), "{error}");
+        let many = vec![Ipv4Addr::LOCALHOST; 64];
+        assert!(DhcpOptionValue::new(42, OptionValue::Addresses(many)).is_err());
+        assert!(DhcpOptionValue::new(43, OptionValue::Bytes(vec![0; 255])).is_ok());
+    }
+
+    #[test]
+    fn routes_parse_strictly() {
+        let subnet = Some("172.16.0.0/16".parse().unwrap());
+        assert!(
+            parse_route("10.0.0.0/8 172.16.0.1", subnet)
+                .unwrap_err()
+                .contains("not a route")
+        );
+        assert!(
+            parse_route("10.1.0.0/8 via 172.16.0.1", subnet)
+                .unwrap_err()
+                .contains("did you mean 10.0.0.0/8")
+        );
+        assert!(
+            parse_route("10.0.0.0/8 via 192.168.0.1", subnet)
+                .unwrap_err()
+                .contains("outside dhcp.subnet")
+        );
+        assert!(parse_route("10.0.0.0/8 via 172.16.0.1", subnet).is_ok());
+    }
+
+    #[test]
+    fn typed_values_check_type_and_range() {
+        let v = |text: &str| -> toml::Value {
+            toml::from_str::<toml::Table>(&format!("v = {text}")).unwrap()["v"].clone()
+        };
+        assert_eq!(
+            typed_value(OptionType::U8, &v("255")),
+            Ok(OptionValue::U8(255))
+        );
+        assert!(
+            typed_value(OptionType::U8, &v("256"))
+                .unwrap_err()
+                .contains("out of range 0..=255")
+        );
+        assert!(
+            typed_value(OptionType::U16, &v("-1"))
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            typed_value(OptionType::U32, &v("\"5\""))
+                .unwrap_err()
+                .contains("expected an integer, found string")
+        );
+        assert!(
+            typed_value(OptionType::Bool, &v("1"))
+                .unwrap_err()
+                .contains("true or false")
+        );
+        assert!(
+            typed_value(OptionType::Addresses, &v("[]"))
+                .unwrap_err()
+                .contains("at least one")
+        );
+        assert!(
+            typed_value(OptionType::Addresses, &v("\"10.0.0.1\""))
+                .unwrap_err()
+                .contains("list of addresses")
+        );
+        assert!(
+            typed_value(OptionType::Address, &v("\"10.0.0\""))
+                .unwrap_err()
+                .contains("not an IPv4")
+        );
+        assert!(
+            typed_value(OptionType::String, &v("\"\""))
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert_eq!(
+            typed_value(OptionType::Bytes, &v("\"0a0b\"")),
+            Ok(OptionValue::Bytes(vec![10, 11]))
+        );
+    }
+}

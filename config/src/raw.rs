@@ -1,0 +1,194 @@
+//! The file as written: serde structs that reject unknown keys and fill named
+//! defaults, with addresses and durations still as strings.
+//!
+//! Keeping values as strings here lets validation report every bad value at once
+//! with its own key and reason, instead of serde stopping at the first one with a
+//! generic "invalid IP address syntax".
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::HostnamePolicy;
+use crate::defaults;
+use crate::model::{LogFormat, UnicastReplies};
+use crate::options::OptionType;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub node: RawNode,
+    pub cluster: RawCluster,
+    pub dhcp: RawDhcp,
+    #[serde(default)]
+    pub dns: RawDns,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNode {
+    pub id: u64,
+    pub data_dir: PathBuf,
+    pub cluster_addr: String,
+    #[serde(default = "admin_addr")]
+    pub admin_addr: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCluster {
+    pub token_file: PathBuf,
+    pub peers: Vec<String>,
+    #[serde(default = "election_timeout")]
+    pub election_timeout: String,
+    #[serde(default = "heartbeat_interval")]
+    pub heartbeat_interval: String,
+    #[serde(default = "snapshot_every")]
+    pub snapshot_every: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDhcp {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub interface: String,
+    pub address: String,
+    pub subnet: String,
+    pub range: String,
+    pub router: Option<String>,
+    pub dns_servers: Option<Vec<String>>,
+    #[serde(default = "lease_time")]
+    pub lease_time: String,
+    #[serde(default = "offer_hold")]
+    pub offer_hold: String,
+    #[serde(default = "decline_quarantine")]
+    pub decline_quarantine: String,
+    #[serde(default)]
+    pub duplicate_hostnames: HostnamePolicy,
+    #[serde(default = "dhcp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub unicast_replies: UnicastReplies,
+    #[serde(default)]
+    pub options: RawNamedOptions,
+    #[serde(default)]
+    pub option: Vec<RawOption>,
+}
+
+/// `[dhcp.options]`: the options operators set most, by name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNamedOptions {
+    pub mtu: Option<i64>,
+    pub ntp_servers: Option<Vec<String>>,
+    pub domain_search: Option<Vec<String>>,
+    pub classless_static_routes: Option<Vec<String>>,
+}
+
+/// One `[[dhcp.option]]`: any other option by code and type.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOption {
+    pub code: i64,
+    #[serde(rename = "type")]
+    pub kind: OptionType,
+    pub value: toml::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "domain")]
+    pub domain: String,
+    pub listen: Option<Vec<String>>,
+    #[serde(default)]
+    pub upstream: Vec<String>,
+    pub allow_recursion: Option<Vec<String>>,
+    #[serde(default)]
+    pub secondaries: Vec<String>,
+    #[serde(default = "dns_ttl")]
+    pub ttl: String,
+    #[serde(default = "negative_ttl")]
+    pub negative_ttl: String,
+    pub records_file: Option<PathBuf>,
+}
+
+impl Default for RawDns {
+    fn default() -> Self {
+        RawDns {
+            enabled: true,
+            domain: domain(),
+            listen: None,
+            upstream: Vec::new(),
+            allow_recursion: None,
+            secondaries: Vec::new(),
+            ttl: dns_ttl(),
+            negative_ttl: negative_ttl(),
+            records_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLog {
+    #[serde(default = "log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            level: log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+// serde's `default = "..."` wants functions; these forward to the public constants.
+fn yes() -> bool {
+    true
+}
+fn admin_addr() -> String {
+    defaults::ADMIN_ADDR.to_string()
+}
+fn election_timeout() -> String {
+    defaults::ELECTION_TIMEOUT.to_string()
+}
+fn heartbeat_interval() -> String {
+    defaults::HEARTBEAT_INTERVAL.to_string()
+}
+fn snapshot_every() -> u64 {
+    defaults::SNAPSHOT_EVERY
+}
+fn lease_time() -> String {
+    defaults::LEASE_TIME.to_string()
+}
+fn offer_hold() -> String {
+    defaults::OFFER_HOLD.to_string()
+}
+fn decline_quarantine() -> String {
+    defaults::DECLINE_QUARANTINE.to_string()
+}
+fn dhcp_port() -> u16 {
+    defaults::DHCP_PORT
+}
+fn domain() -> String {
+    defaults::DOMAIN.to_string()
+}
+fn dns_ttl() -> String {
+    defaults::DNS_TTL.to_string()
+}
+fn negative_ttl() -> String {
+    defaults::NEGATIVE_TTL.to_string()
+}
+fn log_level() -> String {
+    defaults::LOG_LEVEL.to_string()
+}

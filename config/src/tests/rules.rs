@@ -1,0 +1,674 @@
+//! One failing case per validation rule, plus defaults and error shape.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::{BASE, parse, rejects, token_file, with, with_token_file};
+use crate::{HostnamePolicy, LogFormat, OptionValue, UnicastReplies};
+
+#[test]
+fn base_gets_the_documented_defaults() {
+    let config = parse(BASE).unwrap();
+    assert_eq!(
+        config.node.admin_addr,
+        "127.0.0.1:7381".parse::<SocketAddr>().unwrap()
+    );
+    assert!(!config.node.admin_writes_need_token());
+    assert_eq!(config.cluster.election_timeout, Duration::from_secs(1));
+    assert_eq!(
+        config.cluster.heartbeat_interval,
+        Duration::from_millis(250)
+    );
+    assert_eq!(config.cluster.snapshot_every, 5000);
+    assert!(config.dhcp.enabled);
+    assert_eq!(
+        config.dhcp.router,
+        Ipv4Addr::new(172, 16, 0, 1),
+        "router defaults to address"
+    );
+    assert_eq!(config.dhcp.dns_servers, None);
+    assert_eq!(config.dhcp.lease_time, Duration::from_secs(3600));
+    assert_eq!(config.dhcp.offer_hold, Duration::from_secs(30));
+    assert_eq!(config.dhcp.decline_quarantine, Duration::from_secs(600));
+    assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Suffix);
+    assert_eq!(config.dhcp.port, 67);
+    assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Raw);
+    assert!(config.dhcp.options.is_empty());
+    assert!(config.dns.enabled);
+    assert_eq!(config.dns.domain, "lxd");
+    assert_eq!(
+        config.dns.listen,
+        ["172.16.0.1:53".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        config.dns.upstream,
+        ["9.9.9.9:53".parse::<SocketAddr>().unwrap()]
+    );
+    let allow: Vec<String> = config
+        .dns
+        .allow_recursion
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(allow, ["172.16.0.0/16", "127.0.0.0/8", "::1/128"]);
+    assert!(config.dns.secondaries.is_empty());
+    assert_eq!(config.dns.ttl, Duration::from_secs(30));
+    assert_eq!(config.dns.negative_ttl, Duration::from_secs(30));
+    assert_eq!(config.dns.records_file, None);
+    assert_eq!(config.log.level, "info");
+    assert_eq!(config.log.format, LogFormat::Plain);
+
+    let settings = config.cluster_settings();
+    assert_eq!(settings.subnet.to_string(), "172.16.0.0/16");
+    assert_eq!(settings.range.to_string(), "172.16.0.10-172.16.255.254");
+    assert_eq!(
+        (settings.lease_time_secs, settings.decline_quarantine_secs),
+        (3600, 600)
+    );
+}
+
+#[test]
+fn explicit_values_override_defaults() {
+    let text = with(BASE, "dhcp", r#"lease_time = "90m""#);
+    let text = with(&text, "dhcp", r#"duplicate_hostnames = "reject""#);
+    let text = with(&text, "dhcp", r#"unicast_replies = "broadcast""#);
+    let text = with(&text, "node", r#"admin_addr = "10.99.0.1:7381""#);
+    let text = with(&text, "dns", r#"domain = "Cloud.Example.""#);
+    let text = with(&text, "log", r#"format = "json""#);
+    let config = parse(&text).unwrap();
+    assert_eq!(config.dhcp.lease_time, Duration::from_secs(5400));
+    assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Reject);
+    assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Broadcast);
+    assert!(config.node.admin_writes_need_token());
+    assert_eq!(config.dns.domain, "cloud.example");
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(
+        parse(BASE)
+            .unwrap()
+            .cluster_settings()
+            .differing_keys(&config.cluster_settings()),
+        ["dns.domain", "dhcp.lease_time", "dhcp.duplicate_hostnames"]
+    );
+}
+
+#[test]
+fn toml_level_errors_name_the_key_and_position() {
+    // Wrong type: the deserializer's span is mapped back to the key.
+    let text = with(BASE, "node", "id = \"one\"");
+    let error = parse(&text).unwrap_err().to_string();
+    assert!(
+        error.starts_with("test.toml:3:6: node.id: invalid type: string \"one\""),
+        "{error}"
+    );
+    // Missing required key: named with its table.
+    let text = BASE.replace("interface = \"lxdbr0\"\n", "");
+    rejects(&text, "dhcp.interface", "missing key `interface` in [dhcp]");
+    // A missing table, whether or not the file starts with another table.
+    let without_dhcp = &BASE[..BASE.find("[dhcp]").unwrap()];
+    for text in [without_dhcp, without_dhcp.trim_start()] {
+        let error = parse(text).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "test.toml:1:1: dhcp: missing key `dhcp` at the top level"
+        );
+    }
+    // Unknown enum value.
+    rejects(
+        &with(BASE, "dhcp", "duplicate_hostnames = \"rename\""),
+        "dhcp.duplicate_hostnames",
+        "unknown variant `rename`",
+    );
+    // Syntax error: position but no key.
+    let error = parse("[node\nid = 1\n").unwrap_err().to_string();
+    assert!(error.starts_with("test.toml:1:6: "), "{error}");
+}
+
+#[test]
+fn all_problems_are_reported_together() {
+    let text = with(BASE, "node", "id = 0");
+    let text = with(&text, "dhcp", r#"lease_time = "1m""#);
+    let text = with(&text, "dns", r#"domain = "-bad""#);
+    let error = parse(&text).unwrap_err();
+    let keys: Vec<&str> = error.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["node.id", "dhcp.lease_time", "dns.domain"]);
+    assert_eq!(error.to_string().lines().count(), 3);
+}
+
+#[test]
+fn node_rules() {
+    rejects(&with(BASE, "node", "id = 0"), "node.id", "start at 1");
+    rejects(
+        &with(BASE, "node", r#"data_dir = """#),
+        "node.data_dir",
+        "empty",
+    );
+    rejects(
+        &with(BASE, "node", r#"cluster_addr = "10.99.0.1""#),
+        "node.cluster_addr",
+        "has no port",
+    );
+    rejects(
+        &with(BASE, "node", r#"cluster_addr = "0.0.0.0:7380""#),
+        "node.cluster_addr",
+        "wildcard",
+    );
+    rejects(
+        &with(BASE, "node", r#"admin_addr = "10.99.0.1:7380""#),
+        "node.admin_addr",
+        "collides with node.cluster_addr",
+    );
+    rejects(
+        &with(BASE, "node", r#"admin_addr = "0.0.0.0:7380""#),
+        "node.admin_addr",
+        "collides",
+    );
+}
+
+#[test]
+fn peer_rules() {
+    let peers = |list: &str| with(BASE, "cluster", &format!("peers = [{list}]"));
+    rejects(&peers(""), "cluster.peers", "empty");
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "10.99.0.2:7380""#),
+        "cluster.peers[1]",
+        "ID=IP:PORT",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "1=10.99.0.2:7380""#),
+        "cluster.peers[1]",
+        "node id 1 is listed twice",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.1:7380""#),
+        "cluster.peers[1]",
+        "share the address 10.99.0.1:7380",
+    );
+    rejects(
+        &peers(r#""2=10.99.0.2:7380", "3=10.99.0.3:7380""#),
+        "cluster.peers",
+        "node.id = 1) is not listed; add \"1=10.99.0.1:7380\"",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.9:7380", "2=10.99.0.2:7380""#),
+        "cluster.peers[0]",
+        "says 10.99.0.9:7380 but node.cluster_addr is 10.99.0.1:7380",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=0.0.0.0:7380""#),
+        "cluster.peers[1]",
+        "wildcard",
+    );
+}
+
+#[test]
+fn cluster_timing_rules() {
+    rejects(
+        &with(BASE, "cluster", r#"election_timeout = "soon""#),
+        "cluster.election_timeout",
+        "is not a duration",
+    );
+    rejects(
+        &with(BASE, "cluster", r#"election_timeout = "10ms""#),
+        "cluster.election_timeout",
+        "below the minimum of 100ms",
+    );
+    rejects(
+        &with(BASE, "cluster", r#"heartbeat_interval = "1s""#),
+        "cluster.heartbeat_interval",
+        "must be shorter than cluster.election_timeout (1s)",
+    );
+    let text = with(BASE, "cluster", r#"election_timeout = "3s""#);
+    let config = parse(&with(&text, "cluster", r#"heartbeat_interval = "1s""#)).unwrap();
+    assert_eq!(config.cluster.election_timeout, Duration::from_secs(3));
+    rejects(
+        &with(BASE, "cluster", "snapshot_every = 0"),
+        "cluster.snapshot_every",
+        "at least 1",
+    );
+    rejects(
+        &with(BASE, "cluster", r#"token_file = """#),
+        "cluster.token_file",
+        "empty",
+    );
+}
+
+#[test]
+fn address_and_subnet_rules() {
+    rejects(
+        &with(BASE, "dhcp", r#"address = "172.16.0.256""#),
+        "dhcp.address",
+        "not an IPv4 address",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"address = "10.0.0.1""#),
+        "dhcp.address",
+        "outside dhcp.subnet 172.16.0.0/16",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"address = "172.16.0.0""#),
+        "dhcp.address",
+        "network or broadcast",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"router = "192.168.1.1""#),
+        "dhcp.router",
+        "outside dhcp.subnet",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"router = "172.16.255.255""#),
+        "dhcp.router",
+        "network or broadcast",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"subnet = "172.16.0.1/16""#),
+        "dhcp.subnet",
+        "did you mean \"172.16.0.0/16\"",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"subnet = "172.16.0.0/33""#),
+        "dhcp.subnet",
+        "not an IPv4 CIDR",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"interface = "a-very-long-bridge-name""#),
+        "dhcp.interface",
+        "1 to 15 characters",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"interface = "br/0""#),
+        "dhcp.interface",
+        "not a valid interface name",
+    );
+    rejects(
+        &with(BASE, "dhcp", "dns_servers = []"),
+        "dhcp.dns_servers",
+        "omit the key",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"dns_servers = ["172.16.0.1", "x"]"#),
+        "dhcp.dns_servers[1]",
+        "`x` is not an IPv4 address",
+    );
+    rejects(&with(BASE, "dhcp", "port = 0"), "dhcp.port", "port 0");
+}
+
+#[test]
+fn range_rules() {
+    let range = |r: &str| with(BASE, "dhcp", &format!("range = {r:?}"));
+    rejects(
+        &range("172.16.0.20-172.16.0.10"),
+        "dhcp.range",
+        "start 172.16.0.20 is after its end 172.16.0.10",
+    );
+    rejects(
+        &range("172.16.0.10-172.17.0.10"),
+        "dhcp.range",
+        "not inside dhcp.subnet 172.16.0.0/16",
+    );
+    rejects(
+        &range("172.15.0.10-172.16.0.10"),
+        "dhcp.range",
+        "not inside dhcp.subnet",
+    );
+    rejects(
+        &range("172.16.0.0-172.16.0.100"),
+        "dhcp.range",
+        "contains 172.16.0.0, the network address",
+    );
+    rejects(
+        &range("172.16.0.10-172.16.255.255"),
+        "dhcp.range",
+        "contains 172.16.255.255, the broadcast address",
+    );
+    rejects(
+        &range("172.16.0.1-172.16.0.100"),
+        "dhcp.range",
+        "contains 172.16.0.1, this host's dhcp.address",
+    );
+    let text = with(
+        &range("172.16.0.10-172.16.0.100"),
+        "dhcp",
+        r#"router = "172.16.0.50""#,
+    );
+    rejects(&text, "dhcp.range", "contains 172.16.0.50, dhcp.router");
+    rejects(&range("172.16.0.10"), "dhcp.range", "not a range");
+    // Adjacent but outside is fine.
+    assert!(parse(&range("172.16.0.2-172.16.255.254")).is_ok());
+}
+
+#[test]
+fn dhcp_duration_rules() {
+    rejects(
+        &with(BASE, "dhcp", r#"lease_time = "1m""#),
+        "dhcp.lease_time",
+        "below the minimum of 2m",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"lease_time = "90s 500ms""#),
+        "dhcp.lease_time",
+        "below the minimum",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"lease_time = "2m 500ms""#),
+        "dhcp.lease_time",
+        "whole number of seconds",
+    );
+    rejects(
+        &with(BASE, "dhcp", "lease_time = 3600"),
+        "dhcp.lease_time",
+        "invalid type: integer",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"offer_hold = "61s""#),
+        "dhcp.offer_hold",
+        "above the maximum of 1m",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"decline_quarantine = "10 minutes later""#),
+        "dhcp.decline_quarantine",
+        "not a duration",
+    );
+    let config = parse(&with(BASE, "dhcp", r#"lease_time = "2m""#)).unwrap();
+    assert_eq!(config.dhcp.lease_time, Duration::from_secs(120));
+    let config = parse(&with(BASE, "dhcp", r#"offer_hold = "60s""#)).unwrap();
+    assert_eq!(config.dhcp.offer_hold, Duration::from_secs(60));
+}
+
+#[test]
+fn dns_rules() {
+    rejects(
+        &with(BASE, "dns", r#"domain = "my_domain""#),
+        "dns.domain",
+        "contains '_'",
+    );
+    rejects(
+        &with(BASE, "dns", r#"domain = "lxd-""#),
+        "dns.domain",
+        "hyphen",
+    );
+    rejects(
+        &with(BASE, "dns", &format!("domain = \"{}.lxd\"", "a".repeat(64))),
+        "dns.domain",
+        "at most 63",
+    );
+    rejects(
+        &with(
+            BASE,
+            "dns",
+            &format!("domain = {:?}", vec!["abcdefghi"; 26].join(".")),
+        ),
+        "dns.domain",
+        "at most 253",
+    );
+    rejects(
+        &with(BASE, "dns", "listen = []"),
+        "dns.listen",
+        "dns.enabled = false",
+    );
+    assert!(
+        parse(&with(
+            &with(BASE, "dns", "listen = []"),
+            "dns",
+            "enabled = false"
+        ))
+        .is_ok()
+    );
+    rejects(
+        &with(BASE, "dns", r#"listen = ["172.16.0.1"]"#),
+        "dns.listen[0]",
+        "has no port",
+    );
+    rejects(
+        &with(BASE, "dns", r#"listen = ["0.0.0.0:53", "172.16.0.1:53"]"#),
+        "dns.listen",
+        "overlaps",
+    );
+    rejects(
+        &with(BASE, "dns", r#"listen = ["10.99.0.1:7380"]"#),
+        "dns.listen",
+        "collides with node.cluster_addr",
+    );
+    rejects(
+        &with(BASE, "dns", r#"upstream = ["172.16.0.1"]"#),
+        "dns.upstream[0]",
+        "would loop",
+    );
+    rejects(
+        &with(BASE, "dns", r#"upstream = ["resolver.example"]"#),
+        "dns.upstream[0]",
+        "not an IP:PORT",
+    );
+    rejects(
+        &with(BASE, "dns", r#"allow_recursion = ["10.0.0.1/8"]"#),
+        "dns.allow_recursion[0]",
+        "host bits",
+    );
+    rejects(
+        &with(BASE, "dns", r#"secondaries = ["ns2"]"#),
+        "dns.secondaries[0]",
+        "not an IP address",
+    );
+    rejects(
+        &with(BASE, "dns", r#"ttl = "1500ms""#),
+        "dns.ttl",
+        "whole number of seconds",
+    );
+    rejects(
+        &with(BASE, "dns", r#"negative_ttl = "2d""#),
+        "dns.negative_ttl",
+        "above the maximum of 1day",
+    );
+    rejects(&with(BASE, "log", r#"level = " ""#), "log.level", "empty");
+    rejects(
+        &with(BASE, "log", r#"format = "xml""#),
+        "log.format",
+        "unknown variant `xml`",
+    );
+}
+
+fn with_option(option: &str) -> String {
+    format!("{BASE}\n[[dhcp.option]]\n{option}\n")
+}
+
+#[test]
+fn generic_option_rules() {
+    rejects(
+        &with_option("code = 300\ntype = \"u8\"\nvalue = 1"),
+        "dhcp.option[0].code",
+        "use 1..=254",
+    );
+    rejects(
+        &with_option("code = 0\ntype = \"u8\"\nvalue = 1"),
+        "dhcp.option[0].code",
+        "use 1..=254",
+    );
+    rejects(
+        &with_option("code = 3\ntype = \"address\"\nvalue = \"172.16.0.1\""),
+        "dhcp.option[0].code",
+        "set by dhcp.router",
+    );
+    rejects(
+        &with_option("code = 6\ntype = \"addresses\"\nvalue = [\"172.16.0.1\"]"),
+        "dhcp.option[0].code",
+        "dhcp.dns_servers",
+    );
+    rejects(
+        &with_option("code = 15\ntype = \"string\"\nvalue = \"lxd\""),
+        "dhcp.option[0].code",
+        "dns.domain",
+    );
+    rejects(
+        &with_option("code = 51\ntype = \"u32\"\nvalue = 60"),
+        "dhcp.option[0].code",
+        "dhcp.lease_time",
+    );
+    rejects(
+        &with_option("code = 1\ntype = \"address\"\nvalue = \"255.255.0.0\""),
+        "dhcp.option[0].code",
+        "dhcp.subnet",
+    );
+    rejects(
+        &with_option("code = 23\ntype = \"u8\"\nvalue = 256"),
+        "dhcp.option[0].value",
+        "out of range 0..=255",
+    );
+    rejects(
+        &with_option("code = 23\ntype = \"u8\"\nvalue = \"64\""),
+        "dhcp.option[0].value",
+        "expected an integer",
+    );
+    rejects(
+        &with_option("code = 23\ntype = \"float\"\nvalue = 1"),
+        "dhcp.option[0].type",
+        "unknown variant `float`",
+    );
+    rejects(
+        &with_option("code = 43\ntype = \"bytes\"\nvalue = \"0g\""),
+        "dhcp.option[0].value",
+        "not hex",
+    );
+    rejects(
+        &with_option(&format!(
+            "code = 43\ntype = \"bytes\"\nvalue = \"{}\"",
+            "00".repeat(256)
+        )),
+        "dhcp.option[0].value",
+        "at most 255",
+    );
+    let twice = format!(
+        "{}\n[[dhcp.option]]\ncode = 23\ntype = \"u8\"\nvalue = 32\n",
+        with_option("code = 23\ntype = \"u8\"\nvalue = 64")
+    );
+    rejects(
+        &twice,
+        "dhcp.option[1].value",
+        "option 23 is already set by dhcp.option[0].value",
+    );
+    let named_and_generic = with(
+        &with_option("code = 26\ntype = \"u16\"\nvalue = 1400"),
+        "dhcp.options",
+        "mtu = 1450",
+    );
+    rejects(
+        &named_and_generic,
+        "dhcp.option[0].value",
+        "already set by dhcp.options.mtu",
+    );
+}
+
+#[test]
+fn generic_options_are_typed_and_encoded() {
+    let text = format!(
+        "{}\n[[dhcp.option]]\ncode = 43\ntype = \"bytes\"\nvalue = \"01:02:0a\"\n",
+        with_option("code = 252\ntype = \"string\"\nvalue = \"http://wpad.lxd/wpad.dat\"")
+    );
+    let options = parse(&text).unwrap().dhcp.options;
+    assert_eq!(options.len(), 2);
+    assert_eq!(options[0].code(), 252);
+    assert_eq!(
+        options[0].value(),
+        &OptionValue::String("http://wpad.lxd/wpad.dat".into())
+    );
+    assert_eq!(options[1].encode(), [43, 3, 1, 2, 10]);
+}
+
+#[test]
+fn named_option_rules_and_encoding() {
+    let named = |line: &str| with(BASE, "dhcp.options", line);
+    rejects(&named("mtu = 67"), "dhcp.options.mtu", "68..=65535");
+    rejects(&named("mtu = 70000"), "dhcp.options.mtu", "68..=65535");
+    rejects(
+        &named("ntp_servers = []"),
+        "dhcp.options.ntp_servers",
+        "at least one",
+    );
+    rejects(
+        &named(r#"domain_search = ["lxd", "bad..name"]"#),
+        "dhcp.options.domain_search",
+        "empty label",
+    );
+    rejects(
+        &named(r#"classless_static_routes = ["10.0.0.0/8 via 172.16.0.1"]"#),
+        "dhcp.options.classless_static_routes",
+        "include a default route",
+    );
+    rejects(
+        &named(
+            r#"classless_static_routes = ["10.0.0.0/8 via 10.0.0.1", "0.0.0.0/0 via 172.16.0.1"]"#,
+        ),
+        "dhcp.options.classless_static_routes",
+        "outside dhcp.subnet",
+    );
+    rejects(
+        &named("bogus = 1"),
+        "dhcp.options.bogus",
+        "unknown key `bogus` in [dhcp.options]",
+    );
+
+    let text = named(
+        r#"classless_static_routes = ["10.0.0.0/8 via 172.16.0.1", "0.0.0.0/0 via 172.16.0.1"]"#,
+    );
+    let text = with(
+        &text,
+        "dhcp.options",
+        r#"domain_search = ["lxd", "example.lxd"]"#,
+    );
+    let text = with(&text, "dhcp.options", r#"ntp_servers = ["172.16.0.1"]"#);
+    let text = with(&text, "dhcp.options", "mtu = 1450");
+    let options = parse(&text).unwrap().dhcp.options;
+    let encoded: Vec<Vec<u8>> = options.iter().map(|o| o.encode()).collect();
+    assert_eq!(encoded[0], [26, 2, 0x05, 0xAA]);
+    assert_eq!(encoded[1], [42, 4, 172, 16, 0, 1]);
+    // "example.lxd" ends in a pointer to "lxd" at offset 0.
+    assert_eq!(encoded[2], b"\x77\x0f\x03lxd\x00\x07example\xc0\x00");
+    assert_eq!(
+        encoded[3],
+        [121, 11, 8, 10, 172, 16, 0, 1, 0, 172, 16, 0, 1]
+    );
+}
+
+#[test]
+fn token_problems_name_the_config_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("cluster.token");
+    let config = parse(&with_token_file(BASE, &missing)).unwrap();
+    let message = config.load_token().unwrap_err().to_string();
+    assert_eq!(
+        message,
+        format!(
+            "test.toml:8:14: cluster.token_file: token file {} does not exist",
+            missing.display()
+        )
+    );
+
+    let blank = token_file("\n  \n", 0o600);
+    let message = parse(&with_token_file(BASE, blank.path()))
+        .unwrap()
+        .load_token()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("cluster.token_file: token file")
+            && message.contains("the token is empty"),
+        "{message}"
+    );
+
+    let readable = token_file("s3cret", 0o644);
+    let message = parse(&with_token_file(BASE, readable.path()))
+        .unwrap()
+        .load_token()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!("chmod 600 {}", readable.path().display())),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret"));
+
+    let good = token_file("s3cret\n", 0o400);
+    let token = parse(&with_token_file(BASE, good.path()))
+        .unwrap()
+        .load_token()
+        .unwrap();
+    assert!(token.matches("s3cret"));
+}

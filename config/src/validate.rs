@@ -1,0 +1,546 @@
+//! From the file as written ([`RawConfig`]) to a checked [`Config`].
+//!
+//! Every value is parsed even after an earlier one failed, so the operator sees
+//! all problems at once. A value that failed to parse is `None` and the checks
+//! that relate it to others are skipped, so one typo yields one message, not a
+//! cascade. The placeholders used to finish building `Config` when something
+//! failed are never seen: any problem turns the result into an error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::duration::{self, Bounds};
+use crate::error::Problems;
+use crate::model::{ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, NodeConfig};
+use crate::raw::{RawCluster, RawConfig, RawDhcp, RawDns, RawNode};
+use crate::{AddressRange, defaults, names, net, options};
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+const fn millis(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+const DAY: u64 = 86_400;
+
+pub(crate) const ELECTION_TIMEOUT: Bounds = Bounds::new(millis(100), secs(60));
+pub(crate) const HEARTBEAT_INTERVAL: Bounds = Bounds::new(millis(10), secs(30));
+/// RFC 2131 leaves the minimum to the server; below 2 minutes clients spend
+/// their time renewing. 365 days keeps option 51 well inside u32 seconds.
+pub(crate) const LEASE_TIME: Bounds = Bounds::seconds(secs(120), secs(365 * DAY));
+/// An offer is held for the client's REQUEST; clients retry within seconds,
+/// and a long hold lets a DISCOVER flood drain the pool.
+pub(crate) const OFFER_HOLD: Bounds = Bounds::new(secs(1), secs(60));
+pub(crate) const DECLINE_QUARANTINE: Bounds = Bounds::seconds(secs(1), secs(7 * DAY));
+pub(crate) const DNS_TTL: Bounds = Bounds::seconds(secs(0), secs(DAY));
+
+/// Parses one value, recording the reason under `key` when it fails.
+fn check<T>(problems: &mut Problems<'_>, key: &str, result: Result<T, String>) -> Option<T> {
+    result.map_err(|reason| problems.add(key, reason)).ok()
+}
+
+pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_>) -> Config {
+    let node = node(&raw.node, problems);
+    let cluster = cluster(&raw.cluster, &node, problems);
+    let dhcp = dhcp(&raw.dhcp, problems);
+    let dns = dns(&raw.dns, &node, &dhcp, problems);
+    let log = LogConfig {
+        level: check(problems, "log.level", log_level(&raw.log.level)).unwrap_or_default(),
+        format: raw.log.format,
+    };
+    let token_file_position = problems.locate("cluster.token_file");
+    Config {
+        source: source.to_path_buf(),
+        node: node.finish(),
+        cluster,
+        dhcp: dhcp.finish(),
+        dns,
+        log,
+        token_file_position,
+    }
+}
+
+struct Node {
+    id: u64,
+    data_dir: std::path::PathBuf,
+    cluster_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+}
+
+impl Node {
+    fn finish(self) -> NodeConfig {
+        let placeholder = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        NodeConfig {
+            id: self.id,
+            data_dir: self.data_dir,
+            cluster_addr: self.cluster_addr.unwrap_or(placeholder),
+            admin_addr: self.admin_addr.unwrap_or(placeholder),
+        }
+    }
+}
+
+fn node(raw: &RawNode, problems: &mut Problems<'_>) -> Node {
+    if raw.id == 0 {
+        problems.add("node.id", "node ids start at 1");
+    }
+    if raw.data_dir.as_os_str().is_empty() {
+        problems.add("node.data_dir", "the data directory path is empty");
+    }
+    let cluster_addr = check(
+        problems,
+        "node.cluster_addr",
+        net::socket_addr(&raw.cluster_addr),
+    );
+    if let Some(addr) = cluster_addr
+        && addr.ip().is_unspecified()
+    {
+        problems.add(
+            "node.cluster_addr",
+            format!(
+                "{} is a wildcard; use this host's address on the underlay, the one peers dial",
+                addr.ip()
+            ),
+        );
+    }
+    let admin_addr = check(
+        problems,
+        "node.admin_addr",
+        net::socket_addr(&raw.admin_addr),
+    );
+    if let (Some(cluster), Some(admin)) = (cluster_addr, admin_addr)
+        && net::listeners_overlap(cluster, admin)
+    {
+        problems.add(
+            "node.admin_addr",
+            format!("{admin} collides with node.cluster_addr {cluster}; use another port"),
+        );
+    }
+    Node {
+        id: raw.id,
+        data_dir: raw.data_dir.clone(),
+        cluster_addr,
+        admin_addr,
+    }
+}
+
+fn cluster(raw: &RawCluster, node: &Node, problems: &mut Problems<'_>) -> ClusterConfig {
+    if raw.token_file.as_os_str().is_empty() {
+        problems.add("cluster.token_file", "the token file path is empty");
+    }
+
+    let mut peers = Vec::new();
+    let mut ids: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut addrs: HashMap<SocketAddr, u64> = HashMap::new();
+    let mut all_parsed = true;
+    for (index, text) in raw.peers.iter().enumerate() {
+        let key = format!("cluster.peers[{index}]");
+        let Some(peer) = check(problems, &key, net::peer(text)) else {
+            all_parsed = false;
+            continue;
+        };
+        if let Some(first) = ids.insert(peer.id, index) {
+            problems.add(
+                &key,
+                format!(
+                    "node id {} is listed twice (also cluster.peers[{first}])",
+                    peer.id
+                ),
+            );
+            continue;
+        }
+        if let Some(other) = addrs.insert(peer.addr, peer.id) {
+            problems.add(
+                &key,
+                format!(
+                    "nodes {other} and {} share the address {}",
+                    peer.id, peer.addr
+                ),
+            );
+            continue;
+        }
+        peers.push(peer);
+    }
+    if raw.peers.is_empty() {
+        problems.add(
+            "cluster.peers",
+            "the list is empty; it must name the initial members, this node included",
+        );
+    } else if node.id != 0 && all_parsed && !ids.contains_key(&node.id) {
+        problems.add(
+            "cluster.peers",
+            format!(
+                "this node (node.id = {}) is not listed; add \"{}={}\"",
+                node.id,
+                node.id,
+                node.cluster_addr
+                    .map_or_else(|| "IP:PORT".to_string(), |a| a.to_string())
+            ),
+        );
+    }
+    if let (Some(own), Some(cluster_addr)) =
+        (peers.iter().find(|p| p.id == node.id), node.cluster_addr)
+        && own.addr != cluster_addr
+    {
+        let index = ids.get(&node.id).copied().unwrap_or_default();
+        problems.add(
+            &format!("cluster.peers[{index}]"),
+            format!(
+                "this node's entry says {} but node.cluster_addr is {cluster_addr}; they must be equal",
+                own.addr
+            ),
+        );
+    }
+
+    let election_timeout = check(
+        problems,
+        "cluster.election_timeout",
+        duration::parse(&raw.election_timeout, ELECTION_TIMEOUT),
+    );
+    let heartbeat_interval = check(
+        problems,
+        "cluster.heartbeat_interval",
+        duration::parse(&raw.heartbeat_interval, HEARTBEAT_INTERVAL),
+    );
+    if let (Some(election), Some(heartbeat)) = (election_timeout, heartbeat_interval)
+        && heartbeat >= election
+    {
+        problems.add(
+            "cluster.heartbeat_interval",
+            format!(
+                "{} must be shorter than cluster.election_timeout ({}), or followers start elections against a live leader",
+                raw.heartbeat_interval.trim(),
+                raw.election_timeout.trim()
+            ),
+        );
+    }
+    if raw.snapshot_every == 0 {
+        problems.add("cluster.snapshot_every", "must be at least 1 log entry");
+    }
+
+    ClusterConfig {
+        token_file: raw.token_file.clone(),
+        peers,
+        election_timeout: election_timeout.unwrap_or_default(),
+        heartbeat_interval: heartbeat_interval.unwrap_or_default(),
+        snapshot_every: raw.snapshot_every,
+    }
+}
+
+struct Dhcp {
+    config: DhcpConfig,
+    address: Option<Ipv4Addr>,
+    subnet: Option<Ipv4Net>,
+}
+
+impl Dhcp {
+    fn finish(self) -> DhcpConfig {
+        self.config
+    }
+}
+
+fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
+    check(problems, "dhcp.interface", interface(&raw.interface));
+    let address = check(problems, "dhcp.address", net::ipv4(&raw.address));
+    let subnet = check(problems, "dhcp.subnet", net::subnet(&raw.subnet));
+    let range = check(problems, "dhcp.range", net::range(&raw.range));
+    let router = match &raw.router {
+        Some(text) => check(problems, "dhcp.router", net::ipv4(text)),
+        None => address,
+    };
+
+    if let Some(subnet) = subnet {
+        let network = subnet.network();
+        let broadcast = subnet.broadcast();
+        // The bridge and router addresses must be hosts of the subnet.
+        let mut host = |key: &str, what: &str, address: Option<Ipv4Addr>| {
+            let Some(address) = address else { return };
+            if !subnet.contains(&address) {
+                problems.add(
+                    key,
+                    format!("{what} {address} is outside dhcp.subnet {subnet}"),
+                );
+            } else if address == network || address == broadcast {
+                problems.add(
+                    key,
+                    format!("{what} {address} is the network or broadcast address of {subnet}"),
+                );
+            }
+        };
+        host("dhcp.address", "address", address);
+        if raw.router.is_some() {
+            host("dhcp.router", "router", router);
+        }
+        if let Some(range) = range {
+            range_in_subnet(
+                range,
+                subnet,
+                address,
+                router,
+                raw.router.is_some(),
+                problems,
+            );
+        }
+    }
+
+    let dns_servers = raw.dns_servers.as_ref().and_then(|list| {
+        if list.is_empty() {
+            problems.add(
+                "dhcp.dns_servers",
+                "the list is empty; omit the key to hand out every host's bridge address",
+            );
+            return None;
+        }
+        let mut servers = Vec::new();
+        for (index, text) in list.iter().enumerate() {
+            servers.extend(check(
+                problems,
+                &format!("dhcp.dns_servers[{index}]"),
+                net::ipv4(text),
+            ));
+        }
+        Some(servers)
+    });
+
+    let lease_time = check(
+        problems,
+        "dhcp.lease_time",
+        duration::parse(&raw.lease_time, LEASE_TIME),
+    );
+    let offer_hold = check(
+        problems,
+        "dhcp.offer_hold",
+        duration::parse(&raw.offer_hold, OFFER_HOLD),
+    );
+    let decline_quarantine = check(
+        problems,
+        "dhcp.decline_quarantine",
+        duration::parse(&raw.decline_quarantine, DECLINE_QUARANTINE),
+    );
+    if raw.port == 0 {
+        problems.add(
+            "dhcp.port",
+            "port 0 is not a fixed port; the standard is 67",
+        );
+    }
+    let options = options::validate(&raw.options, &raw.option, subnet, problems);
+
+    let placeholder = Ipv4Addr::UNSPECIFIED;
+    Dhcp {
+        config: DhcpConfig {
+            enabled: raw.enabled,
+            interface: raw.interface.clone(),
+            address: address.unwrap_or(placeholder),
+            subnet: subnet.unwrap_or_default(),
+            range: range.unwrap_or(AddressRange {
+                start: placeholder,
+                end: placeholder,
+            }),
+            router: router.unwrap_or(placeholder),
+            dns_servers,
+            lease_time: lease_time.unwrap_or_default(),
+            offer_hold: offer_hold.unwrap_or_default(),
+            decline_quarantine: decline_quarantine.unwrap_or_default(),
+            duplicate_hostnames: raw.duplicate_hostnames,
+            port: raw.port,
+            unicast_replies: raw.unicast_replies,
+            options,
+        },
+        address,
+        subnet,
+    }
+}
+
+/// The pool lies inside the subnet and hands out none of the addresses that
+/// are already someone's: network, broadcast, router, this host.
+fn range_in_subnet(
+    range: AddressRange,
+    subnet: Ipv4Net,
+    address: Option<Ipv4Addr>,
+    router: Option<Ipv4Addr>,
+    router_written: bool,
+    problems: &mut Problems<'_>,
+) {
+    let key = "dhcp.range";
+    if !subnet.contains(&range.start) || !subnet.contains(&range.end) {
+        problems.add(
+            key,
+            format!("range {range} is not inside dhcp.subnet {subnet}"),
+        );
+        return;
+    }
+    let mut taken = vec![
+        (subnet.network(), "the network address"),
+        (subnet.broadcast(), "the broadcast address"),
+    ];
+    taken.extend(address.map(|a| (a, "this host's dhcp.address")));
+    if router_written {
+        taken.extend(router.map(|r| (r, "dhcp.router")));
+    }
+    for (address, what) in taken {
+        if range.contains(address) {
+            problems.add(key, format!("range {range} contains {address}, {what}"));
+        }
+    }
+}
+
+/// Linux interface names: 1–15 bytes (IFNAMSIZ - 1), no `/` or whitespace.
+fn interface(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 15 {
+        return Err(format!(
+            "`{name}` is not an interface name: use 1 to 15 characters"
+        ));
+    }
+    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c.is_whitespace()) {
+        return Err(format!("`{name}` is not a valid interface name"));
+    }
+    Ok(())
+}
+
+fn log_level(level: &str) -> Result<String, String> {
+    let level = level.trim();
+    if level.is_empty() {
+        return Err("empty; use e.g. \"info\" or \"info,raftmasq_dhcpd=debug\"".into());
+    }
+    Ok(level.to_string())
+}
+
+fn dns(raw: &RawDns, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) -> DnsConfig {
+    let domain = check(problems, "dns.domain", names::domain(&raw.domain)).unwrap_or_default();
+
+    let listen: Vec<SocketAddr> = match &raw.listen {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(index, text)| {
+                check(
+                    problems,
+                    &format!("dns.listen[{index}]"),
+                    net::socket_addr(text),
+                )
+            })
+            .collect(),
+        None => dhcp
+            .address
+            .map(|a| SocketAddr::new(IpAddr::V4(a), defaults::DNS_PORT))
+            .into_iter()
+            .collect(),
+    };
+    if raw.enabled && raw.listen.as_ref().is_some_and(Vec::is_empty) {
+        problems.add(
+            "dns.listen",
+            "the list is empty; set dns.enabled = false to serve no DNS",
+        );
+    }
+    if raw.enabled {
+        let key = if raw.listen.is_some() {
+            "dns.listen"
+        } else {
+            "dhcp.address"
+        };
+        for (index, addr) in listen.iter().enumerate() {
+            if listen[..index]
+                .iter()
+                .any(|a| net::listeners_overlap(*a, *addr))
+            {
+                problems.add(
+                    key,
+                    format!("{addr} is listed twice or overlaps an earlier entry"),
+                );
+            }
+            for (other, name) in [
+                (node.cluster_addr, "node.cluster_addr"),
+                (node.admin_addr, "node.admin_addr"),
+            ] {
+                if other.is_some_and(|o| net::listeners_overlap(o, *addr)) {
+                    problems.add(
+                        key,
+                        format!("{addr} collides with {name} (DNS also listens on TCP)"),
+                    );
+                }
+            }
+        }
+    }
+
+    let mut upstream = Vec::new();
+    for (index, text) in raw.upstream.iter().enumerate() {
+        let key = format!("dns.upstream[{index}]");
+        let Some(addr) = check(
+            problems,
+            &key,
+            net::socket_addr_or_ip(text, defaults::DNS_PORT),
+        ) else {
+            continue;
+        };
+        if listen.contains(&addr) {
+            problems.add(
+                &key,
+                format!(
+                    "{addr} is one of our own dns.listen addresses; forwarding there would loop"
+                ),
+            );
+            continue;
+        }
+        upstream.push(addr);
+    }
+
+    let allow_recursion = match &raw.allow_recursion {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(index, text)| {
+                check(
+                    problems,
+                    &format!("dns.allow_recursion[{index}]"),
+                    net::ip_net(text),
+                )
+            })
+            .collect(),
+        None => default_allow_recursion(dhcp.subnet),
+    };
+    let secondaries = raw
+        .secondaries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, text)| {
+            check(
+                problems,
+                &format!("dns.secondaries[{index}]"),
+                net::ip(text),
+            )
+        })
+        .collect();
+
+    DnsConfig {
+        enabled: raw.enabled,
+        domain,
+        listen,
+        upstream,
+        allow_recursion,
+        secondaries,
+        ttl: check(problems, "dns.ttl", duration::parse(&raw.ttl, DNS_TTL)).unwrap_or_default(),
+        negative_ttl: check(
+            problems,
+            "dns.negative_ttl",
+            duration::parse(&raw.negative_ttl, DNS_TTL),
+        )
+        .unwrap_or_default(),
+        records_file: raw.records_file.clone(),
+    }
+}
+
+/// The containers' subnet and this host itself.
+fn default_allow_recursion(subnet: Option<Ipv4Net>) -> Vec<IpNet> {
+    let mut nets: Vec<IpNet> = subnet.map(IpNet::V4).into_iter().collect();
+    nets.extend([
+        IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+        IpNet::V6(ipnet::Ipv6Net::new_assert(
+            std::net::Ipv6Addr::LOCALHOST,
+            128,
+        )),
+    ]);
+    nets
+}

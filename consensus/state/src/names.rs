@@ -1,0 +1,211 @@
+//! Hostnames: normalisation of what clients send, and the index that finds the
+//! first free `name-N` suffix in O(log n).
+
+use std::collections::BTreeMap;
+
+use crate::pool::IntervalSet;
+
+/// Longest DNS label (RFC 1035 §2.3.4).
+pub const MAX_LABEL_LEN: usize = 63;
+
+/// The DNS label a client's hostname becomes: its first label, lowercased.
+/// `None` if that label is not a valid hostname label (RFC 952/1123: 1–63
+/// letters, digits and hyphens, not starting or ending with a hyphen); such a
+/// client is granted no name, as dnsmasq does.
+pub fn normalize_hostname(raw: &str) -> Option<String> {
+    let label = raw.split('.').next().unwrap_or_default();
+    is_valid_label(label).then(|| label.to_ascii_lowercase())
+}
+
+/// A hostname label: 1–63 ASCII letters, digits or hyphens, no hyphen at either end.
+pub fn is_valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= MAX_LABEL_LEN
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// `base-n`, with `base` trimmed so the label stays within 63 characters.
+pub(crate) fn suffixed(base: &str, n: u32) -> String {
+    format!("{}-{n}", trimmed_base(base, digits(n)))
+}
+
+fn trimmed_base(base: &str, digits: usize) -> &str {
+    // Labels are ASCII (checked by `is_valid_label`), so any byte index is a
+    // char boundary.
+    let keep = MAX_LABEL_LEN - 1 - digits;
+    base.get(..keep.min(base.len())).unwrap_or(base)
+}
+
+fn digits(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// Splits `c1-12` into `("c1", 12)`: only suffixes the policy could have made
+/// (a decimal `>= 2` without leading zeros).
+fn split_suffix(name: &str) -> Option<(&str, u32)> {
+    let (base, number) = name.rsplit_once('-')?;
+    if base.is_empty() || number.is_empty() || number.starts_with('0') {
+        return None;
+    }
+    if !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u32 = number.parse().ok()?;
+    (n >= 2).then_some((base, n))
+}
+
+/// Whether `name` is `desired` or one of the suffixed names the policy could
+/// have granted for it: a client holding `c1-2` that asks for `c1` again keeps
+/// `c1-2`.
+pub(crate) fn is_variant_of(name: &str, desired: &str) -> bool {
+    name == desired
+        || split_suffix(name).is_some_and(|(base, n)| base == trimmed_base(desired, digits(n)))
+}
+
+/// Every name in use (granted to a bound lease or reserved), with a count
+/// because one name may be both, plus for each base the set of suffix numbers
+/// in use, so the first free `base-N` is a lookup rather than a probe loop (a
+/// thousand containers all called `ubuntu` must not cost a thousand probes each).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NameIndex {
+    refs: BTreeMap<String, u32>,
+    suffixes: BTreeMap<String, IntervalSet>,
+}
+
+impl NameIndex {
+    pub(crate) fn add(&mut self, name: &str) {
+        let count = self.refs.entry(name.to_string()).or_insert(0);
+        *count += 1;
+        if *count == 1
+            && let Some((base, n)) = split_suffix(name)
+        {
+            self.suffixes.entry(base.to_string()).or_default().insert(n);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) {
+        let Some(count) = self.refs.get_mut(name) else {
+            return;
+        };
+        *count -= 1;
+        if *count > 0 {
+            return;
+        }
+        self.refs.remove(name);
+        if let Some((base, n)) = split_suffix(name)
+            && let Some(used) = self.suffixes.get_mut(base)
+        {
+            used.remove(n);
+            if used.len() == 0 {
+                self.suffixes.remove(base);
+            }
+        }
+    }
+
+    /// The first `desired-N` (N = 2, 3, ...) not in use. Suffixes with the same
+    /// number of digits share one trimmed base, so each digit count is one
+    /// interval lookup.
+    pub(crate) fn first_free_suffixed(&self, desired: &str) -> Option<String> {
+        let mut low: u32 = 2;
+        for width in 1..=10usize {
+            let high = 10u64.pow(width as u32) - 1;
+            let high = u32::try_from(high).unwrap_or(u32::MAX);
+            let base = trimmed_base(desired, width);
+            let n = match self.suffixes.get(base) {
+                Some(used) => used.first_absent_at_or_after(low)?,
+                None => low,
+            };
+            if n <= high {
+                return Some(suffixed(desired, n));
+            }
+            low = high.checked_add(1)?;
+        }
+        None
+    }
+
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> &BTreeMap<String, u32> {
+        &self.refs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_takes_the_first_label_lowercased() {
+        assert_eq!(normalize_hostname("C1.example.org").as_deref(), Some("c1"));
+        assert_eq!(normalize_hostname("web-01").as_deref(), Some("web-01"));
+        assert_eq!(normalize_hostname("-bad"), None);
+        assert_eq!(normalize_hostname("bad-"), None);
+        assert_eq!(normalize_hostname("under_score"), None);
+        assert_eq!(normalize_hostname(""), None);
+        assert_eq!(normalize_hostname(".lxd"), None);
+        assert_eq!(normalize_hostname("héllo"), None);
+        assert_eq!(
+            normalize_hostname(&"a".repeat(63)).map(|n| n.len()),
+            Some(63)
+        );
+        assert_eq!(normalize_hostname(&"a".repeat(64)), None);
+    }
+
+    #[test]
+    fn suffixes_keep_the_label_within_63_characters() {
+        let long = "x".repeat(63);
+        let name = suffixed(&long, 2);
+        assert_eq!(name.len(), 63);
+        assert!(name.ends_with("x-2"));
+        assert!(is_valid_label(&name));
+        assert!(is_variant_of(&name, &long));
+        assert_eq!(suffixed(&long, 10).len(), 63);
+        assert!(is_variant_of(&suffixed(&long, 10), &long));
+        assert_eq!(suffixed("c1", 3), "c1-3");
+    }
+
+    #[test]
+    fn variants_are_only_policy_suffixes() {
+        assert!(is_variant_of("c1", "c1"));
+        assert!(is_variant_of("c1-2", "c1"));
+        assert!(is_variant_of("c1-17", "c1"));
+        assert!(!is_variant_of("c1-1", "c1"));
+        assert!(!is_variant_of("c1-02", "c1"));
+        assert!(!is_variant_of("c1-x", "c1"));
+        assert!(!is_variant_of("c2-2", "c1"));
+    }
+
+    #[test]
+    fn first_free_suffix_skips_used_numbers_and_fills_gaps() {
+        let mut index = NameIndex::default();
+        assert_eq!(index.first_free_suffixed("c1").as_deref(), Some("c1-2"));
+        for name in ["c1", "c1-2", "c1-3", "c1-5"] {
+            index.add(name);
+        }
+        assert_eq!(index.first_free_suffixed("c1").as_deref(), Some("c1-4"));
+        index.add("c1-4");
+        assert_eq!(index.first_free_suffixed("c1").as_deref(), Some("c1-6"));
+        index.add("c1-3"); // a second holder (a reservation) of the same name
+        index.remove("c1-3");
+        assert_eq!(index.first_free_suffixed("c1").as_deref(), Some("c1-6"));
+        index.remove("c1-3");
+        assert_eq!(index.first_free_suffixed("c1").as_deref(), Some("c1-3"));
+    }
+
+    #[test]
+    fn first_free_suffix_crosses_into_two_digits() {
+        let mut index = NameIndex::default();
+        for n in 2..=9 {
+            index.add(&format!("web-{n}"));
+        }
+        assert_eq!(index.first_free_suffixed("web").as_deref(), Some("web-10"));
+        let long = "y".repeat(63);
+        for n in 2..=9 {
+            index.add(&suffixed(&long, n));
+        }
+        assert_eq!(index.first_free_suffixed(&long), Some(suffixed(&long, 10)));
+    }
+}

@@ -1,0 +1,102 @@
+//! What the decision knows besides the request and the lease table: who this
+//! node is, how the packet arrived, the node's Raft role, and what to tell clients.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use raftmasq_state::NodeId;
+
+/// Per-node settings, built once at start-up and shared by every decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub node_id: NodeId,
+    /// This node's bridge address: option 54 in its replies.
+    pub server_id: Ipv4Addr,
+    /// The server identifiers of every node of the cluster, this one included.
+    /// A REQUEST naming any of them is for "us": after a failover the client
+    /// still names the old leader.
+    pub cluster_server_ids: Vec<Ipv4Addr>,
+    pub options: ReplyOptions,
+}
+
+impl ServerConfig {
+    pub fn is_ours(&self, server_id: Ipv4Addr) -> bool {
+        server_id == self.server_id || self.cluster_server_ids.contains(&server_id)
+    }
+}
+
+/// Values sent to clients. The subnet mask (1) and domain name (15) come from
+/// the replicated `ClusterSettings`, so every node tells the same story; an
+/// operator option with code 1, 3, 6 or 15 replaces the built-in value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyOptions {
+    /// Option 3; omitted when empty.
+    pub routers: Vec<Ipv4Addr>,
+    /// Option 6 (default: the bridge addresses of all hosts); omitted when empty.
+    pub dns_servers: Vec<Ipv4Addr>,
+    /// Lease time to grant; `None` means the cluster's `lease_time_secs`.
+    /// T1 and T2 are always 0.5 and 0.875 of it (RFC 2131 §4.4.5).
+    pub lease_time_secs: Option<u64>,
+    /// How long an OFFER holds its address for the client.
+    pub offer_hold_ms: u64,
+    /// Operator options (dnsmasq's `dhcp-option`), already encoded: `(code, value)`.
+    /// Codes the protocol owns (12, 50–59, 61, 81, 82, Pad, End) are ignored.
+    pub operator: Vec<(u8, Vec<u8>)>,
+}
+
+impl Default for ReplyOptions {
+    fn default() -> Self {
+        ReplyOptions {
+            routers: Vec::new(),
+            dns_servers: Vec::new(),
+            lease_time_secs: None,
+            offer_hold_ms: DEFAULT_OFFER_HOLD_MS,
+            operator: Vec::new(),
+        }
+    }
+}
+
+/// Long enough for a slow client's REQUEST, short enough that a DISCOVER flood
+/// cannot hold the pool for long (issue 3: at most 60 s).
+pub const DEFAULT_OFFER_HOLD_MS: u64 = 30_000;
+
+/// How the request reached this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Link-layer/IP broadcast: every node on the segment saw it.
+    Broadcast,
+    /// Addressed to this node only.
+    Unicast,
+}
+
+/// This node's Raft role at the time of the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Role {
+    pub is_leader: bool,
+    /// The node can get a write committed (it is, or follows, a leader that
+    /// holds a quorum). Without it no address is granted (degraded mode).
+    pub has_quorum: bool,
+}
+
+impl Role {
+    pub const LEADER: Role = Role {
+        is_leader: true,
+        has_quorum: true,
+    };
+    pub const FOLLOWER: Role = Role {
+        is_leader: false,
+        has_quorum: true,
+    };
+    pub const ISOLATED: Role = Role {
+        is_leader: false,
+        has_quorum: false,
+    };
+}
+
+/// Everything `decide` needs besides the view, the request and the time.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub server: Arc<ServerConfig>,
+    pub arrival: Arrival,
+    pub role: Role,
+}

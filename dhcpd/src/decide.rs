@@ -1,0 +1,590 @@
+//! The server's decision for one client message (RFC 2131 §4.3), pure: the
+//! lease view, the request, the context, the offer book and the time in; a
+//! reply, a command to commit, or a counted reason for silence out.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use raftmasq_state::{ClusterSettings, Command, LeaseRequest, LeaseState, Millis, Response};
+use tracing::warn;
+
+use crate::context::{Arrival, Context, ServerConfig};
+use crate::decode::{ClientRequest, MessageKind};
+use crate::offers::OfferBook;
+use crate::options::Naming;
+use crate::reply::{self, BuildError, NakReason, Network, Reply, ReplyKind, ReplySpec};
+use crate::view::LeaseView;
+
+/// The client state a DHCPREQUEST is sent from (RFC 2131 §4.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestState {
+    /// Answering our OFFER: server id set, ciaddr zero.
+    Selecting,
+    /// Rebooted with a remembered address: option 50 set, no server id, ciaddr zero.
+    InitReboot,
+    /// T1 passed: ciaddr set, unicast to the server that granted the lease.
+    Renewing,
+    /// T2 passed: ciaddr set, broadcast (or relayed) to any server.
+    Rebinding,
+}
+
+impl RequestState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            RequestState::Selecting => "selecting",
+            RequestState::InitReboot => "init_reboot",
+            RequestState::Renewing => "renewing",
+            RequestState::Rebinding => "rebinding",
+        }
+    }
+}
+
+/// Why no reply and no command. Each variant is a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IgnoreReason {
+    /// The cluster has no settings yet.
+    NotInitialized,
+    /// Relayed from a network we have no pool for.
+    ForeignRelay,
+    /// A broadcast or relayed message, and this node is not the leader.
+    NotLeader,
+    /// SELECTING for another server's offer: the client chose someone else.
+    OtherServerSelected,
+    /// A RENEWING/REBINDING/RELEASE/DECLINE naming a server that is not ours.
+    ForOtherServer,
+    /// SELECTING or DECLINE without option 50.
+    MissingRequestedAddress,
+    /// A REQUEST matching no client state (no server id, option 50 or ciaddr).
+    UnclassifiableRequest,
+    /// RELEASE without ciaddr.
+    ReleaseWithoutAddress,
+    /// INIT-REBOOT from a client we have no record of: another server's client
+    /// (RFC 2131 §4.3.2: MUST remain silent).
+    UnknownClient,
+    /// REBINDING for a lease we know nothing of: another server may own it.
+    UnknownLease,
+    /// No address left to offer.
+    PoolExhausted,
+    /// No quorum: DISCOVER cannot be given a new address.
+    NoQuorumDiscover,
+    /// No quorum: SELECTING or INIT-REBOOT would need a new Bind.
+    NoQuorumBind,
+    /// No quorum: RENEWING/REBINDING without a bound, unexpired lease here.
+    NoQuorumNoLease,
+    /// No quorum: the RELEASE cannot be committed.
+    NoQuorumRelease,
+    /// No quorum: the DECLINE cannot be committed.
+    NoQuorumDecline,
+    /// No quorum: INFORM is not answered in degraded mode.
+    NoQuorumInform,
+    /// The options the protocol requires do not fit the client's maximum size.
+    ReplyTooLarge,
+    /// dhcproto refused to encode the reply.
+    EncodeFailed,
+}
+
+impl IgnoreReason {
+    pub fn label(&self) -> &'static str {
+        match self {
+            IgnoreReason::NotInitialized => "not_initialized",
+            IgnoreReason::ForeignRelay => "foreign_relay",
+            IgnoreReason::NotLeader => "not_leader",
+            IgnoreReason::OtherServerSelected => "other_server_selected",
+            IgnoreReason::ForOtherServer => "for_other_server",
+            IgnoreReason::MissingRequestedAddress => "missing_requested_address",
+            IgnoreReason::UnclassifiableRequest => "unclassifiable_request",
+            IgnoreReason::ReleaseWithoutAddress => "release_without_address",
+            IgnoreReason::UnknownClient => "unknown_client",
+            IgnoreReason::UnknownLease => "unknown_lease",
+            IgnoreReason::PoolExhausted => "pool_exhausted",
+            IgnoreReason::NoQuorumDiscover => "no_quorum_discover",
+            IgnoreReason::NoQuorumBind => "no_quorum_bind",
+            IgnoreReason::NoQuorumNoLease => "no_quorum_no_lease",
+            IgnoreReason::NoQuorumRelease => "no_quorum_release",
+            IgnoreReason::NoQuorumDecline => "no_quorum_decline",
+            IgnoreReason::NoQuorumInform => "no_quorum_inform",
+            IgnoreReason::ReplyTooLarge => "reply_too_large",
+            IgnoreReason::EncodeFailed => "encode_failed",
+        }
+    }
+}
+
+impl From<BuildError> for IgnoreReason {
+    fn from(error: BuildError) -> Self {
+        match error {
+            BuildError::TooLarge => IgnoreReason::ReplyTooLarge,
+            BuildError::Encode => IgnoreReason::EncodeFailed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Ignore(IgnoreReason),
+    /// Send now; nothing to commit.
+    Reply(Reply),
+    /// Commit `command` through Raft; then, if there is a pending reply, turn
+    /// the committed response into an ACK or NAK with [`finish`]. If the
+    /// command cannot be committed, stay silent: the client retries.
+    Propose(Proposal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    pub command: Command,
+    pub pending: Option<PendingReply>,
+}
+
+/// An ACK or NAK waiting for its command's committed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReply {
+    // Boxed: a decision is moved around whole, and most are not proposals.
+    request: Box<ClientRequest>,
+    server: Arc<ServerConfig>,
+    network: Network,
+    /// The address the ACK must carry.
+    address: Ipv4Addr,
+    now: Millis,
+}
+
+impl PendingReply {
+    pub fn request(&self) -> &ClientRequest {
+        &self.request
+    }
+
+    pub fn address(&self) -> Ipv4Addr {
+        self.address
+    }
+}
+
+/// Decides what to do with one decoded client message.
+pub fn decide<V: LeaseView + ?Sized>(
+    view: &V,
+    request: &ClientRequest,
+    context: &Context,
+    offers: &mut OfferBook,
+    now: Millis,
+) -> Decision {
+    offers.purge_expired(now);
+    match decide_inner(view, request, context, offers, now) {
+        Ok(decision) => decision,
+        Err(reason) => Decision::Ignore(reason),
+    }
+}
+
+/// What the message asks for, once classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Discover,
+    Request(RequestState, Ipv4Addr),
+    Decline(Ipv4Addr),
+    Release(Ipv4Addr),
+    Inform,
+}
+
+/// Did the message reach every node (broadcast, or relayed from a broadcast)?
+fn is_broadcast(request: &ClientRequest, arrival: Arrival) -> bool {
+    arrival == Arrival::Broadcast || request.is_relayed()
+}
+
+/// RFC 2131 §4.3.2's state detection, from server id, option 50, ciaddr and arrival.
+pub fn request_state(request: &ClientRequest, arrival: Arrival) -> Option<RequestState> {
+    let has_ciaddr = !request.ciaddr.is_unspecified();
+    match (request.server_id, request.requested_address, has_ciaddr) {
+        (Some(_), _, false) => Some(RequestState::Selecting),
+        (None, Some(_), false) => Some(RequestState::InitReboot),
+        (_, _, true) if is_broadcast(request, arrival) => Some(RequestState::Rebinding),
+        (_, _, true) => Some(RequestState::Renewing),
+        (None, None, false) => None,
+    }
+}
+
+fn classify(request: &ClientRequest, context: &Context) -> Result<Step, IgnoreReason> {
+    let server = &context.server;
+    let for_us = request.server_id.is_none_or(|id| server.is_ours(id));
+    match request.kind {
+        MessageKind::Discover => Ok(Step::Discover),
+        MessageKind::Inform => Ok(Step::Inform),
+        MessageKind::Release => {
+            if !for_us {
+                return Err(IgnoreReason::ForOtherServer);
+            }
+            if request.ciaddr.is_unspecified() {
+                return Err(IgnoreReason::ReleaseWithoutAddress);
+            }
+            Ok(Step::Release(request.ciaddr))
+        }
+        MessageKind::Decline => {
+            if !for_us {
+                return Err(IgnoreReason::ForOtherServer);
+            }
+            let address = request
+                .requested_address
+                .ok_or(IgnoreReason::MissingRequestedAddress)?;
+            Ok(Step::Decline(address))
+        }
+        MessageKind::Request => {
+            let state = request_state(request, context.arrival)
+                .ok_or(IgnoreReason::UnclassifiableRequest)?;
+            match state {
+                RequestState::Selecting => {
+                    if !for_us {
+                        return Err(IgnoreReason::OtherServerSelected);
+                    }
+                    let address = request
+                        .requested_address
+                        .ok_or(IgnoreReason::MissingRequestedAddress)?;
+                    Ok(Step::Request(state, address))
+                }
+                RequestState::InitReboot => {
+                    let address = request
+                        .requested_address
+                        .ok_or(IgnoreReason::MissingRequestedAddress)?;
+                    Ok(Step::Request(state, address))
+                }
+                RequestState::Renewing | RequestState::Rebinding => {
+                    // RFC 2131 says no server id here; some clients send one anyway.
+                    if !for_us {
+                        return Err(IgnoreReason::ForOtherServer);
+                    }
+                    Ok(Step::Request(state, request.ciaddr))
+                }
+            }
+        }
+    }
+}
+
+/// Messages only the leader answers: everything every node sees (broadcast or
+/// relayed) and everything that hands out an address (it needs the leader's
+/// offer book).
+fn leader_only(step: Step, request: &ClientRequest, arrival: Arrival) -> bool {
+    is_broadcast(request, arrival)
+        || matches!(
+            step,
+            Step::Discover | Step::Request(RequestState::Selecting | RequestState::InitReboot, _)
+        )
+}
+
+fn decide_inner<V: LeaseView + ?Sized>(
+    view: &V,
+    request: &ClientRequest,
+    context: &Context,
+    offers: &mut OfferBook,
+    now: Millis,
+) -> Result<Decision, IgnoreReason> {
+    let settings = view.settings().ok_or(IgnoreReason::NotInitialized)?;
+    if request.is_relayed() && !settings.subnet.contains(&request.giaddr) {
+        return Err(IgnoreReason::ForeignRelay);
+    }
+    let step = match classify(request, context) {
+        Ok(step) => step,
+        Err(IgnoreReason::OtherServerSelected) => {
+            // RFC 2131 §4.3.2: the client took another server's offer; ours is free again.
+            offers.withdraw(&request.client_id);
+            return Err(IgnoreReason::OtherServerSelected);
+        }
+        Err(reason) => return Err(reason),
+    };
+    let decider = Decider {
+        view,
+        request,
+        server: &context.server,
+        settings,
+        network: Network::from_settings(settings),
+        now,
+    };
+    if !context.role.has_quorum {
+        return decider.degraded(step);
+    }
+    if leader_only(step, request, context.arrival) && !context.role.is_leader {
+        return Err(IgnoreReason::NotLeader);
+    }
+    match step {
+        Step::Discover => decider.discover(offers),
+        Step::Request(RequestState::Selecting, address) => Ok(decider.bind(address)),
+        Step::Request(RequestState::InitReboot, address) => decider.init_reboot(address),
+        Step::Request(state, address) => decider.renew(state, address),
+        Step::Decline(address) => {
+            offers.withdraw(&request.client_id);
+            Ok(Decision::Propose(Proposal {
+                command: Command::Decline {
+                    client_id: request.client_id.clone(),
+                    address,
+                    now,
+                },
+                pending: None,
+            }))
+        }
+        Step::Release(address) => {
+            offers.withdraw(&request.client_id);
+            Ok(Decision::Propose(Proposal {
+                command: Command::Release {
+                    client_id: Some(request.client_id.clone()),
+                    address,
+                    now,
+                },
+                pending: None,
+            }))
+        }
+        Step::Inform => decider.inform(),
+    }
+}
+
+/// The inputs of one decision, so that each handler stays short.
+struct Decider<'a, V: ?Sized> {
+    view: &'a V,
+    request: &'a ClientRequest,
+    server: &'a Arc<ServerConfig>,
+    settings: &'a ClusterSettings,
+    network: Network,
+    now: Millis,
+}
+
+impl<V: LeaseView + ?Sized> Decider<'_, V> {
+    fn lease_request(&self, address: Option<Ipv4Addr>) -> LeaseRequest {
+        LeaseRequest {
+            client_id: self.request.client_id.clone(),
+            mac: self.request.mac,
+            hostname: self.request.requested_hostname().map(str::to_string),
+            requested_address: address,
+            seen_by: Some(self.server.node_id),
+        }
+    }
+
+    fn lease_time_secs(&self) -> u64 {
+        self.server
+            .options
+            .lease_time_secs
+            .unwrap_or(self.settings.lease_time_secs)
+    }
+
+    fn reply(&self, spec: ReplySpec<'_>) -> Result<Decision, IgnoreReason> {
+        let reply = reply::build(self.request, self.server, &self.network, spec)?;
+        Ok(Decision::Reply(reply))
+    }
+
+    fn nak(&self, reason: NakReason) -> Result<Decision, IgnoreReason> {
+        self.reply(nak_spec(reason, None))
+    }
+
+    /// RFC 2131 §4.3.1: DISCOVER → OFFER, held in the offer book, not replicated.
+    fn discover(&self, offers: &mut OfferBook) -> Result<Decision, IgnoreReason> {
+        let (client, mac, now) = (&self.request.client_id, self.request.mac, self.now);
+        let available = |address: Ipv4Addr| self.view.is_available_to(client, mac, address, now);
+        let lease_request = self.lease_request(self.request.requested_address);
+        // The same client re-DISCOVERing is offered the same address.
+        let address = offers
+            .offer_for(client, now)
+            .filter(|&address| available(address))
+            .or_else(|| {
+                self.view
+                    .candidate_addresses(&lease_request, now)
+                    .find(|&address| {
+                        !offers.held_for_other(address, client, now) && available(address)
+                    })
+            })
+            .ok_or(IgnoreReason::PoolExhausted)?;
+        let lease_secs = secs_u32(self.lease_time_secs());
+        let decision = self.reply(ReplySpec {
+            kind: ReplyKind::Offer,
+            nak_reason: None,
+            yiaddr: address,
+            lease_secs: Some(lease_secs),
+            naming: Naming::None,
+            message: None,
+        })?;
+        let hold = self.server.options.offer_hold_ms;
+        offers.hold(client.clone(), address, now.saturating_add(hold));
+        Ok(decision)
+    }
+
+    /// SELECTING (our offer taken) and INIT-REBOOT (checked): bind exactly `address`.
+    fn bind(&self, address: Ipv4Addr) -> Decision {
+        Decision::Propose(Proposal {
+            command: Command::Bind {
+                request: self.lease_request(Some(address)),
+                now: self.now,
+                lease_time_secs: self.server.options.lease_time_secs,
+            },
+            pending: Some(self.pending(address)),
+        })
+    }
+
+    /// RFC 2131 §4.3.2 INIT-REBOOT: wrong network → NAK; no record of the
+    /// client → silent; the client's notion of its address wrong → NAK.
+    fn init_reboot(&self, address: Ipv4Addr) -> Result<Decision, IgnoreReason> {
+        if !self.settings.subnet.contains(&address) {
+            return self.nak(NakReason::WrongSubnet);
+        }
+        let (client, mac) = (&self.request.client_id, self.request.mac);
+        let recorded = self
+            .view
+            .reservation_for_mac(mac)
+            .map(|reservation| reservation.address)
+            .or_else(|| self.view.lease_by_client(client).map(|lease| lease.address))
+            .ok_or(IgnoreReason::UnknownClient)?;
+        if recorded != address {
+            return self.nak(NakReason::WrongAddress);
+        }
+        if !self.view.is_available_to(client, mac, address, self.now) {
+            return self.nak(NakReason::Unavailable);
+        }
+        Ok(self.bind(address))
+    }
+
+    /// RFC 2131 §4.3.2 RENEWING and REBINDING: extend the lease on `ciaddr`.
+    fn renew(&self, state: RequestState, address: Ipv4Addr) -> Result<Decision, IgnoreReason> {
+        if !self.settings.subnet.contains(&address) {
+            return self.nak(NakReason::WrongSubnet);
+        }
+        let client = &self.request.client_id;
+        let holder = self.view.lease_by_address(address);
+        if holder.is_some_and(|lease| lease.client_id != *client && lease.expires_at > self.now) {
+            return self.nak(NakReason::HeldByOther);
+        }
+        if state == RequestState::Rebinding
+            && holder.is_none()
+            && self.view.lease_by_client(client).is_none()
+        {
+            return Err(IgnoreReason::UnknownLease);
+        }
+        Ok(Decision::Propose(Proposal {
+            command: Command::Renew {
+                client_id: client.clone(),
+                address,
+                now: self.now,
+                lease_time_secs: self.server.options.lease_time_secs,
+            },
+            pending: Some(self.pending(address)),
+        }))
+    }
+
+    /// RFC 2131 §4.3.5: configuration only; no lease time, yiaddr zero, to ciaddr.
+    fn inform(&self) -> Result<Decision, IgnoreReason> {
+        self.reply(ReplySpec {
+            kind: ReplyKind::InformAck,
+            nak_reason: None,
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            lease_secs: None,
+            naming: Naming::None,
+            message: None,
+        })
+    }
+
+    /// Without quorum nothing is granted or written. A lease this replica shows
+    /// bound to the client and unexpired is confirmed for its remaining time
+    /// only, so running containers keep their addresses through a partition.
+    fn degraded(&self, step: Step) -> Result<Decision, IgnoreReason> {
+        let address = match step {
+            Step::Request(RequestState::Renewing | RequestState::Rebinding, address) => address,
+            Step::Request(..) => return Err(IgnoreReason::NoQuorumBind),
+            Step::Discover => return Err(IgnoreReason::NoQuorumDiscover),
+            Step::Decline(_) => return Err(IgnoreReason::NoQuorumDecline),
+            Step::Release(_) => return Err(IgnoreReason::NoQuorumRelease),
+            Step::Inform => return Err(IgnoreReason::NoQuorumInform),
+        };
+        let lease = self
+            .view
+            .lease_by_client(&self.request.client_id)
+            .filter(|lease| {
+                lease.address == address
+                    && lease.state == LeaseState::Bound
+                    && lease.expires_at > self.now
+            })
+            .ok_or(IgnoreReason::NoQuorumNoLease)?;
+        let remaining = (lease.expires_at - self.now) / 1000;
+        if remaining == 0 {
+            return Err(IgnoreReason::NoQuorumNoLease);
+        }
+        self.reply(ReplySpec {
+            kind: ReplyKind::DegradedAck,
+            nak_reason: None,
+            yiaddr: address,
+            lease_secs: Some(secs_u32(remaining)),
+            naming: naming(lease.granted_name.as_deref()),
+            message: None,
+        })
+    }
+
+    fn pending(&self, address: Ipv4Addr) -> PendingReply {
+        PendingReply {
+            request: Box::new(self.request.clone()),
+            server: Arc::clone(self.server),
+            network: self.network.clone(),
+            address,
+            now: self.now,
+        }
+    }
+}
+
+/// Turns the committed response to a Bind or Renew into its ACK or NAK. An
+/// ACK is only ever built here, from a committed `Response::Lease`.
+pub fn finish(pending: PendingReply, response: &Response) -> Option<Reply> {
+    let request = &pending.request;
+    let spec = match response {
+        Response::Lease { lease } => {
+            let remaining = lease.expires_at.saturating_sub(pending.now) / 1000;
+            let matches = lease.client_id == request.client_id
+                && lease.address == pending.address
+                && lease.state == LeaseState::Bound
+                && remaining > 0;
+            if matches {
+                ReplySpec {
+                    kind: ReplyKind::Ack,
+                    nak_reason: None,
+                    yiaddr: lease.address,
+                    lease_secs: Some(secs_u32(remaining)),
+                    naming: naming(lease.granted_name.as_deref()),
+                    message: None,
+                }
+            } else {
+                warn!(
+                    client_mac = %request.mac,
+                    xid = request.xid,
+                    ip = %pending.address,
+                    committed = %lease.address,
+                    "committed lease does not match the request"
+                );
+                nak_spec(NakReason::LeaseMismatch, None)
+            }
+        }
+        Response::Rejected { reason } => {
+            let text = reason.to_string();
+            return build_nak(&pending, NakReason::Rejected, &text);
+        }
+        other => {
+            warn!(client_mac = %request.mac, xid = request.xid, ?other, "unexpected response to a lease command");
+            return None;
+        }
+    };
+    reply::build(request, &pending.server, &pending.network, spec).ok()
+}
+
+fn build_nak(pending: &PendingReply, reason: NakReason, text: &str) -> Option<Reply> {
+    let spec = nak_spec(reason, Some(text));
+    reply::build(&pending.request, &pending.server, &pending.network, spec).ok()
+}
+
+fn nak_spec(reason: NakReason, message: Option<&str>) -> ReplySpec<'_> {
+    ReplySpec {
+        kind: ReplyKind::Nak,
+        nak_reason: Some(reason),
+        yiaddr: Ipv4Addr::UNSPECIFIED,
+        lease_secs: None,
+        naming: Naming::None,
+        message: Some(message.unwrap_or_else(|| reason.label())),
+    }
+}
+
+fn naming(granted: Option<&str>) -> Naming<'_> {
+    granted.map_or(Naming::Refused, Naming::Granted)
+}
+
+/// Option 51 is 32 bits; all ones means infinite (RFC 2132 §9.2).
+fn secs_u32(secs: u64) -> u32 {
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,903 @@
+//! One test per RFC 2131 clause (and per rule of issue 3) the decision implements.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use raftmasq_state::{
+    ClientId, Command, Lease, LeaseState, MacAddr, Millis, Rejection, Reservation, Response,
+};
+
+use super::*;
+use crate::context::{Arrival, Role};
+use crate::decode::decode;
+use crate::destination::Destination;
+use crate::testing::{MemoryView, PacketBuilder, context, packet_options, settings};
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const OTHER_NODE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+const FOREIGN_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 250);
+const NOW: Millis = 1_000_000;
+
+fn mac(n: u8) -> MacAddr {
+    MacAddr([0, 0x16, 0x3e, 0, 0, n])
+}
+
+fn ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, n)
+}
+
+fn discover(n: u8) -> PacketBuilder {
+    PacketBuilder::new(1, mac(n))
+}
+
+fn request(n: u8) -> PacketBuilder {
+    PacketBuilder::new(3, mac(n))
+}
+
+fn selecting(n: u8, server: Ipv4Addr, address: Ipv4Addr) -> PacketBuilder {
+    request(n)
+        .option(54, &server.octets())
+        .option(50, &address.octets())
+        .option(12, b"web")
+}
+
+fn init_reboot(n: u8, address: Ipv4Addr) -> PacketBuilder {
+    request(n).option(50, &address.octets())
+}
+
+fn bound(n: u8, address: Ipv4Addr, expires_at: Millis) -> Lease {
+    Lease {
+        address,
+        client_id: ClientId::from_mac(mac(n)),
+        mac: mac(n),
+        requested_hostname: Some(format!("c{n}")),
+        granted_name: Some(format!("c{n}")),
+        state: LeaseState::Bound,
+        granted_at: 0,
+        expires_at,
+        seen_by: Some(1),
+    }
+}
+
+/// A node with a lease table, an offer book and a role.
+struct Node {
+    view: MemoryView,
+    offers: OfferBook,
+    role: Role,
+}
+
+impl Node {
+    fn leader() -> Self {
+        Node {
+            view: MemoryView::new(settings()),
+            offers: OfferBook::new(),
+            role: Role::LEADER,
+        }
+    }
+
+    fn with_role(role: Role) -> Self {
+        Node {
+            role,
+            ..Node::leader()
+        }
+    }
+
+    fn decide_at(&mut self, packet: &PacketBuilder, arrival: Arrival, now: Millis) -> Decision {
+        let request = decode(&packet.build()).unwrap();
+        decide(
+            &self.view,
+            &request,
+            &context(arrival, self.role),
+            &mut self.offers,
+            now,
+        )
+    }
+
+    fn broadcast(&mut self, packet: &PacketBuilder) -> Decision {
+        self.decide_at(packet, Arrival::Broadcast, NOW)
+    }
+
+    fn unicast(&mut self, packet: &PacketBuilder) -> Decision {
+        self.decide_at(packet, Arrival::Unicast, NOW)
+    }
+
+    /// Commits the proposal in the fake table and finishes its reply.
+    fn commit(&mut self, decision: Decision) -> Option<Reply> {
+        let proposal = expect_proposal(decision);
+        let response = self.view.apply(&proposal.command);
+        finish(proposal.pending.expect("a pending reply"), &response)
+    }
+}
+
+#[track_caller]
+fn expect_reply(decision: Decision) -> Reply {
+    match decision {
+        Decision::Reply(reply) => reply,
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_proposal(decision: Decision) -> Proposal {
+    match decision {
+        Decision::Propose(proposal) => proposal,
+        other => panic!("expected a proposal, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_ignore(decision: Decision, reason: IgnoreReason) {
+    assert_eq!(decision, Decision::Ignore(reason));
+}
+
+fn option(reply: &Reply, code: u8) -> Option<Vec<u8>> {
+    packet_options(&reply.packet).and_then(|options| options.get(code).map(<[u8]>::to_vec))
+}
+
+fn u32_option(reply: &Reply, code: u8) -> Option<u32> {
+    option(reply, code).and_then(|bytes| Some(u32::from_be_bytes(bytes.try_into().ok()?)))
+}
+
+fn ciaddr(reply: &Reply) -> Ipv4Addr {
+    Ipv4Addr::new(
+        reply.packet[12],
+        reply.packet[13],
+        reply.packet[14],
+        reply.packet[15],
+    )
+}
+
+// ---- DISCOVER (RFC 2131 §4.3.1) ----
+
+#[test]
+fn discover_is_offered_the_first_candidate_without_a_raft_write_4_3_1() {
+    let mut node = Node::leader();
+    let reply = expect_reply(node.broadcast(&discover(1)));
+    assert_eq!(reply.kind, ReplyKind::Offer);
+    assert_eq!(reply.yiaddr, ip(10));
+    assert_eq!(option(&reply, 53), Some(vec![2]));
+    assert_eq!(option(&reply, 54), Some(SERVER.octets().to_vec()));
+    assert_eq!(u32_option(&reply, 51), Some(3600));
+    assert_eq!(u32_option(&reply, 58), Some(1800));
+    assert_eq!(u32_option(&reply, 59), Some(3150));
+    assert_eq!(option(&reply, 1), Some(vec![255, 255, 255, 0]));
+    assert_eq!(option(&reply, 15), Some(b"lxd".to_vec()));
+    assert_eq!(
+        ciaddr(&reply),
+        Ipv4Addr::UNSPECIFIED,
+        "Table 3: ciaddr 0 in OFFER"
+    );
+    // No broadcast bit, no relay: to yiaddr at chaddr (§4.1).
+    assert_eq!(
+        reply.destination,
+        Destination::Hardware {
+            mac: mac(1),
+            address: ip(10)
+        }
+    );
+    assert_eq!(
+        node.offers.offer_for(&ClientId::from_mac(mac(1)), NOW),
+        Some(ip(10))
+    );
+}
+
+#[test]
+fn discover_honours_a_requested_address_hint_4_3_1() {
+    let mut node = Node::leader();
+    let reply = expect_reply(node.broadcast(&discover(1).option(50, &ip(15).octets())));
+    assert_eq!(reply.yiaddr, ip(15));
+}
+
+#[test]
+fn rediscover_by_the_same_client_gets_the_same_offer() {
+    let mut node = Node::leader();
+    let first = expect_reply(node.broadcast(&discover(1)));
+    // Another client's offer in between must not disturb it.
+    let _ = expect_reply(node.broadcast(&discover(2)));
+    let again = expect_reply(node.decide_at(&discover(1).xid(99), Arrival::Broadcast, NOW + 5_000));
+    assert_eq!(again.yiaddr, first.yiaddr);
+    assert_eq!(again.xid, 99);
+}
+
+#[test]
+fn addresses_offered_to_other_clients_are_skipped() {
+    let mut node = Node::leader();
+    let addresses: Vec<Ipv4Addr> = (1..=3)
+        .map(|n| expect_reply(node.broadcast(&discover(n))).yiaddr)
+        .collect();
+    assert_eq!(addresses, vec![ip(10), ip(11), ip(12)]);
+}
+
+#[test]
+fn discover_flood_holds_the_pool_only_until_the_offer_hold_ends() {
+    let mut node = Node::leader();
+    let hold = context(Arrival::Broadcast, Role::LEADER)
+        .server
+        .options
+        .offer_hold_ms;
+    // The pool has 10 addresses; 50 random MACs DISCOVER at once.
+    let offered = (1..=50u8)
+        .filter(|&n| matches!(node.broadcast(&discover(n)), Decision::Reply(_)))
+        .count();
+    assert_eq!(offered, 10);
+    expect_ignore(node.broadcast(&discover(100)), IgnoreReason::PoolExhausted);
+    assert!(node.view.leases().next().is_none(), "offers write nothing");
+    // Just before the holds lapse the pool is still held, just after it is free.
+    expect_ignore(
+        node.decide_at(&discover(101), Arrival::Broadcast, NOW + hold - 1),
+        IgnoreReason::PoolExhausted,
+    );
+    let reply = expect_reply(node.decide_at(&discover(102), Arrival::Broadcast, NOW + hold));
+    assert_eq!(reply.yiaddr, ip(10));
+}
+
+#[test]
+fn a_reservation_is_offered_to_its_mac() {
+    let mut node = Node::leader();
+    node.view.reserve(Reservation {
+        mac: mac(7),
+        address: ip(42),
+        hostname: None,
+    });
+    assert_eq!(expect_reply(node.broadcast(&discover(7))).yiaddr, ip(42));
+    // Nobody else gets it.
+    assert_eq!(
+        expect_reply(node.broadcast(&discover(8).option(50, &ip(42).octets()))).yiaddr,
+        ip(10)
+    );
+}
+
+#[test]
+fn offer_to_a_broadcast_flag_client_is_broadcast_4_1() {
+    let mut node = Node::leader();
+    let reply = expect_reply(node.broadcast(&discover(1).broadcast()));
+    assert_eq!(reply.destination, Destination::Broadcast);
+    assert_eq!(reply.packet[10] & 0x80, 0x80);
+}
+
+#[test]
+fn relayed_discover_is_answered_to_the_relay_with_option_82_echoed_rfc3046() {
+    let mut node = Node::leader();
+    let packet = discover(1)
+        .giaddr(ip(254))
+        .option(82, &[1, 3, b'e', b't', b'h']);
+    let reply = expect_reply(node.unicast(&packet));
+    assert_eq!(
+        reply.destination,
+        Destination::Relay(SocketAddrV4::new(ip(254), 67))
+    );
+    assert_eq!(option(&reply, 82), Some(vec![1, 3, b'e', b't', b'h']));
+    assert_eq!(&reply.packet[24..28], &ip(254).octets(), "giaddr copied");
+}
+
+#[test]
+fn relay_from_a_network_we_do_not_serve_is_ignored() {
+    let mut node = Node::leader();
+    let packet = discover(1).giaddr(Ipv4Addr::new(192, 168, 9, 1));
+    expect_ignore(node.unicast(&packet), IgnoreReason::ForeignRelay);
+}
+
+#[test]
+fn nothing_is_answered_before_the_cluster_is_initialised() {
+    let mut node = Node::leader();
+    node.view = MemoryView::uninitialized();
+    expect_ignore(node.broadcast(&discover(1)), IgnoreReason::NotInitialized);
+}
+
+// ---- REQUEST, SELECTING (RFC 2131 §4.3.2) ----
+
+#[test]
+fn selecting_another_servers_offer_is_dropped_and_frees_ours_4_3_2() {
+    let mut node = Node::leader();
+    let offer = expect_reply(node.broadcast(&discover(1)));
+    expect_ignore(
+        node.broadcast(&selecting(1, FOREIGN_SERVER, Ipv4Addr::new(192, 168, 1, 5))),
+        IgnoreReason::OtherServerSelected,
+    );
+    // Our offer is withdrawn: the next client may have the address at once.
+    assert_eq!(
+        expect_reply(node.broadcast(&discover(2))).yiaddr,
+        offer.yiaddr
+    );
+}
+
+#[test]
+fn selecting_our_offer_binds_exactly_the_requested_address_then_acks_4_3_2() {
+    let mut node = Node::leader();
+    let offer = expect_reply(node.broadcast(&discover(1)));
+    let decision = node.broadcast(&selecting(1, SERVER, offer.yiaddr));
+    let proposal = expect_proposal(decision.clone());
+    match &proposal.command {
+        Command::Bind {
+            request,
+            now,
+            lease_time_secs,
+        } => {
+            assert_eq!(request.requested_address, Some(offer.yiaddr));
+            assert_eq!(request.client_id, ClientId::from_mac(mac(1)));
+            assert_eq!(request.hostname.as_deref(), Some("web"));
+            assert_eq!(request.seen_by, Some(1));
+            assert_eq!(*now, NOW);
+            assert_eq!(*lease_time_secs, None);
+        }
+        other => panic!("expected Bind, got {other:?}"),
+    }
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(ack.yiaddr, offer.yiaddr);
+    assert_eq!(u32_option(&ack, 51), Some(3600));
+    assert_eq!(option(&ack, 12), Some(b"web".to_vec()), "granted name");
+}
+
+#[test]
+fn selecting_names_another_cluster_node_after_failover_and_is_still_ours() {
+    let mut node = Node::leader();
+    let decision = node.broadcast(&selecting(1, OTHER_NODE, ip(13)));
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(
+        option(&ack, 54),
+        Some(SERVER.octets().to_vec()),
+        "we answer as ourselves"
+    );
+}
+
+#[test]
+fn selecting_a_taken_address_is_naked_after_the_rejected_bind() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(9, ip(13), NOW + 60_000));
+    let decision = node.broadcast(&selecting(1, SERVER, ip(13)));
+    let nak = node.commit(decision).expect("a NAK");
+    assert_eq!(nak.kind, ReplyKind::Nak);
+    assert_eq!(nak.nak_reason, Some(NakReason::Rejected));
+    assert_eq!(nak.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(
+        nak.destination,
+        Destination::Broadcast,
+        "§4.1: NAKs are broadcast"
+    );
+    assert_eq!(option(&nak, 53), Some(vec![6]));
+    assert!(option(&nak, 51).is_none());
+    let text = String::from_utf8(option(&nak, 56).unwrap()).unwrap();
+    assert!(text.contains("not available"), "{text}");
+}
+
+#[test]
+fn selecting_without_a_requested_address_is_ignored() {
+    let mut node = Node::leader();
+    expect_ignore(
+        node.broadcast(&request(1).option(54, &SERVER.octets())),
+        IgnoreReason::MissingRequestedAddress,
+    );
+}
+
+#[test]
+fn a_request_matching_no_state_is_ignored() {
+    let mut node = Node::leader();
+    expect_ignore(
+        node.broadcast(&request(1)),
+        IgnoreReason::UnclassifiableRequest,
+    );
+}
+
+// ---- REQUEST, INIT-REBOOT (RFC 2131 §4.3.2) ----
+
+#[test]
+fn init_reboot_on_the_wrong_network_is_naked_4_3_2() {
+    let mut node = Node::leader();
+    let nak = expect_reply(node.broadcast(&init_reboot(1, Ipv4Addr::new(192, 168, 1, 5))));
+    assert_eq!(nak.kind, ReplyKind::Nak);
+    assert_eq!(nak.nak_reason, Some(NakReason::WrongSubnet));
+}
+
+#[test]
+fn init_reboot_from_an_unknown_client_is_silent_4_3_2() {
+    let mut node = Node::leader();
+    expect_ignore(
+        node.broadcast(&init_reboot(1, ip(12))),
+        IgnoreReason::UnknownClient,
+    );
+}
+
+#[test]
+fn init_reboot_with_a_wrong_notion_of_its_address_is_naked_4_3_2() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let nak = expect_reply(node.broadcast(&init_reboot(1, ip(14))));
+    assert_eq!(nak.nak_reason, Some(NakReason::WrongAddress));
+}
+
+#[test]
+fn init_reboot_for_an_address_no_longer_available_is_naked_4_3_2() {
+    let mut node = Node::leader();
+    // The client's lease ran out and its address was since reserved for another MAC.
+    node.view.insert_lease(bound(1, ip(12), NOW - 1));
+    node.view.reserve(Reservation {
+        mac: mac(5),
+        address: ip(12),
+        hostname: None,
+    });
+    let nak = expect_reply(node.broadcast(&init_reboot(1, ip(12))));
+    assert_eq!(nak.nak_reason, Some(NakReason::Unavailable));
+}
+
+#[test]
+fn init_reboot_with_a_correct_address_is_rebound_and_acked_4_3_2() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let decision = node.broadcast(&init_reboot(1, ip(12)));
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(ack.yiaddr, ip(12));
+    assert_eq!(
+        u32_option(&ack, 51),
+        Some(3600),
+        "the full lease time after commit"
+    );
+}
+
+#[test]
+fn init_reboot_of_a_reserved_client_without_a_lease_is_bound() {
+    let mut node = Node::leader();
+    node.view.reserve(Reservation {
+        mac: mac(3),
+        address: ip(40),
+        hostname: None,
+    });
+    let decision = node.broadcast(&init_reboot(3, ip(40)));
+    assert_eq!(node.commit(decision).expect("an ACK").yiaddr, ip(40));
+}
+
+// ---- REQUEST, RENEWING and REBINDING (RFC 2131 §4.3.2) ----
+
+#[test]
+fn renewing_proposes_renew_and_acks_to_ciaddr_4_3_2() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let decision = node.unicast(&request(1).ciaddr(ip(12)));
+    match &expect_proposal(decision.clone()).command {
+        Command::Renew {
+            client_id,
+            address,
+            now,
+            ..
+        } => {
+            assert_eq!(*client_id, ClientId::from_mac(mac(1)));
+            assert_eq!((*address, *now), (ip(12), NOW));
+        }
+        other => panic!("expected Renew, got {other:?}"),
+    }
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(
+        ack.destination,
+        Destination::Unicast(SocketAddrV4::new(ip(12), 68))
+    );
+    assert_eq!(ciaddr(&ack), ip(12), "Table 3: ciaddr echoed in ACK");
+    assert_eq!(option(&ack, 12), Some(b"c1".to_vec()));
+}
+
+#[test]
+fn renewing_is_handled_by_the_follower_it_was_sent_to() {
+    let mut node = Node::with_role(Role::FOLLOWER);
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    expect_proposal(node.unicast(&request(1).ciaddr(ip(12))));
+}
+
+#[test]
+fn renewing_an_address_held_by_another_client_is_naked() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(2, ip(12), NOW + 60_000));
+    let nak = expect_reply(node.unicast(&request(1).ciaddr(ip(12))));
+    assert_eq!(nak.nak_reason, Some(NakReason::HeldByOther));
+    assert_eq!(nak.destination, Destination::Broadcast);
+    assert_eq!(ciaddr(&nak), Ipv4Addr::UNSPECIFIED);
+}
+
+#[test]
+fn renewing_a_lease_we_do_not_know_is_naked_after_the_rejected_renew() {
+    let mut node = Node::leader();
+    let decision = node.unicast(&request(1).ciaddr(ip(12)));
+    let nak = node.commit(decision).expect("a NAK");
+    assert_eq!(nak.kind, ReplyKind::Nak);
+}
+
+#[test]
+fn renewing_from_another_subnet_is_naked() {
+    let mut node = Node::leader();
+    let nak = expect_reply(node.unicast(&request(1).ciaddr(Ipv4Addr::new(192, 168, 0, 9))));
+    assert_eq!(nak.nak_reason, Some(NakReason::WrongSubnet));
+}
+
+#[test]
+fn renewing_with_a_foreign_server_id_is_ignored() {
+    let mut node = Node::leader();
+    let packet = request(1)
+        .ciaddr(ip(12))
+        .option(54, &FOREIGN_SERVER.octets());
+    expect_ignore(node.unicast(&packet), IgnoreReason::ForOtherServer);
+}
+
+#[test]
+fn rebinding_for_a_lease_we_do_not_know_is_silent_4_3_2() {
+    let mut node = Node::leader();
+    expect_ignore(
+        node.broadcast(&request(1).ciaddr(ip(12))),
+        IgnoreReason::UnknownLease,
+    );
+}
+
+#[test]
+fn rebinding_a_known_lease_is_renewed_by_the_leader() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let decision = node.broadcast(&request(1).ciaddr(ip(12)));
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(
+        ack.destination,
+        Destination::Unicast(SocketAddrV4::new(ip(12), 68))
+    );
+}
+
+#[test]
+fn rebinding_an_address_held_by_another_client_is_naked() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(2, ip(12), NOW + 60_000));
+    let nak = expect_reply(node.broadcast(&request(1).ciaddr(ip(12))));
+    assert_eq!(nak.nak_reason, Some(NakReason::HeldByOther));
+}
+
+// ---- Who answers (issue 3, item 2) ----
+
+#[test]
+fn followers_stay_silent_on_broadcasts() {
+    let mut node = Node::with_role(Role::FOLLOWER);
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let broadcasts = [
+        discover(1),
+        selecting(1, SERVER, ip(12)),
+        init_reboot(1, ip(12)),
+        request(1).ciaddr(ip(12)), // REBINDING
+        PacketBuilder::new(4, mac(1)).option(50, &ip(12).octets()), // DECLINE
+        PacketBuilder::new(8, mac(1)).ciaddr(ip(12)), // INFORM
+    ];
+    for packet in &broadcasts {
+        expect_ignore(node.broadcast(packet), IgnoreReason::NotLeader);
+    }
+}
+
+#[test]
+fn followers_stay_silent_on_relayed_messages() {
+    let mut node = Node::with_role(Role::FOLLOWER);
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    expect_ignore(
+        node.unicast(&discover(1).giaddr(ip(254))),
+        IgnoreReason::NotLeader,
+    );
+    expect_ignore(
+        node.unicast(&request(1).ciaddr(ip(12)).giaddr(ip(254))),
+        IgnoreReason::NotLeader,
+    );
+}
+
+#[test]
+fn a_unicast_discover_still_goes_to_the_leader_only() {
+    let mut node = Node::with_role(Role::FOLLOWER);
+    expect_ignore(node.unicast(&discover(1)), IgnoreReason::NotLeader);
+}
+
+#[test]
+fn followers_answer_unicast_inform_and_release() {
+    let mut node = Node::with_role(Role::FOLLOWER);
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let inform = expect_reply(node.unicast(&PacketBuilder::new(8, mac(1)).ciaddr(ip(12))));
+    assert_eq!(inform.kind, ReplyKind::InformAck);
+    let release = PacketBuilder::new(7, mac(1))
+        .ciaddr(ip(12))
+        .option(54, &SERVER.octets());
+    expect_proposal(node.unicast(&release));
+}
+
+// ---- Without quorum (issue 3, item 3) ----
+
+#[test]
+fn without_quorum_a_valid_lease_is_acked_with_its_remaining_time_only() {
+    let mut node = Node::with_role(Role::ISOLATED);
+    node.view.insert_lease(bound(1, ip(12), NOW + 1_000_000));
+    for arrival in [Arrival::Unicast, Arrival::Broadcast] {
+        let reply = expect_reply(node.decide_at(&request(1).ciaddr(ip(12)), arrival, NOW));
+        assert_eq!(reply.kind, ReplyKind::DegradedAck);
+        assert_eq!(reply.yiaddr, ip(12));
+        assert_eq!(u32_option(&reply, 51), Some(1000));
+        assert_eq!(u32_option(&reply, 58), Some(500));
+        assert_eq!(u32_option(&reply, 59), Some(875));
+        assert_eq!(option(&reply, 12), Some(b"c1".to_vec()));
+    }
+    assert_eq!(
+        node.view
+            .lease_by_client(&ClientId::from_mac(mac(1)))
+            .unwrap()
+            .expires_at,
+        NOW + 1_000_000
+    );
+}
+
+#[test]
+fn without_quorum_an_expired_or_foreign_lease_gets_silence() {
+    let mut node = Node::with_role(Role::ISOLATED);
+    node.view.insert_lease(bound(1, ip(12), NOW));
+    node.view.insert_lease(bound(2, ip(13), NOW + 1_000_000));
+    expect_ignore(
+        node.unicast(&request(1).ciaddr(ip(12))),
+        IgnoreReason::NoQuorumNoLease,
+    );
+    expect_ignore(
+        node.unicast(&request(1).ciaddr(ip(13))),
+        IgnoreReason::NoQuorumNoLease,
+    );
+    expect_ignore(
+        node.unicast(&request(3).ciaddr(ip(14))),
+        IgnoreReason::NoQuorumNoLease,
+    );
+}
+
+#[test]
+fn without_quorum_less_than_a_second_left_is_not_worth_an_ack() {
+    let mut node = Node::with_role(Role::ISOLATED);
+    node.view.insert_lease(bound(1, ip(12), NOW + 999));
+    expect_ignore(
+        node.unicast(&request(1).ciaddr(ip(12))),
+        IgnoreReason::NoQuorumNoLease,
+    );
+    node.view.insert_lease(bound(1, ip(12), NOW + 1_999));
+    let reply = expect_reply(node.unicast(&request(1).ciaddr(ip(12))));
+    assert_eq!(u32_option(&reply, 51), Some(1), "rounded down, never up");
+}
+
+#[test]
+fn without_quorum_no_new_address_is_granted_and_nothing_is_written() {
+    let mut node = Node::with_role(Role::ISOLATED);
+    node.view.insert_lease(bound(1, ip(12), NOW + 1_000_000));
+    let cases = [
+        (discover(2), IgnoreReason::NoQuorumDiscover),
+        (selecting(2, SERVER, ip(14)), IgnoreReason::NoQuorumBind),
+        (init_reboot(1, ip(12)), IgnoreReason::NoQuorumBind),
+        (
+            PacketBuilder::new(4, mac(1)).option(50, &ip(12).octets()),
+            IgnoreReason::NoQuorumDecline,
+        ),
+        (
+            PacketBuilder::new(7, mac(1)).ciaddr(ip(12)),
+            IgnoreReason::NoQuorumRelease,
+        ),
+        (
+            PacketBuilder::new(8, mac(1)).ciaddr(ip(12)),
+            IgnoreReason::NoQuorumInform,
+        ),
+    ];
+    for (packet, reason) in &cases {
+        expect_ignore(node.broadcast(packet), *reason);
+    }
+    // A leader that lost its quorum is just as degraded.
+    node.role = Role {
+        is_leader: true,
+        has_quorum: false,
+    };
+    expect_ignore(node.broadcast(&discover(2)), IgnoreReason::NoQuorumDiscover);
+}
+
+// ---- RELEASE, DECLINE, INFORM (RFC 2131 §4.3.3–4.3.5) ----
+
+#[test]
+fn release_proposes_release_and_sends_nothing_4_3_4() {
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let packet = PacketBuilder::new(7, mac(1))
+        .ciaddr(ip(12))
+        .option(54, &SERVER.octets());
+    let proposal = expect_proposal(node.unicast(&packet));
+    assert_eq!(
+        proposal.command,
+        Command::Release {
+            client_id: Some(ClientId::from_mac(mac(1))),
+            address: ip(12),
+            now: NOW
+        }
+    );
+    assert!(proposal.pending.is_none());
+}
+
+#[test]
+fn release_to_another_server_or_without_ciaddr_is_ignored() {
+    let mut node = Node::leader();
+    let foreign = PacketBuilder::new(7, mac(1))
+        .ciaddr(ip(12))
+        .option(54, &FOREIGN_SERVER.octets());
+    expect_ignore(node.unicast(&foreign), IgnoreReason::ForOtherServer);
+    expect_ignore(
+        node.unicast(&PacketBuilder::new(7, mac(1))),
+        IgnoreReason::ReleaseWithoutAddress,
+    );
+}
+
+#[test]
+fn decline_proposes_decline_and_sends_nothing_4_3_3() {
+    let mut node = Node::leader();
+    let _ = expect_reply(node.broadcast(&discover(1)));
+    let packet = PacketBuilder::new(4, mac(1))
+        .option(50, &ip(10).octets())
+        .option(54, &SERVER.octets());
+    let proposal = expect_proposal(node.broadcast(&packet));
+    assert_eq!(
+        proposal.command,
+        Command::Decline {
+            client_id: ClientId::from_mac(mac(1)),
+            address: ip(10),
+            now: NOW
+        }
+    );
+    assert!(proposal.pending.is_none());
+    assert_eq!(
+        node.offers.offer_for(&ClientId::from_mac(mac(1)), NOW),
+        None
+    );
+}
+
+#[test]
+fn decline_without_an_address_is_ignored() {
+    let mut node = Node::leader();
+    expect_ignore(
+        node.broadcast(&PacketBuilder::new(4, mac(1))),
+        IgnoreReason::MissingRequestedAddress,
+    );
+}
+
+#[test]
+fn inform_is_acked_with_options_but_no_lease_to_ciaddr_4_3_5() {
+    let mut node = Node::leader();
+    let reply = expect_reply(node.unicast(&PacketBuilder::new(8, mac(1)).ciaddr(ip(77))));
+    assert_eq!(reply.kind, ReplyKind::InformAck);
+    assert_eq!(option(&reply, 53), Some(vec![5]));
+    assert_eq!(reply.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(
+        &reply.packet[16..20],
+        &[0, 0, 0, 0],
+        "yiaddr zero on the wire"
+    );
+    assert_eq!(ciaddr(&reply), ip(77));
+    assert_eq!(
+        reply.destination,
+        Destination::Unicast(SocketAddrV4::new(ip(77), 68))
+    );
+    for code in [51, 58, 59] {
+        assert!(option(&reply, code).is_none(), "option {code}");
+    }
+    assert_eq!(option(&reply, 6).map(|v| v.len()), Some(12));
+    assert_eq!(option(&reply, 26), Some(1450u16.to_be_bytes().to_vec()));
+}
+
+// ---- finish: an ACK only from a committed lease ----
+
+fn pending_for(node: &mut Node, packet: PacketBuilder) -> PendingReply {
+    expect_proposal(node.broadcast(&packet))
+        .pending
+        .expect("a pending reply")
+}
+
+#[test]
+fn finish_acks_only_a_committed_lease_for_the_same_client_and_address() {
+    let mut node = Node::leader();
+    let pending = pending_for(&mut node, selecting(1, SERVER, ip(13)));
+    assert_eq!(pending.address(), ip(13));
+    let mut lease = bound(1, ip(13), NOW + 600_000);
+    lease.granted_name = Some("web-2".into());
+    let ack = finish(
+        pending.clone(),
+        &Response::Lease {
+            lease: lease.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(
+        u32_option(&ack, 51),
+        Some(600),
+        "lease time from the committed lease"
+    );
+    assert_eq!(
+        option(&ack, 12),
+        Some(b"web-2".to_vec()),
+        "the granted, suffixed name"
+    );
+
+    lease.address = ip(14);
+    let nak = finish(
+        pending.clone(),
+        &Response::Lease {
+            lease: lease.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(nak.nak_reason, Some(NakReason::LeaseMismatch));
+
+    lease.address = ip(13);
+    lease.client_id = ClientId::from_mac(mac(2));
+    let nak = finish(pending.clone(), &Response::Lease { lease }).unwrap();
+    assert_eq!(nak.kind, ReplyKind::Nak);
+
+    assert_eq!(finish(pending.clone(), &Response::Done), None);
+    let rejected = Response::Rejected {
+        reason: Rejection::PoolExhausted,
+    };
+    assert_eq!(
+        finish(pending, &rejected).unwrap().nak_reason,
+        Some(NakReason::Rejected)
+    );
+}
+
+#[test]
+fn finish_answers_the_fqdn_with_the_granted_name_rfc4702() {
+    let mut node = Node::leader();
+    let packet = selecting(1, SERVER, ip(13)).option(81, b"\x05\0\0\x03web\x00");
+    let pending = pending_for(&mut node, packet);
+    let mut lease = bound(1, ip(13), NOW + 600_000);
+    lease.granted_name = Some("web-2".into());
+    let ack = finish(pending, &Response::Lease { lease }).unwrap();
+    let fqdn = option(&ack, 81).unwrap();
+    assert_eq!(fqdn[0], 0x05, "E and S, no override");
+    assert_eq!(&fqdn[3..], b"\x05web-2\x03lxd\x00");
+}
+
+#[test]
+fn a_relayed_nak_goes_to_the_relay_with_the_broadcast_bit_4_3_2() {
+    let mut node = Node::leader();
+    let packet = init_reboot(1, Ipv4Addr::new(192, 168, 1, 5)).giaddr(ip(254));
+    let nak = expect_reply(node.unicast(&packet));
+    assert_eq!(
+        nak.destination,
+        Destination::Relay(SocketAddrV4::new(ip(254), 67))
+    );
+    assert_eq!(nak.packet[10] & 0x80, 0x80);
+}
+
+#[test]
+fn client_identifier_is_the_lease_key_and_is_echoed_rfc6842() {
+    let mut node = Node::leader();
+    let packet = discover(1).option(61, &[0xff, 0, 0, 0, 1, 0, 1]);
+    let offer = expect_reply(node.broadcast(&packet));
+    assert_eq!(option(&offer, 61), Some(vec![0xff, 0, 0, 0, 1, 0, 1]));
+    assert_eq!(
+        node.offers
+            .offer_for(&ClientId(vec![0xff, 0, 0, 0, 1, 0, 1]), NOW),
+        Some(offer.yiaddr)
+    );
+}
+
+#[test]
+fn request_state_detection_table() {
+    use RequestState::*;
+    let cases = [
+        (
+            selecting(1, SERVER, ip(12)),
+            Arrival::Broadcast,
+            Some(Selecting),
+        ),
+        (init_reboot(1, ip(12)), Arrival::Broadcast, Some(InitReboot)),
+        (request(1).ciaddr(ip(12)), Arrival::Unicast, Some(Renewing)),
+        (
+            request(1).ciaddr(ip(12)),
+            Arrival::Broadcast,
+            Some(Rebinding),
+        ),
+        (
+            request(1).ciaddr(ip(12)).giaddr(ip(254)),
+            Arrival::Unicast,
+            Some(Rebinding),
+        ),
+        (request(1), Arrival::Broadcast, None),
+    ];
+    for (packet, arrival, state) in cases {
+        let request = decode(&packet.build()).unwrap();
+        assert_eq!(request_state(&request, arrival), state, "{request:?}");
+    }
+}

@@ -1,0 +1,35 @@
+//! What the decision reads from the replicated lease table.
+//!
+//! A trait rather than `LeaseTable` itself so that the decision core is tested
+//! against a small fake and does not depend on the table's internals;
+//! `LeaseTable` implements it with inherent methods of the same names.
+
+use std::net::Ipv4Addr;
+
+use raftmasq_state::{
+    ClientId, ClusterSettings, Lease, LeaseRequest, MacAddr, Millis, Reservation,
+};
+
+pub trait LeaseView {
+    /// `None` until the cluster has been initialised.
+    fn settings(&self) -> Option<&ClusterSettings>;
+    fn lease_by_client(&self, client: &ClientId) -> Option<&Lease>;
+    fn lease_by_address(&self, address: Ipv4Addr) -> Option<&Lease>;
+    fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation>;
+    /// Addresses this client could be offered, best first (reservation, current
+    /// lease, requested hint, previous address, then free ones ascending);
+    /// each step O(log n).
+    fn candidate_addresses<'a>(
+        &'a self,
+        request: &LeaseRequest,
+        now: Millis,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a>;
+    /// Would a strict Bind of `address` for this client succeed at `now`?
+    fn is_available_to(
+        &self,
+        client: &ClientId,
+        mac: MacAddr,
+        address: Ipv4Addr,
+        now: Millis,
+    ) -> bool;
+}

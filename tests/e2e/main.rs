@@ -1,0 +1,11 @@
+//! End-to-end tests: real `raftmasq` processes (and, for DHCP/DNS, real clients
+//! in network namespaces). One test binary, a module per area.
+
+mod crash;
+
+use std::path::Path;
+
+/// The daemon binary cargo built for this test run.
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_raftmasq"))
+}
