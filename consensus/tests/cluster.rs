@@ -412,3 +412,28 @@ async fn a_wrong_token_is_refused_and_changes_nothing() {
     assert_eq!(intruder.metrics().current_leader, None);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_expires_ended_leases_on_every_replica() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let mut short = bind(42);
+    if let Command::Bind { lease_time_secs, .. } = &mut short {
+        *lease_time_secs = Some(1);
+    }
+    let granted = cluster.node(leader).write(short).await.expect("bind");
+    assert!(matches!(granted, Response::Lease { .. }), "{granted:?}");
+    all_applied(&cluster, leader).await;
+    assert!(cluster.nodes.values().all(|n| address_on(n, 42).is_some()));
+
+    // No client command follows: the leader's own Expire must remove it everywhere.
+    let deadline = Instant::now() + support::WAIT;
+    while cluster.nodes.values().any(|n| address_on(n, 42).is_some()) {
+        assert!(Instant::now() < deadline, "the ended lease was never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for node in cluster.nodes.values() {
+        assert_eq!(node.replica().read().table.address_of_name("c42"), None);
+    }
+    cluster.shutdown().await;
+}

@@ -524,7 +524,9 @@ pub fn finish(pending: PendingReply, response: &Response) -> Option<Reply> {
     let request = &pending.request;
     let spec = match response {
         Response::Lease { lease } => {
-            let remaining = lease.expires_at.saturating_sub(pending.now) / 1000;
+            // The duration the leader granted, from its own timestamps: the
+            // leader re-stamps `now`, and this host's clock may differ from it.
+            let remaining = lease.expires_at.saturating_sub(lease.granted_at) / 1000;
             let matches = lease.client_id == request.client_id
                 && lease.address == pending.address
                 && lease.state == LeaseState::Bound

@@ -33,3 +33,34 @@ pub trait LeaseView {
         now: Millis,
     ) -> bool;
 }
+
+/// The replicated table is the production view.
+impl LeaseView for raftmasq_state::LeaseTable {
+    fn settings(&self) -> Option<&ClusterSettings> {
+        raftmasq_state::LeaseTable::settings(self)
+    }
+
+    fn lease_by_client(&self, client: &ClientId) -> Option<&Lease> {
+        raftmasq_state::LeaseTable::lease_by_client(self, client)
+    }
+
+    fn lease_by_address(&self, address: Ipv4Addr) -> Option<&Lease> {
+        raftmasq_state::LeaseTable::lease_by_address(self, address)
+    }
+
+    fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {
+        raftmasq_state::LeaseTable::reservation_for_mac(self, mac)
+    }
+
+    fn candidate_addresses<'a>(
+        &'a self,
+        request: &LeaseRequest,
+        now: Millis,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
+        Box::new(raftmasq_state::LeaseTable::candidate_addresses(self, request, now))
+    }
+
+    fn is_available_to(&self, client: &ClientId, mac: MacAddr, address: Ipv4Addr, now: Millis) -> bool {
+        raftmasq_state::LeaseTable::is_available_to(self, client, mac, address, now)
+    }
+}

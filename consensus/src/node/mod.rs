@@ -4,6 +4,7 @@
 mod api;
 mod bootstrap;
 mod config;
+mod expiry;
 mod write;
 
 pub use config::NodeConfig;

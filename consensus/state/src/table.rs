@@ -722,6 +722,17 @@ impl LeaseTable {
         self.settings.is_some()
     }
 
+    /// When the earliest lease or quarantine ends, if any: the leader proposes
+    /// an `Expire` then, so names and addresses are freed on every replica.
+    pub fn next_expiry(&self) -> Option<Millis> {
+        let lease = self.lease_expiry.first().map(|(at, _)| *at);
+        let quarantine = self.quarantine_expiry.first().map(|(at, _)| *at);
+        match (lease, quarantine) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The latest (clamped) time the table has seen.
     pub fn last_now(&self) -> Millis {
         self.last_now

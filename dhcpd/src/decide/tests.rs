@@ -790,6 +790,7 @@ fn finish_acks_only_a_committed_lease_for_the_same_client_and_address() {
     let pending = pending_for(&mut node, selecting(1, SERVER, ip(13)));
     assert_eq!(pending.address(), ip(13));
     let mut lease = bound(1, ip(13), NOW + 600_000);
+    lease.granted_at = NOW;
     lease.granted_name = Some("web-2".into());
     let ack = finish(
         pending.clone(),
@@ -900,4 +901,15 @@ fn request_state_detection_table() {
         let request = decode(&packet.build()).unwrap();
         assert_eq!(request_state(&request, arrival), state, "{request:?}");
     }
+}
+
+#[test]
+fn ack_lease_time_comes_from_the_leaders_timestamps_not_this_hosts_clock() {
+    // The leader re-stamps `now`; its clock runs 5 s ahead of this host's.
+    let mut node = Node::leader();
+    let pending = pending_for(&mut node, selecting(1, SERVER, ip(13)));
+    let mut lease = bound(1, ip(13), NOW + 5_000 + 600_000);
+    lease.granted_at = NOW + 5_000;
+    let ack = finish(pending, &Response::Lease { lease }).unwrap();
+    assert_eq!(u32_option(&ack, 51), Some(600));
 }

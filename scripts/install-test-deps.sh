@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs what raftmasq's end-to-end tests and benchmarks need on Debian
+# (bookworm or later). Idempotent: safe to run on every CI run.
+#
+# The servers among these packages (dnsmasq, bind9, kea) are reference peers
+# that the tests start themselves, in network namespaces, with their own
+# configs. They must not be left running as system services bound to ports 53
+# or 67, so their services are kept from starting during the install
+# (policy-rc.d) and disabled and masked afterwards when systemd runs.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: must run as root" >&2
+    exit 1
+fi
+
+packages=(
+    iproute2          # ip netns, veth, bridge, vxlan; tc/netem
+    iputils-ping      # ping across the VXLAN segment
+    arping            # link-layer broadcast probes
+    tcpdump           # captures when a test fails
+    isc-dhcp-client   # dhclient
+    udhcpc            # busybox's udhcpc
+    dhcpcd-base       # dhcpcd binary and hooks, without the system service
+    dnsmasq-base      # reference DHCP/DNS server, without the system service
+    bind9             # reference DNS server
+    bind9-dnsutils    # dig
+    kea-dhcp4-server  # reference DHCP server (memfile; libdhcp_ha.so for hot-standby)
+    kea-admin         # perfdhcp, for the benchmark
+    dnsperf           # DNS benchmark
+)
+services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$package")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    # A policy-rc.d that exits 101 tells invoke-rc.d not to start services.
+    # Keep one that is already there (container images ship one); otherwise
+    # install ours for the duration and remove it on every exit path.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# On a machine running systemd, make sure none of the reference servers runs
+# now or at the next boot. Without systemd, policy-rc.d already kept them down.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    for service in "${services[@]}"; do
+        if systemctl list-unit-files "$service.service" --no-legend 2>/dev/null | grep -q .; then
+            systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+            systemctl mask "$service.service" >/dev/null 2>&1 || true
+        fi
+    done
+fi
+
+# Report, and fail if a tool the tests call is still missing.
+status=0
+for tool in ip bridge tc ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "install-test-deps: $tool is missing after install" >&2
+        status=1
+    fi
+done
+exit "$status"
