@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use openraft::ServerState;
 use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
-use raftmasq_consensus::{ClusterNode, NodeId, WriteError};
+use raftmasq_consensus::{ClusterNode, NodeId, QuorumStatus, WriteError};
 use support::{TOKEN, TestCluster, settings};
 
 fn mac(n: u32) -> MacAddr {
@@ -418,7 +418,10 @@ async fn the_leader_expires_ended_leases_on_every_replica() {
     let cluster = TestCluster::start(3).await;
     let leader = cluster.ready().await;
     let mut short = bind(42);
-    if let Command::Bind { lease_time_secs, .. } = &mut short {
+    if let Command::Bind {
+        lease_time_secs, ..
+    } = &mut short
+    {
         *lease_time_secs = Some(1);
     }
     let granted = cluster.node(leader).write(short).await.expect("bind");
@@ -429,7 +432,10 @@ async fn the_leader_expires_ended_leases_on_every_replica() {
     // No client command follows: the leader's own Expire must remove it everywhere.
     let deadline = Instant::now() + support::WAIT;
     while cluster.nodes.values().any(|n| address_on(n, 42).is_some()) {
-        assert!(Instant::now() < deadline, "the ended lease was never expired");
+        assert!(
+            Instant::now() < deadline,
+            "the ended lease was never expired"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for node in cluster.nodes.values() {

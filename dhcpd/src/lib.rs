@@ -15,6 +15,7 @@ mod encode;
 pub mod offers;
 pub mod options;
 pub mod reply;
+pub mod server;
 pub mod view;
 pub mod wire;
 
@@ -29,6 +30,7 @@ pub use decode::{ClientFqdn, ClientRequest, DropReason, MessageKind, decode};
 pub use destination::{Destination, Route, route};
 pub use offers::OfferBook;
 pub use reply::{NakReason, Reply, ReplyKind};
+pub use server::{Cluster, DhcpServer, Received, ServerStats, Transport};
 pub use view::LeaseView;
 
 #[cfg(test)]

@@ -23,11 +23,20 @@ pub(super) async fn expire_due_leases(node: ClusterNode) {
             continue;
         }
         let now = now_millis();
-        let due = node.replica().read().table.next_expiry().is_some_and(|at| at <= now);
+        let due = node
+            .replica()
+            .read()
+            .table
+            .next_expiry()
+            .is_some_and(|at| at <= now);
         if due {
             match node.write(Command::Expire { now }).await {
-                Ok(response) => tracing::debug!(node_id = node.id(), ?response, "expired due leases"),
-                Err(error) => tracing::warn!(node_id = node.id(), %error, "could not expire due leases"),
+                Ok(response) => {
+                    tracing::debug!(node_id = node.id(), ?response, "expired due leases")
+                }
+                Err(error) => {
+                    tracing::warn!(node_id = node.id(), %error, "could not expire due leases")
+                }
             }
         }
     }

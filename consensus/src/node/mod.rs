@@ -40,6 +40,13 @@ struct Inner {
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// See [`ClusterNode::quorum_status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub is_leader: bool,
+    pub has_quorum: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -121,6 +128,28 @@ impl ClusterNode {
 
     pub fn metrics(&self) -> RaftMetrics {
         self.inner.raft.metrics().borrow().clone()
+    }
+
+    /// Whether this node may act for the cluster right now. A leader counts as
+    /// leader only while a quorum has acknowledged it within one election
+    /// timeout: an old leader cut off on the minority side stops granting
+    /// addresses by then, although openraft still calls it leader.
+    pub fn quorum_status(&self) -> QuorumStatus {
+        let metrics = self.inner.raft.metrics();
+        let metrics = metrics.borrow();
+        let election_ms = millis(self.inner.config.election_timeout);
+        let is_leader = metrics.state == openraft::ServerState::Leader
+            && metrics
+                .millis_since_quorum_ack
+                .is_some_and(|ms| ms < election_ms);
+        let follows_a_leader = matches!(
+            metrics.state,
+            openraft::ServerState::Follower | openraft::ServerState::Learner
+        ) && metrics.current_leader.is_some();
+        QuorumStatus {
+            is_leader,
+            has_quorum: is_leader || follows_a_leader,
+        }
     }
 
     /// The address the cluster listener is bound to.

@@ -1,0 +1,222 @@
+//! The DHCP server loop: receive → decode → decide → commit → send.
+//!
+//! Generic over where the lease table lives ([`Cluster`]) and how packets move
+//! ([`Transport`]), so the loop is tested with an in-memory table and channels,
+//! and runs in the daemon over the Raft node and the bridge's sockets.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use raftmasq_state::{Command, LeaseTable, Millis, Response};
+use tracing::{debug, info, warn};
+
+use crate::context::{Arrival, Context, Role, ServerConfig};
+use crate::decide::{Decision, decide, finish};
+use crate::decode::decode;
+use crate::offers::OfferBook;
+use crate::reply::Reply;
+
+/// What the server needs from the cluster.
+pub trait Cluster: Send + Sync + 'static {
+    /// Runs `read` on this node's replica of the lease table.
+    fn read<R>(&self, read: impl FnOnce(&LeaseTable) -> R) -> R;
+    /// Leader or not, quorum or not, right now.
+    fn role(&self) -> Role;
+    /// This node's server identity and reply options (they follow membership).
+    fn server_config(&self) -> Arc<ServerConfig>;
+    /// Commits `command` through the leader; `Err` says why it was not committed.
+    fn commit(&self, command: Command) -> impl Future<Output = Result<Response, String>> + Send;
+    /// Milliseconds since the Unix epoch.
+    fn now(&self) -> Millis;
+}
+
+/// A datagram as received on the bridge.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub bytes: Vec<u8>,
+    pub source: SocketAddrV4,
+    pub arrival: Arrival,
+}
+
+pub trait Transport: Send + Sync + 'static {
+    fn recv(&self) -> impl Future<Output = io::Result<Received>> + Send;
+    fn send(&self, reply: &Reply) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Counters by outcome, e.g. `received`, `dropped.truncated`, `reply.ack`,
+/// `ignored.not_leader`, `commit_failed`.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    counters: Mutex<BTreeMap<String, u64>>,
+}
+
+impl ServerStats {
+    fn count(&self, what: &str) {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        *counters.entry(what.to_string()).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn get(&self, what: &str) -> u64 {
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(what)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Logs at most one line per interval for a noisy condition (malformed floods).
+struct RateLimitedLog {
+    last: Mutex<Option<Instant>>,
+    every: Duration,
+}
+
+impl RateLimitedLog {
+    fn allow(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < self.every) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+pub struct DhcpServer<C, T> {
+    cluster: Arc<C>,
+    transport: Arc<T>,
+    offers: Mutex<OfferBook>,
+    stats: Arc<ServerStats>,
+    malformed_log: RateLimitedLog,
+}
+
+impl<C: Cluster, T: Transport> DhcpServer<C, T> {
+    pub fn new(cluster: Arc<C>, transport: Arc<T>) -> Arc<Self> {
+        Arc::new(DhcpServer {
+            cluster,
+            transport,
+            offers: Mutex::new(OfferBook::default()),
+            stats: Arc::default(),
+            malformed_log: RateLimitedLog {
+                last: Mutex::new(None),
+                every: Duration::from_secs(10),
+            },
+        })
+    }
+
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.stats.clone()
+    }
+
+    /// Serves until the transport fails for good. Each request that needs a
+    /// commit continues in its own task, so one slow commit never holds up
+    /// other clients (and Raft can batch their entries).
+    pub async fn run(self: Arc<Self>) -> io::Result<()> {
+        loop {
+            let received = match self.transport.recv().await {
+                Ok(received) => received,
+                Err(error) if is_transient(&error) => {
+                    warn!(%error, "dhcp receive failed; continuing");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            self.clone().handle(received).await;
+        }
+    }
+
+    /// Handles one datagram; commits and the replies that wait for them are
+    /// spawned.
+    pub async fn handle(self: Arc<Self>, received: Received) {
+        self.stats.count("received");
+        let request = match decode(&received.bytes) {
+            Ok(request) => request,
+            Err(reason) => {
+                self.stats.count(&format!("dropped.{}", reason.label()));
+                if self.malformed_log.allow() {
+                    warn!(source = %received.source, %reason, "malformed dhcp packet dropped (further drops logged at most every 10 s)");
+                }
+                return;
+            }
+        };
+        if !request.malformed_options.is_empty() {
+            self.stats.count("malformed_options");
+        }
+        let context = Context {
+            server: self.cluster.server_config(),
+            arrival: received.arrival,
+            role: self.cluster.role(),
+        };
+        let now = self.cluster.now();
+        let decision = self.cluster.read(|table| {
+            let mut offers = self.offers.lock().unwrap_or_else(PoisonError::into_inner);
+            decide(table, &request, &context, &mut offers, now)
+        });
+        match decision {
+            Decision::Ignore(reason) => {
+                self.stats.count(&format!("ignored.{}", reason.label()));
+                debug!(client_mac = %request.mac, xid = request.xid, reason = reason.label(), "dhcp request ignored");
+            }
+            Decision::Reply(reply) => self.send(&reply).await,
+            Decision::Propose(proposal) => {
+                let server = self.clone();
+                tokio::spawn(async move {
+                    let kind = proposal.command.kind();
+                    match server.cluster.commit(proposal.command).await {
+                        Ok(response) => {
+                            if let Some(pending) = proposal.pending {
+                                if let Some(reply) = finish(pending, &response) {
+                                    server.send(&reply).await;
+                                }
+                            } else {
+                                server.stats.count(&format!("committed.{kind}"));
+                            }
+                        }
+                        Err(error) => {
+                            // Silence: the client retransmits, and a NAK would be wrong
+                            // when the lease may well be valid.
+                            server.stats.count("commit_failed");
+                            warn!(client_mac = %request.mac, xid = request.xid, command = kind, %error, "not committed; no reply sent");
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    async fn send(&self, reply: &Reply) {
+        self.stats.count(&format!("reply.{}", reply.kind.label()));
+        match self.transport.send(reply).await {
+            Ok(()) => {
+                info!(client_mac = %reply.mac, xid = reply.xid, ip = %reply.yiaddr, kind = reply.kind.label(), "dhcp reply sent")
+            }
+            Err(error) => {
+                self.stats.count("send_failed");
+                warn!(client_mac = %reply.mac, xid = reply.xid, %error, "dhcp reply not sent");
+            }
+        }
+    }
+}
+
+fn is_transient(error: &io::Error) -> bool {
+    !matches!(
+        error.kind(),
+        io::ErrorKind::NotConnected | io::ErrorKind::BrokenPipe | io::ErrorKind::Unsupported
+    )
+}
+
+#[cfg(test)]
+mod tests;

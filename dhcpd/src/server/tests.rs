@@ -1,0 +1,244 @@
+//! The server loop end to end in memory: a real `LeaseTable` behind a fake
+//! cluster, and channels as the wire.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raftmasq_state::{Command, LeaseTable, MacAddr, Millis, Response};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::testing::{PacketBuilder, packet_options, server_config, settings};
+use crate::{ReplyKind, Role};
+
+const DISCOVER: u8 = 1;
+const REQUEST: u8 = 3;
+
+struct FakeCluster {
+    table: Mutex<LeaseTable>,
+    leader: AtomicBool,
+    reachable: AtomicBool,
+    commits: AtomicBool,
+    now: AtomicU64,
+}
+
+impl FakeCluster {
+    fn new() -> Arc<Self> {
+        let mut table = LeaseTable::default();
+        table.apply(&Command::Initialize {
+            settings: settings(),
+        });
+        Arc::new(FakeCluster {
+            table: Mutex::new(table),
+            leader: AtomicBool::new(true),
+            reachable: AtomicBool::new(true),
+            commits: AtomicBool::new(true),
+            now: AtomicU64::new(1_000_000),
+        })
+    }
+}
+
+impl Cluster for FakeCluster {
+    fn read<R>(&self, read: impl FnOnce(&LeaseTable) -> R) -> R {
+        read(&self.table.lock().unwrap())
+    }
+
+    fn role(&self) -> Role {
+        Role {
+            is_leader: self.leader.load(Ordering::SeqCst),
+            has_quorum: self.reachable.load(Ordering::SeqCst),
+        }
+    }
+
+    fn server_config(&self) -> Arc<ServerConfig> {
+        Arc::new(server_config())
+    }
+
+    async fn commit(&self, command: Command) -> Result<Response, String> {
+        if !self.commits.load(Ordering::SeqCst) {
+            return Err("no quorum".into());
+        }
+        Ok(self.table.lock().unwrap().apply(&command))
+    }
+
+    fn now(&self) -> Millis {
+        self.now.load(Ordering::SeqCst)
+    }
+}
+
+struct ChannelTransport {
+    inbound: tokio::sync::Mutex<mpsc::Receiver<Received>>,
+    outbound: mpsc::Sender<Reply>,
+}
+
+impl Transport for ChannelTransport {
+    async fn recv(&self) -> io::Result<Received> {
+        self.inbound
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+
+    async fn send(&self, reply: &Reply) -> io::Result<()> {
+        self.outbound
+            .send(reply.clone())
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+}
+
+struct Harness {
+    cluster: Arc<FakeCluster>,
+    server: Arc<DhcpServer<FakeCluster, ChannelTransport>>,
+    to_server: mpsc::Sender<Received>,
+    replies: mpsc::Receiver<Reply>,
+}
+
+impl Harness {
+    fn start() -> Harness {
+        let (to_server, inbound) = mpsc::channel(64);
+        let (outbound, replies) = mpsc::channel(64);
+        let cluster = FakeCluster::new();
+        let transport = Arc::new(ChannelTransport {
+            inbound: tokio::sync::Mutex::new(inbound),
+            outbound,
+        });
+        let server = DhcpServer::new(cluster.clone(), transport);
+        tokio::spawn(server.clone().run());
+        Harness {
+            cluster,
+            server,
+            to_server,
+            replies,
+        }
+    }
+
+    async fn send(&self, packet: PacketBuilder, arrival: Arrival) {
+        let received = Received {
+            bytes: packet.build(),
+            source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+            arrival,
+        };
+        self.to_server.send(received).await.unwrap();
+    }
+
+    async fn reply(&mut self) -> Option<Reply> {
+        tokio::time::timeout(Duration::from_millis(500), self.replies.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+fn mac(n: u8) -> MacAddr {
+    MacAddr([0x00, 0x16, 0x3e, 0, 0, n])
+}
+
+fn server_id() -> [u8; 4] {
+    server_config().server_id.octets()
+}
+
+#[tokio::test]
+async fn a_client_gets_an_offer_then_an_ack_committed_to_the_table() {
+    let mut harness = Harness::start();
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(1))
+                .xid(7)
+                .option(12, b"c1"),
+            Arrival::Broadcast,
+        )
+        .await;
+    let offer = harness.reply().await.expect("an offer");
+    assert_eq!(offer.kind, ReplyKind::Offer);
+    assert_eq!(offer.xid, 7);
+    let address = offer.yiaddr;
+    // The offer wrote nothing to the replicated table.
+    assert!(
+        harness
+            .cluster
+            .read(|t| t.lease_by_address(address).is_none())
+    );
+
+    let request = PacketBuilder::new(REQUEST, mac(1))
+        .xid(8)
+        .option(50, &address.octets())
+        .option(54, &server_id())
+        .option(12, b"c1");
+    harness.send(request, Arrival::Broadcast).await;
+    let ack = harness.reply().await.expect("an ack");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(ack.yiaddr, address);
+    let options = packet_options(&ack.packet).expect("options");
+    assert_eq!(options.get(12).map(<[u8]>::to_vec), Some(b"c1".to_vec()));
+    let lease = harness
+        .cluster
+        .read(|t| t.lease_by_address(address).cloned())
+        .expect("committed lease");
+    assert_eq!(lease.mac, mac(1));
+    assert_eq!(lease.granted_name.as_deref(), Some("c1"));
+    assert_eq!(harness.server.stats().get("reply.ack"), 1);
+}
+
+#[tokio::test]
+async fn a_follower_stays_silent_on_broadcasts() {
+    let mut harness = Harness::start();
+    harness.cluster.leader.store(false, Ordering::SeqCst);
+    harness
+        .send(PacketBuilder::new(DISCOVER, mac(2)), Arrival::Broadcast)
+        .await;
+    assert!(harness.reply().await.is_none());
+    assert_eq!(
+        harness.server.stats().get("ignored.not_leader"),
+        1,
+        "{:?}",
+        harness.server.stats().snapshot()
+    );
+}
+
+#[tokio::test]
+async fn malformed_packets_are_dropped_and_counted() {
+    let mut harness = Harness::start();
+    let received = Received {
+        bytes: vec![1, 2, 3],
+        source: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 68),
+        arrival: Arrival::Broadcast,
+    };
+    harness.to_server.send(received).await.unwrap();
+    // The server keeps serving after the bad packet.
+    harness
+        .send(PacketBuilder::new(DISCOVER, mac(3)), Arrival::Broadcast)
+        .await;
+    assert_eq!(
+        harness.reply().await.map(|r| r.kind),
+        Some(ReplyKind::Offer)
+    );
+    assert_eq!(
+        harness.server.stats().get("dropped.truncated"),
+        1,
+        "{:?}",
+        harness.server.stats().snapshot()
+    );
+}
+
+#[tokio::test]
+async fn an_uncommitted_request_gets_no_reply_rather_than_a_nak() {
+    let mut harness = Harness::start();
+    harness
+        .send(PacketBuilder::new(DISCOVER, mac(4)), Arrival::Broadcast)
+        .await;
+    let address = harness.reply().await.expect("offer").yiaddr;
+    // Quorum is lost between OFFER and REQUEST while the role still says
+    // leader with quorum, as it may for up to an election timeout.
+    harness.cluster.commits.store(false, Ordering::SeqCst);
+    let request = PacketBuilder::new(REQUEST, mac(4))
+        .option(50, &address.octets())
+        .option(54, &server_id());
+    harness.send(request, Arrival::Broadcast).await;
+    assert!(harness.reply().await.is_none());
+    assert_eq!(harness.server.stats().get("commit_failed"), 1);
+}
