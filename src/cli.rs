@@ -26,6 +26,12 @@ pub struct Cli {
 pub enum Command {
     /// Run this host's node (the default).
     Run,
+    /// A three-node demo cluster on loopback with simulated clients (no root needed).
+    Demo {
+        /// Keep data and logs in this directory instead of a temporary one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Validate the configuration file (and the token file) and exit.
     Check {
         /// The file to check (default: --config).
@@ -44,6 +50,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(crate::daemon::run(config, token))
+        }
+        Command::Demo { dir } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(crate::demo::run(dir))
         }
         Command::Check { file } => {
             let path = file.unwrap_or(cli.config);

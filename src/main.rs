@@ -3,6 +3,7 @@
 mod admin;
 mod cli;
 mod daemon;
+mod demo;
 mod logging;
 
 use std::process::ExitCode;

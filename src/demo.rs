@@ -1,0 +1,214 @@
+//! `raftmasq demo`: a three-node cluster on loopback, each node a real
+//! `raftmasq` process, with a few simulated clients. No root needed.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use raftmasq_consensus::state::{ClientId, Command, Lease, LeaseRequest, MacAddr, Response};
+
+const NODES: u16 = 3;
+const CLUSTER_PORT: u16 = 17380;
+const ADMIN_PORT: u16 = 17480;
+
+fn cluster_addr(id: u16) -> String {
+    format!("127.0.0.1:{}", CLUSTER_PORT + id)
+}
+
+fn admin_addr(id: u16) -> String {
+    format!("127.0.0.1:{}", ADMIN_PORT + id)
+}
+
+/// Child processes, killed when the demo ends however it ends.
+struct Nodes(Vec<(u16, Child)>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let temp;
+    let dir: &Path = match &keep_dir {
+        Some(dir) => {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            dir
+        }
+        None => {
+            temp = tempfile::Builder::new().prefix("raftmasq-demo-").tempdir().context("cannot create a temp dir")?;
+            temp.path()
+        }
+    };
+    write_files(dir)?;
+    let exe = std::env::current_exe().context("cannot find the raftmasq binary")?;
+    let mut nodes = Nodes(Vec::new());
+    for id in 1..=NODES {
+        nodes.0.push((id, spawn_node(&exe, dir, id)?));
+    }
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let leader = wait_ready(&http, Duration::from_secs(30)).await.with_context(|| {
+        format!("the demo cluster did not form; see the logs in {}", dir.display())
+    })?;
+    println!("raftmasq demo: 3 nodes on loopback, leader is node {leader}; data and logs in {}", dir.display());
+
+    simulate_clients(&http).await?;
+    print_leases(&http).await?;
+    print_next_steps(dir, &nodes);
+
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = check.tick() => {
+                for (id, child) in &mut nodes.0 {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        println!("node {id} exited ({status}); restarting it — watch it rejoin with `curl -s http://{}/api/v1/status`", admin_addr(*id));
+                        *child = spawn_node(&exe, dir, *id)?;
+                    }
+                }
+            }
+        }
+    }
+    println!("stopping the demo cluster");
+    drop(nodes);
+    Ok(())
+}
+
+fn write_files(dir: &Path) -> anyhow::Result<()> {
+    let token = dir.join("cluster.token");
+    fs::write(&token, "demo-cluster-token-not-for-production\n")?;
+    fs::set_permissions(&token, fs::Permissions::from_mode(0o600))?;
+    let peers: Vec<String> = (1..=NODES).map(|id| format!("\"{id}={}\"", cluster_addr(id))).collect();
+    for id in 1..=NODES {
+        let text = format!(
+            r#"# Demo node {id}: Raft and the admin API on loopback.
+[node]
+id = {id}
+data_dir = "{data}"
+cluster_addr = "{cluster}"
+admin_addr = "{admin}"
+
+[cluster]
+token_file = "{token}"
+peers = [{peers}]
+
+[dhcp]
+enabled = false
+interface = "lo"
+address = "172.16.0.{id}"
+subnet = "172.16.0.0/16"
+range = "172.16.0.10-172.16.255.254"
+lease_time = "1h"
+
+[dns]
+enabled = false
+domain = "lxd"
+"#,
+            data = dir.join(format!("node{id}")).display(),
+            cluster = cluster_addr(id),
+            admin = admin_addr(id),
+            token = token.display(),
+            peers = peers.join(", "),
+        );
+        fs::write(dir.join(format!("node{id}.toml")), text)?;
+    }
+    Ok(())
+}
+
+fn spawn_node(exe: &Path, dir: &Path, id: u16) -> anyhow::Result<Child> {
+    let log = fs::File::options().create(true).append(true).open(dir.join(format!("node{id}.log")))?;
+    let child = std::process::Command::new(exe)
+        .arg("--config")
+        .arg(dir.join(format!("node{id}.toml")))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start node {id}"))?;
+    Ok(child)
+}
+
+async fn wait_ready(http: &reqwest::Client, timeout: Duration) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for id in 1..=NODES {
+            let url = format!("http://{}/api/v1/status", admin_addr(id));
+            if let Ok(response) = http.get(&url).send().await {
+                if let Ok(status) = response.json::<serde_json::Value>().await {
+                    if let (Some(leader), Some(true)) = (status["leader"].as_u64(), status["initialized"].as_bool()) {
+                        return Ok(leader);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("no leader within {timeout:?}")
+}
+
+/// Containers asking for names, through different nodes; two ask for `web`.
+async fn simulate_clients(http: &reqwest::Client) -> anyhow::Result<()> {
+    let clients = [("c1", 1), ("c2", 2), ("web", 3), ("web", 1), ("db", 2)];
+    for (n, (hostname, via)) in clients.iter().enumerate() {
+        let mac = MacAddr([0x00, 0x16, 0x3e, 0xde, 0x00, u8::try_from(n + 1).unwrap_or(0)]);
+        let command = Command::Bind {
+            request: LeaseRequest {
+                client_id: ClientId::from_mac(mac),
+                mac,
+                hostname: Some((*hostname).to_string()),
+                requested_address: None,
+                seen_by: Some(*via),
+            },
+            now: 0,
+            lease_time_secs: None,
+        };
+        let url = format!("http://{}/api/v1/commands", admin_addr(u16::try_from(*via).unwrap_or(1)));
+        let response = http.post(&url).json(&command).send().await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await?;
+        if !status.is_success() {
+            bail!("simulated client {hostname} via node {via}: {body}");
+        }
+        if let Ok(Response::Rejected { reason }) = serde_json::from_value::<Response>(body) {
+            println!("  {hostname}: refused: {reason}");
+        }
+    }
+    Ok(())
+}
+
+async fn print_leases(http: &reqwest::Client) -> anyhow::Result<()> {
+    let url = format!("http://{}/api/v1/leases?consistent=true", admin_addr(2));
+    let leases: Vec<Lease> = http.get(&url).send().await?.json().await?;
+    println!("\n  {:<15} {:<17} {:<10} {:<10} {}", "ADDRESS", "MAC", "ASKED", "GRANTED", "SEEN BY");
+    for lease in leases {
+        println!(
+            "  {:<15} {:<17} {:<10} {:<10} node {}",
+            lease.address.to_string(),
+            lease.mac.to_string(),
+            lease.requested_hostname.unwrap_or_default(),
+            lease.granted_name.unwrap_or_else(|| "-".into()),
+            lease.seen_by.map_or_else(|| "?".into(), |id| id.to_string()),
+        );
+    }
+    Ok(())
+}
+
+fn print_next_steps(dir: &Path, nodes: &Nodes) {
+    println!("\nTry next:");
+    println!("  curl -s http://{}/api/v1/status        # any node answers", admin_addr(1));
+    println!("  curl -s http://{}/api/v1/leases        # from node 3's own replica", admin_addr(3));
+    for (id, child) in &nodes.0 {
+        println!("  kill -9 {}   # node {id}; the others elect a new leader, the demo restarts it", child.id());
+    }
+    println!("  tail -f {}/node1.log", dir.display());
+    println!("Ctrl-C stops the demo and removes what it created.");
+}
