@@ -218,7 +218,30 @@ async fn a_minority_leader_stops_committing_and_says_so() {
         .copied()
         .filter(|id| *id != leader)
         .collect();
+    assert_eq!(
+        cluster.node(leader).quorum_status(),
+        QuorumStatus {
+            is_leader: true,
+            has_quorum: true
+        }
+    );
+    let cut_at = Instant::now();
     cluster.links.isolate(leader, others.iter().copied());
+
+    // Within about one election timeout the cut-off leader knows it lost its
+    // quorum, even though openraft may still call it leader.
+    while cluster.node(leader).quorum_status().has_quorum {
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(3),
+            "the isolated leader still claims a quorum"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let noticed = cut_at.elapsed();
+    assert!(
+        noticed < Duration::from_millis(1_500),
+        "noticed only after {noticed:?}"
+    );
 
     // The isolated old leader cannot commit: the write fails with a clear reason.
     let error = cluster

@@ -47,6 +47,7 @@ pub struct TestCluster {
     dirs: BTreeMap<NodeId, TempDir>,
     peers: BTreeMap<NodeId, String>,
     pub snapshot_every: u64,
+    pub settings: ClusterSettings,
 }
 
 impl TestCluster {
@@ -56,6 +57,16 @@ impl TestCluster {
     }
 
     pub async fn start_with(n: u64, snapshot_every: u64) -> Self {
+        Self::start_custom(n, snapshot_every, settings(), None).await
+    }
+
+    /// `data_root`: where node data lives (default: a temp dir under /tmp).
+    pub async fn start_custom(
+        n: u64,
+        snapshot_every: u64,
+        settings: ClusterSettings,
+        data_root: Option<&std::path::Path>,
+    ) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
@@ -75,11 +86,15 @@ impl TestCluster {
             dirs: BTreeMap::new(),
             peers,
             snapshot_every,
+            settings: settings.clone(),
         };
         for (id, listener) in listeners {
-            let dir = TempDir::new().expect("temp dir");
+            let dir = match data_root {
+                Some(root) => TempDir::new_in(root).expect("temp dir"),
+                None => TempDir::new().expect("temp dir"),
+            };
             let node = cluster
-                .launch(id, dir.path(), listener, settings(), TOKEN)
+                .launch(id, dir.path(), listener, settings.clone(), TOKEN)
                 .await;
             cluster.dirs.insert(id, dir);
             cluster.nodes.insert(id, node);
@@ -239,7 +254,7 @@ impl TestCluster {
         };
         let dir = self.dirs[&id].path().to_path_buf();
         let node = ClusterNode::start(
-            self.config(id, &dir, settings(), TOKEN),
+            self.config(id, &dir, self.settings.clone(), TOKEN),
             listener,
             self.links.clone(),
         )
