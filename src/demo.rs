@@ -42,7 +42,10 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
             dir
         }
         None => {
-            temp = tempfile::Builder::new().prefix("raftmasq-demo-").tempdir().context("cannot create a temp dir")?;
+            temp = tempfile::Builder::new()
+                .prefix("raftmasq-demo-")
+                .tempdir()
+                .context("cannot create a temp dir")?;
             temp.path()
         }
     };
@@ -52,11 +55,21 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
     for id in 1..=NODES {
         nodes.0.push((id, spawn_node(&exe, dir, id)?));
     }
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-    let leader = wait_ready(&http, Duration::from_secs(30)).await.with_context(|| {
-        format!("the demo cluster did not form; see the logs in {}", dir.display())
-    })?;
-    println!("raftmasq demo: 3 nodes on loopback, leader is node {leader}; data and logs in {}", dir.display());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let leader = wait_ready(&http, Duration::from_secs(30))
+        .await
+        .with_context(|| {
+            format!(
+                "the demo cluster did not form; see the logs in {}",
+                dir.display()
+            )
+        })?;
+    println!(
+        "raftmasq demo: 3 nodes on loopback, leader is node {leader}; data and logs in {}",
+        dir.display()
+    );
 
     simulate_clients(&http).await?;
     print_leases(&http).await?;
@@ -87,7 +100,9 @@ fn write_files(dir: &Path) -> anyhow::Result<()> {
     let token = dir.join("cluster.token");
     fs::write(&token, "demo-cluster-token-not-for-production\n")?;
     fs::set_permissions(&token, fs::Permissions::from_mode(0o600))?;
-    let peers: Vec<String> = (1..=NODES).map(|id| format!("\"{id}={}\"", cluster_addr(id))).collect();
+    let peers: Vec<String> = (1..=NODES)
+        .map(|id| format!("\"{id}={}\"", cluster_addr(id)))
+        .collect();
     for id in 1..=NODES {
         let text = format!(
             r#"# Demo node {id}: Raft and the admin API on loopback.
@@ -125,7 +140,10 @@ domain = "lxd"
 }
 
 fn spawn_node(exe: &Path, dir: &Path, id: u16) -> anyhow::Result<Child> {
-    let log = fs::File::options().create(true).append(true).open(dir.join(format!("node{id}.log")))?;
+    let log = fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("node{id}.log")))?;
     let child = std::process::Command::new(exe)
         .arg("--config")
         .arg(dir.join(format!("node{id}.toml")))
@@ -144,7 +162,9 @@ async fn wait_ready(http: &reqwest::Client, timeout: Duration) -> anyhow::Result
             let url = format!("http://{}/api/v1/status", admin_addr(id));
             if let Ok(response) = http.get(&url).send().await {
                 if let Ok(status) = response.json::<serde_json::Value>().await {
-                    if let (Some(leader), Some(true)) = (status["leader"].as_u64(), status["initialized"].as_bool()) {
+                    if let (Some(leader), Some(true)) =
+                        (status["leader"].as_u64(), status["initialized"].as_bool())
+                    {
                         return Ok(leader);
                     }
                 }
@@ -159,7 +179,14 @@ async fn wait_ready(http: &reqwest::Client, timeout: Duration) -> anyhow::Result
 async fn simulate_clients(http: &reqwest::Client) -> anyhow::Result<()> {
     let clients = [("c1", 1), ("c2", 2), ("web", 3), ("web", 1), ("db", 2)];
     for (n, (hostname, via)) in clients.iter().enumerate() {
-        let mac = MacAddr([0x00, 0x16, 0x3e, 0xde, 0x00, u8::try_from(n + 1).unwrap_or(0)]);
+        let mac = MacAddr([
+            0x00,
+            0x16,
+            0x3e,
+            0xde,
+            0x00,
+            u8::try_from(n + 1).unwrap_or(0),
+        ]);
         let command = Command::Bind {
             request: LeaseRequest {
                 client_id: ClientId::from_mac(mac),
@@ -171,7 +198,10 @@ async fn simulate_clients(http: &reqwest::Client) -> anyhow::Result<()> {
             now: 0,
             lease_time_secs: None,
         };
-        let url = format!("http://{}/api/v1/commands", admin_addr(u16::try_from(*via).unwrap_or(1)));
+        let url = format!(
+            "http://{}/api/v1/commands",
+            admin_addr(u16::try_from(*via).unwrap_or(1))
+        );
         let response = http.post(&url).json(&command).send().await?;
         let status = response.status();
         let body: serde_json::Value = response.json().await?;
@@ -188,7 +218,10 @@ async fn simulate_clients(http: &reqwest::Client) -> anyhow::Result<()> {
 async fn print_leases(http: &reqwest::Client) -> anyhow::Result<()> {
     let url = format!("http://{}/api/v1/leases?consistent=true", admin_addr(2));
     let leases: Vec<Lease> = http.get(&url).send().await?.json().await?;
-    println!("\n  {:<15} {:<17} {:<10} {:<10} {}", "ADDRESS", "MAC", "ASKED", "GRANTED", "SEEN BY");
+    println!(
+        "\n  {:<15} {:<17} {:<10} {:<10} {}",
+        "ADDRESS", "MAC", "ASKED", "GRANTED", "SEEN BY"
+    );
     for lease in leases {
         println!(
             "  {:<15} {:<17} {:<10} {:<10} node {}",
@@ -196,7 +229,9 @@ async fn print_leases(http: &reqwest::Client) -> anyhow::Result<()> {
             lease.mac.to_string(),
             lease.requested_hostname.unwrap_or_default(),
             lease.granted_name.unwrap_or_else(|| "-".into()),
-            lease.seen_by.map_or_else(|| "?".into(), |id| id.to_string()),
+            lease
+                .seen_by
+                .map_or_else(|| "?".into(), |id| id.to_string()),
         );
     }
     Ok(())
@@ -204,10 +239,19 @@ async fn print_leases(http: &reqwest::Client) -> anyhow::Result<()> {
 
 fn print_next_steps(dir: &Path, nodes: &Nodes) {
     println!("\nTry next:");
-    println!("  curl -s http://{}/api/v1/status        # any node answers", admin_addr(1));
-    println!("  curl -s http://{}/api/v1/leases        # from node 3's own replica", admin_addr(3));
+    println!(
+        "  curl -s http://{}/api/v1/status        # any node answers",
+        admin_addr(1)
+    );
+    println!(
+        "  curl -s http://{}/api/v1/leases        # from node 3's own replica",
+        admin_addr(3)
+    );
     for (id, child) in &nodes.0 {
-        println!("  kill -9 {}   # node {id}; the others elect a new leader, the demo restarts it", child.id());
+        println!(
+            "  kill -9 {}   # node {id}; the others elect a new leader, the demo restarts it",
+            child.id()
+        );
     }
     println!("  tail -f {}/node1.log", dir.display());
     println!("Ctrl-C stops the demo and removes what it created.");

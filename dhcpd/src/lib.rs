@@ -12,6 +12,7 @@ pub mod decide;
 pub mod decode;
 pub mod destination;
 mod encode;
+pub mod io;
 pub mod offers;
 pub mod options;
 pub mod reply;

@@ -57,10 +57,18 @@ impl LeaseView for raftmasq_state::LeaseTable {
         request: &LeaseRequest,
         now: Millis,
     ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
-        Box::new(raftmasq_state::LeaseTable::candidate_addresses(self, request, now))
+        Box::new(raftmasq_state::LeaseTable::candidate_addresses(
+            self, request, now,
+        ))
     }
 
-    fn is_available_to(&self, client: &ClientId, mac: MacAddr, address: Ipv4Addr, now: Millis) -> bool {
+    fn is_available_to(
+        &self,
+        client: &ClientId,
+        mac: MacAddr,
+        address: Ipv4Addr,
+        now: Millis,
+    ) -> bool {
         raftmasq_state::LeaseTable::is_available_to(self, client, mac, address, now)
     }
 }

@@ -5,7 +5,10 @@
 //! drop, so no path — success, failure or panic — leaves one behind.
 
 pub mod admin;
+pub mod clients;
 pub mod cluster;
+pub mod dnsmasq;
+pub mod netns;
 pub mod process;
 
 pub use cluster::{LoopbackCluster, NodeFiles};

@@ -47,6 +47,8 @@ pub struct TestCluster {
     dirs: BTreeMap<NodeId, TempDir>,
     peers: BTreeMap<NodeId, String>,
     pub snapshot_every: u64,
+    /// Election timeout and heartbeat; short in tests for quick failovers.
+    pub timing: (Duration, Duration),
     pub settings: ClusterSettings,
 }
 
@@ -67,6 +69,17 @@ impl TestCluster {
         settings: ClusterSettings,
         data_root: Option<&std::path::Path>,
     ) -> Self {
+        Self::start_timed(n, snapshot_every, settings, data_root, None).await
+    }
+
+    /// Like `start_custom`, with production-like timing when `timing` is set.
+    pub async fn start_timed(
+        n: u64,
+        snapshot_every: u64,
+        settings: ClusterSettings,
+        data_root: Option<&std::path::Path>,
+        timing: Option<(Duration, Duration)>,
+    ) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
@@ -86,6 +99,7 @@ impl TestCluster {
             dirs: BTreeMap::new(),
             peers,
             snapshot_every,
+            timing: timing.unwrap_or((Duration::from_millis(400), Duration::from_millis(100))),
             settings: settings.clone(),
         };
         for (id, listener) in listeners {
@@ -123,8 +137,7 @@ impl TestCluster {
             settings,
         );
         config.peers = self.peers.clone();
-        config.election_timeout = Duration::from_millis(400);
-        config.heartbeat_interval = Duration::from_millis(100);
+        (config.election_timeout, config.heartbeat_interval) = self.timing;
         config.snapshot_every = self.snapshot_every;
         config.write_timeout = Duration::from_secs(3);
         config

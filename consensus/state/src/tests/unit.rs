@@ -829,7 +829,11 @@ fn next_expiry_tracks_the_earliest_lease_and_quarantine() {
     assert_eq!(table.next_expiry(), Some(first.expires_at));
     // A decline at t=6000 quarantines for 30 s, ending before lease 1 (60 s).
     let declined = leased(bind(&mut table, 3, None, 6_000));
-    table.apply(&Command::Decline { client_id: client(3), address: declined.address, now: 6_000 });
+    table.apply(&Command::Decline {
+        client_id: client(3),
+        address: declined.address,
+        now: 6_000,
+    });
     assert_eq!(table.next_expiry(), Some(36_000));
     // Once everything has ended and been expired, nothing is due.
     table.apply(&Command::Expire { now: 1_000_000 });

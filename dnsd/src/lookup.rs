@@ -1,0 +1,252 @@
+//! Authoritative answers from the lease table: plain synchronous code over a
+//! borrowed table and the caller's clock, like hickory's in-memory `inner.rs`.
+//!
+//! Every lookup is O(log n) in the number of leases: A goes through the
+//! table's name index, PTR through its address index. Only the negative path
+//! of the forward zone looks at the static records as a whole, to tell an
+//! empty non-terminal (`_tcp.lxd` above `_sip._tcp.lxd`) from a missing name;
+//! operators add a handful of those, not thousands.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use raftmasq_state::{LeaseState, LeaseTable, Millis, RecordData};
+
+use crate::config::ZoneConfig;
+use crate::rrs;
+use crate::zones::{self, ReverseName, Zone, ZoneKind};
+
+/// Longest CNAME chain followed inside our zones (BIND follows 16; we hold few).
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// The table as the DNS sees it at one instant.
+pub(crate) struct View<'a> {
+    pub table: &'a LeaseTable,
+    pub serial: u64,
+    pub config: &'a ZoneConfig,
+    pub zones: Vec<Zone>,
+    /// The reader's clock: leases that ended by now are gone, whether or not
+    /// an `Expire` command has been applied yet.
+    pub now: Millis,
+}
+
+impl<'a> View<'a> {
+    pub fn new(table: &'a LeaseTable, serial: u64, config: &'a ZoneConfig, now: Millis) -> Self {
+        let subnet = table.settings().map(|s| s.subnet);
+        View {
+            table,
+            serial,
+            config,
+            zones: zones::zones(&config.domain, subnet),
+            now,
+        }
+    }
+
+    /// Until the replica holds the cluster's first entry we know neither the
+    /// leases nor the subnet.
+    pub fn loaded(&self) -> bool {
+        self.table.is_initialized()
+    }
+
+    pub fn zone_named(&self, name: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.apex == name)
+    }
+}
+
+/// The outcome of a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Outside our zones: forward or refuse.
+    NotOurs,
+    /// In our domain but the replica is still empty: SERVFAIL, never forward.
+    NotLoaded,
+    Answer(Answer),
+}
+
+/// An authoritative answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub rcode: ResponseCode,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub additionals: Vec<Record>,
+}
+
+/// Lowercase ASCII without the trailing dot: the table's form of names.
+pub(crate) fn key(name: &Name) -> String {
+    let mut text = name.to_lowercase().to_ascii();
+    if text.ends_with('.') {
+        text.pop();
+    }
+    text
+}
+
+/// Answers `qname`/`qtype` from our zones; owner names keep the question's case.
+pub(crate) fn lookup(view: &View<'_>, qname: &Name, qtype: RecordType) -> Lookup {
+    let mut lname = key(qname);
+    if !view.loaded() {
+        let ours = Zone::forward(&view.config.domain)
+            .relative(&lname)
+            .is_some();
+        return if ours {
+            Lookup::NotLoaded
+        } else {
+            Lookup::NotOurs
+        };
+    }
+    let Some(_) = zones::find(&view.zones, &lname) else {
+        return Lookup::NotOurs;
+    };
+    let mut owner = qname.clone();
+    let mut answers = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        // Past a CNAME whose target is not ours, the resolver takes over.
+        let Some((zone, rel)) = zones::find(&view.zones, &lname) else {
+            return answer(ResponseCode::NoError, answers, Vec::new(), Vec::new());
+        };
+        let node = node(view, zone, rel, &lname, &owner);
+        let cname = node.records.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) => Some(target.0.clone()),
+            _ => None,
+        });
+        if let Some(target) = cname
+            && !matches!(qtype, RecordType::CNAME | RecordType::ANY)
+        {
+            answers.extend(node.records);
+            seen.push(lname);
+            lname = key(&target);
+            if seen.contains(&lname) || seen.len() >= MAX_CNAME_CHAIN {
+                // A loop or an overlong chain: give what we have (as BIND does).
+                return answer(ResponseCode::NoError, answers, Vec::new(), Vec::new());
+            }
+            owner = target;
+            continue;
+        }
+        let matching: Vec<Record> = node
+            .records
+            .into_iter()
+            .filter(|r| qtype == RecordType::ANY || r.record_type() == qtype)
+            .collect();
+        if !matching.is_empty() {
+            let additionals = if qtype == RecordType::NS && rel.is_empty() {
+                rrs::glue(view.config, zone).collect()
+            } else {
+                Vec::new()
+            };
+            answers.extend(matching);
+            return answer(ResponseCode::NoError, answers, Vec::new(), additionals);
+        }
+        // RFC 2308: NODATA and NXDOMAIN both carry the zone's SOA; after a
+        // CNAME the code is that of the last name (RFC 6604 §2).
+        let rcode = if node.exists {
+            ResponseCode::NoError
+        } else {
+            ResponseCode::NXDomain
+        };
+        let soa = rrs::negative_soa(view.config, zone, view.serial);
+        return answer(rcode, answers, vec![soa], Vec::new());
+    }
+}
+
+fn answer(
+    rcode: ResponseCode,
+    answers: Vec<Record>,
+    authorities: Vec<Record>,
+    additionals: Vec<Record>,
+) -> Lookup {
+    Lookup::Answer(Answer {
+        rcode,
+        answers,
+        authorities,
+        additionals,
+    })
+}
+
+/// Everything at one name, and whether the name exists at all.
+struct Node {
+    records: Vec<Record>,
+    exists: bool,
+}
+
+fn node(view: &View<'_>, zone: &Zone, rel: &str, lname: &str, owner: &Name) -> Node {
+    let config = view.config;
+    let mut records = Vec::new();
+    if rel.is_empty() {
+        let mut soa = rrs::soa(config, zone, view.serial, rrs::INFRA_TTL);
+        soa.name = owner.clone();
+        records.push(soa);
+        records.extend(rrs::ns_records(config, owner));
+    }
+    match zone.kind {
+        ZoneKind::Forward => {
+            forward_node(view, rel, lname, owner, &mut records);
+            let exists = !records.is_empty() || is_empty_non_terminal(view, lname);
+            Node { records, exists }
+        }
+        ZoneKind::Reverse { net, subnet } => match zones::parse_reverse(net, rel) {
+            ReverseName::Address(address) => {
+                if subnet.contains(&address)
+                    && let Some(lease) = view.table.lease_by_address(address)
+                    && lease.state == LeaseState::Bound
+                    && lease.expires_at > view.now
+                    && let Some(label) = &lease.granted_name
+                    && let Some(target) = rrs::absolute(&format!("{label}.{}", config.domain))
+                {
+                    records.push(rrs::ptr(owner.clone(), config.ttl, target));
+                }
+                let exists = !records.is_empty();
+                Node { records, exists }
+            }
+            // Interior nodes over our subnet lead to PTRs: answer NODATA, not
+            // NXDOMAIN, or a resolver minimising its queries (RFC 8020) would
+            // conclude that nothing below exists.
+            ReverseName::Network(covered) => {
+                let exists = !records.is_empty() || zones::overlaps(covered, subnet);
+                Node { records, exists }
+            }
+            ReverseName::Invalid => Node {
+                records,
+                exists: false,
+            },
+        },
+    }
+}
+
+fn forward_node(view: &View<'_>, rel: &str, lname: &str, owner: &Name, records: &mut Vec<Record>) {
+    let config = view.config;
+    for ns in config.nameservers.iter().filter(|ns| ns.lower == lname) {
+        records.push(rrs::a(owner.clone(), rrs::INFRA_TTL, ns.address));
+    }
+    let statics = view.table.records_named(lname);
+    let has_cname = statics
+        .iter()
+        .any(|r| matches!(r.data, RecordData::Cname { .. }));
+    // Lease names are single labels under the domain. A static CNAME owns its
+    // name outright (RFC 1034 §3.6.2), so it hides a lease of the same name.
+    if !has_cname
+        && !rel.is_empty()
+        && !rel.contains('.')
+        && let Some(address) = view.table.address_of_name_at(rel, view.now)
+    {
+        let duplicate = statics.iter().any(|r| r.data == RecordData::A { address });
+        if !duplicate {
+            records.push(rrs::a(owner.clone(), config.ttl, address));
+        }
+    }
+    records.extend(
+        statics
+            .iter()
+            .filter_map(|r| rrs::static_record(owner.clone(), config.ttl, r)),
+    );
+}
+
+/// A name with nothing of its own but with names below it exists (RFC 8020).
+fn is_empty_non_terminal(view: &View<'_>, lname: &str) -> bool {
+    let suffix = format!(".{lname}");
+    view.table.records().any(|r| r.name.ends_with(&suffix))
+        || view
+            .config
+            .nameservers
+            .iter()
+            .any(|ns| ns.lower.ends_with(&suffix))
+}

@@ -1,0 +1,336 @@
+//! The I/O edge: UDP and TCP on sockets the caller bound, until cancelled.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hickory_proto::op::ResponseCode;
+use raftmasq_state::Millis;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::answer::{self, Outcome, Parsed, Policy, Request, Transport};
+use crate::config::{DnsServerConfig, ZoneConfig};
+use crate::error::DnsError;
+use crate::forward::Forwarder;
+use crate::lookup::View;
+use crate::notify::{self, NotifySettings};
+use crate::source::ZoneSource;
+use crate::stats;
+
+/// Concurrent TCP connections per listener; more are closed at once.
+const MAX_TCP_CONNECTIONS: usize = 256;
+/// Concurrent forwarded UDP queries; beyond this, queries are dropped and
+/// the clients retry.
+const MAX_FORWARDS: usize = 1024;
+
+/// The clock lookups compare lease expiry with, in Unix milliseconds.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    })
+}
+
+/// The DNS server of one host. See the crate docs.
+#[derive(Clone)]
+pub struct DnsServer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    source: Arc<dyn ZoneSource>,
+    zone: Arc<ZoneConfig>,
+    policy: Policy,
+    forwarder: Forwarder,
+    clock: Clock,
+    notify: NotifySettings,
+    tcp_idle_timeout: Duration,
+}
+
+/// A request handled as far as it can be without waiting.
+enum Step {
+    Done(Vec<Vec<u8>>),
+    Forward(Box<Request>, Instant),
+}
+
+impl DnsServer {
+    pub fn new(config: &DnsServerConfig, source: Arc<dyn ZoneSource>) -> Result<Self, DnsError> {
+        DnsServer::with_clock(config, source, system_clock())
+    }
+
+    /// A server that reads time from `clock` (tests pass a fake one).
+    pub fn with_clock(
+        config: &DnsServerConfig,
+        source: Arc<dyn ZoneSource>,
+        clock: Clock,
+    ) -> Result<Self, DnsError> {
+        let zone = config.zone_config()?;
+        let policy = Policy {
+            allow_recursion: config.allow_recursion.clone(),
+            secondaries: config.secondaries.iter().map(SocketAddr::ip).collect(),
+            max_udp_payload: config.max_udp_payload,
+        };
+        let shared = Shared {
+            source,
+            zone: Arc::new(zone),
+            policy,
+            forwarder: Forwarder::new(
+                config.upstream.clone(),
+                config.upstream_timeout,
+                config.cache_size,
+            ),
+            clock,
+            notify: NotifySettings {
+                targets: config.secondaries.clone(),
+                interval: config.notify_interval,
+                timeout: config.notify_timeout,
+                source: config.notify_source,
+            },
+            tcp_idle_timeout: config.tcp_idle_timeout,
+        };
+        Ok(DnsServer {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The responses to one request received from `from` (several for AXFR,
+    /// none for a datagram not worth answering). The server loops call this;
+    /// it is public for tests and fuzzing.
+    pub async fn respond(&self, request: &[u8], from: SocketAddr, tcp: bool) -> Vec<Vec<u8>> {
+        let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+        self.shared.respond(request, from, transport).await
+    }
+
+    /// Serves DNS on every socket and listener, and sends NOTIFYs, until
+    /// `shutdown` is cancelled. Returns early only if a listener fails.
+    pub async fn run(
+        self,
+        udp: Vec<UdpSocket>,
+        tcp: Vec<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DnsError> {
+        if udp.is_empty() && tcp.is_empty() {
+            return Err(DnsError::NoListeners);
+        }
+        let mut tasks = JoinSet::new();
+        let forwards = Arc::new(Semaphore::new(MAX_FORWARDS));
+        for socket in udp {
+            let shared = self.shared.clone();
+            tasks.spawn(serve_udp(
+                shared,
+                Arc::new(socket),
+                forwards.clone(),
+                shutdown.clone(),
+            ));
+        }
+        for listener in tcp {
+            tasks.spawn(serve_tcp(self.shared.clone(), listener, shutdown.clone()));
+        }
+        let shared = &self.shared;
+        let notifier = notify::run(
+            shared.source.clone(),
+            shared.zone.clone(),
+            shared.notify.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            notifier.await;
+            Ok(())
+        });
+        let result = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                joined = tasks.join_next() => match joined {
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(error))) => break Err(error),
+                    Some(Err(error)) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                    Some(Err(_)) => {}
+                    None => break Ok(()),
+                },
+            }
+        };
+        tasks.shutdown().await;
+        result
+    }
+}
+
+impl Shared {
+    async fn respond(&self, bytes: &[u8], from: SocketAddr, transport: Transport) -> Vec<Vec<u8>> {
+        match self.step(bytes, from, transport) {
+            Step::Done(responses) => responses,
+            Step::Forward(request, started) => vec![self.forward(*request, started).await],
+        }
+    }
+
+    /// Everything but the upstream round trip; synchronous and quick.
+    fn step(&self, bytes: &[u8], from: SocketAddr, transport: Transport) -> Step {
+        let started = Instant::now();
+        let request = match answer::parse(bytes, transport, self.policy.max_udp_payload) {
+            Parsed::Drop => {
+                stats::dropped();
+                return Step::Done(Vec::new());
+            }
+            Parsed::Reply(ctx, message) => {
+                stats::answered(ctx.qtype(), answer::rcode_of(&message), started);
+                return Step::Done(vec![answer::encode(&ctx, &message)]);
+            }
+            Parsed::Query(request) => request,
+        };
+        let now = (self.clock)();
+        let client = answer::client_ip(from);
+        let mut outcome = None;
+        self.source.read(&mut |table, serial| {
+            let view = View::new(table, serial, &self.zone, now);
+            outcome = Some(answer::answer(&request, client, &self.policy, &view));
+        });
+        let ctx = &request.ctx;
+        let messages = match outcome {
+            Some(Outcome::Forward) => return Step::Forward(Box::new(request), started),
+            Some(Outcome::Messages(messages)) => messages,
+            None => vec![ctx.response(ResponseCode::ServFail)],
+        };
+        let rcode = messages
+            .first()
+            .map_or(ResponseCode::ServFail, answer::rcode_of);
+        stats::answered(ctx.qtype(), rcode, started);
+        Step::Done(messages.iter().map(|m| answer::encode(ctx, m)).collect())
+    }
+
+    async fn forward(&self, request: Request, started: Instant) -> Vec<u8> {
+        let ctx = &request.ctx;
+        let answer = self
+            .forwarder
+            .resolve(&request.query, ctx.dnssec_ok, ctx.checking_disabled)
+            .await;
+        let mut message = match answer {
+            Some(answer) => {
+                let mut message = ctx.response(answer.rcode);
+                message.answers = answer.answers;
+                message.authorities = answer.authorities;
+                message.additionals = answer.additionals;
+                message
+            }
+            None => ctx.response(ResponseCode::ServFail),
+        };
+        message.metadata.recursion_available = true;
+        stats::answered(ctx.qtype(), answer::rcode_of(&message), started);
+        answer::encode(ctx, &message)
+    }
+}
+
+async fn serve_udp(
+    shared: Arc<Shared>,
+    socket: Arc<UdpSocket>,
+    forwards: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) -> Result<(), DnsError> {
+    // EDNS lets a client send up to 64 KiB.
+    let mut buf = vec![0u8; usize::from(u16::MAX)];
+    loop {
+        let (n, from) = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(received) => received,
+                Err(error) => {
+                    debug!(%error, "udp receive failed");
+                    continue;
+                }
+            },
+        };
+        let Some(bytes) = buf.get(..n) else { continue };
+        match shared.step(bytes, from, Transport::Udp) {
+            Step::Done(responses) => {
+                for response in responses.iter().filter(|r| !r.is_empty()) {
+                    if let Err(error) = socket.send_to(response, from).await {
+                        debug!(%error, %from, "udp send failed");
+                    }
+                }
+            }
+            Step::Forward(request, started) => {
+                let Ok(permit) = forwards.clone().try_acquire_owned() else {
+                    stats::dropped();
+                    continue;
+                };
+                let (shared, socket) = (shared.clone(), socket.clone());
+                tokio::spawn(async move {
+                    let response = shared.forward(*request, started).await;
+                    drop(permit);
+                    if let Err(error) = socket.send_to(&response, from).await {
+                        debug!(%error, %from, "udp send failed");
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn serve_tcp(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), DnsError> {
+    let connections = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    let mut tasks = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    warn!(%error, "tcp accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            debug!(%peer, "too many tcp connections, closing");
+            continue;
+        };
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            serve_connection(&shared, stream, peer).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    tasks.shutdown().await;
+    Ok(())
+}
+
+/// Answers length-prefixed queries in order (RFC 7766 §8) until the client
+/// closes or stays idle too long.
+async fn serve_connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
+    let idle = shared.tcp_idle_timeout;
+    loop {
+        let Ok(Ok(len)) = tokio::time::timeout(idle, stream.read_u16()).await else {
+            return;
+        };
+        let mut request = vec![0; usize::from(len)];
+        let Ok(Ok(_)) = tokio::time::timeout(idle, stream.read_exact(&mut request)).await else {
+            return;
+        };
+        let responses = shared.respond(&request, peer, Transport::Tcp).await;
+        for response in responses.iter().filter(|r| !r.is_empty()) {
+            let Ok(len) = u16::try_from(response.len()) else {
+                return;
+            };
+            let mut framed = Vec::with_capacity(response.len() + 2);
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(response);
+            if stream.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+    }
+}

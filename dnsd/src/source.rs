@@ -1,0 +1,71 @@
+//! Where the server reads the zone from: the node's replica of the lease table.
+//!
+//! The daemon keeps the table behind a lock that its Raft state machine updates
+//! on every apply; DNS only ever borrows it for the few microseconds a lookup
+//! takes, so a query never waits on Raft or the network.
+
+use std::sync::{PoisonError, RwLock};
+
+use raftmasq_state::{Command, LeaseTable, Response};
+use tokio::sync::watch;
+
+/// Read access to the replicated table.
+pub trait ZoneSource: Send + Sync + 'static {
+    /// Runs `read` on the current table; `serial` is the Raft applied index
+    /// (the zones' SOA serial, mod 2^32). `read` must not block.
+    fn read(&self, read: &mut dyn FnMut(&LeaseTable, u64));
+
+    /// Changes whenever the table changes (drives NOTIFY).
+    fn changes(&self) -> watch::Receiver<u64>;
+}
+
+/// A table in memory with its own applied index, for tests and tools: every
+/// [`MemoryZoneSource::apply`] is one "log entry".
+#[derive(Debug)]
+pub struct MemoryZoneSource {
+    state: RwLock<(LeaseTable, u64)>,
+    changed: watch::Sender<u64>,
+}
+
+impl MemoryZoneSource {
+    pub fn new(table: LeaseTable, index: u64) -> Self {
+        MemoryZoneSource {
+            state: RwLock::new((table, index)),
+            changed: watch::Sender::new(index),
+        }
+    }
+
+    /// Applies one command as the next log entry and announces the new index.
+    pub fn apply(&self, command: &Command) -> Response {
+        let (response, index) = {
+            let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+            let response = state.0.apply(command);
+            state.1 += 1;
+            (response, state.1)
+        };
+        self.changed.send_replace(index);
+        response
+    }
+
+    /// The current applied index.
+    pub fn index(&self) -> u64 {
+        self.state.read().unwrap_or_else(PoisonError::into_inner).1
+    }
+}
+
+impl Default for MemoryZoneSource {
+    fn default() -> Self {
+        MemoryZoneSource::new(LeaseTable::default(), 0)
+    }
+}
+
+impl ZoneSource for MemoryZoneSource {
+    fn read(&self, read: &mut dyn FnMut(&LeaseTable, u64)) {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        read(&state.0, state.1);
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}

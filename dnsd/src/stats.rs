@@ -1,0 +1,59 @@
+//! Query metrics through the `metrics` facade (exported by the daemon).
+//!
+//! Labels are bounded: query types outside a fixed list count as `other`, so a
+//! flood of random types cannot grow the series without limit.
+
+use std::time::Instant;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+pub(crate) fn qtype_label(qtype: Option<RecordType>) -> &'static str {
+    use RecordType::*;
+    match qtype {
+        None => "none",
+        Some(A) => "A",
+        Some(AAAA) => "AAAA",
+        Some(PTR) => "PTR",
+        Some(CNAME) => "CNAME",
+        Some(TXT) => "TXT",
+        Some(SRV) => "SRV",
+        Some(MX) => "MX",
+        Some(NS) => "NS",
+        Some(SOA) => "SOA",
+        Some(ANY) => "ANY",
+        Some(AXFR) => "AXFR",
+        Some(IXFR) => "IXFR",
+        Some(HTTPS) => "HTTPS",
+        Some(SVCB) => "SVCB",
+        Some(DS) => "DS",
+        Some(DNSKEY) => "DNSKEY",
+        Some(_) => "other",
+    }
+}
+
+pub(crate) fn rcode_label(rcode: ResponseCode) -> &'static str {
+    match rcode {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::NotAuth => "NOTAUTH",
+        ResponseCode::BADVERS => "BADVERS",
+        _ => "other",
+    }
+}
+
+/// Counts one answered query and its latency.
+pub(crate) fn answered(qtype: Option<RecordType>, rcode: ResponseCode, started: Instant) {
+    metrics::counter!("dns_queries_total", "qtype" => qtype_label(qtype), "rcode" => rcode_label(rcode))
+        .increment(1);
+    metrics::histogram!("dns_query_duration_seconds").record(started.elapsed().as_secs_f64());
+}
+
+/// Counts a datagram dropped unanswered (too short, or a response).
+pub(crate) fn dropped() {
+    metrics::counter!("dns_dropped_total").increment(1);
+}

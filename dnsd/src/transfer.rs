@@ -1,0 +1,64 @@
+//! The contents of a zone for AXFR (RFC 5936): SOA first and last, then
+//! everything in between. This is the one place that walks every lease; it
+//! runs only for an allowed secondary.
+
+use hickory_proto::rr::Record;
+use raftmasq_state::{LeaseState, RecordData};
+
+use crate::lookup::View;
+use crate::rrs;
+use crate::zones::{Zone, ZoneKind};
+
+pub(crate) fn zone_records(view: &View<'_>, zone: &Zone) -> Vec<Record> {
+    let config = view.config;
+    let apex = zone.name();
+    let soa = rrs::soa(config, zone, view.serial, rrs::INFRA_TTL);
+    let mut records = vec![soa.clone()];
+    records.extend(rrs::ns_records(config, &apex));
+    let live = view
+        .table
+        .leases()
+        .filter(|l| l.state == LeaseState::Bound && l.expires_at > view.now);
+    match zone.kind {
+        ZoneKind::Forward => {
+            records.extend(rrs::glue(config, zone));
+            for lease in live {
+                let Some(label) = &lease.granted_name else {
+                    continue;
+                };
+                let fqdn = format!("{label}.{}", config.domain);
+                let statics = view.table.records_named(&fqdn);
+                let hidden = statics.iter().any(|r| {
+                    matches!(r.data, RecordData::Cname { .. })
+                        || r.data
+                            == RecordData::A {
+                                address: lease.address,
+                            }
+                });
+                if !hidden && let Some(owner) = rrs::absolute(&fqdn) {
+                    records.push(rrs::a(owner, config.ttl, lease.address));
+                }
+            }
+            for record in view.table.records() {
+                if zone.relative(&record.name).is_some()
+                    && let Some(owner) = rrs::absolute(&record.name)
+                    && let Some(rr) = rrs::static_record(owner, config.ttl, record)
+                {
+                    records.push(rr);
+                }
+            }
+        }
+        ZoneKind::Reverse { subnet, .. } => {
+            for lease in live.filter(|l| subnet.contains(&l.address)) {
+                if let Some(label) = &lease.granted_name
+                    && let Some(owner) = rrs::absolute(&crate::zones::ptr_name(lease.address))
+                    && let Some(target) = rrs::absolute(&format!("{label}.{}", config.domain))
+                {
+                    records.push(rrs::ptr(owner, config.ttl, target));
+                }
+            }
+        }
+    }
+    records.push(soa);
+    records
+}

@@ -1,0 +1,11 @@
+//! The DNS server on loopback: real sockets on port 0, raw hickory-proto
+//! messages, tables built by applying commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod authoritative;
+mod forwarding;
+mod fuzz;
+mod protocol;
+mod support;
+mod transfer;

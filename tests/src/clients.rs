@@ -1,0 +1,462 @@
+//! Real DHCP clients (ISC dhclient, busybox udhcpc, dhcpcd) in container
+//! namespaces, each fenced off from the machine it runs on.
+//!
+//! `ip netns exec` isolates only the network, so every client gets its own
+//! script, lease, pid and config files in the test's directory, and its
+//! hostname explicitly: nothing it does may touch the machine's
+//! `/etc/resolv.conf`, hostname or `/var/lib`. dhcpcd keeps its control
+//! socket and DUID in fixed directories shared by every namespace, so it runs
+//! in a private mount namespace with a tmpfs `/run` and its own `/var/lib/dhcpcd`.
+//!
+//! The script each client runs appends one line per event to `events` in the
+//! client's directory and, inside the container's namespace only, puts the
+//! address on the interface (dhcpcd does that itself). Tests read the events.
+
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::netns::{CONTAINER_INTERFACE, Container, NsProcess, run, wait_until};
+
+const POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Dhclient,
+    Udhcpc,
+    Dhcpcd,
+}
+
+impl ClientKind {
+    pub const ALL: [ClientKind; 3] = [ClientKind::Dhclient, ClientKind::Udhcpc, ClientKind::Dhcpcd];
+
+    pub fn program(&self) -> &'static str {
+        match self {
+            ClientKind::Dhclient => "dhclient",
+            ClientKind::Udhcpc => "udhcpc",
+            ClientKind::Dhcpcd => "dhcpcd",
+        }
+    }
+
+    /// The event names (upper case) that mean "holds this lease now".
+    fn is_bound(event: &str) -> bool {
+        matches!(event, "BOUND" | "RENEW" | "REBIND" | "REBOOT")
+    }
+}
+
+/// One event the client script reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Upper case: BOUND, RENEW, REBIND, REBOOT, RELEASE, EXPIRE, DECONFIG, NAK...
+    pub event: String,
+    pub address: Option<Ipv4Addr>,
+    pub server_id: Option<Ipv4Addr>,
+    pub lease_time: Option<u32>,
+    pub hostname: Option<String>,
+    pub domain: Option<String>,
+    pub dns: Vec<Ipv4Addr>,
+    pub routers: Vec<Ipv4Addr>,
+}
+
+impl Event {
+    fn parse(line: &str) -> Option<Event> {
+        let mut event = Event {
+            event: String::new(),
+            address: None,
+            server_id: None,
+            lease_time: None,
+            hostname: None,
+            domain: None,
+            dns: Vec::new(),
+            routers: Vec::new(),
+        };
+        for field in line.split_whitespace() {
+            let (key, value) = field.split_once('=')?;
+            if value.is_empty() {
+                continue;
+            }
+            let list = || value.split(',').filter_map(|a| a.parse().ok()).collect();
+            match key {
+                "event" => event.event = value.to_ascii_uppercase(),
+                "address" => event.address = value.parse().ok(),
+                "server_id" => event.server_id = value.parse().ok(),
+                "lease_time" => event.lease_time = value.parse().ok(),
+                "hostname" => event.hostname = Some(value.to_string()),
+                "domain" => event.domain = Some(value.to_string()),
+                "dns" => event.dns = list(),
+                "routers" => event.routers = list(),
+                _ => {}
+            }
+        }
+        (!event.event.is_empty()).then_some(event)
+    }
+
+    pub fn is_bound(&self) -> bool {
+        ClientKind::is_bound(&self.event) && self.address.is_some()
+    }
+}
+
+/// A bound lease as the client saw it.
+pub type Lease = Event;
+
+/// How to start a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Sent as option 12; always explicit (never the machine's hostname).
+    pub hostname: String,
+    /// dhclient only: override T1 (`supersede dhcp-renewal-time`) so that a
+    /// test sees a renewal without waiting half a lease: dhclient has no
+    /// command to renew on demand.
+    pub dhclient_renewal_secs: Option<u32>,
+}
+
+impl ClientOptions {
+    pub fn hostname(hostname: &str) -> ClientOptions {
+        ClientOptions {
+            hostname: hostname.to_string(),
+            dhclient_renewal_secs: None,
+        }
+    }
+}
+
+/// A DHCP client running in a container; killed on drop.
+pub struct DhcpClient<'c> {
+    pub kind: ClientKind,
+    container: &'c Container,
+    dir: PathBuf,
+    process: Option<NsProcess>,
+}
+
+impl<'c> DhcpClient<'c> {
+    /// Starts `kind` on the container's `eth0`, with its files under
+    /// `dir/<kind>-<container>/`.
+    pub fn start(
+        kind: ClientKind,
+        container: &'c Container,
+        dir: &Path,
+        options: &ClientOptions,
+    ) -> io::Result<DhcpClient<'c>> {
+        let dir = dir.join(format!("{}-{}", kind.program(), container.name));
+        fs::create_dir_all(&dir)?;
+        let script = dir.join("script");
+        fs::write(&script, script_text(kind, &dir))?;
+        set_executable(&script)?;
+        let log = dir.join("log");
+        let process = match kind {
+            ClientKind::Dhclient => {
+                fs::write(dir.join("dhclient.conf"), dhclient_conf(options))?;
+                let mut args = vec![
+                    "dhclient".to_string(),
+                    "-d".into(),
+                    "-4".into(),
+                    "-v".into(),
+                ];
+                args.extend(dhclient_files(&dir));
+                args.push(CONTAINER_INTERFACE.into());
+                container.spawn(&args, &log)?
+            }
+            ClientKind::Udhcpc => container.spawn(
+                &[
+                    "udhcpc",
+                    "-f",
+                    "-i",
+                    CONTAINER_INTERFACE,
+                    "-s",
+                    &path_str(&script)?,
+                    "-p",
+                    &path_str(&dir.join("pid"))?,
+                    "-x",
+                    &format!("hostname:{}", options.hostname),
+                    "-O",
+                    "domain",
+                    "-O",
+                    "hostname",
+                    // Retry every second, forever: the test bounds the wait.
+                    "-t",
+                    "3",
+                    "-T",
+                    "1",
+                    "-A",
+                    "1",
+                ],
+                &log,
+            )?,
+            ClientKind::Dhcpcd => {
+                let db = dir.join("db");
+                fs::create_dir_all(&db)?;
+                fs::write(dir.join("dhcpcd.conf"), dhcpcd_conf(options))?;
+                // A private /run (control socket, pid file) and /var/lib/dhcpcd
+                // (DUID, leases), visible to this client only.
+                let inner = format!(
+                    "mount -t tmpfs rmq-dhcpcd /run && mkdir -p /run/dhcpcd && \
+                     mount --bind {db} /var/lib/dhcpcd && \
+                     exec dhcpcd -B -4 -d -A -L -t 0 -f {conf} -c {script} -h {host} {iface}",
+                    db = shell_quote(&path_str(&db)?),
+                    conf = shell_quote(&path_str(&dir.join("dhcpcd.conf"))?),
+                    script = shell_quote(&path_str(&script)?),
+                    host = shell_quote(&options.hostname),
+                    iface = CONTAINER_INTERFACE,
+                );
+                container.spawn(
+                    &[
+                        "unshare",
+                        "-m",
+                        "--propagation",
+                        "private",
+                        "sh",
+                        "-c",
+                        &inner,
+                    ],
+                    &log,
+                )?
+            }
+        };
+        Ok(DhcpClient {
+            kind,
+            container,
+            dir,
+            process: Some(process),
+        })
+    }
+
+    /// Every event so far, oldest first.
+    pub fn events(&self) -> Vec<Event> {
+        fs::read_to_string(self.dir.join("events"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(Event::parse)
+            .collect()
+    }
+
+    /// The client's own log, for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Waits at most `timeout` for a lease; returns the first one.
+    pub fn wait_lease(&self, timeout: Duration) -> io::Result<Lease> {
+        self.wait_event_after(0, timeout, Event::is_bound)
+    }
+
+    /// Asks the client to renew (udhcpc and dhcpcd: SIGUSR1; dhclient: waits
+    /// for the T1 timer, see [`ClientOptions::dhclient_renewal_secs`]) and
+    /// waits at most `timeout` for the renewed lease.
+    pub fn renew(&mut self, timeout: Duration) -> io::Result<Lease> {
+        let seen = self.events().len();
+        match self.kind {
+            ClientKind::Udhcpc | ClientKind::Dhcpcd => self.process()?.signal("USR1")?,
+            ClientKind::Dhclient => {}
+        }
+        self.wait_event_after(seen, timeout, |event| {
+            event.is_bound() && matches!(event.event.as_str(), "RENEW" | "REBIND" | "BOUND")
+        })
+    }
+
+    /// Releases the lease (a DHCPRELEASE goes to the server) and waits at most
+    /// `timeout` for the client to report it; the client is stopped after.
+    pub fn release(&mut self, timeout: Duration) -> io::Result<()> {
+        let seen = self.events().len();
+        match self.kind {
+            ClientKind::Udhcpc => self.process()?.signal("USR2")?,
+            // SIGALRM: "release and exit" in dhcpcd 9.
+            ClientKind::Dhcpcd => self.process()?.signal("ALRM")?,
+            ClientKind::Dhclient => {
+                // `dhclient -r` finds the running one by its pid file, stops
+                // it, and sends the release itself.
+                let mut args = vec![
+                    "dhclient".to_string(),
+                    "-r".into(),
+                    "-4".into(),
+                    "-v".into(),
+                ];
+                args.extend(dhclient_files(&self.dir));
+                args.push(CONTAINER_INTERFACE.into());
+                run(self.container.command(&args[0]).args(&args[1..]))?;
+            }
+        }
+        let released = self.wait_event_after(seen, timeout, |event| {
+            matches!(event.event.as_str(), "RELEASE" | "DECONFIG" | "STOP")
+        });
+        self.stop();
+        released.map(drop)
+    }
+
+    /// Stops the client without releasing (SIGKILL).
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    fn process(&self) -> io::Result<&NsProcess> {
+        self.process
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the client is stopped"))
+    }
+
+    fn wait_event_after(
+        &self,
+        seen: usize,
+        timeout: Duration,
+        wanted: impl Fn(&Event) -> bool,
+    ) -> io::Result<Event> {
+        let mut found = None;
+        wait_until(timeout, POLL, || {
+            found = self.events().into_iter().skip(seen).find(&wanted);
+            found.is_some()
+        });
+        found.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} in {}: no such event within {timeout:?}; events {:?}\n--- log ---\n{}",
+                    self.kind.program(),
+                    self.container.name,
+                    self.events(),
+                    self.log()
+                ),
+            )
+        })
+    }
+}
+
+impl Drop for DhcpClient<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn dhclient_files(dir: &Path) -> Vec<String> {
+    [
+        ("-cf", "dhclient.conf"),
+        ("-sf", "script"),
+        ("-lf", "leases"),
+        ("-pf", "pid"),
+    ]
+    .iter()
+    .flat_map(|(flag, file)| [flag.to_string(), dir.join(file).display().to_string()])
+    .collect()
+}
+
+fn dhclient_conf(options: &ClientOptions) -> String {
+    let mut conf = format!(
+        "send host-name \"{}\";\n\
+         request subnet-mask, broadcast-address, routers, domain-name,\n\
+         \tdomain-name-servers, host-name, domain-search, interface-mtu;\n\
+         timeout 60;\nretry 1;\n",
+        options.hostname
+    );
+    if let Some(secs) = options.dhclient_renewal_secs {
+        conf.push_str(&format!("supersede dhcp-renewal-time {secs};\n"));
+    }
+    conf
+}
+
+fn dhcpcd_conf(options: &ClientOptions) -> String {
+    format!(
+        "# raftmasq test client: IPv4 only, no hooks but ours.\n\
+         hostname {}\n\
+         option domain_name_servers, domain_name, domain_search, host_name\n\
+         option classless_static_routes, interface_mtu\n\
+         require dhcp_server_identifier\n\
+         noipv4ll\nnoipv6rs\nipv4only\n",
+        options.hostname
+    )
+}
+
+/// The client script: records the event; for dhclient and udhcpc also
+/// configures the address, in the container's namespace only.
+fn script_text(kind: ClientKind, dir: &Path) -> String {
+    let events = shell_quote(&dir.join("events").display().to_string());
+    let fields = match kind {
+        ClientKind::Udhcpc => {
+            r#"event="$1"; address="$ip"; mask="$subnet"; server_id="$serverid"
+lease_time="$lease"; host="$hostname"; dom="$domain"; dns_list="$dns"; router_list="$router""#
+        }
+        ClientKind::Dhclient | ClientKind::Dhcpcd => {
+            r#"event="$reason"; address="$new_ip_address"; mask="$new_subnet_mask"
+server_id="$new_dhcp_server_identifier"; lease_time="$new_dhcp_lease_time"
+host="$new_host_name"; dom="$new_domain_name"; dns_list="$new_domain_name_servers"
+router_list="$new_routers""#
+        }
+    };
+    let configure = match kind {
+        // dhcpcd configures the interface itself.
+        ClientKind::Dhcpcd => "",
+        ClientKind::Dhclient | ClientKind::Udhcpc => {
+            r#"iface="${interface:-eth0}"
+case "$event" in
+    PREINIT) ip link set "$iface" up ;;
+    BOUND|RENEW|REBIND|REBOOT)
+        if [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$address" ]; then
+            ip -4 addr flush dev "$iface"
+        fi
+        ip addr replace "$address/$mask" dev "$iface" ;;
+    DECONFIG|EXPIRE|FAIL|RELEASE|STOP|NAK|LEASEFAIL) ip -4 addr flush dev "$iface" ;;
+esac"#
+        }
+    };
+    format!(
+        r#"#!/bin/sh
+# raftmasq test {program} script: records each event for the test; touches
+# nothing outside this network namespace (no resolv.conf, no hostname).
+{fields}
+event=$(echo "$event" | tr a-z A-Z)
+{configure}
+commas() {{ echo "$1" | tr -s ' ' ',' | sed 's/^,//; s/,$//'; }}
+echo "event=$event address=$address server_id=$server_id lease_time=$lease_time hostname=$host domain=$dom dns=$(commas "$dns_list") routers=$(commas "$router_list")" >> {events}
+exit 0
+"#,
+        program = kind.program(),
+    )
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn path_str(path: &Path) -> io::Result<String> {
+    path.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| io::Error::other(format!("non-UTF-8 path {}", path.display())))
+}
+
+fn set_executable(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_lines_parse_into_events() {
+        let line = "event=bound address=172.16.100.12 server_id=172.16.0.1 lease_time=120 \
+                    hostname=c1 domain=lxd dns=172.16.0.1,172.16.0.2 routers=";
+        let event = Event::parse(line).unwrap();
+        assert_eq!(event.event, "BOUND");
+        assert!(event.is_bound());
+        assert_eq!(event.address, Some(Ipv4Addr::new(172, 16, 100, 12)));
+        assert_eq!(event.server_id, Some(Ipv4Addr::new(172, 16, 0, 1)));
+        assert_eq!(event.lease_time, Some(120));
+        assert_eq!(event.hostname.as_deref(), Some("c1"));
+        assert_eq!(event.domain.as_deref(), Some("lxd"));
+        assert_eq!(
+            event.dns,
+            [Ipv4Addr::new(172, 16, 0, 1), Ipv4Addr::new(172, 16, 0, 2)]
+        );
+        assert!(event.routers.is_empty());
+
+        let release = Event::parse("event=RELEASE address= server_id=").unwrap();
+        assert!(!release.is_bound());
+        assert_eq!(Event::parse("garbage"), None);
+    }
+
+    #[test]
+    fn quoting_survives_apostrophes() {
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}
