@@ -1,4 +1,5 @@
-//! One host's node: Raft + storage + admin API, until a signal or a refusal.
+//! One host's node: Raft + storage + DHCP + DNS + admin API, until a signal
+//! or a refusal.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +37,13 @@ pub async fn run(config: Config, token: ClusterToken) -> anyhow::Result<()> {
         config.node.admin_writes_need_token(),
     );
     let admin = tokio::spawn(admin);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    if config.dns.enabled {
+        crate::dns::start(node.replica().clone(), &config, shutdown.clone()).await?;
+    }
+    if config.dhcp.enabled {
+        crate::dhcp::start(node.clone(), &config)?;
+    }
 
     let mut refused = node.refused();
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -48,6 +56,7 @@ pub async fn run(config: Config, token: ClusterToken) -> anyhow::Result<()> {
         }
     };
     admin.abort();
+    shutdown.cancel();
     node.shutdown().await;
     outcome
 }

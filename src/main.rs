@@ -4,6 +4,8 @@ mod admin;
 mod cli;
 mod daemon;
 mod demo;
+mod dhcp;
+mod dns;
 mod logging;
 
 use std::process::ExitCode;

@@ -221,6 +221,11 @@ impl<'c> DhcpClient<'c> {
         })
     }
 
+    /// The container the client runs in.
+    pub fn container(&self) -> &'c Container {
+        self.container
+    }
+
     /// Every event so far, oldest first.
     pub fn events(&self) -> Vec<Event> {
         fs::read_to_string(self.dir.join("events"))

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod dnsmasq;
 pub mod netns;
 pub mod process;
+pub mod testbed_cluster;
 
 pub use cluster::{LoopbackCluster, NodeFiles};
 pub use process::Daemon;

@@ -1,0 +1,165 @@
+//! DHCP in the daemon: the server loop of `raftmasq-dhcpd` over this node's
+//! Raft replica and the bridge's socket.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::Context as _;
+use raftmasq_config::Config;
+use raftmasq_consensus::ClusterNode;
+use raftmasq_consensus::node::now_millis;
+use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
+use raftmasq_consensus::types::LogId;
+use raftmasq_dhcpd::io::DhcpSocket;
+use raftmasq_dhcpd::{
+    Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig, ServerStats, Transport,
+};
+
+/// The Raft node as the DHCP server sees it.
+pub struct NodeCluster {
+    node: ClusterNode,
+    options: ReplyOptions,
+    server_id: Ipv4Addr,
+    /// DNS servers from the file; `None`: every member's bridge address.
+    dns_servers: Option<Vec<Ipv4Addr>>,
+    /// Rebuilt only when the membership changes.
+    cached: Mutex<(Option<LogId>, Arc<ServerConfig>)>,
+}
+
+impl NodeCluster {
+    pub fn new(node: ClusterNode, config: &Config) -> Self {
+        let options = ReplyOptions {
+            routers: vec![config.dhcp.router],
+            dns_servers: Vec::new(),
+            lease_time_secs: None,
+            offer_hold_ms: u64::try_from(config.dhcp.offer_hold.as_millis()).unwrap_or(u64::MAX),
+            operator: config
+                .dhcp
+                .options
+                .iter()
+                .map(|option| (option.code(), option.payload()))
+                .collect(),
+        };
+        let placeholder = Arc::new(ServerConfig {
+            node_id: node.id(),
+            server_id: config.dhcp.address,
+            cluster_server_ids: vec![config.dhcp.address],
+            options: options.clone(),
+        });
+        NodeCluster {
+            node,
+            options,
+            server_id: config.dhcp.address,
+            dns_servers: config.dhcp.dns_servers.clone(),
+            cached: Mutex::new((None, placeholder)),
+        }
+    }
+
+    fn build_server_config(&self) -> (Option<LogId>, Arc<ServerConfig>) {
+        let metrics = self.node.raft().metrics();
+        let metrics = metrics.borrow();
+        let membership = &metrics.membership_config;
+        let mut bridges: Vec<Ipv4Addr> = membership
+            .membership()
+            .nodes()
+            .filter_map(|(_, member)| member.bridge_address)
+            .collect();
+        if !bridges.contains(&self.server_id) {
+            bridges.push(self.server_id);
+        }
+        // This host first: clients try DNS servers in order, and their own host
+        // is the nearest.
+        bridges.sort_by_key(|address| (*address != self.server_id, *address));
+        let mut options = self.options.clone();
+        options.dns_servers = self.dns_servers.clone().unwrap_or_else(|| bridges.clone());
+        let config = ServerConfig {
+            node_id: self.node.id(),
+            server_id: self.server_id,
+            cluster_server_ids: bridges,
+            options,
+        };
+        (*membership.log_id(), Arc::new(config))
+    }
+}
+
+impl Cluster for NodeCluster {
+    fn read<R>(&self, read: impl FnOnce(&LeaseTable) -> R) -> R {
+        read(&self.node.replica().read().table)
+    }
+
+    fn role(&self) -> Role {
+        let status = self.node.quorum_status();
+        Role {
+            is_leader: status.is_leader,
+            has_quorum: status.has_quorum,
+        }
+    }
+
+    fn server_config(&self) -> Arc<ServerConfig> {
+        let current = *self
+            .node
+            .raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .log_id();
+        let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.0 != current || cached.0.is_none() {
+            *cached = self.build_server_config();
+        }
+        cached.1.clone()
+    }
+
+    async fn commit(&self, command: Command) -> Result<Response, String> {
+        self.node
+            .write(command)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    fn now(&self) -> Millis {
+        now_millis()
+    }
+}
+
+/// The bridge socket as the server's transport.
+pub struct SocketTransport(pub DhcpSocket);
+
+impl Transport for SocketTransport {
+    async fn recv(&self) -> std::io::Result<Received> {
+        let (bytes, source, arrival) = self.0.recv().await?;
+        Ok(Received {
+            bytes,
+            source,
+            arrival,
+        })
+    }
+
+    async fn send(&self, reply: &Reply) -> std::io::Result<()> {
+        let via = self.0.send(reply).await?;
+        tracing::debug!(client_mac = %reply.mac, via = via.label(), "dhcp reply path");
+        Ok(())
+    }
+}
+
+/// Binds the bridge socket and starts serving; returns the server's counters.
+pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerStats>> {
+    let dhcp = &config.dhcp;
+    let mut socket = DhcpSocket::bind_with(&dhcp.interface, dhcp.port, dhcp.unicast_replies).with_context(|| {
+        format!("cannot serve DHCP on dhcp.interface {:?} port {} (needs root or CAP_NET_BIND_SERVICE + CAP_NET_RAW)", dhcp.interface, dhcp.port)
+    })?;
+    socket.set_source_address(dhcp.address);
+    let server = DhcpServer::new(
+        Arc::new(NodeCluster::new(node, config)),
+        Arc::new(SocketTransport(socket)),
+    );
+    let stats = server.stats();
+    let interface = dhcp.interface.clone();
+    tokio::spawn(async move {
+        if let Err(error) = server.run().await {
+            tracing::error!(%error, interface, "dhcp server stopped");
+        }
+    });
+    tracing::info!(interface = %dhcp.interface, port = dhcp.port, server_id = %dhcp.address, "dhcp server listening");
+    Ok(stats)
+}

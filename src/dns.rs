@@ -1,0 +1,113 @@
+//! DNS in the daemon: `raftmasq-dnsd` over this node's replica.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use raftmasq_config::Config;
+use raftmasq_consensus::state::LeaseTable;
+use raftmasq_consensus::store::ReplicaHandle;
+use raftmasq_dnsd::{DnsServer, DnsServerConfig, ZoneSource};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The replica as a zone source; the serial is the Raft applied index.
+pub struct ReplicaZones {
+    replica: ReplicaHandle,
+    changes: watch::Receiver<u64>,
+}
+
+impl ReplicaZones {
+    /// Must be called inside the runtime: it spawns the task that turns
+    /// applied log ids into serials.
+    pub fn new(replica: ReplicaHandle) -> Self {
+        let mut applied = replica.subscribe();
+        let (tx, changes) = watch::channel(index_of(&replica));
+        tokio::spawn(async move {
+            while applied.changed().await.is_ok() {
+                let index = applied.borrow_and_update().map_or(0, |log_id| log_id.index);
+                tx.send_replace(index);
+            }
+        });
+        ReplicaZones { replica, changes }
+    }
+}
+
+fn index_of(replica: &ReplicaHandle) -> u64 {
+    replica.last_applied().map_or(0, |log_id| log_id.index)
+}
+
+impl ZoneSource for ReplicaZones {
+    fn read(&self, read: &mut dyn FnMut(&LeaseTable, u64)) {
+        let replica = self.replica.read();
+        let serial = replica.last_applied.map_or(0, |log_id| log_id.index);
+        read(&replica.table, serial);
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.clone()
+    }
+}
+
+pub fn server_config(config: &Config) -> anyhow::Result<DnsServerConfig> {
+    let dns = &config.dns;
+    let mut server = DnsServerConfig::new(dns.domain.clone());
+    server.ttl = dns.ttl;
+    server.negative_ttl = dns.negative_ttl;
+    server.allow_recursion = dns.allow_recursion.clone();
+    server.upstream = if dns.upstream.is_empty() {
+        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        raftmasq_config::resolv_conf_nameservers(&text)
+    } else {
+        dns.upstream.clone()
+    };
+    server.secondaries = dns
+        .secondaries
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, 53))
+        .collect();
+    // One NS per host, at its underlay address: what the office DNS reaches.
+    server.nameservers = config
+        .cluster
+        .peers
+        .iter()
+        .filter_map(|peer| match peer.addr.ip() {
+            IpAddr::V4(ip) => Some((format!("ns{}", peer.id), ip)),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    server.notify_source = Some(config.node.cluster_addr.ip());
+    Ok(server)
+}
+
+/// Binds UDP and TCP on every `dns.listen` address and serves until `shutdown`.
+pub async fn start(
+    replica: ReplicaHandle,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let server_config = server_config(config)?;
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for addr in &config.dns.listen {
+        udp.push(
+            UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (UDP)"))?,
+        );
+        tcp.push(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (TCP)"))?,
+        );
+    }
+    let server = DnsServer::new(&server_config, Arc::new(ReplicaZones::new(replica)))?;
+    tracing::info!(listen = ?config.dns.listen, domain = %config.dns.domain, "dns server listening");
+    tokio::spawn(async move {
+        if let Err(error) = server.run(udp, tcp, shutdown).await {
+            tracing::error!(%error, "dns server stopped");
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! raftmasq daemons on the netns testbed: one node per host namespace, DHCP on
+//! each host's `lxdbr0`, DNS on the bridge and underlay addresses, Raft over
+//! the underlay. The admin API listens on each host's own loopback and is
+//! queried from inside that namespace with curl.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::cluster::TOKEN;
+use crate::netns::{NsProcess, Testbed, test_prefix};
+
+/// The DHCP pool of every testbed cluster.
+pub const RANGE_START: &str = "172.16.0.10";
+pub const RANGE_END: &str = "172.16.0.250";
+
+pub struct TestbedCluster {
+    // Processes first: they are killed before their namespaces go.
+    nodes: Vec<Option<NsProcess>>,
+    pub testbed: Testbed,
+    pub dir: TempDir,
+    binary: PathBuf,
+}
+
+impl TestbedCluster {
+    /// Builds a testbed of `hosts` hosts and starts a node on each. `dhcp_extra`
+    /// is appended to every `[dhcp]` section (e.g. `duplicate_hostnames = "reject"`).
+    pub fn start(binary: &Path, tag: &str, hosts: u8, dhcp_extra: &str) -> TestbedCluster {
+        let testbed = Testbed::new(&test_prefix(tag), hosts).expect("testbed");
+        let dir = TempDir::new().expect("temp dir");
+        let token = dir.path().join("cluster.token");
+        fs::write(&token, format!("{TOKEN}\n")).expect("token");
+        fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).expect("chmod");
+        let peers: Vec<String> = (1..=hosts)
+            .map(|i| format!("\"{i}=10.99.0.{i}:7380\""))
+            .collect();
+        for i in 1..=hosts {
+            let text = format!(
+                r#"[node]
+id = {i}
+data_dir = "{data}"
+cluster_addr = "10.99.0.{i}:7380"
+admin_addr = "127.0.0.1:7381"
+
+[cluster]
+token_file = "{token}"
+peers = [{peers}]
+election_timeout = "500ms"
+heartbeat_interval = "150ms"
+
+[dhcp]
+interface = "lxdbr0"
+address = "172.16.0.{i}"
+subnet = "172.16.0.0/16"
+range = "{RANGE_START}-{RANGE_END}"
+lease_time = "2m"
+{dhcp_extra}
+
+[dns]
+domain = "lxd"
+listen = ["172.16.0.{i}:53", "10.99.0.{i}:53"]
+upstream = ["10.99.0.254:53"]
+"#,
+                data = dir.path().join(format!("node{i}")).display(),
+                token = token.display(),
+                peers = peers.join(", "),
+            );
+            fs::write(dir.path().join(format!("node{i}.toml")), text).expect("config");
+        }
+        let mut cluster = TestbedCluster {
+            nodes: (0..hosts).map(|_| None).collect(),
+            testbed,
+            dir,
+            binary: binary.to_path_buf(),
+        };
+        for i in 1..=hosts {
+            cluster.start_node(i);
+        }
+        cluster
+    }
+
+    pub fn config_path(&self, host: u8) -> PathBuf {
+        self.dir.path().join(format!("node{host}.toml"))
+    }
+
+    pub fn log_path(&self, host: u8) -> PathBuf {
+        self.dir.path().join(format!("node{host}.log"))
+    }
+
+    /// Starts (or restarts) the node on `host`.
+    pub fn start_node(&mut self, host: u8) {
+        let config = self.config_path(host);
+        let args = [
+            self.binary.display().to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        let process = self
+            .testbed
+            .host(host)
+            .spawn(&args, &self.log_path(host))
+            .expect("spawn raftmasq");
+        self.nodes[usize::from(host - 1)] = Some(process);
+    }
+
+    /// `kill -9` of the node on `host`.
+    pub fn kill_node(&mut self, host: u8) {
+        if let Some(mut process) = self.nodes[usize::from(host - 1)].take() {
+            process.kill();
+        }
+    }
+
+    /// GET an admin API path on `host`'s node, from inside its namespace.
+    pub fn get(&self, host: u8, path: &str) -> Option<Value> {
+        let url = format!("http://127.0.0.1:7381{path}");
+        let text = self
+            .testbed
+            .host(host)
+            .exec(&["curl", "-sf", "--max-time", "3", &url])
+            .ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// POST a JSON body to an admin API path on `host`'s node.
+    pub fn post(&self, host: u8, path: &str, body: &Value) -> Result<Value, String> {
+        let url = format!("http://127.0.0.1:7381{path}");
+        let body = body.to_string();
+        let output = self
+            .testbed
+            .host(host)
+            .netns
+            .output(&[
+                "curl",
+                "-s",
+                "--max-time",
+                "5",
+                "-H",
+                "content-type: application/json",
+                "-d",
+                &body,
+                &url,
+            ])
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        serde_json::from_str(&text).map_err(|_| format!("not JSON from {url}: {text}"))
+    }
+
+    pub fn status(&self, host: u8) -> Option<Value> {
+        self.get(host, "/api/v1/status")
+    }
+
+    /// Waits until the running nodes agree on a leader and the cluster
+    /// settings are replicated; returns the leader's id.
+    pub fn wait_ready(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            let statuses: Vec<Value> = self
+                .running()
+                .filter_map(|host| self.status(host))
+                .collect();
+            let leaders: Vec<Option<u64>> = statuses.iter().map(|s| s["leader"].as_u64()).collect();
+            let ready = statuses
+                .iter()
+                .all(|s| s["initialized"].as_bool() == Some(true));
+            // Nodes other than the initialiser announce their bridge addresses
+            // (DHCP server ids, DNS servers handed out) by registering.
+            let registered = self.running().filter(|host| *host != 1).all(|host| {
+                fs::read_to_string(self.log_path(host))
+                    .is_ok_and(|log| log.contains("registered with the cluster"))
+            });
+            if ready && registered && statuses.len() == self.running().count() {
+                if let Some(Some(leader)) = leaders.first() {
+                    if leaders.iter().all(|l| *l == Some(*leader)) {
+                        return *leader;
+                    }
+                }
+            }
+            last = statuses;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "cluster not ready within {timeout:?}: {last:?}\n{}",
+            self.logs()
+        );
+    }
+
+    /// Hosts whose node runs.
+    pub fn running(&self) -> impl Iterator<Item = u8> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.is_some())
+            .map(|(i, _)| u8::try_from(i + 1).unwrap_or(0))
+    }
+
+    /// Leases from `host`'s replica (consistent: through the leader).
+    pub fn leases(&self, host: u8, consistent: bool) -> Vec<Value> {
+        self.get(host, &format!("/api/v1/leases?consistent={consistent}"))
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    pub fn logs(&self) -> String {
+        (1..=u8::try_from(self.nodes.len()).unwrap_or(0))
+            .map(|i| {
+                format!(
+                    "--- node {i}\n{}",
+                    fs::read_to_string(self.log_path(i)).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
