@@ -16,6 +16,7 @@ fi
 
 packages=(
     iproute2          # ip netns, veth, bridge, vxlan; tc/netem
+    curl              # the admin API from inside host namespaces
     nftables          # packet loss where the kernel has no netem
     iputils-ping      # ping across the VXLAN segment
     arping            # link-layer broadcast probes
@@ -67,7 +68,7 @@ fi
 
 # Report, and fail if a tool the tests call is still missing.
 status=0
-for tool in ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf; do
+for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1

@@ -466,3 +466,34 @@ async fn the_leader_expires_ended_leases_on_every_replica() {
     }
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_and_purges_keep_the_log_bounded() {
+    // A snapshot every 20 entries; openraft keeps at most 20 entries behind it.
+    let cluster = TestCluster::start_with(3, 20).await;
+    let leader = cluster.ready().await;
+    for n in 0..300 {
+        lease(cluster.node(leader), n).await;
+    }
+    all_applied(&cluster, leader).await;
+    for node in cluster.nodes.values() {
+        let metrics = node
+            .raft()
+            .wait(Some(support::WAIT))
+            .metrics(
+                |m| m.purged.is_some_and(|p| p.index >= 200),
+                "log purged behind snapshots",
+            )
+            .await
+            .unwrap_or_else(|_| panic!("node {} never purged its log", node.id()));
+        let last = metrics.last_log_index.unwrap_or(0);
+        let purged = metrics.purged.map_or(0, |p| p.index);
+        assert!(
+            last - purged <= 60,
+            "node {}: {} entries kept",
+            node.id(),
+            last - purged
+        );
+    }
+    cluster.shutdown().await;
+}
