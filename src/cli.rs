@@ -44,12 +44,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let config = Config::read(&cli.config)?;
             let token = config.load_token()?;
-            crate::logging::init(&config.log)?;
+            let log_level = crate::logging::init(&config.log)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(crate::daemon::run(config, token))
+            runtime.block_on(crate::daemon::run(cli.config, config, token, log_level))
         }
         Command::Demo { dir } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

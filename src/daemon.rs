@@ -2,40 +2,30 @@
 //! or a refusal.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use raftmasq_config::Config;
 use raftmasq_consensus::{ClusterNode, ClusterToken, Links, Member, NodeConfig};
 use tokio::net::TcpListener;
+use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 
-pub async fn run(config: Config, token: ClusterToken) -> anyhow::Result<()> {
+use crate::logging::LogLevel;
+
+pub async fn run(path: PathBuf, config: Config, token: ClusterToken, log_level: LogLevel) -> anyhow::Result<()> {
     let node_config = node_config(&config, token.clone());
     let listener = TcpListener::bind(config.node.cluster_addr)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on node.cluster_addr {}",
-                config.node.cluster_addr
-            )
-        })?;
+        .with_context(|| format!("cannot listen on node.cluster_addr {}", config.node.cluster_addr))?;
     let admin_listener = TcpListener::bind(config.node.admin_addr)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on node.admin_addr {}",
-                config.node.admin_addr
-            )
-        })?;
+        .with_context(|| format!("cannot listen on node.admin_addr {}", config.node.admin_addr))?;
     let node = ClusterNode::start(node_config, listener, Links::default()).await?;
     tracing::info!(node_id = node.id(), cluster_addr = %config.node.cluster_addr, admin_addr = %config.node.admin_addr, "raftmasq node started");
 
-    let admin = crate::admin::serve(
-        node.clone(),
-        admin_listener,
-        token,
-        config.node.admin_writes_need_token(),
-    );
+    let admin = crate::admin::serve(node.clone(), admin_listener, token, config.node.admin_writes_need_token());
     let admin = tokio::spawn(admin);
     let shutdown = tokio_util::sync::CancellationToken::new();
     if config.dns.enabled {
@@ -44,21 +34,124 @@ pub async fn run(config: Config, token: ClusterToken) -> anyhow::Result<()> {
     if config.dhcp.enabled {
         crate::dhcp::start(node.clone(), &config)?;
     }
+    notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(node.clone(), interval));
+    }
 
     let mut refused = node.refused();
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let outcome = tokio::select! {
-        _ = terminate.recv() => { tracing::info!("SIGTERM: stopping"); Ok(()) }
-        _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted: stopping"); Ok(()) }
-        reason = refused.wait_for(|r| r.is_some()) => {
-            let reason = reason.ok().and_then(|r| r.clone()).unwrap_or_default();
-            Err(anyhow::anyhow!("refused by the cluster: {reason}"))
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut running = config;
+    let outcome = loop {
+        tokio::select! {
+            _ = terminate.recv() => { tracing::info!("SIGTERM: stopping"); break Ok(()) }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted: stopping"); break Ok(()) }
+            _ = hangup.recv() => {
+                notify_systemd(&[NotifyState::Reloading]);
+                running = reload(&path, running, &log_level);
+                notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
+            }
+            reason = refused.wait_for(|r| r.is_some()) => {
+                let reason = reason.ok().and_then(|r| r.clone()).unwrap_or_default();
+                break Err(anyhow::anyhow!("refused by the cluster: {reason}"));
+            }
         }
     };
+    notify_systemd(&[NotifyState::Stopping]);
     admin.abort();
     shutdown.cancel();
     node.shutdown().await;
     outcome
+}
+
+fn notify_systemd(states: &[NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(states) {
+        tracing::debug!(%error, "sd_notify failed");
+    }
+}
+
+/// Pets systemd's watchdog only while Raft runs, so a wedged core gets the
+/// process restarted.
+async fn watchdog(node: ClusterNode, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval / 2);
+    loop {
+        ticker.tick().await;
+        if node.metrics().running_state.is_ok() {
+            notify_systemd(&[NotifyState::Watchdog]);
+        } else {
+            tracing::error!("raft core stopped; no longer petting the systemd watchdog");
+            return;
+        }
+    }
+}
+
+/// SIGHUP: re-reads the file, applies what can change at run time and names
+/// what needs a restart. A file that no longer parses changes nothing.
+fn reload(path: &Path, running: Config, log_level: &LogLevel) -> Config {
+    let fresh = match Config::read(path) {
+        Ok(fresh) => fresh,
+        Err(error) => {
+            tracing::error!(%error, "SIGHUP: configuration not reloaded");
+            return running;
+        }
+    };
+    let changes = changed_sections(&running, &fresh);
+    if changes.is_empty() {
+        tracing::info!("SIGHUP: configuration unchanged");
+        return running;
+    }
+    let mut applied = Vec::new();
+    let mut need_restart = Vec::new();
+    for key in changes {
+        match key {
+            "log.level" => match log_level.set(&fresh.log.level) {
+                Ok(()) => applied.push(key),
+                Err(error) => tracing::error!(%error, "SIGHUP: log level not changed"),
+            },
+            other => need_restart.push(other),
+        }
+    }
+    if !applied.is_empty() {
+        tracing::info!(?applied, "SIGHUP: applied");
+    }
+    if !need_restart.is_empty() {
+        tracing::warn!(?need_restart, "SIGHUP: these changes take effect only after a restart (systemctl restart raftmasq)");
+    }
+    // Keep running with what is actually in effect, so a later SIGHUP still
+    // reports the keys that wait for a restart.
+    let mut effective = running;
+    effective.log.level = fresh.log.level;
+    effective
+}
+
+/// The configuration keys (or sections) whose values differ.
+fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.log.level != new.log.level {
+        keys.push("log.level");
+    }
+    if old.log.format != new.log.format {
+        keys.push("log.format");
+    }
+    if old.node != new.node {
+        keys.push("[node]");
+    }
+    if old.cluster != new.cluster {
+        keys.push("[cluster]");
+    }
+    if old.dhcp != new.dhcp {
+        keys.push("[dhcp]");
+    }
+    if old.dns.upstream != new.dns.upstream {
+        keys.push("dns.upstream");
+    }
+    let mut old_dns = old.dns.clone();
+    old_dns.upstream.clone_from(&new.dns.upstream);
+    if old_dns != new.dns {
+        keys.push("[dns]");
+    }
+    keys
 }
 
 fn node_config(config: &Config, token: ClusterToken) -> NodeConfig {

@@ -1,22 +1,38 @@
-//! Structured logs: plain text for journald, JSON on request.
+//! Structured logs: plain text for journald, JSON on request; the level can
+//! be changed at run time (SIGHUP re-reads `log.level`).
 
 use anyhow::Context;
 use raftmasq_config::{LogConfig, LogFormat};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
-pub fn init(config: &LogConfig) -> anyhow::Result<()> {
+/// Changes the active filter.
+#[derive(Clone)]
+pub struct LogLevel(reload::Handle<EnvFilter, Registry>);
+
+impl LogLevel {
+    pub fn set(&self, level: &str) -> anyhow::Result<()> {
+        let filter = EnvFilter::try_new(level).with_context(|| format!("log.level {level:?} is not a valid filter"))?;
+        self.0.reload(filter).context("cannot change the log level")
+    }
+}
+
+pub fn init(config: &LogConfig) -> anyhow::Result<LogLevel> {
     // RUST_LOG overrides the file, for one-off debugging.
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.is_empty() => EnvFilter::new(directives),
         _ => EnvFilter::try_new(&config.level)
             .with_context(|| format!("log.level {:?} is not a valid filter", config.level))?,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.format {
-        LogFormat::Plain => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    }
-    .map_err(|error| anyhow::anyhow!("cannot install the logger: {error}"))
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    let installed = match config.format {
+        LogFormat::Plain => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Json => {
+            registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
+        }
+    };
+    installed.map_err(|error| anyhow::anyhow!("cannot install the logger: {error}"))?;
+    Ok(LogLevel(handle))
 }
