@@ -32,6 +32,14 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Write this node's state (leases, reservations, records) as JSON, read
+    /// from its data directory. The node must be stopped. For backups, and to
+    /// rebuild a cluster when a majority of hosts is lost for good.
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Validate the configuration file (and the token file) and exit.
     Check {
         /// The file to check (default: --config).
@@ -57,6 +65,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(crate::demo::run(dir))
+        }
+        Command::Export { output } => {
+            let config = Config::read(&cli.config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let text = runtime.block_on(crate::export::export(&config))?;
+            match output {
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+                None => println!("{text}"),
+            }
+            Ok(())
         }
         Command::Check { file } => {
             let path = file.unwrap_or(cli.config);

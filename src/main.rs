@@ -6,6 +6,7 @@ mod daemon;
 mod demo;
 mod dhcp;
 mod dns;
+mod export;
 mod logging;
 
 use std::process::ExitCode;

@@ -5,9 +5,11 @@
 //! only openraft's storage traits, so the engine can be swapped.
 
 mod log;
+mod offline;
 mod state_machine;
 
 pub use log::LogStore;
+pub use offline::read_replica;
 pub use state_machine::{Replica, ReplicaHandle, StateMachineStore};
 
 use std::path::Path;

@@ -173,6 +173,10 @@ impl TestCluster {
         node
     }
 
+    pub fn data_dir(&self, id: NodeId) -> &std::path::Path {
+        self.dirs[&id].path()
+    }
+
     pub fn node(&self, id: NodeId) -> &ClusterNode {
         &self.nodes[&id]
     }

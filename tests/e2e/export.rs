@@ -1,0 +1,85 @@
+//! `raftmasq export` reads a stopped node's store into the documented JSON.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use raftmasq_tests::admin::AdminClient;
+use raftmasq_tests::{Daemon, LoopbackCluster};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_reads_a_stopped_nodes_state() {
+    let cluster = LoopbackCluster::new(3, "");
+    let addrs: Vec<String> = cluster.nodes.iter().map(|n| n.admin_addr.clone()).collect();
+    let mut daemons: Vec<Daemon> = cluster
+        .nodes
+        .iter()
+        .map(|n| Daemon::start(crate::binary(), &n.config, &n.log))
+        .collect();
+    let admin = AdminClient::default();
+    admin
+        .wait_ready(&addrs, Duration::from_secs(30))
+        .await
+        .expect("ready");
+
+    let mut granted = BTreeMap::new();
+    for n in 1..=5u8 {
+        let mac = json!([2, 0, 0, 0, 0, n]);
+        let bind = json!({"op": "bind", "request": {"client_id": [1, 2, 0, 0, 0, 0, n], "mac": mac,
+            "hostname": format!("c{n}"), "requested_address": null, "seen_by": 1}, "now": 0, "lease_time_secs": null});
+        let answer = admin.command(&addrs[0], &bind).await.expect("bind");
+        granted.insert(
+            format!("c{n}"),
+            answer["lease"]["address"]
+                .as_str()
+                .expect("address")
+                .to_string(),
+        );
+    }
+    // Let node 2 apply everything, then stop it.
+    admin
+        .leases(&addrs[1], true)
+        .await
+        .expect("consistent read on node 2");
+    daemons[1].kill_hard();
+
+    let output = std::process::Command::new(crate::binary())
+        .args(["export", "--config"])
+        .arg(&cluster.nodes[1].config)
+        .output()
+        .expect("run export");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let export: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(export["format"], "raftmasq-state-v1");
+    assert_eq!(export["node_id"], 2);
+    let leases: BTreeMap<String, String> = export["leases"]
+        .as_array()
+        .expect("leases")
+        .iter()
+        .map(|l| {
+            (
+                l["granted_name"].as_str().unwrap_or("").to_string(),
+                l["address"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(leases, granted);
+    assert_eq!(export["settings"]["domain"], "lxd");
+
+    // A running node's store is locked: export refuses with a hint.
+    let refused = std::process::Command::new(crate::binary())
+        .args(["export", "--config"])
+        .arg(&cluster.nodes[0].config)
+        .output()
+        .expect("run export");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("stop raftmasq"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
