@@ -14,4 +14,4 @@ fi
 # One build of everything (debug: about 3 minutes cold on 2 cores), shared by
 # every test binary and by the end-to-end tests that start the daemon.
 cargo build --workspace --all-targets
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"

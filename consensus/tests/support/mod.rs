@@ -224,8 +224,11 @@ impl TestCluster {
             .expect("applied in time")
     }
 
+    /// What the node's state machine has applied. Read from the replica, not
+    /// from Raft metrics: a write returns to its caller as soon as it is
+    /// applied, and the metrics catch up a moment later.
     pub fn last_applied(&self, id: NodeId) -> u64 {
-        self.node(id).metrics().last_applied.map_or(0, |l| l.index)
+        self.node(id).replica().last_applied().map_or(0, |l| l.index)
     }
 
     /// Waits until the replicated settings are in place on every running node.
