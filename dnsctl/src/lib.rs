@@ -1,1 +1,120 @@
-//! Placeholder: built by its own issue.
+//! `dnsctl`: the operator CLI of raftmasq, over the admin API of a node.
+//!
+//! The library holds the CLI (the `dnsctl` binary is built by the root package
+//! and only calls [`main`]) and the admin API's JSON types and pure helpers
+//! ([`api`], [`import`]) that the daemon serves with, so both sides of the
+//! wire share one definition.
+
+// Tests unwrap freely: a panic there is a failed test, not a crash.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod api;
+mod cli;
+mod client;
+mod commands;
+mod error;
+pub mod import;
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+pub use cli::Cli;
+pub use error::Error;
+
+/// The `dnsctl` entry point: parses the command line, runs it, prints the
+/// result or the error. Exit codes: 0 ok, 1 error, 2 usage.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(&cli) {
+        Ok(text) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`dnsctl leases | head`) is not an error worth reporting.
+            let _ = stdout.write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("dnsctl: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// Runs a parsed command line and returns what to print.
+pub fn run(cli: &Cli) -> Result<String, Error> {
+    match &cli.command {
+        cli::Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "dnsctl", &mut out);
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        }
+        cli::Command::Man { dir: None } => man_page(),
+        cli::Command::Man { dir: Some(dir) } => man_pages_to(dir),
+        _ => {
+            let style = commands::Style {
+                json: cli.json,
+                colour: output::use_colour(
+                    std::io::stdout().is_terminal(),
+                    std::env::var("NO_COLOR").ok().as_deref(),
+                ),
+            };
+            commands::run(cli, &style)
+        }
+    }
+}
+
+/// The man page (roff) of `dnsctl`, listing its subcommands.
+pub fn man_page() -> Result<String, Error> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(Error::Runtime)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Writes `dnsctl.1` and one page per subcommand (`dnsctl-leases.1`, ...) to `dir`.
+pub fn man_pages_to(dir: &std::path::Path) -> Result<String, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    clap_mangen::generate_to(Cli::command(), dir).map_err(Error::Runtime)?;
+    Ok(format!("man pages written to {}\n", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_and_man_page_come_from_the_cli_definition() {
+        let cli = Cli::try_parse_from(["dnsctl", "completions", "bash"]).unwrap();
+        let script = run(&cli).unwrap();
+        assert!(
+            script.contains("import-dnsmasq"),
+            "bash completion lacks a subcommand"
+        );
+        assert!(script.contains("--consistent"));
+        let man = man_page().unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH dnsctl"),
+            "{}",
+            &man[..200]
+        );
+        assert!(man.contains("import\\-dnsmasq"), "subcommands are listed");
+        assert!(man.contains("Exit codes"));
+        let dir = tempfile::tempdir().unwrap();
+        man_pages_to(dir.path()).unwrap();
+        for page in ["dnsctl.1", "dnsctl-leases.1", "dnsctl-records-add.1"] {
+            assert!(dir.path().join(page).exists(), "{page} not written");
+        }
+    }
+}

@@ -76,7 +76,11 @@ async fn acknowledged_writes_survive_kill_9_of_every_node() {
                     let via = &addrs[usize::try_from(n + writer).unwrap_or(0) % addrs.len()];
                     if let Ok(answer) = admin.command(via, &bind_command(round, writer, n)).await {
                         let lease = &answer["lease"];
-                        let mac = lease["mac"].to_string();
+                        // The raw command answer carries the MAC as octets;
+                        // `/api/v1/leases` shows it as text.
+                        let mac: MacAddr =
+                            serde_json::from_value(lease["mac"].clone()).expect("mac");
+                        let mac = mac.to_string();
                         let address = lease["address"].as_str().expect("address").to_string();
                         acknowledged.lock().expect("lock").insert(mac, address);
                     }
@@ -114,7 +118,7 @@ async fn acknowledged_writes_survive_kill_9_of_every_node() {
                 .iter()
                 .map(|l| {
                     (
-                        l["mac"].to_string(),
+                        l["mac"].as_str().unwrap_or_default().to_string(),
                         l["address"].as_str().unwrap_or_default().to_string(),
                     )
                 })

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
 use raftmasq_tests::netns;
-use raftmasq_tests::testbed_cluster::{RANGE_END, RANGE_START, TestbedCluster};
-use serde_json::{Value, json};
+use raftmasq_tests::testbed_cluster::{RANGE_END, RANGE_START, TestbedCluster, lease_for_mac};
+use serde_json::json;
 
 const TOOLS: &[&str] = &[
     "ip", "bridge", "curl", "dhclient", "udhcpc", "dhcpcd", "unshare",
@@ -20,20 +20,6 @@ fn in_range(address: Ipv4Addr) -> bool {
     let start: Ipv4Addr = RANGE_START.parse().expect("range start");
     let end: Ipv4Addr = RANGE_END.parse().expect("range end");
     start <= address && address <= end
-}
-
-fn lease_of<'a>(leases: &'a [Value], mac: &str) -> Option<&'a Value> {
-    leases
-        .iter()
-        .find(|l| l["mac"].as_array().is_some_and(|m| mac_text(m) == mac))
-}
-
-fn mac_text(octets: &[Value]) -> String {
-    octets
-        .iter()
-        .map(|o| format!("{:02x}", o.as_u64().unwrap_or(0)))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 #[test]
@@ -151,8 +137,8 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
 
     // The cluster agrees, and names follow the suffix policy.
     let leases = cluster.leases(1, true);
-    let dup_a_name = lease_of(&leases, "02:42:ac:10:00:a1").map(|l| l["granted_name"].clone());
-    let dup_b_name = lease_of(&leases, "02:42:ac:10:00:a2").map(|l| l["granted_name"].clone());
+    let dup_a_name = lease_for_mac(&leases, "02:42:ac:10:00:a1").map(|l| l["granted_name"].clone());
+    let dup_b_name = lease_for_mac(&leases, "02:42:ac:10:00:a2").map(|l| l["granted_name"].clone());
     let names: BTreeSet<String> = [dup_a_name, dup_b_name]
         .into_iter()
         .flatten()
@@ -164,7 +150,7 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
         "{leases:?}"
     );
     for (kind, hostname, container) in &containers {
-        let lease = lease_of(&leases, &container.mac)
+        let lease = lease_for_mac(&leases, &container.mac)
             .unwrap_or_else(|| panic!("{kind:?} {hostname} not in the cluster"));
         assert_eq!(lease["granted_name"], hostname.as_str());
         assert_eq!(lease["state"], "bound");
@@ -173,14 +159,14 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
     // Renewal extends the lease in the cluster; release frees it.
     for client in &mut clients {
         let mac = client.container().mac.clone();
-        let before = lease_of(&cluster.leases(1, true), &mac)
+        let before = lease_for_mac(&cluster.leases(1, true), &mac)
             .map(|l| l["expires_at"].as_u64().unwrap_or(0))
             .unwrap_or(0);
         std::thread::sleep(Duration::from_millis(1_100));
         client
             .renew(Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("{:?} renew: {e}\n{}", client.kind, client.log()));
-        let after = lease_of(&cluster.leases(1, true), &mac)
+        let after = lease_for_mac(&cluster.leases(1, true), &mac)
             .map(|l| l["expires_at"].as_u64().unwrap_or(0))
             .unwrap_or(0);
         assert!(
@@ -196,7 +182,7 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
             .unwrap_or_else(|e| panic!("{:?} release: {e}\n{}", client.kind, client.log()));
         let released =
             netns::wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
-                lease_of(&cluster.leases(2, true), &mac).is_none()
+                lease_for_mac(&cluster.leases(2, true), &mac).is_none()
             });
         assert!(
             released,

@@ -4,6 +4,8 @@
 mod crash;
 mod export;
 mod dhcp;
+mod dnsctl;
+mod dnsctl_import;
 mod testbed;
 
 use std::path::Path;

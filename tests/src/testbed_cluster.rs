@@ -18,6 +18,16 @@ use crate::netns::{NsProcess, Testbed, test_prefix};
 pub const RANGE_START: &str = "172.16.0.10";
 pub const RANGE_END: &str = "172.16.0.250";
 
+/// Extra configuration lines for every node of a [`TestbedCluster`].
+#[derive(Debug, Clone, Default)]
+pub struct TestbedOptions {
+    /// Appended to `[dhcp]`, e.g. `duplicate_hostnames = "reject"`.
+    pub dhcp_extra: String,
+    /// Appended to `[dns]` (which sets `domain`, `listen` and `upstream`),
+    /// e.g. `secondaries = ["10.99.0.253"]`.
+    pub dns_extra: String,
+}
+
 pub struct TestbedCluster {
     // Processes first: they are killed before their namespaces go.
     nodes: Vec<Option<NsProcess>>,
@@ -30,6 +40,24 @@ impl TestbedCluster {
     /// Builds a testbed of `hosts` hosts and starts a node on each. `dhcp_extra`
     /// is appended to every `[dhcp]` section (e.g. `duplicate_hostnames = "reject"`).
     pub fn start(binary: &Path, tag: &str, hosts: u8, dhcp_extra: &str) -> TestbedCluster {
+        let options = TestbedOptions {
+            dhcp_extra: dhcp_extra.to_string(),
+            ..TestbedOptions::default()
+        };
+        TestbedCluster::start_with(binary, tag, hosts, &options)
+    }
+
+    /// [`TestbedCluster::start`] with extra keys for `[dhcp]` and `[dns]`.
+    pub fn start_with(
+        binary: &Path,
+        tag: &str,
+        hosts: u8,
+        options: &TestbedOptions,
+    ) -> TestbedCluster {
+        let TestbedOptions {
+            dhcp_extra,
+            dns_extra,
+        } = options;
         let testbed = Testbed::new(&test_prefix(tag), hosts).expect("testbed");
         let dir = TempDir::new().expect("temp dir");
         let token = dir.path().join("cluster.token");
@@ -64,6 +92,7 @@ lease_time = "2m"
 domain = "lxd"
 listen = ["172.16.0.{i}:53", "10.99.0.{i}:53"]
 upstream = ["10.99.0.254:53"]
+{dns_extra}
 "#,
                 data = dir.path().join(format!("node{i}")).display(),
                 token = token.display(),
@@ -112,6 +141,14 @@ upstream = ["10.99.0.254:53"]
         if let Some(mut process) = self.nodes[usize::from(host - 1)].take() {
             process.kill();
         }
+    }
+
+    /// Whether the node on `host` was started, not killed, and has not exited.
+    pub fn node_running(&mut self, host: u8) -> bool {
+        self.nodes
+            .get_mut(usize::from(host.saturating_sub(1)))
+            .and_then(Option::as_mut)
+            .is_some_and(NsProcess::is_running)
     }
 
     /// GET an admin API path on `host`'s node, from inside its namespace.
@@ -173,12 +210,13 @@ upstream = ["10.99.0.254:53"]
                 fs::read_to_string(self.log_path(host))
                     .is_ok_and(|log| log.contains("registered with the cluster"))
             });
-            if ready && registered && statuses.len() == self.running().count() {
-                if let Some(Some(leader)) = leaders.first() {
-                    if leaders.iter().all(|l| *l == Some(*leader)) {
-                        return *leader;
-                    }
-                }
+            if ready
+                && registered
+                && statuses.len() == self.running().count()
+                && let Some(Some(leader)) = leaders.first()
+                && leaders.iter().all(|l| *l == Some(*leader))
+            {
+                return *leader;
             }
             last = statuses;
             std::thread::sleep(Duration::from_millis(200));
@@ -205,6 +243,56 @@ upstream = ["10.99.0.254:53"]
             .unwrap_or_default()
     }
 
+    /// Whether the node on `host` was started and not killed since.
+    pub fn is_running(&self, host: u8) -> bool {
+        self.running().any(|running| running == host)
+    }
+
+    /// Waits until every host in `hosts` reports the same leader, itself one
+    /// of `hosts` (e.g. the majority side of a partition); returns its id.
+    pub fn wait_leader_among(&self, hosts: &[u8], timeout: Duration) -> u64 {
+        let mut last = Vec::new();
+        let agreed = crate::netns::wait_until(timeout, Duration::from_millis(100), || {
+            last = hosts
+                .iter()
+                .map(|host| self.status(*host).and_then(|s| s["leader"].as_u64()))
+                .collect();
+            last.iter().all(|leader| *leader == last[0])
+                && last[0].is_some_and(|id| hosts.iter().any(|host| u64::from(*host) == id))
+        });
+        match (agreed, last.first()) {
+            (true, Some(Some(leader))) => *leader,
+            _ => panic!(
+                "hosts {hosts:?} agreed on no leader among them within {timeout:?}: {last:?}\n{}",
+                self.logs()
+            ),
+        }
+    }
+
+    /// Waits until the local replicas of all running nodes hold the same
+    /// leases, equal to a consistent read through the leader; returns them.
+    pub fn wait_converged(&self, timeout: Duration) -> Vec<Value> {
+        let hosts: Vec<u8> = self.running().collect();
+        let mut last: Vec<(u8, Option<Value>)> = Vec::new();
+        let converged = crate::netns::wait_until(timeout, Duration::from_millis(200), || {
+            let consistent = self.get(hosts[0], "/api/v1/leases?consistent=true");
+            last = vec![(0, consistent)];
+            last.extend(
+                hosts
+                    .iter()
+                    .map(|host| (*host, self.get(*host, "/api/v1/leases?consistent=false"))),
+            );
+            last[0].1.is_some() && last.iter().all(|(_, leases)| *leases == last[0].1)
+        });
+        match (converged, last.first()) {
+            (true, Some((_, Some(Value::Array(leases))))) => leases.clone(),
+            _ => panic!(
+                "replicas did not converge within {timeout:?} (host 0: consistent read): {last:?}\n{}",
+                self.logs()
+            ),
+        }
+    }
+
     pub fn logs(&self) -> String {
         (1..=u8::try_from(self.nodes.len()).unwrap_or(0))
             .map(|i| {
@@ -215,4 +303,20 @@ upstream = ["10.99.0.254:53"]
             })
             .collect()
     }
+}
+
+/// The lease of the client with MAC `mac` ("02:42:..") in an admin API lease
+/// list (the MAC as text, or as an array of octets).
+pub fn lease_for_mac<'a>(leases: &'a [Value], mac: &str) -> Option<&'a Value> {
+    leases.iter().find(|lease| match &lease["mac"] {
+        Value::String(text) => text.eq_ignore_ascii_case(mac),
+        Value::Array(octets) => {
+            let text: Vec<String> = octets
+                .iter()
+                .map(|o| format!("{:02x}", o.as_u64().unwrap_or(0)))
+                .collect();
+            text.join(":") == mac
+        }
+        _ => false,
+    })
 }

@@ -19,7 +19,8 @@ pub(super) fn routes(node: ClusterNode) -> Router {
         .route(paths::WRITE, post(write))
         .route(paths::READ, post(read_index))
         .route(paths::JOIN, post(join))
-        .with_state(node)
+        .with_state(node.clone())
+        .merge(super::membership::routes(node))
 }
 
 /// A write forwarded by a follower. Only the leader commits; anyone else says

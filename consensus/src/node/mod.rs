@@ -5,9 +5,13 @@ mod api;
 mod bootstrap;
 mod config;
 mod expiry;
+mod membership;
 mod write;
 
 pub use config::NodeConfig;
+pub use membership::{
+    MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG, state_name,
+};
 pub use write::{ReadError, WriteError, now_millis};
 
 use std::net::SocketAddr;

@@ -122,7 +122,7 @@ pub enum Response {
 /// Why the state machine refused a command. Deterministic: every replica
 /// refuses the same command for the same reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+#[serde(tag = "reason", content = "detail", rename_all = "snake_case")]
 pub enum Rejection {
     #[error("the cluster has not been initialised yet")]
     NotInitialized,

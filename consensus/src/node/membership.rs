@@ -1,0 +1,465 @@
+//! Operator-driven membership changes (`dnsctl members add|promote|remove`)
+//! and the per-member health report behind `dnsctl status`.
+//!
+//! Like writes, a change reaches the leader from any node: it is forwarded
+//! over the cluster listener. Only the leader may change the membership, and
+//! openraft refuses a change while the previous one (joint → uniform) is still
+//! in flight, so the leader retries `InProgress` until its deadline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use serde::{Deserialize, Serialize};
+use tokio::time::{Instant, sleep, timeout_at};
+
+use super::{ClusterNode, WriteError};
+use crate::network::PeerError;
+use crate::types::{Member, NodeId};
+
+/// Cluster-listener path of forwarded membership changes.
+pub const MEMBERS_PATH: &str = "/cluster/members";
+/// Cluster-listener path of the health report (`dnsctl status` probes each member).
+pub const REPORT_PATH: &str = "/cluster/report";
+
+/// How long a membership change may take, retries of `InProgress` included.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A learner is promoted only when its log is at most this many entries behind
+/// the leader's: promoting a learner that is down or far behind would make the
+/// new configuration wait on it.
+pub const PROMOTE_MAX_LAG: u64 = 100;
+
+/// A membership change an operator asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum MembershipChange {
+    /// Add (or update) a learner; it replicates but does not vote.
+    AddLearner { id: NodeId, member: Member },
+    /// Make a caught-up learner a voter.
+    Promote { id: NodeId },
+    /// Remove a voter or learner from the cluster.
+    Remove { id: NodeId },
+}
+
+/// What a committed change did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum MembershipOutcome {
+    LearnerAdded { id: NodeId },
+    Promoted { id: NodeId },
+    AlreadyVoter { id: NodeId },
+    Removed { id: NodeId, was_leader: bool },
+}
+
+/// Why a membership change was not made. Each message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+pub enum MembershipError {
+    #[error("node {id} is not a member of the cluster")]
+    UnknownMember { id: NodeId },
+    #[error("node {id} is already a member at {registered}; remove it first or use another id")]
+    AddressConflict { id: NodeId, registered: String },
+    #[error("node {id} is not a learner: add it first (dnsctl members add {id} ADDR)")]
+    NotALearner { id: NodeId },
+    #[error(
+        "learner {id} has not caught up ({matched} of {last} log entries replicated): is raftmasq running there? Promote it once `dnsctl status` shows it in sync"
+    )]
+    NotCaughtUp { id: NodeId, matched: u64, last: u64 },
+    #[error(
+        "node {id} is the last voter: removing it would leave no cluster; add and promote another member first"
+    )]
+    LastVoter { id: NodeId },
+    #[error(
+        "a previous membership change is still in progress after {timeout_ms} ms: check `dnsctl status` and retry"
+    )]
+    StillInProgress { timeout_ms: u64 },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+impl MembershipError {
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            MembershipError::Write(
+                WriteError::NoLeader { .. }
+                    | WriteError::NotLeader { .. }
+                    | WriteError::LeaderUnreachable { .. }
+            )
+        )
+    }
+}
+
+/// One member's own view of Raft, as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberReport {
+    pub id: NodeId,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub state: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    /// The highest index this member knows to be committed (the last applied
+    /// one: openraft 0.9 applies every committed entry at once).
+    pub committed: Option<u64>,
+    pub last_applied: Option<u64>,
+    /// On the leader: the last log index each other member has replicated.
+    pub replication: Option<BTreeMap<NodeId, Option<u64>>>,
+    /// Whether this member may act for the cluster (see `quorum_status`).
+    pub has_quorum: bool,
+}
+
+pub fn state_name(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
+pub(super) fn routes(node: ClusterNode) -> Router {
+    Router::new()
+        .route(MEMBERS_PATH, post(change))
+        .route(REPORT_PATH, post(report))
+        .with_state(node)
+}
+
+async fn change(
+    State(node): State<ClusterNode>,
+    Json(change): Json<MembershipChange>,
+) -> Json<Result<MembershipOutcome, MembershipError>> {
+    let deadline = Instant::now() + CHANGE_TIMEOUT;
+    Json(node.change_as_leader(change, deadline).await)
+}
+
+async fn report(State(node): State<ClusterNode>, Json(()): Json<()>) -> Json<MemberReport> {
+    Json(node.report())
+}
+
+type ChangeError = RaftError<NodeId, ClientWriteError<NodeId, Member>>;
+
+impl ClusterNode {
+    /// This node's own view of Raft.
+    pub fn report(&self) -> MemberReport {
+        let metrics = self.metrics();
+        let applied = metrics.last_applied.map(|log_id| log_id.index);
+        MemberReport {
+            id: self.id(),
+            state: state_name(metrics.state).to_string(),
+            leader: metrics.current_leader,
+            term: metrics.current_term,
+            last_log_index: metrics.last_log_index,
+            committed: applied,
+            last_applied: applied,
+            replication: metrics.replication.as_ref().map(|replication| {
+                replication
+                    .iter()
+                    .filter(|(id, _)| **id != self.id())
+                    .map(|(id, matched)| (*id, matched.map(|log_id| log_id.index)))
+                    .collect()
+            }),
+            has_quorum: self.quorum_status().has_quorum,
+        }
+    }
+
+    /// Asks member `id` for its report over the cluster listener; this node
+    /// answers for itself without a round trip.
+    pub async fn probe(&self, id: NodeId, timeout: Duration) -> Result<MemberReport, PeerError> {
+        if id == self.id() {
+            return Ok(self.report());
+        }
+        let addr = self.member_addr(id).ok_or_else(|| PeerError::Unreachable {
+            target: id,
+            addr: "?".into(),
+            reason: "not in the membership".into(),
+        })?;
+        self.peers()
+            .post(id, &addr, REPORT_PATH, &(), timeout)
+            .await
+    }
+
+    /// Applies `change` through the leader, wherever it is.
+    pub async fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> Result<MembershipOutcome, MembershipError> {
+        let deadline = Instant::now() + CHANGE_TIMEOUT;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = match self.raft().current_leader().await {
+                Some(leader) if leader == self.id() => {
+                    self.change_as_leader(change.clone(), deadline).await
+                }
+                Some(leader) => self.forward_change(leader, &change, deadline).await,
+                None => Err(WriteError::NoLeader {
+                    node: self.id(),
+                    last_leader: None,
+                }
+                .into()),
+            };
+            match result {
+                Err(error) if error.is_transient() && attempt < 100 => {
+                    let pause = Duration::from_millis(50 * u64::from(attempt.min(10)));
+                    if Instant::now() + pause >= deadline {
+                        return Err(error);
+                    }
+                    sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn forward_change(
+        &self,
+        leader: NodeId,
+        change: &MembershipChange,
+        deadline: Instant,
+    ) -> Result<MembershipOutcome, MembershipError> {
+        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
+            node: self.id(),
+            last_leader: Some(leader),
+        })?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.peers()
+            .post(leader, &addr, MEMBERS_PATH, change, remaining)
+            .await
+            .map_err(|error| {
+                MembershipError::Write(WriteError::LeaderUnreachable {
+                    leader,
+                    reason: error.to_string(),
+                })
+            })?
+    }
+
+    async fn change_as_leader(
+        &self,
+        change: MembershipChange,
+        deadline: Instant,
+    ) -> Result<MembershipOutcome, MembershipError> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            match self.try_change(&change, deadline).await {
+                Err(Retry::InProgress) => {
+                    let pause = Duration::from_millis(50 * u64::from(attempt.min(10)));
+                    if Instant::now() + pause >= deadline {
+                        return Err(MembershipError::StillInProgress {
+                            timeout_ms: millis(CHANGE_TIMEOUT),
+                        });
+                    }
+                    sleep(pause).await;
+                }
+                Err(Retry::Fail(error)) => return Err(error),
+                Ok(outcome) => return Ok(outcome),
+            }
+        }
+    }
+
+    /// One attempt; checks against this leader's current membership first so
+    /// the refusal names the actual problem.
+    async fn try_change(
+        &self,
+        change: &MembershipChange,
+        deadline: Instant,
+    ) -> Result<MembershipOutcome, Retry> {
+        let metrics = self.metrics();
+        if metrics.current_leader != Some(self.id()) {
+            return Err(Retry::Fail(
+                WriteError::NotLeader {
+                    node: self.id(),
+                    leader: metrics.current_leader,
+                }
+                .into(),
+            ));
+        }
+        let membership = metrics.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        match change {
+            MembershipChange::AddLearner { id, member } => {
+                if let Some(known) = membership.get_node(id)
+                    && known.cluster_addr != member.cluster_addr
+                {
+                    return Err(Retry::Fail(MembershipError::AddressConflict {
+                        id: *id,
+                        registered: known.cluster_addr.clone(),
+                    }));
+                }
+                // Not blocking: the new host may not run yet; it catches up
+                // when it starts, and registers (and is promoted) by itself.
+                self.commit(
+                    deadline,
+                    self.raft().add_learner(*id, member.clone(), false),
+                )
+                .await?;
+                Ok(MembershipOutcome::LearnerAdded { id: *id })
+            }
+            MembershipChange::Promote { id } => {
+                if voters.contains(id) {
+                    return Ok(MembershipOutcome::AlreadyVoter { id: *id });
+                }
+                if membership.get_node(id).is_none() {
+                    return Err(Retry::Fail(MembershipError::NotALearner { id: *id }));
+                }
+                let last = metrics.last_log_index.unwrap_or(0);
+                let matched = metrics
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).copied().flatten())
+                    .map_or(0, |log_id| log_id.index);
+                if last.saturating_sub(matched) > PROMOTE_MAX_LAG || matched == 0 {
+                    return Err(Retry::Fail(MembershipError::NotCaughtUp {
+                        id: *id,
+                        matched,
+                        last,
+                    }));
+                }
+                let ids = BTreeSet::from([*id]);
+                self.commit(
+                    deadline,
+                    self.raft()
+                        .change_membership(ChangeMembers::AddVoterIds(ids), false),
+                )
+                .await?;
+                Ok(MembershipOutcome::Promoted { id: *id })
+            }
+            MembershipChange::Remove { id } => {
+                if membership.get_node(id).is_none() {
+                    return Err(Retry::Fail(MembershipError::UnknownMember { id: *id }));
+                }
+                let ids = BTreeSet::from([*id]);
+                if voters.contains(id) {
+                    if voters.len() == 1 {
+                        return Err(Retry::Fail(MembershipError::LastVoter { id: *id }));
+                    }
+                    // Removing the leader itself is safe in openraft: it keeps
+                    // leading until the configuration without it is committed,
+                    // then steps down and the remaining voters elect a leader.
+                    self.commit(
+                        deadline,
+                        self.raft()
+                            .change_membership(ChangeMembers::RemoveVoters(ids), false),
+                    )
+                    .await?;
+                } else {
+                    self.commit(
+                        deadline,
+                        self.raft()
+                            .change_membership(ChangeMembers::RemoveNodes(ids), false),
+                    )
+                    .await?;
+                }
+                Ok(MembershipOutcome::Removed {
+                    id: *id,
+                    was_leader: *id == self.id(),
+                })
+            }
+        }
+    }
+
+    async fn commit<T>(
+        &self,
+        deadline: Instant,
+        change: impl Future<Output = Result<T, ChangeError>>,
+    ) -> Result<(), Retry> {
+        match timeout_at(deadline, change).await {
+            Err(_elapsed) => Err(Retry::Fail(
+                WriteError::Timeout {
+                    leader: self.id(),
+                    timeout_ms: millis(CHANGE_TIMEOUT),
+                }
+                .into(),
+            )),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(_),
+            )))) => Err(Retry::InProgress),
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::LearnerNotFound(missing),
+            )))) => Err(Retry::Fail(MembershipError::NotALearner {
+                id: missing.node_id,
+            })),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(Retry::Fail(
+                    WriteError::NotLeader {
+                        node: self.id(),
+                        leader: forward.leader_id,
+                    }
+                    .into(),
+                ))
+            }
+            Ok(Err(RaftError::APIError(other))) => Err(Retry::Fail(
+                WriteError::Internal {
+                    node: self.id(),
+                    reason: other.to_string(),
+                }
+                .into(),
+            )),
+            Ok(Err(RaftError::Fatal(_))) => Err(Retry::Fail(
+                WriteError::ShuttingDown { node: self.id() }.into(),
+            )),
+        }
+    }
+}
+
+enum Retry {
+    InProgress,
+    Fail(MembershipError),
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_and_errors_round_trip_as_json() {
+        let change = MembershipChange::AddLearner {
+            id: 4,
+            member: Member::new("10.99.0.4:7380"),
+        };
+        let text = serde_json::to_string(&change).expect("serialise");
+        assert!(text.contains(r#""change":"add_learner""#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<MembershipChange>(&text).expect("parse"),
+            change
+        );
+        let error = MembershipError::Write(WriteError::NoLeader {
+            node: 2,
+            last_leader: Some(1),
+        });
+        let text = serde_json::to_string(&error).expect("serialise");
+        assert_eq!(
+            serde_json::from_str::<MembershipError>(&text).expect("parse"),
+            error
+        );
+        assert!(error.is_transient());
+        assert!(!MembershipError::LastVoter { id: 1 }.is_transient());
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        let text = MembershipError::NotCaughtUp {
+            id: 4,
+            matched: 3,
+            last: 900,
+        }
+        .to_string();
+        assert!(text.contains("is raftmasq running there"), "{text}");
+        assert!(
+            MembershipError::LastVoter { id: 1 }
+                .to_string()
+                .contains("add and promote another member first")
+        );
+    }
+}

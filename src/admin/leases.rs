@@ -1,0 +1,82 @@
+//! `GET /leases` (filtered, sorted), `POST /leases/{address}/release`, and the
+//! raw `POST /commands` that tests and tools use to propose any command.
+
+use std::net::Ipv4Addr;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use raftmasq_consensus::state::{Command, Lease};
+use raftmasq_dnsctl::api::{Done, LeaseQuery, LeaseView};
+
+use super::{Admin, Failure, now_millis};
+
+pub(super) fn routes() -> Router<Admin> {
+    Router::new()
+        .route("/leases", get(list))
+        .route("/leases/{address}/release", post(release))
+        .route("/commands", post(command))
+}
+
+async fn list(
+    State(admin): State<Admin>,
+    Query(query): Query<LeaseQuery>,
+) -> Result<Json<Vec<LeaseView>>, Failure> {
+    let leases: Vec<Lease> = admin
+        .read(query.consistent, |replica| {
+            replica.table.leases().cloned().collect()
+        })
+        .await?;
+    let now = now_millis();
+    let views = leases
+        .iter()
+        .map(|lease| LeaseView::new(lease, now))
+        .collect();
+    Ok(Json(query.select(views).map_err(Failure::bad_request)?))
+}
+
+async fn release(
+    State(admin): State<Admin>,
+    Path(address): Path<String>,
+) -> Result<Json<Done>, Failure> {
+    let address: Ipv4Addr = address
+        .parse()
+        .map_err(|_| Failure::bad_request(format!("{address:?} is not an IPv4 address")))?;
+    let holder = admin
+        .node
+        .replica()
+        .read()
+        .table
+        .lease_by_address(address)
+        .map(|lease| {
+            let name = lease.granted_name.as_deref().unwrap_or("no name");
+            format!(" (was {} {name})", lease.mac)
+        })
+        .unwrap_or_default();
+    admin
+        .commit(Command::Release {
+            client_id: None,
+            address,
+            now: 0,
+        })
+        .await
+        .map_err(|failure| match failure.status.as_u16() {
+            404 => Failure::not_found(format!(
+                "no lease on {address}: `dnsctl leases` lists the leases"
+            )),
+            _ => failure,
+        })?;
+    Ok(Json(Done {
+        message: format!("released {address}{holder}"),
+    }))
+}
+
+/// Proposes a raw state-machine command and answers the state machine's
+/// response as is (a refusal included): the interface of tests and tools.
+async fn command(State(admin): State<Admin>, Json(command): Json<Command>) -> Response {
+    match admin.node.write(command).await {
+        Ok(response) => Json(response).into_response(),
+        Err(error) => Failure::from(error).into_response(),
+    }
+}

@@ -1,0 +1,219 @@
+//! The admin API on `node.admin_addr`, for `dnsctl` and operators: JSON under
+//! `/api/v1`, one module per resource. The JSON types live in
+//! `raftmasq_dnsctl::api` so the CLI and the daemon share one definition.
+//!
+//! Reads come from the local replica (they work while other members are down)
+//! unless `?consistent=true` asks for a linearizable read. Writes reach the
+//! leader from any node and need the cluster token when the listener is not
+//! on loopback. Errors are `{"error": kind, "message": what to do}` with
+//! 400 bad input, 401 token, 404 unknown, 409 refused by the cluster state,
+//! 503 no quorum or leader unreachable.
+
+mod conflicts;
+mod import;
+mod leases;
+mod members;
+mod records;
+mod reservations;
+mod status;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use raftmasq_consensus::state::{Command, Millis, Rejection, Response as Answer};
+use raftmasq_consensus::store::Replica;
+use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
+use raftmasq_dnsctl::api::{ApiError, PREFIX};
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+pub(crate) struct Admin {
+    node: ClusterNode,
+    token: ClusterToken,
+    writes_need_token: bool,
+}
+
+pub async fn serve(
+    node: ClusterNode,
+    listener: TcpListener,
+    token: ClusterToken,
+    writes_need_token: bool,
+) {
+    let admin = Admin {
+        node,
+        token,
+        writes_need_token,
+    };
+    if let Err(error) = axum::serve(listener, router(admin)).await {
+        tracing::error!(%error, "admin listener stopped");
+    }
+}
+
+fn router(admin: Admin) -> Router {
+    let api = Router::new()
+        .merge(status::routes())
+        .merge(leases::routes())
+        .merge(members::routes())
+        .merge(reservations::routes())
+        .merge(records::routes())
+        .merge(conflicts::routes())
+        .merge(import::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(32 << 20))
+        .route_layer(middleware::from_fn_with_state(admin.clone(), authorize))
+        .with_state(admin);
+    Router::new().nest(PREFIX, api)
+}
+
+/// Reads never need the token; writes do when the listener is reachable from
+/// the network.
+async fn authorize(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+    if is_read || !admin.writes_need_token || presents_token(request.headers(), &admin.token) {
+        return next.run(request).await;
+    }
+    tracing::warn!(path = %request.uri().path(), "admin write without a valid token refused");
+    Failure::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "writes over the network need the cluster token (Authorization: Bearer TOKEN)",
+    )
+    .into_response()
+}
+
+fn presents_token(headers: &HeaderMap, token: &ClusterToken) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|secret| token.matches(secret))
+}
+
+/// An error answer: status code, stable kind, and a message that says what to do.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub(crate) fn conflict(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    fn internal(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let body = ApiError {
+            error: self.kind.to_string(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+const QUORUM_HINT: &str = "writes and consistent reads need a majority of the members up and connected: check `dnsctl status`";
+
+impl From<WriteError> for Failure {
+    fn from(error: WriteError) -> Failure {
+        match error {
+            WriteError::Internal { .. } => Failure::internal(error.to_string()),
+            WriteError::ShuttingDown { .. } => {
+                Failure::unavailable(format!("{error}; try another host with --node"))
+            }
+            _ => Failure::unavailable(format!("{error} — {QUORUM_HINT}")),
+        }
+    }
+}
+
+impl From<ReadError> for Failure {
+    fn from(error: ReadError) -> Failure {
+        match error {
+            ReadError::Write(write) => write.into(),
+            other => Failure::unavailable(format!("{other} — {QUORUM_HINT}")),
+        }
+    }
+}
+
+/// A command the state machine refused: the input was bad (400), names
+/// something that does not exist (404), or clashes with the state (409).
+pub(crate) fn refused(reason: &Rejection) -> Failure {
+    let message = reason.to_string();
+    match reason {
+        Rejection::OutsideSubnet { .. }
+        | Rejection::InvalidRecord(_)
+        | Rejection::InvalidHostname { .. }
+        | Rejection::InvalidSettings(_) => Failure::bad_request(message),
+        Rejection::NoSuchLease { .. } | Rejection::NoSuchRecord => Failure::not_found(message),
+        Rejection::NoSuchReservation { mac } => Failure::not_found(format!(
+            "{message}; `dnsctl reservations list` shows the reservations ({mac} has none)"
+        )),
+        Rejection::NotInitialized => Failure::unavailable(format!(
+            "{message}: the first leader writes the cluster settings once a quorum is up"
+        )),
+        Rejection::DuplicateReservation { mac, .. } => Failure::conflict(format!(
+            "{message}; remove it first with `dnsctl reservations rm {mac}`"
+        )),
+        _ => Failure::conflict(message),
+    }
+}
+
+impl Admin {
+    /// Runs `read` on the local replica, or linearizably when `consistent`.
+    pub(crate) async fn read<T>(
+        &self,
+        consistent: bool,
+        read: impl FnOnce(&Replica) -> T,
+    ) -> Result<T, Failure> {
+        if consistent {
+            Ok(self.node.consistent_read(read).await?)
+        } else {
+            Ok(read(&self.node.replica().read()))
+        }
+    }
+
+    /// Commits `command` through the leader; a refusal becomes an error answer.
+    pub(crate) async fn commit(&self, command: Command) -> Result<Answer, Failure> {
+        match self.node.write(command).await? {
+            Answer::Rejected { reason } => Err(refused(&reason)),
+            answer => Ok(answer),
+        }
+    }
+}
+
+/// This host's clock, for showing leases that ended as expired.
+pub(crate) fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
