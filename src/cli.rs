@@ -74,7 +74,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?;
             let text = runtime.block_on(crate::export::export(&config))?;
             match output {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
                 None => println!("{text}"),
             }
             Ok(())

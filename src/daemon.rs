@@ -8,24 +8,45 @@ use std::time::Duration;
 use anyhow::Context;
 use raftmasq_config::Config;
 use raftmasq_consensus::{ClusterNode, ClusterToken, Links, Member, NodeConfig};
-use tokio::net::TcpListener;
 use sd_notify::NotifyState;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::logging::LogLevel;
 
-pub async fn run(path: PathBuf, config: Config, token: ClusterToken, log_level: LogLevel) -> anyhow::Result<()> {
+pub async fn run(
+    path: PathBuf,
+    config: Config,
+    token: ClusterToken,
+    log_level: LogLevel,
+) -> anyhow::Result<()> {
+    crate::admin::observability::install_recorder();
     let node_config = node_config(&config, token.clone());
     let listener = TcpListener::bind(config.node.cluster_addr)
         .await
-        .with_context(|| format!("cannot listen on node.cluster_addr {}", config.node.cluster_addr))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on node.cluster_addr {}",
+                config.node.cluster_addr
+            )
+        })?;
     let admin_listener = TcpListener::bind(config.node.admin_addr)
         .await
-        .with_context(|| format!("cannot listen on node.admin_addr {}", config.node.admin_addr))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on node.admin_addr {}",
+                config.node.admin_addr
+            )
+        })?;
     let node = ClusterNode::start(node_config, listener, Links::default()).await?;
     tracing::info!(node_id = node.id(), cluster_addr = %config.node.cluster_addr, admin_addr = %config.node.admin_addr, "raftmasq node started");
 
-    let admin = crate::admin::serve(node.clone(), admin_listener, token, config.node.admin_writes_need_token());
+    let admin = crate::admin::serve(
+        node.clone(),
+        admin_listener,
+        token,
+        config.node.admin_writes_need_token(),
+    );
     let admin = tokio::spawn(admin);
     let shutdown = tokio_util::sync::CancellationToken::new();
     if config.dns.enabled {
@@ -116,7 +137,10 @@ fn reload(path: &Path, running: Config, log_level: &LogLevel) -> Config {
         tracing::info!(?applied, "SIGHUP: applied");
     }
     if !need_restart.is_empty() {
-        tracing::warn!(?need_restart, "SIGHUP: these changes take effect only after a restart (systemctl restart raftmasq)");
+        tracing::warn!(
+            ?need_restart,
+            "SIGHUP: these changes take effect only after a restart (systemctl restart raftmasq)"
+        );
     }
     // Keep running with what is actually in effect, so a later SIGHUP still
     // reports the keys that wait for a restart.

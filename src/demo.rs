@@ -8,7 +8,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use raftmasq_consensus::state::{ClientId, Command, Lease, LeaseRequest, MacAddr, Response};
+use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
+use raftmasq_dnsctl::api::LeaseView;
 
 const NODES: u16 = 3;
 const CLUSTER_PORT: u16 = 17380;
@@ -160,14 +161,16 @@ async fn wait_ready(http: &reqwest::Client, timeout: Duration) -> anyhow::Result
     while Instant::now() < deadline {
         for id in 1..=NODES {
             let url = format!("http://{}/api/v1/status", admin_addr(id));
-            if let Ok(response) = http.get(&url).send().await {
-                if let Ok(status) = response.json::<serde_json::Value>().await {
-                    if let (Some(leader), Some(true)) =
-                        (status["leader"].as_u64(), status["initialized"].as_bool())
-                    {
-                        return Ok(leader);
-                    }
-                }
+            let Ok(response) = http.get(&url).send().await else {
+                continue;
+            };
+            let Ok(status) = response.json::<serde_json::Value>().await else {
+                continue;
+            };
+            if let (Some(leader), Some(true)) =
+                (status["leader"].as_u64(), status["initialized"].as_bool())
+            {
+                return Ok(leader);
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -217,10 +220,10 @@ async fn simulate_clients(http: &reqwest::Client) -> anyhow::Result<()> {
 
 async fn print_leases(http: &reqwest::Client) -> anyhow::Result<()> {
     let url = format!("http://{}/api/v1/leases?consistent=true", admin_addr(2));
-    let leases: Vec<Lease> = http.get(&url).send().await?.json().await?;
+    let leases: Vec<LeaseView> = http.get(&url).send().await?.json().await?;
     println!(
-        "\n  {:<15} {:<17} {:<10} {:<10} {}",
-        "ADDRESS", "MAC", "ASKED", "GRANTED", "SEEN BY"
+        "\n  {:<15} {:<17} {:<10} {:<10} SEEN BY",
+        "ADDRESS", "MAC", "ASKED", "GRANTED"
     );
     for lease in leases {
         println!(

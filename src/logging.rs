@@ -13,7 +13,8 @@ pub struct LogLevel(reload::Handle<EnvFilter, Registry>);
 
 impl LogLevel {
     pub fn set(&self, level: &str) -> anyhow::Result<()> {
-        let filter = EnvFilter::try_new(level).with_context(|| format!("log.level {level:?} is not a valid filter"))?;
+        let filter = EnvFilter::try_new(level)
+            .with_context(|| format!("log.level {level:?} is not a valid filter"))?;
         self.0.reload(filter).context("cannot change the log level")
     }
 }
@@ -28,10 +29,16 @@ pub fn init(config: &LogConfig) -> anyhow::Result<LogLevel> {
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match config.format {
-        LogFormat::Plain => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
-        LogFormat::Json => {
-            registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
-        }
+        LogFormat::Plain => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
     };
     installed.map_err(|error| anyhow::anyhow!("cannot install the logger: {error}"))?;
     Ok(LogLevel(handle))

@@ -16,6 +16,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for SledBuil
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // openraft's error type
 fn sled_store_passes_the_openraft_suite() -> Result<(), StorageError> {
     Suite::test_all(SledBuilder)
 }

@@ -55,9 +55,20 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
-    fn count(&self, what: &str) {
-        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        *counters.entry(what.to_string()).or_default() += 1;
+    /// Counts one event of `family` (e.g. `reply`) with a low-cardinality
+    /// `label` (e.g. `ack`; empty for none), here and in the `metrics` facade
+    /// as `dhcp_<family>_total{label=...}` for Prometheus.
+    fn count(&self, family: &'static str, label: &'static str) {
+        let key = if label.is_empty() { family.to_string() } else { format!("{family}.{label}") };
+        *self.counters.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += 1;
+        match family {
+            "received" => metrics::counter!("dhcp_received_total", "type" => label).increment(1),
+            "dropped" => metrics::counter!("dhcp_dropped_total", "reason" => label).increment(1),
+            "ignored" => metrics::counter!("dhcp_ignored_total", "reason" => label).increment(1),
+            "reply" => metrics::counter!("dhcp_replies_total", "type" => label).increment(1),
+            "committed" => metrics::counter!("dhcp_committed_total", "command" => label).increment(1),
+            other => metrics::counter!("dhcp_events_total", "event" => other).increment(1),
+        }
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
@@ -141,11 +152,13 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     /// Handles one datagram; commits and the replies that wait for them are
     /// spawned.
     pub async fn handle(self: Arc<Self>, received: Received) {
-        self.stats.count("received");
         let request = match decode(&received.bytes) {
-            Ok(request) => request,
+            Ok(request) => {
+                self.stats.count("received", request.kind.label());
+                request
+            }
             Err(reason) => {
-                self.stats.count(&format!("dropped.{}", reason.label()));
+                self.stats.count("dropped", reason.label());
                 if self.malformed_log.allow() {
                     warn!(source = %received.source, %reason, "malformed dhcp packet dropped (further drops logged at most every 10 s)");
                 }
@@ -153,7 +166,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
             }
         };
         if !request.malformed_options.is_empty() {
-            self.stats.count("malformed_options");
+            self.stats.count("malformed_options", "");
         }
         let context = Context {
             server: self.cluster.server_config(),
@@ -167,7 +180,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         });
         match decision {
             Decision::Ignore(reason) => {
-                self.stats.count(&format!("ignored.{}", reason.label()));
+                self.stats.count("ignored", reason.label());
                 debug!(client_mac = %request.mac, xid = request.xid, reason = reason.label(), "dhcp request ignored");
             }
             Decision::Reply(reply) => self.send(&reply).await,
@@ -182,13 +195,13 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                                     server.send(&reply).await;
                                 }
                             } else {
-                                server.stats.count(&format!("committed.{kind}"));
+                                server.stats.count("committed", kind);
                             }
                         }
                         Err(error) => {
                             // Silence: the client retransmits, and a NAK would be wrong
                             // when the lease may well be valid.
-                            server.stats.count("commit_failed");
+                            server.stats.count("commit_failed", "");
                             warn!(client_mac = %request.mac, xid = request.xid, command = kind, %error, "not committed; no reply sent");
                         }
                     }
@@ -198,13 +211,13 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     }
 
     async fn send(&self, reply: &Reply) {
-        self.stats.count(&format!("reply.{}", reply.kind.label()));
+        self.stats.count("reply", reply.kind.label());
         match self.transport.send(reply).await {
             Ok(()) => {
                 info!(client_mac = %reply.mac, xid = reply.xid, ip = %reply.yiaddr, kind = reply.kind.label(), "dhcp reply sent")
             }
             Err(error) => {
-                self.stats.count("send_failed");
+                self.stats.count("send_failed", "");
                 warn!(client_mac = %reply.mac, xid = reply.xid, %error, "dhcp reply not sent");
             }
         }

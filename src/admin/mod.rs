@@ -13,6 +13,7 @@ mod conflicts;
 mod import;
 mod leases;
 mod members;
+pub mod observability;
 mod records;
 mod reservations;
 mod status;
@@ -64,8 +65,10 @@ fn router(admin: Admin) -> Router {
         .merge(import::routes())
         .layer(axum::extract::DefaultBodyLimit::max(32 << 20))
         .route_layer(middleware::from_fn_with_state(admin.clone(), authorize))
-        .with_state(admin);
-    Router::new().nest(PREFIX, api)
+        .with_state(admin.clone());
+    Router::new()
+        .merge(observability::routes().with_state(admin))
+        .nest(PREFIX, api)
 }
 
 /// Reads never need the token; writes do when the listener is reachable from

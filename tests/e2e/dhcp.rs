@@ -128,7 +128,7 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
         Some(reserved_ip),
         "the reservation is honoured"
     );
-    for (address, _) in &seen {
+    for address in seen.keys() {
         assert!(
             in_range(*address) || *address == reserved_ip,
             "{address} outside the range"

@@ -190,10 +190,11 @@ impl TestCluster {
                 .values()
                 .map(|n| n.metrics().current_leader)
                 .collect();
-            if let Some(Some(leader)) = leaders.first() {
-                if leaders.iter().all(|l| *l == Some(*leader)) && self.nodes.contains_key(leader) {
-                    return *leader;
-                }
+            if let Some(Some(leader)) = leaders.first()
+                && leaders.iter().all(|l| *l == Some(*leader))
+                && self.nodes.contains_key(leader)
+            {
+                return *leader;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
