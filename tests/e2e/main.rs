@@ -3,6 +3,7 @@
 
 mod crash;
 mod export;
+mod service;
 mod dhcp;
 mod dnsctl;
 mod dnsctl_import;
