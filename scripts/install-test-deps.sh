@@ -68,6 +68,11 @@ fi
 
 # Report, and fail if a tool the tests call is still missing.
 status=0
+# The packaging test builds a .deb with cargo-deb (pinned: its CLI changes).
+if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
+    cargo install cargo-deb --version 3.8.0 --locked
+fi
+
 for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2

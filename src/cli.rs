@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Print the raftmasq(8) man page (roff), or write it into --dir.
+    #[command(hide = true)]
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Validate the configuration file (and the token file) and exit.
     Check {
         /// The file to check (default: --config).
@@ -77,6 +83,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("cannot write {}", path.display()))?,
                 None => println!("{text}"),
+            }
+            Ok(())
+        }
+        Command::Man { dir } => {
+            let command = <Cli as clap::CommandFactory>::command().name("raftmasq");
+            let page = clap_mangen::Man::new(command).section("8");
+            let mut roff = Vec::new();
+            page.render(&mut roff).context("cannot render the man page")?;
+            match dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                    let path = dir.join("raftmasq.8");
+                    std::fs::write(&path, roff).with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                None => {
+                    use std::io::Write as _;
+                    std::io::stdout().write_all(&roff).context("cannot write the man page")?;
+                }
             }
             Ok(())
         }

@@ -3,6 +3,7 @@
 
 mod crash;
 mod export;
+mod package;
 mod service;
 mod dhcp;
 mod dnsctl;
