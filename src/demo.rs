@@ -12,11 +12,16 @@ use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Respon
 use raftmasq_dnsctl::api::LeaseView;
 
 const NODES: u16 = 3;
-const CLUSTER_PORT: u16 = 17380;
-const ADMIN_PORT: u16 = 17480;
+const CLUSTER_PORT: u16 = 17580;
+const ADMIN_PORT: u16 = 17680;
+const DNS_PORT: u16 = 15350;
 
 fn cluster_addr(id: u16) -> String {
     format!("127.0.0.1:{}", CLUSTER_PORT + id)
+}
+
+fn dns_addr(id: u16) -> String {
+    format!("127.0.0.1:{}", DNS_PORT + id)
 }
 
 fn admin_addr(id: u16) -> String {
@@ -59,14 +64,10 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    let leader = wait_ready(&http, Duration::from_secs(30))
-        .await
-        .with_context(|| {
-            format!(
-                "the demo cluster did not form; see the logs in {}",
-                dir.display()
-            )
-        })?;
+    let leader = tokio::select! {
+        ready = wait_ready(&http, &mut nodes, dir, Duration::from_secs(30)) => ready?,
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+    };
     println!(
         "raftmasq demo: 3 nodes on loopback, leader is node {leader}; data and logs in {}",
         dir.display()
@@ -126,12 +127,13 @@ range = "172.16.0.10-172.16.255.254"
 lease_time = "1h"
 
 [dns]
-enabled = false
 domain = "lxd"
+listen = ["{dns}"]
 "#,
             data = dir.join(format!("node{id}")).display(),
             cluster = cluster_addr(id),
             admin = admin_addr(id),
+            dns = dns_addr(id),
             token = token.display(),
             peers = peers.join(", "),
         );
@@ -156,9 +158,21 @@ fn spawn_node(exe: &Path, dir: &Path, id: u16) -> anyhow::Result<Child> {
     Ok(child)
 }
 
-async fn wait_ready(http: &reqwest::Client, timeout: Duration) -> anyhow::Result<u64> {
+async fn wait_ready(
+    http: &reqwest::Client,
+    nodes: &mut Nodes,
+    dir: &Path,
+    timeout: Duration,
+) -> anyhow::Result<u64> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
+        for (id, child) in &mut nodes.0 {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = fs::read_to_string(dir.join(format!("node{id}.log"))).unwrap_or_default();
+                let last = log.lines().last().unwrap_or("(no log)");
+                bail!("demo node {id} exited ({status}): {last}");
+            }
+        }
         for id in 1..=NODES {
             let url = format!("http://{}/api/v1/status", admin_addr(id));
             let Ok(response) = http.get(&url).send().await else {
@@ -175,7 +189,10 @@ async fn wait_ready(http: &reqwest::Client, timeout: Duration) -> anyhow::Result
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    bail!("no leader within {timeout:?}")
+    bail!(
+        "the demo cluster did not form within {timeout:?}; see the logs in {}",
+        dir.display()
+    )
 }
 
 /// Containers asking for names, through different nodes; two ask for `web`.
@@ -241,15 +258,22 @@ async fn print_leases(http: &reqwest::Client) -> anyhow::Result<()> {
 }
 
 fn print_next_steps(dir: &Path, nodes: &Nodes) {
+    let dnsctl = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|bin| bin.join("dnsctl")))
+        .filter(|path| path.exists())
+        .map_or_else(|| "dnsctl".to_string(), |path| path.display().to_string());
     println!("\nTry next:");
     println!(
-        "  curl -s http://{}/api/v1/status        # any node answers",
-        admin_addr(1)
+        "  dig @127.0.0.1 -p {} c1.lxd            # node 1's DNS, from its own replica",
+        DNS_PORT + 1
     );
     println!(
-        "  curl -s http://{}/api/v1/leases        # from node 3's own replica",
-        admin_addr(3)
+        "  dig @127.0.0.1 -p {} -x 172.16.0.10    # the reverse zone, on node 3",
+        DNS_PORT + 3
     );
+    println!("  {dnsctl} --node {} leases", admin_addr(2));
+    println!("  {dnsctl} --node {} status", admin_addr(1));
     for (id, child) in &nodes.0 {
         println!(
             "  kill -9 {}   # node {id}; the others elect a new leader, the demo restarts it",

@@ -2,6 +2,7 @@
 //! in network namespaces). One test binary, a module per area.
 
 mod crash;
+mod demo;
 mod export;
 mod package;
 mod service;

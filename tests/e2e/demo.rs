@@ -1,0 +1,133 @@
+//! The README's run command: `raftmasq demo` forms a cluster on loopback, and
+//! the commands it prints work as printed. Ctrl-C removes everything.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use raftmasq_tests::netns;
+
+/// Runs one printed command line (whitespace-separated, no shell).
+fn run_printed(line: &str) -> String {
+    let command = line.split('#').next().unwrap_or("").trim();
+    let mut words = command.split_whitespace();
+    let program = words.next().expect("a program");
+    let output = Command::new(program)
+        .args(words)
+        .output()
+        .unwrap_or_else(|e| panic!("{command}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+fn alive(pid: &str) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn the_demo_starts_and_its_printed_commands_work() {
+    if !netns::prerequisites("demo", &["dig"]) {
+        return;
+    }
+    let mut demo = Command::new(crate::binary())
+        .arg("demo")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let stdout = demo.stdout.take().expect("stdout");
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !printed.iter().any(|l: &String| l.starts_with("Ctrl-C")) {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(remaining) {
+            Ok(line) => printed.push(line),
+            Err(_) => {
+                let _ = demo.kill();
+                let stderr = demo
+                    .wait_with_output()
+                    .map(|o| String::from_utf8_lossy(&o.stderr).to_string());
+                panic!("the demo printed no instructions: {printed:?}\n{stderr:?}");
+            }
+        }
+    }
+    let text = printed.join("\n");
+    let find = |needle: &str| -> String {
+        printed
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no '{needle}' line in:\n{text}"))
+            .clone()
+    };
+    let dir = text
+        .lines()
+        .find_map(|l| l.split("data and logs in ").nth(1))
+        .map(|d| d.trim().to_string())
+        .expect("the demo names its directory");
+
+    // The simulated clients, with a suffixed duplicate, are in the table.
+    assert!(text.contains("web-2"), "{text}");
+    let a = run_printed(&find("c1.lxd"));
+    let address = a
+        .lines()
+        .find(|l| l.contains("IN\tA\t") || l.contains(" A "))
+        .map(str::to_string);
+    assert!(
+        a.contains("172.16.0.10"),
+        "dig for c1.lxd:\n{a}\n{address:?}"
+    );
+    let ptr = run_printed(&find("-x 172.16.0.10"));
+    assert!(ptr.contains("c1.lxd."), "reverse lookup:\n{ptr}");
+    let leases = run_printed(&find(" leases"));
+    assert!(
+        leases.contains("web-2") && leases.contains("172.16.0.14"),
+        "dnsctl leases:\n{leases}"
+    );
+    let status = run_printed(&find(" status"));
+    assert!(
+        status.to_lowercase().contains("leader"),
+        "dnsctl status:\n{status}"
+    );
+
+    // Ctrl-C: a clean exit, no node left running, the directory gone.
+    let pids: Vec<String> = printed
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("kill -9 "))
+        .filter_map(|rest| rest.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(pids.len(), 3, "{text}");
+    Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    let status = demo.wait().expect("demo exit");
+    assert!(status.success(), "demo exit status {status:?}");
+    for pid in &pids {
+        assert!(
+            netns::wait_until(
+                Duration::from_secs(5),
+                Duration::from_millis(50),
+                || !alive(pid)
+            ),
+            "node process {pid} outlived the demo"
+        );
+    }
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "{dir} was left behind"
+    );
+}
