@@ -4,6 +4,7 @@
 mod crash;
 mod demo;
 mod export;
+mod migrate;
 mod package;
 mod service;
 mod dhcp;

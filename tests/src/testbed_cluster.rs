@@ -54,6 +54,21 @@ impl TestbedCluster {
         hosts: u8,
         options: &TestbedOptions,
     ) -> TestbedCluster {
+        let mut cluster = TestbedCluster::prepare_with(binary, tag, hosts, options);
+        for i in 1..=hosts {
+            cluster.start_node(i);
+        }
+        cluster
+    }
+
+    /// The testbed and the nodes' files, with no node started yet (e.g. to run
+    /// dnsmasq on the bridge first); start them with [`TestbedCluster::start_node`].
+    pub fn prepare_with(
+        binary: &Path,
+        tag: &str,
+        hosts: u8,
+        options: &TestbedOptions,
+    ) -> TestbedCluster {
         let TestbedOptions {
             dhcp_extra,
             dns_extra,
@@ -100,16 +115,12 @@ upstream = ["10.99.0.254:53"]
             );
             fs::write(dir.path().join(format!("node{i}.toml")), text).expect("config");
         }
-        let mut cluster = TestbedCluster {
+        TestbedCluster {
             nodes: (0..hosts).map(|_| None).collect(),
             testbed,
             dir,
             binary: binary.to_path_buf(),
-        };
-        for i in 1..=hosts {
-            cluster.start_node(i);
         }
-        cluster
     }
 
     pub fn config_path(&self, host: u8) -> PathBuf {

@@ -1,0 +1,143 @@
+//! Migrating from dnsmasq: real clients lease from dnsmasq on a host's bridge;
+//! dnsmasq stops, raftmasq starts on the same hosts, `dnsctl import-dnsmasq`
+//! moves the leases and reservations, and every client renews and keeps its
+//! address without a single NAK.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
+use raftmasq_tests::dnsmasq::Dnsmasq;
+use raftmasq_tests::netns;
+use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, lease_for_mac};
+
+const TOOLS: &[&str] = &[
+    "ip", "bridge", "curl", "dnsmasq", "dhclient", "udhcpc", "dhcpcd", "unshare",
+];
+const RESERVED: &str = "dhcp-host=02:42:ac:10:0d:01,172.16.0.77,fixed";
+
+#[test]
+fn clients_of_dnsmasq_keep_their_addresses_after_import() {
+    if !netns::prerequisites("migrate from dnsmasq", TOOLS) {
+        return;
+    }
+    let mut cluster =
+        TestbedCluster::prepare_with(crate::binary(), "mg", 3, &TestbedOptions::default());
+    let dir = cluster.dir.path().to_path_buf();
+    let range = (
+        Ipv4Addr::new(172, 16, 0, 10),
+        Ipv4Addr::new(172, 16, 0, 250),
+    );
+    let extra = format!("--{RESERVED}");
+    let dnsmasq = Dnsmasq::start(
+        cluster.testbed.host(1),
+        &dir,
+        range,
+        "10m",
+        &[extra.as_str()],
+    )
+    .expect("dnsmasq");
+
+    let kinds = [ClientKind::Dhclient, ClientKind::Udhcpc, ClientKind::Dhcpcd];
+    let containers: Vec<_> = kinds
+        .iter()
+        .zip(1u8..)
+        .map(|(_, host)| {
+            let mac = if host == 1 {
+                "02:42:ac:10:0d:01".to_string()
+            } else {
+                format!("02:42:ac:10:0d:0{host}")
+            };
+            cluster
+                .testbed
+                .add_container(host, &format!("m{host}"), &mac)
+                .expect("container")
+        })
+        .collect();
+    let mut clients: Vec<DhcpClient<'_>> = kinds
+        .iter()
+        .zip(&containers)
+        .map(|(kind, container)| {
+            let mut options = ClientOptions::hostname(&container.name);
+            options.dhclient_renewal_secs = Some(8);
+            DhcpClient::start(*kind, container, &dir, &options).expect("client")
+        })
+        .collect();
+    let mut before = Vec::new();
+    for client in &clients {
+        let lease = client
+            .wait_lease(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}\n{}", dnsmasq.log()));
+        assert_eq!(
+            lease.server_id,
+            Some(Ipv4Addr::new(172, 16, 0, 1)),
+            "dnsmasq on h1 served it"
+        );
+        before.push(lease.address.expect("address"));
+    }
+    assert_eq!(
+        before[0],
+        Ipv4Addr::new(172, 16, 0, 77),
+        "the dnsmasq reservation"
+    );
+    let lease_file = dnsmasq.lease_file.clone();
+    let conf = dir.join("dnsmasq.conf");
+    std::fs::write(&conf, format!("domain=lxd\n{RESERVED}\n")).expect("conf");
+
+    // Swap the servers: dnsmasq stops, raftmasq starts on every host.
+    drop(dnsmasq);
+    for host in 1..=3 {
+        cluster.start_node(host);
+    }
+    cluster.wait_ready(Duration::from_secs(30));
+    let dnsctl = crate::dnsctl::dnsctl_binary();
+    let output = cluster
+        .testbed
+        .host(1)
+        .command(dnsctl)
+        .arg("--config")
+        .arg(cluster.config_path(1))
+        .args(["import-dnsmasq", "--leases"])
+        .arg(&lease_file)
+        .arg("--conf")
+        .arg(&conf)
+        .output()
+        .expect("dnsctl import-dnsmasq");
+    assert!(
+        output.status.success(),
+        "import: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Every client renews with raftmasq (unicast to 172.16.0.1, now node 1,
+    // which forwards the write to the leader) and keeps its address.
+    for (client, address) in clients.iter_mut().zip(&before) {
+        let renewed = client.renew(Duration::from_secs(30)).unwrap_or_else(|e| {
+            panic!(
+                "{:?} renew: {e}\n{}\n{}",
+                client.kind,
+                client.log(),
+                cluster.logs()
+            )
+        });
+        assert_eq!(
+            renewed.address,
+            Some(*address),
+            "{:?} kept its address",
+            client.kind
+        );
+        assert!(
+            !client.events().iter().any(|e| e.event == "NAK"),
+            "{:?} was NAKed",
+            client.kind
+        );
+    }
+    let leases = cluster.leases(2, true);
+    for (container, address) in containers.iter().zip(&before) {
+        let lease = lease_for_mac(&leases, &container.mac)
+            .unwrap_or_else(|| panic!("{} not in the cluster", container.mac));
+        assert_eq!(lease["address"], address.to_string());
+        assert_eq!(lease["state"], "bound");
+    }
+}
