@@ -55,6 +55,7 @@ pub async fn run(
     if config.dhcp.enabled {
         crate::dhcp::start(node.clone(), &config)?;
     }
+    load_records_file(&node, &config);
     notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(node.clone(), interval));
@@ -71,6 +72,7 @@ pub async fn run(
             _ = hangup.recv() => {
                 notify_systemd(&[NotifyState::Reloading]);
                 running = reload(&path, running, &log_level);
+                load_records_file(&node, &running);
                 notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
             }
             reason = refused.wait_for(|r| r.is_some()) => {
@@ -84,6 +86,26 @@ pub async fn run(
     shutdown.cancel();
     node.shutdown().await;
     outcome
+}
+
+/// Adds `dns.records_file`'s records to the cluster once it has settings (at
+/// start it may still be forming); in the background, so serving never waits.
+fn load_records_file(node: &ClusterNode, config: &Config) {
+    let Some(path) = config.dns.records_file.clone() else { return };
+    let domain = config.dns.domain.clone();
+    let node = node.clone();
+    tokio::spawn(async move {
+        let mut applied = node.replica().subscribe();
+        while !node.replica().read().table.is_initialized() {
+            if applied.changed().await.is_err() {
+                return;
+            }
+        }
+        match crate::records_file::apply(&node, &path, &domain).await {
+            Ok(count) => tracing::info!(file = %path.display(), count, "static records from dns.records_file added"),
+            Err(error) => tracing::error!("{error:#}"),
+        }
+    });
 }
 
 fn notify_systemd(states: &[NotifyState<'_>]) {

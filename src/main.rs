@@ -7,6 +7,7 @@ mod demo;
 mod dhcp;
 mod dns;
 mod export;
+mod records_file;
 mod logging;
 
 use std::process::ExitCode;

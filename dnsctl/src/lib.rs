@@ -9,7 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
-mod cli;
+pub mod cli;
 mod client;
 mod commands;
 mod error;

@@ -14,7 +14,7 @@ mod import;
 mod leases;
 mod members;
 pub mod observability;
-mod records;
+pub(crate) mod records;
 mod reservations;
 mod status;
 

@@ -85,7 +85,7 @@ async fn remove(
     }))
 }
 
-fn qualified(admin: &Admin, mut record: StaticRecord) -> StaticRecord {
+fn qualified(admin: &Admin, record: StaticRecord) -> StaticRecord {
     let domain = admin
         .node
         .replica()
@@ -94,6 +94,12 @@ fn qualified(admin: &Admin, mut record: StaticRecord) -> StaticRecord {
         .settings()
         .map(|s| s.domain.clone())
         .unwrap_or_default();
+    qualify_record(record, &domain)
+}
+
+/// The record with its name and targets made absolute (see the module docs).
+pub(crate) fn qualify_record(mut record: StaticRecord, domain: &str) -> StaticRecord {
+    let domain = domain.to_string();
     record.name = qualify(&record.name, &domain);
     match &mut record.data {
         RecordData::Cname { target } | RecordData::Srv { target, .. } => {

@@ -5,6 +5,7 @@ mod crash;
 mod demo;
 mod export;
 mod migrate;
+mod records_file;
 mod package;
 mod service;
 mod dhcp;
