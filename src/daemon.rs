@@ -49,9 +49,11 @@ pub async fn run(
     );
     let admin = tokio::spawn(admin);
     let shutdown = tokio_util::sync::CancellationToken::new();
-    if config.dns.enabled {
-        crate::dns::start(node.replica().clone(), &config, shutdown.clone()).await?;
-    }
+    let dns = if config.dns.enabled {
+        Some(crate::dns::start(node.replica().clone(), &config, shutdown.clone()).await?)
+    } else {
+        None
+    };
     if config.dhcp.enabled {
         crate::dhcp::start(node.clone(), &config)?;
     }
@@ -71,7 +73,7 @@ pub async fn run(
             _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted: stopping"); break Ok(()) }
             _ = hangup.recv() => {
                 notify_systemd(&[NotifyState::Reloading]);
-                running = reload(&path, running, &log_level);
+                running = reload(&path, running, &log_level, dns.as_ref());
                 load_records_file(&node, &running);
                 notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
             }
@@ -91,7 +93,9 @@ pub async fn run(
 /// Adds `dns.records_file`'s records to the cluster once it has settings (at
 /// start it may still be forming); in the background, so serving never waits.
 fn load_records_file(node: &ClusterNode, config: &Config) {
-    let Some(path) = config.dns.records_file.clone() else { return };
+    let Some(path) = config.dns.records_file.clone() else {
+        return;
+    };
     let domain = config.dns.domain.clone();
     let node = node.clone();
     tokio::spawn(async move {
@@ -102,7 +106,9 @@ fn load_records_file(node: &ClusterNode, config: &Config) {
             }
         }
         match crate::records_file::apply(&node, &path, &domain).await {
-            Ok(count) => tracing::info!(file = %path.display(), count, "static records from dns.records_file added"),
+            Ok(count) => {
+                tracing::info!(file = %path.display(), count, "static records from dns.records_file added")
+            }
             Err(error) => tracing::error!("{error:#}"),
         }
     });
@@ -131,7 +137,12 @@ async fn watchdog(node: ClusterNode, interval: Duration) {
 
 /// SIGHUP: re-reads the file, applies what can change at run time and names
 /// what needs a restart. A file that no longer parses changes nothing.
-fn reload(path: &Path, running: Config, log_level: &LogLevel) -> Config {
+fn reload(
+    path: &Path,
+    running: Config,
+    log_level: &LogLevel,
+    dns: Option<&raftmasq_dnsd::DnsServer>,
+) -> Config {
     let fresh = match Config::read(path) {
         Ok(fresh) => fresh,
         Err(error) => {
@@ -152,6 +163,13 @@ fn reload(path: &Path, running: Config, log_level: &LogLevel) -> Config {
                 Ok(()) => applied.push(key),
                 Err(error) => tracing::error!(%error, "SIGHUP: log level not changed"),
             },
+            "dns.upstream" => match dns {
+                Some(server) => {
+                    server.set_upstream(crate::dns::upstream(&fresh));
+                    applied.push(key);
+                }
+                None => need_restart.push(key),
+            },
             other => need_restart.push(other),
         }
     }
@@ -168,6 +186,9 @@ fn reload(path: &Path, running: Config, log_level: &LogLevel) -> Config {
     // reports the keys that wait for a restart.
     let mut effective = running;
     effective.log.level = fresh.log.level;
+    if applied.contains(&"dns.upstream") {
+        effective.dns.upstream = fresh.dns.upstream;
+    }
     effective
 }
 

@@ -56,12 +56,7 @@ pub fn server_config(config: &Config) -> anyhow::Result<DnsServerConfig> {
     server.ttl = dns.ttl;
     server.negative_ttl = dns.negative_ttl;
     server.allow_recursion = dns.allow_recursion.clone();
-    server.upstream = if dns.upstream.is_empty() {
-        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        raftmasq_config::resolv_conf_nameservers(&text)
-    } else {
-        dns.upstream.clone()
-    };
+    server.upstream = upstream(config);
     server.secondaries = dns
         .secondaries
         .iter()
@@ -81,12 +76,13 @@ pub fn server_config(config: &Config) -> anyhow::Result<DnsServerConfig> {
     Ok(server)
 }
 
-/// Binds UDP and TCP on every `dns.listen` address and serves until `shutdown`.
+/// Binds UDP and TCP on every `dns.listen` address and serves until
+/// `shutdown`; the returned handle changes the upstream resolvers (SIGHUP).
 pub async fn start(
     replica: ReplicaHandle,
     config: &Config,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<DnsServer> {
     let server_config = server_config(config)?;
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
@@ -104,10 +100,21 @@ pub async fn start(
     }
     let server = DnsServer::new(&server_config, Arc::new(ReplicaZones::new(replica)))?;
     tracing::info!(listen = ?config.dns.listen, domain = %config.dns.domain, "dns server listening");
+    let running = server.clone();
     tokio::spawn(async move {
-        if let Err(error) = server.run(udp, tcp, shutdown).await {
+        if let Err(error) = running.run(udp, tcp, shutdown).await {
             tracing::error!(%error, "dns server stopped");
         }
     });
-    Ok(())
+    Ok(server)
+}
+
+/// `dns.upstream`, or the nameservers of /etc/resolv.conf when it is empty.
+pub fn upstream(config: &Config) -> Vec<SocketAddr> {
+    if config.dns.upstream.is_empty() {
+        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        raftmasq_config::resolv_conf_nameservers(&text)
+    } else {
+        config.dns.upstream.clone()
+    }
 }

@@ -56,6 +56,11 @@ impl Cache {
         }
     }
 
+    /// Forgets everything (the upstream resolvers changed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// The cached answer with TTLs counted down, or `None`.
     pub fn get(&mut self, key: &Key, now: Instant) -> Option<Answer> {
         let entry = self.entries.get(key)?;

@@ -7,7 +7,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -21,7 +21,9 @@ use crate::lookup::key;
 
 #[derive(Debug)]
 pub(crate) struct Forwarder {
-    upstream: Vec<SocketAddr>,
+    /// Swapped whole on reload (SIGHUP); a query in flight keeps the list it
+    /// started with.
+    upstream: RwLock<Arc<Vec<SocketAddr>>>,
     timeout: Duration,
     cache: Mutex<Cache>,
 }
@@ -29,10 +31,19 @@ pub(crate) struct Forwarder {
 impl Forwarder {
     pub fn new(upstream: Vec<SocketAddr>, timeout: Duration, cache_size: usize) -> Self {
         Forwarder {
-            upstream,
+            upstream: RwLock::new(Arc::new(upstream)),
             timeout,
             cache: Mutex::new(Cache::new(cache_size)),
         }
+    }
+
+    /// Replaces the upstream resolvers and forgets what the old ones said.
+    pub fn set_upstream(&self, upstream: Vec<SocketAddr>) {
+        *self
+            .upstream
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(upstream);
+        self.lock().clear();
     }
 
     /// The answer to `query`, from the cache or an upstream; `None` when no
@@ -53,7 +64,12 @@ impl Forwarder {
             metrics::counter!("dns_forward_total", "result" => "cache").increment(1);
             return Some(answer);
         }
-        for &upstream in &self.upstream {
+        let upstreams = self
+            .upstream
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for &upstream in upstreams.iter() {
             let request = upstream_request(query, dnssec_ok, checking_disabled);
             match tokio::time::timeout(self.timeout, exchange(upstream, &request)).await {
                 Ok(Ok(response)) => match response.metadata.response_code {

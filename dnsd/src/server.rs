@@ -102,6 +102,12 @@ impl DnsServer {
         })
     }
 
+    /// Replaces the upstream resolvers of a running server (SIGHUP); the
+    /// forwarding cache starts empty.
+    pub fn set_upstream(&self, upstream: Vec<SocketAddr>) {
+        self.shared.forwarder.set_upstream(upstream);
+    }
+
     /// The responses to one request received from `from` (several for AXFR,
     /// none for a datagram not worth answering). The server loops call this;
     /// it is public for tests and fuzzing.

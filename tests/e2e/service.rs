@@ -180,7 +180,15 @@ fn example_configs_boot_and_the_service_surface_works() {
     );
     let edited = original
         .replace("lease_time = \"1h\"", "lease_time = \"2h\"")
-        .replace("level = \"info\"", "level = \"debug\"");
+        .replace("level = \"info\"", "level = \"debug\"")
+        .replace(
+            "upstream = [\"9.9.9.9:53\"]",
+            "upstream = [\"10.99.0.254:53\"]",
+        );
+    assert!(
+        edited.contains("10.99.0.254:53"),
+        "adjust the test to the example's dns.upstream"
+    );
     fs::write(path, edited).expect("edit config");
     nodes[usize::from(follower - 1)]
         .as_ref()
@@ -191,7 +199,14 @@ fn example_configs_boot_and_the_service_surface_works() {
         log_of(follower).contains("SIGHUP: applied")
     });
     let log = log_of(follower);
-    assert!(log.contains("log.level"), "{log}");
+    let applied = log
+        .lines()
+        .find(|l| l.contains("SIGHUP: applied"))
+        .unwrap_or_default();
+    assert!(
+        applied.contains("log.level") && applied.contains("dns.upstream"),
+        "{log}"
+    );
     assert!(
         log.contains("only after a restart") && log.contains("[dhcp]"),
         "{log}"

@@ -105,3 +105,26 @@ async fn servfail_when_no_upstream_answers() {
     let response = h.udp(&query("www.example.", RecordType::A)).await;
     assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
 }
+
+#[tokio::test]
+async fn upstream_resolvers_can_be_replaced_while_serving() {
+    let (first, first_count) = upstream().await;
+    let (second, second_count) = upstream().await;
+    let mut config = config();
+    config.upstream = vec![first];
+    let h = start(config).await;
+    assert_eq!(
+        a_records(&h.udp(&query("www.example.", RecordType::A)).await),
+        vec![Ipv4Addr::new(192, 0, 2, 1)]
+    );
+    assert_eq!(first_count.load(Ordering::SeqCst), 1);
+
+    h.server.set_upstream(vec![second]);
+    // The same name again: not from the old cache, from the new upstream.
+    assert_eq!(
+        a_records(&h.udp(&query("www.example.", RecordType::A)).await),
+        vec![Ipv4Addr::new(192, 0, 2, 1)]
+    );
+    assert_eq!(first_count.load(Ordering::SeqCst), 1);
+    assert_eq!(second_count.load(Ordering::SeqCst), 1);
+}

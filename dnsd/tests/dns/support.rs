@@ -22,6 +22,7 @@ pub const T0: u64 = 1_700_000_000_000;
 pub const LEASE_SECS: u64 = 3600;
 
 pub struct Harness {
+    pub server: DnsServer,
     pub source: Arc<MemoryZoneSource>,
     pub addr: SocketAddr,
     pub clock: Arc<AtomicU64>,
@@ -165,8 +166,9 @@ pub async fn start_with(config: DnsServerConfig, source: Arc<MemoryZoneSource>) 
     let (udp, tcp) = bind_pair().await;
     let addr = udp.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    tokio::spawn(server.run(vec![udp], vec![tcp], shutdown.clone()));
+    tokio::spawn(server.clone().run(vec![udp], vec![tcp], shutdown.clone()));
     Harness {
+        server,
         source,
         addr,
         clock,
