@@ -9,6 +9,7 @@ mod records_file;
 mod package;
 mod service;
 mod dhcp;
+mod dns;
 mod dnsctl;
 mod dnsctl_import;
 mod testbed;

@@ -5,9 +5,12 @@
 //! drop, so no path — success, failure or panic — leaves one behind.
 
 pub mod admin;
+pub mod bind;
 pub mod clients;
 pub mod cluster;
+pub mod dig;
 pub mod dnsmasq;
+pub mod dnsprobe;
 pub mod netns;
 pub mod process;
 pub mod testbed_cluster;

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# DNS benchmark: queries/s and latency percentiles for lease names (A) and
+# their addresses (PTR), raftmasq against dnsmasq serving the same names, at
+# 100, 10,000 and 65,000 names, in one run on one machine.
+#
+#   cargo build --release --bin raftmasq
+#   scripts/bench-dns.sh                      # SIZES="100 10000 65000" DURATION=10
+#
+# raftmasq: one node on loopback (DHCP off, DNS on $RMQ_ADDR:$PORT) whose
+# table is filled through the admin API with Bind commands (a /16 holds the
+# 65,000). dnsmasq: --no-resolv, the same names in an addn-hosts file, on
+# $DNSMASQ_ADDR:$PORT. Both are started and stopped by this script (by pid)
+# and keep every file in a temporary directory. Nothing leaves loopback.
+#
+# Per case two dnsperf passes (dnsperf 2.10 prints no percentiles): one as
+# fast as the server answers (queries/s, average latency at saturation, where
+# 100 queries in flight make the latency mostly queueing), then one at a fixed
+# $LATENCY_QPS queries/s with -v (a line per query) whose latencies give the
+# percentiles. Run it on an otherwise idle machine; the load is printed.
+set -euo pipefail
+
+SIZES=${SIZES:-"100 10000 65000"}
+DURATION=${DURATION:-10}
+CLIENTS=${CLIENTS:-10}
+LATENCY_QPS=${LATENCY_QPS:-20000}
+RAFTMASQ=${RAFTMASQ:-target/release/raftmasq}
+RMQ_ADDR=${RMQ_ADDR:-127.0.0.81}
+DNSMASQ_ADDR=${DNSMASQ_ADDR:-127.0.0.82}
+PORT=${PORT:-5300}
+CLUSTER_PORT=${CLUSTER_PORT:-17380}
+ADMIN_PORT=${ADMIN_PORT:-17381}
+ADMIN="http://127.0.0.1:$ADMIN_PORT"
+
+for tool in dnsperf dnsmasq curl jq shuf; do
+    command -v "$tool" >/dev/null || { echo "bench-dns: $tool is missing" >&2; exit 1; }
+done
+[ -x "$RAFTMASQ" ] || { echo "bench-dns: build $RAFTMASQ first (cargo build --release --bin raftmasq)" >&2; exit 1; }
+
+dir=$(mktemp -d /tmp/rmq-bench-dns.XXXXXX)
+rmq_pid=""
+dnsmasq_pid=""
+cleanup() {
+    [ -n "$dnsmasq_pid" ] && kill "$dnsmasq_pid" 2>/dev/null || true
+    [ -n "$rmq_pid" ] && kill "$rmq_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# Name n (0-based): hN.lxd at 172.16.(n / 254).(n % 254 + 1), never .0 or .255.
+address() { echo "172.16.$(($1 / 254)).$(($1 % 254 + 1))"; }
+
+echo "== $(date -u '+%F %T') UTC; $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $("$RAFTMASQ" --version 2>/dev/null || echo raftmasq); $(dnsmasq --version | head -1); $(dnsperf -h 2>&1 | grep -m1 Version)"
+
+# --- raftmasq: a one-node cluster --------------------------------------------
+printf 'bench-dns-token-0123456789abcdef\n' >"$dir/token"
+chmod 600 "$dir/token"
+cat >"$dir/node1.toml" <<EOF
+[node]
+id = 1
+data_dir = "$dir/node1"
+cluster_addr = "127.0.0.1:$CLUSTER_PORT"
+admin_addr = "127.0.0.1:$ADMIN_PORT"
+
+[cluster]
+token_file = "$dir/token"
+peers = ["1=127.0.0.1:$CLUSTER_PORT"]
+
+[dhcp]
+enabled = false
+interface = "lo"
+address = "172.16.255.254"
+subnet = "172.16.0.0/16"
+range = "172.16.0.1-172.16.255.253"
+lease_time = "12h"
+
+[dns]
+domain = "lxd"
+listen = ["$RMQ_ADDR:$PORT"]
+# Never asked: every benchmark query is in our zones. Loopback discard port.
+upstream = ["127.0.0.1:9"]
+EOF
+RUST_LOG=warn "$RAFTMASQ" --config "$dir/node1.toml" >"$dir/node1.log" 2>&1 &
+rmq_pid=$!
+for _ in $(seq 100); do
+    if curl -sf "$ADMIN/api/v1/status" | jq -e '.initialized == true and .leader != null' >/dev/null 2>&1; then
+        break
+    fi
+    sleep 0.1
+done
+curl -sf "$ADMIN/api/v1/status" | jq -e '.initialized == true' >/dev/null || {
+    echo "bench-dns: raftmasq did not start:" >&2; cat "$dir/node1.log" >&2; exit 1; }
+
+# Binds names [from, to) through the admin API: one curl, 32 requests in flight.
+fill() {
+    local from=$1 to=$2
+    # `next` separates requests; one after the last would be a request without a URL.
+    awk -v from="$from" -v to="$to" -v admin="$ADMIN" -v now="$(date +%s%3N)" 'BEGIN {
+        for (n = from; n < to; n++) {
+            if (n > from) print "next"
+            hi = int(n / 256); lo = n % 256
+            printf "url = \"%s/api/v1/commands\"\n", admin
+            print "header = \"content-type: application/json\""
+            print "output = \"/dev/null\""
+            printf "data = \"{\\\"op\\\":\\\"bind\\\",\\\"request\\\":{"
+            printf "\\\"client_id\\\":[1,2,0,0,0,%d,%d],\\\"mac\\\":[2,0,0,0,%d,%d],", hi, lo, hi, lo
+            printf "\\\"hostname\\\":\\\"h%d\\\",", n
+            printf "\\\"requested_address\\\":\\\"172.16.%d.%d\\\",", int(n / 254), n % 254 + 1
+            printf "\\\"seen_by\\\":1},\\\"now\\\":%s,\\\"lease_time_secs\\\":null}\"\n", now
+        }
+    }' >"$dir/fill.curl"
+    curl -s --no-progress-meter --parallel --parallel-max 32 -K "$dir/fill.curl" -w '%{http_code}\n' >"$dir/fill.codes"
+    if grep -qv '^200$' "$dir/fill.codes"; then
+        echo "bench-dns: some binds failed: $(sort "$dir/fill.codes" | uniq -c | tr '\n' ' ')" >&2
+        exit 1
+    fi
+}
+
+# --- one dnsperf case ---------------------------------------------------------
+# Prints: qps, average ms (saturated), p50/p99/p99.9/max ms at $LATENCY_QPS, lost.
+perf_case() {
+    local server=$1 file=$2 out qps avg lost
+    out=$(dnsperf -s "$server" -p "$PORT" -d "$file" -c "$CLIENTS" -l "$DURATION" 2>&1)
+    qps=$(awk '/Queries per second/ {printf "%.0f", $4}' <<<"$out")
+    avg=$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' <<<"$out")
+    lost=$(awk '/Queries lost/ {print $3}' <<<"$out")
+    if ! grep -q 'NOERROR [0-9]* (100.00%)' <<<"$out"; then
+        echo "bench-dns: not every answer was NOERROR against $server ($file):" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    dnsperf -s "$server" -p "$PORT" -d "$file" -c "$CLIENTS" -l "$DURATION" -Q "$LATENCY_QPS" -v 2>/dev/null |
+        awk '$1 == ">" {print $NF * 1000}' | sort -n >"$dir/latencies"
+    local pct
+    pct=$(awk '{v[NR] = $1} END {
+        i50 = int(NR * 0.50); i99 = int(NR * 0.99); i999 = int(NR * 0.999)
+        if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1
+        printf "%.3f | %.3f | %.3f | %.3f", v[i50], v[i99], v[i999], v[NR] }' "$dir/latencies")
+    printf '%s | %s | %s | %s' "$qps" "$avg" "$pct" "$lost"
+}
+
+start_dnsmasq() {
+    local hosts=$1
+    dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+        --addn-hosts="$hosts" --listen-address="$DNSMASQ_ADDR" --bind-interfaces \
+        --port="$PORT" --user=root --group=root --pid-file="$dir/dnsmasq.pid" \
+        --local=/lxd/ --local=/16.172.in-addr.arpa/ >"$dir/dnsmasq.log" 2>&1 &
+    dnsmasq_pid=$!
+    for _ in $(seq 50); do
+        dig +short +tries=1 +time=1 -p "$PORT" "@$DNSMASQ_ADDR" h0.lxd A 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    echo "bench-dns: dnsmasq did not start:" >&2; cat "$dir/dnsmasq.log" >&2; exit 1
+}
+
+echo
+echo "| names | server | query | queries/s | avg ms | p50 ms | p99 ms | p99.9 ms | max ms | lost |"
+echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| | | | saturated | saturated | at $LATENCY_QPS/s | at $LATENCY_QPS/s | at $LATENCY_QPS/s | at $LATENCY_QPS/s | saturated |"
+filled=0
+for size in $SIZES; do
+    started=$(date +%s.%N)
+    fill "$filled" "$size"
+    filled=$size
+    count=$(curl -sf "$ADMIN/api/v1/leases" | jq length)
+    [ "$count" -eq "$size" ] || { echo "bench-dns: $count leases, wanted $size" >&2; exit 1; }
+    fill_secs=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    awk -v size="$size" -v dir="$dir" 'BEGIN {
+        for (n = 0; n < size; n++) {
+            o3 = int(n / 254); o4 = n % 254 + 1
+            printf "172.16.%d.%d h%d.lxd\n", o3, o4, n > (dir "/hosts")
+            printf "h%d.lxd A\n", n > (dir "/a.txt")
+            printf "%d.%d.16.172.in-addr.arpa PTR\n", o4, o3 > (dir "/ptr.txt")
+        }
+    }'
+    shuf -o "$dir/a.txt" "$dir/a.txt"
+    shuf -o "$dir/ptr.txt" "$dir/ptr.txt"
+    start_dnsmasq "$dir/hosts"
+    # Both servers must give the same answer before they race.
+    probe=$((size - 1))
+    for server in "$RMQ_ADDR" "$DNSMASQ_ADDR"; do
+        got=$(dig +short -p "$PORT" "@$server" "h$probe.lxd" A)
+        [ "$got" = "$(address "$probe")" ] || { echo "bench-dns: $server says h$probe.lxd is '$got'" >&2; exit 1; }
+    done
+    for query in A PTR; do
+        file="$dir/a.txt"; [ "$query" = PTR ] && file="$dir/ptr.txt"
+        echo "| $size | raftmasq | $query | $(perf_case "$RMQ_ADDR" "$file") |"
+        echo "| $size | dnsmasq | $query | $(perf_case "$DNSMASQ_ADDR" "$file") |"
+    done
+    kill "$dnsmasq_pid"; wait "$dnsmasq_pid" 2>/dev/null || true; dnsmasq_pid=""
+    echo "(filled to $size names in $fill_secs s; load now: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+done
+echo
+echo "== dnsperf -c $CLIENTS -l $DURATION (default -q 100 in flight), then the same with -Q $LATENCY_QPS -v; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
