@@ -30,6 +30,7 @@ packages=(
     kea-dhcp4-server  # reference DHCP server (memfile; libdhcp_ha.so for hot-standby)
     kea-admin         # perfdhcp, for the benchmark
     dnsperf           # DNS benchmark
+    jq                # the benchmark scripts read JSON
 )
 services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq)
 

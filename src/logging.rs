@@ -11,9 +11,20 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 #[derive(Clone)]
 pub struct LogLevel(reload::Handle<EnvFilter, Registry>);
 
+/// hickory-proto warns about every malformed EDNS option it parses: anyone
+/// who can send a packet could flood the log. Our own code counts and
+/// rate-limits malformed input, so keep the parser quiet unless asked.
+fn with_quiet_parsers(directives: &str) -> String {
+    if directives.contains("hickory_proto") {
+        directives.to_string()
+    } else {
+        format!("{directives},hickory_proto=error")
+    }
+}
+
 impl LogLevel {
     pub fn set(&self, level: &str) -> anyhow::Result<()> {
-        let filter = EnvFilter::try_new(level)
+        let filter = EnvFilter::try_new(with_quiet_parsers(level))
             .with_context(|| format!("log.level {level:?} is not a valid filter"))?;
         self.0.reload(filter).context("cannot change the log level")
     }
@@ -22,8 +33,8 @@ impl LogLevel {
 pub fn init(config: &LogConfig) -> anyhow::Result<LogLevel> {
     // RUST_LOG overrides the file, for one-off debugging.
     let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.is_empty() => EnvFilter::new(directives),
-        _ => EnvFilter::try_new(&config.level)
+        Ok(directives) if !directives.is_empty() => EnvFilter::new(with_quiet_parsers(&directives)),
+        _ => EnvFilter::try_new(with_quiet_parsers(&config.level))
             .with_context(|| format!("log.level {:?} is not a valid filter", config.level))?,
     };
     let (filter, handle) = reload::Layer::new(filter);
@@ -42,4 +53,15 @@ pub fn init(config: &LogConfig) -> anyhow::Result<LogLevel> {
     };
     installed.map_err(|error| anyhow::anyhow!("cannot install the logger: {error}"))?;
     Ok(LogLevel(handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_quiet_parsers;
+
+    #[test]
+    fn the_dns_parser_is_quiet_unless_asked() {
+        assert_eq!(with_quiet_parsers("info"), "info,hickory_proto=error");
+        assert_eq!(with_quiet_parsers("debug,hickory_proto=trace"), "debug,hickory_proto=trace");
+    }
 }
