@@ -7,14 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use std::net::{Ipv4Addr, SocketAddrV4};
+
 use anyhow::{Context, bail};
-use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
 use raftmasq_dnsctl::api::LeaseView;
+
+use crate::demo_relay::Relay;
 
 const NODES: u16 = 3;
 const CLUSTER_PORT: u16 = 17580;
 const ADMIN_PORT: u16 = 17680;
 const DNS_PORT: u16 = 15350;
+const DHCP_PORT: u16 = 16700;
 
 fn cluster_addr(id: u16) -> String {
     format!("127.0.0.1:{}", CLUSTER_PORT + id)
@@ -73,7 +77,7 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
         dir.display()
     );
 
-    simulate_clients(&http).await?;
+    simulate_clients().await?;
     print_leases(&http).await?;
     print_next_steps(dir, &nodes);
 
@@ -119,11 +123,12 @@ token_file = "{token}"
 peers = [{peers}]
 
 [dhcp]
-enabled = false
 interface = "lo"
-address = "172.16.0.{id}"
-subnet = "172.16.0.0/16"
-range = "172.16.0.10-172.16.255.254"
+address = "127.77.0.{id}"
+subnet = "127.77.0.0/16"
+range = "127.77.0.10-127.77.0.250"
+port = {dhcp_port}
+unicast_replies = "broadcast"
 lease_time = "1h"
 
 [dns]
@@ -134,6 +139,7 @@ listen = ["{dns}"]
             cluster = cluster_addr(id),
             admin = admin_addr(id),
             dns = dns_addr(id),
+            dhcp_port = DHCP_PORT + id,
             token = token.display(),
             peers = peers.join(", "),
         );
@@ -195,42 +201,20 @@ async fn wait_ready(
     )
 }
 
-/// Containers asking for names, through different nodes; two ask for `web`.
-async fn simulate_clients(http: &reqwest::Client) -> anyhow::Result<()> {
-    let clients = [("c1", 1), ("c2", 2), ("web", 3), ("web", 1), ("db", 2)];
-    for (n, (hostname, via)) in clients.iter().enumerate() {
-        let mac = MacAddr([
-            0x00,
-            0x16,
-            0x3e,
-            0xde,
-            0x00,
-            u8::try_from(n + 1).unwrap_or(0),
-        ]);
-        let command = Command::Bind {
-            request: LeaseRequest {
-                client_id: ClientId::from_mac(mac),
-                mac,
-                hostname: Some((*hostname).to_string()),
-                requested_address: None,
-                seen_by: Some(*via),
-            },
-            now: 0,
-            lease_time_secs: None,
-        };
-        let url = format!(
-            "http://{}/api/v1/commands",
-            admin_addr(u16::try_from(*via).unwrap_or(1))
-        );
-        let response = http.post(&url).json(&command).send().await?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await?;
-        if !status.is_success() {
-            bail!("simulated client {hostname} via node {via}: {body}");
-        }
-        if let Ok(Response::Rejected { reason }) = serde_json::from_value::<Response>(body) {
-            println!("  {hostname}: refused: {reason}");
-        }
+/// Containers asking for names over DHCP through a relay; two ask for `web`.
+async fn simulate_clients() -> anyhow::Result<()> {
+    let servers = (1..=NODES)
+        .map(|id| SocketAddrV4::new(Ipv4Addr::new(127, 77, 0, id as u8), DHCP_PORT + id))
+        .collect();
+    let relay = Relay::bind(servers).await?;
+    for (n, hostname) in ["c1", "c2", "web", "web", "db"].iter().enumerate() {
+        let n = u8::try_from(n + 1).unwrap_or(0);
+        let mac = [0x00, 0x16, 0x3e, 0xde, 0x00, n];
+        let address = relay
+            .lease(mac, hostname, 0xde00_0000 | u32::from(n))
+            .await
+            .with_context(|| format!("simulated client {hostname} got no lease over DHCP"))?;
+        tracing::debug!(%address, hostname, "simulated client leased");
     }
     Ok(())
 }
@@ -269,7 +253,7 @@ fn print_next_steps(dir: &Path, nodes: &Nodes) {
         DNS_PORT + 1
     );
     println!(
-        "  dig @127.0.0.1 -p {} -x 172.16.0.10    # the reverse zone, on node 3",
+        "  dig @127.0.0.1 -p {} -x 127.77.0.10    # the reverse zone, on node 3",
         DNS_PORT + 3
     );
     println!("  {dnsctl} --node {} leases", admin_addr(2));

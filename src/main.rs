@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod daemon;
 mod demo;
+mod demo_relay;
 mod dhcp;
 mod dns;
 mod export;

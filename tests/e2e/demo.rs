@@ -87,14 +87,14 @@ fn the_demo_starts_and_its_printed_commands_work() {
         .find(|l| l.contains("IN\tA\t") || l.contains(" A "))
         .map(str::to_string);
     assert!(
-        a.contains("172.16.0.10"),
+        a.contains("127.77.0.10"),
         "dig for c1.lxd:\n{a}\n{address:?}"
     );
-    let ptr = run_printed(&find("-x 172.16.0.10"));
+    let ptr = run_printed(&find("-x 127.77.0.10"));
     assert!(ptr.contains("c1.lxd."), "reverse lookup:\n{ptr}");
     let leases = run_printed(&find(" leases"));
     assert!(
-        leases.contains("web-2") && leases.contains("172.16.0.14"),
+        leases.contains("web-2") && leases.contains("127.77.0.14"),
         "dnsctl leases:\n{leases}"
     );
     let status = run_printed(&find(" status"));

@@ -173,7 +173,13 @@ impl DhcpSocket {
 
     /// Sends `reply` along the path its destination calls for.
     pub async fn send(&self, reply: &Reply) -> io::Result<SentVia> {
-        let plan = plan(reply.destination, self.mode, self.raw.is_some());
+        // Relays listen on the server port: 67 normally; a server moved to
+        // another port (the unprivileged demo, tests) expects its relays there.
+        let destination = match reply.destination {
+            Destination::Relay(relay) => Destination::Relay(SocketAddrV4::new(*relay.ip(), self.port)),
+            other => other,
+        };
+        let plan = plan(destination, self.mode, self.raw.is_some());
         match plan {
             Plan::Udp(target, via) => self.send_udp(&reply.packet, target, via).await,
             Plan::Raw { mac, address } => match self.send_raw(&reply.packet, mac, address).await {
