@@ -89,6 +89,21 @@ impl PeerClient {
         Resp: DeserializeOwned,
     {
         let addr_owned = || addr.to_string();
+        let transport_error = |error: reqwest::Error| {
+            if error.is_timeout() {
+                PeerError::Timeout {
+                    target,
+                    addr: addr_owned(),
+                    timeout,
+                }
+            } else {
+                PeerError::Unreachable {
+                    target,
+                    addr: addr_owned(),
+                    reason: error_chain(&error),
+                }
+            }
+        };
         if self.links.is_cut(self.from, target) {
             return Err(PeerError::Unreachable {
                 target,
@@ -104,21 +119,7 @@ impl PeerClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|error| {
-                if error.is_timeout() {
-                    PeerError::Timeout {
-                        target,
-                        addr: addr_owned(),
-                        timeout,
-                    }
-                } else {
-                    PeerError::Unreachable {
-                        target,
-                        addr: addr_owned(),
-                        reason: error_chain(&error),
-                    }
-                }
-            })?;
+            .map_err(transport_error)?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(PeerError::Unauthorized {
@@ -135,21 +136,7 @@ impl PeerClient {
                 body,
             });
         }
-        let bytes = response.bytes().await.map_err(|error| {
-            if error.is_timeout() {
-                PeerError::Timeout {
-                    target,
-                    addr: addr_owned(),
-                    timeout,
-                }
-            } else {
-                PeerError::Unreachable {
-                    target,
-                    addr: addr_owned(),
-                    reason: error_chain(&error),
-                }
-            }
-        })?;
+        let bytes = response.bytes().await.map_err(transport_error)?;
         serde_json::from_slice(&bytes).map_err(|error| PeerError::Decode {
             target,
             addr: addr_owned(),

@@ -92,29 +92,24 @@ impl ClusterNode {
     /// state machine's answer. Waits at most `write_timeout`.
     pub async fn write(&self, command: Command) -> Result<Response, WriteError> {
         let deadline = Instant::now() + self.config().write_timeout;
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let result = match self.raft().current_leader().await {
-                Some(leader) if leader == self.id() => {
-                    self.write_as_leader(command.clone(), deadline).await
-                }
-                Some(leader) => self.forward_write(leader, &command, deadline).await,
-                None => Err(WriteError::NoLeader {
-                    node: self.id(),
-                    last_leader: None,
-                }),
-            };
-            match result {
-                Err(error) if error.is_transient() && attempt < 200 => {
-                    let pause = Duration::from_millis(20 * u64::from(attempt.min(10)));
-                    if Instant::now() + pause >= deadline {
-                        return Err(error);
-                    }
-                    sleep(pause).await;
-                }
-                other => return other,
+        retry_transient(deadline, || self.write_once(&command, deadline)).await
+    }
+
+    /// One attempt: commit here if this node leads, else at the leader.
+    async fn write_once(
+        &self,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<Response, WriteError> {
+        match self.raft().current_leader().await {
+            Some(leader) if leader == self.id() => {
+                self.write_as_leader(command.clone(), deadline).await
             }
+            Some(leader) => self.forward_write(leader, command, deadline).await,
+            None => Err(WriteError::NoLeader {
+                node: self.id(),
+                last_leader: None,
+            }),
         }
     }
 
@@ -196,40 +191,32 @@ impl ClusterNode {
     }
 
     async fn read_index(&self, deadline: Instant) -> Result<Option<LogId>, WriteError> {
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let result = match self.raft().current_leader().await {
-                Some(leader) if leader == self.id() => self.read_index_as_leader(deadline).await,
-                Some(leader) => {
-                    let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
-                        node: self.id(),
-                        last_leader: Some(leader),
-                    })?;
-                    let remaining = deadline.saturating_duration_since(Instant::now());
-                    let answer: Result<Option<LogId>, WriteError> = self
-                        .peers()
-                        .post(leader, &addr, paths::READ, &(), remaining)
-                        .await
-                        .map_err(|error| peer_failure(leader, error))?;
-                    answer
-                }
-                None => Err(WriteError::NoLeader {
+        retry_transient(deadline, || self.read_index_once(deadline)).await
+    }
+
+    /// One attempt: confirm leadership here if this node leads, else ask the leader.
+    async fn read_index_once(&self, deadline: Instant) -> Result<Option<LogId>, WriteError> {
+        let leader = match self.raft().current_leader().await {
+            Some(leader) if leader == self.id() => {
+                return self.read_index_as_leader(deadline).await;
+            }
+            Some(leader) => leader,
+            None => {
+                return Err(WriteError::NoLeader {
                     node: self.id(),
                     last_leader: None,
-                }),
-            };
-            match result {
-                Err(error) if error.is_transient() && attempt < 200 => {
-                    let pause = Duration::from_millis(20 * u64::from(attempt.min(10)));
-                    if Instant::now() + pause >= deadline {
-                        return Err(error);
-                    }
-                    sleep(pause).await;
-                }
-                other => return other,
+                });
             }
-        }
+        };
+        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
+            node: self.id(),
+            last_leader: Some(leader),
+        })?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.peers()
+            .post(leader, &addr, paths::READ, &(), remaining)
+            .await
+            .map_err(|error| peer_failure(leader, error))?
     }
 
     pub(super) async fn read_index_as_leader(
@@ -268,6 +255,31 @@ impl ClusterNode {
             .membership()
             .get_node(&id)
             .map(|member| member.cluster_addr.clone())
+    }
+}
+
+/// Retries `attempt` while it fails transiently (no leader yet, leadership
+/// moving) with a short, growing pause, until `deadline`.
+async fn retry_transient<T, Fut>(
+    deadline: Instant,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, WriteError>
+where
+    Fut: Future<Output = Result<T, WriteError>>,
+{
+    let mut tries: u32 = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(error) if error.is_transient() && tries < 200 => {
+                let pause = Duration::from_millis(20 * u64::from(tries.min(10)));
+                if Instant::now() + pause >= deadline {
+                    return Err(error);
+                }
+                sleep(pause).await;
+            }
+            other => return other,
+        }
     }
 }
 
