@@ -229,7 +229,10 @@ impl TestCluster {
     /// from Raft metrics: a write returns to its caller as soon as it is
     /// applied, and the metrics catch up a moment later.
     pub fn last_applied(&self, id: NodeId) -> u64 {
-        self.node(id).replica().last_applied().map_or(0, |l| l.index)
+        self.node(id)
+            .replica()
+            .last_applied()
+            .map_or(0, |l| l.index)
     }
 
     /// Waits until the replicated settings are in place on every running node.
