@@ -1,6 +1,8 @@
 //! Structured logs: plain text for journald, JSON on request; the level can
 //! be changed at run time (SIGHUP re-reads `log.level`).
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use raftmasq_config::{LogConfig, LogFormat};
 use tracing_subscriber::layer::SubscriberExt;
@@ -37,11 +39,17 @@ pub fn init(config: &LogConfig) -> anyhow::Result<LogLevel> {
         _ => EnvFilter::try_new(with_quiet_parsers(&config.level))
             .with_context(|| format!("log.level {:?} is not a valid filter", config.level))?,
     };
+    // Colour only on a terminal: journald and log files get plain text.
+    let colour = std::io::stderr().is_terminal();
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match config.format {
         LogFormat::Plain => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colour)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -62,6 +70,9 @@ mod tests {
     #[test]
     fn the_dns_parser_is_quiet_unless_asked() {
         assert_eq!(with_quiet_parsers("info"), "info,hickory_proto=error");
-        assert_eq!(with_quiet_parsers("debug,hickory_proto=trace"), "debug,hickory_proto=trace");
+        assert_eq!(
+            with_quiet_parsers("debug,hickory_proto=trace"),
+            "debug,hickory_proto=trace"
+        );
     }
 }

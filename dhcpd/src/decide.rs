@@ -373,18 +373,32 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         let (client, mac, now) = (&self.request.client_id, self.request.mac, self.now);
         let available = |address: Ipv4Addr| self.view.is_available_to(client, mac, address, now);
         let lease_request = self.lease_request(self.request.requested_address);
-        // The same client re-DISCOVERing is offered the same address.
-        let address = offers
-            .offer_for(client, now)
-            .filter(|&address| available(address))
-            .or_else(|| {
-                self.view
-                    .candidate_addresses(&lease_request, now)
-                    .find(|&address| {
-                        !offers.held_for_other(address, client, now) && available(address)
-                    })
-            })
-            .ok_or(IgnoreReason::PoolExhausted)?;
+        let offerable =
+            |address: Ipv4Addr| !offers.held_for_other(address, client, now) && available(address);
+        // The same client re-DISCOVERing is offered the same address. Others
+        // are offered next-fit: the free scan starts where the last one ended,
+        // so the addresses held by recent offers (a DISCOVER flood holds
+        // thousands) are not walked again on every DISCOVER; past the end of
+        // the range it wraps around.
+        let start = offers.scan_start();
+        let (address, advance) = match offers.offer_for(client, now).filter(|&a| available(a)) {
+            Some(address) => (address, false),
+            None => match self
+                .view
+                .candidate_addresses_from(&lease_request, now, start)
+                .find(|&a| offerable(a))
+            {
+                // A preferred address (current lease, hint, previous) may lie below.
+                Some(address) => (address, address >= start),
+                None => {
+                    let wrapped = self
+                        .view
+                        .candidate_addresses(&lease_request, now)
+                        .find(|&a| offerable(a));
+                    (wrapped.ok_or(IgnoreReason::PoolExhausted)?, true)
+                }
+            },
+        };
         let lease_secs = secs_u32(self.lease_time_secs());
         let decision = self.reply(ReplySpec {
             kind: ReplyKind::Offer,
@@ -396,6 +410,9 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         })?;
         let hold = self.server.options.offer_hold_ms;
         offers.hold(client.clone(), address, now.saturating_add(hold));
+        if advance {
+            offers.scan_past(address);
+        }
         Ok(decision)
     }
 
@@ -443,11 +460,17 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         if holder.is_some_and(|lease| lease.client_id != *client && lease.expires_at > self.now) {
             return self.nak(NakReason::HeldByOther);
         }
-        if state == RequestState::Rebinding
-            && holder.is_none()
-            && self.view.lease_by_client(client).is_none()
-        {
-            return Err(IgnoreReason::UnknownLease);
+        if holder.is_none() && self.view.lease_by_client(client).is_none() {
+            if state == RequestState::Rebinding {
+                // Broadcast, so maybe another server's client: stay silent.
+                return Err(IgnoreReason::UnknownLease);
+            }
+            // Unicast to us for a lease we have no record of: a client moved
+            // over from dnsmasq, or a restored cluster. Be authoritative like
+            // dnsmasq's --dhcp-authoritative (which LXD sets): bind exactly
+            // that address if it is free for this client, NAK otherwise, so a
+            // running container keeps its address instead of starting over.
+            return Ok(self.bind(address));
         }
         Ok(Decision::Propose(Proposal {
             command: Command::Renew {

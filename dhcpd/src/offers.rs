@@ -23,6 +23,8 @@ pub struct OfferBook {
     by_address: BTreeMap<Ipv4Addr, Offer>,
     by_client: BTreeMap<ClientId, Ipv4Addr>,
     by_expiry: BTreeSet<(Millis, Ipv4Addr)>,
+    /// Where the next scan of the free pool starts (next-fit).
+    scan_start: u32,
 }
 
 impl OfferBook {
@@ -53,10 +55,23 @@ impl OfferBook {
             .is_some_and(|offer| offer.expires_at > now && offer.client != *client)
     }
 
+    /// Where the next scan for a free address starts: just past the last
+    /// address offered from the pool.
+    pub fn scan_start(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.scan_start)
+    }
+
+    /// The next scan starts after `address`.
+    pub fn scan_past(&mut self, address: Ipv4Addr) {
+        self.scan_start = u32::from(address).saturating_add(1);
+    }
+
     /// Holds `address` for `client` until `expires_at`, replacing the client's
     /// previous offer and any offer of that address to someone else.
     pub fn hold(&mut self, client: ClientId, address: Ipv4Addr, expires_at: Millis) {
-        self.withdraw(&client);
+        if let Some(previous) = self.by_client.get(&client).copied() {
+            self.remove_address(previous);
+        }
         self.remove_address(address);
         self.by_expiry.insert((expires_at, address));
         self.by_client.insert(client.clone(), address);
@@ -64,10 +79,13 @@ impl OfferBook {
             .insert(address, Offer { client, expires_at });
     }
 
-    /// Forgets the client's offer (it chose another server, declined or released).
+    /// Forgets the client's offer (it chose another server, declined or
+    /// released); the next scan starts no later than its address, so the
+    /// address is offered again at once.
     pub fn withdraw(&mut self, client: &ClientId) {
         if let Some(address) = self.by_client.get(client).copied() {
             self.remove_address(address);
+            self.scan_start = self.scan_start.min(u32::from(address));
         }
     }
 
@@ -144,6 +162,27 @@ mod tests {
         book.withdraw(&client(1));
         assert!(book.is_empty());
         assert!(!book.held_for_other(ip(10), &client(2), 0));
+    }
+
+    #[test]
+    fn the_scan_starts_past_the_last_offer_and_back_at_a_withdrawn_one() {
+        let mut book = OfferBook::new();
+        assert_eq!(book.scan_start(), Ipv4Addr::UNSPECIFIED);
+        book.hold(client(1), ip(10), 1_000);
+        book.scan_past(ip(10));
+        book.hold(client(2), ip(11), 1_000);
+        book.scan_past(ip(11));
+        assert_eq!(book.scan_start(), ip(12));
+        // An offer that lapses does not move the scan back...
+        book.purge_expired(1_000);
+        assert_eq!(book.scan_start(), ip(12));
+        // ...one the client gave up does.
+        book.hold(client(3), ip(12), 2_000);
+        book.scan_past(ip(12));
+        book.withdraw(&client(3));
+        assert_eq!(book.scan_start(), ip(12));
+        book.scan_past(Ipv4Addr::BROADCAST);
+        assert_eq!(book.scan_start(), Ipv4Addr::BROADCAST);
     }
 
     #[test]

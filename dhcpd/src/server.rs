@@ -59,14 +59,25 @@ impl ServerStats {
     /// `label` (e.g. `ack`; empty for none), here and in the `metrics` facade
     /// as `dhcp_<family>_total{label=...}` for Prometheus.
     fn count(&self, family: &'static str, label: &'static str) {
-        let key = if label.is_empty() { family.to_string() } else { format!("{family}.{label}") };
-        *self.counters.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += 1;
+        let key = if label.is_empty() {
+            family.to_string()
+        } else {
+            format!("{family}.{label}")
+        };
+        *self
+            .counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default() += 1;
         match family {
             "received" => metrics::counter!("dhcp_received_total", "type" => label).increment(1),
             "dropped" => metrics::counter!("dhcp_dropped_total", "reason" => label).increment(1),
             "ignored" => metrics::counter!("dhcp_ignored_total", "reason" => label).increment(1),
             "reply" => metrics::counter!("dhcp_replies_total", "type" => label).increment(1),
-            "committed" => metrics::counter!("dhcp_committed_total", "command" => label).increment(1),
+            "committed" => {
+                metrics::counter!("dhcp_committed_total", "command" => label).increment(1)
+            }
             other => metrics::counter!("dhcp_events_total", "event" => other).increment(1),
         }
     }

@@ -262,6 +262,15 @@ impl LeaseView for MemoryView {
         request: &LeaseRequest,
         now: Millis,
     ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
+        self.candidate_addresses_from(request, now, Ipv4Addr::UNSPECIFIED)
+    }
+
+    fn candidate_addresses_from<'a>(
+        &'a self,
+        request: &LeaseRequest,
+        now: Millis,
+        from: Ipv4Addr,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
         let Some(settings) = self.settings.as_ref() else {
             return Box::new(std::iter::empty());
         };
@@ -275,8 +284,8 @@ impl LeaseView for MemoryView {
         .into_iter()
         .flatten()
         .collect();
-        let pool =
-            (u32::from(settings.range.start)..=u32::from(settings.range.end)).map(Ipv4Addr::from);
+        let start = u32::from(settings.range.start).max(u32::from(from));
+        let pool = (start..=u32::from(settings.range.end)).map(Ipv4Addr::from);
         Box::new(
             preferred
                 .into_iter()

@@ -24,6 +24,13 @@ pub trait LeaseView {
         request: &LeaseRequest,
         now: Millis,
     ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a>;
+    /// As `candidate_addresses`, without the free addresses below `from`.
+    fn candidate_addresses_from<'a>(
+        &'a self,
+        request: &LeaseRequest,
+        now: Millis,
+        from: Ipv4Addr,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a>;
     /// Would a strict Bind of `address` for this client succeed at `now`?
     fn is_available_to(
         &self,
@@ -59,6 +66,17 @@ impl LeaseView for raftmasq_state::LeaseTable {
     ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
         Box::new(raftmasq_state::LeaseTable::candidate_addresses(
             self, request, now,
+        ))
+    }
+
+    fn candidate_addresses_from<'a>(
+        &'a self,
+        request: &LeaseRequest,
+        now: Millis,
+        from: Ipv4Addr,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
+        Box::new(raftmasq_state::LeaseTable::candidate_addresses_from(
+            self, request, now, from,
         ))
     }
 

@@ -3,15 +3,16 @@
 
 mod crash;
 mod demo;
-mod export;
-mod migrate;
-mod records_file;
-mod package;
-mod service;
 mod dhcp;
+mod dhcp_failover;
 mod dns;
 mod dnsctl;
 mod dnsctl_import;
+mod export;
+mod migrate;
+mod package;
+mod records_file;
+mod service;
 mod testbed;
 
 use std::path::Path;

@@ -90,6 +90,20 @@ fn clients_of_dnsmasq_keep_their_addresses_after_import() {
         cluster.start_node(host);
     }
     cluster.wait_ready(Duration::from_secs(30));
+
+    // A client that renews before the import (its timer does not wait for
+    // the operator) is unknown to the cluster: raftmasq is authoritative and
+    // lets it keep its address rather than NAKing it.
+    let early = clients[1]
+        .renew(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("early renew: {e}\n{}\n{}", clients[1].log(), cluster.logs()));
+    assert_eq!(
+        early.address,
+        Some(before[1]),
+        "kept its address before the import"
+    );
+    assert!(!clients[1].events().iter().any(|e| e.event == "NAK"));
+
     let dnsctl = crate::dnsctl::dnsctl_binary();
     let output = cluster
         .testbed

@@ -43,6 +43,26 @@ impl LeaseTable {
             request.mac,
             request.requested_address,
             now.max(self.last_now),
+            0,
+        )
+    }
+
+    /// As [`LeaseTable::candidate_addresses`], but free addresses below `from`
+    /// are skipped (the preferred ones are not). The DHCP server scans the
+    /// pool next-fit from where its last offer ended, so addresses held by
+    /// recent offers are not walked again on every DISCOVER.
+    pub fn candidate_addresses_from<'a>(
+        &'a self,
+        request: &LeaseRequest,
+        now: Millis,
+        from: Ipv4Addr,
+    ) -> impl Iterator<Item = Ipv4Addr> + use<'a> {
+        self.candidates(
+            &request.client_id,
+            request.mac,
+            request.requested_address,
+            now.max(self.last_now),
+            u32::from(from),
         )
     }
 
@@ -100,13 +120,14 @@ impl LeaseTable {
         (!overwritten).then_some(memory.address)
     }
 
-    /// `now` must already be clamped.
+    /// `now` must already be clamped; free addresses start at `free_from`.
     pub(crate) fn candidates(
         &self,
         client: &ClientId,
         mac: MacAddr,
         hint: Option<Ipv4Addr>,
         now: Millis,
+        free_from: u32,
     ) -> Candidates<'_> {
         let mut preferred = Vec::with_capacity(3);
         let mut offer = |address: Option<Ipv4Addr>| {
@@ -132,11 +153,15 @@ impl LeaseTable {
         offer(current);
         offer(hint);
         offer(self.previous_at(client, now));
-        let free = self.settings.as_ref().map(|_| FreeScan {
-            pool: &self.free,
-            cursor: Some(0),
-            pending: self.freed_by(now),
-            next_pending: 0,
+        let free = self.settings.as_ref().map(|_| {
+            let pending = self.freed_by(now);
+            let next_pending = pending.partition_point(|&address| address < free_from);
+            FreeScan {
+                pool: &self.free,
+                cursor: Some(free_from),
+                pending,
+                next_pending,
+            }
         });
         Candidates {
             preferred,

@@ -404,6 +404,7 @@ impl LeaseTable {
             request.mac,
             request.requested_address,
             now,
+            0,
         );
         if let Some(address) = candidates.next() {
             return Ok(address);

@@ -230,6 +230,90 @@ fn discover_flood_holds_the_pool_only_until_the_offer_hold_ends() {
     assert_eq!(reply.yiaddr, ip(10));
 }
 
+/// The production view's work per DISCOVER: how many candidate addresses
+/// the decision pulls from the table.
+struct CountingView<'a> {
+    inner: &'a MemoryView,
+    pulled: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl CountingView<'_> {
+    fn count<'b>(
+        &self,
+        candidates: Box<dyn Iterator<Item = Ipv4Addr> + 'b>,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'b> {
+        let pulled = self.pulled.clone();
+        Box::new(candidates.inspect(move |_| pulled.set(pulled.get() + 1)))
+    }
+}
+
+impl LeaseView for CountingView<'_> {
+    fn settings(&self) -> Option<&raftmasq_state::ClusterSettings> {
+        self.inner.settings()
+    }
+    fn lease_by_client(&self, client: &ClientId) -> Option<&Lease> {
+        self.inner.lease_by_client(client)
+    }
+    fn lease_by_address(&self, address: Ipv4Addr) -> Option<&Lease> {
+        self.inner.lease_by_address(address)
+    }
+    fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {
+        self.inner.reservation_for_mac(mac)
+    }
+    fn candidate_addresses<'a>(
+        &'a self,
+        request: &raftmasq_state::LeaseRequest,
+        now: Millis,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
+        self.count(self.inner.candidate_addresses(request, now))
+    }
+    fn candidate_addresses_from<'a>(
+        &'a self,
+        request: &raftmasq_state::LeaseRequest,
+        now: Millis,
+        from: Ipv4Addr,
+    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
+        self.count(self.inner.candidate_addresses_from(request, now, from))
+    }
+    fn is_available_to(
+        &self,
+        client: &ClientId,
+        mac: MacAddr,
+        address: Ipv4Addr,
+        now: Millis,
+    ) -> bool {
+        self.inner.is_available_to(client, mac, address, now)
+    }
+}
+
+#[test]
+fn addresses_held_by_earlier_offers_are_not_walked_again_on_every_discover() {
+    // A flood of DISCOVERs whose offers are never taken holds the bottom of
+    // the pool until the hold lapses. Each later DISCOVER must not walk every
+    // held address again (that made a flood cost O(n) per packet, and a
+    // benchmark collapse once a few exchanges were lost).
+    let view = MemoryView::new(settings());
+    let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counting = CountingView {
+        inner: &view,
+        pulled: pulled.clone(),
+    };
+    let mut offers = OfferBook::new();
+    let context = context(Arrival::Broadcast, Role::LEADER);
+    let mut offer = |n: u8| {
+        let request = decode(&discover(n).build()).unwrap();
+        pulled.set(0);
+        let reply = expect_reply(decide(&counting, &request, &context, &mut offers, NOW));
+        (reply.yiaddr, pulled.get())
+    };
+    let flood: Vec<(Ipv4Addr, usize)> = (1..=8).map(&mut offer).collect();
+    let addresses: Vec<Ipv4Addr> = flood.iter().map(|(address, _)| *address).collect();
+    assert_eq!(addresses, (10..=17).map(ip).collect::<Vec<_>>());
+    for (address, work) in flood.into_iter().chain([offer(9)]) {
+        assert_eq!(work, 1, "{address}: candidates pulled");
+    }
+}
+
 #[test]
 fn a_reservation_is_offered_to_its_mac() {
     let mut node = Node::leader();
@@ -494,8 +578,30 @@ fn renewing_an_address_held_by_another_client_is_naked() {
 }
 
 #[test]
-fn renewing_a_lease_we_do_not_know_is_naked_after_the_rejected_renew() {
+fn renewing_a_lease_we_do_not_know_binds_that_address_when_it_is_free() {
+    // A client that leased from dnsmasq (or before a restore) renews with us.
     let mut node = Node::leader();
+    let decision = node.unicast(&request(1).ciaddr(ip(12)));
+    match &expect_proposal(decision.clone()).command {
+        Command::Bind { request, .. } => assert_eq!(
+            request.requested_address,
+            Some(ip(12)),
+            "exactly that address"
+        ),
+        other => panic!("expected a strict Bind, got {other:?}"),
+    }
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, ip(12)));
+}
+
+#[test]
+fn renewing_an_unknown_lease_on_an_address_reserved_for_another_is_naked() {
+    let mut node = Node::leader();
+    node.view.reserve(Reservation {
+        mac: mac(2),
+        address: ip(12),
+        hostname: None,
+    });
     let decision = node.unicast(&request(1).ciaddr(ip(12)));
     let nak = node.commit(decision).expect("a NAK");
     assert_eq!(nak.kind, ReplyKind::Nak);

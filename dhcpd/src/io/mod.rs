@@ -176,7 +176,9 @@ impl DhcpSocket {
         // Relays listen on the server port: 67 normally; a server moved to
         // another port (the unprivileged demo, tests) expects its relays there.
         let destination = match reply.destination {
-            Destination::Relay(relay) => Destination::Relay(SocketAddrV4::new(*relay.ip(), self.port)),
+            Destination::Relay(relay) => {
+                Destination::Relay(SocketAddrV4::new(*relay.ip(), self.port))
+            }
             other => other,
         };
         let plan = plan(destination, self.mode, self.raw.is_some());

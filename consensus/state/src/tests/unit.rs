@@ -680,6 +680,45 @@ fn candidates_follow_the_preference_order() {
 }
 
 #[test]
+fn candidates_from_skip_free_addresses_below_the_start_only() {
+    let mut table = table(SUFFIX);
+    leased(bind(&mut table, 1, None, 0)); // .2 until 60s
+    leased(bind(&mut table, 2, None, 0)); // .3
+    release(&mut table, Some(2), ip(3), 1); // .3 free again, below the start
+    // Client 1 keeps its current address (below the start) and its hint first.
+    let req = request(1, None, Some(ip(4)));
+    let got: Vec<_> = table
+        .candidate_addresses_from(&req, 5, ip(10))
+        .take(4)
+        .collect();
+    assert_eq!(got, [ip(2), ip(4), ip(10), ip(11)]);
+    // A new client: the free addresses from the start on; none past the range.
+    let req = request(7, None, None);
+    let got: Vec<_> = table.candidate_addresses_from(&req, 5, ip(10)).collect();
+    let all: Vec<_> = table.candidate_addresses(&req, 5).collect();
+    let expected: Vec<_> = all.into_iter().filter(|a| *a >= ip(10)).collect();
+    assert_eq!(got, expected);
+    assert!(
+        table
+            .candidate_addresses_from(&req, 5, ip(22))
+            .next()
+            .is_none()
+    );
+    // Client 1's lease ending by `now` frees .2 before the pool knows it:
+    // yielded from a start at or below it, skipped from a start above it.
+    let got: Vec<_> = table
+        .candidate_addresses_from(&req, 60_000, ip(2))
+        .take(3)
+        .collect();
+    assert_eq!(got, [ip(2), ip(3), ip(4)]);
+    let got: Vec<_> = table
+        .candidate_addresses_from(&req, 60_000, ip(3))
+        .take(2)
+        .collect();
+    assert_eq!(got, [ip(3), ip(4)]);
+}
+
+#[test]
 fn records_are_added_and_removed_through_apply() {
     let mut table = table(SUFFIX);
     let record = StaticRecord {
