@@ -90,16 +90,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let command = <Cli as clap::CommandFactory>::command().name("raftmasq");
             let page = clap_mangen::Man::new(command).section("8");
             let mut roff = Vec::new();
-            page.render(&mut roff).context("cannot render the man page")?;
+            page.render(&mut roff)
+                .context("cannot render the man page")?;
             match dir {
                 Some(dir) => {
-                    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
                     let path = dir.join("raftmasq.8");
-                    std::fs::write(&path, roff).with_context(|| format!("cannot write {}", path.display()))?;
+                    std::fs::write(&path, roff)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
                 }
                 None => {
                     use std::io::Write as _;
-                    std::io::stdout().write_all(&roff).context("cannot write the man page")?;
+                    std::io::stdout()
+                        .write_all(&roff)
+                        .context("cannot write the man page")?;
                 }
             }
             Ok(())

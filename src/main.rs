@@ -8,8 +8,8 @@ mod demo_relay;
 mod dhcp;
 mod dns;
 mod export;
-mod records_file;
 mod logging;
+mod records_file;
 
 use std::process::ExitCode;
 
