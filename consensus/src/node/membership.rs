@@ -17,6 +17,7 @@ use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep, timeout_at};
 
+use super::write::{Transient, retry_transient};
 use super::{ClusterNode, WriteError};
 use crate::network::PeerError;
 use crate::types::{Member, NodeId};
@@ -81,7 +82,7 @@ pub enum MembershipError {
     Write(#[from] WriteError),
 }
 
-impl MembershipError {
+impl Transient for MembershipError {
     fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -190,30 +191,25 @@ impl ClusterNode {
         change: MembershipChange,
     ) -> Result<MembershipOutcome, MembershipError> {
         let deadline = Instant::now() + CHANGE_TIMEOUT;
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let result = match self.raft().current_leader().await {
-                Some(leader) if leader == self.id() => {
-                    self.change_as_leader(change.clone(), deadline).await
-                }
-                Some(leader) => self.forward_change(leader, &change, deadline).await,
-                None => Err(WriteError::NoLeader {
-                    node: self.id(),
-                    last_leader: None,
-                }
-                .into()),
-            };
-            match result {
-                Err(error) if error.is_transient() && attempt < 100 => {
-                    let pause = Duration::from_millis(50 * u64::from(attempt.min(10)));
-                    if Instant::now() + pause >= deadline {
-                        return Err(error);
-                    }
-                    sleep(pause).await;
-                }
-                other => return other,
+        retry_transient(deadline, || self.change_once(&change, deadline)).await
+    }
+
+    /// One attempt: change here if this node leads, else at the leader.
+    async fn change_once(
+        &self,
+        change: &MembershipChange,
+        deadline: Instant,
+    ) -> Result<MembershipOutcome, MembershipError> {
+        match self.raft().current_leader().await {
+            Some(leader) if leader == self.id() => {
+                self.change_as_leader(change.clone(), deadline).await
             }
+            Some(leader) => self.forward_change(leader, change, deadline).await,
+            None => Err(WriteError::NoLeader {
+                node: self.id(),
+                last_leader: None,
+            }
+            .into()),
         }
     }
 

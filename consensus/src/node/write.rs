@@ -39,8 +39,13 @@ fn display_leader(leader: Option<NodeId>) -> String {
     leader.map_or_else(|| "unknown".to_string(), |id| format!("node {id}"))
 }
 
-impl WriteError {
-    /// Worth retrying within the caller's deadline: leadership may settle.
+/// A failure that may clear up by itself within the caller's deadline.
+pub(super) trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for WriteError {
+    /// Leadership may settle: no leader yet, or it moved.
     fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -260,12 +265,13 @@ impl ClusterNode {
 
 /// Retries `attempt` while it fails transiently (no leader yet, leadership
 /// moving) with a short, growing pause, until `deadline`.
-async fn retry_transient<T, Fut>(
+pub(super) async fn retry_transient<T, E, Fut>(
     deadline: Instant,
     mut attempt: impl FnMut() -> Fut,
-) -> Result<T, WriteError>
+) -> Result<T, E>
 where
-    Fut: Future<Output = Result<T, WriteError>>,
+    E: Transient,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut tries: u32 = 0;
     loop {
