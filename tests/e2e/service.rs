@@ -288,3 +288,50 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         "systemd-analyze verify: {stderr}"
     );
 }
+
+#[test]
+fn a_second_daemon_on_the_same_dns_address_is_refused() {
+    let port = raftmasq_tests::free_port();
+    let with_dns = |cluster: &raftmasq_tests::LoopbackCluster| {
+        for node in &cluster.nodes {
+            let text = fs::read_to_string(&node.config).expect("config");
+            let text = text.replace(
+                "[dns]\nenabled = false\n",
+                &format!("[dns]\nlisten = [\"127.0.0.1:{port}\"]\n"),
+            );
+            assert!(
+                text.contains(&format!("127.0.0.1:{port}")),
+                "adjust the test to LoopbackCluster's [dns]"
+            );
+            fs::write(&node.config, text).expect("config");
+        }
+    };
+    let first = raftmasq_tests::LoopbackCluster::new(1, "upstream = [\"127.0.0.1:9\"]");
+    let second = raftmasq_tests::LoopbackCluster::new(1, "upstream = [\"127.0.0.1:9\"]");
+    with_dns(&first);
+    with_dns(&second);
+    let running =
+        raftmasq_tests::Daemon::start(crate::binary(), &first.nodes[0].config, &first.nodes[0].log);
+    wait_for(
+        "the first daemon's DNS listener",
+        Duration::from_secs(20),
+        || running.log_text().contains("dns server listening"),
+    );
+    let mut refused = raftmasq_tests::Daemon::start(
+        crate::binary(),
+        &second.nodes[0].config,
+        &second.nodes[0].log,
+    );
+    let status = refused
+        .wait_exit(Duration::from_secs(20))
+        .expect("the second daemon exits");
+    assert!(!status.success());
+    let log = refused.log_text();
+    assert!(
+        log.contains(&format!(
+            "cannot listen for DNS on dns.listen 127.0.0.1:{port}"
+        )),
+        "{log}"
+    );
+    drop(running);
+}
