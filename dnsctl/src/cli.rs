@@ -73,6 +73,17 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Restore a `raftmasq export` file into this cluster: bound leases keep
+    /// their address and remaining time, reservations and records are added
+    /// (after a lost majority, or to move to a new cluster).
+    ImportState {
+        /// The JSON written by `raftmasq export`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

@@ -50,6 +50,7 @@ pub fn run(cli: &Cli, style: &Style) -> Result<String, Error> {
             conf,
             dry_run,
         } => import_dnsmasq(&client, leases, conf.as_deref(), *dry_run, style),
+        Command::ImportState { file, dry_run } => import_state(&client, file, *dry_run, style),
         Command::Completions { .. } | Command::Man { .. } => {
             Err(Error::Usage("this command needs no node".into()))
         }
@@ -448,6 +449,42 @@ fn import_dnsmasq(
         print!("{text}");
         return Err(Error::Incomplete(format!(
             "{failed} entries were not imported: resolve the conflicts above and run the import again (imported entries show as unchanged)"
+        )));
+    }
+    Ok(text)
+}
+
+fn import_state(
+    client: &Client,
+    file: &std::path::Path,
+    dry_run: bool,
+    style: &Style,
+) -> Result<String, Error> {
+    let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let (request, records) = import::state_request(&text, dry_run)
+        .map_err(|reason| Error::Usage(format!("{}: {reason}", file.display())))?;
+    let report: ImportReport = client.write(Method::POST, "/import/dnsmasq", &request)?;
+    let mut added = 0;
+    if !dry_run {
+        for record in &records {
+            let _: Done = client.write(Method::POST, "/records", record)?;
+            added += 1;
+        }
+    }
+    let mut text = render(style, &report, import_text)?;
+    if !style.json {
+        let verb = if dry_run { "would add" } else { "added" };
+        let count = if dry_run { records.len() } else { added };
+        let _ = writeln!(text, "static records: {count} {verb}");
+    }
+    let failed = report.count("conflict") + report.count("rejected");
+    if !dry_run && failed > 0 {
+        print!("{text}");
+        return Err(Error::Incomplete(format!(
+            "{failed} entries were not restored: resolve the conflicts above and run the import again"
         )));
     }
     Ok(text)

@@ -91,6 +91,70 @@ impl ImportReport {
     }
 }
 
+// ------------------------------------------------------- raftmasq export
+
+/// The parts of a `raftmasq export` file (format `raftmasq-state-v1`) that
+/// are restored.
+#[derive(Debug, Deserialize)]
+struct StateExport {
+    format: String,
+    leases: Vec<raftmasq_state::Lease>,
+    reservations: Vec<raftmasq_state::Reservation>,
+    records: Vec<raftmasq_state::StaticRecord>,
+}
+
+/// Turns an export into the import request (bound leases and reservations,
+/// planned and applied like a dnsmasq import: conflicts are reported, never
+/// overwritten) and the static records to add.
+pub fn state_request(
+    text: &str,
+    dry_run: bool,
+) -> Result<(ImportRequest, Vec<raftmasq_state::StaticRecord>), String> {
+    let export: StateExport =
+        serde_json::from_str(text).map_err(|e| format!("not a raftmasq export: {e}"))?;
+    if export.format != "raftmasq-state-v1" {
+        return Err(format!(
+            "format {:?} is not raftmasq-state-v1",
+            export.format
+        ));
+    }
+    let leases = export
+        .leases
+        .into_iter()
+        .filter(|lease| lease.state == raftmasq_state::LeaseState::Bound)
+        .enumerate()
+        .map(|(index, lease)| DnsmasqLease {
+            line: index + 1,
+            expires: lease.expires_at / 1000,
+            mac: lease.mac,
+            address: lease.address,
+            // The name asked for: the policy grants it (or its suffix) again.
+            hostname: lease.requested_hostname,
+            client_id: Some(lease.client_id),
+        })
+        .collect();
+    let reservations = export
+        .reservations
+        .into_iter()
+        .enumerate()
+        .map(|(index, reservation)| DnsmasqHost {
+            line: index + 1,
+            mac: reservation.mac,
+            address: reservation.address,
+            hostname: reservation.hostname,
+            lease_secs: None,
+        })
+        .collect();
+    Ok((
+        ImportRequest {
+            leases,
+            reservations,
+            dry_run,
+        },
+        export.records,
+    ))
+}
+
 // ------------------------------------------------------------------ parsing
 
 /// Parses a dnsmasq lease file. IPv6 leases and the `duid` line are reported

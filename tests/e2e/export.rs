@@ -36,6 +36,17 @@ async fn export_reads_a_stopped_nodes_state() {
                 .to_string(),
         );
     }
+    // A reservation and a static record travel too.
+    let reserve = json!({"op": "reserve", "reservation": {"mac": [2, 0, 0, 0, 0, 0x99], "address": "10.0.0.99", "hostname": "fixed"}});
+    assert_eq!(
+        admin.command(&addrs[0], &reserve).await.expect("reserve")["result"],
+        "done"
+    );
+    let record = json!({"op": "add_record", "record": {"name": "www.lxd", "ttl": null, "data": {"type": "A", "address": "10.0.0.5"}}});
+    assert_eq!(
+        admin.command(&addrs[0], &record).await.expect("record")["result"],
+        "done"
+    );
     // Let node 2 apply everything, then stop it.
     admin
         .leases(&addrs[1], true)
@@ -69,6 +80,67 @@ async fn export_reads_a_stopped_nodes_state() {
         .collect();
     assert_eq!(leases, granted);
     assert_eq!(export["settings"]["domain"], "lxd");
+
+    // Restore into a brand-new cluster: same addresses, names, reservation, record.
+    let file = cluster.path().join("state.json");
+    std::fs::write(&file, &output.stdout).expect("write export");
+    let fresh = LoopbackCluster::new(3, "");
+    let fresh_addrs: Vec<String> = fresh.nodes.iter().map(|n| n.admin_addr.clone()).collect();
+    let _fresh_daemons: Vec<Daemon> = fresh
+        .nodes
+        .iter()
+        .map(|n| Daemon::start(crate::binary(), &n.config, &n.log))
+        .collect();
+    admin
+        .wait_ready(&fresh_addrs, Duration::from_secs(30))
+        .await
+        .expect("fresh cluster ready");
+    let dnsctl = |args: &[&str]| {
+        std::process::Command::new(crate::dnsctl::dnsctl_binary())
+            .args(["--node", &fresh_addrs[1]])
+            .args(args)
+            .output()
+            .expect("run dnsctl")
+    };
+    let dry = dnsctl(&["import-state", file.to_str().expect("path"), "--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        admin
+            .leases(&fresh_addrs[0], true)
+            .await
+            .expect("leases")
+            .is_empty(),
+        "a dry run changes nothing"
+    );
+    let restored = dnsctl(&["import-state", file.to_str().expect("path")]);
+    assert!(
+        restored.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&restored.stdout),
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let leases = admin.leases(&fresh_addrs[2], true).await.expect("leases");
+    let restored: BTreeMap<String, String> = leases
+        .iter()
+        .map(|l| {
+            (
+                l["granted_name"].as_str().unwrap_or("").to_string(),
+                l["address"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        restored, granted,
+        "every lease back at its address with its name"
+    );
+    let reservations = dnsctl(&["--json", "reservations", "list"]);
+    assert!(String::from_utf8_lossy(&reservations.stdout).contains("10.0.0.99"));
+    let records = dnsctl(&["--json", "records", "list"]);
+    assert!(String::from_utf8_lossy(&records.stdout).contains("www.lxd"));
 
     // A running node's store is locked: export refuses with a hint.
     let refused = std::process::Command::new(crate::binary())
