@@ -131,3 +131,30 @@ fn the_demo_starts_and_its_printed_commands_work() {
         "{dir} was left behind"
     );
 }
+
+/// The README's run command must pick the daemon: the root package has two
+/// binaries (raftmasq and dnsctl), so `cargo run` needs `default-run`.
+#[test]
+fn the_readme_run_command_starts_the_daemon() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    assert!(
+        readme.contains("cargo run --release -- demo"),
+        "the README's run command changed"
+    );
+    // The same resolution without --release (already built by this test run).
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "-q", "--", "--version"])
+        .current_dir(root)
+        .output()
+        .expect("cargo run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("raftmasq "),
+        "{output:?}"
+    );
+}
