@@ -43,6 +43,20 @@ fn check<T>(problems: &mut Problems<'_>, key: &str, result: Result<T, String>) -
     result.map_err(|reason| problems.add(key, reason)).ok()
 }
 
+/// Parses every entry of the list at `key`; a bad entry is reported as
+/// `key[index]` and left out.
+fn check_each<T>(
+    problems: &mut Problems<'_>,
+    key: &str,
+    list: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Vec<T> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(index, text)| check(problems, &format!("{key}[{index}]"), parse(text)))
+        .collect()
+}
+
 pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_>) -> Config {
     let node = node(&raw.node, problems);
     let cluster = cluster(&raw.cluster, &node, problems);
@@ -412,17 +426,7 @@ fn dns(raw: &RawDns, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) -> D
     let domain = check(problems, "dns.domain", names::domain(&raw.domain)).unwrap_or_default();
 
     let listen: Vec<SocketAddr> = match &raw.listen {
-        Some(list) => list
-            .iter()
-            .enumerate()
-            .filter_map(|(index, text)| {
-                check(
-                    problems,
-                    &format!("dns.listen[{index}]"),
-                    net::socket_addr(text),
-                )
-            })
-            .collect(),
+        Some(list) => check_each(problems, "dns.listen", list, net::socket_addr),
         None => dhcp
             .address
             .map(|a| SocketAddr::new(IpAddr::V4(a), defaults::DNS_PORT))
@@ -488,31 +492,10 @@ fn dns(raw: &RawDns, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) -> D
     }
 
     let allow_recursion = match &raw.allow_recursion {
-        Some(list) => list
-            .iter()
-            .enumerate()
-            .filter_map(|(index, text)| {
-                check(
-                    problems,
-                    &format!("dns.allow_recursion[{index}]"),
-                    net::ip_net(text),
-                )
-            })
-            .collect(),
+        Some(list) => check_each(problems, "dns.allow_recursion", list, net::ip_net),
         None => default_allow_recursion(dhcp.subnet),
     };
-    let secondaries = raw
-        .secondaries
-        .iter()
-        .enumerate()
-        .filter_map(|(index, text)| {
-            check(
-                problems,
-                &format!("dns.secondaries[{index}]"),
-                net::ip(text),
-            )
-        })
-        .collect();
+    let secondaries = check_each(problems, "dns.secondaries", &raw.secondaries, net::ip);
 
     DnsConfig {
         enabled: raw.enabled,
