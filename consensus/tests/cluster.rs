@@ -47,6 +47,17 @@ fn address_on(node: &ClusterNode, n: u32) -> Option<Ipv4Addr> {
         .map(|lease| lease.address)
 }
 
+/// Both nodes hold the same address (or none) for clients `range`.
+fn assert_same_leases(cluster: &TestCluster, a: NodeId, b: NodeId, range: std::ops::Range<u32>) {
+    for n in range {
+        assert_eq!(
+            address_on(cluster.node(a), n),
+            address_on(cluster.node(b), n),
+            "client {n} on nodes {a} and {b}"
+        );
+    }
+}
+
 async fn all_applied(cluster: &TestCluster, leader: NodeId) {
     let index = cluster.last_applied(leader);
     for id in cluster.nodes.keys() {
@@ -58,11 +69,7 @@ async fn all_applied(cluster: &TestCluster, leader: NodeId) {
 async fn elects_a_leader_and_replicates_writes_from_any_node() {
     let cluster = TestCluster::start(3).await;
     let leader = cluster.ready().await;
-    let follower = *cluster
-        .nodes
-        .keys()
-        .find(|id| **id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
 
     let mut granted = BTreeMap::new();
     for n in 0..20 {
@@ -141,23 +148,14 @@ async fn killing_the_leader_elects_another_and_loses_no_acknowledged_write() {
 async fn a_restarted_node_catches_up() {
     let mut cluster = TestCluster::start(3).await;
     let leader = cluster.ready().await;
-    let follower = *cluster
-        .nodes
-        .keys()
-        .find(|id| **id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     cluster.kill(follower).await;
     for n in 0..30 {
         lease(cluster.node(leader), n).await;
     }
     cluster.restart(follower).await;
     all_applied(&cluster, leader).await;
-    for n in 0..30 {
-        assert_eq!(
-            address_on(cluster.node(follower), n),
-            address_on(cluster.node(leader), n)
-        );
-    }
+    assert_same_leases(&cluster, follower, leader, 0..30);
     cluster.shutdown().await;
 }
 
@@ -165,11 +163,7 @@ async fn a_restarted_node_catches_up() {
 async fn a_node_behind_a_purged_log_catches_up_from_a_snapshot() {
     let mut cluster = TestCluster::start_with(3, 20).await;
     let leader = cluster.ready().await;
-    let follower = *cluster
-        .nodes
-        .keys()
-        .find(|id| **id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     cluster.kill(follower).await;
     for n in 0..120 {
         lease(cluster.node(leader), n).await;
@@ -198,12 +192,7 @@ async fn a_node_behind_a_purged_log_catches_up_from_a_snapshot() {
         metrics.snapshot.is_some(),
         "the follower installed a snapshot"
     );
-    for n in 0..120 {
-        assert_eq!(
-            address_on(cluster.node(follower), n),
-            address_on(cluster.node(leader), n)
-        );
-    }
+    assert_same_leases(&cluster, follower, leader, 0..120);
     cluster.shutdown().await;
 }
 
@@ -292,11 +281,7 @@ async fn a_minority_leader_stops_committing_and_says_so() {
 async fn consistent_reads_work_from_a_follower() {
     let cluster = TestCluster::start(3).await;
     let leader = cluster.ready().await;
-    let follower = *cluster
-        .nodes
-        .keys()
-        .find(|id| **id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     let address = lease(cluster.node(leader), 7).await;
     let seen = cluster
         .node(follower)
@@ -507,11 +492,7 @@ async fn a_stopped_nodes_store_can_be_read_for_backup_and_recovery() {
         granted.insert(n, lease(cluster.node(leader), n).await);
     }
     all_applied(&cluster, leader).await;
-    let follower = *cluster
-        .nodes
-        .keys()
-        .find(|id| **id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     cluster.kill(follower).await;
     // Snapshot (every 25 entries) plus the log after it, read offline.
     let replica = raftmasq_consensus::store::read_replica(cluster.data_dir(follower))

@@ -177,6 +177,15 @@ impl TestCluster {
         self.dirs[&id].path()
     }
 
+    /// Any running node other than `leader`.
+    pub fn follower_of(&self, leader: NodeId) -> NodeId {
+        *self
+            .nodes
+            .keys()
+            .find(|id| **id != leader)
+            .expect("a follower")
+    }
+
     pub fn node(&self, id: NodeId) -> &ClusterNode {
         &self.nodes[&id]
     }
