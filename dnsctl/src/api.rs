@@ -19,6 +19,7 @@ pub const PREFIX: &str = "/api/v1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// A stable, machine-readable kind: `bad_request`, `unauthorized`,
+    /// `forbidden` (a browser write from another origin),
     /// `not_found`, `conflict`, `unavailable`, `internal`.
     pub error: String,
     /// What went wrong and what to do about it.

@@ -7,9 +7,14 @@
 //! leader from any node and need the cluster token when the listener is not
 //! on loopback. Errors are `{"error": kind, "message": what to do}` with
 //! 400 bad input, 401 token, 404 unknown, 409 refused by the cluster state,
-//! 503 no quorum or leader unreachable.
+//! 503 no quorum or leader unreachable. A write a browser sends always needs
+//! the token and must come from this listener's own page (403 otherwise):
+//! see `dashboard::browser`.
+//!
+//! The web dashboard (`/ui/`) lives in `dashboard`.
 
 mod conflicts;
+pub(crate) mod dashboard;
 mod import;
 mod leases;
 mod members;
@@ -18,6 +23,7 @@ pub(crate) mod records;
 mod reservations;
 mod status;
 
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
@@ -36,21 +42,34 @@ pub(crate) struct Admin {
     node: ClusterNode,
     token: ClusterToken,
     writes_need_token: bool,
+    history: dashboard::SharedHistory,
 }
 
+/// Serves the admin API and the dashboard, and keeps the dashboard's history,
+/// until the returned future is dropped.
 pub async fn serve(
     node: ClusterNode,
     listener: TcpListener,
     token: ClusterToken,
     writes_need_token: bool,
 ) {
+    let history = Arc::new(Mutex::new(dashboard::History::new()));
     let admin = Admin {
-        node,
+        node: node.clone(),
         token,
         writes_need_token,
+        history: history.clone(),
     };
-    if let Err(error) = axum::serve(listener, router(admin)).await {
-        tracing::error!(%error, "admin listener stopped");
+    let recorder = dashboard::recorder::run(node, history, || {
+        observability::render_counters().map(|text| dashboard::Counters::from_exposition(&text))
+    });
+    tokio::select! {
+        served = axum::serve(listener, router(admin)) => {
+            if let Err(error) = served {
+                tracing::error!(%error, "admin listener stopped");
+            }
+        }
+        () = recorder => {}
     }
 }
 
@@ -63,26 +82,48 @@ fn router(admin: Admin) -> Router {
         .merge(records::routes())
         .merge(conflicts::routes())
         .merge(import::routes())
+        .merge(dashboard::api_routes())
         .layer(axum::extract::DefaultBodyLimit::max(32 << 20))
         .route_layer(middleware::from_fn_with_state(admin.clone(), authorize))
         .with_state(admin.clone());
     Router::new()
-        .merge(observability::routes().with_state(admin))
+        .merge(observability::routes().with_state(admin.clone()))
+        .merge(dashboard::page_routes().with_state(admin))
         .nest(PREFIX, api)
 }
 
 /// Reads never need the token; writes do when the listener is reachable from
-/// the network.
+/// the network, and always when a browser sends them (from this listener's
+/// own page only: another origin is refused even with the token).
 async fn authorize(State(admin): State<Admin>, request: Request, next: Next) -> Response {
     let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
-    if is_read || !admin.writes_need_token || presents_token(request.headers(), &admin.token) {
+    if is_read {
         return next.run(request).await;
     }
-    tracing::warn!(path = %request.uri().path(), "admin write without a valid token refused");
+    let path = request.uri().path().to_string();
+    let token_needed = match dashboard::browser::classify(request.headers()) {
+        dashboard::browser::Sender::CrossOrigin(why) => {
+            tracing::warn!(%path, %why, "cross-origin admin write refused");
+            return Failure::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "writes from a web page are accepted only from this node's own dashboard ({why})"
+                ),
+            )
+            .into_response();
+        }
+        dashboard::browser::Sender::SameOrigin => true,
+        dashboard::browser::Sender::Tool => admin.writes_need_token,
+    };
+    if !token_needed || presents_token(request.headers(), &admin.token) {
+        return next.run(request).await;
+    }
+    tracing::warn!(%path, "admin write without a valid token refused");
     Failure::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
-        "writes over the network need the cluster token (Authorization: Bearer TOKEN)",
+        "writes over the network or from the dashboard need the cluster token (Authorization: Bearer TOKEN)",
     )
     .into_response()
 }

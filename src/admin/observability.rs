@@ -41,6 +41,11 @@ pub fn install_recorder() {
     }
 }
 
+/// The counters and histograms in text format, when the recorder is installed.
+pub(crate) fn render_counters() -> Option<String> {
+    RECORDER.get().map(PrometheusHandle::render)
+}
+
 pub(super) fn routes() -> Router<Admin> {
     Router::new()
         .route("/metrics", get(render))
