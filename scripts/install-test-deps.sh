@@ -31,6 +31,9 @@ packages=(
     kea-admin         # perfdhcp, for the benchmark
     dnsperf           # DNS benchmark
     jq                # the benchmark scripts read JSON
+    chromium          # the dashboard's browser tests (headless)
+    chromium-driver   # WebDriver for the same browser, for manual checks
+    fonts-dejavu-core # text in the dashboard screenshots
 )
 services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq)
 
@@ -56,6 +59,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The dashboard's browser tests run on Node (Debian's, unless one is already
+# installed) with playwright-core from tests/dashboard/package-lock.json.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+dashboard_tests="$(dirname "$0")/../tests/dashboard"
+if [ ! -f "$dashboard_tests/node_modules/.package-lock.json" ] ||
+    [ "$dashboard_tests/package-lock.json" -nt "$dashboard_tests/node_modules/.package-lock.json" ]; then
+    (cd "$dashboard_tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # On a machine running systemd, make sure none of the reference servers runs
 # now or at the next boot. Without systemd, policy-rc.d already kept them down.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
@@ -74,7 +90,7 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf; do
+for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf node chromium; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1

@@ -2,6 +2,7 @@
 //! in network namespaces). One test binary, a module per area.
 
 mod crash;
+mod dashboard;
 mod demo;
 mod dhcp;
 mod dhcp_failover;

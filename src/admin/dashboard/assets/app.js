@@ -200,7 +200,8 @@ function renderPool(pool) {
   const held = Math.max(0, size - pool.free - pool.bound - pool.offered - pool.quarantined);
   const used = size === 0 ? 0 : 1 - pool.free / size;
   const percent = (used * 100).toFixed(used > 0 && used < 0.01 ? 2 : 1);
-  $('pool-headline').textContent = `${percent}% in use · ${size} addresses`;
+  $('pool-headline').textContent = `${percent}% in use`;
+  $('pool-size').textContent = `${pool.in_use} of ${size.toLocaleString('en')} addresses leased`;
   const segments = [
     ['bound', pool.bound], ['offered', pool.offered], ['quarantined', pool.quarantined], ['held', held],
   ];
