@@ -101,7 +101,7 @@ async fn authorize(State(admin): State<Admin>, request: Request, next: Next) -> 
         return next.run(request).await;
     }
     let path = request.uri().path().to_string();
-    let token_needed = match dashboard::browser::classify(request.headers()) {
+    let (token_needed, hint) = match dashboard::browser::classify(request.headers()) {
         dashboard::browser::Sender::CrossOrigin(why) => {
             tracing::warn!(%path, %why, "cross-origin admin write refused");
             return Failure::new(
@@ -113,19 +113,20 @@ async fn authorize(State(admin): State<Admin>, request: Request, next: Next) -> 
             )
             .into_response();
         }
-        dashboard::browser::Sender::SameOrigin => true,
-        dashboard::browser::Sender::Tool => admin.writes_need_token,
+        dashboard::browser::Sender::SameOrigin => (
+            true,
+            "changes from the dashboard need the cluster token: enter it under Admin token",
+        ),
+        dashboard::browser::Sender::Tool => (
+            admin.writes_need_token,
+            "writes over the network need the cluster token (Authorization: Bearer TOKEN)",
+        ),
     };
     if !token_needed || presents_token(request.headers(), &admin.token) {
         return next.run(request).await;
     }
     tracing::warn!(%path, "admin write without a valid token refused");
-    Failure::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "writes over the network or from the dashboard need the cluster token (Authorization: Bearer TOKEN)",
-    )
-    .into_response()
+    Failure::new(StatusCode::UNAUTHORIZED, "unauthorized", hint).into_response()
 }
 
 fn presents_token(headers: &HeaderMap, token: &ClusterToken) -> bool {

@@ -103,6 +103,12 @@ test('shows the three members, the leases, conflicts and events', async () => {
   for (const kind of ['leader', 'conflict', 'decline']) {
     await page.waitForSelector(`#events li[data-kind="${kind}"]`, { timeout: 10000 });
   }
+  // The DNS queries the driver sent show in the rate chart (sampled every 5 s).
+  await page.waitForFunction(() => {
+    const label = document.getElementById('dns-chart').getAttribute('aria-label') || '';
+    const peak = label.match(/peak ([\d.]+)/);
+    return peak && Number(peak[1]) > 0 && document.querySelector('#dns-chart polyline');
+  }, null, { timeout: 12000 });
   const pool = await page.textContent('#pool-headline');
   assert.match(pool, /% in use/);
 

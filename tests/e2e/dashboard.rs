@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use raftmasq_consensus::state::{ClientId, Command as StateCommand, LeaseRequest, MacAddr};
 use raftmasq_tests::admin::AdminClient;
 use raftmasq_tests::cluster::TOKEN;
-use raftmasq_tests::{Daemon, LoopbackCluster};
+use raftmasq_tests::dnsprobe;
+use raftmasq_tests::{Daemon, LoopbackCluster, free_port};
 use serde_json::Value;
 
 use crate::dnsctl::dnsctl_binary;
@@ -114,6 +115,49 @@ async fn populate(admin: &AdminClient, addr: &str) -> Result<Vec<String>, String
     Ok(addresses)
 }
 
+/// Every node answers DNS on its own loopback port; nothing is forwarded
+/// (no client may recurse, and the upstream is a closed loopback port).
+fn with_dns(cluster: &LoopbackCluster) -> Vec<std::net::SocketAddr> {
+    cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let listen: std::net::SocketAddr = format!("127.0.0.1:{}", free_port())
+                .parse()
+                .expect("address");
+            let text = std::fs::read_to_string(&node.config).expect("config");
+            let text = text.replace(
+                "[dns]\nenabled = false\n",
+                &format!("[dns]\nlisten = [\"{listen}\"]\n"),
+            );
+            assert!(
+                text.contains(&listen.to_string()),
+                "adjust the test to LoopbackCluster's [dns]"
+            );
+            std::fs::write(&node.config, text).expect("config");
+            listen
+        })
+        .collect()
+}
+
+/// DNS traffic for the rate chart: queries for a lease's name for `span`,
+/// so at least one 5 s sample of the page node's counters sees them.
+fn query_for(server: std::net::SocketAddr, span: Duration) -> usize {
+    let started = Instant::now();
+    let mut answered = 0;
+    for id in 0..2_000u16 {
+        if started.elapsed() > span {
+            break;
+        }
+        let request = dnsprobe::query(id, "web.lxd", 1);
+        if dnsprobe::udp_exchange(server, &request, Duration::from_millis(500)).is_ok() {
+            answered += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    answered
+}
+
 #[test]
 fn the_dashboard_shows_the_cluster_and_its_forms_work_in_headless_chromium() {
     if !prerequisites() {
@@ -123,7 +167,8 @@ fn the_dashboard_shows_the_cluster_and_its_forms_work_in_headless_chromium() {
         .enable_all()
         .build()
         .expect("runtime");
-    let cluster = LoopbackCluster::new(3, "");
+    let cluster = LoopbackCluster::new(3, "upstream = [\"127.0.0.1:9\"]\nallow_recursion = []");
+    let dns = with_dns(&cluster);
     let daemons: Vec<Daemon> = cluster
         .nodes
         .iter()
@@ -151,6 +196,8 @@ fn the_dashboard_shows_the_cluster_and_its_forms_work_in_headless_chromium() {
     let other = 6 - page - victim;
     let index = |id: u64| usize::try_from(id - 1).expect("small id");
     let victim_pid = daemons[index(victim)].pid().expect("victim runs");
+    let answered = query_for(dns[index(page)], Duration::from_secs(6));
+    assert!(answered > 50, "node {page} answered {answered} DNS queries");
     let screenshots = std::env::var_os("RAFTMASQ_DASHBOARD_SCREENSHOTS")
         .map_or_else(|| cluster.path().join("screenshots"), PathBuf::from);
 

@@ -245,7 +245,7 @@ function niceMax(value) {
 }
 
 function drawChart(chart, samples, start, end, series, label) {
-  const [left, right, top, bottom] = [44, 592, 10, 146];
+  const [left, right, top, bottom] = [44, 592, 10, 196];
   const peak = Math.max(0, ...samples.flatMap((s) => series.map(([key]) => s[key])));
   const max = niceMax(peak);
   const x = (at) => left + ((at - start) / (end - start)) * (right - left);
@@ -259,7 +259,7 @@ function drawChart(chart, samples, start, end, series, label) {
     chart.append(text);
   }
   for (const [at, words, anchor] of [[left, '10 min ago', 'start'], [right, 'now', 'end']]) {
-    const text = svg('text', { x: at, y: 166, 'text-anchor': anchor });
+    const text = svg('text', { x: at, y: 216, 'text-anchor': anchor });
     text.textContent = words;
     chart.append(text);
   }
