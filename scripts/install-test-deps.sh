@@ -59,15 +59,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The dashboard's browser tests run on Node (Debian's, unless one is already
-# installed) with playwright-core from tests/dashboard/package-lock.json.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends nodejs npm
-fi
+# The dashboard's browser tests run on the machine's Node.js (20 or later:
+# playwright-core needs it, Debian bookworm's nodejs is 18) with
+# playwright-core from tests/dashboard/package-lock.json. It drives the
+# chromium package above; it never downloads a browser of its own.
 dashboard_tests="$(dirname "$0")/../tests/dashboard"
-if [ ! -f "$dashboard_tests/node_modules/.package-lock.json" ] ||
+node_major="$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\)\..*/\1/p')"
+if [ "${node_major:-0}" -lt 20 ] || ! command -v npm >/dev/null; then
+    echo "install-test-deps: the dashboard tests need Node.js 20 or later with npm (found: $(node --version 2>/dev/null || echo none))" >&2
+    node_missing=1
+elif [ ! -f "$dashboard_tests/node_modules/.package-lock.json" ] ||
     [ "$dashboard_tests/package-lock.json" -nt "$dashboard_tests/node_modules/.package-lock.json" ]; then
     (cd "$dashboard_tests" && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -85,6 +86,9 @@ fi
 
 # Report, and fail if a tool the tests call is still missing.
 status=0
+if [ -n "${node_missing:-}" ]; then
+    status=1
+fi
 # The packaging test builds a .deb with cargo-deb (pinned: its CLI changes).
 if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked

@@ -35,12 +35,24 @@ fn project() -> PathBuf {
 /// `CI=true` (a loud skip elsewhere).
 fn prerequisites() -> bool {
     let mut missing = Vec::new();
-    if Command::new("node")
+    // playwright-core needs Node.js 20 or later.
+    let node_major = Command::new("node")
         .arg("--version")
         .output()
-        .map_or(true, |out| !out.status.success())
-    {
-        missing.push("node (apt-get install nodejs)".to_string());
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| {
+            let version = String::from_utf8_lossy(&out.stdout).into_owned();
+            version
+                .trim()
+                .strip_prefix('v')?
+                .split('.')
+                .next()?
+                .parse::<u32>()
+                .ok()
+        });
+    if node_major.is_none_or(|major| major < 20) {
+        missing.push(format!("Node.js 20 or later (found {node_major:?})"));
     }
     if !Path::new(CHROMIUM).is_file() {
         missing.push(format!("{CHROMIUM} (apt-get install chromium)"));
