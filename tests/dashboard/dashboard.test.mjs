@@ -32,6 +32,8 @@ const REFUSED_MAC = '02:42:ac:10:00:78';
 
 let context;
 let page;
+/// Script errors and Content-Security-Policy violations on the main page.
+const pageProblems = [];
 
 function dnsctlReservations() {
   const out = execFileSync(DNSCTL, ['--config', DNSCTL_CONFIG, '--json', 'reservations', 'list'], {
@@ -76,6 +78,10 @@ before(async () => {
     }).observe({ type: 'layout-shift', buffered: true });
   });
   page = await context.newPage();
+  page.on('pageerror', (error) => pageProblems.push(`script error: ${error.message}`));
+  page.on('console', (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) pageProblems.push(message.text());
+  });
 });
 
 after(async () => {
@@ -122,6 +128,7 @@ test('shows the three members, the leases, conflicts and events', async () => {
   const host3 = await page.locator('#leases tbody tr[data-address]').count();
   assert.ok(host3 >= 1 && host3 < LEASES.length, `host filter kept ${host3} leases`);
   await page.selectOption('#lease-host', '');
+  assert.deepEqual(pageProblems, []);
   await page.click('#leases th[data-sort="name"] button');
   assert.equal(await page.getAttribute('#leases th[data-sort="name"]', 'aria-sort'), 'ascending');
   const names = await page.$$eval('#leases tbody tr td:nth-child(4)', (cells) => cells.map((c) => c.textContent));
@@ -267,4 +274,5 @@ test('a killed node turns red within 5 s on a surviving node\'s page', async () 
   assert.doesNotMatch(await page.textContent('#connection'), /Cannot reach/);
   await top(page);
   await page.screenshot({ path: join(SHOTS, 'member-down.png') });
+  assert.deepEqual(pageProblems, []);
 });
