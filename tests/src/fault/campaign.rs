@@ -105,8 +105,8 @@ impl Campaign {
         let leader = self.cluster.wait_leader_among(&[1, 2, 3], RECOVERY);
         let leader = u8::try_from(leader).unwrap_or(1);
         inject::prepare(&mut self.cluster, fault, leader);
-        let injected_ms = wall_ms();
         let injected = inject::inject(&mut self.cluster, fault, leader);
+        let injected_ms = injected.injected_ms;
         eprintln!(
             "fault: {} (leader {leader}, target {})",
             fault.name(),

@@ -11,11 +11,13 @@
 //!   server is silent; sometimes a RELEASE;
 //! - a lease whose end passes without a renewal expires.
 //!
+//! One client in three is *patient*: it renews only at T1 (half the lease)
+//! and never releases, as dhclient and udhcpc do; the others renew every few
+//! seconds so that a fault meets many renewals.
+//!
 //! Every request sets the BROADCAST flag so replies to clients without an
 //! address reach the shared socket; a bound client's address is added to the
 //! container's `eth0` (as /32) so unicast replies to `ciaddr` arrive too.
-//! This is the behaviour of dhclient and udhcpc compressed in time: clients
-//! renew every few seconds instead of at T1, so a fault meets many renewals.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -104,6 +106,7 @@ impl DhcpLoad {
                 netns_name: container.netns.name().to_string(),
                 clients: (1..=clients)
                     .map(|k| SimClient {
+                        patient: k % 3 == 0,
                         mac: client_mac(container.host, k),
                         hostname: client_hostname(container.host, k),
                         bound: None,
@@ -192,10 +195,14 @@ fn bind_client_socket() -> io::Result<UdpSocket> {
 struct Bound {
     address: Ipv4Addr,
     server_id: Ipv4Addr,
+    /// T1: when a patient client renews.
+    renew_at_ms: u64,
     until_ms: u64,
 }
 
 struct SimClient {
+    /// Renews at T1 only and never releases.
+    patient: bool,
     mac: [u8; 6],
     hostname: String,
     bound: Option<Bound>,
@@ -232,8 +239,11 @@ impl Pool {
             self.expire_due();
             let count = u64::try_from(self.clients.len()).unwrap_or(1).max(1);
             let k = usize::try_from(self.rng.below(count)).unwrap_or(0);
+            let patient = self.clients[k].patient;
             match self.clients[k].bound {
                 None => self.acquire(socket, k),
+                Some(bound) if patient && wall_ms() < bound.renew_at_ms => {}
+                Some(bound) if patient => self.renew(socket, k, bound),
                 Some(bound) if self.rng.below(100) < RELEASE_PERCENT => {
                     self.release(socket, k, bound)
                 }
@@ -386,6 +396,7 @@ impl Pool {
         self.clients[k].bound = Some(Bound {
             address,
             server_id,
+            renew_at_ms: answer.sent_at_ms + u64::from(lease_secs) * 500,
             until_ms: answer.sent_at_ms + u64::from(lease_secs) * 1000,
         });
     }

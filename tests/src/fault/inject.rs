@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::history::wall_ms;
 use crate::testbed_cluster::TestbedCluster;
 
 /// How far ahead the skewed clocks run: more than a lease (2 minutes on the
@@ -26,8 +27,8 @@ pub enum Fault {
     RestartAll,
     /// SIGSTOP of the leader past the election timeout, then SIGCONT.
     PauseLeader,
-    /// The two followers' clocks run ahead; then the leader dies, so a
-    /// skewed node leads.
+    /// One node's clock runs ahead, and that node leads (leaders are
+    /// killed until it wins an election).
     ClockAhead,
 }
 
@@ -77,6 +78,8 @@ impl Fault {
 #[derive(Debug, Clone)]
 pub struct Injected {
     pub fault: Fault,
+    /// When the fault began (wall clock, ms).
+    pub injected_ms: u64,
     /// The leader when the fault began.
     pub leader: u8,
     /// The host the fault hit (for RestartAll: the leader).
@@ -89,25 +92,25 @@ pub struct Injected {
     pub deposed: Option<u8>,
 }
 
-/// Injects `fault` into the cluster whose leader is `leader`. Preparation
-/// that is not itself the fault (restarting followers with a skewed clock)
-/// happens before this returns; the fault begins at the return.
+/// Preparation that is not itself the fault: for [`Fault::ClockAhead`], a
+/// follower restarts with its clock [`CLOCK_SKEW_MS`] ahead.
 pub fn prepare(cluster: &mut TestbedCluster, fault: Fault, leader: u8) {
     if fault == Fault::ClockAhead {
-        for host in others(cluster, leader) {
-            cluster.kill_node(host);
-            cluster.start_node_with_clock_offset(host, CLOCK_SKEW_MS);
-            cluster.wait_leader_among(&all(cluster), RECOVERY);
-        }
+        let skewed = others(cluster, leader)[0];
+        cluster.kill_node(skewed);
+        cluster.start_node_with_clock_offset(skewed, CLOCK_SKEW_MS);
+        cluster.wait_leader_among(&all(cluster), RECOVERY);
     }
 }
 
-/// The fault itself; [`prepare`] must have run.
+/// The fault itself; [`prepare`] must have run. `injected_ms` in the answer
+/// is when it began.
 pub fn inject(cluster: &mut TestbedCluster, fault: Fault, leader: u8) -> Injected {
     let hosts = all(cluster);
     let rest = others(cluster, leader);
     let mut injected = Injected {
         fault,
+        injected_ms: wall_ms(),
         leader,
         target: leader,
         quorum: rest.clone(),
@@ -115,7 +118,7 @@ pub fn inject(cluster: &mut TestbedCluster, fault: Fault, leader: u8) -> Injecte
         deposed: None,
     };
     match fault {
-        Fault::KillLeader | Fault::ClockAhead => cluster.kill_node(leader),
+        Fault::KillLeader => cluster.kill_node(leader),
         Fault::KillFollower => {
             let follower = rest[0];
             cluster.kill_node(follower);
@@ -143,14 +146,34 @@ pub fn inject(cluster: &mut TestbedCluster, fault: Fault, leader: u8) -> Injecte
             cluster.pause_node(leader);
             injected.deposed = Some(leader);
         }
-    }
-    if fault == Fault::ClockAhead {
-        // A skewed follower takes over; the old leader comes back with a
-        // true clock, as a follower.
-        cluster.wait_leader_among(&rest, RECOVERY);
-        cluster.start_node(leader);
+        Fault::ClockAhead => {
+            let skewed = rest[0];
+            elect(cluster, skewed, leader);
+            injected.injected_ms = wall_ms();
+            injected.target = skewed;
+            injected.quorum = hosts.clone();
+            injected.surviving = hosts;
+        }
     }
     injected
+}
+
+/// Kills leaders (restarting each with a true clock) until `wanted` leads;
+/// at most a few rounds, as elections are random.
+fn elect(cluster: &mut TestbedCluster, wanted: u8, leader: u8) {
+    let mut leader = leader;
+    for _ in 0..8 {
+        if leader == wanted {
+            return;
+        }
+        cluster.kill_node(leader);
+        let rest = others(cluster, leader);
+        let next = cluster.wait_leader_among(&rest, RECOVERY);
+        cluster.start_node(leader);
+        cluster.wait_leader_among(&all(cluster), RECOVERY);
+        leader = u8::try_from(next).unwrap_or(0);
+    }
+    panic!("node {wanted} did not become the leader in 8 elections");
 }
 
 /// Undoes the fault; the cluster may still be electing when this returns.
@@ -167,11 +190,8 @@ pub fn heal(cluster: &mut TestbedCluster, injected: &Injected) {
         Fault::RestartAll => {}
         Fault::PauseLeader => cluster.resume_node(target),
         Fault::ClockAhead => {
-            for host in injected.quorum.clone() {
-                cluster.wait_leader_among(&all(cluster), RECOVERY);
-                cluster.kill_node(host);
-                cluster.start_node(host);
-            }
+            cluster.kill_node(target);
+            cluster.start_node(target);
         }
     }
 }
