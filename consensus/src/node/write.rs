@@ -117,6 +117,11 @@ impl ClusterNode {
         mut command: Command,
         deadline: Instant,
     ) -> Result<Response, WriteError> {
+        if !crate::clock::is_synced() {
+            // A leader right after start has not compared clocks yet: do it
+            // before its clock goes into the log for good.
+            super::clock_sync::sync_once(self).await;
+        }
         stamp(&mut command, now_millis());
         let kind = command.kind();
         match timeout_at(deadline, self.raft().client_write(command)).await {
