@@ -104,7 +104,7 @@ pub fn prepare(cluster: &mut TestbedCluster, fault: Fault, leader: u8) {
 }
 
 /// The fault itself; [`prepare`] must have run. `injected_ms` in the answer
-/// is when it began.
+/// is when it was in place (the kill returned, the rule was loaded).
 pub fn inject(cluster: &mut TestbedCluster, fault: Fault, leader: u8) -> Injected {
     let hosts = all(cluster);
     let rest = others(cluster, leader);
@@ -149,12 +149,13 @@ pub fn inject(cluster: &mut TestbedCluster, fault: Fault, leader: u8) -> Injecte
         Fault::ClockAhead => {
             let skewed = rest[0];
             elect(cluster, skewed, leader);
-            injected.injected_ms = wall_ms();
             injected.target = skewed;
             injected.quorum = hosts.clone();
             injected.surviving = hosts;
         }
     }
+    // The fault is in place from here (for the clock: the skewed node leads).
+    injected.injected_ms = wall_ms();
     injected
 }
 
