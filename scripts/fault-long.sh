@@ -2,7 +2,7 @@
 # The long form of the fault-injection suite (tests/e2e/faults.rs): a
 # randomised schedule of ITERATIONS faults drawn from SEED (kill -9 of the
 # leader or a follower, a partition, a one-way partition, a power loss of
-# every host, a SIGSTOP of the leader), then the clock fault, all on one
+# every host, a SIGSTOP of the leader), then the two clock faults, all on one
 # three-host testbed under DHCP and DNS load. After each fault the checker
 # compares every reply the clients saw with the cluster's leases: no lost
 # lease, no address held twice, no stale DNS name, no new address from a

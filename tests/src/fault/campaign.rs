@@ -222,11 +222,14 @@ impl Campaign {
         }
         let (answered, asked) = measure::dns_answered(&history.dns, window);
         let (timeouts, naks) = measure::dhcp_failures(&history.dhcp, window);
+        let (renewed, renewals) = measure::renewals(&history.dhcp, window);
         self.reports.push(FaultReport {
             name: window.name.clone(),
             dhcp_downtime_ms: measure::dhcp_downtime(&history.dhcp, window.injected_ms),
             dns_answered_pct: measure::percent(answered, asked),
             dns_queries: asked,
+            renewals_acked_pct: measure::percent(renewed, renewals),
+            renewals,
             dhcp_timeouts: timeouts,
             naks,
             leases_lost: lost,

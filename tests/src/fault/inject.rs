@@ -30,10 +30,12 @@ pub enum Fault {
     /// One node's clock runs ahead, and that node leads (leaders are
     /// killed until it wins an election).
     ClockAhead,
+    /// The same with the clock behind.
+    ClockBehind,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::KillLeader,
         Fault::KillFollower,
         Fault::PartitionLeader,
@@ -41,6 +43,7 @@ impl Fault {
         Fault::RestartAll,
         Fault::PauseLeader,
         Fault::ClockAhead,
+        Fault::ClockBehind,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -52,7 +55,22 @@ impl Fault {
             Fault::RestartAll => "restart all hosts at once (power loss)",
             Fault::PauseLeader => "SIGSTOP leader past the election timeout",
             Fault::ClockAhead => "leader's clock 180 s ahead",
+            Fault::ClockBehind => "leader's clock 180 s behind",
         }
+    }
+
+    /// The skew of a clock fault.
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        match self {
+            Fault::ClockAhead => Some(CLOCK_SKEW_MS),
+            Fault::ClockBehind => Some(-CLOCK_SKEW_MS),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a clock fault (run last: see [`Fault::ALL`]).
+    pub fn is_clock(&self) -> bool {
+        self.clock_offset_ms().is_some()
     }
 
     /// Parses a [`Fault::key`].
@@ -70,6 +88,7 @@ impl Fault {
             Fault::RestartAll => "restart-all",
             Fault::PauseLeader => "pause",
             Fault::ClockAhead => "clock-ahead",
+            Fault::ClockBehind => "clock-behind",
         }
     }
 }
@@ -92,13 +111,13 @@ pub struct Injected {
     pub deposed: Option<u8>,
 }
 
-/// Preparation that is not itself the fault: for [`Fault::ClockAhead`], a
-/// follower restarts with its clock [`CLOCK_SKEW_MS`] ahead.
+/// Preparation that is not itself the fault: for a clock fault, a follower
+/// restarts with its clock [`CLOCK_SKEW_MS`] ahead or behind.
 pub fn prepare(cluster: &mut TestbedCluster, fault: Fault, leader: u8) {
-    if fault == Fault::ClockAhead {
+    if let Some(offset_ms) = fault.clock_offset_ms() {
         let skewed = others(cluster, leader)[0];
         cluster.kill_node(skewed);
-        cluster.start_node_with_clock_offset(skewed, CLOCK_SKEW_MS);
+        cluster.start_node_with_clock_offset(skewed, offset_ms);
         cluster.wait_leader_among(&all(cluster), RECOVERY);
     }
 }
@@ -146,7 +165,7 @@ pub fn inject(cluster: &mut TestbedCluster, fault: Fault, leader: u8) -> Injecte
             cluster.pause_node(leader);
             injected.deposed = Some(leader);
         }
-        Fault::ClockAhead => {
+        Fault::ClockAhead | Fault::ClockBehind => {
             let skewed = rest[0];
             elect(cluster, skewed, leader);
             injected.target = skewed;
@@ -190,7 +209,7 @@ pub fn heal(cluster: &mut TestbedCluster, injected: &Injected) {
         // The nodes restarted at injection; healing is their recovery.
         Fault::RestartAll => {}
         Fault::PauseLeader => cluster.resume_node(target),
-        Fault::ClockAhead => {
+        Fault::ClockAhead | Fault::ClockBehind => {
             cluster.kill_node(target);
             cluster.start_node(target);
         }

@@ -22,6 +22,9 @@ pub struct FaultReport {
     /// DNS queries answered on the surviving hosts during the fault, %.
     pub dns_answered_pct: f64,
     pub dns_queries: usize,
+    /// Renewals answered with an ACK during the fault, % of those tried.
+    pub renewals_acked_pct: f64,
+    pub renewals: usize,
     /// Renewals and fresh requests that got no answer during the fault.
     pub dhcp_timeouts: usize,
     pub naks: usize,
@@ -71,6 +74,19 @@ pub fn dhcp_failures(dhcp: &[DhcpRecord], window: &FaultWindow) -> (usize, usize
     })
 }
 
+/// (ACKed, tried) renewals within the window: a renewal ends in an ACK, a
+/// NAK or a timeout.
+pub fn renewals(dhcp: &[DhcpRecord], window: &FaultWindow) -> (usize, usize) {
+    let within = dhcp
+        .iter()
+        .filter(|r| (window.injected_ms..window.healed_ms).contains(&r.at_ms));
+    within.fold((0, 0), |(acked, tried), record| match record.event {
+        DhcpEvent::Ack { new: false, .. } => (acked + 1, tried + 1),
+        DhcpEvent::Timeout { what: "renew" } => (acked, tried + 1),
+        _ => (acked, tried),
+    })
+}
+
 pub fn percent(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0
@@ -83,8 +99,8 @@ pub fn percent(part: usize, whole: usize) -> f64 {
 /// The per-fault table, in Markdown.
 pub fn table(reports: &[FaultReport]) -> String {
     let mut text = String::from(
-        "| fault | DHCP downtime | DNS answered (surviving hosts) | DHCP timeouts / NAKs | leases lost | duplicate addresses |\n\
-         |---|---|---|---|---|---|\n",
+        "| fault | DHCP downtime | renewals ACKed | DNS answered (surviving hosts) | DHCP timeouts / NAKs | leases lost | duplicate addresses |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         let downtime = r.dhcp_downtime_ms.map_or_else(
@@ -92,9 +108,11 @@ pub fn table(reports: &[FaultReport]) -> String {
             |ms| format!("{:.1} s", ms as f64 / 1000.0),
         );
         text.push_str(&format!(
-            "| {} | {} | {:.1} % of {} | {} / {} | {} | {} |\n",
+            "| {} | {} | {:.1} % of {} | {:.1} % of {} | {} / {} | {} | {} |\n",
             r.name,
             downtime,
+            r.renewals_acked_pct,
+            r.renewals,
             r.dns_answered_pct,
             r.dns_queries,
             r.dhcp_timeouts,
