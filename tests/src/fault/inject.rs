@@ -179,10 +179,10 @@ pub fn inject(cluster: &mut TestbedCluster, fault: Fault, leader: u8) -> Injecte
 }
 
 /// Kills leaders (restarting each with a true clock) until `wanted` leads;
-/// at most a few rounds, as elections are random.
+/// elections are random (about two rounds on average), so at most 16.
 fn elect(cluster: &mut TestbedCluster, wanted: u8, leader: u8) {
     let mut leader = leader;
-    for _ in 0..8 {
+    for _ in 0..16 {
         if leader == wanted {
             return;
         }
@@ -193,7 +193,7 @@ fn elect(cluster: &mut TestbedCluster, wanted: u8, leader: u8) {
         cluster.wait_leader_among(&all(cluster), RECOVERY);
         leader = u8::try_from(next).unwrap_or(0);
     }
-    panic!("node {wanted} did not become the leader in 8 elections");
+    panic!("node {wanted} did not become the leader in 16 elections");
 }
 
 /// Undoes the fault; the cluster may still be electing when this returns.
