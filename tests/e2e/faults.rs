@@ -7,14 +7,72 @@
 //! The long form (`long_randomised_fault_schedule`, ignored by default, run
 //! by scripts/fault-long.sh) draws a schedule from `SEED` for `ITERATIONS`.
 
+use std::path::Path;
 use std::time::Duration;
 
+use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
 use raftmasq_tests::dnsprobe::Xorshift;
 use raftmasq_tests::fault::campaign::{Campaign, Settings};
 use raftmasq_tests::fault::inject::Fault;
-use raftmasq_tests::netns;
+use raftmasq_tests::fault::real_clients::RealClientLog;
+use raftmasq_tests::netns::{self, Container};
 
-const TOOLS: &[&str] = &["ip", "bridge", "nft", "curl"];
+const TOOLS: &[&str] = &["ip", "bridge", "nft", "curl", "dhclient", "udhcpc"];
+
+/// How long a real client may take for its first lease.
+const LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// A dhclient (renewing every 5 s) and a udhcpc (renewing at T1, 60 s) on
+/// each host, beside the simulated clients, their events checked with the rest.
+fn real_containers(campaign: &Campaign) -> Vec<(Container, ClientKind)> {
+    (1..=3u8)
+        .flat_map(|host| {
+            [
+                (ClientKind::Dhclient, "fd", 1u8),
+                (ClientKind::Udhcpc, "fu", 2),
+            ]
+            .map(|(kind, prefix, n)| (host, kind, prefix, n))
+        })
+        .map(|(host, kind, prefix, n)| {
+            let container = campaign
+                .cluster
+                .testbed
+                .add_container(
+                    host,
+                    &format!("{prefix}{host}"),
+                    &format!("02:fc:00:00:{n:02x}:{host:02x}"),
+                )
+                .expect("real client container");
+            (container, kind)
+        })
+        .collect()
+}
+
+fn start_real_clients<'c>(
+    campaign: &mut Campaign,
+    containers: &'c [(Container, ClientKind)],
+    work: &Path,
+) -> Vec<DhcpClient<'c>> {
+    let mut clients = Vec::new();
+    for (container, kind) in containers {
+        let options = ClientOptions {
+            hostname: container.name.clone(),
+            dhclient_renewal_secs: (*kind == ClientKind::Dhclient).then_some(5),
+        };
+        let client = DhcpClient::start(*kind, container, work, &options).expect("real client");
+        client
+            .wait_lease(LEASE_WAIT)
+            .unwrap_or_else(|e| panic!("{e}\n{}", campaign.cluster.logs()));
+        campaign.watch_real_client(RealClientLog {
+            events: client.events_path(),
+            mac: container.mac.clone(),
+            hostname: container.name.clone(),
+            host: container.host,
+        });
+        clients.push(client);
+    }
+    clients
+}
 
 fn assert_clean(campaign: &Campaign, table: &str) {
     println!("\n{table}");
@@ -53,6 +111,9 @@ fn every_fault_once_under_load_loses_no_lease_and_duplicates_no_address() {
         settle: Duration::from_secs(3),
     };
     let mut campaign = Campaign::start(crate::binary(), "fi", settings);
+    let work = tempfile::TempDir::new().expect("client dir");
+    let containers = real_containers(&campaign);
+    let _real = start_real_clients(&mut campaign, &containers, work.path());
     // The clock faults go last (Fault::ALL's order): had a skew got into the
     // log, the replicated clock would stay ahead for as long as the skew.
     // FAULTS=kill-leader,pause runs only those (to debug one fault).
@@ -104,6 +165,9 @@ fn long_randomised_fault_schedule() {
         keys.join(" ")
     );
     let mut campaign = Campaign::start(crate::binary(), "fl", settings);
+    let work = tempfile::TempDir::new().expect("client dir");
+    let containers = real_containers(&campaign);
+    let _real = start_real_clients(&mut campaign, &containers, work.path());
     for fault in schedule {
         campaign.run(fault);
     }

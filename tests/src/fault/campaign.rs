@@ -10,9 +10,10 @@ use std::time::Duration;
 use super::checker::{ClusterLease, duplicates, grants_by, holdings, lost_leases, stale_names};
 use super::dhcp_load::{DhcpLoad, client_hostname};
 use super::dns_load::DnsLoad;
-use super::history::{Recorder, wall_ms};
+use super::history::{History, Recorder, wall_ms};
 use super::inject::{self, Fault, Injected};
 use super::measure::{self, FaultReport, FaultWindow};
+use super::real_clients::RealClientLog;
 use crate::netns::Container;
 use crate::testbed_cluster::TestbedCluster;
 
@@ -54,6 +55,8 @@ pub struct Campaign {
     pub reports: Vec<FaultReport>,
     /// Every invariant broken, in words.
     pub violations: Vec<String>,
+    /// Real clients whose events join the simulated clients' records.
+    real: Vec<RealClientLog>,
 }
 
 impl Campaign {
@@ -97,7 +100,23 @@ impl Campaign {
             settings,
             reports: Vec::new(),
             violations: Vec::new(),
+            real: Vec::new(),
         }
+    }
+
+    /// Checks a real client's events with the rest from now on.
+    pub fn watch_real_client(&mut self, log: RealClientLog) {
+        self.real.push(log);
+    }
+
+    /// Everything recorded so far, real clients included.
+    fn history(&self) -> History {
+        let mut history = self.recorder.snapshot();
+        for log in &self.real {
+            history.dhcp.extend(log.records());
+        }
+        history.dhcp.sort_by_key(|record| record.at_ms);
+        history
     }
 
     /// Injects `fault`, holds it, heals, waits for recovery, checks.
@@ -158,7 +177,7 @@ impl Campaign {
             })
         };
         let at_ms = wall_ms();
-        let held = holdings(&self.recorder.snapshot().dhcp);
+        let held = holdings(&self.history().dhcp);
         let lost = lost_leases(&held, &ClusterLease::all(&leases), at_ms, LEASE_SLACK_MS);
         dhcp.resume();
         for lease in &lost {
@@ -176,7 +195,7 @@ impl Campaign {
 
     fn report(&mut self, injected: &Injected, window: &FaultWindow, lost: usize) {
         let now = wall_ms();
-        let history = self.recorder.snapshot();
+        let history = self.history();
         let held = holdings(&history.dhcp);
         let dups: Vec<_> = duplicates(&held)
             .into_iter()
@@ -221,6 +240,14 @@ impl Campaign {
             }
         }
         let (answered, asked) = measure::dns_answered(&history.dns, window);
+        for host in 1..=HOSTS {
+            let alone = FaultWindow {
+                surviving: vec![host],
+                ..window.clone()
+            };
+            let (a, q) = measure::dns_answered(&history.dns, &alone);
+            eprintln!("dns host {host}: {a} of {q} answered during the fault");
+        }
         let (timeouts, naks) = measure::dhcp_failures(&history.dhcp, window);
         let (renewed, renewals) = measure::renewals(&history.dhcp, window);
         self.reports.push(FaultReport {
@@ -250,19 +277,20 @@ impl Campaign {
         if let Some(dns) = self.dns.take() {
             dns.stop();
         }
-        let history = self.recorder.snapshot();
+        let history = self.history();
         let acks = history
             .dhcp
             .iter()
             .filter(|r| matches!(r.event, super::history::DhcpEvent::Ack { .. }))
             .count();
         format!(
-            "{}\n{} DHCP events ({acks} ACKs), {} DNS queries, {} clients on {} load containers\n",
+            "{}\n{} DHCP events ({acks} ACKs), {} DNS queries, {} simulated clients on {} load containers, {} real clients\n",
             measure::table(&self.reports),
             history.dhcp.len(),
             history.dns.len(),
             usize::from(self.settings.clients_per_host) * self.containers.len(),
             self.containers.len(),
+            self.real.len(),
         )
     }
 }

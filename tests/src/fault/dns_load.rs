@@ -52,16 +52,17 @@ impl DnsLoad {
                     eprintln!("dns load: setns: {error}");
                     return;
                 }
-                let Ok(socket) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
-                    eprintln!("dns load: no socket");
-                    return;
-                };
                 let count = u64::try_from(names.len()).unwrap_or(1).max(1);
                 while !stop.load(Ordering::SeqCst) {
                     let hostname = &names[usize::try_from(rng.below(count)).unwrap_or(0)];
                     let id = u16::try_from(rng.below(65_536)).unwrap_or(1);
                     let at_ms = wall_ms();
-                    let outcome = ask(&socket, server, id, &format!("{hostname}.{domain}"));
+                    // A new socket, so a new source port, per query, as stub
+                    // resolvers do: one stuck path cannot take every query.
+                    let outcome = match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+                        Ok(socket) => ask(&socket, server, id, &format!("{hostname}.{domain}")),
+                        Err(_) => DnsOutcome::Unanswered,
+                    };
                     recorder.dns(DnsSample {
                         at_ms,
                         host,

@@ -4,7 +4,8 @@
 //! and every lease the cluster holds afterwards.
 //!
 //! - [`history`]: what the clients saw, stamped with the wall clock;
-//! - [`dhcp_load`], [`dns_load`]: the load generators;
+//! - [`dhcp_load`], [`dns_load`]: the load generators; [`real_clients`]:
+//!   dhclient and udhcpc events as records;
 //! - [`inject`]: the faults, injected and healed on a [`crate::testbed_cluster::TestbedCluster`];
 //! - [`checker`]: the invariants; [`measure`]: the per-fault numbers;
 //! - [`campaign`]: runs a schedule of faults on one cluster.
@@ -16,3 +17,4 @@ pub mod dns_load;
 pub mod history;
 pub mod inject;
 pub mod measure;
+pub mod real_clients;
