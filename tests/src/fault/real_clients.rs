@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use super::history::{DhcpEvent, DhcpRecord};
 use crate::clients::{Event, read_events};
 
+/// How long before its script ran a real client may have sent its request.
+const SCRIPT_DELAY_MS: u64 = 3_000;
+
 /// Where a real client's script writes, and who the client is.
 #[derive(Debug, Clone)]
 pub struct RealClientLog {
@@ -35,9 +38,11 @@ impl RealClientLog {
                 server_id: event.server_id?,
                 lease_secs: event.lease_time?,
                 new: matches!(event.event.as_str(), "BOUND" | "REBOOT"),
-                // The script runs just after the ACK; the lease counts from a
-                // little earlier in truth, which only makes this end later.
-                sent_at_ms: at_ms,
+                // The script runs after the ACK (a process start later, which
+                // on a busy machine can be a while); counting the lease from
+                // a few seconds earlier never makes it end after the
+                // cluster's record does.
+                sent_at_ms: at_ms.saturating_sub(SCRIPT_DELAY_MS),
             },
             "NAK" => DhcpEvent::Nak {
                 server_id: event.server_id,
