@@ -12,8 +12,9 @@
 //! this: a leader 180 s ahead ended every lease not renewed in the last
 //! 180 s). So [`now_millis`] is this host's clock *corrected by the median
 //! of the voters' clock offsets*, measured once a second over the cluster
-//! listener (`node::clock_sync`). With one wrong clock among three, the
-//! median is a right one. A majority of wrong clocks wins: run NTP.
+//! listener (`node::clock_sync`); a median under [`DEAD_BAND_MS`] is noise
+//! and leaves the clock alone. With one wrong clock among three, the median
+//! is a right one. A majority of wrong clocks wins: run NTP.
 //!
 //! **Test hook.** `RAFTMASQ_TEST_CLOCK_OFFSET_MS` (a signed number of
 //! milliseconds) shifts this host's clock, read once at first use. It exists
@@ -85,6 +86,22 @@ pub fn offset_from(sent_ms: Millis, received_ms: Millis, peer_ms: Millis) -> i64
     i64::try_from(i128::from(peer_ms) - i128::from(midpoint)).unwrap_or(0)
 }
 
+/// Offsets below this are measurement noise (half a round trip of at most
+/// 500 ms), not skew: the correction stays 0, so hosts whose clocks agree
+/// keep exactly their own time.
+pub const DEAD_BAND_MS: i64 = 500;
+
+/// The correction for these peer offsets: their median with this host's
+/// ([`median_offset`]), or 0 within [`DEAD_BAND_MS`].
+pub fn correction_for(peer_offsets: &[i64]) -> i64 {
+    let median = median_offset(peer_offsets);
+    if median.abs() < DEAD_BAND_MS {
+        0
+    } else {
+        median
+    }
+}
+
 /// The median of this host's offset (0) and the peers' offsets. With an even
 /// count, the one nearer to 0: never correct further than a majority agrees.
 pub fn median_offset(peer_offsets: &[i64]) -> i64 {
@@ -149,6 +166,13 @@ mod tests {
     /// The regression of the fault suite's clock fault: a leader 180 s ahead
     /// of two true peers corrects itself back to their time; a true leader
     /// with one skewed peer stays put.
+    #[test]
+    fn agreeing_clocks_are_left_alone() {
+        assert_eq!(correction_for(&[-1, 3]), 0);
+        assert_eq!(correction_for(&[-499, -480]), 0);
+        assert_eq!(correction_for(&[-180_000, -179_990]), -179_990);
+    }
+
     #[test]
     fn one_skewed_clock_among_three_is_outvoted() {
         assert_eq!(median_offset(&[-180_000, -180_003]), -180_000);

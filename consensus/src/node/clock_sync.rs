@@ -79,7 +79,7 @@ pub(super) async fn sync_once(node: &ClusterNode) {
         return;
     }
     let before = clock::correction_ms();
-    let correction = clock::median_offset(&offsets);
+    let correction = clock::correction_for(&offsets);
     clock::set_correction(correction);
     if (correction - before).abs() >= NOTABLE_MS {
         tracing::warn!(
