@@ -39,6 +39,14 @@ pub async fn run(
             )
         })?;
     let node = ClusterNode::start(node_config, listener, Links::default()).await?;
+    let offset_ms = raftmasq_consensus::clock::test_offset_ms();
+    if offset_ms != 0 {
+        tracing::warn!(
+            offset_ms,
+            variable = raftmasq_consensus::clock::TEST_OFFSET_VAR,
+            "TEST ONLY: this node's clock is shifted; never set this variable in production"
+        );
+    }
     tracing::info!(node_id = node.id(), cluster_addr = %config.node.cluster_addr, admin_addr = %config.node.admin_addr, "raftmasq node started");
 
     let admin = crate::admin::serve(

@@ -105,7 +105,13 @@ pub async fn start(
                 .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (TCP)"))?,
         );
     }
-    let server = DnsServer::new(&server_config, Arc::new(ReplicaZones::new(replica)))?;
+    // The daemon's one clock (see `raftmasq_consensus::clock`), so a skewed
+    // host's DNS ends leases by the same time as its DHCP and Raft code.
+    let server = DnsServer::with_clock(
+        &server_config,
+        Arc::new(ReplicaZones::new(replica)),
+        Arc::new(raftmasq_consensus::clock::now_millis),
+    )?;
     tracing::info!(listen = ?config.dns.listen, domain = %config.dns.domain, "dns server listening");
     let running = server.clone();
     tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! raftmasq's replicated cluster state: the openraft node, its sled storage and
 //! the Raft RPC between nodes. The state machine itself lives in `raftmasq-state`.
 
+pub mod clock;
 pub mod network;
 pub mod node;
 pub mod store;

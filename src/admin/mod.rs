@@ -24,14 +24,13 @@ mod reservations;
 mod status;
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use raftmasq_consensus::state::{Command, Millis, Rejection, Response as Answer};
+use raftmasq_consensus::state::{Command, Rejection, Response as Answer};
 use raftmasq_consensus::store::Replica;
 use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
 use raftmasq_dnsctl::api::{ApiError, PREFIX};
@@ -255,10 +254,4 @@ impl Admin {
 }
 
 /// This host's clock, for showing leases that ended as expired.
-pub(crate) fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
+pub(crate) use raftmasq_consensus::clock::now_millis;

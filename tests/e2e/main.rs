@@ -10,6 +10,7 @@ mod dns;
 mod dnsctl;
 mod dnsctl_import;
 mod export;
+mod faults;
 mod migrate;
 mod package;
 mod records_file;

@@ -58,6 +58,8 @@ pub struct Event {
     pub domain: Option<String>,
     pub dns: Vec<Ipv4Addr>,
     pub routers: Vec<Ipv4Addr>,
+    /// When the script ran (Unix milliseconds, the machine's clock).
+    pub at_ms: Option<u64>,
 }
 
 impl Event {
@@ -71,6 +73,7 @@ impl Event {
             domain: None,
             dns: Vec::new(),
             routers: Vec::new(),
+            at_ms: None,
         };
         for field in line.split_whitespace() {
             let (key, value) = field.split_once('=')?;
@@ -87,6 +90,7 @@ impl Event {
                 "domain" => event.domain = Some(value.to_string()),
                 "dns" => event.dns = list(),
                 "routers" => event.routers = list(),
+                "at" => event.at_ms = value.parse().ok(),
                 _ => {}
             }
         }
@@ -228,11 +232,12 @@ impl<'c> DhcpClient<'c> {
 
     /// Every event so far, oldest first.
     pub fn events(&self) -> Vec<Event> {
-        fs::read_to_string(self.dir.join("events"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(Event::parse)
-            .collect()
+        read_events(&self.events_path())
+    }
+
+    /// The file the client's script appends its events to.
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.join("events")
     }
 
     /// The client's own log, for failure messages.
@@ -327,6 +332,15 @@ impl<'c> DhcpClient<'c> {
     }
 }
 
+/// The events a client script wrote to `path`, oldest first.
+pub fn read_events(path: &Path) -> Vec<Event> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(Event::parse)
+        .collect()
+}
+
 impl Drop for DhcpClient<'_> {
     fn drop(&mut self) {
         self.stop();
@@ -411,7 +425,7 @@ esac"#
 event=$(echo "$event" | tr a-z A-Z)
 {configure}
 commas() {{ echo "$1" | tr -s ' ' ',' | sed 's/^,//; s/,$//'; }}
-echo "event=$event address=$address server_id=$server_id lease_time=$lease_time hostname=$host domain=$dom dns=$(commas "$dns_list") routers=$(commas "$router_list")" >> {events}
+echo "at=$(date +%s%3N) event=$event address=$address server_id=$server_id lease_time=$lease_time hostname=$host domain=$dom dns=$(commas "$dns_list") routers=$(commas "$router_list")" >> {events}
 exit 0
 "#,
         program = kind.program(),
@@ -439,9 +453,10 @@ mod tests {
 
     #[test]
     fn script_lines_parse_into_events() {
-        let line = "event=bound address=172.16.100.12 server_id=172.16.0.1 lease_time=120 \
-                    hostname=c1 domain=lxd dns=172.16.0.1,172.16.0.2 routers=";
+        let line = "at=1795708000123 event=bound address=172.16.100.12 server_id=172.16.0.1 \
+                    lease_time=120 hostname=c1 domain=lxd dns=172.16.0.1,172.16.0.2 routers=";
         let event = Event::parse(line).unwrap();
+        assert_eq!(event.at_ms, Some(1_795_708_000_123));
         assert_eq!(event.event, "BOUND");
         assert!(event.is_bound());
         assert_eq!(event.address, Some(Ipv4Addr::new(172, 16, 100, 12)));

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod dig;
 pub mod dnsmasq;
 pub mod dnsprobe;
+pub mod fault;
 pub mod netns;
 pub mod process;
 pub mod testbed_cluster;

@@ -42,6 +42,8 @@ pub const UNDERLAY_INTERFACE: &str = "ul0";
 
 /// The nftables table that emulates loss where netem is missing.
 const NFT_TABLE: &str = "rmq_netem";
+/// The nftables table of a one-way partition.
+const ONE_WAY_TABLE: &str = "rmq_oneway";
 
 /// How long cleanup waits for killed processes to leave a namespace.
 const KILL_WAIT: Duration = Duration::from_secs(3);
@@ -202,6 +204,32 @@ impl Netns {
         let child = self
             .command(program)
             .args(rest)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()?;
+        Ok(NsProcess {
+            child: Some(child),
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// [`Netns::spawn`] with extra environment variables for the program.
+    pub fn spawn_with_env<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        log: &Path,
+        env: &[(String, String)],
+    ) -> io::Result<NsProcess> {
+        let (program, rest) = args
+            .split_first()
+            .ok_or_else(|| io::Error::other("spawn: empty command"))?;
+        let out = File::options().create(true).append(true).open(log)?;
+        let err = out.try_clone()?;
+        let child = self
+            .command(program)
+            .args(rest)
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -547,6 +575,27 @@ impl Testbed {
             .map(drop)
     }
 
+    /// A one-way partition: everything host `index` sends into the underlay
+    /// is dropped (nftables, postrouting on `ul0`); what it receives still
+    /// arrives. Its Raft messages and its VXLAN frames stop; the others' reach it.
+    pub fn drop_underlay_output(&self, index: u8) -> io::Result<()> {
+        let script = format!(
+            "table inet {ONE_WAY_TABLE} {{\n\
+             \tchain out {{ type filter hook postrouting priority 300; \
+             oifname \"{UNDERLAY_INTERFACE}\" drop; }}\n\
+             }}\n"
+        );
+        nft_script(&self.host(index).netns, ONE_WAY_TABLE, &script)
+    }
+
+    /// Removes what [`Testbed::drop_underlay_output`] installed.
+    pub fn clear_underlay_output(&self, index: u8) -> io::Result<()> {
+        self.host(index)
+            .netns
+            .exec(&["nft", "delete", "table", "inet", ONE_WAY_TABLE])
+            .map(drop)
+    }
+
     /// Impairs both directions of host `index`'s underlay link with a netem
     /// discipline (e.g. `"loss 30%"`, `"delay 50ms 10ms"`). Kernels built
     /// without netem (some CI VMs) get packet loss from an nftables random
@@ -628,26 +677,7 @@ impl Testbed {
              oifname \"{UNDERLAY_INTERFACE}\" {chance}drop; }}\n\
              }}\n"
         );
-        let _ = host.exec(&["nft", "delete", "table", "inet", NFT_TABLE]);
-        let mut child = host
-            .command("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            io::Write::write_all(&mut stdin, script.as_bytes())?;
-        }
-        let output = child.wait_with_output()?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "nft loss rules: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )))
-        }
+        nft_script(host, NFT_TABLE, &script)
     }
 
     fn underlay_ends(&self, index: u8) -> [(&Netns, String); 2] {
@@ -672,6 +702,30 @@ impl Drop for Testbed {
             }
         }
         // The hosts and the underlay drop after this, as fields.
+    }
+}
+
+/// Replaces nftables table `table` in `netns` with `script`.
+fn nft_script(netns: &Netns, table: &str, script: &str) -> io::Result<()> {
+    let _ = netns.output(&["nft", "delete", "table", "inet", table]);
+    let mut child = netns
+        .command("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        io::Write::write_all(&mut stdin, script.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "nft table {table}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
     }
 }
 

@@ -133,6 +133,20 @@ upstream = ["10.99.0.254:53"]
 
     /// Starts (or restarts) the node on `host`.
     pub fn start_node(&mut self, host: u8) {
+        self.start_node_with_env(host, &[]);
+    }
+
+    /// Starts (or restarts) the node on `host` with its clock shifted by
+    /// `offset_ms` (the daemon's test-only `RAFTMASQ_TEST_CLOCK_OFFSET_MS`).
+    pub fn start_node_with_clock_offset(&mut self, host: u8, offset_ms: i64) {
+        let env = [(
+            "RAFTMASQ_TEST_CLOCK_OFFSET_MS".to_string(),
+            offset_ms.to_string(),
+        )];
+        self.start_node_with_env(host, &env);
+    }
+
+    fn start_node_with_env(&mut self, host: u8, env: &[(String, String)]) {
         let config = self.config_path(host);
         let args = [
             self.binary.display().to_string(),
@@ -142,9 +156,47 @@ upstream = ["10.99.0.254:53"]
         let process = self
             .testbed
             .host(host)
-            .spawn(&args, &self.log_path(host))
+            .netns
+            .spawn_with_env(&args, &self.log_path(host), env)
             .expect("spawn raftmasq");
         self.nodes[usize::from(host - 1)] = Some(process);
+    }
+
+    /// `kill -9` of every node at once, then all start again: a power loss.
+    pub fn restart_all(&mut self) {
+        let hosts: Vec<u8> = self.running().collect();
+        for host in &hosts {
+            self.kill_node(*host);
+        }
+        for host in hosts {
+            self.start_node(host);
+        }
+    }
+
+    /// SIGSTOP to the node on `host`: it stops mid-flight, sockets open.
+    pub fn pause_node(&self, host: u8) {
+        self.signal_node(host, "STOP");
+    }
+
+    /// SIGCONT to a node stopped by [`TestbedCluster::pause_node`].
+    pub fn resume_node(&self, host: u8) {
+        self.signal_node(host, "CONT");
+    }
+
+    fn signal_node(&self, host: u8, signal: &str) {
+        let process = self.nodes[usize::from(host - 1)]
+            .as_ref()
+            .unwrap_or_else(|| panic!("node {host} is not running"));
+        process
+            .signal(signal)
+            .unwrap_or_else(|e| panic!("SIG{signal} to node {host}: {e}"));
+    }
+
+    /// The leader as `host`'s node reports it, if it knows one.
+    pub fn leader_seen_by(&self, host: u8) -> Option<u8> {
+        self.status(host)
+            .and_then(|s| s["leader"].as_u64())
+            .and_then(|id| u8::try_from(id).ok())
     }
 
     /// `kill -9` of the node on `host`.

@@ -19,4 +19,5 @@ pub mod paths {
     pub const WRITE: &str = "/cluster/write";
     pub const JOIN: &str = "/cluster/join";
     pub const READ: &str = "/cluster/read";
+    pub const CLOCK: &str = "/cluster/clock";
 }

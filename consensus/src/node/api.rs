@@ -19,6 +19,7 @@ pub(super) fn routes(node: ClusterNode) -> Router {
         .route(paths::WRITE, post(write))
         .route(paths::READ, post(read_index))
         .route(paths::JOIN, post(join))
+        .route(paths::CLOCK, post(super::clock_sync::answer))
         .with_state(node.clone())
         .merge(super::membership::routes(node))
 }

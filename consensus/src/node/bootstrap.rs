@@ -46,6 +46,7 @@ pub(super) async fn start(node: &ClusterNode) {
     node.spawn(guard_settings(node.clone()));
     node.spawn(seed_settings(node.clone()));
     node.spawn(super::expiry::expire_due_leases(node.clone()));
+    node.spawn(super::clock_sync::keep_in_sync(node.clone()));
 }
 
 /// Makes sure this node is a voter and that the cluster knows its current

@@ -3,6 +3,7 @@
 
 mod api;
 mod bootstrap;
+mod clock_sync;
 mod config;
 mod expiry;
 mod membership;

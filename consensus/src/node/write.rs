@@ -1,6 +1,6 @@
 //! Writes reach the leader from any node; reads are local or linearizable.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use raftmasq_state::{Command, Millis, Response};
@@ -65,14 +65,7 @@ pub enum ReadError {
     CatchUp { node: NodeId, index: u64 },
 }
 
-/// Milliseconds since the Unix epoch on this host's clock.
-pub fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
+pub use crate::clock::now_millis;
 
 /// The leader stamps its own clock into a command, so every replica applies
 /// the same time whichever node first received the request.
@@ -124,6 +117,11 @@ impl ClusterNode {
         mut command: Command,
         deadline: Instant,
     ) -> Result<Response, WriteError> {
+        if !crate::clock::is_synced() {
+            // A leader right after start has not compared clocks yet: do it
+            // before its clock goes into the log for good.
+            super::clock_sync::sync_once(self).await;
+        }
         stamp(&mut command, now_millis());
         let kind = command.kind();
         match timeout_at(deadline, self.raft().client_write(command)).await {

@@ -1,0 +1,106 @@
+//! Keeps [`crate::clock`]'s correction current: once a second, ask every other
+//! voter for its clock over the cluster listener and take the median offset
+//! (see the module docs of `clock` for why). A node that has never measured
+//! (just started) measures before its first write as leader.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use raftmasq_state::Millis;
+
+use super::ClusterNode;
+use crate::clock;
+use crate::network::paths;
+use crate::types::NodeId;
+
+const EVERY: Duration = Duration::from_secs(1);
+/// A sample whose round trip took longer says little about the offset.
+const MAX_ROUND_TRIP_MS: u64 = 500;
+const ASK_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a voter's measured offset still counts after it stops answering.
+const REMEMBER: Duration = Duration::from_secs(600);
+/// A change of correction worth a log line.
+const NOTABLE_MS: i64 = 1_000;
+
+/// The last offset measured for each voter. One per process, like the
+/// correction it feeds (the daemon runs one node).
+static KNOWN: Mutex<BTreeMap<NodeId, (i64, Instant)>> = Mutex::new(BTreeMap::new());
+
+/// The answer to a peer asking for this host's clock.
+pub(super) async fn answer() -> Json<Millis> {
+    Json(clock::local_millis())
+}
+
+pub(super) async fn keep_in_sync(node: ClusterNode) {
+    let mut ticker = tokio::time::interval(EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        sync_once(&node).await;
+    }
+}
+
+/// One round: measures each other voter's offset, remembers it, and sets
+/// the correction to the median over this host and every voter whose offset
+/// was measured within [`REMEMBER`] — a voter that is down or cut off right
+/// now still counts with its last offset (clocks drift by far less than a
+/// second a minute), so losing one true peer does not hand the vote to a
+/// skewed clock.
+pub(super) async fn sync_once(node: &ClusterNode) {
+    let voters: Vec<NodeId> = node
+        .metrics()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .filter(|id| *id != node.id())
+        .collect();
+    // Asked concurrently: a silent voter costs one timeout, not one each.
+    let mut asks = tokio::task::JoinSet::new();
+    for peer in voters.clone() {
+        let node = node.clone();
+        asks.spawn(async move { (peer, offset_of(&node, peer).await) });
+    }
+    let measured = asks.join_all().await;
+    let offsets: Vec<i64> = {
+        let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+        for (peer, offset) in measured {
+            if let Some(offset) = offset {
+                known.insert(peer, (offset, Instant::now()));
+            }
+        }
+        known.retain(|peer, (_, at)| voters.contains(peer) && at.elapsed() < REMEMBER);
+        known.values().map(|(offset, _)| *offset).collect()
+    };
+    if offsets.is_empty() && !voters.is_empty() {
+        // Nothing to compare with yet: keep what we have (and, on a fresh
+        // start, stay unsynced so the first write as leader asks again).
+        return;
+    }
+    let before = clock::correction_ms();
+    let correction = clock::correction_for(&offsets);
+    clock::set_correction(correction);
+    if (correction - before).abs() >= NOTABLE_MS {
+        tracing::warn!(
+            node_id = node.id(),
+            correction_ms = correction,
+            ?offsets,
+            "this host's clock differs from the cluster's: using the voters' median time"
+        );
+    }
+}
+
+/// `peer`'s clock minus ours, if it answered quickly enough to tell.
+async fn offset_of(node: &ClusterNode, peer: NodeId) -> Option<i64> {
+    let addr = node.member_addr(peer)?;
+    let sent = clock::local_millis();
+    let peer_ms: Millis = node
+        .peers()
+        .post(peer, &addr, paths::CLOCK, &(), ASK_TIMEOUT)
+        .await
+        .ok()?;
+    let received = clock::local_millis();
+    (received.saturating_sub(sent) <= MAX_ROUND_TRIP_MS)
+        .then(|| clock::offset_from(sent, received, peer_ms))
+}
