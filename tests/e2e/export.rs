@@ -137,9 +137,11 @@ async fn export_reads_a_stopped_nodes_state() {
         restored, granted,
         "every lease back at its address with its name"
     );
-    let reservations = dnsctl(&["--json", "reservations", "list"]);
+    // Consistent reads: dnsctl talks to node 2, which may not have applied
+    // the import's last entries yet when the import returns.
+    let reservations = dnsctl(&["--json", "--consistent", "reservations", "list"]);
     assert!(String::from_utf8_lossy(&reservations.stdout).contains("10.0.0.99"));
-    let records = dnsctl(&["--json", "records", "list"]);
+    let records = dnsctl(&["--json", "--consistent", "records", "list"]);
     assert!(String::from_utf8_lossy(&records.stdout).contains("www.lxd"));
 
     // A running node's store is locked: export refuses with a hint.
