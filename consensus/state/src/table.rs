@@ -13,7 +13,7 @@
 //! it, time in the replicated state is monotonic and every replica computes the
 //! same clamp from the same log.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -76,7 +76,9 @@ pub struct LeaseTable {
     pub(crate) previous: BTreeMap<ClientId, PreviousLease>,
     // Derived indexes.
     pub(crate) by_client: BTreeMap<ClientId, Ipv4Addr>,
-    pub(crate) by_name: BTreeMap<String, Ipv4Addr>,
+    /// A hash map: DNS looks a name up on every A query, and nothing walks
+    /// this index in order (so its order cannot make replicas differ).
+    pub(crate) by_name: HashMap<String, Ipv4Addr>,
     pub(crate) lease_expiry: BTreeSet<(Millis, Ipv4Addr)>,
     pub(crate) quarantine_expiry: BTreeSet<(Millis, Ipv4Addr)>,
     pub(crate) reserved_by_address: BTreeMap<Ipv4Addr, MacAddr>,
@@ -756,7 +758,12 @@ impl LeaseTable {
 
     /// The address of the bound lease holding DNS label `label` (case-insensitive).
     pub fn address_of_name(&self, label: &str) -> Option<Ipv4Addr> {
-        self.by_name.get(&label.to_ascii_lowercase()).copied()
+        // DNS asks with lowercase names; copy only when there is a capital.
+        if label.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_name.get(&label.to_ascii_lowercase()).copied()
+        } else {
+            self.by_name.get(label).copied()
+        }
     }
 
     /// Like `address_of_name`, but ignores a lease that ended by `now` and has

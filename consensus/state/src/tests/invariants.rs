@@ -83,7 +83,10 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
         );
     }
     ensure!(by_client == t.by_client, "by_client index disagrees");
-    ensure!(by_name == t.by_name, "by_name index disagrees");
+    ensure!(
+        by_name == t.by_name.clone().into_iter().collect(),
+        "by_name index disagrees"
+    );
     ensure!(expiry == t.lease_expiry, "lease expiry index disagrees");
     ensure!(
         bound == t.bound_count && offered == t.offered_count,
