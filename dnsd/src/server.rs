@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hickory_proto::op::ResponseCode;
 use raftmasq_state::Millis;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -284,7 +284,9 @@ impl Shared {
 fn register(socket: std::net::UdpSocket) -> std::io::Result<AsyncFd<std::net::UdpSocket>> {
     // SAFETY: the `AsyncFd` owns the socket, which stays open and keeps its
     // descriptor until the `AsyncFd` drops; we never take it out or swap it.
-    unsafe { AsyncFd::register(socket) }.map_err(|error| error.into_parts().1)
+    // Readable only: see `udp::Outbox::send` for why not writable.
+    unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+        .map_err(|error| error.into_parts().1)
 }
 
 async fn serve_udp(

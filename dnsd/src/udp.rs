@@ -193,19 +193,27 @@ impl Outbox {
 
     /// Sends everything queued and empties the box. A datagram the kernel
     /// refuses (unreachable, too big) is logged and skipped; the client
-    /// retries as it would after a loss.
+    /// retries as it would after a loss. A full send buffer is waited out
+    /// [`SEND_RETRIES`] times, then the rest is dropped and counted.
     pub async fn send(&mut self, socket: &AsyncFd<UdpSocket>) {
         let Outbox { bytes, queued } = self;
         let mut next = 0;
+        let mut retries = 0;
         while next < queued.len() {
             let pending = &queued[next..queued.len().min(next + BATCH)];
-            let sent = socket
-                .async_io(Interest::WRITABLE, |socket| {
-                    send_batch(socket.as_raw_fd(), bytes, pending)
-                })
-                .await;
-            match sent {
+            match send_batch(socket.get_ref().as_raw_fd(), bytes, pending) {
                 Ok(count) if count > 0 => next += count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    retries += 1;
+                    if retries > SEND_RETRIES {
+                        for _ in next..queued.len() {
+                            crate::stats::dropped();
+                        }
+                        debug!(dropped = queued.len() - next, "udp send buffer full");
+                        break;
+                    }
+                    tokio::time::sleep(SEND_BUFFER_WAIT).await;
+                }
                 result => {
                     if let Err(error) = result {
                         let to = pending.first().map(|(_, to)| to.to_string());
@@ -219,6 +227,13 @@ impl Outbox {
         queued.clear();
     }
 }
+
+/// How often a send waits for room in a full send buffer, and how long.
+/// Sends do not wait on writability through the reactor: a socket registered
+/// for it gets a wake-up for every datagram the kernel frees, i.e. one per
+/// answer, which under load cost more than the answers themselves.
+const SEND_RETRIES: u32 = 3;
+const SEND_BUFFER_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// One `sendmmsg` of `pending` (ranges of `bytes` and their destinations);
 /// returns how many datagrams the kernel took, from the first.
@@ -267,10 +282,7 @@ fn send_batch(
 
 /// Sends one datagram outside a batch (forwarded answers).
 pub(crate) async fn send_one(socket: &AsyncFd<UdpSocket>, answer: &[u8], to: SocketAddr) {
-    let sent = socket
-        .async_io(Interest::WRITABLE, |socket| socket.send_to(answer, to))
-        .await;
-    if let Err(error) = sent {
-        debug!(%error, %to, "udp send failed");
-    }
+    let mut outbox = Outbox::new();
+    outbox.queue(answer, to);
+    outbox.send(socket).await;
 }
