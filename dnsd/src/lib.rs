@@ -10,6 +10,7 @@ mod answer;
 mod cache;
 mod config;
 mod error;
+mod fast;
 mod forward;
 mod lookup;
 mod notify;
@@ -18,6 +19,7 @@ mod server;
 mod source;
 mod stats;
 mod transfer;
+mod udp;
 mod zones;
 
 pub use config::{DEFAULT_UDP_PAYLOAD, DnsServerConfig};

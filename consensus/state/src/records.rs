@@ -170,8 +170,14 @@ impl RecordSet {
     }
 
     pub(crate) fn named(&self, name: &str) -> &[StaticRecord] {
-        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-        self.by_name.get(&name).map_or(&[], Vec::as_slice)
+        let name = name.strip_suffix('.').unwrap_or(name);
+        // DNS asks on every A query, in lowercase: copy only for a capital.
+        let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_name.get(&name.to_ascii_lowercase())
+        } else {
+            self.by_name.get(name)
+        };
+        found.map_or(&[], Vec::as_slice)
     }
 
     /// All records, by name then data.

@@ -13,7 +13,7 @@
 //! it, time in the replicated state is monotonic and every replica computes the
 //! same clamp from the same log.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -76,7 +76,11 @@ pub struct LeaseTable {
     pub(crate) previous: BTreeMap<ClientId, PreviousLease>,
     // Derived indexes.
     pub(crate) by_client: BTreeMap<ClientId, Ipv4Addr>,
-    pub(crate) by_name: BTreeMap<String, Ipv4Addr>,
+    /// Name of a bound lease -> its address and expiry. A hash map because
+    /// DNS looks a name up on every A query (and with the expiry here it
+    /// need not walk `leases` too); nothing walks this index in order, so
+    /// its order cannot make replicas differ.
+    pub(crate) by_name: HashMap<String, (Ipv4Addr, Millis)>,
     pub(crate) lease_expiry: BTreeSet<(Millis, Ipv4Addr)>,
     pub(crate) quarantine_expiry: BTreeSet<(Millis, Ipv4Addr)>,
     pub(crate) reserved_by_address: BTreeMap<Ipv4Addr, MacAddr>,
@@ -259,7 +263,8 @@ impl LeaseTable {
             LeaseState::Bound => {
                 self.bound_count += 1;
                 if let Some(name) = &lease.granted_name {
-                    self.by_name.insert(name.clone(), address);
+                    self.by_name
+                        .insert(name.clone(), (address, lease.expires_at));
                     self.names.add(name);
                 }
             }
@@ -352,7 +357,7 @@ impl LeaseTable {
     /// Who holds `name` if not the client with `mac`: a bound lease, or a
     /// reservation for another MAC.
     fn name_owner(&self, name: &str, mac: MacAddr) -> Option<(ClientId, Ipv4Addr)> {
-        if let Some(&address) = self.by_name.get(name)
+        if let Some(&(address, _)) = self.by_name.get(name)
             && let Some(lease) = self.leases.get(&address)
         {
             return Some((lease.client_id.clone(), address));
@@ -680,7 +685,10 @@ impl LeaseTable {
                 if let Some(&other) = self.reserved_names.get(&name) {
                     return Err(Rejection::HostnameReserved { name, mac: other });
                 }
-                if let Some(holder) = self.by_name.get(&name).and_then(|a| self.leases.get(a))
+                if let Some(holder) = self
+                    .by_name
+                    .get(&name)
+                    .and_then(|(a, _)| self.leases.get(a))
                     && holder.mac != mac
                 {
                     return Err(Rejection::HostnameInUse {
@@ -756,17 +764,24 @@ impl LeaseTable {
 
     /// The address of the bound lease holding DNS label `label` (case-insensitive).
     pub fn address_of_name(&self, label: &str) -> Option<Ipv4Addr> {
-        self.by_name.get(&label.to_ascii_lowercase()).copied()
+        self.named_lease(label).map(|(address, _)| address)
+    }
+
+    /// Address and expiry of the bound lease named `label`. DNS asks with
+    /// lowercase names; copy only when there is a capital.
+    fn named_lease(&self, label: &str) -> Option<(Ipv4Addr, Millis)> {
+        if label.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_name.get(&label.to_ascii_lowercase()).copied()
+        } else {
+            self.by_name.get(label).copied()
+        }
     }
 
     /// Like `address_of_name`, but ignores a lease that ended by `now` and has
     /// not been dropped yet (no command carrying a later time applied since).
     pub fn address_of_name_at(&self, label: &str, now: Millis) -> Option<Ipv4Addr> {
-        let address = self.address_of_name(label)?;
-        self.leases
-            .get(&address)
-            .is_some_and(|l| l.expires_at > now)
-            .then_some(address)
+        let (address, expires_at) = self.named_lease(label)?;
+        (expires_at > now).then_some(address)
     }
 
     pub fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {

@@ -66,7 +66,9 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
                 "granted name {name:?} not lowercase"
             );
             ensure!(
-                by_name.insert(name.clone(), address).is_none(),
+                by_name
+                    .insert(name.clone(), (address, lease.expires_at))
+                    .is_none(),
                 "name {name} maps to two addresses"
             );
         }
@@ -83,7 +85,10 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
         );
     }
     ensure!(by_client == t.by_client, "by_client index disagrees");
-    ensure!(by_name == t.by_name, "by_name index disagrees");
+    ensure!(
+        by_name == t.by_name.clone().into_iter().collect(),
+        "by_name index disagrees"
+    );
     ensure!(expiry == t.lease_expiry, "lease expiry index disagrees");
     ensure!(
         bound == t.bound_count && offered == t.offered_count,
@@ -113,7 +118,7 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
                 reserved_names.insert(name.clone(), mac).is_none(),
                 "hostname reserved twice"
             );
-            if let Some(lease) = by_name.get(name).and_then(|a| t.leases.get(a)) {
+            if let Some(lease) = by_name.get(name).and_then(|(a, _)| t.leases.get(a)) {
                 ensure!(lease.mac == mac, "reserved name {name} held by another MAC");
             }
         }
