@@ -37,41 +37,37 @@ impl DnsLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for container in containers {
-            let netns = std::fs::File::open(container.netns.path())?;
-            let host = container.host;
-            let server = SocketAddr::from((Ipv4Addr::new(172, 16, 0, host), 53));
-            let (names, domain, stop, recorder) = (
-                names.to_vec(),
-                domain.to_string(),
-                stop.clone(),
-                recorder.clone(),
-            );
-            let mut rng = Xorshift::new(seed.rotate_left(u32::from(host)) | 1);
-            threads.push(thread::spawn(move || {
-                if let Err(error) = setns(&netns, CloneFlags::CLONE_NEWNET) {
-                    eprintln!("dns load: setns: {error}");
-                    return;
-                }
-                let count = u64::try_from(names.len()).unwrap_or(1).max(1);
-                while !stop.load(Ordering::SeqCst) {
-                    let hostname = &names[usize::try_from(rng.below(count)).unwrap_or(0)];
-                    let id = u16::try_from(rng.below(65_536)).unwrap_or(1);
-                    let at_ms = wall_ms();
-                    // A new socket, so a new source port, per query, as stub
-                    // resolvers do: one stuck path cannot take every query.
-                    let outcome = match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-                        Ok(socket) => ask(&socket, server, id, &format!("{hostname}.{domain}")),
-                        Err(_) => DnsOutcome::Unanswered,
-                    };
-                    recorder.dns(DnsSample {
-                        at_ms,
+            // Two loops per host: a new socket (source port) per query, as
+            // stub resolvers do, and one long-lived socket, as a forwarding
+            // resolver keeps: SO_REUSEPORT sends one source port to one of
+            // the server's sockets, so only the second can see a stalled one.
+            for socket_use in [SocketUse::PerQuery, SocketUse::LongLived] {
+                let netns = std::fs::File::open(container.netns.path())?;
+                let host = container.host;
+                let server = SocketAddr::from((Ipv4Addr::new(172, 16, 0, host), 53));
+                let (names, domain, stop, recorder) = (
+                    names.to_vec(),
+                    domain.to_string(),
+                    stop.clone(),
+                    recorder.clone(),
+                );
+                let stream = u32::from(host) * 2 + u32::from(socket_use == SocketUse::LongLived);
+                let rng = Xorshift::new(seed.rotate_left(stream) | 1);
+                threads.push(thread::spawn(move || {
+                    if let Err(error) = setns(&netns, CloneFlags::CLONE_NEWNET) {
+                        eprintln!("dns load: setns: {error}");
+                        return;
+                    }
+                    let lane = Lane {
                         host,
-                        hostname: hostname.clone(),
-                        outcome,
-                    });
-                    thread::sleep(EVERY);
-                }
-            }));
+                        server,
+                        names,
+                        domain,
+                        socket_use,
+                    };
+                    lane.run(rng, &stop, &recorder);
+                }));
+            }
         }
         Ok(DnsLoad { stop, threads })
     }
@@ -84,6 +80,58 @@ impl DnsLoad {
         self.stop.store(true, Ordering::SeqCst);
         for thread in self.threads.drain(..) {
             let _ = thread.join();
+        }
+    }
+}
+
+/// How a query loop picks its source port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SocketUse {
+    PerQuery,
+    LongLived,
+}
+
+/// One query loop, inside its container's namespace.
+struct Lane {
+    host: u8,
+    server: SocketAddr,
+    names: Vec<String>,
+    domain: String,
+    socket_use: SocketUse,
+}
+
+impl Lane {
+    fn run(&self, mut rng: Xorshift, stop: &AtomicBool, recorder: &Recorder) {
+        let long_lived = match self.socket_use {
+            SocketUse::LongLived => match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+                Ok(socket) => Some(socket),
+                Err(error) => {
+                    eprintln!("dns load: no socket: {error}");
+                    return;
+                }
+            },
+            SocketUse::PerQuery => None,
+        };
+        let count = u64::try_from(self.names.len()).unwrap_or(1).max(1);
+        while !stop.load(Ordering::SeqCst) {
+            let hostname = &self.names[usize::try_from(rng.below(count)).unwrap_or(0)];
+            let id = u16::try_from(rng.below(65_536)).unwrap_or(1);
+            let at_ms = wall_ms();
+            let name = format!("{hostname}.{}", self.domain);
+            let outcome = match &long_lived {
+                Some(socket) => ask(socket, self.server, id, &name),
+                None => match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+                    Ok(socket) => ask(&socket, self.server, id, &name),
+                    Err(_) => DnsOutcome::Unanswered,
+                },
+            };
+            recorder.dns(DnsSample {
+                at_ms,
+                host: self.host,
+                hostname: hostname.clone(),
+                outcome,
+            });
+            thread::sleep(EVERY);
         }
     }
 }
