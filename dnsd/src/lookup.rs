@@ -1,8 +1,8 @@
 //! Authoritative answers from the lease table: plain synchronous code over a
 //! borrowed table and the caller's clock, like hickory's in-memory `inner.rs`.
 //!
-//! Every lookup is O(log n) in the number of leases: A goes through the
-//! table's name index, PTR through its address index. Only the negative path
+//! No lookup walks the leases: A goes through the table's name index (a hash
+//! map), PTR through its address index (a B-tree, O(log n)). Only the negative path
 //! of the forward zone looks at the static records as a whole, to tell an
 //! empty non-terminal (`_tcp.lxd` above `_sip._tcp.lxd`) from a missing name;
 //! operators add a handful of those, not thousands.
