@@ -80,6 +80,25 @@ const UNKNOWN_SOURCE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     0,
 ));
 
+/// An `mmsghdr` for one datagram: its address slot and its one iovec.
+#[allow(unsafe_code)]
+fn message_header(
+    name: *mut libc::c_void,
+    name_len: libc::socklen_t,
+    iovec: &mut libc::iovec,
+) -> libc::mmsghdr {
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_name = name;
+    header.msg_namelen = name_len;
+    header.msg_iov = iovec;
+    header.msg_iovlen = 1;
+    libc::mmsghdr {
+        msg_hdr: header,
+        msg_len: 0,
+    }
+}
+
 /// One `recvmmsg` without waiting into `buffers`, sources into `sources`;
 /// returns the length of each datagram received.
 #[allow(unsafe_code)]
@@ -99,16 +118,11 @@ fn receive_batch(
         .iter_mut()
         .zip(sources.iter_mut())
         .map(|(iovec, source)| {
-            // SAFETY: msghdr is plain data; all-zero is a valid empty header.
-            let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-            header.msg_name = std::ptr::from_mut(source).cast();
-            header.msg_namelen = SOCKADDR_STORAGE_LEN;
-            header.msg_iov = iovec;
-            header.msg_iovlen = 1;
-            libc::mmsghdr {
-                msg_hdr: header,
-                msg_len: 0,
-            }
+            message_header(
+                std::ptr::from_mut(source).cast(),
+                SOCKADDR_STORAGE_LEN,
+                iovec,
+            )
         })
         .collect();
     let count = u32::try_from(headers.len()).unwrap_or(u32::MAX);
@@ -259,18 +273,7 @@ fn send_batch(
     let mut headers: Vec<libc::mmsghdr> = pending
         .iter()
         .zip(iovecs.iter_mut())
-        .map(|((_, to), iovec)| {
-            // SAFETY: msghdr is plain data; all-zero is a valid empty header.
-            let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-            header.msg_name = to.as_ptr().cast_mut().cast();
-            header.msg_namelen = to.len();
-            header.msg_iov = iovec;
-            header.msg_iovlen = 1;
-            libc::mmsghdr {
-                msg_hdr: header,
-                msg_len: 0,
-            }
-        })
+        .map(|((_, to), iovec)| message_header(to.as_ptr().cast_mut().cast(), to.len(), iovec))
         .collect();
     let count = u32::try_from(headers.len()).unwrap_or(u32::MAX);
     // SAFETY: every header points at an address and an iovec that live until

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use raftmasq_consensus::state::{ClientId, Command as StateCommand, LeaseRequest, MacAddr};
+use raftmasq_consensus::state::{ClientId, Command as StateCommand, MacAddr};
 use raftmasq_tests::admin::AdminClient;
 use raftmasq_tests::cluster::TOKEN;
 use raftmasq_tests::dnsprobe;
@@ -81,19 +81,7 @@ fn now_millis() -> u64 {
 }
 
 fn bind(mac: [u8; 6], hostname: &str, seen_by: u64) -> Value {
-    let mac = MacAddr(mac);
-    serde_json::to_value(StateCommand::Bind {
-        request: LeaseRequest {
-            client_id: ClientId::from_mac(mac),
-            mac,
-            hostname: Some(hostname.into()),
-            requested_address: None,
-            seen_by: Some(seen_by),
-        },
-        now: now_millis(),
-        lease_time_secs: None,
-    })
-    .expect("command")
+    crate::dnsctl::bind_at(mac, hostname, seen_by, now_millis())
 }
 
 /// Leases seen by each node, two clients asking for one name (a conflict),

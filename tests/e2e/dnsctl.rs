@@ -129,6 +129,11 @@ fn eventually(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
 }
 
 fn bind(mac: [u8; 6], hostname: &str, seen_by: u64) -> Value {
+    bind_at(mac, hostname, seen_by, 0)
+}
+
+/// A `Bind` command for the admin API's `/commands`, stamped `now`.
+pub(crate) fn bind_at(mac: [u8; 6], hostname: &str, seen_by: u64, now: u64) -> Value {
     let mac = MacAddr(mac);
     serde_json::to_value(StateCommand::Bind {
         request: LeaseRequest {
@@ -138,7 +143,7 @@ fn bind(mac: [u8; 6], hostname: &str, seen_by: u64) -> Value {
             requested_address: None,
             seen_by: Some(seen_by),
         },
-        now: 0,
+        now,
         lease_time_secs: None,
     })
     .expect("command")

@@ -196,22 +196,7 @@ impl Netns {
     /// Starts a long-running `args` inside the namespace with stdout and
     /// stderr appended to `log`; it is killed when the guard drops.
     pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S], log: &Path) -> io::Result<NsProcess> {
-        let (program, rest) = args
-            .split_first()
-            .ok_or_else(|| io::Error::other("spawn: empty command"))?;
-        let out = File::options().create(true).append(true).open(log)?;
-        let err = out.try_clone()?;
-        let child = self
-            .command(program)
-            .args(rest)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()?;
-        Ok(NsProcess {
-            child: Some(child),
-            log: log.to_path_buf(),
-        })
+        self.spawn_with_env(args, log, &[])
     }
 
     /// [`Netns::spawn`] with extra environment variables for the program.
