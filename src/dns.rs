@@ -86,12 +86,12 @@ pub async fn start(
     let server_config = server_config(config)?;
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
-    // One UDP socket per core on each address (SO_REUSEPORT): the kernel
-    // spreads clients across them and each has its own receive task; the
-    // benchmark showed the UDP path, not the lookups, as the bottleneck.
-    let per_address = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(4);
+    // One UDP socket per two cores on each address (SO_REUSEPORT), each with
+    // its own thread: the kernel spreads clients across them. The UDP path,
+    // not the lookups, is the bottleneck, but the host has other work (Raft,
+    // DHCP, its containers): on two cores one socket answered about 8 % more
+    // queries/s than two (docs/benchmarks.md).
+    let per_address = (std::thread::available_parallelism().map_or(1, usize::from) / 2).clamp(1, 4);
     for addr in &config.dns.listen {
         for _ in 0..per_address {
             udp.push(

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::ResponseCode;
 use raftmasq_state::Millis;
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -130,6 +129,8 @@ impl DnsServer {
         if udp.is_empty() && tcp.is_empty() {
             return Err(DnsError::NoListeners);
         }
+        // Cancelled on every way out, so the UDP threads always stop.
+        let shutdown = shutdown.child_token();
         let mut tasks = JoinSet::new();
         let forwards = Arc::new(Semaphore::new(MAX_FORWARDS));
         for socket in udp {
@@ -139,7 +140,7 @@ impl DnsServer {
                 .map_or_else(|_| "udp".to_string(), |a| a.to_string());
             let socket = socket
                 .into_std()
-                .and_then(register)
+                .and_then(for_udp_thread)
                 .map_err(|source| DnsError::Listener { addr, source })?;
             tasks.spawn(serve_udp(
                 shared,
@@ -174,7 +175,16 @@ impl DnsServer {
                 },
             }
         };
-        tasks.shutdown().await;
+        // Let every task see the token and end (the UDP threads within
+        // UDP_STOP_POLL, closing their sockets) before aborting stragglers.
+        shutdown.cancel();
+        let drained = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(UDP_STOP_POLL * 5, drained)
+            .await
+            .is_err()
+        {
+            tasks.shutdown().await;
+        }
         result
     }
 }
@@ -279,33 +289,68 @@ impl Shared {
     }
 }
 
-/// Hands a UDP socket to tokio's reactor for batched I/O.
-#[allow(unsafe_code)]
-fn register(socket: std::net::UdpSocket) -> std::io::Result<AsyncFd<std::net::UdpSocket>> {
-    // SAFETY: the `AsyncFd` owns the socket, which stays open and keeps its
-    // descriptor until the `AsyncFd` drops; we never take it out or swap it.
-    // Readable only: see `udp::Outbox::send` for why not writable.
-    unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
-        .map_err(|error| error.into_parts().1)
+/// How long a UDP thread blocks in `recvmmsg` before it looks at the
+/// shutdown token: the most a shutdown waits for it.
+const UDP_STOP_POLL: Duration = Duration::from_millis(200);
+
+/// Makes a socket blocking, with [`UDP_STOP_POLL`] as its receive timeout,
+/// for its own thread (see `udp`).
+fn for_udp_thread(socket: std::net::UdpSocket) -> std::io::Result<std::net::UdpSocket> {
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(UDP_STOP_POLL))?;
+    Ok(socket)
 }
 
+/// Serves one UDP socket from a thread of its own until `shutdown`, and waits
+/// for that thread to let go of the socket.
 async fn serve_udp(
     shared: Arc<Shared>,
-    socket: Arc<AsyncFd<std::net::UdpSocket>>,
+    socket: Arc<std::net::UdpSocket>,
     forwards: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) -> Result<(), DnsError> {
+    let addr = socket
+        .local_addr()
+        .map_or_else(|_| "udp".to_string(), |a| a.to_string());
+    let (ended, thread_ended) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Handle::current();
+    let stop = shutdown.clone();
+    std::thread::Builder::new()
+        .name("dns-udp".into())
+        .spawn(move || {
+            answer_udp(&shared, &socket, &forwards, &stop, &runtime);
+            let _ = ended.send(());
+        })
+        .map_err(|source| DnsError::Listener {
+            addr: addr.clone(),
+            source,
+        })?;
+    // The thread ends by itself only if it panicked (the sender is dropped).
+    thread_ended.await.map_err(|_| DnsError::Listener {
+        addr,
+        source: std::io::Error::other("the UDP thread panicked"),
+    })
+}
+
+/// The loop of one UDP socket's thread: receive a batch, answer what the fast
+/// path can, the rest by the general path (forwarding on the runtime), send.
+fn answer_udp(
+    shared: &Arc<Shared>,
+    socket: &Arc<std::net::UdpSocket>,
+    forwards: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+    runtime: &tokio::runtime::Handle,
+) {
     let mut inbox = Inbox::new();
     let mut outbox = Outbox::new();
     let mut general = Vec::with_capacity(udp::BATCH);
     let stats = stats::FastStats::new();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            received = inbox.receive(&socket) => if let Err(error) = received {
-                debug!(%error, "udp receive failed");
-                continue;
-            },
+    while !shutdown.is_cancelled() {
+        if let Err(error) = inbox.receive(socket) {
+            debug!(%error, "udp receive failed");
+            // Never spin on a socket that keeps failing.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
         }
         shared.answer_fast(&inbox, &mut outbox, &mut general, &stats);
         for (bytes, from) in general.drain(..).filter_map(|i| inbox.datagrams().nth(i)) {
@@ -321,15 +366,15 @@ async fn serve_udp(
                         continue;
                     };
                     let (shared, socket) = (shared.clone(), socket.clone());
-                    tokio::spawn(async move {
+                    runtime.spawn(async move {
                         let response = shared.forward(*request, started).await;
                         drop(permit);
-                        udp::send_one(&socket, &response, from).await;
+                        udp::send_one(&socket, &response, from);
                     });
                 }
             }
         }
-        outbox.send(&socket).await;
+        outbox.send(socket);
     }
 }
 

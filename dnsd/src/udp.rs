@@ -4,6 +4,11 @@
 //! the system call and the wake-up around each datagram. When several queries
 //! wait in the socket, one call takes them all and one call sends all their
 //! answers; when one waits, this costs what `recvfrom`/`sendto` cost.
+//!
+//! Each socket is served by its own thread blocked in `recvmmsg` (the socket
+//! is blocking, with a receive timeout so the thread sees a shutdown): the
+//! kernel wakes that thread directly, with no epoll round trip and no
+//! hand-over between the reactor and a worker thread.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -12,8 +17,6 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use nix::libc;
 use nix::sys::socket::{SockaddrLike, SockaddrStorage};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
 /// Datagrams per system call. dnsperf keeps 100 queries in flight; larger
@@ -43,20 +46,29 @@ impl Inbox {
         }
     }
 
-    /// Waits for at least one datagram and takes every one waiting (up to
-    /// [`BATCH`]).
-    pub async fn receive(&mut self, socket: &AsyncFd<UdpSocket>) -> io::Result<()> {
+    /// Waits for at least one datagram, up to the socket's read timeout, and
+    /// takes every one waiting (up to [`BATCH`]). Empty after a timeout.
+    pub fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
         let Inbox {
             buffers,
             sources,
             received,
         } = self;
         received.clear();
-        let lengths = socket
-            .async_io(Interest::READABLE, |socket| {
-                receive_batch(socket.as_raw_fd(), buffers, sources)
-            })
-            .await?;
+        let lengths = match receive_batch(socket.as_raw_fd(), buffers, sources) {
+            Ok(lengths) => lengths,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
         for (len, source) in lengths.into_iter().zip(sources.iter()) {
             // A datagram without a usable source cannot be answered; an empty
             // one is dropped (and counted) by the general path.
@@ -99,7 +111,8 @@ fn message_header(
     }
 }
 
-/// One `recvmmsg` without waiting into `buffers`, sources into `sources`;
+/// One `recvmmsg` into `buffers` that waits (up to the socket's timeout)
+/// for the first datagram only, sources into `sources`;
 /// returns the length of each datagram received.
 #[allow(unsafe_code)]
 fn receive_batch(
@@ -134,7 +147,7 @@ fn receive_batch(
             fd,
             headers.as_mut_ptr(),
             count,
-            libc::MSG_DONTWAIT,
+            libc::MSG_WAITFORONE,
             std::ptr::null_mut(),
         )
     };
@@ -208,14 +221,15 @@ impl Outbox {
     /// Sends everything queued and empties the box. A datagram the kernel
     /// refuses (unreachable, too big) is logged and skipped; the client
     /// retries as it would after a loss. A full send buffer is waited out
-    /// [`SEND_RETRIES`] times, then the rest is dropped and counted.
-    pub async fn send(&mut self, socket: &AsyncFd<UdpSocket>) {
+    /// [`SEND_RETRIES`] times, then the rest is dropped and counted. Blocks
+    /// the calling thread for those waits: call it from the socket's thread.
+    pub fn send(&mut self, socket: &UdpSocket) {
         let Outbox { bytes, queued } = self;
         let mut next = 0;
         let mut retries = 0;
         while next < queued.len() {
             let pending = &queued[next..queued.len().min(next + BATCH)];
-            match send_batch(socket.get_ref().as_raw_fd(), bytes, pending) {
+            match send_batch(socket.as_raw_fd(), bytes, pending) {
                 Ok(count) if count > 0 => next += count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     retries += 1;
@@ -226,7 +240,7 @@ impl Outbox {
                         debug!(dropped = queued.len() - next, "udp send buffer full");
                         break;
                     }
-                    tokio::time::sleep(SEND_BUFFER_WAIT).await;
+                    std::thread::sleep(SEND_BUFFER_WAIT);
                 }
                 result => {
                     if let Err(error) = result {
@@ -243,9 +257,9 @@ impl Outbox {
 }
 
 /// How often a send waits for room in a full send buffer, and how long.
-/// Sends do not wait on writability through the reactor: a socket registered
-/// for it gets a wake-up for every datagram the kernel frees, i.e. one per
-/// answer, which under load cost more than the answers themselves.
+/// Sends do not wait on writability through a poller: that costs a wake-up
+/// for every datagram the kernel frees, i.e. one per answer, which under
+/// load costs more than the answers themselves.
 const SEND_RETRIES: u32 = 3;
 const SEND_BUFFER_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -283,9 +297,17 @@ fn send_batch(
     usize::try_from(sent).map_err(|_| io::Error::last_os_error())
 }
 
-/// Sends one datagram outside a batch (forwarded answers).
-pub(crate) async fn send_one(socket: &AsyncFd<UdpSocket>, answer: &[u8], to: SocketAddr) {
-    let mut outbox = Outbox::new();
-    outbox.queue(answer, to);
-    outbox.send(socket).await;
+/// Sends one datagram outside a batch (forwarded answers), from any task:
+/// it never waits, so an answer that meets a full send buffer is dropped and
+/// counted; the client retries as after a loss.
+pub(crate) fn send_one(socket: &UdpSocket, answer: &[u8], to: SocketAddr) {
+    let pending = [(0..answer.len(), SockaddrStorage::from(to))];
+    match send_batch(socket.as_raw_fd(), answer, &pending) {
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            crate::stats::dropped();
+            debug!(%to, "udp send buffer full");
+        }
+        Err(error) => debug!(%error, %to, "udp send failed"),
+    }
 }
