@@ -246,7 +246,10 @@ impl Campaign {
                 ..window.clone()
             };
             let (a, q) = measure::dns_answered(&history.dns, &alone);
-            eprintln!("dns host {host}: {a} of {q} answered during the fault");
+            let failed = measure::dns_failed_rcodes(&history.dns, &alone);
+            eprintln!(
+                "dns host {host}: {a} of {q} answered during the fault (error rcodes: {failed:?})"
+            );
         }
         let (timeouts, naks) = measure::dhcp_failures(&history.dhcp, window);
         let (renewed, renewals) = measure::renewals(&history.dhcp, window);

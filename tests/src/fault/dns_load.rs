@@ -160,7 +160,7 @@ fn ask(socket: &UdpSocket, server: SocketAddr, id: u16, name: &str) -> DnsOutcom
             return if rcode == NOERROR || rcode == NXDOMAIN {
                 DnsOutcome::Answered(addresses)
             } else {
-                DnsOutcome::Unanswered
+                DnsOutcome::Failed(rcode)
             };
         }
     }

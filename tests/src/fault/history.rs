@@ -56,8 +56,10 @@ pub struct DhcpRecord {
 pub enum DnsOutcome {
     /// A response with these A records (empty: NXDOMAIN or no data).
     Answered(Vec<Ipv4Addr>),
-    /// No response in time, or an error rcode (SERVFAIL, REFUSED).
+    /// No response in time.
     Unanswered,
+    /// A response with an error rcode (SERVFAIL, REFUSED, ...): not an answer.
+    Failed(u8),
 }
 
 /// One query for a client's name at one host.

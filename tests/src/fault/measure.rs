@@ -46,15 +46,34 @@ pub fn dhcp_downtime(dhcp: &[DhcpRecord], injected_ms: u64) -> Option<u64> {
         .min()
 }
 
-/// (answered, asked) on the surviving hosts within the window.
-pub fn dns_answered(dns: &[DnsSample], window: &FaultWindow) -> (usize, usize) {
-    let asked: Vec<&DnsSample> = dns
-        .iter()
+/// The queries to the surviving hosts within the window.
+fn dns_asked<'a>(dns: &'a [DnsSample], window: &FaultWindow) -> Vec<&'a DnsSample> {
+    dns.iter()
         .filter(|s| {
             window.surviving.contains(&s.host)
                 && (window.injected_ms..window.healed_ms).contains(&s.at_ms)
         })
-        .collect();
+        .collect()
+}
+
+/// How many queries to the surviving hosts got each error rcode (the rest
+/// of the unanswered ones timed out).
+pub fn dns_failed_rcodes(
+    dns: &[DnsSample],
+    window: &FaultWindow,
+) -> std::collections::BTreeMap<u8, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for sample in dns_asked(dns, window) {
+        if let DnsOutcome::Failed(rcode) = sample.outcome {
+            *counts.entry(rcode).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// (answered, asked) on the surviving hosts within the window.
+pub fn dns_answered(dns: &[DnsSample], window: &FaultWindow) -> (usize, usize) {
+    let asked = dns_asked(dns, window);
     let answered = asked
         .iter()
         .filter(|s| matches!(s.outcome, DnsOutcome::Answered(_)))
@@ -183,5 +202,33 @@ mod tests {
         ];
         assert_eq!(dns_answered(&dns, &window), (1, 2));
         assert!((percent(1, 2) - 50.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn error_rcodes_are_not_answers_and_are_counted_apart_from_timeouts() {
+        let sample = |host, outcome| DnsSample {
+            at_ms: 150,
+            host,
+            hostname: "f1c1".into(),
+            outcome,
+        };
+        let window = FaultWindow {
+            name: "x".into(),
+            injected_ms: 100,
+            healed_ms: 200,
+            surviving: vec![1],
+        };
+        let dns = [
+            sample(1, DnsOutcome::Failed(2)),
+            sample(1, DnsOutcome::Failed(2)),
+            sample(1, DnsOutcome::Unanswered),
+            sample(1, DnsOutcome::Answered(vec![])),
+            sample(2, DnsOutcome::Failed(5)),
+        ];
+        assert_eq!(dns_answered(&dns, &window), (1, 4));
+        assert_eq!(
+            dns_failed_rcodes(&dns, &window),
+            std::collections::BTreeMap::from([(2, 2)])
+        );
     }
 }
