@@ -145,6 +145,39 @@ fn expires_at(leases: &[Value], container: &Container) -> u64 {
         .unwrap_or_else(|| panic!("{}: no lease in {leases:?}", container.name))
 }
 
+/// One client of each `kinds` in each of `containers`, in order.
+fn start_clients<'c>(
+    containers: &'c [Container],
+    kinds: impl IntoIterator<Item = ClientKind>,
+    work: &Path,
+) -> Vec<DhcpClient<'c>> {
+    containers
+        .iter()
+        .zip(kinds)
+        .map(|(container, kind)| {
+            DhcpClient::start(kind, container, work, &options_for(container)).expect("client")
+        })
+        .collect()
+}
+
+/// Each client's first lease, which must come from host `server`'s bridge.
+fn wait_leases_from(
+    clients: &[DhcpClient<'_>],
+    server: u8,
+    cluster: &TestbedCluster,
+) -> Vec<Lease> {
+    clients
+        .iter()
+        .map(|client| {
+            let lease = client
+                .wait_lease(LEASE_WAIT)
+                .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+            assert_eq!(lease.server_id, Some(bridge_address(server)), "{lease:?}");
+            lease
+        })
+        .collect()
+}
+
 fn options_for(container: &Container) -> ClientOptions {
     let mut options = ClientOptions::hostname(&container.name);
     // dhclient has no renew command: T1 of 3 s makes it renew by unicast soon.
@@ -175,22 +208,11 @@ fn leader_killed_new_client_served_within_5s_renewals_never_naked_node_rejoins()
                 .expect("container")
         })
         .collect();
-    let mut clients: Vec<DhcpClient<'_>> = containers
-        .iter()
-        .zip(ClientKind::ALL)
-        .map(|(container, kind)| {
-            DhcpClient::start(kind, container, work.path(), &options_for(container))
-                .expect("client")
-        })
+    let mut clients = start_clients(&containers, ClientKind::ALL, work.path());
+    let addresses: Vec<Ipv4Addr> = wait_leases_from(&clients, leader, &cluster)
+        .into_iter()
+        .map(|lease| lease.address.expect("address"))
         .collect();
-    let mut addresses = Vec::new();
-    for client in &clients {
-        let lease = client
-            .wait_lease(LEASE_WAIT)
-            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-        assert_eq!(lease.server_id, Some(bridge_address(leader)), "{lease:?}");
-        addresses.push(lease.address.expect("address"));
-    }
 
     // The late container exists before the kill, so that only DHCP is timed.
     let late = cluster
@@ -352,20 +374,13 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
                 .expect("container")
         })
         .collect();
-    let mut clients: Vec<DhcpClient<'_>> = containers
-        .iter()
-        .zip([ClientKind::Udhcpc, ClientKind::Dhcpcd])
-        .map(|(container, kind)| {
-            DhcpClient::start(kind, container, work.path(), &options_for(container))
-                .expect("client")
-        })
-        .collect();
+    let mut clients = start_clients(
+        &containers,
+        [ClientKind::Udhcpc, ClientKind::Dhcpcd],
+        work.path(),
+    );
     let mut addresses = Vec::new();
-    for client in &clients {
-        let lease = client
-            .wait_lease(LEASE_WAIT)
-            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-        assert_eq!(lease.server_id, Some(bridge_address(cut)), "{lease:?}");
+    for lease in wait_leases_from(&clients, cut, &cluster) {
         assert_eq!(lease.lease_time, Some(LEASE_SECS), "{lease:?}");
         addresses.push(lease.address.expect("address"));
     }
