@@ -18,7 +18,7 @@ use raftmasq_consensus::state::{ClientId, Command as StateCommand, MacAddr};
 use raftmasq_tests::admin::AdminClient;
 use raftmasq_tests::cluster::TOKEN;
 use raftmasq_tests::dnsprobe;
-use raftmasq_tests::{Daemon, LoopbackCluster, free_port};
+use raftmasq_tests::{Daemon, LoopbackCluster, free_port, wall_ms};
 use serde_json::Value;
 
 use crate::dnsctl::dnsctl_binary;
@@ -74,14 +74,8 @@ fn prerequisites() -> bool {
     false
 }
 
-fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 fn bind(mac: [u8; 6], hostname: &str, seen_by: u64) -> Value {
-    crate::dnsctl::bind_at(mac, hostname, seen_by, now_millis())
+    crate::dnsctl::bind_at(mac, hostname, seen_by, wall_ms())
 }
 
 /// Leases seen by each node, two clients asking for one name (a conflict),
@@ -107,7 +101,7 @@ async fn populate(admin: &AdminClient, addr: &str) -> Result<Vec<String>, String
     let decline = serde_json::to_value(StateCommand::Decline {
         client_id: ClientId::from_mac(declined),
         address: addresses[4].parse().map_err(|e| format!("{e}"))?,
-        now: now_millis(),
+        now: wall_ms(),
     })
     .map_err(|e| e.to_string())?;
     admin.command(addr, &decline).await?;

@@ -24,11 +24,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient, Event, Lease};
 use raftmasq_tests::netns::{self, Container};
 use raftmasq_tests::testbed_cluster::{RANGE_END, RANGE_START, TestbedCluster, lease_for_mac};
+use raftmasq_tests::wall_ms;
 use serde_json::Value;
 
 const TOOLS: &[&str] = &[
@@ -53,13 +54,6 @@ fn in_range(address: Ipv4Addr) -> bool {
     let start: Ipv4Addr = RANGE_START.parse().expect("range start");
     let end: Ipv4Addr = RANGE_END.parse().expect("range end");
     start <= address && address <= end
-}
-
-fn now_millis() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    u64::try_from(since.as_millis()).expect("millis fit u64")
 }
 
 /// Waits for a bound event after the first `seen` events of `client`.
@@ -401,7 +395,7 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
         let lease = client
             .renew(RENEW_WAIT)
             .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-        let remaining_ms = records[i]["expires_at"].as_u64().expect("expires_at") - now_millis();
+        let remaining_ms = records[i]["expires_at"].as_u64().expect("expires_at") - wall_ms();
         let granted = lease.lease_time.expect("lease time");
         eprintln!(
             "dhcp degraded: {:?} renewed {:?} for {granted} s ({} ms left in the cluster's record)",

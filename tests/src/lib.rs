@@ -19,6 +19,13 @@ pub mod testbed_cluster;
 pub use cluster::{LoopbackCluster, NodeFiles};
 pub use process::Daemon;
 
+/// Milliseconds since the Unix epoch on the test machine.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
