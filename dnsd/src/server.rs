@@ -353,7 +353,7 @@ fn answer_udp(
             continue;
         }
         shared.answer_fast(&inbox, &mut outbox, &mut general, &stats);
-        for (bytes, from) in general.drain(..).filter_map(|i| inbox.datagrams().nth(i)) {
+        for (bytes, from) in general.drain(..).filter_map(|i| inbox.datagram(i)) {
             match shared.step(bytes, from, Transport::Udp) {
                 Step::Done(responses) => {
                     for response in responses.iter().filter(|r| !r.is_empty()) {

@@ -80,10 +80,14 @@ impl Inbox {
 
     /// The datagrams of the last receive: bytes and sender.
     pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
-        self.received
-            .iter()
-            .zip(&self.buffers)
-            .map(|(&(len, from), buffer)| (&buffer[..len.min(buffer.len())], from))
+        (0..self.received.len()).filter_map(|index| self.datagram(index))
+    }
+
+    /// Datagram `index` of the last receive.
+    pub fn datagram(&self, index: usize) -> Option<(&[u8], SocketAddr)> {
+        let &(len, from) = self.received.get(index)?;
+        let buffer = self.buffers.get(index)?;
+        Some((&buffer[..len.min(buffer.len())], from))
     }
 }
 
