@@ -136,6 +136,73 @@ fn three_hosts_share_one_l2_segment_over_vxlan() {
     assert_eq!(leftovers(&prefix), Vec::<String>::new(), "left behind");
 }
 
+/// Regression: the fault suite saw a host's DNS answer nothing for ~40 s. The
+/// bridge had no MAC of its own, so Linux gave it its lowest port MAC; a
+/// container added with a lower one changed it, and a container still
+/// caching the old MAC was cut off from its host until its ARP entry was
+/// probed again. The testbed's bridges now have fixed MACs, as LXD's do.
+#[test]
+fn a_new_port_with_a_lower_mac_does_not_cut_off_the_bridge() {
+    if !netns::prerequisites(
+        "a_new_port_with_a_lower_mac_does_not_cut_off_the_bridge",
+        TOOLS,
+    ) {
+        return;
+    }
+    let prefix = test_prefix("bm");
+    {
+        let testbed = Testbed::new(&prefix, 1).expect("testbed");
+        let host = testbed.host(1);
+        let bridge_mac = || {
+            host.exec(&["cat", "/sys/class/net/lxdbr0/address"])
+                .expect("bridge MAC")
+                .trim()
+                .to_string()
+        };
+        assert_eq!(bridge_mac(), host.bridge_mac());
+        let first = testbed
+            .add_container(1, "c1", "02:42:00:00:02:01")
+            .expect("c1");
+        // Its host-side port gets the highest MAC, so an unfixed bridge would
+        // take another port's (the VXLAN's): frames to that MAC arriving on
+        // this port are not for the host any more once the bridge moves on.
+        host.netns
+            .ip([
+                "link",
+                "set",
+                &first.host_port,
+                "address",
+                "fe:ff:ff:ff:ff:01",
+            ])
+            .expect("high MAC on the first port");
+        set_address(&first, "172.16.2.1/16");
+        assert!(reachable(&first, "172.16.0.1", Duration::from_secs(5)));
+
+        // A new port whose MAC is lower than any other: without a fixed MAC,
+        // the bridge would take it.
+        let second = testbed
+            .add_container(1, "c2", "02:42:00:00:02:02")
+            .expect("c2");
+        host.netns
+            .ip([
+                "link",
+                "set",
+                &second.host_port,
+                "address",
+                "00:00:00:00:00:01",
+            ])
+            .expect("low MAC on the new port");
+        assert_eq!(bridge_mac(), host.bridge_mac(), "the bridge kept its MAC");
+        // Well within the ~15-45 s an ARP entry stays REACHABLE: the first
+        // container's cached MAC for its host must still be right.
+        assert!(
+            reachable(&first, "172.16.0.1", Duration::from_secs(2)),
+            "the first container lost its host when a port joined the bridge"
+        );
+    }
+    assert_eq!(leftovers(&prefix), Vec::<String>::new(), "left behind");
+}
+
 #[test]
 fn netem_loss_on_a_host_underlay_drops_its_overlay_traffic() {
     if !netns::prerequisites("netem_loss_on_a_host_underlay", TOOLS) {
@@ -185,7 +252,15 @@ fn netem_loss_on_a_host_underlay_drops_its_overlay_traffic() {
         // A process started in a container is killed with the testbed.
         let log = std::env::temp_dir().join(format!("{prefix}sleep.log"));
         let sleeper = a.spawn(&["sleep", "600"], &log).expect("spawn");
-        assert_eq!(a.netns.pids(), vec![sleeper.pid().expect("pid")]);
+        // `ip netns exec` enters the namespace just after it starts.
+        let pid = sleeper.pid().expect("pid");
+        assert!(
+            netns::wait_until(Duration::from_secs(2), Duration::from_millis(20), || {
+                a.netns.pids() == vec![pid]
+            }),
+            "{:?} is not [{pid}]",
+            a.netns.pids()
+        );
         std::mem::forget(sleeper);
         let _ = std::fs::remove_file(&log);
     }

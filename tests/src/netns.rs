@@ -349,6 +349,11 @@ impl Host {
         underlay_address(self.index)
     }
 
+    /// The bridge's fixed MAC, `02:16:3e:00:ff:HH`.
+    pub fn bridge_mac(&self) -> String {
+        format!("02:16:3e:00:ff:{:02x}", self.index)
+    }
+
     /// 172.16.0.N on `lxdbr0`: the DHCP server identifier and DNS server.
     pub fn bridge_address(&self) -> String {
         bridge_address(self.index)
@@ -748,6 +753,11 @@ fn build_host(prefix: &str, index: u8, underlay: &Netns) -> io::Result<Host> {
     ])?;
     ns.ip(["link", "set", UNDERLAY_INTERFACE, "up"])?;
     ns.ip(["link", "add", BRIDGE, "type", "bridge"])?;
+    // A fixed MAC, as LXD gives its bridges (volatile.bridge.hwaddr): left
+    // alone, Linux gives a bridge its lowest port MAC, so adding a container
+    // can change it, and a neighbour still caching the old MAC is cut off
+    // until its ARP entry is probed again — tens of seconds.
+    ns.ip(["link", "set", BRIDGE, "address", &host.bridge_mac()])?;
     ns.ip([
         "addr",
         "add",
