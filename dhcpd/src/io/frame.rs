@@ -1,49 +1,41 @@
-//! Ethernet/IPv4/UDP frames for replies to clients that have no address yet
+//! IPv4/UDP packets for replies to clients that have no address yet
 //! (RFC 2131 §4.1: unicast "to the client's hardware address and 'yiaddr'").
-//! Pure: builds bytes, sends nothing.
+//! Pure: builds bytes, sends nothing. The packet socket (`raw`) puts the
+//! Ethernet header in front, with the interface's MAC as it is at that
+//! moment: a bridge's MAC can change while the daemon runs.
 
 use std::io;
 use std::net::SocketAddrV4;
 
-use pnet_base::MacAddr;
 use pnet_packet::MutablePacket;
-use pnet_packet::ethernet::{EtherTypes, MutableEthernetPacket};
 use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv4::{self, MutableIpv4Packet};
 use pnet_packet::udp::{self, MutableUdpPacket};
 
-pub const ETHERNET_HEADER_LEN: usize = 14;
 pub const IPV4_HEADER_LEN: usize = 20;
 pub const UDP_HEADER_LEN: usize = 8;
-const HEADERS_LEN: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN;
+const HEADERS_LEN: usize = IPV4_HEADER_LEN + UDP_HEADER_LEN;
 /// TTL of our frames; replies never leave the segment, but 64 is what the
 /// kernel would use and what clients expect to see.
 const TTL: u8 = 64;
 
-/// Who a frame is from and to, at the link and transport layers.
+/// Who a packet is from and to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoints {
-    pub source_mac: [u8; 6],
-    pub destination_mac: [u8; 6],
     pub source: SocketAddrV4,
     pub destination: SocketAddrV4,
 }
 
-/// A complete Ethernet II frame carrying `payload` in IPv4/UDP, with both
-/// checksums filled in. Fails only if the payload cannot fit one IPv4 packet.
+/// An IPv4/UDP packet carrying `payload`, with both checksums filled in.
+/// Fails only if the payload cannot fit one IPv4 packet.
 pub fn build(endpoints: &Endpoints, payload: &[u8]) -> io::Result<Vec<u8>> {
     let ip_len = u16::try_from(IPV4_HEADER_LEN + UDP_HEADER_LEN + payload.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload too large for IPv4"))?;
     // Cannot overflow: ip_len fitted in u16.
     let udp_len = ip_len - IPV4_HEADER_LEN as u16;
-    let mut frame = vec![0u8; HEADERS_LEN + payload.len()];
+    let mut packet = vec![0u8; HEADERS_LEN + payload.len()];
 
-    let mut ethernet = MutableEthernetPacket::new(&mut frame).ok_or_else(too_short)?;
-    ethernet.set_destination(mac(endpoints.destination_mac));
-    ethernet.set_source(mac(endpoints.source_mac));
-    ethernet.set_ethertype(EtherTypes::Ipv4);
-
-    let mut ip = MutableIpv4Packet::new(ethernet.payload_mut()).ok_or_else(too_short)?;
+    let mut ip = MutableIpv4Packet::new(&mut packet).ok_or_else(too_short)?;
     ip.set_version(4);
     ip.set_header_length((IPV4_HEADER_LEN / 4) as u8);
     ip.set_total_length(ip_len);
@@ -67,13 +59,9 @@ pub fn build(endpoints: &Endpoints, payload: &[u8]) -> io::Result<Vec<u8>> {
     }
     let checksum = ipv4::checksum(&ip.to_immutable());
     ip.set_checksum(checksum);
-    Ok(frame)
-}
-
-fn mac([a, b, c, d, e, f]: [u8; 6]) -> MacAddr {
-    MacAddr::new(a, b, c, d, e, f)
+    Ok(packet)
 }
 
 fn too_short() -> io::Error {
-    io::Error::other("frame buffer shorter than its headers")
+    io::Error::other("packet buffer shorter than its headers")
 }

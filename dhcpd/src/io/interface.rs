@@ -1,6 +1,7 @@
 //! What the socket edge needs to know about the interface it serves: its
-//! index and MAC (for raw frames) and its IPv4 addresses (for the raw frames'
-//! source and to tell a directed broadcast from a unicast).
+//! index (for raw frames) and its IPv4 addresses (for the raw frames' source
+//! and to tell a directed broadcast from a unicast). Not its MAC: the kernel
+//! writes that into each frame as it is at the time (see `raw`).
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -11,7 +12,6 @@ use nix::ifaddrs::getifaddrs;
 pub struct Interface {
     pub name: String,
     pub index: u32,
-    pub mac: [u8; 6],
     /// `(address, netmask)`, in the order the kernel lists them.
     pub addresses: Vec<(Ipv4Addr, Ipv4Addr)>,
 }
@@ -20,7 +20,6 @@ impl Interface {
     /// Reads `name` from the calling thread's network namespace.
     pub fn lookup(name: &str) -> io::Result<Interface> {
         let mut index = None;
-        let mut mac = None;
         let mut addresses = Vec::new();
         for entry in getifaddrs().map_err(io::Error::from)? {
             if entry.interface_name != name {
@@ -31,7 +30,6 @@ impl Interface {
             };
             if let Some(link) = address.as_link_addr() {
                 index = u32::try_from(link.ifindex()).ok();
-                mac = link.addr();
             } else if let Some(inet) = address.as_sockaddr_in() {
                 let netmask = entry
                     .netmask
@@ -52,7 +50,6 @@ impl Interface {
         Ok(Interface {
             name: name.to_string(),
             index,
-            mac: mac.unwrap_or([0; 6]),
             addresses,
         })
     }

@@ -5,13 +5,14 @@
 //! arrived broadcast or unicast (who answers depends on it); `send` takes a
 //! finished [`Reply`] and follows its [`Destination`]: UDP to the relay, to
 //! `ciaddr`, or to 255.255.255.255, and for a client without an address a
-//! hand-built frame to `yiaddr` at `chaddr` on a send-only AF_PACKET socket
-//! (as dnsmasq and Kea do). Without CAP_NET_RAW, or when configured with
+//! hand-built packet to `yiaddr` in a frame to `chaddr` on a send-only
+//! AF_PACKET socket (as dnsmasq and Kea do). Without CAP_NET_RAW, or when configured with
 //! `unicast_replies = "broadcast"`, those replies are broadcast, which RFC
 //! 2131 §4.1 allows and every client we test accepts.
 //!
-//! Interface facts (index, MAC, addresses) are read once, at bind time, in
-//! the calling thread's network namespace.
+//! Interface facts (index, addresses) are read once, at bind time, in the
+//! calling thread's network namespace; the MAC of outgoing frames is the
+//! kernel's, at send time.
 
 mod frame;
 mod interface;
@@ -30,7 +31,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tracing::warn;
 
-pub use frame::{Endpoints, build as build_frame};
+pub use frame::{Endpoints, build as build_packet};
 pub use interface::Interface;
 
 use crate::context::Arrival;
@@ -224,11 +225,9 @@ impl DhcpSocket {
             io::Error::other(format!("{} has no IPv4 address", self.interface.name))
         })?;
         let endpoints = Endpoints {
-            source_mac: self.interface.mac,
-            destination_mac: mac,
             source: SocketAddrV4::new(source, self.port),
             destination: SocketAddrV4::new(address, CLIENT_PORT),
         };
-        raw.send(&frame::build(&endpoints, packet)?).await
+        raw.send(&frame::build(&endpoints, packet)?, mac).await
     }
 }

@@ -40,17 +40,24 @@ fn ones_complement_sum(chunks: &[&[u8]]) -> u16 {
     sum as u16
 }
 
-/// Checks a captured or built frame from `source` to `destination` and
-/// returns its UDP payload.
-fn check_frame(frame: &[u8], endpoints: &Endpoints) -> Vec<u8> {
-    assert!(frame.len() >= 42, "frame too short: {}", frame.len());
-    assert_eq!(frame[0..6], endpoints.destination_mac, "destination MAC");
-    assert_eq!(frame[6..12], endpoints.source_mac, "source MAC");
+/// Checks a captured frame's Ethernet header, from `source_mac` to
+/// `destination_mac`, and returns its IPv4 packet.
+fn check_ethernet(frame: &[u8], source_mac: [u8; 6], destination_mac: [u8; 6]) -> &[u8] {
+    assert!(frame.len() >= 14 + 28, "frame too short: {}", frame.len());
+    assert_eq!(frame[0..6], destination_mac, "destination MAC");
+    assert_eq!(frame[6..12], source_mac, "source MAC");
     assert_eq!(frame[12..14], [0x08, 0x00], "ethertype IPv4");
-    let ip = &frame[14..34];
+    &frame[14..]
+}
+
+/// Checks an IPv4/UDP packet from `source` to `destination` and returns its
+/// UDP payload.
+fn check_packet(packet: &[u8], endpoints: &Endpoints) -> Vec<u8> {
+    assert!(packet.len() >= 28, "packet too short: {}", packet.len());
+    let ip = &packet[..20];
     assert_eq!(ip[0], 0x45, "IPv4, 20-byte header");
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    assert_eq!(total, frame.len() - 14, "IPv4 total length");
+    assert_eq!(total, packet.len(), "IPv4 total length");
     assert!(ip[8] > 0, "TTL");
     assert_eq!(ip[9], 17, "protocol UDP");
     assert_eq!(ip[12..16], endpoints.source.ip().octets(), "source address");
@@ -60,7 +67,7 @@ fn check_frame(frame: &[u8], endpoints: &Endpoints) -> Vec<u8> {
         "destination address"
     );
     assert_eq!(ones_complement_sum(&[ip]), 0xffff, "IPv4 header checksum");
-    let udp = &frame[34..14 + total];
+    let udp = &packet[20..total];
     assert_eq!(
         u16::from_be_bytes([udp[0], udp[1]]),
         endpoints.source.port()
@@ -83,8 +90,6 @@ fn check_frame(frame: &[u8], endpoints: &Endpoints) -> Vec<u8> {
 
 fn endpoints() -> Endpoints {
     Endpoints {
-        source_mac: SERVER_MAC,
-        destination_mac: CLIENT_MAC,
         source: SocketAddrV4::new(SERVER, 67),
         destination: SocketAddrV4::new(YIADDR, 68),
     }
@@ -95,21 +100,21 @@ fn payload(length: usize) -> Vec<u8> {
 }
 
 #[test]
-fn frames_carry_the_payload_with_valid_headers_and_checksums() {
+fn packets_carry_the_payload_with_valid_headers_and_checksums() {
     // Odd and even lengths: the checksum pads an odd byte.
     for length in [300, 301, 548, 1] {
         let data = payload(length);
-        let frame = build_frame(&endpoints(), &data).unwrap();
-        assert_eq!(frame.len(), 42 + length);
-        assert_eq!(check_frame(&frame, &endpoints()), data);
+        let packet = build_packet(&endpoints(), &data).unwrap();
+        assert_eq!(packet.len(), 28 + length);
+        assert_eq!(check_packet(&packet, &endpoints()), data);
     }
 }
 
 #[test]
 fn a_payload_beyond_one_ipv4_packet_is_refused() {
-    let error = build_frame(&endpoints(), &payload(65_535 - 28 + 1)).unwrap_err();
+    let error = build_packet(&endpoints(), &payload(65_535 - 28 + 1)).unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
-    assert!(build_frame(&endpoints(), &payload(65_535 - 28)).is_ok());
+    assert!(build_packet(&endpoints(), &payload(65_535 - 28)).is_ok());
 }
 
 #[test]
@@ -305,7 +310,6 @@ async fn recv_within(
 async fn reports_broadcast_and_unicast_arrival() {
     let Some(pair) = Pair::new("ar") else { return };
     let server = server_socket(&pair, UnicastReplies::Raw);
-    assert_eq!(server.interface().mac, SERVER_MAC);
     assert_eq!(
         server.interface().addresses,
         vec![(SERVER, Ipv4Addr::new(255, 255, 255, 0))]
@@ -451,7 +455,35 @@ async fn raw_replies_reach_the_client_mac_with_valid_checksums() {
         .unwrap();
     assert_eq!(via, SentVia::Raw);
     let frame = captured_to(&capture, YIADDR, Duration::from_secs(2)).expect("the frame arrived");
-    assert_eq!(check_frame(&frame, &endpoints()), data);
+    let packet = check_ethernet(&frame, SERVER_MAC, CLIENT_MAC);
+    assert_eq!(check_packet(packet, &endpoints()), data);
+}
+
+/// A bridge without a fixed MAC takes its lowest port's, so its MAC can
+/// change under a running server: frames must carry the MAC of the moment.
+#[tokio::test]
+async fn raw_replies_carry_the_interface_mac_of_the_moment() {
+    let Some(pair) = Pair::new("rm") else { return };
+    let server = server_socket(&pair, UnicastReplies::Raw);
+    let new_mac = [0x02, 0, 0, 0, 0x5e, 0x02];
+    pair.server
+        .ip(["link", "set", "srv0", "address", "02:00:00:00:5e:02"])
+        .unwrap();
+    let capture = capture(&pair);
+    let data = payload(300);
+    server
+        .send(&reply(
+            Destination::Hardware {
+                mac: MacAddr(CLIENT_MAC),
+                address: YIADDR,
+            },
+            data.clone(),
+        ))
+        .await
+        .unwrap();
+    let frame = captured_to(&capture, YIADDR, Duration::from_secs(2)).expect("the frame arrived");
+    let packet = check_ethernet(&frame, new_mac, CLIENT_MAC);
+    assert_eq!(check_packet(packet, &endpoints()), data);
 }
 
 #[tokio::test]
