@@ -160,21 +160,18 @@ fn a_new_port_with_a_lower_mac_does_not_cut_off_the_bridge() {
                 .to_string()
         };
         assert_eq!(bridge_mac(), host.bridge_mac());
+        let set_port_mac = |container: &Container, mac: &str| {
+            host.netns
+                .ip(["link", "set", &container.host_port, "address", mac])
+                .expect("port MAC");
+        };
         let first = testbed
             .add_container(1, "c1", "02:42:00:00:02:01")
             .expect("c1");
         // Its host-side port gets the highest MAC, so an unfixed bridge would
         // take another port's (the VXLAN's): frames to that MAC arriving on
         // this port are not for the host any more once the bridge moves on.
-        host.netns
-            .ip([
-                "link",
-                "set",
-                &first.host_port,
-                "address",
-                "fe:ff:ff:ff:ff:01",
-            ])
-            .expect("high MAC on the first port");
+        set_port_mac(&first, "fe:ff:ff:ff:ff:01");
         set_address(&first, "172.16.2.1/16");
         assert!(reachable(&first, "172.16.0.1", Duration::from_secs(5)));
 
@@ -183,15 +180,7 @@ fn a_new_port_with_a_lower_mac_does_not_cut_off_the_bridge() {
         let second = testbed
             .add_container(1, "c2", "02:42:00:00:02:02")
             .expect("c2");
-        host.netns
-            .ip([
-                "link",
-                "set",
-                &second.host_port,
-                "address",
-                "00:00:00:00:00:01",
-            ])
-            .expect("low MAC on the new port");
+        set_port_mac(&second, "00:00:00:00:00:01");
         assert_eq!(bridge_mac(), host.bridge_mac(), "the bridge kept its MAC");
         // Well within the ~15-45 s an ARP entry stays REACHABLE: the first
         // container's cached MAC for its host must still be right.

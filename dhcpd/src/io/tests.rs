@@ -436,6 +436,26 @@ fn captured_to(fd: &OwnedFd, address: Ipv4Addr, timeout: Duration) -> Option<Vec
     None
 }
 
+/// Sends `data` as a reply to the client without an address (yiaddr at chaddr).
+async fn send_to_client_without_address(server: &DhcpSocket, data: &[u8]) -> SentVia {
+    let destination = Destination::Hardware {
+        mac: MacAddr(CLIENT_MAC),
+        address: YIADDR,
+    };
+    server
+        .send(&reply(destination, data.to_vec()))
+        .await
+        .unwrap()
+}
+
+/// The payload of the raw frame to yiaddr captured in the client namespace,
+/// after checking it came from `server_mac` to the client's MAC.
+fn captured_raw_payload(capture: &OwnedFd, server_mac: [u8; 6]) -> Vec<u8> {
+    let frame = captured_to(capture, YIADDR, Duration::from_secs(2)).expect("the frame arrived");
+    let packet = check_ethernet(&frame, server_mac, CLIENT_MAC);
+    check_packet(packet, &endpoints())
+}
+
 #[tokio::test]
 async fn raw_replies_reach_the_client_mac_with_valid_checksums() {
     let Some(pair) = Pair::new("rw") else { return };
@@ -443,20 +463,9 @@ async fn raw_replies_reach_the_client_mac_with_valid_checksums() {
     assert!(server.raw_unicast(), "root can open the raw socket");
     let capture = capture(&pair);
     let data = payload(300);
-    let via = server
-        .send(&reply(
-            Destination::Hardware {
-                mac: MacAddr(CLIENT_MAC),
-                address: YIADDR,
-            },
-            data.clone(),
-        ))
-        .await
-        .unwrap();
+    let via = send_to_client_without_address(&server, &data).await;
     assert_eq!(via, SentVia::Raw);
-    let frame = captured_to(&capture, YIADDR, Duration::from_secs(2)).expect("the frame arrived");
-    let packet = check_ethernet(&frame, SERVER_MAC, CLIENT_MAC);
-    assert_eq!(check_packet(packet, &endpoints()), data);
+    assert_eq!(captured_raw_payload(&capture, SERVER_MAC), data);
 }
 
 /// A bridge without a fixed MAC takes its lowest port's, so its MAC can
@@ -471,19 +480,8 @@ async fn raw_replies_carry_the_interface_mac_of_the_moment() {
         .unwrap();
     let capture = capture(&pair);
     let data = payload(300);
-    server
-        .send(&reply(
-            Destination::Hardware {
-                mac: MacAddr(CLIENT_MAC),
-                address: YIADDR,
-            },
-            data.clone(),
-        ))
-        .await
-        .unwrap();
-    let frame = captured_to(&capture, YIADDR, Duration::from_secs(2)).expect("the frame arrived");
-    let packet = check_ethernet(&frame, new_mac, CLIENT_MAC);
-    assert_eq!(check_packet(packet, &endpoints()), data);
+    send_to_client_without_address(&server, &data).await;
+    assert_eq!(captured_raw_payload(&capture, new_mac), data);
 }
 
 #[tokio::test]
@@ -493,16 +491,7 @@ async fn broadcast_mode_broadcasts_replies_to_clients_without_an_address() {
     assert!(!server.raw_unicast());
     let client = client_socket(&pair, "cli0", 68);
     let capture = capture(&pair);
-    let via = server
-        .send(&reply(
-            Destination::Hardware {
-                mac: MacAddr(CLIENT_MAC),
-                address: YIADDR,
-            },
-            b"offer".to_vec(),
-        ))
-        .await
-        .unwrap();
+    let via = send_to_client_without_address(&server, b"offer").await;
     assert_eq!(via, SentVia::Broadcast);
     let mut buffer = [0u8; 64];
     let (n, _) = client.recv_from(&mut buffer).unwrap();
