@@ -142,9 +142,15 @@ async fn main() {
         max_commands: 1,
         max_in_flight: 1_024,
     };
+    let in_flight = |max_in_flight| Batching {
+        max_in_flight,
+        ..Batching::default()
+    };
     for (label, batching) in [
         ("one command per entry", unbatched),
         ("batched (default)", Batching::default()),
+        ("batched, 2 entries in flight", in_flight(2)),
+        ("batched, 4 entries in flight", in_flight(4)),
     ] {
         let cluster =
             TestCluster::start_batched(3, 5_000, settings(), Some(&root), Some(timing), batching)

@@ -41,7 +41,7 @@ fn lease_of(node: &ClusterNode, n: u32) -> Option<(Ipv4Addr, Option<String>)> {
         .read()
         .table
         .lease_by_client(&client(n))
-        .map(|lease| (lease.address, lease.hostname.clone()))
+        .map(|lease| (lease.address, lease.granted_name.clone()))
 }
 
 fn last_log_index(node: &ClusterNode) -> u64 {
@@ -125,7 +125,10 @@ async fn concurrent_writers_each_get_their_own_answer_and_replicas_converge() {
             panic!("writer {n} got {answer:?}");
         };
         assert_eq!(lease.client_id, client(n), "writer {n} got another's lease");
-        assert_eq!(lease.hostname.as_deref(), Some(format!("c{n}").as_str()));
+        assert_eq!(
+            lease.granted_name.as_deref(),
+            Some(format!("c{n}").as_str())
+        );
         assert!(
             addresses.insert(lease.address),
             "{} granted twice",
@@ -171,7 +174,7 @@ async fn concurrent_writers_each_get_their_own_answer_and_replicas_converge() {
             if let Response::Lease { lease } = answer {
                 assert_eq!(
                     lease_of(node, *n),
-                    Some((lease.address, lease.hostname.clone())),
+                    Some((lease.address, lease.granted_name.clone())),
                     "lease of writer {n} on node {}",
                     node.id()
                 );
@@ -260,7 +263,7 @@ async fn batches_cut_off_by_a_leader_change_fail_their_callers_and_never_misansw
                 for node in cluster.nodes.values() {
                     assert_eq!(
                         lease_of(node, *n),
-                        Some((lease.address, lease.hostname.clone())),
+                        Some((lease.address, lease.granted_name.clone())),
                         "acknowledged lease of {n} on node {}",
                         node.id()
                     );
@@ -287,7 +290,7 @@ async fn batches_cut_off_by_a_leader_change_fail_their_callers_and_never_misansw
     };
     assert_eq!(
         lease_of(cluster.node(leader), 9_999),
-        Some((lease.address, lease.hostname))
+        Some((lease.address, lease.granted_name))
     );
     cluster.shutdown().await;
 }

@@ -33,13 +33,15 @@ pub struct Batching {
 }
 
 impl Default for Batching {
-    /// 256 Binds are ~80 KB of JSON, well under one AppendEntries body; four
-    /// entries in flight keep the log's fsync and the followers busy while the
-    /// next batch fills.
+    /// 256 Binds are ~80 KB of JSON, well under one AppendEntries body. One
+    /// entry in flight gave the most commits/s at every load measured (1 to
+    /// 128 writers, docs/benchmarks.md): entries cost so much more than
+    /// commands that waiting for the one in flight and then sending all that
+    /// queued meanwhile beats overlapping smaller entries.
     fn default() -> Self {
         Batching {
             max_commands: 256,
-            max_in_flight: 4,
+            max_in_flight: 1,
         }
     }
 }

@@ -281,7 +281,7 @@ mod tests {
             panic!("expected one lease, got {:?}", responses[1]);
         };
         assert_eq!(lease.address, std::net::Ipv4Addr::new(10, 0, 0, 10));
-        assert_eq!(lease.hostname.as_deref(), Some("c7"));
+        assert_eq!(lease.granted_name.as_deref(), Some("c7"));
         let replica = state_machine.handle().read().clone();
         assert_eq!(replica.last_applied.map(|id| id.index), Some(2));
     }

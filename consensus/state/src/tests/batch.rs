@@ -96,7 +96,7 @@ fn a_rejected_command_in_a_batch_leaves_the_others_alone() {
         Rejection::AddressUnavailable { address: ip(4) }
     );
     let third = leased(responses[2].clone());
-    assert_eq!(third.hostname.as_deref(), Some("web-2"));
+    assert_eq!(third.granted_name.as_deref(), Some("web-2"));
     assert!(table.lease_by_client(&client(2)).is_none());
 }
 
