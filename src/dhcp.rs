@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
+use openraft::ServerState;
 use raftmasq_config::Config;
 use raftmasq_consensus::ClusterNode;
 use raftmasq_consensus::node::now_millis;
@@ -149,10 +150,12 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerSta
         format!("cannot serve DHCP on dhcp.interface {:?} port {} (needs root or CAP_NET_BIND_SERVICE + CAP_NET_RAW)", dhcp.interface, dhcp.port)
     })?;
     socket.set_source_address(dhcp.address);
-    let server = DhcpServer::new(
-        Arc::new(NodeCluster::new(node, config)),
-        Arc::new(SocketTransport(socket)),
-    );
+    let transport = Arc::new(SocketTransport(socket));
+    tokio::spawn(drop_broadcasts_while_following(
+        node.clone(),
+        transport.clone(),
+    ));
+    let server = DhcpServer::new(Arc::new(NodeCluster::new(node, config)), transport);
     let stats = server.stats();
     let interface = dhcp.interface.clone();
     tokio::spawn(async move {
@@ -162,4 +165,43 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerSta
     });
     tracing::info!(interface = %dhcp.interface, port = dhcp.port, server_id = %dhcp.address, "dhcp server listening");
     Ok(stats)
+}
+
+/// Only the leader answers broadcasts; a follower that knows its leader
+/// ignores every one (`decide`: not_leader). So while this node follows, the
+/// kernel drops datagrams sent to 255.255.255.255 before they reach the
+/// socket: no wakeup, read or decode for each broadcast of every client on
+/// the segment (docs/benchmarks.md measured this). The filter is off whenever
+/// this node leads, is a candidate, or knows no leader, which is exactly when
+/// `decide` may answer a broadcast (as leader, or in degraded mode), and it
+/// follows the Raft metrics, which change the moment the role does.
+async fn drop_broadcasts_while_following(node: ClusterNode, transport: Arc<SocketTransport>) {
+    let mut metrics = node.raft().metrics();
+    let mut ignoring = false;
+    loop {
+        let following = {
+            let metrics = metrics.borrow_and_update();
+            matches!(metrics.state, ServerState::Follower | ServerState::Learner)
+                && metrics
+                    .current_leader
+                    .is_some_and(|leader| leader != node.id())
+        };
+        if following != ignoring {
+            match transport.0.ignore_limited_broadcasts(following) {
+                Ok(()) => {
+                    ignoring = following;
+                    tracing::debug!(ignoring, "dhcp broadcasts filtered in the kernel");
+                }
+                // Harmless: `decide` ignores what the filter would have dropped.
+                Err(error) => tracing::warn!(%error, "cannot switch the dhcp broadcast filter"),
+            }
+        }
+        if metrics.changed().await.is_err() {
+            // Raft stopped: deliver everything again, as without a filter.
+            if ignoring && let Err(error) = transport.0.ignore_limited_broadcasts(false) {
+                tracing::warn!(%error, "cannot remove the dhcp broadcast filter");
+            }
+            return;
+        }
+    }
 }

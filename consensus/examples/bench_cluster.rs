@@ -1,6 +1,8 @@
 //! Benchmark (not a test): committed allocations per second on a three-node
-//! loopback cluster with durable sled storage, and the time to restart a node
-//! that holds a full /16 (65,534 leases).
+//! loopback cluster with durable sled storage, first with one command per log
+//! entry (batching off: what every version before batching did), then with
+//! the default batching; and the time to restart a node that holds a full /16
+//! (65,534 leases).
 //!
 //!     cargo run --release -p raftmasq-consensus --example bench_cluster -- [DATA_ROOT]
 //!
@@ -16,11 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use raftmasq_consensus::ClusterNode;
 use raftmasq_consensus::state::{
     AddressRange, ClientId, ClusterSettings, Command, HostnamePolicy, LeaseRequest, MacAddr,
     Response,
 };
+use raftmasq_consensus::{Batching, ClusterNode};
 use support::TestCluster;
 
 const FULL_POOL: u32 = 65_534;
@@ -96,6 +98,38 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// The last log index the node has written.
+fn last_log_index(node: &ClusterNode) -> u64 {
+    node.metrics().last_log_index.unwrap_or(0)
+}
+
+/// Commit rates for 1 to 128 concurrent writers, on a cluster without leases.
+async fn measure(node: &ClusterNode) {
+    let mut next = 0;
+    println!(
+        "{:>8} {:>10} {:>12} {:>10} {:>10} {:>10} {:>12}",
+        "clients", "commits", "commits/s", "p50 ms", "p99 ms", "max ms", "cmds/entry"
+    );
+    for clients in [1, 8, 32, 128] {
+        let total = if clients == 1 { 500 } else { 4_000 };
+        let entries_before = last_log_index(node);
+        let (elapsed, mut latencies) = run_writers(node, next, total, clients).await;
+        let entries = last_log_index(node).saturating_sub(entries_before).max(1);
+        next += total;
+        latencies.sort();
+        println!(
+            "{:>8} {:>10} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>12.1}",
+            clients,
+            total,
+            f64::from(total) / elapsed.as_secs_f64(),
+            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            f64::from(total) / entries as f64,
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let root = std::env::args()
@@ -104,39 +138,39 @@ async fn main() {
     std::fs::create_dir_all(&root).expect("data root");
     // Production timing (config defaults): election 1 s, heartbeat 250 ms.
     let timing = (Duration::from_millis(1_000), Duration::from_millis(250));
+    let unbatched = Batching {
+        max_commands: 1,
+        max_in_flight: 1_024,
+    };
+    let in_flight = |max_in_flight| Batching {
+        max_in_flight,
+        ..Batching::default()
+    };
+    for (label, batching) in [
+        ("one command per entry", unbatched),
+        ("batched (default)", Batching::default()),
+        ("batched, 2 entries in flight", in_flight(2)),
+        ("batched, 4 entries in flight", in_flight(4)),
+    ] {
+        let cluster =
+            TestCluster::start_batched(3, 5_000, settings(), Some(&root), Some(timing), batching)
+                .await;
+        let leader = cluster.ready().await;
+        println!(
+            "3-node loopback cluster, durable sled storage under {}, {label}: {batching:?}",
+            root.display()
+        );
+        measure(cluster.node(leader)).await;
+        cluster.shutdown().await;
+    }
+
     let mut cluster =
         TestCluster::start_timed(3, 5_000, settings(), Some(&root), Some(timing)).await;
     let leader = cluster.ready().await;
     let node = cluster.node(leader).clone();
-    println!(
-        "3-node loopback cluster, durable sled storage under {}",
-        root.display()
-    );
-    println!(
-        "{:>8} {:>10} {:>12} {:>10} {:>10} {:>10}",
-        "clients", "commits", "commits/s", "p50 ms", "p99 ms", "max ms"
-    );
-
-    let mut next = 0;
-    for clients in [1, 8, 32, 128] {
-        let total = if clients == 1 { 500 } else { 4_000 };
-        let (elapsed, mut latencies) = run_writers(&node, next, total, clients).await;
-        next += total;
-        latencies.sort();
-        println!(
-            "{:>8} {:>10} {:>12.0} {:>10.2} {:>10.2} {:>10.2}",
-            clients,
-            total,
-            f64::from(total) / elapsed.as_secs_f64(),
-            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-            latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-        );
-    }
-
-    // Fill the rest of the /16, then restart a follower that holds it all.
+    // Fill a /16 from empty (batched), then restart a follower that holds it all.
     let fill_started = Instant::now();
-    run_writers(&node, next, FULL_POOL - next, 128).await;
+    run_writers(&node, 0, FULL_POOL, 128).await;
     println!(
         "filled the /16 ({FULL_POOL} leases) in {:.1} s",
         fill_started.elapsed().as_secs_f64()

@@ -8,6 +8,8 @@ pub mod store;
 pub mod types;
 
 pub use network::{ClusterToken, Links};
-pub use node::{ClusterNode, NodeConfig, QuorumStatus, ReadError, StartError, WriteError};
+pub use node::{
+    Batching, ClusterNode, NodeConfig, QuorumStatus, ReadError, StartError, WriteError,
+};
 pub use raftmasq_state as state;
 pub use types::{Member, NodeId};

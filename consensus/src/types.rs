@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::Cursor;
 use std::net::Ipv4Addr;
 
-use raftmasq_state::{Command, Response};
+use raftmasq_state::{Proposal, Response};
 use serde::{Deserialize, Serialize};
 
 pub type NodeId = u64;
@@ -40,10 +40,12 @@ impl fmt::Display for Member {
 }
 
 openraft::declare_raft_types!(
-    /// raftmasq's Raft types: commands and responses of the lease state machine.
+    /// raftmasq's Raft types: an entry carries a batch of lease-table commands
+    /// (or, in logs written before batching, one) and answers one response per
+    /// command, in order.
     pub TypeConfig:
-        D = Command,
-        R = Response,
+        D = Proposal,
+        R = Vec<Response>,
         NodeId = NodeId,
         Node = Member,
         Entry = openraft::Entry<TypeConfig>,

@@ -22,6 +22,25 @@ fn in_range(address: Ipv4Addr) -> bool {
     start <= address && address <= end
 }
 
+/// `dhcp_received_total{type="discover"}` of `host`'s node.
+fn received_discovers(cluster: &TestbedCluster, host: u8) -> u64 {
+    let metrics = cluster
+        .testbed
+        .host(host)
+        .exec(&[
+            "curl",
+            "-sf",
+            "--max-time",
+            "3",
+            "http://127.0.0.1:7381/metrics",
+        ])
+        .unwrap_or_else(|e| panic!("metrics of host {host}: {e}"));
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("dhcp_received_total{type=\"discover\"} "))
+        .map_or(0, |value| value.trim().parse().expect("a counter value"))
+}
+
 #[test]
 fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
     if !netns::prerequisites("dhcp real clients", TOOLS) {
@@ -121,6 +140,17 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
             "DNS servers: every host's bridge: {:?}",
             lease.dns
         );
+    }
+    // Only the leader received the broadcasts: a follower's kernel drops
+    // them (src/dhcp.rs, drop_broadcasts_while_following).
+    let leader = cluster.leader_seen_by(1).expect("a leader");
+    for host in 1..=3u8 {
+        let discovers = received_discovers(&cluster, host);
+        if host == leader {
+            assert!(discovers > 0, "the leader on host {host} saw no DISCOVER");
+        } else {
+            assert_eq!(discovers, 0, "follower on host {host} received broadcasts");
+        }
     }
     let resv_lease = resv.wait_lease(LEASE_WAIT).expect("reserved lease");
     assert_eq!(

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use raftmasq_state::ClusterSettings;
 
+use super::Batching;
 use crate::network::ClusterToken;
 use crate::types::{Member, NodeId};
 
@@ -29,6 +30,8 @@ pub struct NodeConfig {
     /// How long a write may wait for its commit before the caller is told the
     /// cluster did not answer (no quorum, or no leader).
     pub write_timeout: Duration,
+    /// How the leader groups concurrent writes into log entries.
+    pub batching: Batching,
 }
 
 impl NodeConfig {
@@ -51,6 +54,7 @@ impl NodeConfig {
             heartbeat_interval: Duration::from_millis(250),
             snapshot_every: 5_000,
             write_timeout: Duration::from_secs(3),
+            batching: Batching::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! listener and the tasks that bootstrap, join and guard the cluster settings.
 
 mod api;
+mod batch;
 mod bootstrap;
 mod clock_sync;
 mod config;
@@ -9,6 +10,7 @@ mod expiry;
 mod membership;
 mod write;
 
+pub use batch::Batching;
 pub use config::NodeConfig;
 pub use membership::{
     MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG, state_name,
@@ -37,6 +39,8 @@ pub struct ClusterNode {
 struct Inner {
     config: NodeConfig,
     raft: Raft,
+    /// Groups this node's writes into entries while it leads.
+    batcher: batch::Batcher,
     replica: ReplicaHandle,
     peers: PeerClient,
     local_addr: SocketAddr,
@@ -101,11 +105,18 @@ impl ClusterNode {
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
+        let (batcher, batching) = batch::Batcher::new(
+            raft.clone(),
+            config.id,
+            config.batching,
+            config.write_timeout,
+        );
 
         let node = ClusterNode {
             inner: Arc::new(Inner {
                 config,
                 raft,
+                batcher,
                 replica,
                 peers,
                 local_addr,
@@ -113,6 +124,7 @@ impl ClusterNode {
                 tasks: Default::default(),
             }),
         };
+        node.spawn(batching);
         node.spawn(serve(node.clone(), listener));
         bootstrap::start(&node).await;
         Ok(node)
@@ -180,6 +192,10 @@ impl ClusterNode {
 
     pub(crate) fn config(&self) -> &NodeConfig {
         &self.inner.config
+    }
+
+    fn batcher(&self) -> &batch::Batcher {
+        &self.inner.batcher
     }
 
     pub(crate) fn peers(&self) -> &PeerClient {

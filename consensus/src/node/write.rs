@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use raftmasq_state::{Command, Millis, Response};
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep, timeout_at};
@@ -111,7 +111,8 @@ impl ClusterNode {
         }
     }
 
-    /// Commits on this node if it is the leader; never forwards.
+    /// Commits on this node if it is the leader; never forwards. The command
+    /// joins the next batch (`batch.rs`); forwarded writes come here too.
     pub(super) async fn write_as_leader(
         &self,
         mut command: Command,
@@ -124,7 +125,7 @@ impl ClusterNode {
         }
         stamp(&mut command, now_millis());
         let kind = command.kind();
-        match timeout_at(deadline, self.raft().client_write(command)).await {
+        match timeout_at(deadline, self.batcher().submit(command)).await {
             Err(_elapsed) => {
                 tracing::warn!(
                     node_id = self.id(),
@@ -136,18 +137,7 @@ impl ClusterNode {
                     timeout_ms: millis(self.config().write_timeout),
                 })
             }
-            Ok(Ok(written)) => Ok(written.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-                Err(WriteError::NotLeader {
-                    node: self.id(),
-                    leader: forward.leader_id,
-                })
-            }
-            Ok(Err(RaftError::APIError(other))) => Err(WriteError::Internal {
-                node: self.id(),
-                reason: other.to_string(),
-            }),
-            Ok(Err(RaftError::Fatal(_))) => Err(WriteError::ShuttingDown { node: self.id() }),
+            Ok(answer) => answer,
         }
     }
 

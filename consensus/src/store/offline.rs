@@ -33,8 +33,8 @@ pub async fn read_replica(dir: &Path) -> Result<Replica, StoreOpenError> {
             replica.last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(command) => {
-                    replica.table.apply(&command);
+                EntryPayload::Normal(proposal) => {
+                    replica.table.apply_all(proposal.commands());
                 }
                 EntryPayload::Membership(membership) => {
                     replica.membership = StoredMembership::new(Some(entry.log_id), membership);

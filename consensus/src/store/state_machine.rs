@@ -183,7 +183,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((replica.last_applied, replica.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Response>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -194,11 +194,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for entry in entries {
                 replica.last_applied = Some(entry.log_id);
                 let response = match entry.payload {
-                    EntryPayload::Blank => Response::Done,
-                    EntryPayload::Normal(command) => replica.table.apply(&command),
+                    EntryPayload::Blank => Vec::new(),
+                    EntryPayload::Normal(proposal) => replica.table.apply_all(proposal.commands()),
                     EntryPayload::Membership(membership) => {
                         replica.membership = StoredMembership::new(Some(entry.log_id), membership);
-                        Response::Done
+                        Vec::new()
                     }
                 };
                 responses.push(response);
@@ -245,5 +245,71 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             meta: stored.meta,
             snapshot: Box::new(Cursor::new(stored.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use raftmasq_state::{Command, Proposal};
+
+    /// Two entries as the version before batching stored them in the sled log
+    /// (`serde_json` of `openraft::Entry` whose payload was one `Command`).
+    const OLD_FORMAT_ENTRIES: [&str; 2] = [
+        r#"{"log_id":{"leader_id":{"term":1,"node_id":1},"index":1},"payload":{"Normal":{"op":"initialize","settings":{"subnet":"10.0.0.0/24","range":{"start":"10.0.0.10","end":"10.0.0.20"},"domain":"lxd","lease_time_secs":3600,"duplicate_hostnames":"suffix","decline_quarantine_secs":600}}}}"#,
+        r#"{"log_id":{"leader_id":{"term":1,"node_id":1},"index":2},"payload":{"Normal":{"op":"bind","request":{"client_id":[1,2,0,0,0,0,7],"mac":[2,0,0,0,0,7],"hostname":"c7","requested_address":null,"seen_by":1},"now":1000,"lease_time_secs":null}}}"#,
+    ];
+
+    #[tokio::test]
+    async fn a_log_written_before_batching_still_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, mut state_machine) = crate::store::open(dir.path(), 1).unwrap();
+        let entries: Vec<Entry> = OLD_FORMAT_ENTRIES
+            .iter()
+            .map(|text| serde_json::from_str(text).unwrap())
+            .collect();
+        assert!(matches!(
+            &entries[1].payload,
+            EntryPayload::Normal(Proposal::Single(Command::Bind { .. }))
+        ));
+        let responses = state_machine.apply(entries).await.unwrap();
+        assert_eq!(responses.len(), 2, "one response list per entry");
+        assert_eq!(responses[0], vec![Response::Done]);
+        let [Response::Lease { lease }] = responses[1].as_slice() else {
+            panic!("expected one lease, got {:?}", responses[1]);
+        };
+        assert_eq!(lease.address, std::net::Ipv4Addr::new(10, 0, 0, 10));
+        assert_eq!(lease.granted_name.as_deref(), Some("c7"));
+        let replica = state_machine.handle().read().clone();
+        assert_eq!(replica.last_applied.map(|id| id.index), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_batch_entry_answers_one_response_per_command_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, mut state_machine) = crate::store::open(dir.path(), 1).unwrap();
+        let init: Entry = serde_json::from_str(OLD_FORMAT_ENTRIES[0]).unwrap();
+        let EntryPayload::Normal(Proposal::Single(initialize)) = init.payload.clone() else {
+            panic!("fixture is an initialize");
+        };
+        let EntryPayload::Normal(Proposal::Single(bind)) =
+            serde_json::from_str::<Entry>(OLD_FORMAT_ENTRIES[1])
+                .unwrap()
+                .payload
+        else {
+            panic!("fixture is a bind");
+        };
+        let mut batch = init.clone();
+        batch.log_id.index = 2;
+        // The second Initialize is refused; the commands around it are not affected.
+        batch.payload = EntryPayload::Normal(Proposal::Batch(vec![bind.clone(), initialize, bind]));
+        let responses = state_machine.apply(vec![init, batch]).await.unwrap();
+        let [first, Response::Rejected { .. }, again] = responses[1].as_slice() else {
+            panic!("expected lease, rejection, lease: {:?}", responses[1]);
+        };
+        assert!(matches!(first, Response::Lease { .. }));
+        assert_eq!(first, again, "a repeated Bind returns the same lease");
     }
 }

@@ -3,7 +3,8 @@
 //! time rides in each command, stamped by the leader.
 //!
 //! [`LeaseTable::apply`] is the only writer; the openraft state machine locks the
-//! table, applies each committed [`Command`] and persists snapshots (the table
+//! table, applies the commands of each committed entry (a [`Proposal`]: one
+//! command, or a batch of them) and persists snapshots (the table
 //! implements `Serialize`/`Deserialize`, holding only primary data). The read
 //! API serves DNS (`address_of_name`, `records_named`), the DHCP server
 //! (`candidate_addresses`, `is_available_to`, `lease_by_client`) and `dnsctl`.
@@ -13,6 +14,7 @@ mod candidates;
 pub mod command;
 mod names;
 mod pool;
+pub mod proposal;
 mod records;
 mod snapshot;
 mod table;
@@ -23,6 +25,7 @@ mod tests;
 
 pub use command::{Command, LeaseRequest, Rejection, Response};
 pub use names::{MAX_LABEL_LEN, is_valid_label, normalize_hostname};
+pub use proposal::Proposal;
 pub use raftmasq_config::{AddressRange, ClusterSettings, HostnamePolicy};
 pub use records::normalize_dns_name;
 pub use snapshot::SnapshotError;

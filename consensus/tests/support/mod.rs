@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
 use raftmasq_consensus::types::RaftMetrics;
-use raftmasq_consensus::{ClusterNode, ClusterToken, Links, Member, NodeConfig, NodeId};
+use raftmasq_consensus::{Batching, ClusterNode, ClusterToken, Links, Member, NodeConfig, NodeId};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -50,6 +50,8 @@ pub struct TestCluster {
     /// Election timeout and heartbeat; short in tests for quick failovers.
     pub timing: (Duration, Duration),
     pub settings: ClusterSettings,
+    /// How leaders group writes into entries (the default unless a bench compares).
+    pub batching: Batching,
 }
 
 impl TestCluster {
@@ -80,6 +82,26 @@ impl TestCluster {
         data_root: Option<&std::path::Path>,
         timing: Option<(Duration, Duration)>,
     ) -> Self {
+        Self::start_batched(
+            n,
+            snapshot_every,
+            settings,
+            data_root,
+            timing,
+            Batching::default(),
+        )
+        .await
+    }
+
+    /// Like `start_timed`, with leaders batching writes as `batching` says.
+    pub async fn start_batched(
+        n: u64,
+        snapshot_every: u64,
+        settings: ClusterSettings,
+        data_root: Option<&std::path::Path>,
+        timing: Option<(Duration, Duration)>,
+        batching: Batching,
+    ) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
@@ -101,6 +123,7 @@ impl TestCluster {
             snapshot_every,
             timing: timing.unwrap_or((Duration::from_millis(400), Duration::from_millis(100))),
             settings: settings.clone(),
+            batching,
         };
         for (id, listener) in listeners {
             let dir = match data_root {
@@ -140,6 +163,7 @@ impl TestCluster {
         (config.election_timeout, config.heartbeat_interval) = self.timing;
         config.snapshot_every = self.snapshot_every;
         config.write_timeout = Duration::from_secs(3);
+        config.batching = self.batching;
         config
     }
 

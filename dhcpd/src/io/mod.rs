@@ -157,6 +157,13 @@ impl DhcpSocket {
         self.source = Some(address);
     }
 
+    /// Drops (`true`) or delivers again (`false`) datagrams sent to the
+    /// limited broadcast, in the kernel. For a follower with a leader, which
+    /// ignores every broadcast; see [`udp::ignore_limited_broadcasts`].
+    pub fn ignore_limited_broadcasts(&self, ignore: bool) -> io::Result<()> {
+        udp::ignore_limited_broadcasts(&self.udp, ignore)
+    }
+
     /// The next datagram: its bytes, its source, and how it arrived.
     pub async fn recv(&self) -> io::Result<(Vec<u8>, SocketAddrV4, Arrival)> {
         let mut buffer = vec![0u8; udp::MAX_DATAGRAM];

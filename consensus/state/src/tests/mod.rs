@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod batch;
 mod fill;
 mod invariants;
 mod prop;
