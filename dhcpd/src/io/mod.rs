@@ -25,6 +25,7 @@ mod tests;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use raftmasq_config::UnicastReplies;
 use tokio::io::Interest;
@@ -101,6 +102,9 @@ pub struct DhcpSocket {
     source: Option<Ipv4Addr>,
     /// A raw send failed: said once, then every such reply is broadcast quietly.
     raw_failure_reported: AtomicBool,
+    /// One receive buffer of the largest datagram, reused: a fresh zeroed
+    /// 64 KiB per packet cost a memset of 64 KiB per DHCP message.
+    receive_buffer: Mutex<Vec<u8>>,
 }
 
 impl DhcpSocket {
@@ -138,6 +142,7 @@ impl DhcpSocket {
             mode,
             raw,
             raw_failure_reported: AtomicBool::new(false),
+            receive_buffer: Mutex::new(vec![0; udp::MAX_DATAGRAM]),
         })
     }
 
@@ -166,14 +171,22 @@ impl DhcpSocket {
 
     /// The next datagram: its bytes, its source, and how it arrived.
     pub async fn recv(&self) -> io::Result<(Vec<u8>, SocketAddrV4, Arrival)> {
-        let mut buffer = vec![0u8; udp::MAX_DATAGRAM];
-        let (length, source, destination) = self
+        let (bytes, source, destination) = self
             .udp
-            .async_io(Interest::READABLE, || udp::try_recv(&self.udp, &mut buffer))
+            .async_io(Interest::READABLE, || {
+                // Held only inside this synchronous closure, never across an
+                // await; there is one receiving task, so it is uncontended.
+                let mut buffer = self
+                    .receive_buffer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                udp::try_recv(&self.udp, &mut buffer).map(|(length, source, destination)| {
+                    (buffer[..length].to_vec(), source, destination)
+                })
+            })
             .await?;
-        buffer.truncate(length);
         Ok((
-            buffer,
+            bytes,
             source,
             udp::arrival(destination, &self.interface.addresses),
         ))
