@@ -1,6 +1,7 @@
 //! Hostnames: normalisation of what clients send, and the index that finds the
 //! first free `name-N` suffix in O(log n).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::pool::IntervalSet;
@@ -26,6 +27,16 @@ pub fn is_valid_label(label: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
+}
+
+/// `name` as the lowercase key the name indexes use. DNS looks names up on
+/// every query, almost always in lowercase already: copy only for a capital.
+pub(crate) fn lowercase_key(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// `base-n`, with `base` trimmed so the label stays within 63 characters.
@@ -136,6 +147,13 @@ impl NameIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lowercase_keys_copy_only_names_with_a_capital() {
+        assert!(matches!(lowercase_key("c1-2"), Cow::Borrowed("c1-2")));
+        assert_eq!(lowercase_key("Www.LXD"), "www.lxd");
+        assert!(matches!(lowercase_key("C1"), Cow::Owned(_)));
+    }
 
     #[test]
     fn normalisation_takes_the_first_label_lowercased() {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::command::Rejection;
+use crate::names::lowercase_key;
 use crate::types::{RecordData, StaticRecord};
 
 /// Longest DNS name in text form, without the trailing dot (RFC 1035 §2.3.4).
@@ -171,13 +172,9 @@ impl RecordSet {
 
     pub(crate) fn named(&self, name: &str) -> &[StaticRecord] {
         let name = name.strip_suffix('.').unwrap_or(name);
-        // DNS asks on every A query, in lowercase: copy only for a capital.
-        let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.by_name.get(&name.to_ascii_lowercase())
-        } else {
-            self.by_name.get(name)
-        };
-        found.map_or(&[], Vec::as_slice)
+        self.by_name
+            .get(lowercase_key(name).as_ref())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// All records, by name then data.

@@ -21,7 +21,7 @@ use raftmasq_config::{ClusterSettings, HostnamePolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, LeaseRequest, Rejection, Response};
-use crate::names::{NameIndex, is_variant_of, normalize_hostname};
+use crate::names::{NameIndex, is_variant_of, lowercase_key, normalize_hostname};
 use crate::pool::IntervalSet;
 use crate::records::{RecordSet, normalize_dns_name};
 use crate::types::{
@@ -767,14 +767,9 @@ impl LeaseTable {
         self.named_lease(label).map(|(address, _)| address)
     }
 
-    /// Address and expiry of the bound lease named `label`. DNS asks with
-    /// lowercase names; copy only when there is a capital.
+    /// Address and expiry of the bound lease named `label` (case-insensitive).
     fn named_lease(&self, label: &str) -> Option<(Ipv4Addr, Millis)> {
-        if label.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.by_name.get(&label.to_ascii_lowercase()).copied()
-        } else {
-            self.by_name.get(label).copied()
-        }
+        self.by_name.get(lowercase_key(label).as_ref()).copied()
     }
 
     /// Like `address_of_name`, but ignores a lease that ended by `now` and has
