@@ -5,7 +5,7 @@
 //! reusable buffer: no hickory message, no `Name`, no allocation. It takes only
 //! requests in one strict shape (one question, uncompressed letter/digit/
 //! hyphen labels, at most an OPT without options) and answers only when the
-//! answer is one lease record; for anything else it returns `false` and the
+//! answer is one lease record; for anything else it returns `None` and the
 //! caller takes the general path (`answer.rs`), which stays the reference:
 //! the tests check that every answer given here is byte for byte the one the
 //! general path gives.
@@ -16,6 +16,7 @@ use raftmasq_state::{LeaseState, LeaseTable, Millis};
 
 use crate::answer::Policy;
 use crate::config::ZoneConfig;
+use crate::zones::parse_octet;
 
 const HEADER_LEN: usize = 12;
 const TYPE_A: u16 = 1;
@@ -283,21 +284,13 @@ fn reverse_address(name: &str) -> Option<Ipv4Addr> {
     let mut parsed = [0u8; 4];
     let mut labels = octets.split('.');
     for slot in parsed.iter_mut().rev() {
-        *slot = canonical_octet(labels.next()?)?;
+        // Canonical octets only, exactly as the general path accepts them.
+        *slot = parse_octet(labels.next()?)?;
     }
     if labels.next().is_some() {
         return None;
     }
     Some(Ipv4Addr::from(parsed))
-}
-
-/// `0`..`255` without leading zeros, as the general path accepts them.
-fn canonical_octet(label: &str) -> Option<u8> {
-    let canonical = !label.is_empty()
-        && label.len() <= 3
-        && label.bytes().all(|b| b.is_ascii_digit())
-        && (label == "0" || !label.starts_with('0'));
-    if canonical { label.parse().ok() } else { None }
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ pub(crate) fn parse_reverse(net: Ipv4Net, relative: &str) -> ReverseName {
 
 /// A decimal octet in canonical form (`0`..`255`, no leading zeros), as
 /// RFC 1035 §3.5 writes them.
-fn parse_octet(label: &str) -> Option<u8> {
+pub(crate) fn parse_octet(label: &str) -> Option<u8> {
     let canonical = !label.is_empty()
         && label.len() <= 3
         && label.bytes().all(|b| b.is_ascii_digit())
