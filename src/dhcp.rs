@@ -5,7 +5,6 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
-use openraft::ServerState;
 use raftmasq_config::Config;
 use raftmasq_consensus::ClusterNode;
 use raftmasq_consensus::node::now_millis;
@@ -171,21 +170,19 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerSta
 /// ignores every one (`decide`: not_leader). So while this node follows, the
 /// kernel drops datagrams sent to 255.255.255.255 before they reach the
 /// socket: no wakeup, read or decode for each broadcast of every client on
-/// the segment (docs/benchmarks.md measured this). The filter is off whenever
-/// this node leads, is a candidate, or knows no leader, which is exactly when
-/// `decide` may answer a broadcast (as leader, or in degraded mode), and it
-/// follows the Raft metrics, which change the moment the role does.
+/// the segment (docs/benchmarks.md measured this). The filter is on exactly
+/// when `ClusterNode::follows_a_leader`, the predicate behind the role
+/// `decide` reads (`has_quorum && !is_leader`: silent to broadcasts); off when
+/// this node leads, is a candidate, or knows no leader, i.e. whenever `decide`
+/// may answer a broadcast (as leader, or in degraded mode). It follows the
+/// Raft metrics, which change the moment the role does.
 async fn drop_broadcasts_while_following(node: ClusterNode, transport: Arc<SocketTransport>) {
     let mut metrics = node.raft().metrics();
     let mut ignoring = false;
     loop {
-        let following = {
-            let metrics = metrics.borrow_and_update();
-            matches!(metrics.state, ServerState::Follower | ServerState::Learner)
-                && metrics
-                    .current_leader
-                    .is_some_and(|leader| leader != node.id())
-        };
+        // Mark this change seen, then read the role as `decide` does.
+        drop(metrics.borrow_and_update());
+        let following = node.follows_a_leader();
         if following != ignoring {
             match transport.0.ignore_limited_broadcasts(following) {
                 Ok(()) => {

@@ -159,14 +159,16 @@ impl ClusterNode {
             && metrics
                 .millis_since_quorum_ack
                 .is_some_and(|ms| ms < election_ms);
-        let follows_a_leader = matches!(
-            metrics.state,
-            openraft::ServerState::Follower | openraft::ServerState::Learner
-        ) && metrics.current_leader.is_some();
         QuorumStatus {
             is_leader,
-            has_quorum: is_leader || follows_a_leader,
+            has_quorum: is_leader || follows_a_leader(&metrics),
         }
+    }
+
+    /// Whether this node follows a leader it knows: then the leader answers
+    /// the segment's broadcasts and this node stays silent to them.
+    pub fn follows_a_leader(&self) -> bool {
+        follows_a_leader(&self.inner.raft.metrics().borrow())
     }
 
     /// The address the cluster listener is bound to.
@@ -246,4 +248,11 @@ async fn serve(node: ClusterNode, listener: TcpListener) {
     if let Err(error) = axum::serve(listener, app).await {
         tracing::error!(node_id = node.id(), %error, "cluster listener stopped");
     }
+}
+
+fn follows_a_leader(metrics: &RaftMetrics) -> bool {
+    matches!(
+        metrics.state,
+        openraft::ServerState::Follower | openraft::ServerState::Learner
+    ) && metrics.current_leader.is_some()
 }
