@@ -25,16 +25,8 @@ fn in_range(address: Ipv4Addr) -> bool {
 /// `dhcp_received_total{type="discover"}` of `host`'s node.
 fn received_discovers(cluster: &TestbedCluster, host: u8) -> u64 {
     let metrics = cluster
-        .testbed
-        .host(host)
-        .exec(&[
-            "curl",
-            "-sf",
-            "--max-time",
-            "3",
-            "http://127.0.0.1:7381/metrics",
-        ])
-        .unwrap_or_else(|e| panic!("metrics of host {host}: {e}"));
+        .get_text(host, "/metrics")
+        .unwrap_or_else(|| panic!("no metrics from host {host}"));
     metrics
         .lines()
         .find_map(|line| line.strip_prefix("dhcp_received_total{type=\"discover\"} "))

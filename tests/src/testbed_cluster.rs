@@ -216,13 +216,16 @@ upstream = ["10.99.0.254:53"]
 
     /// GET an admin API path on `host`'s node, from inside its namespace.
     pub fn get(&self, host: u8, path: &str) -> Option<Value> {
+        serde_json::from_str(&self.get_text(host, path)?).ok()
+    }
+
+    /// The body of an admin path that is not JSON (`/metrics`).
+    pub fn get_text(&self, host: u8, path: &str) -> Option<String> {
         let url = format!("http://127.0.0.1:7381{path}");
-        let text = self
-            .testbed
+        self.testbed
             .host(host)
             .exec(&["curl", "-sf", "--max-time", "3", &url])
-            .ok()?;
-        serde_json::from_str(&text).ok()
+            .ok()
     }
 
     /// POST a JSON body to an admin API path on `host`'s node.
