@@ -6,35 +6,79 @@
 #   cargo build --release --bin raftmasq
 #   scripts/bench-dns.sh                      # SIZES="100 10000 65000" DURATION=10
 #
-# raftmasq: one node on loopback (DHCP off, DNS on $RMQ_ADDR:$PORT) whose
-# table is filled through the admin API with Bind commands (a /16 holds the
-# 65,000). dnsmasq: --no-resolv, the same names in an addn-hosts file, on
-# $DNSMASQ_ADDR:$PORT. Both are started and stopped by this script (by pid)
-# and keep every file in a temporary directory. Nothing leaves loopback.
+# Everything runs in two network namespaces this script creates and removes
+# (rmqbd-srv-PID, rmqbd-gen-PID, joined by one veth pair on 192.0.2.0/24);
+# no packet reaches the machine's own interfaces.
 #
-# Per case two dnsperf passes (dnsperf 2.10 prints no percentiles): one as
-# fast as the server answers (queries/s, average latency at saturation, where
-# 100 queries in flight make the latency mostly queueing), then one at a fixed
-# $LATENCY_QPS queries/s with -v (a line per query) whose latencies give the
-# percentiles. Run it on an otherwise idle machine; the load is printed.
+# raftmasq: one node (DHCP off, DNS on $RMQ_ADDR:$PORT) whose table is filled
+# through the admin API with Bind commands (a /16 holds the 65,000). dnsmasq:
+# --no-resolv, the same names in an addn-hosts file, on $DNSMASQ_ADDR:$PORT.
+# Both are started and stopped by this script (by pid) and keep every file in
+# a temporary directory.
+#
+# Per case three passes:
+# 1. dnsperf in the servers' namespace as fast as the server answers
+#    (closed loop: 100 queries in flight): queries/s and the average latency,
+#    which at saturation is mostly queueing.
+# 2. dnsperf at a fixed $LATENCY_QPS queries/s with -v (a line per query;
+#    dnsperf 2.10 prints no percentiles): latency percentiles.
+# 3. kxdpgun (Knot DNS's AF_XDP generator) from the other namespace over the
+#    veth at a fixed $OPEN_QPS queries/s (open loop, like many independent
+#    clients): the answers/s the server sustains. dnsperf costs about as much
+#    CPU per query as the server it measures, so on two cores it tops out near
+#    the faster server's rate; kxdpgun costs a fraction of that and leaves the
+#    server a core of its own. Skip with OPEN_QPS=0.
+# Run it on an otherwise idle machine; the load is printed.
 set -euo pipefail
+
+# --- the namespaces (outer run), then the benchmark inside the servers' one ---
+if [ -z "${BENCH_DNS_GEN_NS:-}" ]; then
+    command -v ip >/dev/null || { echo "bench-dns: ip is missing" >&2; exit 1; }
+    srv_ns=rmqbd-srv-$$
+    gen_ns=rmqbd-gen-$$
+    remove_namespaces() {
+        ip netns del "$srv_ns" 2>/dev/null || true
+        ip netns del "$gen_ns" 2>/dev/null || true
+    }
+    trap remove_namespaces EXIT
+    ip netns add "$srv_ns"
+    ip netns add "$gen_ns"
+    ip -n "$srv_ns" link add veth-srv type veth peer name veth-gen netns "$gen_ns"
+    ip -n "$srv_ns" link set lo up
+    ip -n "$gen_ns" link set lo up
+    ip -n "$srv_ns" addr add 192.0.2.1/24 dev veth-srv
+    ip -n "$srv_ns" addr add 192.0.2.3/24 dev veth-srv
+    ip -n "$gen_ns" addr add 192.0.2.2/24 dev veth-gen
+    ip -n "$srv_ns" link set veth-srv up
+    ip -n "$gen_ns" link set veth-gen up
+    status=0
+    BENCH_DNS_GEN_NS=$gen_ns ip netns exec "$srv_ns" "$0" "$@" || status=$?
+    exit "$status"
+fi
+GEN_NS=$BENCH_DNS_GEN_NS
 
 SIZES=${SIZES:-"100 10000 65000"}
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-10}
 LATENCY_QPS=${LATENCY_QPS:-20000}
 RAFTMASQ=${RAFTMASQ:-target/release/raftmasq}
-RMQ_ADDR=${RMQ_ADDR:-127.0.0.81}
-DNSMASQ_ADDR=${DNSMASQ_ADDR:-127.0.0.82}
+OPEN_QPS=${OPEN_QPS:-400000}
+RMQ_ADDR=192.0.2.1
+DNSMASQ_ADDR=192.0.2.3
 PORT=${PORT:-5300}
 CLUSTER_PORT=${CLUSTER_PORT:-17380}
 ADMIN_PORT=${ADMIN_PORT:-17381}
 ADMIN="http://127.0.0.1:$ADMIN_PORT"
 
-for tool in dnsperf dnsmasq curl jq shuf; do
+tools="dnsperf dnsmasq curl jq shuf"
+[ "$OPEN_QPS" -gt 0 ] && tools="$tools kxdpgun"
+for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "bench-dns: $tool is missing" >&2; exit 1; }
 done
 [ -x "$RAFTMASQ" ] || { echo "bench-dns: build $RAFTMASQ first (cargo build --release --bin raftmasq)" >&2; exit 1; }
+
+# kxdpgun writes Ethernet frames itself; tell it the servers' MAC.
+SRV_MAC=$(cat /sys/class/net/veth-srv/address)
 
 dir=$(mktemp -d /tmp/rmq-bench-dns.XXXXXX)
 rmq_pid=""
@@ -51,7 +95,9 @@ trap cleanup EXIT
 address() { echo "172.16.$(($1 / 254)).$(($1 % 254 + 1))"; }
 
 echo "== $(date -u '+%F %T') UTC; $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== $("$RAFTMASQ" --version 2>/dev/null || echo raftmasq); $(dnsmasq --version | head -1); $(dnsperf -h 2>&1 | grep -m1 Version)"
+versions="$("$RAFTMASQ" --version 2>/dev/null || echo raftmasq); $(dnsmasq --version | head -1); dnsperf $(dnsperf -h 2>&1 | grep -m1 Version)"
+[ "$OPEN_QPS" -gt 0 ] && versions="$versions; $(kxdpgun -V 2>&1 | head -1)"
+echo "== $versions"
 
 # --- raftmasq: a one-node cluster --------------------------------------------
 printf 'bench-dns-token-0123456789abcdef\n' >"$dir/token"
@@ -151,6 +197,29 @@ perf_case() {
     printf '%s | %s | %s | %s | %s' "$qps" "$us" "$avg" "$pct" "$lost"
 }
 
+# One kxdpgun pass at $OPEN_QPS from the generator's namespace: answered/s,
+# the share answered, and the server's CPU per answer.
+open_case() {
+    local server=$1 file=$2 pid=$3 out sent answered noerror cpu_before cpu_after
+    cpu_before=$(cpu_ticks "$pid")
+    out=$(ip netns exec "$GEN_NS" timeout $((DURATION + 30)) kxdpgun -t "$DURATION" -Q "$OPEN_QPS" \
+        -p "$PORT" -i "$file" -I veth-gen -R "$SRV_MAC" "$server" 2>&1) || {
+        echo "bench-dns: kxdpgun failed against $server:" >&2; echo "$out" >&2; exit 1; }
+    cpu_after=$(cpu_ticks "$pid")
+    sent=$(awk '/total queries:/ {print $3}' <<<"$out")
+    answered=$(awk '/total replies:/ {print $3}' <<<"$out")
+    noerror=$(awk '/responded NOERROR:/ {print $3}' <<<"$out")
+    if [ -z "$answered" ] || [ "$answered" -eq 0 ] || [ "${noerror:-0}" -ne "$answered" ]; then
+        echo "bench-dns: not every kxdpgun answer was NOERROR against $server ($file):" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    awk -v sent="$sent" -v answered="$answered" -v t=$((cpu_after - cpu_before)) \
+        -v hz="$TICKS_PER_SEC" -v secs="$DURATION" 'BEGIN {
+        printf "%.0f | %.0f | %.1f %% | %.2f | %.0f %%", sent / secs, answered / secs,
+            100 * answered / sent, t / hz * 1e6 / answered, 100 * t / hz / secs }'
+}
+
 start_dnsmasq() {
     local hosts=$1
     dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
@@ -198,9 +267,21 @@ for size in $SIZES; do
         file="$dir/a.txt"; [ "$query" = PTR ] && file="$dir/ptr.txt"
         echo "| $size | raftmasq | $query | $(perf_case "$RMQ_ADDR" "$file" "$rmq_pid") |"
         echo "| $size | dnsmasq | $query | $(perf_case "$DNSMASQ_ADDR" "$file" "$dnsmasq_pid") |"
+        if [ "$OPEN_QPS" -gt 0 ]; then
+            echo "| $size | raftmasq | $query | $(open_case "$RMQ_ADDR" "$file" "$rmq_pid") |" >>"$dir/open.md"
+            echo "| $size | dnsmasq | $query | $(open_case "$DNSMASQ_ADDR" "$file" "$dnsmasq_pid") |" >>"$dir/open.md"
+        fi
     done
     kill "$dnsmasq_pid"; wait "$dnsmasq_pid" 2>/dev/null || true; dnsmasq_pid=""
     echo "(filled to $size names in $fill_secs s; load now: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 done
+if [ "$OPEN_QPS" -gt 0 ]; then
+    echo
+    echo "Open loop: kxdpgun -t $DURATION -Q $OPEN_QPS from the generator's namespace"
+    echo
+    echo "| names | server | query | offered/s | answered/s | answered | CPU µs/answer | server CPU |"
+    echo "|---:|---|---|---:|---:|---:|---:|---:|"
+    cat "$dir/open.md"
+fi
 echo
 echo "== dnsperf -c $CLIENTS -l $DURATION (default -q 100 in flight), then the same with -Q $LATENCY_QPS -v; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

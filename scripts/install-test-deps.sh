@@ -30,6 +30,7 @@ packages=(
     kea-dhcp4-server  # reference DHCP server (memfile; libdhcp_ha.so for hot-standby)
     kea-admin         # perfdhcp, for the benchmark
     dnsperf           # DNS benchmark
+    knot-dnsutils     # kxdpgun, the DNS benchmark's open-loop generator
     jq                # the benchmark scripts read JSON
     chromium          # the dashboard's browser tests (headless)
     chromium-driver   # WebDriver for the same browser, for manual checks
@@ -94,7 +95,7 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf node chromium; do
+for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1
