@@ -1,15 +1,15 @@
 //! Authoritative answers from the lease table: plain synchronous code over a
 //! borrowed table and the caller's clock, like hickory's in-memory `inner.rs`.
 //!
-//! No lookup walks the leases: A goes through the table's name index (a hash
-//! map), PTR through its address index (a B-tree, O(log n)). Only the negative path
+//! No lookup walks the leases: A goes through the table's name index, PTR
+//! through its address-to-name index (both hash maps). Only the negative path
 //! of the forward zone looks at the static records as a whole, to tell an
 //! empty non-terminal (`_tcp.lxd` above `_sip._tcp.lxd`) from a missing name;
 //! operators add a handful of those, not thousands.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use raftmasq_state::{LeaseState, LeaseTable, Millis, RecordData};
+use raftmasq_state::{LeaseTable, Millis, RecordData};
 
 use crate::config::ZoneConfig;
 use crate::rrs;
@@ -186,10 +186,7 @@ fn node(view: &View<'_>, zone: &Zone, rel: &str, lname: &str, owner: &Name) -> N
         ZoneKind::Reverse { net, subnet } => match zones::parse_reverse(net, rel) {
             ReverseName::Address(address) => {
                 if subnet.contains(&address)
-                    && let Some(lease) = view.table.lease_by_address(address)
-                    && lease.state == LeaseState::Bound
-                    && lease.expires_at > view.now
-                    && let Some(label) = &lease.granted_name
+                    && let Some(label) = view.table.name_of_address_at(address, view.now)
                     && let Some(target) = rrs::absolute(&format!("{label}.{}", config.domain))
                 {
                     records.push(rrs::ptr(owner.clone(), config.ttl, target));

@@ -89,6 +89,14 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
         by_name == t.by_name.clone().into_iter().collect(),
         "by_name index disagrees"
     );
+    let name_by_address: BTreeMap<_, _> = by_name
+        .iter()
+        .map(|(name, &(address, expires_at))| (address, (name.clone(), expires_at)))
+        .collect();
+    ensure!(
+        name_by_address == t.name_by_address.clone().into_iter().collect(),
+        "name_by_address index disagrees"
+    );
     ensure!(expiry == t.lease_expiry, "lease expiry index disagrees");
     ensure!(
         bound == t.bound_count && offered == t.offered_count,

@@ -470,6 +470,8 @@ fn expiry_frees_the_name_and_the_same_client_gets_it_back() {
     assert_eq!(table.address_of_name("c1"), Some(ip(2)));
     assert_eq!(table.address_of_name_at("c1", 59_999), Some(ip(2)));
     assert_eq!(table.address_of_name_at("c1", 60_000), None);
+    assert_eq!(table.name_of_address_at(ip(2), 59_999), Some("c1"));
+    assert_eq!(table.name_of_address_at(ip(2), 60_000), None);
     assert_eq!(
         table.apply(&Command::Expire { now: 60_000 }),
         Response::Expired { leases: 1 }
