@@ -137,7 +137,7 @@ impl TryFrom<TableData> for LeaseTable {
             if lease
                 .granted_name
                 .as_ref()
-                .is_some_and(|n| table.by_name.contains_key(n))
+                .is_some_and(|n| table.by_name.contains_key(n.as_str()))
             {
                 return inconsistent(format!("two leases named as {address}'s"));
             }

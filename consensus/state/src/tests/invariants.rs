@@ -86,7 +86,11 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
     }
     ensure!(by_client == t.by_client, "by_client index disagrees");
     ensure!(
-        by_name == t.by_name.clone().into_iter().collect(),
+        by_name
+            == t.by_name
+                .iter()
+                .map(|(name, &entry)| (name.to_string(), entry))
+                .collect(),
         "by_name index disagrees"
     );
     let name_by_address: BTreeMap<_, _> = by_name
@@ -94,7 +98,11 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
         .map(|(name, &(address, expires_at))| (address, (name.clone(), expires_at)))
         .collect();
     ensure!(
-        name_by_address == t.name_by_address.clone().into_iter().collect(),
+        name_by_address
+            == t.name_by_address
+                .iter()
+                .map(|(&address, (name, expires_at))| (address, (name.to_string(), *expires_at)))
+                .collect(),
         "name_by_address index disagrees"
     );
     ensure!(expiry == t.lease_expiry, "lease expiry index disagrees");
