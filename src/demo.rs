@@ -107,7 +107,7 @@ fn write_files(dir: &Path) -> anyhow::Result<()> {
     fs::write(&token, "demo-cluster-token-not-for-production\n")?;
     fs::set_permissions(&token, fs::Permissions::from_mode(0o600))?;
     let peers: Vec<String> = (1..=NODES)
-        .map(|id| format!("\"{id}={}\"", cluster_addr(id)))
+        .map(|id| format!("\"{id}={} bridge=127.77.0.{id}\"", cluster_addr(id)))
         .collect();
     for id in 1..=NODES {
         let text = format!(

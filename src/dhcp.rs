@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use raftmasq_config::Config;
-use raftmasq_consensus::ClusterNode;
-use raftmasq_consensus::node::now_millis;
+use raftmasq_consensus::node::{BridgeAddresses, now_millis};
 use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
+use raftmasq_consensus::{ClusterNode, NodeId};
 use raftmasq_dhcpd::io::DhcpSocket;
 use raftmasq_dhcpd::{
     Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig, ServerStats, Transport,
@@ -45,6 +45,7 @@ impl NodeCluster {
             server_id: config.dhcp.address,
             cluster_server_ids: vec![config.dhcp.address],
             options: options.clone(),
+            members_complete: false,
         });
         NodeCluster {
             node,
@@ -56,29 +57,114 @@ impl NodeCluster {
     }
 
     fn build_server_config(&self) -> (Option<LogId>, Arc<ServerConfig>) {
-        let metrics = self.node.raft().metrics();
-        let metrics = metrics.borrow();
-        let membership = &metrics.membership_config;
-        let mut bridges: Vec<Ipv4Addr> = membership
-            .membership()
-            .nodes()
-            .filter_map(|(_, member)| member.bridge_address)
-            .collect();
-        if !bridges.contains(&self.server_id) {
-            bridges.push(self.server_id);
-        }
-        // This host first: clients try DNS servers in order, and their own host
-        // is the nearest.
-        bridges.sort_by_key(|address| (*address != self.server_id, *address));
+        let membership_log_id = *self.node.metrics().membership_config.log_id();
+        let list = dns_server_list(&self.node, self.dns_servers.as_deref());
         let mut options = self.options.clone();
-        options.dns_servers = self.dns_servers.clone().unwrap_or_else(|| bridges.clone());
+        options.dns_servers = list.servers;
         let config = ServerConfig {
             node_id: self.node.id(),
             server_id: self.server_id,
-            cluster_server_ids: bridges,
+            cluster_server_ids: list.bridges.addresses,
             options,
+            members_complete: list.complete,
         };
-        (*membership.log_id(), Arc::new(config))
+        (membership_log_id, Arc::new(config))
+    }
+}
+
+/// The DNS servers (option 6) leases get, and what they were made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsServerList {
+    pub servers: Vec<Ipv4Addr>,
+    /// Every member's bridge address as far as it is known.
+    pub bridges: BridgeAddresses,
+    /// The list names every host: `dhcp.dns_servers` is set, or every
+    /// member's bridge address is known. Until then DHCP answers nothing and
+    /// the node is not ready.
+    pub complete: bool,
+}
+
+/// How this node builds the DNS server list its leases carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsServerSource {
+    /// Whether this node serves DHCP at all (`dhcp.enabled`); when it does
+    /// not, the list gates nothing.
+    pub serves_dhcp: bool,
+    /// `dhcp.dns_servers` from the file; `None` hands out every member's
+    /// bridge address, this host's first.
+    pub configured: Option<Vec<Ipv4Addr>>,
+}
+
+impl DnsServerSource {
+    pub fn from_config(config: &Config) -> Self {
+        DnsServerSource {
+            serves_dhcp: config.dhcp.enabled,
+            configured: config.dhcp.dns_servers.clone(),
+        }
+    }
+
+    pub fn list(&self, node: &ClusterNode) -> DnsServerList {
+        dns_server_list(node, self.configured.as_deref())
+    }
+
+    /// Whether the list lets this node report ready: it names every host, or
+    /// this node hands out no leases.
+    pub fn lets_ready(&self, list: &DnsServerList) -> bool {
+        !self.serves_dhcp || list.complete
+    }
+}
+
+/// `configured`: `dhcp.dns_servers` from the file; `None` hands out every
+/// member's bridge address, this host's first.
+pub fn dns_server_list(node: &ClusterNode, configured: Option<&[Ipv4Addr]>) -> DnsServerList {
+    let bridges = node.bridge_addresses();
+    match configured {
+        Some(servers) => DnsServerList {
+            servers: servers.to_vec(),
+            complete: true,
+            bridges,
+        },
+        None => DnsServerList {
+            servers: bridges.addresses.clone(),
+            complete: bridges.is_complete(),
+            bridges,
+        },
+    }
+}
+
+/// Says in the log, each time the set changes, which members' bridge
+/// addresses are still unknown (DHCP waits for them) and when the list is
+/// complete. Runs until Raft stops.
+pub async fn report_missing_dns_servers(node: ClusterNode, configured: Option<Vec<Ipv4Addr>>) {
+    let mut metrics = node.raft().metrics();
+    let mut reported: Option<Vec<NodeId>> = None;
+    loop {
+        drop(metrics.borrow_and_update());
+        let list = dns_server_list(&node, configured.as_deref());
+        let missing: Vec<NodeId> = list.bridges.missing.iter().map(|(id, _)| *id).collect();
+        if reported.as_ref() != Some(&missing) {
+            if list.complete {
+                tracing::info!(dns_servers = ?list.servers, "dhcp: the DNS server list names every host");
+            } else {
+                let hosts: Vec<String> = list
+                    .bridges
+                    .missing
+                    .iter()
+                    .map(|(id, addr)| format!("node {id} ({addr})"))
+                    .collect();
+                tracing::warn!(
+                    missing = ?hosts,
+                    known = ?list.servers,
+                    "dhcp waits: these members' bridge addresses are unknown until they register, \
+                     and leases must name every host's DNS server; give them in cluster.peers \
+                     as \"ID=IP:PORT bridge=IP\" to know them from the start"
+                );
+            }
+            reported = Some(missing);
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -150,6 +236,10 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerSta
     })?;
     socket.set_source_address(dhcp.address);
     let transport = Arc::new(SocketTransport(socket));
+    tokio::spawn(report_missing_dns_servers(
+        node.clone(),
+        dhcp.dns_servers.clone(),
+    ));
     tokio::spawn(drop_broadcasts_while_following(
         node.clone(),
         transport.clone(),

@@ -48,6 +48,9 @@ impl NodeConfig {
 pub struct Peer {
     pub id: u64,
     pub addr: SocketAddr,
+    /// That host's `dhcp.address` (` bridge=IP` in the entry): its DHCP server
+    /// identifier and one of the DNS servers handed to clients.
+    pub bridge_address: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

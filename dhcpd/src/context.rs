@@ -17,6 +17,12 @@ pub struct ServerConfig {
     /// still names the old leader.
     pub cluster_server_ids: Vec<Ipv4Addr>,
     pub options: ReplyOptions,
+    /// Whether every member's bridge address is known, so that the DNS
+    /// servers and server identifiers above name every host. Until then the
+    /// node answers nothing: a client keeps the DNS servers of its first ACK
+    /// for a whole lease, and one with a single DNS host loses every name
+    /// when that host dies.
+    pub members_complete: bool,
 }
 
 impl ServerConfig {

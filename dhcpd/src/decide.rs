@@ -45,6 +45,9 @@ impl RequestState {
 pub enum IgnoreReason {
     /// The cluster has no settings yet.
     NotInitialized,
+    /// Some member's bridge address is not known yet, so the DNS server list
+    /// would leave out a host (`ServerConfig::members_complete`).
+    MembersIncomplete,
     /// Relayed from a network we have no pool for.
     ForeignRelay,
     /// A broadcast or relayed message, and this node is not the leader.
@@ -88,6 +91,7 @@ impl IgnoreReason {
     pub fn label(&self) -> &'static str {
         match self {
             IgnoreReason::NotInitialized => "not_initialized",
+            IgnoreReason::MembersIncomplete => "members_incomplete",
             IgnoreReason::ForeignRelay => "foreign_relay",
             IgnoreReason::NotLeader => "not_leader",
             IgnoreReason::OtherServerSelected => "other_server_selected",
@@ -274,6 +278,9 @@ fn decide_inner<V: LeaseView + ?Sized>(
     now: Millis,
 ) -> Result<Decision, IgnoreReason> {
     let settings = view.settings().ok_or(IgnoreReason::NotInitialized)?;
+    if !context.server.members_complete {
+        return Err(IgnoreReason::MembersIncomplete);
+    }
     if request.is_relayed() && !settings.subnet.contains(&request.giaddr) {
         return Err(IgnoreReason::ForeignRelay);
     }

@@ -56,6 +56,7 @@ pub fn server_config() -> ServerConfig {
             offer_hold_ms: 30_000,
             operator: vec![(26, 1450u16.to_be_bytes().to_vec())],
         },
+        members_complete: true,
     }
 }
 

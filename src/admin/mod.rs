@@ -42,6 +42,9 @@ pub(crate) struct Admin {
     token: ClusterToken,
     writes_need_token: bool,
     history: dashboard::SharedHistory,
+    /// The DNS servers leases get: shown in `/status`, and a node is not
+    /// ready until the list names every host.
+    dns_servers: crate::dhcp::DnsServerSource,
 }
 
 /// Serves the admin API and the dashboard, and keeps the dashboard's history,
@@ -51,6 +54,7 @@ pub async fn serve(
     listener: TcpListener,
     token: ClusterToken,
     writes_need_token: bool,
+    dns_servers: crate::dhcp::DnsServerSource,
 ) {
     let history = Arc::new(Mutex::new(dashboard::History::new()));
     let admin = Admin {
@@ -58,6 +62,7 @@ pub async fn serve(
         token,
         writes_need_token,
         history: history.clone(),
+        dns_servers,
     };
     let recorder = dashboard::recorder::run(node, history, || {
         observability::render_counters().map(|text| dashboard::Counters::from_exposition(&text))

@@ -7,6 +7,7 @@ mod demo;
 mod dhcp;
 mod dhcp_failover;
 mod dns;
+mod dns_servers;
 mod dnsctl;
 mod dnsctl_import;
 mod export;

@@ -201,6 +201,59 @@ fn peer_rules() {
 }
 
 #[test]
+fn peer_bridge_rules() {
+    let peers = |list: &str| with(BASE, "cluster", &format!("peers = [{list}]"));
+    let config = parse(&peers(
+        r#""1=10.99.0.1:7380 bridge=172.16.0.1", "2=10.99.0.2:7380 bridge=172.16.0.2", "3=10.99.0.3:7380""#,
+    ))
+    .expect("valid");
+    let bridges: Vec<_> = config
+        .cluster
+        .peers
+        .iter()
+        .map(|p| p.bridge_address)
+        .collect();
+    assert_eq!(
+        bridges,
+        [
+            Some("172.16.0.1".parse().unwrap()),
+            Some("172.16.0.2".parse().unwrap()),
+            None
+        ]
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380 bridge=172.16.0.9", "2=10.99.0.2:7380""#),
+        "cluster.peers[0]",
+        "says bridge=172.16.0.9 but dhcp.address is 172.16.0.1",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 bridge=172.16.0.1""#),
+        "cluster.peers[1]",
+        "bridge=172.16.0.1 is this host's dhcp.address",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380 bridge=172.16.0.1", "2=10.99.0.2:7380 bridge=172.16.0.1""#),
+        "cluster.peers[1]",
+        "bridge=172.16.0.1 is also node 1's",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 bridge=10.0.0.2""#),
+        "cluster.peers[1]",
+        "bridge=10.0.0.2 is outside dhcp.subnet 172.16.0.0/16",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 bridge=172.16.0.50""#),
+        "cluster.peers[1]",
+        "bridge=172.16.0.50 lies in dhcp.range",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 brige=172.16.0.2""#),
+        "cluster.peers[1]",
+        "unknown `brige=172.16.0.2`",
+    );
+}
+
+#[test]
 fn cluster_timing_rules() {
     rejects(
         &with(BASE, "cluster", r#"election_timeout = "soon""#),

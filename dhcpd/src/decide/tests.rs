@@ -10,7 +10,7 @@ use super::*;
 use crate::context::{Arrival, Role};
 use crate::decode::decode;
 use crate::destination::Destination;
-use crate::testing::{MemoryView, PacketBuilder, context, packet_options, settings};
+use crate::testing::{MemoryView, PacketBuilder, context, packet_options, server_config, settings};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const OTHER_NODE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
@@ -365,6 +365,31 @@ fn nothing_is_answered_before_the_cluster_is_initialised() {
     let mut node = Node::leader();
     node.view = MemoryView::uninitialized();
     expect_ignore(node.broadcast(&discover(1)), IgnoreReason::NotInitialized);
+}
+
+#[test]
+fn nothing_is_answered_while_a_members_dns_address_is_unknown() {
+    let mut node = Node::leader();
+    let mut server = server_config();
+    server.members_complete = false;
+    let incomplete = Context {
+        server: Arc::new(server),
+        arrival: Arrival::Broadcast,
+        role: Role::LEADER,
+    };
+    let bound_lease = bound(1, ip(20), NOW + 600_000);
+    node.view.insert_lease(bound_lease);
+    for packet in [
+        discover(1),
+        init_reboot(1, ip(20)),
+        request(1).ciaddr(ip(20)),
+    ] {
+        let request = decode(&packet.build()).unwrap();
+        let decision = decide(&node.view, &request, &incomplete, &mut node.offers, NOW);
+        expect_ignore(decision, IgnoreReason::MembersIncomplete);
+    }
+    // The same requests are answered once the list is complete.
+    expect_reply(node.broadcast(&discover(1)));
 }
 
 // ---- REQUEST, SELECTING (RFC 2131 §4.3.2) ----
