@@ -320,7 +320,14 @@ fn networkd_clients_keep_addresses_after_the_leader_is_killed_and_a_new_one_is_s
     for (i, client) in clients.iter().enumerate() {
         let rebound = bound_event(client, seen[i], "REBIND", T1_WAIT + T2_WAIT, &cluster);
         assert_eq!(rebound.address, Some(addresses[i]), "{rebound:?}");
-        assert_eq!(rebound.server_id, Some(bridge_address(new_leader)));
+        // Answered by a live node: the leader of the moment (leadership may
+        // have moved again among the survivors on a loaded machine).
+        assert!(
+            survivors
+                .iter()
+                .any(|host| rebound.server_id == Some(bridge_address(*host))),
+            "{rebound:?}: not from a survivor {survivors:?}"
+        );
         let events = client.events();
         assert!(
             !events[seen[i]..].iter().any(|e| e.event == "DISCOVER"),
