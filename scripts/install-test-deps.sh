@@ -24,6 +24,8 @@ packages=(
     isc-dhcp-client   # dhclient
     udhcpc            # busybox's udhcpc
     dhcpcd-base       # dhcpcd binary and hooks, without the system service
+    systemd           # /lib/systemd/systemd-networkd, the client of Ubuntu containers; the
+                      # tests run it by path in private namespaces, never as a service
     dnsmasq-base      # reference DHCP/DNS server, without the system service
     bind9             # reference DNS server
     bind9-dnsutils    # dig
@@ -101,4 +103,9 @@ for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq nam
         status=1
     fi
 done
+# Not on the PATH: the networkd tests run it by its path.
+if [ ! -x /lib/systemd/systemd-networkd ]; then
+    echo "install-test-deps: /lib/systemd/systemd-networkd is missing after install" >&2
+    status=1
+fi
 exit "$status"

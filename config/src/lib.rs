@@ -27,7 +27,7 @@ mod validate;
 
 use std::path::Path;
 
-pub use cluster::{AddressRange, ClusterSettings, HostnamePolicy};
+pub use cluster::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use error::{ConfigError, Problem};
 pub use model::{
     ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig, Peer,

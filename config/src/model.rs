@@ -8,7 +8,7 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 
 use crate::options::DhcpOptionValue;
-use crate::{AddressRange, ClusterSettings, HostnamePolicy};
+use crate::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 
 /// One host's configuration. Build it with [`Config::from_toml`] or [`Config::read`].
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +92,8 @@ pub struct DhcpConfig {
     pub offer_hold: Duration,
     pub decline_quarantine: Duration,
     pub duplicate_hostnames: HostnamePolicy,
+    /// What a client's lease is keyed on: option 61 or the MAC.
+    pub client_identity: ClientIdentity,
     pub port: u16,
     pub unicast_replies: UnicastReplies,
     /// Operator options, validated and ready to encode, in file order
@@ -145,6 +147,7 @@ impl Config {
             lease_time_secs: self.dhcp.lease_time.as_secs(),
             duplicate_hostnames: self.dhcp.duplicate_hostnames,
             decline_quarantine_secs: self.dhcp.decline_quarantine.as_secs(),
+            client_identity: self.dhcp.client_identity,
         }
     }
 

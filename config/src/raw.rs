@@ -9,10 +9,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::HostnamePolicy;
 use crate::defaults;
 use crate::model::{LogFormat, UnicastReplies};
 use crate::options::OptionType;
+use crate::{ClientIdentity, HostnamePolicy};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +68,8 @@ pub(crate) struct RawDhcp {
     pub decline_quarantine: String,
     #[serde(default)]
     pub duplicate_hostnames: HostnamePolicy,
+    #[serde(default)]
+    pub client_identity: ClientIdentity,
     #[serde(default = "dhcp_port")]
     pub port: u16,
     #[serde(default)]

@@ -360,6 +360,7 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
             offer_hold: offer_hold.unwrap_or_default(),
             decline_quarantine: decline_quarantine.unwrap_or_default(),
             duplicate_hostnames: raw.duplicate_hostnames,
+            client_identity: raw.client_identity,
             port: raw.port,
             unicast_replies: raw.unicast_replies,
             options,

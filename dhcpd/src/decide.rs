@@ -2,10 +2,13 @@
 //! lease view, the request, the context, the offer book and the time in; a
 //! reply, a command to commit, or a counted reason for silence out.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use raftmasq_state::{ClusterSettings, Command, LeaseRequest, LeaseState, Millis, Response};
+use raftmasq_state::{
+    ClientId, ClientIdentity, ClusterSettings, Command, LeaseRequest, LeaseState, Millis, Response,
+};
 use tracing::warn;
 
 use crate::context::{Arrival, Context, ServerConfig};
@@ -62,6 +65,9 @@ pub enum IgnoreReason {
     UnclassifiableRequest,
     /// RELEASE without ciaddr.
     ReleaseWithoutAddress,
+    /// RELEASE of a lease this client does not hold: another identity or
+    /// another MAC holds it, or nobody does.
+    ReleaseNotOwner,
     /// INIT-REBOOT from a client we have no record of: another server's client
     /// (RFC 2131 §4.3.2: MUST remain silent).
     UnknownClient,
@@ -99,6 +105,7 @@ impl IgnoreReason {
             IgnoreReason::MissingRequestedAddress => "missing_requested_address",
             IgnoreReason::UnclassifiableRequest => "unclassifiable_request",
             IgnoreReason::ReleaseWithoutAddress => "release_without_address",
+            IgnoreReason::ReleaseNotOwner => "release_not_owner",
             IgnoreReason::UnknownClient => "unknown_client",
             IgnoreReason::UnknownLease => "unknown_lease",
             IgnoreReason::PoolExhausted => "pool_exhausted",
@@ -281,6 +288,8 @@ fn decide_inner<V: LeaseView + ?Sized>(
     if !context.server.members_complete {
         return Err(IgnoreReason::MembersIncomplete);
     }
+    let identified = identified(request, settings.client_identity);
+    let request = &*identified;
     if request.is_relayed() && !settings.subnet.contains(&request.giaddr) {
         return Err(IgnoreReason::ForeignRelay);
     }
@@ -324,10 +333,23 @@ fn decide_inner<V: LeaseView + ?Sized>(
             }))
         }
         Step::Release(address) => {
+            // RFC 2131 §4.3.4 identifies the lease by client identifier and
+            // ciaddr. Option 54 is not required (networkd omits it): the
+            // owner's identity AND MAC must match instead, so that a copied
+            // option 61 from another MAC frees nothing. The state machine
+            // checks the same on the committed state; this check only spares
+            // the log a write that would be refused.
+            let owned = view.lease_by_address(address).is_some_and(|lease| {
+                lease.client_id == request.client_id && lease.mac == request.mac
+            });
+            if !owned {
+                return Err(IgnoreReason::ReleaseNotOwner);
+            }
             offers.withdraw(&request.client_id);
             Ok(Decision::Propose(Proposal {
                 command: Command::Release {
                     client_id: Some(request.client_id.clone()),
+                    mac: Some(request.mac),
                     address,
                     now,
                 },
@@ -335,6 +357,21 @@ fn decide_inner<V: LeaseView + ?Sized>(
             }))
         }
         Step::Inform => decider.inform(),
+    }
+}
+
+/// The request as the cluster identifies its client: unchanged under
+/// `client-id`; under `mac` the lease key is the hardware address and option 61
+/// is ignored for identity (dnsmasq's `--dhcp-ignore-clid`). Option 61 is still
+/// echoed in the reply as sent (RFC 6842).
+fn identified(request: &ClientRequest, identity: ClientIdentity) -> Cow<'_, ClientRequest> {
+    match identity {
+        ClientIdentity::ClientId => Cow::Borrowed(request),
+        ClientIdentity::Mac => {
+            let mut by_mac = request.clone();
+            by_mac.client_id = ClientId::from_mac(request.mac);
+            Cow::Owned(by_mac)
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub fn settings() -> ClusterSettings {
         lease_time_secs: 3600,
         duplicate_hostnames: HostnamePolicy::Suffix,
         decline_quarantine_secs: 600,
+        client_identity: Default::default(),
     }
 }
 
@@ -173,9 +174,17 @@ impl MemoryView {
                 }
             }
             Command::Release {
-                client_id, address, ..
+                client_id,
+                mac,
+                address,
+                ..
             } => match self.by_address.get(address).cloned() {
-                Some(holder) if client_id.as_ref().is_none_or(|c| *c == holder) => {
+                Some(holder)
+                    if client_id.as_ref().is_none_or(|c| *c == holder)
+                        && mac.is_none_or(|m| {
+                            self.leases.get(&holder).is_some_and(|l| l.mac == m)
+                        }) =>
+                {
                     self.remove_client(&holder);
                     Response::Done
                 }

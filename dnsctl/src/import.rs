@@ -586,6 +586,7 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
             domain: "lxd".into(),
             lease_time_secs: 3_600,
             decline_quarantine_secs: 600,
+            client_identity: Default::default(),
             duplicate_hostnames: HostnamePolicy::Suffix,
         };
         assert_eq!(

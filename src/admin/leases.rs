@@ -57,6 +57,7 @@ async fn release(
     admin
         .commit(Command::Release {
             client_id: None,
+            mac: None,
             address,
             now: 0,
         })

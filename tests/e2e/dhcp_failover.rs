@@ -251,7 +251,8 @@ fn leader_killed_new_client_served_within_5s_renewals_never_naked_node_rejoins()
                 // busybox reports an ACK to a renewal or a rebinding as "renew".
                 "RENEW",
             ),
-            ClientKind::Dhclient | ClientKind::Dhcpcd => {
+            // Not in ClientKind::ALL: tests/e2e/networkd.rs covers its failover.
+            ClientKind::Dhclient | ClientKind::Dhcpcd | ClientKind::Networkd => {
                 let seen = restart(client, work.path(), &options_for(&containers[i]));
                 (bound_after(client, seen, RENEW_WAIT), "REBOOT")
             }

@@ -13,6 +13,7 @@ mod dnsctl_import;
 mod export;
 mod faults;
 mod migrate;
+mod networkd;
 mod package;
 mod records_file;
 mod service;

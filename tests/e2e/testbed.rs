@@ -293,6 +293,7 @@ fn lease_renew_release(kind: ClientKind, tag: &str) {
         let options = ClientOptions {
             hostname: hostname.clone(),
             dhclient_renewal_secs: Some(3),
+            ..ClientOptions::hostname(&hostname)
         };
         let mut client = DhcpClient::start(kind, &container, &dir, &options).expect("client");
         let lease = client

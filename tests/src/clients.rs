@@ -1,5 +1,5 @@
-//! Real DHCP clients (ISC dhclient, busybox udhcpc, dhcpcd) in container
-//! namespaces, each fenced off from the machine it runs on.
+//! Real DHCP clients (ISC dhclient, busybox udhcpc, dhcpcd, systemd-networkd)
+//! in container namespaces, each fenced off from the machine it runs on.
 //!
 //! `ip netns exec` isolates only the network, so every client gets its own
 //! script, lease, pid and config files in the test's directory, and its
@@ -11,6 +11,10 @@
 //! The script each client runs appends one line per event to `events` in the
 //! client's directory and, inside the container's namespace only, puts the
 //! address on the interface (dhcpcd does that itself). Tests read the events.
+//!
+//! systemd-networkd runs no script: see [`crate::networkd`], which runs it as
+//! the recipe in `shared/reference/networkd-in-netns.md` says and writes the
+//! same event lines from its log and lease file.
 
 use std::fs;
 use std::io;
@@ -19,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::netns::{CONTAINER_INTERFACE, Container, NsProcess, run, wait_until};
+use crate::networkd::{self, Watcher};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -27,9 +32,15 @@ pub enum ClientKind {
     Dhclient,
     Udhcpc,
     Dhcpcd,
+    /// systemd-networkd 252, the client of Ubuntu containers.
+    Networkd,
 }
 
 impl ClientKind {
+    /// The clients whose renewal a test can force at once (a signal, or a
+    /// short T1 for dhclient). networkd renews only at T1 (no command without
+    /// a bus), so the tests that wait for its timers use it on their own
+    /// (`tests/e2e/networkd.rs`).
     pub const ALL: [ClientKind; 3] = [ClientKind::Dhclient, ClientKind::Udhcpc, ClientKind::Dhcpcd];
 
     pub fn program(&self) -> &'static str {
@@ -37,6 +48,7 @@ impl ClientKind {
             ClientKind::Dhclient => "dhclient",
             ClientKind::Udhcpc => "udhcpc",
             ClientKind::Dhcpcd => "dhcpcd",
+            ClientKind::Networkd => "networkd",
         }
     }
 
@@ -114,6 +126,14 @@ pub struct ClientOptions {
     /// test sees a renewal without waiting half a lease: dhclient has no
     /// command to renew on demand.
     pub dhclient_renewal_secs: Option<u32>,
+    /// networkd only: the container's `/etc/machine-id` (32 hex digits), from
+    /// which its DUID, so its option 61, derives. `None`: one derived from the
+    /// container's name, so each container has its own.
+    pub machine_id: Option<String>,
+    /// networkd only: a fixed IAID in option 61, as a real container has
+    /// (udev names the interface eth0 in every copy). `None`: networkd's own
+    /// choice without udev, a hash of the MAC.
+    pub iaid: Option<u32>,
 }
 
 impl ClientOptions {
@@ -121,6 +141,8 @@ impl ClientOptions {
         ClientOptions {
             hostname: hostname.to_string(),
             dhclient_renewal_secs: None,
+            machine_id: None,
+            iaid: None,
         }
     }
 }
@@ -131,6 +153,8 @@ pub struct DhcpClient<'c> {
     container: &'c Container,
     dir: PathBuf,
     process: Option<NsProcess>,
+    /// networkd: turns its log and lease file into event lines.
+    watcher: Option<Watcher>,
 }
 
 impl<'c> DhcpClient<'c> {
@@ -145,9 +169,12 @@ impl<'c> DhcpClient<'c> {
         let dir = dir.join(format!("{}-{}", kind.program(), container.name));
         fs::create_dir_all(&dir)?;
         let script = dir.join("script");
-        fs::write(&script, script_text(kind, &dir))?;
-        set_executable(&script)?;
+        if kind != ClientKind::Networkd {
+            fs::write(&script, script_text(kind, &dir))?;
+            set_executable(&script)?;
+        }
         let log = dir.join("log");
+        let mut watcher = None;
         let process = match kind {
             ClientKind::Dhclient => {
                 fs::write(dir.join("dhclient.conf"), dhclient_conf(options))?;
@@ -216,12 +243,18 @@ impl<'c> DhcpClient<'c> {
                     &log,
                 )?
             }
+            ClientKind::Networkd => {
+                let process = networkd::spawn(container, &dir, options, &log)?;
+                watcher = Some(Watcher::start(&dir));
+                process
+            }
         };
         Ok(DhcpClient {
             kind,
             container,
             dir,
             process: Some(process),
+            watcher,
         })
     }
 
@@ -251,13 +284,14 @@ impl<'c> DhcpClient<'c> {
     }
 
     /// Asks the client to renew (udhcpc and dhcpcd: SIGUSR1; dhclient: waits
-    /// for the T1 timer, see [`ClientOptions::dhclient_renewal_secs`]) and
-    /// waits at most `timeout` for the renewed lease.
+    /// for the T1 timer, see [`ClientOptions::dhclient_renewal_secs`];
+    /// networkd: waits for its T1) and waits at most `timeout` for the
+    /// renewed lease.
     pub fn renew(&mut self, timeout: Duration) -> io::Result<Lease> {
         let seen = self.events().len();
         match self.kind {
             ClientKind::Udhcpc | ClientKind::Dhcpcd => self.process()?.signal("USR1")?,
-            ClientKind::Dhclient => {}
+            ClientKind::Dhclient | ClientKind::Networkd => {}
         }
         self.wait_event_after(seen, timeout, |event| {
             event.is_bound() && matches!(event.event.as_str(), "RENEW" | "REBIND" | "BOUND")
@@ -272,6 +306,8 @@ impl<'c> DhcpClient<'c> {
             ClientKind::Udhcpc => self.process()?.signal("USR2")?,
             // SIGALRM: "release and exit" in dhcpcd 9.
             ClientKind::Dhcpcd => self.process()?.signal("ALRM")?,
+            // SIGTERM: networkd sends a RELEASE and removes the address.
+            ClientKind::Networkd => self.process()?.signal("TERM")?,
             ClientKind::Dhclient => {
                 // `dhclient -r` finds the running one by its pid file, stops
                 // it, and sends the release itself.
@@ -293,10 +329,25 @@ impl<'c> DhcpClient<'c> {
         released.map(drop)
     }
 
+    /// Waits at most `timeout` for the first event after the first `seen`
+    /// that `wanted` accepts.
+    pub fn wait_event(
+        &self,
+        seen: usize,
+        timeout: Duration,
+        wanted: impl Fn(&Event) -> bool,
+    ) -> io::Result<Event> {
+        self.wait_event_after(seen, timeout, wanted)
+    }
+
     /// Stops the client without releasing (SIGKILL).
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
             process.kill();
+        }
+        // After the process: its last log lines become events first.
+        if let Some(watcher) = self.watcher.take() {
+            watcher.stop();
         }
     }
 
@@ -394,7 +445,8 @@ fn script_text(kind: ClientKind, dir: &Path) -> String {
             r#"event="$1"; address="$ip"; mask="$subnet"; server_id="$serverid"
 lease_time="$lease"; host="$hostname"; dom="$domain"; dns_list="$dns"; router_list="$router""#
         }
-        ClientKind::Dhclient | ClientKind::Dhcpcd => {
+        // networkd runs no script (see `crate::networkd`); never called for it.
+        ClientKind::Dhclient | ClientKind::Dhcpcd | ClientKind::Networkd => {
             r#"event="$reason"; address="$new_ip_address"; mask="$new_subnet_mask"
 server_id="$new_dhcp_server_identifier"; lease_time="$new_dhcp_lease_time"
 host="$new_host_name"; dom="$new_domain_name"; dns_list="$new_domain_name_servers"
@@ -402,8 +454,8 @@ router_list="$new_routers""#
         }
     };
     let configure = match kind {
-        // dhcpcd configures the interface itself.
-        ClientKind::Dhcpcd => "",
+        // dhcpcd and networkd configure the interface themselves.
+        ClientKind::Dhcpcd | ClientKind::Networkd => "",
         ClientKind::Dhclient | ClientKind::Udhcpc => {
             r#"iface="${interface:-eth0}"
 case "$event" in

@@ -13,6 +13,7 @@ pub mod dnsmasq;
 pub mod dnsprobe;
 pub mod fault;
 pub mod netns;
+pub mod networkd;
 pub mod process;
 pub mod testbed_cluster;
 

@@ -55,7 +55,7 @@ pub fn test_prefix(tag: &str) -> String {
 }
 
 /// Whether the tests that need namespaces can run: root, and every tool in
-/// `tools` on the PATH. Under `CI=true` a missing prerequisite is a failure
+/// `tools` on the PATH (or, for an absolute path, that file). Under `CI=true` a missing prerequisite is a failure
 /// (panic); locally the test is skipped with a loud message.
 pub fn prerequisites(test: &str, tools: &[&str]) -> bool {
     let mut missing: Vec<String> = tools
@@ -81,6 +81,10 @@ pub fn prerequisites(test: &str, tools: &[&str]) -> bool {
 }
 
 fn on_path(tool: &str) -> bool {
+    // An absolute path (e.g. systemd-networkd, which is not on the PATH).
+    if tool.starts_with('/') {
+        return Path::new(tool).is_file();
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))

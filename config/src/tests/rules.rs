@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use super::{BASE, parse, rejects, token_file, with, with_token_file};
-use crate::{HostnamePolicy, LogFormat, OptionValue, UnicastReplies};
+use crate::{ClientIdentity, HostnamePolicy, LogFormat, OptionValue, UnicastReplies};
 
 #[test]
 fn base_gets_the_documented_defaults() {
@@ -72,6 +72,7 @@ fn explicit_values_override_defaults() {
     let text = with(BASE, "dhcp", r#"lease_time = "90m""#);
     let text = with(&text, "dhcp", r#"duplicate_hostnames = "reject""#);
     let text = with(&text, "dhcp", r#"unicast_replies = "broadcast""#);
+    let text = with(&text, "dhcp", r#"client_identity = "mac""#);
     let text = with(&text, "node", r#"admin_addr = "10.99.0.1:7381""#);
     let text = with(&text, "dns", r#"domain = "Cloud.Example.""#);
     let text = with(&text, "log", r#"format = "json""#);
@@ -79,6 +80,7 @@ fn explicit_values_override_defaults() {
     assert_eq!(config.dhcp.lease_time, Duration::from_secs(5400));
     assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Reject);
     assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Broadcast);
+    assert_eq!(config.dhcp.client_identity, ClientIdentity::Mac);
     assert!(config.node.admin_writes_need_token());
     assert_eq!(config.dns.domain, "cloud.example");
     assert_eq!(config.log.format, LogFormat::Json);
@@ -87,7 +89,12 @@ fn explicit_values_override_defaults() {
             .unwrap()
             .cluster_settings()
             .differing_keys(&config.cluster_settings()),
-        ["dns.domain", "dhcp.lease_time", "dhcp.duplicate_hostnames"]
+        [
+            "dns.domain",
+            "dhcp.lease_time",
+            "dhcp.duplicate_hostnames",
+            "dhcp.client_identity"
+        ]
     );
 }
 
@@ -117,6 +124,11 @@ fn toml_level_errors_name_the_key_and_position() {
         &with(BASE, "dhcp", "duplicate_hostnames = \"rename\""),
         "dhcp.duplicate_hostnames",
         "unknown variant `rename`",
+    );
+    rejects(
+        &with(BASE, "dhcp", "client_identity = \"duid\""),
+        "dhcp.client_identity",
+        "unknown variant `duid`, expected `client-id` or `mac`",
     );
     // Syntax error: position but no key.
     let error = parse("[node\nid = 1\n").unwrap_err().to_string();

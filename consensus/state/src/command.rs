@@ -54,8 +54,14 @@ pub enum Command {
         lease_time_secs: Option<u64>,
     },
     /// The client gives the address back (DHCPRELEASE or `dnsctl release`).
+    /// `client_id` and `mac`, when set, must both match the lease's owner:
+    /// a DHCPRELEASE carries both, `dnsctl release` neither.
     Release {
         client_id: Option<ClientId>,
+        /// Absent from entries written before the MAC was checked: those
+        /// matched on `client_id` only, and still do.
+        #[serde(default)]
+        mac: Option<MacAddr>,
         address: Ipv4Addr,
         now: Millis,
     },

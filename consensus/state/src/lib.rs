@@ -26,7 +26,7 @@ mod tests;
 pub use command::{Command, LeaseRequest, Rejection, Response};
 pub use names::{MAX_LABEL_LEN, is_valid_label, normalize_hostname};
 pub use proposal::Proposal;
-pub use raftmasq_config::{AddressRange, ClusterSettings, HostnamePolicy};
+pub use raftmasq_config::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use records::normalize_dns_name;
 pub use snapshot::SnapshotError;
 pub use table::{LeaseTable, MAX_CONFLICTS, PoolStats, PreviousLease};

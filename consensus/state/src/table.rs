@@ -162,9 +162,10 @@ impl LeaseTable {
             } => self.renew(client_id, *address, *now, *lease_time_secs),
             Command::Release {
                 client_id,
+                mac,
                 address,
                 now,
-            } => self.release(client_id.as_ref(), *address, *now),
+            } => self.release(client_id.as_ref(), *mac, *address, *now),
             Command::Decline {
                 client_id,
                 address,
@@ -616,17 +617,20 @@ impl LeaseTable {
         }
     }
 
+    /// Frees `address` if its lease belongs to the client named: both its
+    /// identity and its MAC, when given, must match (a forged DHCPRELEASE from
+    /// another MAC that copies option 61 frees nothing).
     fn release(
         &mut self,
         client: Option<&ClientId>,
+        mac: Option<MacAddr>,
         address: Ipv4Addr,
         now: Millis,
     ) -> Result<Response, Rejection> {
         self.advance(now);
-        let held = self
-            .leases
-            .get(&address)
-            .is_some_and(|l| client.is_none_or(|c| *c == l.client_id));
+        let held = self.leases.get(&address).is_some_and(|l| {
+            client.is_none_or(|c| *c == l.client_id) && mac.is_none_or(|m| m == l.mac)
+        });
         if !held {
             return Err(Rejection::NoSuchLease { address });
         }

@@ -3,7 +3,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use raftmasq_state::{
-    ClientId, Command, Lease, LeaseState, MacAddr, Millis, Rejection, Reservation, Response,
+    ClientId, ClientIdentity, Command, Lease, LeaseState, MacAddr, Millis, Rejection, Reservation,
+    Response,
 };
 
 use super::*;
@@ -671,6 +672,47 @@ fn rebinding_a_known_lease_is_renewed_by_the_leader() {
 }
 
 #[test]
+fn a_rebind_from_0_0_0_0_after_a_failover_is_acked_by_the_new_leader_at_ciaddr() {
+    // networkd rebinds with a raw broadcast from IP 0.0.0.0, ciaddr set, no
+    // 50/54, naming a server that is gone. The new leader knows the lease from
+    // the log and ACKs it to ciaddr (RFC 2131 §4.1), where the client still
+    // holds its address.
+    let mut node = Node::leader();
+    let mut lease = bound(1, ip(12), NOW + 10_000);
+    lease.seen_by = Some(9);
+    node.view.insert_lease(lease);
+    let rebind = request(1).ciaddr(ip(12)).option(12, b"c1");
+    let decision = node.broadcast(&rebind);
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, ip(12)));
+    assert_eq!(option(&ack, 54), Some(SERVER.octets().to_vec()));
+    assert_eq!(u32_option(&ack, 51), Some(3600), "a full lease again");
+    assert_eq!(
+        ack.destination,
+        Destination::Unicast(SocketAddrV4::new(ip(12), 68))
+    );
+}
+
+#[test]
+fn a_renew_after_a_failover_is_acked_by_whichever_node_receives_it() {
+    // The old leader's host still runs a node (restarted, now a follower) or
+    // the client renews to the new leader after rebinding: either way the
+    // unicast RENEWING naming a cluster server id is extended, never NAKed.
+    for role in [Role::LEADER, Role::FOLLOWER] {
+        let mut node = Node::with_role(role);
+        node.view.insert_lease(bound(1, ip(12), NOW + 10_000));
+        let renew = request(1).ciaddr(ip(12)).option(54, &OTHER_NODE.octets());
+        let decision = node.unicast(&renew);
+        match &expect_proposal(decision.clone()).command {
+            Command::Renew { address, .. } => assert_eq!(*address, ip(12)),
+            other => panic!("expected a Renew, got {other:?}"),
+        }
+        let ack = node.commit(decision).expect("an ACK");
+        assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, ip(12)), "{role:?}");
+    }
+}
+
+#[test]
 fn rebinding_an_address_held_by_another_client_is_naked() {
     let mut node = Node::leader();
     node.view.insert_lease(bound(2, ip(12), NOW + 60_000));
@@ -831,11 +873,62 @@ fn release_proposes_release_and_sends_nothing_4_3_4() {
         proposal.command,
         Command::Release {
             client_id: Some(ClientId::from_mac(mac(1))),
+            mac: Some(mac(1)),
             address: ip(12),
             now: NOW
         }
     );
     assert!(proposal.pending.is_none());
+}
+
+#[test]
+fn release_without_a_server_id_from_the_owner_frees_the_lease() {
+    // networkd's RELEASE: options 53 and 61 only, unicast from the address.
+    let mut node = Node::leader();
+    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    let packet = PacketBuilder::new(7, mac(1)).ciaddr(ip(12));
+    let proposal = expect_proposal(node.unicast(&packet));
+    assert_eq!(
+        proposal.command,
+        Command::Release {
+            client_id: Some(ClientId::from_mac(mac(1))),
+            mac: Some(mac(1)),
+            address: ip(12),
+            now: NOW
+        }
+    );
+    assert_eq!(node.view.apply(&proposal.command), Response::Done);
+    assert!(node.view.lease_by_address(ip(12)).is_none());
+}
+
+#[test]
+fn release_from_anyone_but_the_owner_is_ignored() {
+    let mut node = Node::leader();
+    let duid = [0xff, 0, 0, 0, 1, 0, 2, 0, 0, 0xab, 0x11, 0xcd];
+    let mut lease = bound(1, ip(12), NOW + 60_000);
+    lease.client_id = ClientId(duid.to_vec());
+    node.view.insert_lease(lease);
+    let cases = [
+        // Option 61 copied by another MAC: a clone of the container, or a forgery.
+        PacketBuilder::new(7, mac(2))
+            .ciaddr(ip(12))
+            .option(61, &duid),
+        // The owner's MAC with another identity.
+        PacketBuilder::new(7, mac(1)).ciaddr(ip(12)),
+        // The owner, but for an address it does not hold.
+        PacketBuilder::new(7, mac(1))
+            .ciaddr(ip(13))
+            .option(61, &duid),
+    ];
+    for packet in &cases {
+        expect_ignore(node.unicast(packet), IgnoreReason::ReleaseNotOwner);
+    }
+    assert!(node.view.lease_by_address(ip(12)).is_some());
+    let owner = PacketBuilder::new(7, mac(1))
+        .ciaddr(ip(12))
+        .option(61, &duid);
+    let proposal = expect_proposal(node.unicast(&owner));
+    assert_eq!(node.view.apply(&proposal.command), Response::Done);
 }
 
 #[test]
@@ -1043,4 +1136,77 @@ fn ack_lease_time_comes_from_the_leaders_timestamps_not_this_hosts_clock() {
     lease.granted_at = NOW + 5_000;
     let ack = finish(pending, &Response::Lease { lease }).unwrap();
     assert_eq!(u32_option(&ack, 51), Some(600));
+}
+
+// ---- dhcp.client_identity ----
+
+/// Two copies of one container: the same option 61 (a DUID from the shared
+/// machine-id), different MACs.
+const CLONE_DUID: [u8; 12] = [0xff, 0, 0, 0, 1, 0, 2, 0, 0, 0xab, 0x11, 0xcd];
+
+fn node_with_identity(identity: ClientIdentity) -> Node {
+    let mut settings = settings();
+    settings.client_identity = identity;
+    Node {
+        view: MemoryView::new(settings),
+        ..Node::leader()
+    }
+}
+
+/// DISCOVER, then SELECTING for the offer; the committed ACK.
+fn lease_for(node: &mut Node, n: u8, duid: &[u8]) -> Reply {
+    let offer = expect_reply(node.broadcast(&discover(n).option(61, duid)));
+    let selecting = selecting(n, SERVER, offer.yiaddr).option(61, duid);
+    let decision = node.broadcast(&selecting);
+    node.commit(decision).expect("an ACK")
+}
+
+#[test]
+fn under_mac_identity_clones_with_one_client_id_get_two_addresses() {
+    let mut node = node_with_identity(ClientIdentity::Mac);
+    let first = lease_for(&mut node, 1, &CLONE_DUID);
+    let second = lease_for(&mut node, 2, &CLONE_DUID);
+    assert_eq!((first.kind, second.kind), (ReplyKind::Ack, ReplyKind::Ack));
+    assert_ne!(first.yiaddr, second.yiaddr);
+    // The lease key is the MAC; option 61 is still echoed as sent (RFC 6842).
+    let lease = node.view.lease_by_address(first.yiaddr).unwrap();
+    assert_eq!(lease.client_id, ClientId::from_mac(mac(1)));
+    assert_eq!(option(&first, 61), Some(CLONE_DUID.to_vec()));
+}
+
+#[test]
+fn under_client_id_identity_clones_with_one_client_id_share_one_lease() {
+    // The documented behaviour of "client-id" (RFC 2131 §4.2, and dnsmasq and
+    // Kea by default): one identifier is one client, whatever its MAC. The
+    // second copy is given the first one's address, and the lease moves to it.
+    let mut node = node_with_identity(ClientIdentity::ClientId);
+    let first = lease_for(&mut node, 1, &CLONE_DUID);
+    let second = lease_for(&mut node, 2, &CLONE_DUID);
+    assert_eq!(first.yiaddr, second.yiaddr);
+    let lease = node.view.lease_by_address(first.yiaddr).unwrap();
+    assert_eq!(lease.client_id, ClientId(CLONE_DUID.to_vec()));
+    assert_eq!(lease.mac, mac(2));
+}
+
+#[test]
+fn under_mac_identity_renew_and_release_follow_the_mac_not_option_61() {
+    let mut node = node_with_identity(ClientIdentity::Mac);
+    let ack = lease_for(&mut node, 1, &CLONE_DUID);
+    // The client changes its option 61 (networkd's ClientIdentifier= edited):
+    // still the same client under "mac".
+    let renew = request(1)
+        .ciaddr(ack.yiaddr)
+        .option(61, &[0x01, 9, 9, 9, 9, 9, 9]);
+    let decision = node.unicast(&renew);
+    assert_eq!(node.commit(decision).map(|r| r.kind), Some(ReplyKind::Ack));
+    // The clone cannot release it: another MAC.
+    let forged = PacketBuilder::new(7, mac(2))
+        .ciaddr(ack.yiaddr)
+        .option(61, &CLONE_DUID);
+    expect_ignore(node.unicast(&forged), IgnoreReason::ReleaseNotOwner);
+    let release = PacketBuilder::new(7, mac(1))
+        .ciaddr(ack.yiaddr)
+        .option(61, &CLONE_DUID);
+    let proposal = expect_proposal(node.unicast(&release));
+    assert_eq!(node.view.apply(&proposal.command), Response::Done);
 }

@@ -105,6 +105,7 @@ pub fn settings() -> ClusterSettings {
         lease_time_secs: LEASE_SECS,
         duplicate_hostnames: HostnamePolicy::Suffix,
         decline_quarantine_secs: 60,
+        client_identity: Default::default(),
     }
 }
 

@@ -130,6 +130,7 @@ fn command() -> impl Strategy<Value = Command> {
         2 => (proptest::option::of(c.clone()), addr.clone(), now.clone())
             .prop_map(|(c, address, now)| Command::Release {
                 client_id: c.map(client),
+                mac: None,
                 address,
                 now,
             }),

@@ -28,6 +28,7 @@ pub(crate) fn settings(policy: HostnamePolicy) -> ClusterSettings {
         lease_time_secs: 60,
         duplicate_hostnames: policy,
         decline_quarantine_secs: 30,
+        client_identity: Default::default(),
     }
 }
 

@@ -45,6 +45,8 @@ enum Op {
     },
     Release {
         c: Option<u8>,
+        /// The MAC the release claims to come from, if any (a client's).
+        m: Option<u8>,
         address: u8,
     },
     Decline {
@@ -94,8 +96,9 @@ fn op() -> impl Strategy<Value = Op> {
               proptest::option::of(1u64..600))
             .prop_map(|(c, host, address, secs)| Op::Bind { c, host, address, secs }),
         3 => (c.clone(), target()).prop_map(|(c, address)| Op::Renew { c, address }),
-        2 => (proptest::option::weighted(0.8, c.clone()), target())
-            .prop_map(|(c, address)| Op::Release { c, address }),
+        2 => (proptest::option::weighted(0.8, c.clone()),
+              proptest::option::weighted(0.5, c.clone()), target())
+            .prop_map(|(c, m, address)| Op::Release { c, m, address }),
         1 => (c.clone(), target()).prop_map(|(c, address)| Op::Decline { c, address }),
         2 => Just(Op::Expire),
         1 => (c.clone(), 0u8..12, host.clone())
@@ -346,8 +349,9 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                 now,
                 lease_time_secs: None,
             },
-            Op::Release { c, address: a } => Command::Release {
+            Op::Release { c, m, address: a } => Command::Release {
                 client_id: c.map(client),
+                mac: m.map(mac),
                 address: target(c.unwrap_or(0), *a),
                 now,
             },
@@ -530,12 +534,14 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
             }
             Command::Release {
                 client_id,
+                mac,
                 address: a,
                 ..
             } => {
                 let held = view
                     .live(*a)
                     .filter(|l| client_id.as_ref().is_none_or(|c| *c == l.client_id))
+                    .filter(|l| mac.is_none_or(|m| m == l.mac))
                     .cloned();
                 prop_assert_eq!(response == Response::Done, held.is_some());
                 if let Some(l) = held {

@@ -21,6 +21,7 @@ fn reserve(table: &mut LeaseTable, n: u8, last: u8, hostname: Option<&str>) -> R
 fn release(table: &mut LeaseTable, n: Option<u8>, address: Ipv4Addr, now: u64) -> Response {
     table.apply(&Command::Release {
         client_id: n.map(client),
+        mac: None,
         address,
         now,
     })
@@ -513,6 +514,7 @@ fn time_never_goes_backwards() {
     assert_eq!(
         rejected(table.apply(&Command::Release {
             client_id: Some(client(1)),
+            mac: None,
             address: ip(2),
             now: 120_000
         })),
@@ -540,6 +542,36 @@ fn release_needs_the_holder_unless_the_operator_asks() {
     assert_eq!(table.address_of_name("c1"), None);
     // The freed address is allocatable again (it is the lowest free).
     assert_eq!(leased(bind(&mut table, 3, None, 2)).address, ip(2));
+    check(&table).unwrap();
+}
+
+#[test]
+fn a_dhcp_release_must_come_from_the_owners_identity_and_mac() {
+    let mut table = table(SUFFIX);
+    let lease = leased(bind(&mut table, 1, Some("c1"), 0));
+    let from = |client_id: ClientId, mac: MacAddr| Command::Release {
+        client_id: Some(client_id),
+        mac: Some(mac),
+        address: lease.address,
+        now: 1,
+    };
+    // Option 61 copied by another MAC (a clone, or a forgery) frees nothing.
+    assert_eq!(
+        rejected(table.apply(&from(client(1), mac(2)))),
+        Rejection::NoSuchLease {
+            address: lease.address
+        }
+    );
+    // The owner's MAC with another identity frees nothing either.
+    assert_eq!(
+        rejected(table.apply(&from(client(2), mac(1)))),
+        Rejection::NoSuchLease {
+            address: lease.address
+        }
+    );
+    assert_eq!(table.address_of_name("c1"), Some(lease.address));
+    assert_eq!(table.apply(&from(client(1), mac(1))), Response::Done);
+    assert!(table.lease_by_address(lease.address).is_none());
     check(&table).unwrap();
 }
 

@@ -1,0 +1,417 @@
+//! systemd-networkd as a DHCPv4 client in a container namespace, by the
+//! measured recipe of `shared/reference/networkd-in-netns.md`.
+//!
+//! networkd is an ordinary process here: no systemd as PID 1, no udev, no
+//! D-Bus. It runs in a private mount and UTS namespace (`unshare -m -u`) with
+//! a tmpfs over `/run` (so `/run/dbus` is empty: it can never join the
+//! machine's bus), its state directory bound over `/run/systemd`, only our
+//! `.network` file in `/etc/systemd/network`, its own `/etc/machine-id` (an
+//! empty one fails the link, a shared one gives every client one DUID), a
+//! read-only `/sys` (read-write, it waits forever for udev) and its own
+//! hostname. Nothing it writes reaches the machine's network config.
+//!
+//! networkd runs no script, so a [`Watcher`] thread turns its debug log and
+//! its lease file (`run/netif/leases/<ifindex>`) into the event lines the other
+//! clients' scripts write, and the tests read them the same way.
+
+use std::fs;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::clients::ClientOptions;
+use crate::netns::{CONTAINER_INTERFACE, Container, NsProcess};
+
+/// Where Debian 12's `systemd` package installs it.
+pub const NETWORKD: &str = "/lib/systemd/systemd-networkd";
+
+const WATCH_POLL: Duration = Duration::from_millis(50);
+
+/// Starts networkd on the container's `eth0`; its files live in `dir`.
+pub fn spawn(
+    container: &Container,
+    dir: &Path,
+    options: &ClientOptions,
+    log: &Path,
+) -> io::Result<NsProcess> {
+    let state = dir.join("run-systemd");
+    let network = dir.join("network");
+    fs::create_dir_all(&state)?;
+    fs::create_dir_all(&network)?;
+    fs::write(network.join("10-eth0.network"), network_file(options))?;
+    let machine_id = dir.join("machine-id");
+    let id = options
+        .machine_id
+        .clone()
+        .unwrap_or_else(|| machine_id_for(&container.name));
+    fs::write(&machine_id, format!("{id}\n"))?;
+    let inner = format!(
+        "mount -t tmpfs rmq-networkd /run && mkdir -p /run/systemd /run/dbus && \
+         mount --bind {state} /run/systemd && \
+         mount --bind {network} /etc/systemd/network && \
+         mount --bind {machine_id} /etc/machine-id && \
+         mount -o remount,bind,ro /sys && \
+         hostname {hostname} && \
+         SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_LEVEL=debug exec {NETWORKD}",
+        state = quote(&state)?,
+        network = quote(&network)?,
+        machine_id = quote(&machine_id)?,
+        hostname = shell_quote(&options.hostname),
+    );
+    container.spawn(
+        &[
+            "unshare",
+            "-m",
+            "-u",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &inner,
+        ],
+        log,
+    )
+}
+
+/// A `.network` as netplan renders it for an Ubuntu container.
+fn network_file(options: &ClientOptions) -> String {
+    let mut text = format!(
+        "[Match]\nName={CONTAINER_INTERFACE}\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\n\
+         IPv6AcceptRA=no\n\n[DHCP]\nRouteMetric=100\nUseMTU=true\n"
+    );
+    if let Some(iaid) = options.iaid {
+        text.push_str(&format!("\n[DHCPv4]\nIAID={iaid}\n"));
+    }
+    text
+}
+
+/// A machine-id of 32 hex digits derived from `name` (FNV-1a, twice).
+fn machine_id_for(name: &str) -> String {
+    let hash = |seed: u64| {
+        name.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!(
+        "{:016x}{:016x}",
+        hash(0xcbf2_9ce4_8422_2325),
+        hash(0x8422_2325_cbf2_9ce4)
+    )
+}
+
+/// Turns networkd's log and lease file into event lines in `dir/events`:
+/// `REQUEST (requesting|init-reboot|renewing|rebinding)` followed by `ACK`
+/// becomes BOUND, REBOOT, RENEW or REBIND with the lease's values; `NAK`,
+/// `RELEASE` and `DISCOVER` are recorded as such.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    pub fn start(dir: &Path) -> Watcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut state = WatchState::new(dir);
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            loop {
+                let stopping = flag.load(Ordering::Relaxed);
+                state.poll();
+                if stopping {
+                    return;
+                }
+                std::thread::sleep(WATCH_POLL);
+            }
+        });
+        Watcher {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// One last pass over the log, then the thread ends.
+    pub fn stop(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // A panic in the watcher shows as missing events in the test.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+struct WatchState {
+    log: PathBuf,
+    leases: PathBuf,
+    events: PathBuf,
+    offset: u64,
+    partial: String,
+    /// The event the next ACK completes, from the last REQUEST's state.
+    requested: Option<&'static str>,
+    /// An ACK whose lease file has not been written yet, and a time before
+    /// which a lease file is an older one.
+    pending_ack: Option<(&'static str, SystemTime)>,
+    /// When the previous poll read the log: a line first seen now was
+    /// written after it.
+    last_read: SystemTime,
+}
+
+impl WatchState {
+    fn new(dir: &Path) -> WatchState {
+        WatchState {
+            log: dir.join("log"),
+            leases: dir.join("run-systemd/netif/leases"),
+            events: dir.join("events"),
+            offset: 0,
+            partial: String::new(),
+            requested: None,
+            pending_ack: None,
+            last_read: SystemTime::now(),
+        }
+    }
+
+    fn poll(&mut self) {
+        let read_at = SystemTime::now();
+        let lines = self.new_lines();
+        self.flush_pending();
+        for line in lines {
+            self.line(&line);
+        }
+        self.flush_pending();
+        self.last_read = read_at;
+    }
+
+    fn flush_pending(&mut self) {
+        if let Some((event, since)) = self.pending_ack
+            && let Some(lease) = self.lease_written_since(since)
+        {
+            self.pending_ack = None;
+            self.write(event, &lease);
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        let Some(message) = line
+            .split_once("DHCPv4 client: ")
+            .map(|(_, message)| message.trim())
+        else {
+            return;
+        };
+        if let Some(state) = message.strip_prefix("REQUEST (") {
+            self.requested = Some(match state.trim_end_matches(')') {
+                "init-reboot" => "REBOOT",
+                "renewing" => "RENEW",
+                "rebinding" => "REBIND",
+                _ => "BOUND",
+            });
+        } else if message == "ACK" {
+            let event = self.requested.unwrap_or("BOUND");
+            // A renewal keeps the address, so the lease file already holds
+            // it; a new lease's file is written a moment after the ACK, and
+            // an older file may still be there.
+            let since = match event {
+                "RENEW" | "REBIND" => UNIX_EPOCH,
+                _ => self.last_read - Duration::from_millis(20),
+            };
+            self.pending_ack = Some((event, since));
+        } else if message.starts_with("NAK") {
+            self.write("NAK", &LeaseFile::default());
+        } else if message == "RELEASE" {
+            self.write("RELEASE", &LeaseFile::default());
+        } else if message == "DISCOVER" {
+            self.write("DISCOVER", &LeaseFile::default());
+        }
+    }
+
+    fn new_lines(&mut self) -> Vec<String> {
+        let Ok(mut file) = fs::File::open(&self.log) else {
+            return Vec::new();
+        };
+        let mut text = String::new();
+        if file.seek(SeekFrom::Start(self.offset)).is_err()
+            || file.read_to_string(&mut text).is_err()
+        {
+            return Vec::new();
+        }
+        self.offset += text.len() as u64;
+        self.partial.push_str(&text);
+        let Some(end) = self.partial.rfind('\n') else {
+            return Vec::new();
+        };
+        let complete: String = self.partial.drain(..=end).collect();
+        complete.lines().map(str::to_string).collect()
+    }
+
+    /// The lease file of the one DHCP interface, if written.
+    fn lease_path(&self) -> Option<PathBuf> {
+        fs::read_dir(&self.leases)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.parse::<u32>().is_ok())
+            })
+    }
+
+    /// The lease file, if it holds an address and was written at or after `since`.
+    fn lease_written_since(&self, since: SystemTime) -> Option<LeaseFile> {
+        let path = self.lease_path()?;
+        let modified = fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        if modified < since {
+            return None;
+        }
+        let lease = LeaseFile::parse(&fs::read_to_string(path).ok()?);
+        lease.address.is_some().then_some(lease)
+    }
+
+    fn write(&self, event: &str, lease: &LeaseFile) {
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let line = format!(
+            "at={at} event={event} address={} server_id={} lease_time={} hostname={} domain={} dns={} routers={}\n",
+            lease.address.as_deref().unwrap_or(""),
+            lease.server.as_deref().unwrap_or(""),
+            lease.lifetime.as_deref().unwrap_or(""),
+            lease.hostname.as_deref().unwrap_or(""),
+            lease.domain.as_deref().unwrap_or(""),
+            lease.dns.replace(' ', ","),
+            lease.router.replace(' ', ","),
+        );
+        let appended = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.events)
+            .and_then(|mut file| io::Write::write_all(&mut file, line.as_bytes()));
+        if let Err(error) = appended {
+            eprintln!("networkd watcher: {}: {error}", self.events.display());
+        }
+    }
+}
+
+/// The fields of networkd's lease file the tests use.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LeaseFile {
+    pub address: Option<String>,
+    pub server: Option<String>,
+    pub lifetime: Option<String>,
+    pub hostname: Option<String>,
+    pub domain: Option<String>,
+    pub dns: String,
+    pub router: String,
+    pub client_id: Option<String>,
+}
+
+impl LeaseFile {
+    pub fn parse(text: &str) -> LeaseFile {
+        let mut lease = LeaseFile::default();
+        for (key, value) in text.lines().filter_map(|line| line.split_once('=')) {
+            let value = value.trim().to_string();
+            match key.trim() {
+                "ADDRESS" => lease.address = Some(value),
+                "SERVER_ADDRESS" => lease.server = Some(value),
+                "LIFETIME" => lease.lifetime = Some(value),
+                "HOSTNAME" => lease.hostname = Some(value),
+                "DOMAINNAME" => lease.domain = Some(value),
+                "DNS" => lease.dns = value,
+                "ROUTER" => lease.router = value,
+                "CLIENTID" => lease.client_id = Some(value),
+                _ => {}
+            }
+        }
+        lease
+    }
+}
+
+fn quote(path: &Path) -> io::Result<String> {
+    path.to_str()
+        .map(shell_quote)
+        .ok_or_else(|| io::Error::other(format!("non-UTF-8 path {}", path.display())))
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_files_parse() {
+        let text = "# This is private data. Do not parse.\nADDRESS=172.31.0.20\n\
+                    NETMASK=255.255.255.0\nROUTER=172.31.0.1\nSERVER_ADDRESS=172.31.0.1\n\
+                    T1=60\nT2=105\nLIFETIME=120\nHOSTNAME=probe1\nDNS=172.16.0.1 172.16.0.2\n\
+                    CLIENTID=ff131ad6ab\n";
+        let lease = LeaseFile::parse(text);
+        assert_eq!(lease.address.as_deref(), Some("172.31.0.20"));
+        assert_eq!(lease.server.as_deref(), Some("172.31.0.1"));
+        assert_eq!(lease.lifetime.as_deref(), Some("120"));
+        assert_eq!(lease.hostname.as_deref(), Some("probe1"));
+        assert_eq!(lease.dns, "172.16.0.1 172.16.0.2");
+        assert_eq!(lease.client_id.as_deref(), Some("ff131ad6ab"));
+    }
+
+    #[test]
+    fn log_lines_become_events_once_the_lease_is_written() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let leases = dir.path().join("run-systemd/netif/leases");
+        fs::create_dir_all(&leases).unwrap();
+        let mut state = WatchState::new(dir.path());
+        let log = |text: &str| {
+            let mut file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.path().join("log"))
+                .unwrap();
+            io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        };
+        log("eth0: DHCPv4 client: DISCOVER\neth0: DHCPv4 client: REQUEST (requesting)\n");
+        log("eth0: DHCPv4 client: ACK\neth0: DHCPv4 client: lease exp");
+        state.poll();
+        // A lease file of an earlier lease is not this one.
+        let stale = leases.join("7");
+        fs::write(&stale, "ADDRESS=172.16.0.99\n").unwrap();
+        let old = fs::File::options().write(true).open(&stale).unwrap();
+        old.set_modified(UNIX_EPOCH + Duration::from_secs(1))
+            .unwrap();
+        state.poll();
+        let events = crate::clients::read_events(&dir.path().join("events"));
+        assert_eq!(
+            events.len(),
+            1,
+            "no BOUND before the lease file: {events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        fs::write(
+            leases.join("7"),
+            "ADDRESS=172.16.0.10\nSERVER_ADDRESS=172.16.0.2\nLIFETIME=120\n",
+        )
+        .unwrap();
+        log("ires in 1min\neth0: DHCPv4 client: REQUEST (renewing)\neth0: DHCPv4 client: ACK\n");
+        state.poll();
+        log("eth0: DHCPv4 client: RELEASE\n");
+        state.poll();
+        let events = crate::clients::read_events(&dir.path().join("events"));
+        let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(kinds, ["DISCOVER", "BOUND", "RENEW", "RELEASE"]);
+        assert!(events[1].is_bound() && events[2].is_bound());
+        assert_eq!(events[1].address, Some("172.16.0.10".parse().unwrap()));
+        assert_eq!(events[1].server_id, Some("172.16.0.2".parse().unwrap()));
+        assert_eq!(events[2].lease_time, Some(120));
+    }
+}
