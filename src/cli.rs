@@ -113,6 +113,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let path = file.unwrap_or(cli.config);
             let config = Config::read(&path)?;
             config.load_token()?;
+            if config.dns.enabled
+                && let Some(warning) =
+                    raftmasq_config::Upstream::of_host(&config.dns.upstream).warning()
+            {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             println!(
                 "{}: ok (node {}, cluster of {} peers)",
                 path.display(),

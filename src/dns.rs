@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use raftmasq_config::Config;
+use raftmasq_config::{Config, Upstream};
 use raftmasq_consensus::state::LeaseTable;
 use raftmasq_consensus::store::ReplicaHandle;
 use raftmasq_dnsd::{DnsServer, DnsServerConfig, ZoneSource};
@@ -122,14 +122,18 @@ pub async fn start(
     Ok(server)
 }
 
-/// `dns.upstream`, or the nameservers of /etc/resolv.conf when it is empty.
+/// `dns.upstream`, or the host's resolvers when it is empty (see
+/// [`Upstream`]); says in the log where they came from, and warns when there
+/// are none.
 pub fn upstream(config: &Config) -> Vec<SocketAddr> {
-    if config.dns.upstream.is_empty() {
-        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        raftmasq_config::resolv_conf_nameservers(&text)
-    } else {
-        config.dns.upstream.clone()
+    let upstream = Upstream::of_host(&config.dns.upstream);
+    match upstream.warning() {
+        Some(warning) => tracing::warn!("{warning}"),
+        None => {
+            tracing::info!(servers = ?upstream.servers, source = %upstream.source, "dns upstream")
+        }
     }
+    upstream.servers
 }
 
 fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {

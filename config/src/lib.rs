@@ -23,6 +23,7 @@ mod net;
 pub mod options;
 mod raw;
 mod token;
+mod upstream;
 mod validate;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ pub use model::{
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};
 pub use token::ClusterToken;
+pub use upstream::{RESOLV_CONF, RESOLVED_CONF, Upstream, UpstreamSource};
 
 impl Config {
     /// Parses and validates one host's file. `source` only labels messages.
