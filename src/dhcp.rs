@@ -12,7 +12,8 @@ use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
 use raftmasq_dhcpd::io::DhcpSocket;
 use raftmasq_dhcpd::{
-    BootFields, Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig, ServerStats, Transport,
+    BootFields, Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig,
+    ServerStats, Transport,
 };
 
 /// The Raft node as the DHCP server sees it.

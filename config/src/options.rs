@@ -7,9 +7,9 @@ use ipnet::Ipv4Net;
 use serde::Deserialize;
 
 use crate::error::Problems;
+use crate::model::BootConfig;
 use crate::names;
 use crate::net;
-use crate::model::BootConfig;
 use crate::raw::{RawNamedOptions, RawOption};
 
 /// RFC 2132 §2: the length octet bounds every option's data.
@@ -448,7 +448,11 @@ pub(crate) fn validate(
             TFTP_SERVER_NAME,
             &named.tftp_server_name,
         ),
-        ("dhcp.options.bootfile_name", BOOTFILE_NAME, &named.bootfile_name),
+        (
+            "dhcp.options.bootfile_name",
+            BOOTFILE_NAME,
+            &named.bootfile_name,
+        ),
     ] {
         if let Some(text) = text {
             let value = boot_text(text).map(|text| OptionValue::String(text.to_string()));

@@ -88,7 +88,11 @@ pub fn options(request: &ClientRequest, reply: &ReplyOptions) -> Vec<BootOption>
             reply.boot.server_name.as_deref(),
             SNAME_LEN,
         ),
-        (code::BOOTFILE_NAME, reply.boot.boot_file.as_deref(), FILE_LEN),
+        (
+            code::BOOTFILE_NAME,
+            reply.boot.boot_file.as_deref(),
+            FILE_LEN,
+        ),
     ];
     for (option, field_value, field_len) in derived {
         let (data, field_too_small) = match (operator(option), field_value) {

@@ -585,7 +585,10 @@ mod tests {
         let with_ciaddr = inform.clone().ciaddr(Ipv4Addr::new(10, 0, 0, 7));
         assert!(decode(&with_ciaddr.build()).is_ok());
         let relayed = inform.giaddr(Ipv4Addr::new(10, 0, 0, 1));
-        assert!(decode(&relayed.build()).is_ok(), "the relay is where to answer");
+        assert!(
+            decode(&relayed.build()).is_ok(),
+            "the relay is where to answer"
+        );
         // Other messages without ciaddr are normal.
         assert!(decode(&discover().build()).is_ok());
     }

@@ -139,7 +139,11 @@ mod tests {
         assert_eq!(message.siaddr(), Ipv4Addr::new(10, 0, 0, 5));
         assert_eq!(&bytes[SNAME_AT..SNAME_AT + 9], b"tftp.lxd\0");
         assert_eq!(&bytes[FILE_AT..FILE_AT + 11], b"pxelinux.0\0");
-        assert!(bytes[FILE_AT + 11..FILE_AT + FILE_LEN].iter().all(|&b| b == 0));
+        assert!(
+            bytes[FILE_AT + 11..FILE_AT + FILE_LEN]
+                .iter()
+                .all(|&b| b == 0)
+        );
 
         // A value that would leave no room for the NUL is not written at all.
         let long = "f".repeat(FILE_LEN);

@@ -31,14 +31,12 @@ const MAX_DATAGRAM: usize = 1500;
 pub fn is_protocol_owned(option: u8) -> bool {
     matches!(
         option,
-        wire::PAD
-            | wire::END
-            | code::HOSTNAME
-            | 50..=59
-            | code::CLIENT_ID
-            | code::RAPID_COMMIT
-            | code::CLIENT_FQDN
-            | code::RELAY_AGENT_INFO
+        wire::PAD | wire::END | code::HOSTNAME | 50
+            ..=59
+                | code::CLIENT_ID
+                | code::RAPID_COMMIT
+                | code::CLIENT_FQDN
+                | code::RELAY_AGENT_INFO
     )
 }
 
@@ -439,7 +437,8 @@ mod tests {
     #[test]
     fn inform_ack_has_no_lease_times_rfc2131_4_3_5() {
         let request = request(
-            PacketBuilder::new(8, MacAddr([0, 0x16, 0x3e, 0, 0, 9])).ciaddr(Ipv4Addr::new(10, 0, 0, 9)),
+            PacketBuilder::new(8, MacAddr([0, 0x16, 0x3e, 0, 0, 9]))
+                .ciaddr(Ipv4Addr::new(10, 0, 0, 9)),
         );
         let options = reply_options();
         let fitted = choose(
@@ -508,7 +507,11 @@ mod tests {
         .unwrap();
         assert_eq!(value(&fitted, 6), Some(&[1, 1, 1, 1][..]));
         assert_eq!(value(&fitted, 51), Some(&3600u32.to_be_bytes()[..]));
-        assert_eq!(value(&fitted, 80), None, "rapid commit is the server's (RFC 4039)");
+        assert_eq!(
+            value(&fitted, 80),
+            None,
+            "rapid commit is the server's (RFC 4039)"
+        );
         assert_eq!(fitted.omitted, vec![51, 0, 80]);
     }
 

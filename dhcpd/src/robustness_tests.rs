@@ -188,3 +188,47 @@ proptest! {
         }
     }
 }
+
+/// The fuzz target's hand-made seeds (dhcpd/fuzz/seeds/) through the same
+/// entry point, so each stays a valid starting point for what it names.
+#[test]
+fn fuzz_seeds_decode_as_named_and_never_panic() {
+    let seeds: [(&str, &[u8]); 5] = [
+        (
+            "rapid_commit_discover",
+            include_bytes!("../fuzz/seeds/decode_decide/rapid_commit_discover"),
+        ),
+        (
+            "rapid_commit_relayed",
+            include_bytes!("../fuzz/seeds/decode_decide/rapid_commit_relayed"),
+        ),
+        (
+            "pxe_discover",
+            include_bytes!("../fuzz/seeds/decode_decide/pxe_discover"),
+        ),
+        (
+            "selecting_without_option_50",
+            include_bytes!("../fuzz/seeds/decode_decide/selecting_without_option_50"),
+        ),
+        (
+            "inform_without_ciaddr",
+            include_bytes!("../fuzz/seeds/decode_decide/inform_without_ciaddr"),
+        ),
+    ];
+    for (name, bytes) in seeds {
+        decode_and_decide(bytes);
+        let decoded = decode(bytes);
+        match name {
+            "inform_without_ciaddr" => assert_eq!(
+                decoded,
+                Err(crate::decode::DropReason::InformWithoutAddress),
+                "{name}"
+            ),
+            "rapid_commit_discover" | "rapid_commit_relayed" => {
+                assert!(decoded.expect(name).rapid_commit, "{name}");
+            }
+            "pxe_discover" => assert!(decoded.expect(name).is_pxe_client(), "{name}"),
+            _ => assert!(decoded.is_ok(), "{name}"),
+        }
+    }
+}

@@ -205,9 +205,12 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                                 let kind = pending.kind();
                                 match finish(pending, &response) {
                                     Some(reply) => server.send(&reply).await,
-                                    None if kind == ReplyKind::RapidCommitAck => server
-                                        .stats
-                                        .count("ignored", IgnoreReason::RapidCommitNotBound.label()),
+                                    None if kind == ReplyKind::RapidCommitAck => {
+                                        server.stats.count(
+                                            "ignored",
+                                            IgnoreReason::RapidCommitNotBound.label(),
+                                        )
+                                    }
                                     None => server.stats.count("unfinished", ""),
                                 }
                             } else {

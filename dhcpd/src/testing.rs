@@ -15,9 +15,9 @@ use raftmasq_state::{
 use crate::context::{Arrival, BootFields, Context, ReplyOptions, Role, ServerConfig};
 use crate::decide::{Decision, decide, finish};
 use crate::decode::{MAGIC_COOKIE, MessageKind, decode};
-use crate::reply::ReplyKind;
 use crate::offers::OfferBook;
 use crate::options::max_reply_len;
+use crate::reply::ReplyKind;
 use crate::view::LeaseView;
 use crate::wire;
 
@@ -512,7 +512,11 @@ fn check_reply(request: &crate::decode::ClientRequest, reply: &crate::reply::Rep
     // RFC 4039 §4: option 80 (empty) in the rapid-commit ACK and nowhere else.
     let rapid_commit = options.as_ref().and_then(|o| o.get(80).map(<[u8]>::to_vec));
     if reply.kind == ReplyKind::RapidCommitAck {
-        assert_eq!(rapid_commit, Some(Vec::new()), "rapid-commit ACK without option 80");
+        assert_eq!(
+            rapid_commit,
+            Some(Vec::new()),
+            "rapid-commit ACK without option 80"
+        );
     } else {
         assert_eq!(rapid_commit, None, "option 80 in a {:?}", reply.kind);
     }

@@ -55,10 +55,8 @@ fn start_real_clients<'c>(
 ) -> Vec<DhcpClient<'c>> {
     let mut clients = Vec::new();
     for (container, kind) in containers {
-        let options = ClientOptions {
-            hostname: container.name.clone(),
-            dhclient_renewal_secs: (*kind == ClientKind::Dhclient).then_some(5),
-        };
+        let mut options = ClientOptions::hostname(&container.name);
+        options.dhclient_renewal_secs = (*kind == ClientKind::Dhclient).then_some(5);
         let client = DhcpClient::start(*kind, container, work, &options).expect("real client");
         client
             .wait_lease(LEASE_WAIT)

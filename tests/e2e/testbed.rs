@@ -290,10 +290,8 @@ fn lease_renew_release(kind: ClientKind, tag: &str) {
         let mac = "02:42:00:00:03:01";
         let container = testbed.add_container(2, "c", mac).expect("container");
         let hostname = format!("{}-box", kind.program());
-        let options = ClientOptions {
-            hostname: hostname.clone(),
-            dhclient_renewal_secs: Some(3),
-        };
+        let mut options = ClientOptions::hostname(&hostname);
+        options.dhclient_renewal_secs = Some(3);
         let mut client = DhcpClient::start(kind, &container, &dir, &options).expect("client");
         let lease = client
             .wait_lease(LEASE_WAIT)

@@ -33,7 +33,10 @@ fn base_gets_the_documented_defaults() {
     assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Suffix);
     assert_eq!(config.dhcp.port, 67);
     assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Raw);
-    assert!(config.dhcp.rapid_commit, "on by default, as LXD runs dnsmasq");
+    assert!(
+        config.dhcp.rapid_commit,
+        "on by default, as LXD runs dnsmasq"
+    );
     assert_eq!(config.dhcp.boot, crate::BootConfig::default());
     assert!(config.dhcp.options.is_empty());
     assert!(config.dns.enabled);
@@ -662,7 +665,10 @@ fn boot_fields_and_options_66_67_by_name() {
     let encoded: Vec<Vec<u8>> = dhcp.options.iter().map(|o| o.encode()).collect();
     assert_eq!(
         encoded,
-        [b"\x42\x0b10.99.0.254".to_vec(), b"\x43\x08ipxe.efi".to_vec()]
+        [
+            b"\x42\x0b10.99.0.254".to_vec(),
+            b"\x43\x08ipxe.efi".to_vec()
+        ]
     );
 
     rejects(
@@ -670,8 +676,16 @@ fn boot_fields_and_options_66_67_by_name() {
         "dhcp.options.next_server",
         "not a server's address",
     );
-    rejects(&named(r#"next_server = "tftp""#), "dhcp.options.next_server", "");
-    rejects(&named(r#"boot_file = """#), "dhcp.options.boot_file", "empty");
+    rejects(
+        &named(r#"next_server = "tftp""#),
+        "dhcp.options.next_server",
+        "",
+    );
+    rejects(
+        &named(r#"boot_file = """#),
+        "dhcp.options.boot_file",
+        "empty",
+    );
     rejects(
         &named(&format!("server_name = \"{}\"", "s".repeat(256))),
         "dhcp.options.server_name",

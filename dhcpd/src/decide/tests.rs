@@ -1086,13 +1086,19 @@ fn rapid_commit_discover_proposes_a_bind_and_acks_with_option_80_after_commit_rf
     let ack = node.commit(decision).expect("an ACK");
     assert_eq!(ack.kind, ReplyKind::RapidCommitAck);
     assert_eq!(option(&ack, 53), Some(vec![5]), "a DHCPACK");
-    assert_eq!(option(&ack, 80), Some(vec![]), "RFC 4039 §4: option 80 in the ACK");
+    assert_eq!(
+        option(&ack, 80),
+        Some(vec![]),
+        "RFC 4039 §4: option 80 in the ACK"
+    );
     assert_eq!(ack.yiaddr, address);
     assert_eq!(u32_option(&ack, 51), Some(3600));
     assert_eq!(option(&ack, 12), Some(b"web".to_vec()), "granted name");
     assert_eq!(ciaddr(&ack), Ipv4Addr::UNSPECIFIED);
     assert_eq!(
-        node.view.lease_by_client(&ClientId::from_mac(mac(1))).map(|l| l.address),
+        node.view
+            .lease_by_client(&ClientId::from_mac(mac(1)))
+            .map(|l| l.address),
         Some(address)
     );
 }
@@ -1134,8 +1140,14 @@ fn rapid_commit_switched_off_answers_with_an_offer_without_option_80() {
 #[test]
 fn rapid_commit_is_for_the_leader_only_and_needs_quorum() {
     let mut follower = Node::with_role(Role::FOLLOWER);
-    expect_ignore(follower.broadcast(&rapid_discover(1)), IgnoreReason::NotLeader);
-    expect_ignore(follower.unicast(&rapid_discover(1)), IgnoreReason::NotLeader);
+    expect_ignore(
+        follower.broadcast(&rapid_discover(1)),
+        IgnoreReason::NotLeader,
+    );
+    expect_ignore(
+        follower.unicast(&rapid_discover(1)),
+        IgnoreReason::NotLeader,
+    );
     let mut isolated = Node::with_role(Role::ISOLATED);
     expect_ignore(
         isolated.broadcast(&rapid_discover(1)),
@@ -1159,10 +1171,17 @@ fn a_refused_rapid_commit_bind_gets_no_nak_rfc2131_4_3_1() {
     let decision = node.broadcast(&rapid_discover(1));
     let proposal = expect_proposal(decision);
     // Meanwhile another client took the address.
-    let taken = proposal.pending.as_ref().map(PendingReply::address).unwrap();
+    let taken = proposal
+        .pending
+        .as_ref()
+        .map(PendingReply::address)
+        .unwrap();
     node.view.insert_lease(bound(9, taken, NOW + 60_000));
     let response = node.view.apply(&proposal.command);
-    assert!(matches!(response, Response::Rejected { .. }), "{response:?}");
+    assert!(
+        matches!(response, Response::Rejected { .. }),
+        "{response:?}"
+    );
     assert_eq!(finish(proposal.pending.unwrap(), &response), None);
 }
 
@@ -1214,15 +1233,31 @@ fn offers_and_acks_carry_siaddr_sname_and_file_table_3() {
     let mut node = Node::leader();
     let context = boot_context();
     let request = decode(&discover(1).option(55, &[1, 3, 66, 67]).build()).unwrap();
-    let offer = expect_reply(decide(&node.view, &request, &context, &mut node.offers, NOW));
+    let offer = expect_reply(decide(
+        &node.view,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
     assert_eq!(siaddr(&offer), ip(5));
     assert_eq!(field(&offer, 44, 64), "tftp.lxd");
     assert_eq!(field(&offer, 108, 128), "pxelinux.0");
     assert_eq!(option(&offer, 66), Some(b"tftp.lxd".to_vec()), "asked for");
-    assert_eq!(option(&offer, 67), Some(b"pxelinux.0".to_vec()), "asked for");
+    assert_eq!(
+        option(&offer, 67),
+        Some(b"pxelinux.0".to_vec()),
+        "asked for"
+    );
 
     let unasked = decode(&discover(2).option(55, &[1, 3]).build()).unwrap();
-    let offer = expect_reply(decide(&node.view, &unasked, &context, &mut node.offers, NOW));
+    let offer = expect_reply(decide(
+        &node.view,
+        &unasked,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
     assert_eq!(field(&offer, 108, 128), "pxelinux.0", "the field always");
     assert_eq!((option(&offer, 66), option(&offer, 67)), (None, None));
 
@@ -1234,8 +1269,16 @@ fn offers_and_acks_carry_siaddr_sname_and_file_table_3() {
     )
     .unwrap();
     let offer = expect_reply(decide(&node.view, &pxe, &context, &mut node.offers, NOW));
-    assert_eq!(option(&offer, 66), Some(b"tftp.lxd".to_vec()), "PXE: unasked");
-    assert_eq!(option(&offer, 67), Some(b"pxelinux.0".to_vec()), "PXE: unasked");
+    assert_eq!(
+        option(&offer, 66),
+        Some(b"tftp.lxd".to_vec()),
+        "PXE: unasked"
+    );
+    assert_eq!(
+        option(&offer, 67),
+        Some(b"pxelinux.0".to_vec()),
+        "PXE: unasked"
+    );
 }
 
 #[test]
@@ -1243,7 +1286,13 @@ fn naks_carry_no_boot_fields_table_3() {
     let mut node = Node::leader();
     let context = boot_context();
     let request = decode(&init_reboot(1, Ipv4Addr::new(192, 168, 0, 9)).build()).unwrap();
-    let nak = expect_reply(decide(&node.view, &request, &context, &mut node.offers, NOW));
+    let nak = expect_reply(decide(
+        &node.view,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
     assert_eq!(nak.kind, ReplyKind::Nak);
     assert_eq!(siaddr(&nak), Ipv4Addr::UNSPECIFIED);
     assert_eq!(field(&nak, 44, 64), "");
