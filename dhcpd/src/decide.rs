@@ -56,9 +56,10 @@ pub enum IgnoreReason {
     /// DECLINE without option 50, or SELECTING without option 50 from a
     /// client that has no pending offer here.
     MissingRequestedAddress,
-    /// A rapid-commit Bind was refused or committed another address: RFC 2131
-    /// allows no NAK to a DISCOVER, so the client is left to retransmit.
-    RapidCommitNotBound,
+    /// A rapid-commit Bind was refused, committed another address, or its ACK
+    /// could not be built: RFC 2131 allows no NAK to a DISCOVER, so the client
+    /// is left to retransmit. Counted by the server loop after `finish`.
+    RapidCommitUnanswered,
     /// A REQUEST matching no client state (no server id, option 50 or ciaddr).
     UnclassifiableRequest,
     /// RELEASE without ciaddr.
@@ -97,7 +98,7 @@ impl IgnoreReason {
             IgnoreReason::OtherServerSelected => "other_server_selected",
             IgnoreReason::ForOtherServer => "for_other_server",
             IgnoreReason::MissingRequestedAddress => "missing_requested_address",
-            IgnoreReason::RapidCommitNotBound => "rapid_commit_not_bound",
+            IgnoreReason::RapidCommitUnanswered => "rapid_commit_unanswered",
             IgnoreReason::UnclassifiableRequest => "unclassifiable_request",
             IgnoreReason::ReleaseWithoutAddress => "release_without_address",
             IgnoreReason::UnknownClient => "unknown_client",
@@ -412,15 +413,7 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
     fn rapid_commit(&self, offers: &mut OfferBook) -> Result<Decision, IgnoreReason> {
         let (address, advance) = self.address_to_offer(offers)?;
         self.hold(offers, address, advance);
-        let mut decision = self.bind(address);
-        if let Decision::Propose(Proposal {
-            pending: Some(pending),
-            ..
-        }) = &mut decision
-        {
-            pending.kind = ReplyKind::RapidCommitAck;
-        }
-        Ok(decision)
+        Ok(self.bind_answering(address, ReplyKind::RapidCommitAck))
     }
 
     /// A SELECTING REQUEST for our offer that omits option 50: like Kea, bind
@@ -488,13 +481,18 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
 
     /// SELECTING (our offer taken) and INIT-REBOOT (checked): bind exactly `address`.
     fn bind(&self, address: Ipv4Addr) -> Decision {
+        self.bind_answering(address, ReplyKind::Ack)
+    }
+
+    /// A strict `Bind` of `address`, answered by an ACK of `kind` once committed.
+    fn bind_answering(&self, address: Ipv4Addr, kind: ReplyKind) -> Decision {
         Decision::Propose(Proposal {
             command: Command::Bind {
                 request: self.lease_request(Some(address)),
                 now: self.now,
                 lease_time_secs: self.server.options.lease_time_secs,
             },
-            pending: Some(self.pending(address)),
+            pending: Some(self.pending(address, kind)),
         })
     }
 
@@ -549,7 +547,7 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
                 now: self.now,
                 lease_time_secs: self.server.options.lease_time_secs,
             },
-            pending: Some(self.pending(address)),
+            pending: Some(self.pending(address, ReplyKind::Ack)),
         }))
     }
 
@@ -602,13 +600,13 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         })
     }
 
-    fn pending(&self, address: Ipv4Addr) -> PendingReply {
+    fn pending(&self, address: Ipv4Addr, kind: ReplyKind) -> PendingReply {
         PendingReply {
             request: Box::new(self.request.clone()),
             server: Arc::clone(self.server),
             network: self.network.clone(),
             address,
-            kind: ReplyKind::Ack,
+            kind,
             now: self.now,
         }
     }

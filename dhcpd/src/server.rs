@@ -208,7 +208,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                                     None if kind == ReplyKind::RapidCommitAck => {
                                         server.stats.count(
                                             "ignored",
-                                            IgnoreReason::RapidCommitNotBound.label(),
+                                            IgnoreReason::RapidCommitUnanswered.label(),
                                         )
                                     }
                                     None => server.stats.count("unfinished", ""),
