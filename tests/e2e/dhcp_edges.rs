@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use raftmasq_tests::capture::{Capture, DhcpMessage, type_name};
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient, Lease};
+use raftmasq_tests::dig::dig;
 use raftmasq_tests::netns::{self, Container};
 use raftmasq_tests::testbed_cluster::{TestbedCluster, lease_for_mac};
 
 const TOOLS: &[&str] = &[
-    "ip", "bridge", "curl", "udhcpc", "dhcpcd", "unshare", "tcpdump",
+    "ip", "bridge", "curl", "udhcpc", "dhcpcd", "unshare", "tcpdump", "dig",
 ];
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 
@@ -107,6 +108,21 @@ fn rapid_commit_binds_dhcpcd_in_two_messages_after_the_commit_and_others_in_four
         });
         assert_eq!(held["address"], address.to_string(), "host {host}");
         assert_eq!(held["state"], "bound");
+    }
+    // And every follower already answers for the name, from the container.
+    for host in &followers {
+        let replies = dig(
+            &rapid.netns,
+            &format!("172.16.0.{host}"),
+            &[],
+            &[("rapid.lxd", "A")],
+        )
+        .expect("dig");
+        assert_eq!(
+            replies[0].data("A"),
+            [address.to_string()],
+            "host {host}'s DNS"
+        );
     }
 
     let messages = exchange(&rapid_capture, &rapid.mac);
