@@ -2,8 +2,9 @@
 //! checked on the wire with tcpdump in the client's own namespace:
 //! - rapid commit (RFC 4039): dhcpcd with `option rapid_commit` is bound in
 //!   two messages (DISCOVER with option 80, ACK with option 80); dhcpcd
-//!   without it still takes four; the lease is in every replica when the
-//!   client reports it;
+//!   without it still takes four; the lease is in every replica (and every
+//!   follower's DNS) when the client reports it; with `dhcp.rapid_commit =
+//!   false` the rapid client takes four messages and sees no option 80;
 //! - boot fields: a DISCOVER listing options 66/67 (udhcpc `-O tftp -O
 //!   bootfile`) is offered `siaddr`/`sname`/`file` and options 66/67; a PXE
 //!   client (option 60 `PXEClient…`) gets 66/67 without listing them; a
@@ -272,4 +273,43 @@ fn boot_fields_reach_clients_that_ask_and_pxe_clients_unasked() {
     assert_eq!(lease.boot_file.as_deref(), Some("pxelinux.0"));
     assert_eq!(lease.tftp_server_name, None, "{lease:?}");
     assert_eq!(lease.bootfile_name, None, "{lease:?}");
+}
+
+#[test]
+fn with_rapid_commit_switched_off_a_rapid_client_takes_four_messages() {
+    if !netns::prerequisites("dhcp rapid commit off", TOOLS) {
+        return;
+    }
+    let cluster = TestbedCluster::start(crate::binary(), "ro", 1, "rapid_commit = false");
+    cluster.wait_ready(Duration::from_secs(30));
+    let work = tempfile::TempDir::new().expect("client dir");
+    let container = cluster
+        .testbed
+        .add_container(1, "asks80", "02:42:ac:10:00:a0")
+        .expect("container");
+    let capture = Capture::start(&container, work.path(), "asks80").expect("capture");
+    let mut options = ClientOptions::hostname("asks80");
+    options.rapid_commit = true;
+    let (_client, lease) = start_client(
+        &cluster,
+        ClientKind::Dhcpcd,
+        &container,
+        work.path(),
+        &options,
+    );
+    let messages = exchange(&capture, &container.mac);
+    assert_eq!(
+        names(&messages),
+        ["DISCOVER", "OFFER", "REQUEST", "ACK"],
+        "dhcp.rapid_commit = false: {messages:#?}"
+    );
+    assert_eq!(messages[0].option(80), Some(&[][..]), "the client asked");
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.op == 2)
+            .all(|m| m.option(80).is_none()),
+        "RFC 4039: no option 80 from a server that does not rapid-commit"
+    );
+    assert_eq!(messages[3].yiaddr, lease.address.expect("an address"));
 }
