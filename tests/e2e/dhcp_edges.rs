@@ -8,10 +8,17 @@
 //! - boot fields: a DISCOVER listing options 66/67 (udhcpc `-O tftp -O
 //!   bootfile`) is offered `siaddr`/`sname`/`file` and options 66/67; a PXE
 //!   client (option 60 `PXEClient…`) gets 66/67 without listing them; a
-//!   client that does neither gets the header fields only.
+//!   client that does neither gets the header fields only;
+//! - what real clients do not send, from a hand-made client: an INFORM
+//!   without `ciaddr` is dropped and counted, a SELECTING REQUEST without
+//!   option 50 is bound to the client's pending offer (and logged as lenient),
+//!   or ignored when there is none.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use dhcproto::{Decodable, Encodable};
 
 use raftmasq_tests::capture::{Capture, DhcpMessage, type_name};
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient, Lease};
@@ -312,4 +319,143 @@ fn with_rapid_commit_switched_off_a_rapid_client_takes_four_messages() {
         "RFC 4039: no option 80 from a server that does not rapid-commit"
     );
     assert_eq!(messages[3].yiaddr, lease.address.expect("an address"));
+}
+
+/// A hand-made client for what real clients do not send: a UDP socket on
+/// port 68 of a container's `eth0`, sending broadcasts.
+struct Probe {
+    socket: std::net::UdpSocket,
+    mac: [u8; 6],
+}
+
+impl Probe {
+    fn open(container: &Container, mac: [u8; 6]) -> Probe {
+        let socket = raftmasq_tests::dnsprobe::in_netns(&container.netns.path(), || {
+            use socket2::{Domain, Protocol, Socket, Type};
+            // Sockets keep the namespace they were made in.
+            let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+            socket.set_broadcast(true)?;
+            socket.set_reuse_address(true)?;
+            socket.bind_device(Some(b"eth0"))?;
+            socket.bind(&std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68).into())?;
+            socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+            Ok::<_, std::io::Error>(std::net::UdpSocket::from(socket))
+        })
+        .and_then(|socket| socket)
+        .expect("a DHCP socket in the container");
+        Probe { socket, mac }
+    }
+
+    /// A client message of `kind` with the broadcast bit set (so every
+    /// answer comes back to 255.255.255.255:68, i.e. to this socket).
+    fn message(&self, xid: u32, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
+        let mut message = Message::new_with_id(
+            xid,
+            ciaddr,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &self.mac,
+        );
+        message.set_flags(Flags::default().set_broadcast());
+        message.opts_mut().insert(DhcpOption::MessageType(kind));
+        message
+    }
+
+    fn send(&self, message: &Message) {
+        let bytes = message.to_vec().expect("encodable");
+        self.socket
+            .send_to(&bytes, "255.255.255.255:67")
+            .expect("broadcast sent");
+    }
+
+    /// The reply with `xid` arriving within `wait`, if any.
+    fn reply(&self, xid: u32, wait: Duration) -> Option<Message> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut buffer = [0u8; 1500];
+        while std::time::Instant::now() < deadline {
+            let Ok((length, _)) = self.socket.recv_from(&mut buffer) else {
+                continue;
+            };
+            match Message::from_bytes(&buffer[..length]) {
+                Ok(message) if message.opcode() == Opcode::BootReply && message.xid() == xid => {
+                    return Some(message);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+#[test]
+fn inform_without_ciaddr_is_dropped_and_a_request_without_option_50_takes_its_offer() {
+    if !netns::prerequisites("dhcp malformed and lenient requests", TOOLS) {
+        return;
+    }
+    let cluster = TestbedCluster::start(crate::binary(), "ml", 1, "");
+    cluster.wait_ready(Duration::from_secs(30));
+    let container = cluster
+        .testbed
+        .add_container(1, "probe", "02:42:ac:10:00:b0")
+        .expect("container");
+    // An address outside the pool, so the probe can send and take unicast.
+    let own = Ipv4Addr::new(172, 16, 1, 5);
+    container
+        .netns
+        .ip(["addr", "add", "172.16.1.5/16", "dev", "eth0"])
+        .expect("address");
+    let probe = Probe::open(&container, [2, 0x42, 0xac, 0x10, 0, 0xb0]);
+    let wait = Duration::from_secs(2);
+    let dropped = r#"dhcp_dropped_total{reason="inform_without_address"}"#;
+
+    // RFC 2131 Table 5: INFORM without ciaddr, not relayed: dropped, counted.
+    probe.send(&probe.message(1, MessageType::Inform, Ipv4Addr::UNSPECIFIED));
+    assert!(
+        probe.reply(1, wait).is_none(),
+        "an INFORM without ciaddr was answered"
+    );
+    assert_eq!(counter(&cluster, 1, dropped), 1, "{}", cluster.logs());
+    // The same INFORM with ciaddr is answered: the drop was the missing ciaddr.
+    probe.send(&probe.message(2, MessageType::Inform, own));
+    let ack = probe
+        .reply(2, wait)
+        .expect("an ACK to the INFORM with ciaddr");
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+
+    // SELECTING without option 50: answered from this client's offer.
+    probe.send(&probe.message(3, MessageType::Discover, Ipv4Addr::UNSPECIFIED));
+    let offer = probe.reply(3, wait).expect("an OFFER");
+    assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+    let server_id = match offer.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(id)) => *id,
+        other => panic!("no server id in the OFFER: {other:?}"),
+    };
+    let mut request = probe.message(4, MessageType::Request, Ipv4Addr::UNSPECIFIED);
+    request
+        .opts_mut()
+        .insert(DhcpOption::ServerIdentifier(server_id));
+    probe.send(&request);
+    let ack = probe.reply(4, wait).expect("an ACK from the pending offer");
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+    assert_eq!(ack.yiaddr(), offer.yiaddr());
+    let leases = cluster.leases(1, true);
+    let lease = lease_for_mac(&leases, &container.mac).expect("the lease is committed");
+    assert_eq!(lease["address"], offer.yiaddr().to_string());
+    let log = std::fs::read_to_string(cluster.log_path(1)).unwrap_or_default();
+    assert!(log.contains("lenient"), "the leniency is logged:\n{log}");
+
+    // The same REQUEST from a client with no offer: silence.
+    let stranger = Probe {
+        socket: probe.socket.try_clone().expect("socket"),
+        mac: [2, 0x42, 0xac, 0x10, 0, 0xb1],
+    };
+    let mut request = stranger.message(5, MessageType::Request, Ipv4Addr::UNSPECIFIED);
+    request
+        .opts_mut()
+        .insert(DhcpOption::ServerIdentifier(server_id));
+    stranger.send(&request);
+    assert!(stranger.reply(5, wait).is_none(), "no offer, no answer");
+    let ignored = r#"dhcp_ignored_total{reason="missing_requested_address"}"#;
+    assert_eq!(counter(&cluster, 1, ignored), 1);
 }
