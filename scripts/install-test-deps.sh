@@ -20,7 +20,7 @@ packages=(
     nftables          # packet loss where the kernel has no netem
     iputils-ping      # ping across the VXLAN segment
     arping            # link-layer broadcast probes
-    tcpdump           # captures when a test fails
+    tcpdump           # wire captures: e2e dhcp_edges asserts on them
     isc-dhcp-client   # dhclient
     udhcpc            # busybox's udhcpc
     dhcpcd-base       # dhcpcd binary and hooks, without the system service

@@ -12,7 +12,8 @@ use raftmasq_consensus::types::LogId;
 use raftmasq_consensus::{ClusterNode, NodeId};
 use raftmasq_dhcpd::io::DhcpSocket;
 use raftmasq_dhcpd::{
-    Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig, ServerStats, Transport,
+    BootFields, Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig,
+    ServerStats, Transport,
 };
 
 /// The Raft node as the DHCP server sees it.
@@ -39,6 +40,12 @@ impl NodeCluster {
                 .iter()
                 .map(|option| (option.code(), option.payload()))
                 .collect(),
+            rapid_commit: config.dhcp.rapid_commit,
+            boot: BootFields {
+                next_server: config.dhcp.boot.next_server,
+                server_name: config.dhcp.boot.server_name.clone(),
+                boot_file: config.dhcp.boot.boot_file.clone(),
+            },
         };
         let placeholder = Arc::new(ServerConfig {
             node_id: node.id(),

@@ -31,8 +31,8 @@ use std::path::Path;
 pub use cluster::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use error::{ConfigError, Problem};
 pub use model::{
-    ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig, Peer,
-    UnicastReplies,
+    BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig,
+    Peer, UnicastReplies,
 };
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};

@@ -96,9 +96,24 @@ pub struct DhcpConfig {
     pub client_identity: ClientIdentity,
     pub port: u16,
     pub unicast_replies: UnicastReplies,
+    /// Answer a DISCOVER carrying option 80 with a committed ACK (RFC 4039).
+    pub rapid_commit: bool,
+    /// `siaddr`, `sname` and `file` of replies (network boot).
+    pub boot: BootConfig,
     /// Operator options, validated and ready to encode, in file order
     /// (`[dhcp.options]` first, then `[[dhcp.option]]`).
     pub options: Vec<DhcpOptionValue>,
+}
+
+/// The BOOTP boot fields (`[dhcp.options]` `next_server`, `server_name`,
+/// `boot_file`), like dnsmasq's `dhcp-boot`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootConfig {
+    pub next_server: Option<Ipv4Addr>,
+    /// At most 255 bytes; a name over 63 bytes goes in option 66 only.
+    pub server_name: Option<String>,
+    /// At most 255 bytes; a name over 127 bytes goes in option 67 only.
+    pub boot_file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

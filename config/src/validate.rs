@@ -342,6 +342,7 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
         );
     }
     let options = options::validate(&raw.options, &raw.option, subnet, problems);
+    let boot = options::boot(&raw.options, problems);
 
     let placeholder = Ipv4Addr::UNSPECIFIED;
     Dhcp {
@@ -363,6 +364,8 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
             client_identity: raw.client_identity,
             port: raw.port,
             unicast_replies: raw.unicast_replies,
+            rapid_commit: raw.rapid_commit,
+            boot,
             options,
         },
         address,

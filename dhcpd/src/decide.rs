@@ -9,7 +9,7 @@ use std::sync::Arc;
 use raftmasq_state::{
     ClientId, ClientIdentity, ClusterSettings, Command, LeaseRequest, LeaseState, Millis, Response,
 };
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::context::{Arrival, Context, ServerConfig};
 use crate::decode::{ClientRequest, MessageKind};
@@ -59,8 +59,13 @@ pub enum IgnoreReason {
     OtherServerSelected,
     /// A RENEWING/REBINDING/RELEASE/DECLINE naming a server that is not ours.
     ForOtherServer,
-    /// SELECTING or DECLINE without option 50.
+    /// DECLINE without option 50, or SELECTING without option 50 from a
+    /// client that has no pending offer here.
     MissingRequestedAddress,
+    /// A rapid-commit Bind was refused, committed another address, or its ACK
+    /// could not be built: RFC 2131 allows no NAK to a DISCOVER, so the client
+    /// is left to retransmit. Counted by the server loop after `finish`.
+    RapidCommitUnanswered,
     /// A REQUEST matching no client state (no server id, option 50 or ciaddr).
     UnclassifiableRequest,
     /// RELEASE without ciaddr.
@@ -103,6 +108,7 @@ impl IgnoreReason {
             IgnoreReason::OtherServerSelected => "other_server_selected",
             IgnoreReason::ForOtherServer => "for_other_server",
             IgnoreReason::MissingRequestedAddress => "missing_requested_address",
+            IgnoreReason::RapidCommitUnanswered => "rapid_commit_unanswered",
             IgnoreReason::UnclassifiableRequest => "unclassifiable_request",
             IgnoreReason::ReleaseWithoutAddress => "release_without_address",
             IgnoreReason::ReleaseNotOwner => "release_not_owner",
@@ -156,6 +162,8 @@ pub struct PendingReply {
     network: Network,
     /// The address the ACK must carry.
     address: Ipv4Addr,
+    /// [`ReplyKind::Ack`], or [`ReplyKind::RapidCommitAck`] for a DISCOVER.
+    kind: ReplyKind,
     now: Millis,
 }
 
@@ -166,6 +174,11 @@ impl PendingReply {
 
     pub fn address(&self) -> Ipv4Addr {
         self.address
+    }
+
+    /// The kind of ACK a committed lease turns into.
+    pub fn kind(&self) -> ReplyKind {
+        self.kind
     }
 }
 
@@ -189,6 +202,9 @@ pub fn decide<V: LeaseView + ?Sized>(
 enum Step {
     Discover,
     Request(RequestState, Ipv4Addr),
+    /// SELECTING for our offer, but without option 50 (RFC 2131 §4.3.2 says
+    /// MUST; some relays and clients omit it).
+    SelectingWithoutAddress,
     Decline(Ipv4Addr),
     Release(Ipv4Addr),
     Inform,
@@ -243,10 +259,11 @@ fn classify(request: &ClientRequest, context: &Context) -> Result<Step, IgnoreRe
                     if !for_us {
                         return Err(IgnoreReason::OtherServerSelected);
                     }
-                    let address = request
+                    Ok(request
                         .requested_address
-                        .ok_or(IgnoreReason::MissingRequestedAddress)?;
-                    Ok(Step::Request(state, address))
+                        .map_or(Step::SelectingWithoutAddress, |address| {
+                            Step::Request(state, address)
+                        }))
                 }
                 RequestState::InitReboot => {
                     let address = request
@@ -273,7 +290,9 @@ fn leader_only(step: Step, request: &ClientRequest, arrival: Arrival) -> bool {
     is_broadcast(request, arrival)
         || matches!(
             step,
-            Step::Discover | Step::Request(RequestState::Selecting | RequestState::InitReboot, _)
+            Step::Discover
+                | Step::SelectingWithoutAddress
+                | Step::Request(RequestState::Selecting | RequestState::InitReboot, _)
         )
 }
 
@@ -316,9 +335,12 @@ fn decide_inner<V: LeaseView + ?Sized>(
     if leader_only(step, request, context.arrival) && !context.role.is_leader {
         return Err(IgnoreReason::NotLeader);
     }
+    let rapid_commit = request.rapid_commit && context.server.options.rapid_commit;
     match step {
+        Step::Discover if rapid_commit => decider.rapid_commit(offers),
         Step::Discover => decider.discover(offers),
         Step::Request(RequestState::Selecting, address) => Ok(decider.bind(address)),
+        Step::SelectingWithoutAddress => decider.selecting_pending_offer(offers),
         Step::Request(RequestState::InitReboot, address) => decider.init_reboot(address),
         Step::Request(state, address) => decider.renew(state, address),
         Step::Decline(address) => {
@@ -414,6 +436,49 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
 
     /// RFC 2131 §4.3.1: DISCOVER → OFFER, held in the offer book, not replicated.
     fn discover(&self, offers: &mut OfferBook) -> Result<Decision, IgnoreReason> {
+        let (address, advance) = self.address_to_offer(offers)?;
+        let lease_secs = secs_u32(self.lease_time_secs());
+        let decision = self.reply(ReplySpec {
+            kind: ReplyKind::Offer,
+            nak_reason: None,
+            yiaddr: address,
+            lease_secs: Some(lease_secs),
+            naming: Naming::None,
+            message: None,
+        })?;
+        self.hold(offers, address, advance);
+        Ok(decision)
+    }
+
+    /// RFC 4039: a DISCOVER with option 80 → `Bind` of the address an OFFER
+    /// would carry → an ACK with option 80, built by [`finish`] from the
+    /// committed lease only. The address is held in the offer book until then,
+    /// so no DISCOVER decided before the commit is offered it too.
+    fn rapid_commit(&self, offers: &mut OfferBook) -> Result<Decision, IgnoreReason> {
+        let (address, advance) = self.address_to_offer(offers)?;
+        self.hold(offers, address, advance);
+        Ok(self.bind_answering(address, ReplyKind::RapidCommitAck))
+    }
+
+    /// A SELECTING REQUEST for our offer that omits option 50: like Kea, bind
+    /// the address this client was offered, if its offer is still held;
+    /// otherwise there is nothing to go on, so stay silent.
+    fn selecting_pending_offer(&self, offers: &OfferBook) -> Result<Decision, IgnoreReason> {
+        let address = offers
+            .offer_for(&self.request.client_id, self.now)
+            .ok_or(IgnoreReason::MissingRequestedAddress)?;
+        info!(
+            client_mac = %self.request.mac,
+            xid = self.request.xid,
+            ip = %address,
+            "lenient: REQUEST for our offer without option 50 (RFC 2131 4.3.2 MUST); binding the pending offer"
+        );
+        Ok(self.bind(address))
+    }
+
+    /// The address to offer `self.request`'s client, and whether the next-fit
+    /// scan moves past it.
+    fn address_to_offer(&self, offers: &OfferBook) -> Result<(Ipv4Addr, bool), IgnoreReason> {
         let (client, mac, now) = (&self.request.client_id, self.request.mac, self.now);
         let available = |address: Ipv4Addr| self.view.is_available_to(client, mac, address, now);
         let lease_request = self.lease_request(self.request.requested_address);
@@ -425,50 +490,53 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         // thousands) are not walked again on every DISCOVER; past the end of
         // the range it wraps around.
         let start = offers.scan_start();
-        let (address, advance) = match offers.offer_for(client, now).filter(|&a| available(a)) {
-            Some(address) => (address, false),
+        match offers.offer_for(client, now).filter(|&a| available(a)) {
+            Some(address) => Ok((address, false)),
             None => match self
                 .view
                 .candidate_addresses_from(&lease_request, now, start)
                 .find(|&a| offerable(a))
             {
                 // A preferred address (current lease, hint, previous) may lie below.
-                Some(address) => (address, address >= start),
+                Some(address) => Ok((address, address >= start)),
                 None => {
                     let wrapped = self
                         .view
                         .candidate_addresses(&lease_request, now)
                         .find(|&a| offerable(a));
-                    (wrapped.ok_or(IgnoreReason::PoolExhausted)?, true)
+                    Ok((wrapped.ok_or(IgnoreReason::PoolExhausted)?, true))
                 }
             },
-        };
-        let lease_secs = secs_u32(self.lease_time_secs());
-        let decision = self.reply(ReplySpec {
-            kind: ReplyKind::Offer,
-            nak_reason: None,
-            yiaddr: address,
-            lease_secs: Some(lease_secs),
-            naming: Naming::None,
-            message: None,
-        })?;
+        }
+    }
+
+    /// Holds `address` for the client for `offer_hold_ms`.
+    fn hold(&self, offers: &mut OfferBook, address: Ipv4Addr, advance: bool) {
         let hold = self.server.options.offer_hold_ms;
-        offers.hold(client.clone(), address, now.saturating_add(hold));
+        offers.hold(
+            self.request.client_id.clone(),
+            address,
+            self.now.saturating_add(hold),
+        );
         if advance {
             offers.scan_past(address);
         }
-        Ok(decision)
     }
 
     /// SELECTING (our offer taken) and INIT-REBOOT (checked): bind exactly `address`.
     fn bind(&self, address: Ipv4Addr) -> Decision {
+        self.bind_answering(address, ReplyKind::Ack)
+    }
+
+    /// A strict `Bind` of `address`, answered by an ACK of `kind` once committed.
+    fn bind_answering(&self, address: Ipv4Addr, kind: ReplyKind) -> Decision {
         Decision::Propose(Proposal {
             command: Command::Bind {
                 request: self.lease_request(Some(address)),
                 now: self.now,
                 lease_time_secs: self.server.options.lease_time_secs,
             },
-            pending: Some(self.pending(address)),
+            pending: Some(self.pending(address, kind)),
         })
     }
 
@@ -523,7 +591,7 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
                 now: self.now,
                 lease_time_secs: self.server.options.lease_time_secs,
             },
-            pending: Some(self.pending(address)),
+            pending: Some(self.pending(address, ReplyKind::Ack)),
         }))
     }
 
@@ -545,7 +613,9 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
     fn degraded(&self, step: Step) -> Result<Decision, IgnoreReason> {
         let address = match step {
             Step::Request(RequestState::Renewing | RequestState::Rebinding, address) => address,
-            Step::Request(..) => return Err(IgnoreReason::NoQuorumBind),
+            Step::Request(..) | Step::SelectingWithoutAddress => {
+                return Err(IgnoreReason::NoQuorumBind);
+            }
             Step::Discover => return Err(IgnoreReason::NoQuorumDiscover),
             Step::Decline(_) => return Err(IgnoreReason::NoQuorumDecline),
             Step::Release(_) => return Err(IgnoreReason::NoQuorumRelease),
@@ -574,12 +644,13 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         })
     }
 
-    fn pending(&self, address: Ipv4Addr) -> PendingReply {
+    fn pending(&self, address: Ipv4Addr, kind: ReplyKind) -> PendingReply {
         PendingReply {
             request: Box::new(self.request.clone()),
             server: Arc::clone(self.server),
             network: self.network.clone(),
             address,
+            kind,
             now: self.now,
         }
     }
@@ -600,7 +671,7 @@ pub fn finish(pending: PendingReply, response: &Response) -> Option<Reply> {
                 && remaining > 0;
             if matches {
                 ReplySpec {
-                    kind: ReplyKind::Ack,
+                    kind: pending.kind,
                     nak_reason: None,
                     yiaddr: lease.address,
                     lease_secs: Some(secs_u32(remaining)),
@@ -615,8 +686,17 @@ pub fn finish(pending: PendingReply, response: &Response) -> Option<Reply> {
                     committed = %lease.address,
                     "committed lease does not match the request"
                 );
+                if pending.kind == ReplyKind::RapidCommitAck {
+                    return None;
+                }
                 nak_spec(NakReason::LeaseMismatch, None)
             }
+        }
+        Response::Rejected { reason } if pending.kind == ReplyKind::RapidCommitAck => {
+            // RFC 2131 §4.3.2 NAKs only a REQUEST; the client retransmits its
+            // DISCOVER and the next decision picks another address.
+            info!(client_mac = %request.mac, xid = request.xid, ip = %pending.address, %reason, "rapid commit bind refused; no reply");
+            return None;
         }
         Response::Rejected { reason } => {
             let text = reason.to_string();

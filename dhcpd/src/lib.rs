@@ -7,6 +7,7 @@
 //! degraded mode without quorum.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod boot;
 pub mod context;
 pub mod decide;
 pub mod decode;
@@ -23,7 +24,10 @@ pub mod wire;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use context::{Arrival, Context, DEFAULT_OFFER_HOLD_MS, ReplyOptions, Role, ServerConfig};
+pub use context::{
+    Arrival, BootFields, Context, DEFAULT_OFFER_HOLD_MS, DEFAULT_RAPID_COMMIT, ReplyOptions, Role,
+    ServerConfig,
+};
 pub use decide::{
     Decision, IgnoreReason, PendingReply, Proposal, RequestState, decide, finish, request_state,
 };

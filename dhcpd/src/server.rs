@@ -15,10 +15,10 @@ use raftmasq_state::{Command, LeaseTable, Millis, Response};
 use tracing::{debug, info, warn};
 
 use crate::context::{Arrival, Context, Role, ServerConfig};
-use crate::decide::{Decision, decide, finish};
+use crate::decide::{Decision, IgnoreReason, decide, finish};
 use crate::decode::decode;
 use crate::offers::OfferBook;
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyKind};
 
 /// What the server needs from the cluster.
 pub trait Cluster: Send + Sync + 'static {
@@ -202,8 +202,16 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                     match server.cluster.commit(proposal.command).await {
                         Ok(response) => {
                             if let Some(pending) = proposal.pending {
-                                if let Some(reply) = finish(pending, &response) {
-                                    server.send(&reply).await;
+                                let kind = pending.kind();
+                                match finish(pending, &response) {
+                                    Some(reply) => server.send(&reply).await,
+                                    None if kind == ReplyKind::RapidCommitAck => {
+                                        server.stats.count(
+                                            "ignored",
+                                            IgnoreReason::RapidCommitUnanswered.label(),
+                                        )
+                                    }
+                                    None => server.stats.count("unfinished", ""),
                                 }
                             } else {
                                 server.stats.count("committed", kind);

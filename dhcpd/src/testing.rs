@@ -12,11 +12,12 @@ use raftmasq_state::{
     LeaseState, MacAddr, Millis, Rejection, Reservation, Response,
 };
 
-use crate::context::{Arrival, Context, ReplyOptions, Role, ServerConfig};
+use crate::context::{Arrival, BootFields, Context, ReplyOptions, Role, ServerConfig};
 use crate::decide::{Decision, decide, finish};
-use crate::decode::{MAGIC_COOKIE, decode};
+use crate::decode::{MAGIC_COOKIE, MessageKind, decode};
 use crate::offers::OfferBook;
 use crate::options::max_reply_len;
+use crate::reply::ReplyKind;
 use crate::view::LeaseView;
 use crate::wire;
 
@@ -56,9 +57,25 @@ pub fn server_config() -> ServerConfig {
             lease_time_secs: None,
             offer_hold_ms: 30_000,
             operator: vec![(26, 1450u16.to_be_bytes().to_vec())],
+            rapid_commit: true,
+            boot: BootFields::default(),
         },
         members_complete: true,
     }
+}
+
+/// [`server_config`] with rapid commit off and boot fields set: a next
+/// server, a `sname` that fits its field and a boot file that does not (so
+/// option 67 stands in for `file`).
+pub fn boot_server_config() -> ServerConfig {
+    let mut config = server_config();
+    config.options.rapid_commit = false;
+    config.options.boot = BootFields {
+        next_server: Some(Ipv4Addr::new(10, 0, 0, 5)),
+        server_name: Some("tftp.lxd".into()),
+        boot_file: Some(format!("boot/{}.efi", "x".repeat(150))),
+    };
+    config
 }
 
 pub fn context(arrival: Arrival, role: Role) -> Context {
@@ -452,19 +469,40 @@ pub fn decode_and_decide(data: &[u8]) {
         seen_by: Some(1),
     });
     let roles = [Role::LEADER, Role::FOLLOWER, Role::ISOLATED];
-    for arrival in [Arrival::Broadcast, Arrival::Unicast] {
-        for role in roles {
-            let mut offers = OfferBook::new();
-            let decision = decide(&view, &request, &context(arrival, role), &mut offers, 1_000);
-            match decision {
-                Decision::Ignore(_) => {}
-                Decision::Reply(reply) => check_reply(&request, &reply),
-                Decision::Propose(proposal) => {
-                    assert!(role.has_quorum, "no command without quorum");
-                    let mut table = view.clone();
-                    let response = table.apply(&proposal.command);
-                    if let Some(reply) = proposal.pending.and_then(|p| finish(p, &response)) {
+    for server in [server_config(), boot_server_config()] {
+        let server = Arc::new(server);
+        for arrival in [Arrival::Broadcast, Arrival::Unicast] {
+            for role in roles {
+                let context = Context {
+                    server: Arc::clone(&server),
+                    arrival,
+                    role,
+                };
+                let mut offers = OfferBook::new();
+                match decide(&view, &request, &context, &mut offers, 1_000) {
+                    Decision::Ignore(_) => {}
+                    Decision::Reply(reply) => {
+                        assert!(
+                            !matches!(reply.kind, ReplyKind::Ack | ReplyKind::RapidCommitAck),
+                            "an ACK of a lease without a commit"
+                        );
                         check_reply(&request, &reply);
+                    }
+                    Decision::Propose(proposal) => {
+                        assert!(role.has_quorum, "no command without quorum");
+                        let mut table = view.clone();
+                        let response = table.apply(&proposal.command);
+                        if let Some(reply) = proposal.pending.and_then(|p| finish(p, &response)) {
+                            let rapid = request.kind == MessageKind::Discover
+                                && request.rapid_commit
+                                && server.options.rapid_commit;
+                            assert_eq!(
+                                reply.kind == ReplyKind::RapidCommitAck,
+                                rapid,
+                                "a rapid-commit ACK answers exactly a DISCOVER with option 80"
+                            );
+                            check_reply(&request, &reply);
+                        }
                     }
                 }
             }
@@ -481,4 +519,15 @@ fn check_reply(request: &crate::decode::ClientRequest, reply: &crate::reply::Rep
     let options = packet_options(&reply.packet);
     let message_type = options.as_ref().and_then(|o| o.get(53).map(<[u8]>::to_vec));
     assert_eq!(message_type, Some(vec![reply.kind.message_type()]));
+    // RFC 4039 §4: option 80 (empty) in the rapid-commit ACK and nowhere else.
+    let rapid_commit = options.as_ref().and_then(|o| o.get(80).map(<[u8]>::to_vec));
+    if reply.kind == ReplyKind::RapidCommitAck {
+        assert_eq!(
+            rapid_commit,
+            Some(Vec::new()),
+            "rapid-commit ACK without option 80"
+        );
+    } else {
+        assert_eq!(rapid_commit, None, "option 80 in a {:?}", reply.kind);
+    }
 }

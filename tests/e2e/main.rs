@@ -5,6 +5,7 @@ mod crash;
 mod dashboard;
 mod demo;
 mod dhcp;
+mod dhcp_edges;
 mod dhcp_failover;
 mod dns;
 mod dns_servers;

@@ -72,6 +72,13 @@ pub struct Event {
     pub routers: Vec<Ipv4Addr>,
     /// When the script ran (Unix milliseconds, the machine's clock).
     pub at_ms: Option<u64>,
+    /// udhcpc only: the boot header fields (`siaddr`, `sname`, `file`).
+    pub next_server: Option<Ipv4Addr>,
+    pub server_name: Option<String>,
+    pub boot_file: Option<String>,
+    /// udhcpc only: options 66 (TFTP server name) and 67 (bootfile name).
+    pub tftp_server_name: Option<String>,
+    pub bootfile_name: Option<String>,
 }
 
 impl Event {
@@ -86,6 +93,11 @@ impl Event {
             dns: Vec::new(),
             routers: Vec::new(),
             at_ms: None,
+            next_server: None,
+            server_name: None,
+            boot_file: None,
+            tftp_server_name: None,
+            bootfile_name: None,
         };
         for field in line.split_whitespace() {
             let (key, value) = field.split_once('=')?;
@@ -103,6 +115,11 @@ impl Event {
                 "dns" => event.dns = list(),
                 "routers" => event.routers = list(),
                 "at" => event.at_ms = value.parse().ok(),
+                "next_server" => event.next_server = value.parse().ok(),
+                "server_name" => event.server_name = Some(value.to_string()),
+                "boot_file" => event.boot_file = Some(value.to_string()),
+                "tftp_server_name" => event.tftp_server_name = Some(value.to_string()),
+                "bootfile_name" => event.bootfile_name = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -134,6 +151,13 @@ pub struct ClientOptions {
     /// (udev names the interface eth0 in every copy). `None`: networkd's own
     /// choice without udev, a hash of the MAC.
     pub iaid: Option<u32>,
+    /// dhcpcd only: send option 80 (RFC 4039 rapid commit) in DISCOVERs.
+    pub rapid_commit: bool,
+    /// udhcpc only: extra options to list in option 55 (`-O`), by udhcpc's
+    /// names (e.g. `tftp` for 66, `bootfile` for 67).
+    pub request_options: Vec<String>,
+    /// udhcpc only: option 60 (`-V`), e.g. `PXEClient:Arch:00000:UNDI:002001`.
+    pub vendor_class: Option<String>,
 }
 
 impl ClientOptions {
@@ -143,6 +167,9 @@ impl ClientOptions {
             dhclient_renewal_secs: None,
             machine_id: None,
             iaid: None,
+            rapid_commit: false,
+            request_options: Vec::new(),
+            vendor_class: None,
         }
     }
 }
@@ -188,8 +215,8 @@ impl<'c> DhcpClient<'c> {
                 args.push(CONTAINER_INTERFACE.into());
                 container.spawn(&args, &log)?
             }
-            ClientKind::Udhcpc => container.spawn(
-                &[
+            ClientKind::Udhcpc => {
+                let mut args: Vec<String> = [
                     "udhcpc",
                     "-f",
                     "-i",
@@ -211,9 +238,18 @@ impl<'c> DhcpClient<'c> {
                     "1",
                     "-A",
                     "1",
-                ],
-                &log,
-            )?,
+                ]
+                .iter()
+                .map(|arg| arg.to_string())
+                .collect();
+                for option in &options.request_options {
+                    args.extend(["-O".to_string(), option.clone()]);
+                }
+                if let Some(class) = &options.vendor_class {
+                    args.extend(["-V".to_string(), class.clone()]);
+                }
+                container.spawn(&args, &log)?
+            }
             ClientKind::Dhcpcd => {
                 let db = dir.join("db");
                 fs::create_dir_all(&db)?;
@@ -425,7 +461,7 @@ fn dhclient_conf(options: &ClientOptions) -> String {
 }
 
 fn dhcpcd_conf(options: &ClientOptions) -> String {
-    format!(
+    let mut conf = format!(
         "# raftmasq test client: IPv4 only, no hooks but ours.\n\
          hostname {}\n\
          option domain_name_servers, domain_name, domain_search, host_name\n\
@@ -433,7 +469,12 @@ fn dhcpcd_conf(options: &ClientOptions) -> String {
          require dhcp_server_identifier\n\
          noipv4ll\nnoipv6rs\nipv4only\n",
         options.hostname
-    )
+    );
+    if options.rapid_commit {
+        // As in dhcpcd's stock dhcpcd.conf: DISCOVERs carry option 80.
+        conf.push_str("option rapid_commit\n");
+    }
+    conf
 }
 
 /// The client script: records the event; for dhclient and udhcpc also
@@ -443,14 +484,15 @@ fn script_text(kind: ClientKind, dir: &Path) -> String {
     let fields = match kind {
         ClientKind::Udhcpc => {
             r#"event="$1"; address="$ip"; mask="$subnet"; server_id="$serverid"
-lease_time="$lease"; host="$hostname"; dom="$domain"; dns_list="$dns"; router_list="$router""#
+lease_time="$lease"; host="$hostname"; dom="$domain"; dns_list="$dns"; router_list="$router"
+boot="next_server=$siaddr server_name=$sname boot_file=$boot_file tftp_server_name=$tftp bootfile_name=$bootfile""#
         }
         // networkd runs no script (see `crate::networkd`); never called for it.
         ClientKind::Dhclient | ClientKind::Dhcpcd | ClientKind::Networkd => {
             r#"event="$reason"; address="$new_ip_address"; mask="$new_subnet_mask"
 server_id="$new_dhcp_server_identifier"; lease_time="$new_dhcp_lease_time"
 host="$new_host_name"; dom="$new_domain_name"; dns_list="$new_domain_name_servers"
-router_list="$new_routers""#
+router_list="$new_routers"; boot="""#
         }
     };
     let configure = match kind {
@@ -477,7 +519,7 @@ esac"#
 event=$(echo "$event" | tr a-z A-Z)
 {configure}
 commas() {{ echo "$1" | tr -s ' ' ',' | sed 's/^,//; s/,$//'; }}
-echo "at=$(date +%s%3N) event=$event address=$address server_id=$server_id lease_time=$lease_time hostname=$host domain=$dom dns=$(commas "$dns_list") routers=$(commas "$router_list")" >> {events}
+echo "at=$(date +%s%3N) event=$event address=$address server_id=$server_id lease_time=$lease_time hostname=$host domain=$dom dns=$(commas "$dns_list") routers=$(commas "$router_list") $boot" >> {events}
 exit 0
 "#,
         program = kind.program(),
@@ -521,6 +563,17 @@ mod tests {
             [Ipv4Addr::new(172, 16, 0, 1), Ipv4Addr::new(172, 16, 0, 2)]
         );
         assert!(event.routers.is_empty());
+
+        let boot = Event::parse(
+            "event=bound address=172.16.0.12 next_server=172.16.0.1 server_name=tftp.lxd \
+             boot_file=pxelinux.0 tftp_server_name= bootfile_name=pxelinux.0",
+        )
+        .unwrap();
+        assert_eq!(boot.next_server, Some(Ipv4Addr::new(172, 16, 0, 1)));
+        assert_eq!(boot.server_name.as_deref(), Some("tftp.lxd"));
+        assert_eq!(boot.boot_file.as_deref(), Some("pxelinux.0"));
+        assert_eq!(boot.tftp_server_name, None, "empty means not sent");
+        assert_eq!(boot.bootfile_name.as_deref(), Some("pxelinux.0"));
 
         let release = Event::parse("event=RELEASE address= server_id=").unwrap();
         assert!(!release.is_bound());

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod bind;
+pub mod capture;
 pub mod clients;
 pub mod cluster;
 pub mod dig;

@@ -33,6 +33,11 @@ fn base_gets_the_documented_defaults() {
     assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Suffix);
     assert_eq!(config.dhcp.port, 67);
     assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Raw);
+    assert!(
+        config.dhcp.rapid_commit,
+        "on by default, as LXD runs dnsmasq"
+    );
+    assert_eq!(config.dhcp.boot, crate::BootConfig::default());
     assert!(config.dhcp.options.is_empty());
     assert!(config.dns.enabled);
     assert_eq!(config.dns.domain, "lxd");
@@ -689,6 +694,90 @@ fn named_option_rules_and_encoding() {
     assert_eq!(
         encoded[3],
         [121, 11, 8, 10, 172, 16, 0, 1, 0, 172, 16, 0, 1]
+    );
+}
+
+#[test]
+fn rapid_commit_can_be_turned_off_but_not_set_as_an_option() {
+    let off = with(BASE, "dhcp", "rapid_commit = false");
+    assert!(!parse(&off).unwrap().dhcp.rapid_commit);
+    rejects(
+        &with(BASE, "dhcp", r#"rapid_commit = "no""#),
+        "dhcp.rapid_commit",
+        "",
+    );
+    let generic = format!("{BASE}\n[[dhcp.option]]\ncode = 80\ntype = \"bytes\"\nvalue = \"\"\n");
+    rejects(&generic, "dhcp.option[0].code", "dhcp.rapid_commit");
+}
+
+#[test]
+fn boot_fields_and_options_66_67_by_name() {
+    let named = |line: &str| with(BASE, "dhcp.options", line);
+    let text = named(r#"next_server = "172.16.0.1""#);
+    let text = with(&text, "dhcp.options", r#"server_name = "tftp.lxd""#);
+    let text = with(&text, "dhcp.options", r#"boot_file = "pxelinux.0""#);
+    let text = with(&text, "dhcp.options", r#"tftp_server_name = "10.99.0.254""#);
+    let text = with(&text, "dhcp.options", r#"bootfile_name = "ipxe.efi""#);
+    let dhcp = parse(&text).unwrap().dhcp;
+    assert_eq!(
+        dhcp.boot,
+        crate::BootConfig {
+            next_server: Some(Ipv4Addr::new(172, 16, 0, 1)),
+            server_name: Some("tftp.lxd".into()),
+            boot_file: Some("pxelinux.0".into()),
+        }
+    );
+    let encoded: Vec<Vec<u8>> = dhcp.options.iter().map(|o| o.encode()).collect();
+    assert_eq!(
+        encoded,
+        [
+            b"\x42\x0b10.99.0.254".to_vec(),
+            b"\x43\x08ipxe.efi".to_vec()
+        ]
+    );
+
+    rejects(
+        &named(r#"next_server = "0.0.0.0""#),
+        "dhcp.options.next_server",
+        "not a server's address",
+    );
+    rejects(
+        &named(r#"next_server = "tftp""#),
+        "dhcp.options.next_server",
+        "",
+    );
+    rejects(
+        &named(r#"boot_file = """#),
+        "dhcp.options.boot_file",
+        "empty",
+    );
+    rejects(
+        &named(&format!("server_name = \"{}\"", "s".repeat(256))),
+        "dhcp.options.server_name",
+        "at most 255",
+    );
+    rejects(
+        &named(r#"boot_file = "a\u0001b""#),
+        "dhcp.options.boot_file",
+        "control character",
+    );
+    rejects(
+        &named(r#"bootfile_name = """#),
+        "dhcp.options.bootfile_name",
+        "empty",
+    );
+    // A long name is fine: it goes in option 66 instead of sname.
+    let long = named(&format!("server_name = \"{}\"", "s".repeat(200)));
+    assert!(parse(&long).is_ok());
+    // One code, one value: by name and by code is a mistake.
+    let twice = format!(
+        "{}\n[[dhcp.option]]\ncode = 67\ntype = \"string\"\nvalue = \"x\"\n",
+        named(r#"bootfile_name = "ipxe.efi""#)
+    );
+    rejects(
+        &twice,
+        "dhcp.option[0].value",
+        "already set by dhcp.options.bootfile_name",
     );
 }
 

@@ -472,11 +472,54 @@ fn selecting_a_taken_address_is_naked_after_the_rejected_bind() {
 }
 
 #[test]
-fn selecting_without_a_requested_address_is_ignored() {
+fn selecting_without_a_requested_address_and_no_pending_offer_is_silent() {
     let mut node = Node::leader();
     expect_ignore(
         node.broadcast(&request(1).option(54, &SERVER.octets())),
         IgnoreReason::MissingRequestedAddress,
+    );
+}
+
+#[test]
+fn selecting_without_a_requested_address_binds_the_pending_offer_like_kea_4_3_2() {
+    let mut node = Node::leader();
+    let offer = expect_reply(node.broadcast(&discover(1)));
+    let decision = node.broadcast(&request(1).option(54, &SERVER.octets()));
+    match &expect_proposal(decision.clone()).command {
+        Command::Bind { request, .. } => {
+            assert_eq!(request.requested_address, Some(offer.yiaddr));
+        }
+        other => panic!("expected Bind, got {other:?}"),
+    }
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, offer.yiaddr));
+
+    // Another client's offer is not this client's.
+    expect_ignore(
+        node.broadcast(&request(2).option(54, &SERVER.octets())),
+        IgnoreReason::MissingRequestedAddress,
+    );
+    // Nor is an offer whose hold has ended.
+    let mut node = Node::leader();
+    expect_reply(node.broadcast(&discover(3)));
+    let later = NOW + 30_001;
+    expect_ignore(
+        node.decide_at(
+            &request(3).option(54, &SERVER.octets()),
+            Arrival::Broadcast,
+            later,
+        ),
+        IgnoreReason::MissingRequestedAddress,
+    );
+}
+
+#[test]
+fn selecting_without_a_requested_address_for_another_server_is_still_dropped() {
+    let mut node = Node::leader();
+    expect_reply(node.broadcast(&discover(1)));
+    expect_ignore(
+        node.broadcast(&request(1).option(54, &FOREIGN_SERVER.octets())),
+        IgnoreReason::OtherServerSelected,
     );
 }
 
@@ -1209,4 +1252,240 @@ fn under_mac_identity_renew_and_release_follow_the_mac_not_option_61() {
         .option(61, &CLONE_DUID);
     let proposal = expect_proposal(node.unicast(&release));
     assert_eq!(node.view.apply(&proposal.command), Response::Done);
+}
+
+// ---- Rapid commit (RFC 4039) ----
+
+fn rapid_discover(n: u8) -> PacketBuilder {
+    discover(n).option(80, &[]).option(12, b"web")
+}
+
+#[test]
+fn rapid_commit_discover_proposes_a_bind_and_acks_with_option_80_after_commit_rfc4039_4() {
+    let mut node = Node::leader();
+    let decision = node.broadcast(&rapid_discover(1));
+    let proposal = expect_proposal(decision.clone());
+    let address = match &proposal.command {
+        Command::Bind { request, .. } => request.requested_address.expect("a strict bind"),
+        other => panic!("expected Bind, got {other:?}"),
+    };
+    assert_eq!(address, ip(10), "the address an OFFER would carry");
+    assert_eq!(
+        proposal.pending.as_ref().map(PendingReply::kind),
+        Some(ReplyKind::RapidCommitAck)
+    );
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::RapidCommitAck);
+    assert_eq!(option(&ack, 53), Some(vec![5]), "a DHCPACK");
+    assert_eq!(
+        option(&ack, 80),
+        Some(vec![]),
+        "RFC 4039 §4: option 80 in the ACK"
+    );
+    assert_eq!(ack.yiaddr, address);
+    assert_eq!(u32_option(&ack, 51), Some(3600));
+    assert_eq!(option(&ack, 12), Some(b"web".to_vec()), "granted name");
+    assert_eq!(ciaddr(&ack), Ipv4Addr::UNSPECIFIED);
+    assert_eq!(
+        node.view
+            .lease_by_client(&ClientId::from_mac(mac(1)))
+            .map(|l| l.address),
+        Some(address)
+    );
+}
+
+#[test]
+fn rapid_commit_holds_the_address_until_the_commit_lands() {
+    let mut node = Node::leader();
+    let first = expect_proposal(node.broadcast(&rapid_discover(1)));
+    // Decided before the first Bind is applied: another address.
+    let second = expect_reply(node.broadcast(&discover(2)));
+    let Command::Bind { request, .. } = &first.command else {
+        panic!("expected Bind");
+    };
+    assert_ne!(request.requested_address, Some(second.yiaddr));
+}
+
+#[test]
+fn rapid_commit_switched_off_answers_with_an_offer_without_option_80() {
+    let mut node = Node::leader();
+    let mut server = crate::testing::server_config();
+    server.options.rapid_commit = false;
+    let request = decode(&rapid_discover(1).build()).unwrap();
+    let context = Context {
+        server: Arc::new(server),
+        arrival: Arrival::Broadcast,
+        role: Role::LEADER,
+    };
+    let offer = expect_reply(decide(
+        &node.view,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(offer.kind, ReplyKind::Offer);
+    assert_eq!(option(&offer, 80), None, "RFC 4039 §4: not in an OFFER");
+}
+
+#[test]
+fn rapid_commit_is_for_the_leader_only_and_needs_quorum() {
+    let mut follower = Node::with_role(Role::FOLLOWER);
+    expect_ignore(
+        follower.broadcast(&rapid_discover(1)),
+        IgnoreReason::NotLeader,
+    );
+    expect_ignore(
+        follower.unicast(&rapid_discover(1)),
+        IgnoreReason::NotLeader,
+    );
+    let mut isolated = Node::with_role(Role::ISOLATED);
+    expect_ignore(
+        isolated.broadcast(&rapid_discover(1)),
+        IgnoreReason::NoQuorumDiscover,
+    );
+}
+
+#[test]
+fn rapid_commit_option_in_a_request_changes_nothing_rfc4039_3() {
+    let mut node = Node::leader();
+    let offer = expect_reply(node.broadcast(&discover(1)));
+    let decision = node.broadcast(&selecting(1, SERVER, offer.yiaddr).option(80, &[]));
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(option(&ack, 80), None);
+}
+
+#[test]
+fn a_refused_rapid_commit_bind_gets_no_nak_rfc2131_4_3_1() {
+    let mut node = Node::leader();
+    let decision = node.broadcast(&rapid_discover(1));
+    let proposal = expect_proposal(decision);
+    // Meanwhile another client took the address.
+    let taken = proposal
+        .pending
+        .as_ref()
+        .map(PendingReply::address)
+        .unwrap();
+    node.view.insert_lease(bound(9, taken, NOW + 60_000));
+    let response = node.view.apply(&proposal.command);
+    assert!(
+        matches!(response, Response::Rejected { .. }),
+        "{response:?}"
+    );
+    assert_eq!(finish(proposal.pending.unwrap(), &response), None);
+}
+
+#[test]
+fn a_relayed_rapid_commit_ack_goes_to_the_relay() {
+    let mut node = Node::leader();
+    let decision = node.broadcast(&rapid_discover(1).giaddr(ip(1)));
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::RapidCommitAck);
+    assert_eq!(
+        ack.destination,
+        Destination::Relay(SocketAddrV4::new(ip(1), 67))
+    );
+}
+
+// ---- Boot fields (RFC 2131 §2 and Table 3, RFC 2132 §9.4/§9.5) ----
+
+fn boot_context() -> Context {
+    let mut server = crate::testing::server_config();
+    server.options.boot = crate::context::BootFields {
+        next_server: Some(ip(5)),
+        server_name: Some("tftp.lxd".into()),
+        boot_file: Some("pxelinux.0".into()),
+    };
+    Context {
+        server: Arc::new(server),
+        arrival: Arrival::Broadcast,
+        role: Role::LEADER,
+    }
+}
+
+fn siaddr(reply: &Reply) -> Ipv4Addr {
+    Ipv4Addr::new(
+        reply.packet[20],
+        reply.packet[21],
+        reply.packet[22],
+        reply.packet[23],
+    )
+}
+
+fn field(reply: &Reply, at: usize, len: usize) -> String {
+    let bytes = &reply.packet[at..at + len];
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(len);
+    String::from_utf8(bytes[..end].to_vec()).unwrap()
+}
+
+#[test]
+fn offers_and_acks_carry_siaddr_sname_and_file_table_3() {
+    let mut node = Node::leader();
+    let context = boot_context();
+    let request = decode(&discover(1).option(55, &[1, 3, 66, 67]).build()).unwrap();
+    let offer = expect_reply(decide(
+        &node.view,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(siaddr(&offer), ip(5));
+    assert_eq!(field(&offer, 44, 64), "tftp.lxd");
+    assert_eq!(field(&offer, 108, 128), "pxelinux.0");
+    assert_eq!(option(&offer, 66), Some(b"tftp.lxd".to_vec()), "asked for");
+    assert_eq!(
+        option(&offer, 67),
+        Some(b"pxelinux.0".to_vec()),
+        "asked for"
+    );
+
+    let unasked = decode(&discover(2).option(55, &[1, 3]).build()).unwrap();
+    let offer = expect_reply(decide(
+        &node.view,
+        &unasked,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(field(&offer, 108, 128), "pxelinux.0", "the field always");
+    assert_eq!((option(&offer, 66), option(&offer, 67)), (None, None));
+
+    let pxe = decode(
+        &discover(3)
+            .option(55, &[1, 3])
+            .option(60, b"PXEClient:Arch:00000:UNDI:002001")
+            .build(),
+    )
+    .unwrap();
+    let offer = expect_reply(decide(&node.view, &pxe, &context, &mut node.offers, NOW));
+    assert_eq!(
+        option(&offer, 66),
+        Some(b"tftp.lxd".to_vec()),
+        "PXE: unasked"
+    );
+    assert_eq!(
+        option(&offer, 67),
+        Some(b"pxelinux.0".to_vec()),
+        "PXE: unasked"
+    );
+}
+
+#[test]
+fn naks_carry_no_boot_fields_table_3() {
+    let mut node = Node::leader();
+    let context = boot_context();
+    let request = decode(&init_reboot(1, Ipv4Addr::new(192, 168, 0, 9)).build()).unwrap();
+    let nak = expect_reply(decide(
+        &node.view,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(nak.kind, ReplyKind::Nak);
+    assert_eq!(siaddr(&nak), Ipv4Addr::UNSPECIFIED);
+    assert_eq!(field(&nak, 44, 64), "");
+    assert_eq!(field(&nak, 108, 128), "");
 }

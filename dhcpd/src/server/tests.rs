@@ -21,6 +21,8 @@ struct FakeCluster {
     leader: AtomicBool,
     reachable: AtomicBool,
     commits: AtomicBool,
+    /// Closed (false): commits wait until it opens, as a slow quorum would.
+    gate: tokio::sync::watch::Sender<bool>,
     now: AtomicU64,
 }
 
@@ -35,6 +37,7 @@ impl FakeCluster {
             leader: AtomicBool::new(true),
             reachable: AtomicBool::new(true),
             commits: AtomicBool::new(true),
+            gate: tokio::sync::watch::channel(true).0,
             now: AtomicU64::new(1_000_000),
         })
     }
@@ -57,6 +60,10 @@ impl Cluster for FakeCluster {
     }
 
     async fn commit(&self, command: Command) -> Result<Response, String> {
+        let mut gate = self.gate.subscribe();
+        gate.wait_for(|open| *open)
+            .await
+            .map_err(|_| "gate dropped".to_string())?;
         if !self.commits.load(Ordering::SeqCst) {
             return Err("no quorum".into());
         }
@@ -241,4 +248,69 @@ async fn an_uncommitted_request_gets_no_reply_rather_than_a_nak() {
     harness.send(request, Arrival::Broadcast).await;
     assert!(harness.reply().await.is_none());
     assert_eq!(harness.server.stats().get("commit_failed"), 1);
+}
+
+#[tokio::test]
+async fn a_rapid_commit_ack_is_sent_only_after_the_commit_rfc4039() {
+    let mut harness = Harness::start();
+    harness.cluster.gate.send_replace(false);
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(5)).xid(9).option(80, &[]),
+            Arrival::Broadcast,
+        )
+        .await;
+    assert!(
+        harness.reply().await.is_none(),
+        "no ACK (and no OFFER) while the Bind is not committed"
+    );
+    assert!(
+        harness
+            .cluster
+            .read(|t| t.leases().all(|lease| lease.mac != mac(5)))
+    );
+    harness.cluster.gate.send_replace(true);
+    let ack = harness.reply().await.expect("the ACK once committed");
+    assert_eq!(ack.kind, ReplyKind::RapidCommitAck);
+    assert_eq!(ack.xid, 9);
+    let options = packet_options(&ack.packet).expect("options");
+    assert_eq!(options.get(53), Some(&[5][..]));
+    assert_eq!(options.get(80), Some(&[][..]));
+    let lease = harness
+        .cluster
+        .read(|t| t.lease_by_address(ack.yiaddr).cloned())
+        .expect("the ACKed lease is in the table");
+    assert_eq!(lease.mac, mac(5));
+    let stats = harness.server.stats();
+    assert_eq!(stats.get("reply.rapid_commit_ack"), 1);
+    assert_eq!(stats.get("reply.offer"), 0, "{:?}", stats.snapshot());
+}
+
+#[tokio::test]
+async fn a_rapid_commit_that_cannot_commit_gets_no_reply() {
+    let mut harness = Harness::start();
+    harness.cluster.commits.store(false, Ordering::SeqCst);
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(6)).option(80, &[]),
+            Arrival::Broadcast,
+        )
+        .await;
+    assert!(harness.reply().await.is_none());
+    assert_eq!(harness.server.stats().get("commit_failed"), 1);
+}
+
+#[tokio::test]
+async fn an_inform_without_ciaddr_is_a_counted_drop() {
+    let mut harness = Harness::start();
+    harness
+        .send(PacketBuilder::new(8, mac(7)), Arrival::Broadcast)
+        .await;
+    assert!(harness.reply().await.is_none());
+    assert_eq!(
+        harness.server.stats().get("dropped.inform_without_address"),
+        1,
+        "{:?}",
+        harness.server.stats().snapshot()
+    );
 }
