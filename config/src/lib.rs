@@ -21,6 +21,7 @@ mod model;
 mod names;
 mod net;
 pub mod options;
+mod parse;
 mod raw;
 mod token;
 mod upstream;
@@ -45,11 +46,13 @@ impl Config {
     pub fn from_toml(text: &str, source: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let source = source.as_ref();
         let locator = locate::Locator::new(text);
-        let raw: raw::RawConfig = toml::from_str(text).map_err(|error| ConfigError::Invalid {
-            file: source.to_path_buf(),
-            problems: vec![error::from_toml(&error, &locator)],
-        })?;
+        let (raw, early) =
+            parse::raw_config(text, &locator).map_err(|problems| ConfigError::Invalid {
+                file: source.to_path_buf(),
+                problems,
+            })?;
         let mut problems = error::Problems::new(&locator);
+        problems.extend(early);
         let config = validate::validate(raw, source, &mut problems);
         problems.into_result(source, config)
     }
