@@ -30,10 +30,9 @@ fn alive(pid: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn the_demo_starts_and_its_printed_commands_work() {
-    if !netns::prerequisites("demo", &["dig"]) {
-        return;
-    }
+    netns::require("demo", &["dig"]);
     let mut demo = Command::new(crate::binary())
         .arg("demo")
         .stdin(Stdio::null())
