@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::Context as _;
 use raftmasq_config::Config;
 use raftmasq_consensus::ClusterNode;
-use raftmasq_consensus::node::now_millis;
 use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
 use raftmasq_dhcpd::io::DhcpSocket;
@@ -118,7 +117,7 @@ impl Cluster for NodeCluster {
     }
 
     fn now(&self) -> Millis {
-        now_millis()
+        self.node.clock().now_millis()
     }
 }
 

@@ -14,7 +14,7 @@ use raftmasq_consensus::{Member, NodeId};
 use raftmasq_dnsctl::api::{MemberView, PoolView, StatusView};
 use serde::Deserialize;
 
-use super::{Admin, Failure, now_millis};
+use super::{Admin, Failure};
 
 /// Long enough for a loaded host on an overlay, short enough for a prompt.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
@@ -133,7 +133,7 @@ async fn status(
         subnet,
         pool: pool_view(stats),
         members,
-        now: now_millis(),
+        now: admin.now(),
     }))
 }
 

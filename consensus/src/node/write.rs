@@ -65,8 +65,6 @@ pub enum ReadError {
     CatchUp { node: NodeId, index: u64 },
 }
 
-pub use crate::clock::now_millis;
-
 /// The leader stamps its own clock into a command, so every replica applies
 /// the same time whichever node first received the request.
 fn stamp(command: &mut Command, leader_now: Millis) {
@@ -118,12 +116,12 @@ impl ClusterNode {
         mut command: Command,
         deadline: Instant,
     ) -> Result<Response, WriteError> {
-        if !crate::clock::is_synced() {
+        if !self.clock().is_synced() {
             // A leader right after start has not compared clocks yet: do it
             // before its clock goes into the log for good.
             super::clock_sync::sync_once(self).await;
         }
-        stamp(&mut command, now_millis());
+        stamp(&mut command, self.clock().now_millis());
         let kind = command.kind();
         match timeout_at(deadline, self.batcher().submit(command)).await {
             Err(_elapsed) => {
