@@ -2,6 +2,7 @@
 //! listener and the tasks that bootstrap, join and guard the cluster settings.
 
 mod api;
+mod at_leader;
 mod batch;
 mod bootstrap;
 mod clock_sync;

@@ -97,16 +97,14 @@ impl ClusterNode {
         command: &Command,
         deadline: Instant,
     ) -> Result<Response, WriteError> {
-        match self.raft().current_leader().await {
-            Some(leader) if leader == self.id() => {
-                self.write_as_leader(command.clone(), deadline).await
-            }
-            Some(leader) => self.forward_write(leader, command, deadline).await,
-            None => Err(WriteError::NoLeader {
-                node: self.id(),
-                last_leader: None,
-            }),
-        }
+        self.at_leader(
+            paths::WRITE,
+            command,
+            deadline,
+            || self.write_as_leader(command.clone(), deadline),
+            peer_failure,
+        )
+        .await
     }
 
     /// Commits on this node if it is the leader; never forwards. The command
@@ -139,25 +137,6 @@ impl ClusterNode {
         }
     }
 
-    async fn forward_write(
-        &self,
-        leader: NodeId,
-        command: &Command,
-        deadline: Instant,
-    ) -> Result<Response, WriteError> {
-        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
-            node: self.id(),
-            last_leader: Some(leader),
-        })?;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let answer: Result<Response, WriteError> = self
-            .peers()
-            .post(leader, &addr, paths::WRITE, command, remaining)
-            .await
-            .map_err(|error| peer_failure(leader, error))?;
-        answer
-    }
-
     /// A linearizable read: confirms the leader's authority with a quorum
     /// (read-index), waits until this replica has applied up to it, then runs
     /// `read` on the local replica.
@@ -187,27 +166,14 @@ impl ClusterNode {
 
     /// One attempt: confirm leadership here if this node leads, else ask the leader.
     async fn read_index_once(&self, deadline: Instant) -> Result<Option<LogId>, WriteError> {
-        let leader = match self.raft().current_leader().await {
-            Some(leader) if leader == self.id() => {
-                return self.read_index_as_leader(deadline).await;
-            }
-            Some(leader) => leader,
-            None => {
-                return Err(WriteError::NoLeader {
-                    node: self.id(),
-                    last_leader: None,
-                });
-            }
-        };
-        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
-            node: self.id(),
-            last_leader: Some(leader),
-        })?;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        self.peers()
-            .post(leader, &addr, paths::READ, &(), remaining)
-            .await
-            .map_err(|error| peer_failure(leader, error))?
+        self.at_leader(
+            paths::READ,
+            &(),
+            deadline,
+            || self.read_index_as_leader(deadline),
+            peer_failure,
+        )
+        .await
     }
 
     pub(super) async fn read_index_as_leader(
