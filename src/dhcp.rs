@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use raftmasq_config::Config;
-use raftmasq_consensus::node::{BridgeAddresses, now_millis};
+use raftmasq_consensus::node::BridgeAddresses;
 use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
 use raftmasq_consensus::{ClusterNode, NodeId};
@@ -211,7 +211,7 @@ impl Cluster for NodeCluster {
     }
 
     fn now(&self) -> Millis {
-        now_millis()
+        self.node.clock().now_millis()
     }
 }
 

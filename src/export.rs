@@ -43,7 +43,8 @@ pub async fn export(config: &Config) -> anyhow::Result<String> {
         format: "raftmasq-state-v1",
         node_id: config.node.id,
         last_index: replica.last_applied.map_or(0, |log_id| log_id.index),
-        exported_at_ms: raftmasq_consensus::node::now_millis(),
+        // No node runs during an export: this host's own clock.
+        exported_at_ms: raftmasq_consensus::clock::system_millis(),
         settings: table.settings().cloned(),
         leases: table.leases().cloned().collect(),
         reservations: table.reservations().cloned().collect(),

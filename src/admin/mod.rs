@@ -30,7 +30,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use raftmasq_consensus::state::{Command, Rejection, Response as Answer};
+use raftmasq_consensus::state::{Command, Millis, Rejection, Response as Answer};
 use raftmasq_consensus::store::Replica;
 use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
 use raftmasq_dnsctl::api::{ApiError, PREFIX};
@@ -249,6 +249,11 @@ impl Admin {
         }
     }
 
+    /// Cluster time, the node's one clock (e.g. to show ended leases as expired).
+    pub(crate) fn now(&self) -> Millis {
+        self.node.clock().now_millis()
+    }
+
     /// Commits `command` through the leader; a refusal becomes an error answer.
     pub(crate) async fn commit(&self, command: Command) -> Result<Answer, Failure> {
         match self.node.write(command).await? {
@@ -257,6 +262,3 @@ impl Admin {
         }
     }
 }
-
-/// This host's clock, for showing leases that ended as expired.
-pub(crate) use raftmasq_consensus::clock::now_millis;

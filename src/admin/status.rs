@@ -14,7 +14,7 @@ use raftmasq_consensus::{Member, NodeId};
 use raftmasq_dnsctl::api::{MemberView, PoolView, StatusView};
 use serde::Deserialize;
 
-use super::{Admin, Failure, now_millis};
+use super::{Admin, Failure};
 
 /// Long enough for a loaded host on an overlay, short enough for a prompt.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
@@ -145,7 +145,7 @@ async fn status(
             .iter()
             .map(|(id, _)| *id)
             .collect(),
-        now: now_millis(),
+        now: admin.now(),
     }))
 }
 

@@ -123,10 +123,9 @@ fn assert_all_exit(pids: &[String], after: &str) {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn the_demo_starts_and_its_printed_commands_work() {
-    if !netns::prerequisites("demo", &["dig"]) {
-        return;
-    }
+    netns::require("demo", &["dig"]);
     let Demo {
         child: mut demo,
         printed,

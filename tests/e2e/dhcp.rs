@@ -34,10 +34,9 @@ fn received_discovers(cluster: &TestbedCluster, host: u8) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
-    if !netns::prerequisites("dhcp real clients", TOOLS) {
-        return;
-    }
+    netns::require("dhcp real clients", TOOLS);
     let cluster = TestbedCluster::start(crate::binary(), "dh", 3, "");
     cluster.wait_ready(Duration::from_secs(30));
     let work = tempfile::TempDir::new().expect("client dir");

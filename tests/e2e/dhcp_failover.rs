@@ -180,10 +180,9 @@ fn options_for(container: &Container) -> ClientOptions {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn leader_killed_new_client_served_within_5s_renewals_never_naked_node_rejoins() {
-    if !netns::prerequisites("dhcp failover", TOOLS) {
-        return;
-    }
+    netns::require("dhcp failover", TOOLS);
     let mut cluster = TestbedCluster::start(crate::binary(), "fo", 3, "");
     let leader = host_index(cluster.wait_ready(Duration::from_secs(30)));
     let survivors: Vec<u8> = (1..=3).filter(|host| *host != leader).collect();
@@ -349,10 +348,9 @@ fn without_ansi(log: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal() {
-    if !netns::prerequisites("dhcp degraded mode", TOOLS) {
-        return;
-    }
+    netns::require("dhcp degraded mode", TOOLS);
     let cluster = TestbedCluster::start(crate::binary(), "dg", 3, "");
     // The host to cut off is the leader's: the clients bound now name it as
     // their server, so they renew with it by unicast while it is cut off.
@@ -496,10 +494,9 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn reject_policy_second_claimant_gets_an_address_but_not_the_name() {
-    if !netns::prerequisites("dhcp reject policy", TOOLS) {
-        return;
-    }
+    netns::require("dhcp reject policy", TOOLS);
     let cluster = TestbedCluster::start(
         crate::binary(),
         "rj",

@@ -531,11 +531,10 @@ fn removing_the_leader_hands_over_to_the_remaining_voters() {
 /// admin listener is on 192.0.2.1 (so `admin_writes_need_token()` holds for
 /// real, with no test-only switch). `dnsctl` runs in the same namespace.
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn writes_off_loopback_need_the_cluster_token() {
     use raftmasq_tests::netns::{self, Netns, test_prefix};
-    if !netns::prerequisites("writes_off_loopback_need_the_cluster_token", &["ip"]) {
-        return;
-    }
+    netns::require("writes_off_loopback_need_the_cluster_token", &["ip"]);
     let cluster = LoopbackCluster::new(1, "");
     let files = &cluster.nodes[0];
     let admin_addr = "192.0.2.1:7381";

@@ -17,10 +17,9 @@ const TOOLS: &[&str] = &[
 const RESERVED: &str = "dhcp-host=02:42:ac:10:0d:01,172.16.0.77,fixed";
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn clients_of_dnsmasq_keep_their_addresses_after_import() {
-    if !netns::prerequisites("migrate from dnsmasq", TOOLS) {
-        return;
-    }
+    netns::require("migrate from dnsmasq", TOOLS);
     let mut cluster =
         TestbedCluster::prepare_with(crate::binary(), "mg", 3, &TestbedOptions::default());
     let dir = cluster.dir.path().to_path_buf();

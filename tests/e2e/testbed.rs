@@ -38,10 +38,9 @@ fn leftovers(prefix: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn three_hosts_share_one_l2_segment_over_vxlan() {
-    if !netns::prerequisites("three_hosts_share_one_l2_segment_over_vxlan", TOOLS) {
-        return;
-    }
+    netns::require("three_hosts_share_one_l2_segment_over_vxlan", TOOLS);
     let prefix = test_prefix("tb");
     {
         let testbed = Testbed::new(&prefix, 3).expect("testbed");
@@ -142,13 +141,12 @@ fn three_hosts_share_one_l2_segment_over_vxlan() {
 /// caching the old MAC was cut off from its host until its ARP entry was
 /// probed again. The testbed's bridges now have fixed MACs, as LXD's do.
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn a_new_port_with_a_lower_mac_does_not_cut_off_the_bridge() {
-    if !netns::prerequisites(
+    netns::require(
         "a_new_port_with_a_lower_mac_does_not_cut_off_the_bridge",
         TOOLS,
-    ) {
-        return;
-    }
+    );
     let prefix = test_prefix("bm");
     {
         let testbed = Testbed::new(&prefix, 1).expect("testbed");
@@ -193,10 +191,9 @@ fn a_new_port_with_a_lower_mac_does_not_cut_off_the_bridge() {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn netem_loss_on_a_host_underlay_drops_its_overlay_traffic() {
-    if !netns::prerequisites("netem_loss_on_a_host_underlay", TOOLS) {
-        return;
-    }
+    netns::require("netem_loss_on_a_host_underlay", TOOLS);
     let prefix = test_prefix("ne");
     {
         let testbed = Testbed::new(&prefix, 2).expect("testbed");
@@ -274,12 +271,10 @@ const LEASE_WAIT: Duration = Duration::from_secs(30);
 /// moves on), and releases it (the server forgets it).
 fn lease_renew_release(kind: ClientKind, tag: &str) {
     let test = format!("{}_against_dnsmasq", kind.program());
-    if !netns::prerequisites(
+    netns::require(
         &test,
         &[TOOLS, &["dnsmasq", kind.program(), "unshare"]].concat(),
-    ) {
-        return;
-    }
+    );
     let prefix = test_prefix(tag);
     let dir = std::env::temp_dir().join(format!("{prefix}files"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -358,16 +353,19 @@ fn lease_renew_release(kind: ClientKind, tag: &str) {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn dhclient_gets_renews_and_releases_a_lease() {
     lease_renew_release(ClientKind::Dhclient, "dc");
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn udhcpc_gets_renews_and_releases_a_lease() {
     lease_renew_release(ClientKind::Udhcpc, "uc");
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn dhcpcd_gets_renews_and_releases_a_lease() {
     lease_renew_release(ClientKind::Dhcpcd, "dd");
 }

@@ -177,7 +177,65 @@ impl RecordData {
 pub struct StaticRecord {
     pub name: String,
     pub ttl: Option<u32>,
+    #[serde(with = "record_data_form")]
     pub data: RecordData,
+}
+
+/// `RecordData` is internally tagged (`{"type": "A", "address": ...}`) in
+/// human-readable formats: the admin API's and the Raft log's JSON. Compact
+/// binary formats (the snapshot's postcard) cannot read internally tagged
+/// enums, since that needs a self-describing format, so there it is tagged
+/// by variant index.
+mod record_data_form {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::RecordData;
+
+    /// The binary form; append new variants at the end (the index is the tag).
+    #[derive(Serialize, Deserialize)]
+    #[serde(remote = "RecordData")]
+    enum ByIndex {
+        A {
+            address: Ipv4Addr,
+        },
+        Aaaa {
+            address: Ipv6Addr,
+        },
+        Cname {
+            target: String,
+        },
+        Txt {
+            text: String,
+        },
+        Srv {
+            priority: u16,
+            weight: u16,
+            port: u16,
+            target: String,
+        },
+        Mx {
+            preference: u16,
+            exchange: String,
+        },
+    }
+
+    pub fn serialize<S: Serializer>(data: &RecordData, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            data.serialize(serializer)
+        } else {
+            ByIndex::serialize(data, serializer)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<RecordData, D::Error> {
+        if deserializer.is_human_readable() {
+            RecordData::deserialize(deserializer)
+        } else {
+            ByIndex::deserialize(deserializer)
+        }
+    }
 }
 
 /// Two clients asked for one hostname; what the cluster policy did about it.
