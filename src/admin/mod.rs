@@ -220,7 +220,8 @@ pub(crate) fn refused(reason: &Rejection) -> Failure {
         Rejection::OutsideSubnet { .. }
         | Rejection::InvalidRecord(_)
         | Rejection::InvalidHostname { .. }
-        | Rejection::InvalidSettings(_) => Failure::bad_request(message),
+        | Rejection::InvalidSettings(_)
+        | Rejection::Retired { .. } => Failure::bad_request(message),
         Rejection::NoSuchLease { .. } | Rejection::NoSuchRecord => Failure::not_found(message),
         Rejection::NoSuchReservation { mac } => Failure::not_found(format!(
             "{message}; `dnsctl reservations list` shows the reservations ({mac} has none)"

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
-use raftmasq_state::{Command, Millis, Response};
+use raftmasq_state::{Command, Millis, Rejection, Response};
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep, timeout_at};
 
@@ -114,6 +114,13 @@ impl ClusterNode {
         mut command: Command,
         deadline: Instant,
     ) -> Result<Response, WriteError> {
+        if command.is_retired() {
+            return Ok(Response::Rejected {
+                reason: Rejection::Retired {
+                    command: command.kind().to_string(),
+                },
+            });
+        }
         if !self.clock().is_synced() {
             // A leader right after start has not compared clocks yet: do it
             // before its clock goes into the log for good.

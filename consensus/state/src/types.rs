@@ -90,6 +90,8 @@ impl fmt::Debug for ClientId {
 #[serde(rename_all = "lowercase")]
 pub enum LeaseState {
     /// Held for a client between DHCPOFFER and DHCPREQUEST; owns no DNS name.
+    /// Only the retired `Command::Allocate` creates it, so only a table
+    /// replayed from an old log can hold one.
     Offered,
     /// Acknowledged (DHCPACK); owns its granted DNS name until it expires or is released.
     Bound,
