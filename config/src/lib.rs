@@ -12,7 +12,6 @@
 // Tests unwrap freely: a panic there is a failed test, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod cluster;
 pub mod defaults;
 mod duration;
 mod error;
@@ -28,7 +27,9 @@ mod validate;
 
 use std::path::Path;
 
-pub use cluster::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
+/// The replicated settings (they belong to the state machine: they are part of
+/// the Raft log and every snapshot); the file's values are mapped into them.
+pub use raftmasq_state::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use error::{ConfigError, Problem};
 pub use model::{
     BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig,

@@ -8,7 +8,7 @@ use axum::routing::{delete, post};
 use axum::{Json, Router};
 use raftmasq_consensus::node::{MembershipChange, MembershipError, MembershipOutcome};
 use raftmasq_consensus::{Member, NodeId};
-use raftmasq_dnsctl::api::{MemberAdd, MemberChanged};
+use raftmasq_api::{MemberAdd, MemberChanged};
 
 use super::{Admin, Failure};
 

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use raftmasq_consensus::state::{Command, MacAddr, Reservation};
-use raftmasq_dnsctl::api::{Done, ReservationView};
+use raftmasq_api::{Done, ReservationView};
 
 use super::status::ReadOptions;
 use super::{Admin, Failure};

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use raftmasq_consensus::node::MemberReport;
 use raftmasq_consensus::state::PoolStats;
 use raftmasq_consensus::{Member, NodeId};
-use raftmasq_dnsctl::api::{MemberView, PoolView, StatusView};
+use raftmasq_api::{MemberView, PoolView, StatusView};
 use serde::Deserialize;
 
 use super::{Admin, Failure, now_millis};

@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 
 use compact_str::CompactString;
 use ipnet::Ipv4Net;
-use raftmasq_config::{ClusterSettings, HostnamePolicy};
+use crate::settings::{ClusterSettings, HostnamePolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, LeaseRequest, Rejection, Response};
