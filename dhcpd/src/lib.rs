@@ -18,7 +18,6 @@ pub mod offers;
 pub mod options;
 pub mod reply;
 pub mod server;
-pub mod view;
 pub mod wire;
 
 #[cfg(any(test, feature = "testing"))]
@@ -36,7 +35,6 @@ pub use destination::{Destination, Route, route};
 pub use offers::OfferBook;
 pub use reply::{NakReason, Reply, ReplyKind};
 pub use server::{Cluster, DhcpServer, Received, ServerStats, Transport};
-pub use view::LeaseView;
 
 #[cfg(test)]
 mod robustness_tests;
