@@ -17,9 +17,9 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use raftmasq_api::records::{RecordKind, record_data};
 use raftmasq_consensus::ClusterNode;
 use raftmasq_consensus::state::{Command, Response, StaticRecord};
-use raftmasq_api::records::{RecordKind, record_data};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -27,9 +27,6 @@ mod validate;
 
 use std::path::Path;
 
-/// The replicated settings (they belong to the state machine: they are part of
-/// the Raft log and every snapshot); the file's values are mapped into them.
-pub use raftmasq_state::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use error::{ConfigError, Problem};
 pub use model::{
     BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig,
@@ -37,6 +34,9 @@ pub use model::{
 };
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};
+/// The replicated settings (they belong to the state machine: they are part of
+/// the Raft log and every snapshot); the file's values are mapped into them.
+pub use raftmasq_state::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use token::ClusterToken;
 pub use upstream::{RESOLV_CONF, RESOLVED_CONF, Upstream, UpstreamSource};
 

@@ -34,7 +34,7 @@ pub use decode::{ClientFqdn, ClientRequest, DropReason, MessageKind, decode};
 pub use destination::{Destination, Route, route};
 pub use offers::OfferBook;
 pub use reply::{NakReason, Reply, ReplyKind};
-pub use server::{Cluster, DhcpServer, Received, ServerStats, Transport};
+pub use server::{Cluster, DhcpServer, Event, Received, ServerStats, Transport};
 
 #[cfg(test)]
 mod robustness_tests;

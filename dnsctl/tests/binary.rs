@@ -20,7 +20,10 @@ fn help_lists_the_subcommands() {
     assert!(output.status.success(), "{output:?}");
     let help = String::from_utf8_lossy(&output.stdout);
     for subcommand in ["leases", "reservations", "records", "status"] {
-        assert!(help.contains(subcommand), "{subcommand} missing from:\n{help}");
+        assert!(
+            help.contains(subcommand),
+            "{subcommand} missing from:\n{help}"
+        );
     }
 }
 

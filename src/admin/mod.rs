@@ -30,10 +30,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use raftmasq_api::{ApiError, PREFIX};
 use raftmasq_consensus::state::{Command, Rejection, Response as Answer};
 use raftmasq_consensus::store::Replica;
 use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
-use raftmasq_api::{ApiError, PREFIX};
 use tokio::net::TcpListener;
 
 #[derive(Clone)]

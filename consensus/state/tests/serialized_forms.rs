@@ -28,7 +28,10 @@ fn an_initialize_entry_written_before_the_move_loads_and_is_written_alike() {
 fn a_snapshot_written_before_the_move_loads_and_is_written_alike() {
     let table: LeaseTable = serde_json::from_str(TABLE.trim()).unwrap();
     assert_eq!(table.leases().count(), 2);
-    assert_eq!(table.address_of_name("c1"), Some("10.0.0.2".parse().unwrap()));
+    assert_eq!(
+        table.address_of_name("c1"),
+        Some("10.0.0.2".parse().unwrap())
+    );
     assert_eq!(table.conflicts().count(), 1);
     assert_eq!(serde_json::to_string(&table).unwrap(), TABLE.trim());
 }
