@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use anyhow::{Context, bail};
-use raftmasq_dnsctl::api::LeaseView;
+use raftmasq_api::LeaseView;
 
 use crate::demo_relay::Relay;
 

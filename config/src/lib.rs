@@ -12,7 +12,6 @@
 // Tests unwrap freely: a panic there is a failed test, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod cluster;
 pub mod defaults;
 mod duration;
 mod error;
@@ -29,7 +28,6 @@ mod validate;
 
 use std::path::Path;
 
-pub use cluster::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use error::{ConfigError, Problem};
 pub use model::{
     BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig,
@@ -37,6 +35,9 @@ pub use model::{
 };
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};
+/// The replicated settings (they belong to the state machine: they are part of
+/// the Raft log and every snapshot); the file's values are mapped into them.
+pub use raftmasq_state::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use token::ClusterToken;
 pub use upstream::{RESOLV_CONF, RESOLVED_CONF, Upstream, UpstreamSource};
 

@@ -1,6 +1,6 @@
 //! The admin API on `node.admin_addr`, for `dnsctl` and operators: JSON under
 //! `/api/v1`, one module per resource. The JSON types live in
-//! `raftmasq_dnsctl::api` so the CLI and the daemon share one definition.
+//! `raftmasq_api` so the CLI and the daemon share one definition.
 //!
 //! Reads come from the local replica (they work while other members are down)
 //! unless `?consistent=true` asks for a linearizable read. Writes reach the
@@ -30,10 +30,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use raftmasq_api::{ApiError, PREFIX};
 use raftmasq_consensus::state::{Command, Millis, Rejection, Response as Answer};
 use raftmasq_consensus::store::Replica;
 use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
-use raftmasq_dnsctl::api::{ApiError, PREFIX};
 use tokio::net::TcpListener;
 
 #[derive(Clone)]

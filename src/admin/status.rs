@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use raftmasq_api::{MemberView, PoolView, StatusView};
 use raftmasq_consensus::node::MemberReport;
 use raftmasq_consensus::state::PoolStats;
 use raftmasq_consensus::{Member, NodeId};
-use raftmasq_dnsctl::api::{MemberView, PoolView, StatusView};
 use serde::Deserialize;
 
 use super::{Admin, Failure};

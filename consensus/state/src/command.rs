@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{ClientId, Lease, MacAddr, Millis, NodeId, Reservation, StaticRecord};

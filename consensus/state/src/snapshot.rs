@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::table::{LeaseTable, MAX_CONFLICTS, PreviousLease, validate_settings};

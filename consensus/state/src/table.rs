@@ -16,9 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
+use crate::settings::{ClusterSettings, HostnamePolicy};
 use compact_str::CompactString;
 use ipnet::Ipv4Net;
-use raftmasq_config::{ClusterSettings, HostnamePolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, Rejection, Response};

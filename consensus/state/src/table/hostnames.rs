@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use raftmasq_config::HostnamePolicy;
+use crate::settings::HostnamePolicy;
 
 use super::LeaseTable;
 use crate::names::normalize_hostname;

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 
 use super::{LeaseTable, PoolStats, PreviousLease};
 use crate::names::lowercase_key;

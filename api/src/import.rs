@@ -19,7 +19,7 @@ use raftmasq_state::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::api::parse_client_id;
+use crate::json::parse_client_id;
 
 /// One line of dnsmasq's lease file: `EXPIRY MAC IP HOSTNAME CLIENTID`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
