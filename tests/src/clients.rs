@@ -273,6 +273,13 @@ impl<'c> DhcpClient<'c> {
         })
     }
 
+    /// networkd: the pid of its private `dbus-daemon`, while it runs.
+    pub fn bus_pid(&self) -> Option<u32> {
+        (self.kind == ClientKind::Networkd)
+            .then(|| networkd::bus_pid(&self.dir))
+            .flatten()
+    }
+
     /// The container the client runs in.
     pub fn container(&self) -> &'c Container {
         self.container

@@ -125,19 +125,31 @@ pub fn renew(networkd: &NsProcess) -> io::Result<()> {
     .map(drop)
 }
 
+/// The pid of the private bus of the client in `dir`, if it runs.
+pub fn bus_pid(dir: &Path) -> Option<u32> {
+    let pid = fs::read_to_string(dir.join(BUS_PID))
+        .ok()?
+        .trim()
+        .parse::<u32>()
+        .ok()?;
+    is_bus(pid).then_some(pid)
+}
+
+/// Whether `pid` is a `dbus-daemon --system` (not a pid reused since).
+fn is_bus(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.starts_with(b"dbus-daemon\0--system"))
+}
+
 /// Stops the private bus of the client in `dir`, by the pid its start wrote,
 /// if that pid is still a `dbus-daemon`; waits at most a second for it.
 pub fn stop_bus(dir: &Path) {
     let path = dir.join(BUS_PID);
     let Some(pid) = fs::read_to_string(&path)
         .ok()
-        .and_then(|text| text.trim().parse::<i32>().ok())
+        .and_then(|text| text.trim().parse::<u32>().ok())
     else {
         return;
-    };
-    let is_bus = |pid: i32| {
-        fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|cmdline| cmdline.starts_with(b"dbus-daemon\0--system"))
     };
     let signal = |name: &str| {
         let _ = std::process::Command::new("kill")
