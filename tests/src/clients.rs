@@ -297,7 +297,11 @@ impl<'c> DhcpClient<'c> {
 
     /// The client's own log, for failure messages.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        let mut log = fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+        if self.kind == ClientKind::Networkd {
+            log.push_str(&networkd::lease_file_report(&self.dir));
+        }
+        log
     }
 
     /// Waits at most `timeout` for a lease; returns the first one.
