@@ -405,7 +405,7 @@ fn identified(request: &ClientRequest, identity: ClientIdentity) -> Cow<'_, Clie
         ClientIdentity::ClientId => Cow::Borrowed(request),
         ClientIdentity::Mac => {
             let mut by_mac = request.clone();
-            by_mac.client_id = ClientId::from_mac(request.mac);
+            by_mac.client_id = ClientId::keyed(identity, Some(&request.client_id), request.mac);
             Cow::Owned(by_mac)
         }
     }

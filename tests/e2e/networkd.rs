@@ -20,7 +20,17 @@ use raftmasq_tests::netns::{self, Container};
 use raftmasq_tests::networkd::NETWORKD;
 use raftmasq_tests::testbed_cluster::{TestbedCluster, lease_for_mac};
 
-const TOOLS: &[&str] = &["ip", "bridge", "curl", "unshare", "dig", NETWORKD];
+const TOOLS: &[&str] = &[
+    "ip",
+    "bridge",
+    "curl",
+    "unshare",
+    "dig",
+    NETWORKD,
+    "dbus-daemon",
+    "networkctl",
+    "nsenter",
+];
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 /// T1 of the 2-minute lease is 60 s; networkd adds up to a few seconds of jitter.
 const T1_WAIT: Duration = Duration::from_secs(75);
@@ -298,8 +308,16 @@ fn networkd_clients_keep_addresses_after_the_leader_is_killed_and_a_new_one_is_s
         .wait_lease(FAILOVER_LIMIT + Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     let failover = killed_at.elapsed();
+    let killed_ms = raftmasq_tests::wall_ms() - u64::try_from(failover.as_millis()).unwrap_or(0);
+    let discovers: Vec<u64> = late_client
+        .events()
+        .iter()
+        .filter(|event| event.event == "DISCOVER")
+        .filter_map(|event| event.at_ms.map(|at| at.saturating_sub(killed_ms)))
+        .collect();
     eprintln!(
-        "networkd failover: a new client bound {:?} {failover:?} after kill -9 of the leader",
+        "networkd failover: a new client bound {:?} {failover:?} after kill -9 of the leader \
+         (its DISCOVERs at {discovers:?} ms)",
         late_lease.address
     );
     assert!(
@@ -318,14 +336,17 @@ fn networkd_clients_keep_addresses_after_the_leader_is_killed_and_a_new_one_is_s
     for (i, client) in clients.iter().enumerate() {
         let rebound = bound_event(client, seen[i], "REBIND", T1_WAIT + T2_WAIT, &cluster);
         assert_eq!(rebound.address, Some(addresses[i]), "{rebound:?}");
-        // Answered by a live node: the leader of the moment (leadership may
-        // have moved again among the survivors on a loaded machine).
+        // Answered by the leader of the moment, a survivor, with a committed
+        // renewal: the full lease time (a node without quorum would have
+        // given the remaining time only). Which survivor: the one leading
+        // at T2, normally `new_leader`.
         assert!(
             survivors
                 .iter()
                 .any(|host| rebound.server_id == Some(bridge_address(*host))),
             "{rebound:?}: not from a survivor {survivors:?}"
         );
+        assert_eq!(rebound.lease_time, Some(120), "{rebound:?}");
         let events = client.events();
         assert!(
             !events[seen[i]..].iter().any(|e| e.event == "DISCOVER"),
