@@ -75,6 +75,8 @@ pub struct LeaseTable {
     pub(crate) quarantine: BTreeMap<Ipv4Addr, Millis>,
     pub(crate) conflicts: VecDeque<HostnameConflict>,
     pub(crate) previous: BTreeMap<ClientId, PreviousLease>,
+    /// Names given to MACs by an integration (`NameMac`), e.g. LXD instances.
+    pub(crate) mac_names: BTreeMap<MacAddr, String>,
     // Derived indexes.
     pub(crate) by_client: BTreeMap<ClientId, Ipv4Addr>,
     /// Name of a bound lease -> its address and expiry. A hash map because
@@ -177,6 +179,8 @@ impl LeaseTable {
             }
             Command::Reserve { reservation } => self.reserve(reservation),
             Command::Unreserve { mac } => self.unreserve(*mac),
+            Command::NameMac { mac, name, now } => self.name_mac(*mac, name, *now),
+            Command::ForgetMac { mac, now } => Ok(self.forget_mac(*mac, *now)),
             Command::AddRecord { record } => {
                 let domain = self.settings.as_ref().map_or("", |s| s.domain.as_str());
                 self.records.add(record, domain).map(|()| Response::Done)
@@ -366,6 +370,9 @@ impl LeaseTable {
     fn desired_name(&self, mac: MacAddr, hostname: Option<&str>) -> Option<String> {
         if let Some(name) = self.reservations.get(&mac).and_then(|r| r.hostname.clone()) {
             return Some(name);
+        }
+        if let Some(name) = self.mac_names.get(&mac) {
+            return Some(name.clone());
         }
         hostname.and_then(normalize_hostname)
     }
@@ -726,6 +733,76 @@ impl LeaseTable {
         Ok(Response::Done)
     }
 
+    /// The addresses of every lease (bound or offered) of `mac`. A walk of
+    /// the leases: integrations name and forget machines rarely.
+    fn leases_of_mac(&self, mac: MacAddr) -> Vec<Ipv4Addr> {
+        self.leases
+            .values()
+            .filter(|lease| lease.mac == mac)
+            .map(|lease| lease.address)
+            .collect()
+    }
+
+    fn name_mac(&mut self, mac: MacAddr, raw: &str, now: Millis) -> Result<Response, Rejection> {
+        let limits = self.limits()?;
+        let (now, _) = self.advance(now);
+        let name = normalize_hostname(raw)
+            .filter(|n| n.len() == raw.len())
+            .ok_or_else(|| Rejection::InvalidHostname {
+                name: raw.to_string(),
+            })?;
+        self.mac_names.insert(mac, name);
+        // Rename its bound leases that do not carry the name (or a suffixed
+        // variant of it) yet: each is taken out, granted the name under the
+        // policy, and put back with its times unchanged.
+        for address in self.leases_of_mac(mac) {
+            let Some(lease) = self.leases.get(&address) else {
+                continue;
+            };
+            let desired = self.desired_name(mac, lease.requested_hostname.as_deref());
+            let current = lease.granted_name.as_deref();
+            let fits = match (current, desired.as_deref()) {
+                (Some(current), Some(desired)) => is_variant_of(current, desired),
+                (None, None) => true,
+                _ => false,
+            };
+            if lease.state != LeaseState::Bound || fits {
+                continue;
+            }
+            let Some(mut lease) = self.remove_lease(address) else {
+                continue;
+            };
+            lease.granted_name = self.grant_name(
+                limits.policy,
+                desired,
+                (&lease.client_id.clone(), mac, address),
+                now,
+            );
+            self.insert_lease(lease);
+        }
+        Ok(Response::Done)
+    }
+
+    fn forget_mac(&mut self, mac: MacAddr, now: Millis) -> Response {
+        self.advance(now);
+        self.mac_names.remove(&mac);
+        if self.reservations.contains_key(&mac) {
+            // Present, so it cannot be rejected.
+            let _ = self.unreserve(mac);
+        }
+        for address in self.leases_of_mac(mac) {
+            if let Some(lease) = self.remove_lease(address) {
+                if let Some(old) = self.previous.remove(&lease.client_id)
+                    && self.previous_by_address.get(&old.address) == Some(&lease.client_id)
+                {
+                    self.previous_by_address.remove(&old.address);
+                }
+                self.forget_address(address);
+            }
+        }
+        Response::Done
+    }
+
     fn unreserve(&mut self, mac: MacAddr) -> Result<Response, Rejection> {
         let reservation = self
             .reservations
@@ -802,6 +879,11 @@ impl LeaseTable {
     pub fn name_of_address_at(&self, address: Ipv4Addr, now: Millis) -> Option<&str> {
         let (name, expires_at) = self.name_by_address.get(&address)?;
         (*expires_at > now).then_some(name.as_str())
+    }
+
+    /// The name an integration gave `mac` (`NameMac`).
+    pub fn name_of_mac(&self, mac: MacAddr) -> Option<&str> {
+        self.mac_names.get(&mac).map(String::as_str)
     }
 
     pub fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {
