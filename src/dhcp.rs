@@ -218,7 +218,12 @@ impl Cluster for NodeCluster {
 /// through the `metrics` facade.
 pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<()> {
     let dhcp = &config.dhcp;
-    let mut socket = DhcpSocket::bind_with(&dhcp.interface, dhcp.port, dhcp.unicast_replies).with_context(|| {
+    let mut socket = DhcpSocket::bind_with(&dhcp.interface, dhcp.port, dhcp.unicast_replies)
+        .map_err(|e| {
+            let any = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, dhcp.port));
+            crate::port_holder::explain(e, any, crate::port_holder::Transport::Udp, &dhcp.interface)
+        })
+        .with_context(|| {
         format!("cannot serve DHCP on dhcp.interface {:?} port {} (needs root or CAP_NET_BIND_SERVICE + CAP_NET_RAW)", dhcp.interface, dhcp.port)
     })?;
     socket.set_source_address(dhcp.address);

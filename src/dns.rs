@@ -10,6 +10,8 @@ use raftmasq_consensus::state::LeaseTable;
 use raftmasq_consensus::store::ReplicaHandle;
 use raftmasq_dnsd::{DnsServer, DnsServerConfig, ZoneSource};
 use tokio::net::{TcpListener, UdpSocket};
+
+use crate::port_holder::{self, Transport};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -93,17 +95,20 @@ pub async fn start(
     // not the lookups, is the bottleneck, but the host has other work (Raft,
     // DHCP, its containers): on two cores one socket answered about 8 % more
     // queries/s than two (docs/benchmarks.md).
+    let bridge = config.dhcp.interface.as_str();
     let per_address = (std::thread::available_parallelism().map_or(1, usize::from) / 2).clamp(1, 4);
     for addr in &config.dns.listen {
         for _ in 0..per_address {
             udp.push(
                 udp_socket(*addr)
+                    .map_err(|e| port_holder::explain(e, *addr, Transport::Udp, bridge))
                     .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (UDP)"))?,
             );
         }
         tcp.push(
             TcpListener::bind(addr)
                 .await
+                .map_err(|e| port_holder::explain(e, *addr, Transport::Tcp, bridge))
                 .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (TCP)"))?,
         );
     }

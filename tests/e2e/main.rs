@@ -14,6 +14,7 @@ mod dnsctl;
 mod dnsctl_import;
 mod export;
 mod faults;
+mod lxd;
 mod migrate;
 mod networkd;
 mod package;

@@ -13,6 +13,7 @@ pub mod dig;
 pub mod dnsmasq;
 pub mod dnsprobe;
 pub mod fault;
+pub mod lxd;
 pub mod netns;
 pub mod networkd;
 pub mod process;

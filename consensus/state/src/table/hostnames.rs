@@ -16,6 +16,9 @@ impl LeaseTable {
         if let Some(name) = self.reservations.get(&mac).and_then(|r| r.hostname.clone()) {
             return Some(name);
         }
+        if let Some(name) = self.mac_names.get(&mac) {
+            return Some(name.clone());
+        }
         hostname.and_then(normalize_hostname)
     }
 

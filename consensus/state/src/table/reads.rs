@@ -71,6 +71,11 @@ impl LeaseTable {
         (*expires_at > now).then_some(name.as_str())
     }
 
+    /// The name an integration gave `mac` (`NameMac`).
+    pub fn name_of_mac(&self, mac: MacAddr) -> Option<&str> {
+        self.mac_names.get(&mac).map(String::as_str)
+    }
+
     pub fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {
         self.reservations.get(&mac)
     }
