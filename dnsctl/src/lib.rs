@@ -58,6 +58,21 @@ pub fn run(cli: &Cli) -> Result<String, Error> {
         }
         cli::Command::Man { dir: None } => man_page(),
         cli::Command::Man { dir: Some(dir) } => man_pages_to(dir),
+        cli::Command::ExportDnsmasq {
+            state,
+            leases,
+            hosts,
+            conf,
+        } => commands::export::export_dnsmasq(
+            state,
+            &commands::export::Targets {
+                leases,
+                hosts: hosts.as_deref(),
+                conf: conf.as_deref(),
+            },
+            cli.json,
+            commands::now_millis(),
+        ),
         _ => {
             let style = commands::Style {
                 json: cli.json,
