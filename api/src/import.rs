@@ -326,7 +326,9 @@ fn option_reason(key: &str) -> String {
         "dhcp-hostsfile" | "dhcp-hostsdir" => {
             "pass the hosts file or directory itself with --lxd-hosts"
         }
-        "conf-file" | "conf-dir" | "addn-hosts" => "included files are not read: pass each with --conf",
+        "conf-file" | "conf-dir" | "addn-hosts" => {
+            "included files are not read: pass each with --conf"
+        }
         "address" | "host-record" | "cname" | "txt-record" | "srv-host" | "mx-host"
         | "ptr-record" => "static DNS data is `dnsctl records add` or dns.records_file",
         "dhcp-authoritative" | "dhcp-no-override" | "dhcp-rapid-commit" | "no-ping" => {
@@ -876,9 +878,12 @@ not-a-mac,172.16.0.54,x
         let (entries, unsupported) = parse_lxd_hosts("dnsmasq.hosts/c1", text);
         let mac = |n: u8| MacAddr([0x00, 0x16, 0x3e, 0xaa, 0xbb, n]);
         let reservation = |entry: &LxdEntry| match entry {
-            LxdEntry::Reservation(host) => {
-                Some((host.mac, host.address, host.hostname.clone(), host.note.is_some()))
-            }
+            LxdEntry::Reservation(host) => Some((
+                host.mac,
+                host.address,
+                host.hostname.clone(),
+                host.note.is_some(),
+            )),
             LxdEntry::Name(_) => None,
         };
         let name = |entry: &LxdEntry| match entry {
@@ -888,7 +893,12 @@ not-a-mac,172.16.0.54,x
         assert_eq!(entries.len(), 6, "{entries:?}");
         assert_eq!(
             reservation(&entries[0]),
-            Some((mac(1), Ipv4Addr::new(172, 16, 0, 50), Some("c1".into()), false))
+            Some((
+                mac(1),
+                Ipv4Addr::new(172, 16, 0, 50),
+                Some("c1".into()),
+                false
+            ))
         );
         assert_eq!(name(&entries[1]), Some((mac(2), "c2".into(), false)));
         assert_eq!(
@@ -899,7 +909,12 @@ not-a-mac,172.16.0.54,x
         assert_eq!(name(&entries[3]), Some((mac(4), "c4".into(), true)));
         assert_eq!(
             reservation(&entries[4]),
-            Some((mac(5), Ipv4Addr::new(172, 16, 0, 52), Some("c5".into()), true))
+            Some((
+                mac(5),
+                Ipv4Addr::new(172, 16, 0, 52),
+                Some("c5".into()),
+                true
+            ))
         );
         // NAME.PROJECT is not one label: the line is reported, its address kept.
         assert_eq!(
@@ -981,13 +996,22 @@ not-a-mac,172.16.0.54,x
         for (_, command) in &planned {
             let command = command.as_ref().expect("a command");
             let response = table.apply(command);
-            assert!(!matches!(response, Response::Rejected { .. }), "{response:?}");
+            assert!(
+                !matches!(response, Response::Rejected { .. }),
+                "{response:?}"
+            );
         }
         // The instance name wins over the hostname dnsmasq recorded, as the
         // host file's name did in dnsmasq.
-        assert_eq!(table.address_of_name("c7"), Some(Ipv4Addr::new(172, 16, 100, 30)));
+        assert_eq!(
+            table.address_of_name("c7"),
+            Some(Ipv4Addr::new(172, 16, 100, 30))
+        );
         assert_eq!(table.address_of_name("ubuntu"), None);
-        assert_eq!(table.address_of_name("c8"), Some(Ipv4Addr::new(172, 16, 100, 60)));
+        assert_eq!(
+            table.address_of_name("c8"),
+            Some(Ipv4Addr::new(172, 16, 100, 60))
+        );
         // Again: all unchanged.
         let again = plan(&table, &request, now);
         assert!(

@@ -28,7 +28,12 @@ fn lease(n: u8, name: Option<&str>, client_id: Option<ClientId>, expires_at: Mil
 
 #[test]
 fn lines_are_dnsmasqs_own_format() {
-    let with_id = lease(10, Some("web-2"), Some(ClientId(vec![0xff, 0, 1, 2])), NOW + 600_000);
+    let with_id = lease(
+        10,
+        Some("web-2"),
+        Some(ClientId(vec![0xff, 0, 1, 2])),
+        NOW + 600_000,
+    );
     // Rounded up: 1700000600.123 s ends at 1700000601.
     assert_eq!(
         lease_line(&with_id),
@@ -68,7 +73,11 @@ fn offered_and_ended_leases_are_left_out_and_listed() {
     let files = dnsmasq_files(&[live, ended, offered], &reservations, NOW);
     assert_eq!(files.written, 1);
     assert_eq!(files.leases.lines().count(), 1);
-    assert!(files.leases.contains(" 172.16.100.3 c "), "{}", files.leases);
+    assert!(
+        files.leases.contains(" 172.16.100.3 c "),
+        "{}",
+        files.leases
+    );
     let skipped: Vec<(Ipv4Addr, bool)> = files
         .skipped
         .iter()

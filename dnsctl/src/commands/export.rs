@@ -79,7 +79,10 @@ fn summary_text(files: &DnsmasqFiles, reservations: usize, targets: &Targets<'_>
         files.written,
         targets.leases.display()
     );
-    for (path, form) in [(targets.hosts, "hosts file"), (targets.conf, "dhcp-host lines")] {
+    for (path, form) in [
+        (targets.hosts, "hosts file"),
+        (targets.conf, "dhcp-host lines"),
+    ] {
         if let Some(path) = path {
             let _ = writeln!(
                 out,
@@ -180,7 +183,10 @@ mod tests {
         std::fs::write(&state, "{\"format\": \"other\"}").unwrap();
         let error = export_dnsmasq(&state, &targets, false, 0).unwrap_err();
         assert_eq!(error.exit_code(), 2);
-        assert!(error.to_string().contains("not a raftmasq export"), "{error}");
+        assert!(
+            error.to_string().contains("not a raftmasq export"),
+            "{error}"
+        );
         let missing = dir.path().join("missing.json");
         let error = export_dnsmasq(&missing, &targets, false, 0).unwrap_err();
         assert!(error.to_string().contains("cannot read"), "{error}");
