@@ -384,10 +384,34 @@ fn lxd_dnsmasq_clients_keep_addresses_and_names_through_cutover_and_rollback() {
         "{again}"
     );
 
+    // Every host answers the names from the import before anyone renews.
+    names_resolve(&cluster, &[1, 2, 3], &names);
     renew_all(&mut clients, &before, "after the cut-over", &|| {
         cluster.logs()
     });
     names_resolve(&cluster, &[1, 2, 3], &names);
+
+    // A container launched under raftmasq: only the export knows it.
+    let late = cluster
+        .testbed
+        .add_container(2, "c5", "00:16:3e:0c:00:05")
+        .expect("container");
+    let mut late_client = DhcpClient::start(
+        ClientKind::Udhcpc,
+        &late,
+        &dir,
+        &ClientOptions::hostname("c5"),
+    )
+    .expect("client");
+    let late_address = late_client
+        .wait_lease(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()))
+        .address
+        .expect("address");
+    let mut names = names;
+    names.push(("c5".to_string(), late_address));
+    let stale = std::fs::read_to_string(net.join("dnsmasq.leases")).expect("lease file");
+    assert!(!stale.contains("00:16:3e:0c:00:05"), "{stale}");
 
     // Rollback: raftmasq stops; the export goes where LXD's dnsmasq reads it.
     for host in 1..=3 {
@@ -396,7 +420,7 @@ fn lxd_dnsmasq_clients_keep_addresses_and_names_through_cutover_and_rollback() {
     run_block(&blocks, "rollback-export", cluster.testbed.host(1), &h1);
     run_block(&blocks, "rollback-install", cluster.testbed.host(1), &h1);
     let exported = std::fs::read_to_string(net.join("dnsmasq.leases")).expect("lease file");
-    assert_eq!(exported.lines().count(), INSTANCES.len(), "{exported}");
+    assert_eq!(exported.lines().count(), INSTANCES.len() + 1, "{exported}");
     let reservations = backup.join("reservations.conf");
     assert_eq!(
         std::fs::read_to_string(&reservations).expect("reservations"),
@@ -406,12 +430,21 @@ fn lxd_dnsmasq_clients_keep_addresses_and_names_through_cutover_and_rollback() {
     let dnsmasq =
         Dnsmasq::start_like_lxd(cluster.testbed.host(1), &net, RANGE, "1h", &reservations)
             .expect("dnsmasq after the rollback");
+    // dnsmasq answers every name from the exported file before anyone
+    // renews, c5's too, which only the export has.
+    names_resolve(&cluster, &[1], &names);
     // No raftmasq runs any more: every ACK is dnsmasq's.
     renew_all(&mut clients, &before, "after the rollback", &|| {
         dnsmasq.log()
     });
+    renew_all(
+        std::slice::from_mut(&mut late_client),
+        &[late_address],
+        "c5 after the rollback",
+        &|| dnsmasq.log(),
+    );
     assert!(!dnsmasq.log().contains("DHCPNAK"), "{}", dnsmasq.log());
     names_resolve(&cluster, &[1], &names);
-    drop(clients);
+    drop((clients, late_client));
     drop(dnsmasq);
 }
