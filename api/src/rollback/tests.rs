@@ -143,7 +143,9 @@ fn table(identity: ClientIdentity) -> LeaseTable {
 
 /// One generated lease: its host number (address and MAC), whether it has a
 /// name (and which), the option 61 it sent, and how long it has left (ms).
-fn leases() -> impl Strategy<Value = Vec<(u8, Option<u8>, Option<Vec<u8>>, u64)>> {
+type Generated = (u8, Option<u8>, Option<Vec<u8>>, u64);
+
+fn leases() -> impl Strategy<Value = Vec<Generated>> {
     proptest::collection::btree_map(
         1u8..=250,
         (
