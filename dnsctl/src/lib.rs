@@ -113,10 +113,12 @@ mod tests {
     fn completions_and_man_page_come_from_the_cli_definition() {
         let cli = Cli::try_parse_from(["dnsctl", "completions", "bash"]).unwrap();
         let script = run(&cli).unwrap();
-        assert!(
-            script.contains("import-dnsmasq"),
-            "bash completion lacks a subcommand"
-        );
+        for subcommand in ["import-dnsmasq", "export-dnsmasq", "--lxd-hosts"] {
+            assert!(
+                script.contains(subcommand),
+                "bash completion lacks {subcommand}"
+            );
+        }
         assert!(script.contains("--consistent"));
         let man = man_page().unwrap();
         assert!(
@@ -125,10 +127,16 @@ mod tests {
             &man[..200]
         );
         assert!(man.contains("import\\-dnsmasq"), "subcommands are listed");
+        assert!(man.contains("export\\-dnsmasq"), "subcommands are listed");
         assert!(man.contains("Exit codes"));
         let dir = tempfile::tempdir().unwrap();
         man_pages_to(dir.path()).unwrap();
-        for page in ["dnsctl.1", "dnsctl-leases.1", "dnsctl-records-add.1"] {
+        for page in [
+            "dnsctl.1",
+            "dnsctl-leases.1",
+            "dnsctl-records-add.1",
+            "dnsctl-export-dnsmasq.1",
+        ] {
             assert!(dir.path().join(page).exists(), "{page} not written");
         }
     }

@@ -206,3 +206,52 @@ pub(super) fn import_text(report: &ImportReport, colour: bool) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::ImportItem;
+
+    #[test]
+    fn lxd_hosts_is_a_directory_of_files_or_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("dnsmasq.hosts");
+        std::fs::create_dir(&hosts).unwrap();
+        for name in ["c2", "c1", "proj_web"] {
+            std::fs::write(hosts.join(name), "00:16:3e:00:00:01,c1\n").unwrap();
+        }
+        std::fs::create_dir(hosts.join("not-a-file")).unwrap();
+        let files = host_files(&hosts).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["c1", "c2", "proj_web"], "sorted, files only");
+        let one = hosts.join("c1");
+        assert_eq!(host_files(&one).unwrap(), vec![one.clone()]);
+        let error = host_files(&dir.path().join("missing")).unwrap_err();
+        assert!(error.to_string().contains("cannot read"), "{error}");
+    }
+
+    #[test]
+    fn items_from_host_files_show_their_file_and_line() {
+        let report = ImportReport {
+            dry_run: true,
+            items: vec![ImportItem {
+                kind: "lxd-host".into(),
+                line: 1,
+                source: Some("/var/lib/lxd/networks/lxdbr0/dnsmasq.hosts/c5".into()),
+                mac: None,
+                address: None,
+                hostname: None,
+                expires_at: None,
+                action: "unsupported".into(),
+                reason: Some("no IPv4 address and no name".into()),
+            }],
+        };
+        let text = import_text(&report, false);
+        assert!(text.contains("c5:1"), "{text}");
+        assert!(!text.contains("/var/lib/lxd"), "{text}");
+        assert!(text.contains("1 unsupported"), "{text}");
+    }
+}
