@@ -399,9 +399,10 @@ pub enum LxdEntry {
 }
 
 /// Parses one of LXD's per-instance host files (`networks/BRIDGE/
-/// dnsmasq.hosts/INSTANCE`, `PROJECT_INSTANCE` outside the default project).
-/// LXD writes one line `MAC[,IPv4][,[IPv6]][,NAME]` (lxd/dnsmasq
-/// `UpdateStaticEntry`): the NAME only when the bridge's `dns.mode` is
+/// dnsmasq.hosts/INSTANCE.NIC` in LXD 5.0, e.g. `c1.eth0`; `INSTANCE` in
+/// older releases; prefixed `PROJECT_` outside the default project). LXD
+/// writes one line `MAC[,IPv4][,[IPv6]][,NAME]` (lxd/dnsmasq
+/// `UpdateStaticEntry`): the NAME only while the bridge's `dns.mode` is
 /// managed, `NAME.PROJECT` outside the default project. `source` names the
 /// file in the report.
 pub fn parse_lxd_hosts(source: &str, text: &str) -> (Vec<LxdEntry>, Vec<Unsupported>) {
@@ -554,8 +555,18 @@ fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, 
     };
     let hostname = host.hostname.as_ref().map(|name| name.to_ascii_lowercase());
     if let Some(existing) = table.reservation_for_mac(host.mac) {
-        if existing.address == host.address && existing.hostname == hostname {
+        // A line that says less than the cluster has (no name, where LXD
+        // drops the names from its host files once `dns.mode` is none) is
+        // no change: an import never takes anything away.
+        if existing.address == host.address && (hostname.is_none() || existing.hostname == hostname)
+        {
             item.action = "unchanged".into();
+            if hostname.is_none() && existing.hostname.is_some() {
+                item.reason = Some(format!(
+                    "already reserved, with the name {}",
+                    existing.hostname.as_deref().unwrap_or_default()
+                ));
+            }
         } else {
             item.action = "conflict".into();
             item.reason = Some(format!(
@@ -1037,6 +1048,34 @@ not-a-mac,172.16.0.54,x
         );
         assert_eq!(clash[0].0.action, "conflict");
         assert!(clash[0].0.reason.as_deref().unwrap_or("").contains("c7"));
+
+        // Once `dns.mode` is none LXD writes its host files without names:
+        // the same reservation without its name is no change, and says so.
+        // Another name or another address is a conflict.
+        let reimport = |line: &str| {
+            let (entries, _) = parse_lxd_hosts("c8.eth0", line);
+            let LxdEntry::Reservation(host) = entries[0].clone() else {
+                panic!("{entries:?}");
+            };
+            let request = ImportRequest {
+                leases: vec![],
+                reservations: vec![host],
+                names: vec![],
+                dry_run: true,
+            };
+            plan(&table, &request, now).remove(0).0
+        };
+        let nameless = reimport("02:42:00:00:03:08,172.16.100.60\n");
+        assert_eq!(nameless.action, "unchanged");
+        assert!(nameless.reason.as_deref().unwrap_or("").contains("c8"));
+        assert_eq!(
+            reimport("02:42:00:00:03:08,172.16.100.60,c9\n").action,
+            "conflict"
+        );
+        assert_eq!(
+            reimport("02:42:00:00:03:08,172.16.100.61\n").action,
+            "conflict"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
 use raftmasq_tests::dig::dig;
 use raftmasq_tests::dnsmasq::Dnsmasq;
+use raftmasq_tests::lxd::{self, BridgeMode, LxdHost};
 use raftmasq_tests::netns::{self, Container, Host};
 use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, lease_for_mac};
 
@@ -24,9 +25,11 @@ const BLOCKS: &[&str] = &[
     "vars",
     "import-dry-run",
     "import",
+    "lxd-stop",
     "serve",
     "rollback-export",
     "rollback-install",
+    "lxd-restore",
 ];
 
 /// The line the quickstart adds under `[dhcp]` and `[dns]` for the cut-over.
@@ -447,4 +450,174 @@ fn lxd_dnsmasq_clients_keep_addresses_and_names_through_cutover_and_rollback() {
     names_resolve(&cluster, &[1], &names);
     drop((clients, late_client));
     drop(dnsmasq);
+}
+
+/// LXD's lease file and host files, for failure messages.
+fn lxd_files(net: &std::path::Path) -> String {
+    let mut text = std::fs::read_to_string(net.join("dnsmasq.leases")).unwrap_or_default();
+    if let Ok(entries) = std::fs::read_dir(net.join("dnsmasq.hosts")) {
+        for entry in entries.flatten() {
+            text.push_str(&format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                std::fs::read_to_string(entry.path()).unwrap_or_default()
+            ));
+        }
+    }
+    text
+}
+
+/// One-shot udhcpc in an LXD instance (as the fixture's `dhcp`), asking for
+/// `address` if given; returns the bound address and udhcpc's own words
+/// ("lease of A obtained from S", "received DHCP NAK").
+fn lxd_dhcp(lxd: &LxdHost, name: &str, address: Option<Ipv4Addr>) -> (String, String) {
+    let mut script = String::from("udhcpc -n -q -t 10 -T 1 -i eth0 -s /etc/udhcpc/default.script");
+    if let Some(address) = address {
+        script.push_str(&format!(" -r {address}"));
+    }
+    script.push_str(" 2>&1; cat /run/udhcpc.ip");
+    let output = lxd
+        .exec(name, &["sh", "-c", &script])
+        .unwrap_or_else(|e| panic!("udhcpc in {name}: {e}"));
+    let bound = output.lines().last().unwrap_or_default().trim().to_string();
+    (bound, output)
+}
+
+/// The same cut-over and rollback with a real LXD (Debian's 5.0) on host 1:
+/// its own dnsmasq leases the instances, writes their host files (a static
+/// address set with `ipv4.address`, every instance's name), and is switched
+/// off and on again by the quickstart's own `lxc network set` lines.
+#[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn lxd_instances_keep_addresses_and_names_through_the_quickstarts_cutover_and_rollback() {
+    let mut tools = lxd::TOOLS.to_vec();
+    tools.extend(["bridge", "curl", "dnsmasq", "sh", "sed", "cp"]);
+    netns::require("LXD cut-over and rollback", &tools);
+    let blocks = quickstart_blocks();
+    let options = TestbedOptions {
+        dhcp_extra: format!("client_identity = \"mac\"\n{CUT_OVER}"),
+        dns_extra: CUT_OVER.to_string(),
+        ..TestbedOptions::default()
+    };
+    let mut cluster = TestbedCluster::prepare_with(crate::binary(), "lxcut", 3, &options);
+    let dir = cluster.dir.path().to_path_buf();
+    let image = lxd::build_image(&dir).expect("busybox image");
+    let lxd = LxdHost::start(cluster.testbed.host(1), &dir, &image, BridgeMode::Managed)
+        .unwrap_or_else(|e| panic!("LXD on h1: {e}"));
+    // The live cloud before raftmasq: LXD's own DHCP and DNS on the bridge.
+    lxd.lxc(&[
+        "network",
+        "set",
+        "lxdbr0",
+        "ipv4.dhcp=true",
+        "dns.mode=managed",
+        "raw.dnsmasq=",
+        "ipv4.dhcp.ranges=172.16.0.10-172.16.0.250",
+    ])
+    .unwrap_or_else(|e| panic!("{e}\n{}", lxd.daemon_log()));
+    lxd.launch("c1", &[]).expect("launch c1");
+    lxd.lxc(&[
+        "config",
+        "device",
+        "override",
+        "c1",
+        "eth0",
+        "ipv4.address=172.16.0.77",
+    ])
+    .expect("static address");
+    lxd.launch("c2", &[]).expect("launch c2");
+    let mut before = Vec::new();
+    for name in ["c1", "c2"] {
+        let (address, said) = lxd_dhcp(&lxd, name, None);
+        assert!(said.contains("obtained from 172.16.0.1"), "{said}");
+        before.push((name, address.parse::<Ipv4Addr>().expect(&said)));
+    }
+    assert_eq!(
+        before[0].1,
+        Ipv4Addr::new(172, 16, 0, 77),
+        "LXD's static address"
+    );
+    let names: Vec<(String, Ipv4Addr)> = before.iter().map(|(n, a)| (n.to_string(), *a)).collect();
+    names_resolve(&cluster, &[1], &names);
+
+    for host in 1..=3 {
+        cluster.start_node(host);
+    }
+    cluster.wait_ready(Duration::from_secs(30));
+    let net = lxd.dir.join("networks/lxdbr0");
+    let backup = dir.join("backup");
+    let env = |cluster: &TestbedCluster, host: u8| {
+        let mut env = vec![
+            ("LXD_NET", net.clone()),
+            ("BACKUP", backup.clone()),
+            ("RAFTMASQ_CONFIG", cluster.config_path(host)),
+        ];
+        env.extend(lxd.client_env());
+        env
+    };
+    let h1 = env(&cluster, 1);
+    let import = run_block(&blocks, "import", cluster.testbed.host(1), &h1);
+    let import = String::from_utf8_lossy(&import.stdout).into_owned();
+    let leases = cluster.leases(2, true);
+    for (name, address) in &before {
+        let mac = lxd.mac(name).expect("mac");
+        let lease = lease_for_mac(&leases, &mac).unwrap_or_else(|| {
+            panic!(
+                "{name} not imported:\n{import}\n{leases:?}\n{}",
+                lxd_files(&net)
+            )
+        });
+        assert_eq!(lease["address"], address.to_string(), "{import}");
+        assert_eq!(lease["granted_name"], *name, "{import}");
+    }
+
+    // LXD's DHCP and DNS off (the quickstart's own line), raftmasq's on.
+    run_block(&blocks, "lxd-stop", cluster.testbed.host(1), &h1);
+    for host in 1..=3 {
+        run_block(
+            &blocks,
+            "serve",
+            cluster.testbed.host(host),
+            &env(&cluster, host),
+        );
+        cluster.kill_node(host);
+        cluster.start_node(host);
+    }
+    cluster.wait_ready(Duration::from_secs(30));
+    let again = run_block(&blocks, "import", cluster.testbed.host(1), &h1);
+    let again = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.contains("0 to add, 0 applied"), "{again}");
+    names_resolve(&cluster, &[1, 2, 3], &names);
+    for (name, address) in &before {
+        let (bound, said) = lxd_dhcp(&lxd, name, Some(*address));
+        assert_eq!(
+            bound,
+            address.to_string(),
+            "{name} after the cut-over: {said}\n{}",
+            cluster.logs()
+        );
+        assert!(!said.contains("NAK"), "{said}");
+    }
+    names_resolve(&cluster, &[1, 2, 3], &names);
+
+    // Rollback: raftmasq stops, its export goes where LXD's dnsmasq reads
+    // it, and LXD's DHCP and DNS come back (the quickstart's own line).
+    for host in 1..=3 {
+        cluster.kill_node(host);
+    }
+    run_block(&blocks, "rollback-export", cluster.testbed.host(1), &h1);
+    run_block(&blocks, "rollback-install", cluster.testbed.host(1), &h1);
+    run_block(&blocks, "lxd-restore", cluster.testbed.host(1), &h1);
+    names_resolve(&cluster, &[1], &names);
+    for (name, address) in &before {
+        let (bound, said) = lxd_dhcp(&lxd, name, Some(*address));
+        assert_eq!(
+            bound,
+            address.to_string(),
+            "{name} after the rollback: {said}"
+        );
+        assert!(said.contains("obtained from 172.16.0.1"), "{said}");
+        assert!(!said.contains("NAK"), "{said}");
+    }
+    drop(lxd);
 }
