@@ -187,6 +187,16 @@ const INSTANCES: &[Instance] = &[
         sends: "c3",
         lxd_line: Some("00:16:3e:0c:00:03,c3"),
     },
+    // systemd-networkd, Ubuntu's client: option 61 is a DUID, which LXD's
+    // dnsmasq records; keyed by MAC in raftmasq, exported as `*`.
+    Instance {
+        name: "c6",
+        host: 3,
+        mac: "00:16:3e:0c:00:06",
+        kind: ClientKind::Networkd,
+        sends: "c6",
+        lxd_line: Some("00:16:3e:0c:00:06,c6"),
+    },
     // No host file (a client LXD does not manage): its own name.
     Instance {
         name: "web",
@@ -346,8 +356,8 @@ fn lxd_dnsmasq_clients_keep_addresses_and_names_through_cutover_and_rollback() {
     // Step 1: the dry run lists every line it will not import.
     let dry = run_block(&blocks, "import-dry-run", cluster.testbed.host(1), &h1);
     let dry = String::from_utf8_lossy(&dry.stdout).into_owned();
-    // One reservation (c1), two names (c2, c3), four leases.
-    assert!(dry.contains("dry run: 7 to add"), "{dry}");
+    // One reservation (c1), three names (c2, c3, c6), five leases.
+    assert!(dry.contains("dry run: 9 to add"), "{dry}");
     assert!(
         dry.contains("v6only:1") && dry.contains("1 unsupported"),
         "{dry}"
@@ -383,7 +393,7 @@ fn lxd_dnsmasq_clients_keep_addresses_and_names_through_cutover_and_rollback() {
     let again = run_block(&blocks, "import", cluster.testbed.host(1), &h1);
     let again = String::from_utf8_lossy(&again.stdout).into_owned();
     assert!(
-        again.contains("0 to add, 0 applied, 7 unchanged"),
+        again.contains("0 to add, 0 applied, 9 unchanged"),
         "{again}"
     );
 
