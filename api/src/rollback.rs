@@ -10,9 +10,8 @@
 //!
 //! The client id is written only when the client sent one of its own: a lease
 //! keyed by the MAC (no option 61, or `dhcp.client_identity = "mac"`) gets
-//! `*`, which dnsmasq matches by hardware address whatever id the client
-//! sends, where a recorded id that differs from the one sent would make
-//! dnsmasq refuse the renewal.
+//! `*`, which dnsmasq's lease lookup matches by hardware address whatever id
+//! the client sends (see DESIGN.md).
 //!
 //! Pure: [`import`](crate::import) reads these files back, and the round trip
 //! is checked by a property test.
