@@ -118,7 +118,8 @@ fn the_quickstart_marks_what_the_tests_run() {
     );
 }
 
-/// Runs the `vars` block then `name` with `sh -eu` in `host`'s namespace,
+/// Runs the `vars` block then `name` with `sh -eu` in `host`'s namespace
+/// (for at most two minutes),
 /// with the test's directories for the quickstart's variables and the built
 /// binaries first on PATH.
 fn run_block(
@@ -134,8 +135,11 @@ fn run_block(
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut command = host.command("sh");
-    command.args(["-euc", &script]).env("PATH", path);
+    // Bounded: a block that hangs fails the test instead of stalling it.
+    let mut command = host.command("timeout");
+    command
+        .args(["120", "sh", "-euc", &script])
+        .env("PATH", path);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -269,7 +273,9 @@ fn renew_all(
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn lxd_dnsmasq_clients_keep_addresses_and_names_through_cutover_and_rollback() {
-    let mut tools = vec!["ip", "bridge", "curl", "dnsmasq", "dig", "sh", "sed", "cp"];
+    let mut tools = vec![
+        "ip", "bridge", "curl", "dnsmasq", "dig", "sh", "sed", "cp", "timeout",
+    ];
     for instance in INSTANCES {
         tools.extend(instance.kind.tools());
     }
@@ -501,7 +507,7 @@ fn lxd_dhcp(lxd: &LxdHost, name: &str, address: Option<Ipv4Addr>) -> (String, St
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn lxd_instances_keep_addresses_and_names_through_the_quickstarts_cutover_and_rollback() {
     let mut tools = lxd::TOOLS.to_vec();
-    tools.extend(["bridge", "curl", "dnsmasq", "sh", "sed", "cp"]);
+    tools.extend(["bridge", "curl", "dnsmasq", "sh", "sed", "cp", "timeout"]);
     netns::require("LXD cut-over and rollback", &tools);
     let blocks = quickstart_blocks();
     let options = TestbedOptions {
