@@ -324,7 +324,8 @@ fn option_reason(key: &str) -> String {
         }
         "dhcp-leasefile" | "dhcp-lease-file" => "pass the lease file itself with --leases",
         "dhcp-hostsfile" | "dhcp-hostsdir" => {
-            "pass the hosts file or directory itself with --lxd-hosts"
+            "pass the file or directory with --lxd-hosts if its lines are MAC[,IPv4][,NAME] \
+             (LXD's form), other forms as dhcp-host= lines of a --conf file"
         }
         "conf-file" | "conf-dir" | "addn-hosts" => {
             "included files are not read: pass each with --conf"
