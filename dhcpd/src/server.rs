@@ -19,8 +19,10 @@ use crate::decode::decode;
 use crate::offers::OfferBook;
 use crate::reply::{Reply, ReplyKind};
 
+mod lease_log;
 mod stats;
 
+pub use lease_log::{LeaseEvent, MAX_LOGGED_CHARS, lease_event, log_lease_event, loggable};
 pub use stats::{Event, ServerStats};
 
 /// What the server needs from the cluster.
@@ -156,8 +158,12 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                 let server = self.clone();
                 tokio::spawn(async move {
                     let kind = proposal.command.kind();
+                    let command = proposal.command.clone();
                     match server.cluster.commit(proposal.command).await {
                         Ok(response) => {
+                            if let Some(event) = lease_event(&command, &response) {
+                                log_lease_event(&event, server.cluster.now());
+                            }
                             if let Some(pending) = proposal.pending {
                                 let kind = pending.kind();
                                 match finish(pending, &response) {
@@ -186,8 +192,13 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     async fn send(&self, reply: &Reply) {
         self.stats.count_reply(reply.kind);
         match self.transport.send(reply).await {
-            Ok(()) => {
+            // NAKs and ACKs without quorum change no lease, so no lease line
+            // tells of them; offers and ACKs are at debug beside their lease line.
+            Ok(()) if matches!(reply.kind, ReplyKind::Nak | ReplyKind::DegradedAck) => {
                 info!(client_mac = %reply.mac, xid = reply.xid, ip = %reply.yiaddr, kind = reply.kind.label(), "dhcp reply sent")
+            }
+            Ok(()) => {
+                debug!(client_mac = %reply.mac, xid = reply.xid, ip = %reply.yiaddr, kind = reply.kind.label(), "dhcp reply sent")
             }
             Err(error) => {
                 self.stats.count_event(Event::SendFailed);

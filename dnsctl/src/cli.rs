@@ -21,7 +21,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/raftmasq/raftmasq.toml";
         (node.admin_addr), and uses its cluster token for writes. Reads come from that node's \
         replica and work while other members are down; --consistent asks for a linearizable read. \
         Writes reach the leader from any node.\n\n\
-        Exit codes: 0 success, 1 error, 2 usage error."
+        Exit codes: 0 success, 1 error, 2 usage error; `status` also exits 3 when degraded \
+        (a member unreachable, or DHCP waiting for a member's bridge address) and 4 without \
+        quorum or leader."
 )]
 pub struct Cli {
     /// The daemon's configuration file, to find the local node and its token.
@@ -48,6 +50,8 @@ pub enum Command {
     /// Leases: address, MAC, hostname asked, DNS name granted, state, expiry, host.
     Leases(LeaseArgs),
     /// Members, roles, reachability, Raft indexes and lag, pool use, quorum.
+    /// Exits 0 healthy, 3 degraded (a member unreachable, or DHCP waiting
+    /// for a member's bridge address), 4 without quorum or leader.
     Status,
     /// Add, promote or remove cluster members.
     #[command(subcommand)]
@@ -139,6 +143,21 @@ pub struct LeaseArgs {
     pub state: Option<LeaseStateArg>,
     #[arg(long, value_enum, default_value = "address")]
     pub sort: SortKey,
+    /// After the table, print one line per change (+ added, ~ changed,
+    /// - removed; JSON lines with --json) until interrupted.
+    #[arg(long, short)]
+    pub watch: bool,
+    /// Seconds between two looks at the lease table with --watch.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_interval, requires = "watch")]
+    pub interval: f64,
+}
+
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if (0.1..=3600.0).contains(&secs) => Ok(secs),
+        Ok(_) => Err("between 0.1 and 3600 seconds".into()),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -22,10 +22,12 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 pub use cli::Cli;
+pub use commands::{Health, Outcome, health};
 pub use error::Error;
 
 /// The `dnsctl` entry point: parses the command line, runs it, prints the
-/// result or the error. Exit codes: 0 ok, 1 error, 2 usage.
+/// result or the error. Exit codes: 0 ok, 1 error, 2 usage; `status` adds
+/// 3 degraded and 4 no quorum ([`Health`]).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -35,11 +37,11 @@ pub fn main() -> ExitCode {
         }
     };
     match run(&cli) {
-        Ok(text) => {
+        Ok(outcome) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`dnsctl leases | head`) is not an error worth reporting.
-            let _ = stdout.write_all(text.as_bytes());
-            ExitCode::SUCCESS
+            let _ = stdout.write_all(outcome.text.as_bytes());
+            ExitCode::from(outcome.exit_code)
         }
         Err(error) => {
             eprintln!("dnsctl: {error}");
@@ -48,16 +50,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs a parsed command line and returns what to print.
-pub fn run(cli: &Cli) -> Result<String, Error> {
+/// Runs a parsed command line and returns what to print and the exit code.
+pub fn run(cli: &Cli) -> Result<Outcome, Error> {
     match &cli.command {
         cli::Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "dnsctl", &mut out);
-            Ok(String::from_utf8_lossy(&out).into_owned())
+            Ok(String::from_utf8_lossy(&out).into_owned().into())
         }
-        cli::Command::Man { dir: None } => man_page(),
-        cli::Command::Man { dir: Some(dir) } => man_pages_to(dir),
+        cli::Command::Man { dir: None } => man_page().map(Outcome::from),
+        cli::Command::Man { dir: Some(dir) } => man_pages_to(dir).map(Outcome::from),
         cli::Command::ExportDnsmasq {
             state,
             leases,
@@ -72,7 +74,8 @@ pub fn run(cli: &Cli) -> Result<String, Error> {
             },
             cli.json,
             commands::now_millis(),
-        ),
+        )
+        .map(Outcome::from),
         _ => {
             let style = commands::Style {
                 json: cli.json,
@@ -112,7 +115,7 @@ mod tests {
     #[test]
     fn completions_and_man_page_come_from_the_cli_definition() {
         let cli = Cli::try_parse_from(["dnsctl", "completions", "bash"]).unwrap();
-        let script = run(&cli).unwrap();
+        let script = run(&cli).unwrap().text;
         for subcommand in ["import-dnsmasq", "export-dnsmasq", "--lxd-hosts"] {
             assert!(
                 script.contains(subcommand),

@@ -75,6 +75,31 @@ impl Run {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 
+    /// The JSON of `status --json`, whatever health its exit code reports
+    /// (0 healthy, 3 degraded, 4 no quorum), for probes that wait for a state.
+    #[track_caller]
+    pub fn status_json(self) -> Value {
+        assert!(
+            matches!(self.code, 0 | 3 | 4),
+            "dnsctl status failed:\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Asserts the exit code and returns stdout.
+    #[track_caller]
+    pub fn exits(self, code: i32) -> String {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
     /// Asserts the exit code and that stderr says `needle`.
     #[track_caller]
     pub fn fails(self, code: i32, needle: &str) -> String {
@@ -174,21 +199,26 @@ fn dnsctl_drives_every_subcommand_against_a_three_node_cluster() {
     let follower = if leader == 1 { 2 } else { 1 };
     let other = 6 - leader - follower;
 
-    // ---- status: every member reachable, one leader, followers caught up.
+    // ---- status: every member reachable, one leader, followers caught up,
+    // every member's address known (exit 0 once all of that holds).
     assert!(
         eventually(Duration::from_secs(10), || {
-            let status = dnsctl(node(follower), &["status", "--json"]).json();
-            status["members"].as_array().is_some_and(|members| {
-                members.len() == 3
-                    && members.iter().all(|m| {
-                        m["reachable"] == true
-                            && (m["role"] == "leader" || m["lag"].as_u64() == Some(0))
-                    })
-            })
+            let run = dnsctl(node(follower), &["status", "--json"]);
+            let healthy = run.code == 0;
+            let status = run.status_json();
+            healthy
+                && status["members"].as_array().is_some_and(|members| {
+                    members.len() == 3
+                        && members.iter().all(|m| {
+                            m["reachable"] == true
+                                && (m["role"] == "leader" || m["lag"].as_u64() == Some(0))
+                        })
+                })
         }),
         "status never showed 3 reachable, caught-up members:\n{}",
-        dnsctl(node(follower), &["status", "--json"]).ok()
+        dnsctl(node(follower), &["status", "--json"]).stdout
     );
+    // Exit 0: quorum, a leader, every member reachable.
     let status = dnsctl(node(follower), &["status", "--json"]).json();
     assert_eq!(status["node_id"], follower);
     assert_eq!(status["role"], "follower");
@@ -437,7 +467,9 @@ fn dnsctl_drives_every_subcommand_against_a_three_node_cluster() {
     let spare = format!("127.0.0.1:{}", raftmasq_tests::free_port());
     let out = dnsctl(f, &["members", "add", "4", &spare]).ok();
     assert!(out.contains("node 4 added as a learner"), "{out}");
-    let status = dnsctl(node(leader), &["status", "--json"]).json();
+    // Exit 3: a member (the learner that never starts) is unreachable.
+    let status = dnsctl(node(leader), &["status", "--json"]).exits(3);
+    let status: Value = serde_json::from_str(&status).expect("status JSON");
     let four = status["members"]
         .as_array()
         .expect("members")
@@ -476,7 +508,7 @@ fn dnsctl_drives_every_subcommand_against_a_three_node_cluster() {
         ),
     );
     assert!(eventually(Duration::from_secs(5), || {
-        dnsctl(node(follower), &["status", "--json"]).json()["members"]
+        dnsctl(node(follower), &["status", "--json"]).status_json()["members"]
             .as_array()
             .is_some_and(|members| {
                 members
@@ -484,6 +516,8 @@ fn dnsctl_drives_every_subcommand_against_a_three_node_cluster() {
                     .any(|m| m["id"] == down && m["reachable"] == false)
             })
     }));
+    let degraded = dnsctl(node(follower), &["status"]).exits(3);
+    assert!(degraded.contains("quorum: yes"), "{degraded}");
     dnsctl(f, &["reservations", "add", "02:42:00:00:09:04", "10.0.5.4"]).ok();
 
     // ---- no quorum: only one node left. Local reads still work; writes and
@@ -503,9 +537,10 @@ fn dnsctl_drives_every_subcommand_against_a_three_node_cluster() {
     assert!(err.contains("quorum") || err.contains("leader"), "{err}");
     dnsctl(lone, &["leases", "--consistent"]).fails(1, "need a majority of the members up");
     assert!(eventually(Duration::from_secs(5), || {
-        dnsctl(lone, &["status", "--json"]).json()["has_quorum"] == false
+        dnsctl(lone, &["status", "--json"]).status_json()["has_quorum"] == false
     }));
-    assert!(dnsctl(lone, &["status"]).ok().contains("quorum: NO"));
+    // Exit 4: no quorum.
+    assert!(dnsctl(lone, &["status"]).exits(4).contains("quorum: NO"));
     drop(daemons);
 }
 
@@ -520,7 +555,7 @@ fn removing_the_leader_hands_over_to_the_remaining_voters() {
     let out = dnsctl(via, &["members", "remove", &leader.to_string()]).ok();
     assert!(out.contains("it was the leader"), "{out}");
     let handed_over = eventually(Duration::from_secs(15), || {
-        let status = dnsctl(via, &["status", "--json"]).json();
+        let status = dnsctl(via, &["status", "--json"]).status_json();
         let members = status["members"].as_array().cloned().unwrap_or_default();
         status["leader"].as_u64().is_some_and(|l| l != leader)
             && members.len() == 2
@@ -531,7 +566,7 @@ fn removing_the_leader_hands_over_to_the_remaining_voters() {
     assert!(
         handed_over,
         "no new leader among the remaining voters:\n{}\n{}",
-        dnsctl(via, &["status"]).ok(),
+        dnsctl(via, &["status"]).stdout,
         logs(&daemons)
     );
     // The smaller cluster still takes writes.
@@ -620,4 +655,79 @@ fn writes_off_loopback_need_the_cluster_token() {
     );
     // The last voter cannot be removed.
     run(&["--config", &config, "members", "remove", "1"]).fails(1, "is the last voter");
+}
+
+/// `leases --watch --json`: the leases there are, then one line per change,
+/// as they happen on the node's replica; it keeps going until stopped.
+#[test]
+fn leases_watch_prints_each_change_as_it_happens() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    let rt = runtime();
+    let cluster = LoopbackCluster::new(1, "");
+    let daemons = start(&cluster);
+    wait_leader(&rt, &cluster, &daemons);
+    let node = &cluster.nodes[0];
+    let admin = AdminClient::default();
+    rt.block_on(admin.command(&node.admin_addr, &bind([2, 0, 0, 0, 7, 1], "before", 1)))
+        .expect("bind");
+
+    let mut watch = dnsctl_command(dnsctl_binary())
+        .arg("--config")
+        .arg(&node.config)
+        .args(["leases", "--watch", "--interval", "0.2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dnsctl leases --watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (lines, received) = mpsc::channel::<Value>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take(100)
+        {
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if lines.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| {
+        received
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no line for {what}"))
+    };
+
+    let first = next("the lease there was");
+    assert_eq!(first["event"], "added");
+    assert_eq!(first["lease"]["granted_name"], "before");
+
+    rt.block_on(admin.command(&node.admin_addr, &bind([2, 0, 0, 0, 7, 2], "later", 1)))
+        .expect("bind");
+    let added = next("the new lease");
+    assert_eq!(added["event"], "added", "{added}");
+    assert_eq!(added["lease"]["granted_name"], "later");
+    let address = added["lease"]["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+
+    dnsctl(node, &["release", &address]).ok();
+    let removed = next("the release");
+    assert_eq!(removed["event"], "removed", "{removed}");
+    assert_eq!(removed["lease"]["address"], address.as_str());
+
+    assert!(
+        watch.try_wait().expect("poll dnsctl").is_none(),
+        "the watch goes on until stopped"
+    );
+    watch.kill().expect("stop the watch");
+    watch.wait().expect("reap the watch");
+    drop(received);
+    reader.join().expect("reader");
+    drop(daemons);
 }

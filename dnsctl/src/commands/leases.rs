@@ -1,7 +1,11 @@
 //! `dnsctl leases`: the lease table, filtered and sorted by the node.
 
+use std::io::Write as _;
+use std::time::Duration;
+
 use raftmasq_state::Millis;
 
+use super::watch::{lease_changes, watch};
 use super::{Style, now_millis, render};
 use crate::api::LeaseView;
 use crate::cli::LeaseArgs;
@@ -15,6 +19,60 @@ pub(super) fn leases(
     consistent: bool,
     style: &Style,
 ) -> Result<String, Error> {
+    let query = lease_query(args, consistent);
+    let leases: Vec<LeaseView> = client.get("/leases", &query)?;
+    if args.watch {
+        return watch_leases(client, args, &query, leases, style);
+    }
+    render(style, &leases, |leases, colour| {
+        leases_text(leases, now_millis(), colour)
+    })
+}
+
+/// Prints the table, then the changes until interrupted (or stdout closes).
+fn watch_leases(
+    client: &Client,
+    args: &LeaseArgs,
+    query: &[(&str, String)],
+    first: Vec<LeaseView>,
+    style: &Style,
+) -> Result<String, Error> {
+    let mut stdout = std::io::stdout().lock();
+    // JSON: one stream of JSON lines, the leases there are as `added`.
+    let table = if style.json {
+        lease_changes(&[], &first)
+            .iter()
+            .map(|change| serde_json::to_string(change).map(|line| line + "\n"))
+            .collect::<Result<String, _>>()
+            .map_err(|error| Error::Decode {
+                node: "-".into(),
+                reason: error.to_string(),
+            })?
+    } else {
+        leases_text(&first, now_millis(), style.colour)
+    };
+    let printed = stdout
+        .write_all(table.as_bytes())
+        .and_then(|()| stdout.flush())
+        .and_then(|()| {
+            watch(
+                || client.get::<Vec<LeaseView>>("/leases", query),
+                first,
+                Duration::from_secs_f64(args.interval),
+                None,
+                style.json,
+                &mut stdout,
+            )
+        });
+    match printed {
+        // `dnsctl leases --watch | head`: the reader is done, so is the watch.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(String::new()),
+        Err(error) => Err(Error::Runtime(error)),
+        Ok(()) => Ok(String::new()),
+    }
+}
+
+fn lease_query(args: &LeaseArgs, consistent: bool) -> Vec<(&'static str, String)> {
     let mut query = vec![
         ("consistent", consistent.to_string()),
         ("sort", args.sort.as_str().to_string()),
@@ -31,10 +89,7 @@ pub(super) fn leases(
     if let Some(state) = args.state {
         query.push(("state", state.as_str().to_string()));
     }
-    let leases: Vec<LeaseView> = client.get("/leases", &query)?;
-    render(style, &leases, |leases, colour| {
-        leases_text(leases, now_millis(), colour)
-    })
+    query
 }
 
 pub fn leases_text(leases: &[LeaseView], now: Millis, colour: bool) -> String {

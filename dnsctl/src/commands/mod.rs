@@ -9,6 +9,9 @@ mod records;
 mod release;
 mod reservations;
 mod status;
+mod watch;
+
+pub use status::{Health, health};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,11 +28,25 @@ pub struct Style {
     pub colour: bool,
 }
 
-pub fn run(cli: &Cli, style: &Style) -> Result<String, Error> {
+/// What a command prints, and the exit code it ends with: 0 unless the
+/// command reports a state the operator must act on (`dnsctl status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub text: String,
+    pub exit_code: u8,
+}
+
+impl From<String> for Outcome {
+    fn from(text: String) -> Outcome {
+        Outcome { text, exit_code: 0 }
+    }
+}
+
+pub fn run(cli: &Cli, style: &Style) -> Result<Outcome, Error> {
     let client = Client::locate(cli)?;
-    match &cli.command {
+    let text = match &cli.command {
+        Command::Status => return status::status(&client, cli.consistent, style),
         Command::Leases(args) => leases::leases(&client, args, cli.consistent, style),
-        Command::Status => status::status(&client, cli.consistent, style),
         Command::Members(command) => members::members(&client, command, style),
         Command::Reservations(command) => {
             reservations::reservations(&client, command, cli.consistent, style)
@@ -58,7 +75,8 @@ pub fn run(cli: &Cli, style: &Style) -> Result<String, Error> {
         Command::Completions { .. } | Command::Man { .. } | Command::ExportDnsmasq { .. } => {
             Err(Error::Usage("this command needs no node".into()))
         }
-    }
+    }?;
+    Ok(text.into())
 }
 
 fn render<T: Serialize>(

@@ -2,15 +2,54 @@
 
 use std::fmt::Write as _;
 
-use super::{Style, render};
+use super::{Outcome, Style, render};
 use crate::api::StatusView;
 use crate::client::Client;
 use crate::error::Error;
 use crate::output::{Cell, Tone, or_dash, table};
 
-pub(super) fn status(client: &Client, consistent: bool, style: &Style) -> Result<String, Error> {
+/// How the cluster looks from the asked node, as `dnsctl status`'s exit code
+/// says it (for scripts and monitoring checks; 1 and 2 stay errors and usage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// 0: quorum, a leader, every member reachable, the DNS server list complete.
+    Healthy,
+    /// 3: serving, but a member is unreachable or DHCP waits for a member's
+    /// bridge address: one more failure may stop the cluster.
+    Degraded,
+    /// 4: no quorum or no leader: no lease can be granted or renewed.
+    NoQuorum,
+}
+
+impl Health {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Health::Healthy => 0,
+            Health::Degraded => 3,
+            Health::NoQuorum => 4,
+        }
+    }
+}
+
+/// The health `status` shows.
+pub fn health(status: &StatusView) -> Health {
+    if !status.has_quorum || status.leader.is_none() {
+        Health::NoQuorum
+    } else if status.members.iter().any(|member| !member.reachable)
+        || !status.dns_servers_missing.is_empty()
+    {
+        Health::Degraded
+    } else {
+        Health::Healthy
+    }
+}
+
+pub(super) fn status(client: &Client, consistent: bool, style: &Style) -> Result<Outcome, Error> {
     let status: StatusView = client.get("/status", &[("consistent", consistent.to_string())])?;
-    render(style, &status, status_text)
+    Ok(Outcome {
+        text: render(style, &status, status_text)?,
+        exit_code: health(&status).exit_code(),
+    })
 }
 
 pub fn status_text(status: &StatusView, colour: bool) -> String {
@@ -123,9 +162,8 @@ mod tests {
     use super::*;
     use crate::api::{MemberView, PoolView};
 
-    #[test]
-    fn status_names_members_reachability_and_lag() {
-        let member = |id, role: &str, reachable, lag| MemberView {
+    fn member(id: u64, role: &str, reachable: bool, lag: Option<u64>) -> MemberView {
+        MemberView {
             id,
             role: role.into(),
             cluster_addr: format!("10.99.0.{id}:7380"),
@@ -136,8 +174,11 @@ mod tests {
             last_log_index: None,
             applied: reachable.then_some(12),
             lag,
-        };
-        let status = StatusView {
+        }
+    }
+
+    fn three_member_status() -> StatusView {
+        StatusView {
             node_id: 1,
             role: "leader".into(),
             leader: Some(1),
@@ -166,7 +207,42 @@ mod tests {
             dns_servers: vec!["10.0.0.2".into(), "10.0.0.3".into(), "10.0.0.4".into()],
             dns_servers_missing: Vec::new(),
             now: 0,
+        }
+    }
+
+    #[test]
+    fn health_is_the_worst_of_quorum_leader_members_and_dns_servers() {
+        let down = three_member_status();
+        assert_eq!(health(&down), Health::Degraded, "node 3 unreachable");
+        let mut all_up = down.clone();
+        all_up.members[2] = member(3, "follower", true, Some(0));
+        assert_eq!(health(&all_up), Health::Healthy);
+        assert_eq!(Health::Healthy.exit_code(), 0);
+        let waiting = StatusView {
+            dns_servers_missing: vec![3],
+            ..all_up.clone()
         };
+        assert_eq!(health(&waiting), Health::Degraded);
+        let no_quorum = StatusView {
+            has_quorum: false,
+            ..all_up.clone()
+        };
+        assert_eq!(health(&no_quorum), Health::NoQuorum);
+        let no_leader = StatusView {
+            leader: None,
+            ..all_up
+        };
+        assert_eq!(health(&no_leader), Health::NoQuorum);
+        assert_eq!(
+            [Health::Degraded, Health::NoQuorum].map(Health::exit_code),
+            [3, 4],
+            "neither collides with 1 (error) or 2 (usage)"
+        );
+    }
+
+    #[test]
+    fn status_names_members_reachability_and_lag() {
+        let status = three_member_status();
         let text = status_text(&status, false);
         assert!(
             text.contains("dns servers in leases: 10.0.0.2, 10.0.0.3, 10.0.0.4\n"),
