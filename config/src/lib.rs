@@ -31,7 +31,8 @@ use std::path::Path;
 pub use cluster::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use error::{ConfigError, Problem};
 pub use model::{
-    BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig,
+    BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, LxdConfig,
+    NodeConfig,
     Peer, UnicastReplies,
 };
 pub use net::resolv_conf_nameservers;
