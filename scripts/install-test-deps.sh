@@ -25,7 +25,11 @@ packages=(
     udhcpc            # busybox's udhcpc
     dhcpcd-base       # dhcpcd binary and hooks, without the system service
     systemd           # /lib/systemd/systemd-networkd, the client of Ubuntu containers; the
-                      # tests run it by path in private namespaces, never as a service
+                      # tests run it by path in private namespaces, never as a service;
+                      # networkctl
+    dbus-daemon       # a private `dbus-daemon --system` per networkd client, in its own
+                      # mount namespace, so that `networkctl renew` works (never the machine's bus)
+    util-linux        # unshare, nsenter (into a networkd client's namespaces)
     dnsmasq-base      # reference DHCP/DNS server, without the system service
     bind9             # reference DNS server
     bind9-dnsutils    # dig
@@ -110,7 +114,7 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
+for tool in lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1

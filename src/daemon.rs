@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use raftmasq_config::Config;
-use raftmasq_consensus::{ClusterNode, ClusterToken, Links, Member, NodeConfig};
+use raftmasq_consensus::{ClusterClock, ClusterNode, ClusterToken, Links, Member, NodeConfig};
 use sd_notify::NotifyState;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -39,14 +39,6 @@ pub async fn run(
             )
         })?;
     let node = ClusterNode::start(node_config, listener, Links::default()).await?;
-    let offset_ms = raftmasq_consensus::clock::test_offset_ms();
-    if offset_ms != 0 {
-        tracing::warn!(
-            offset_ms,
-            variable = raftmasq_consensus::clock::TEST_OFFSET_VAR,
-            "TEST ONLY: this node's clock is shifted; never set this variable in production"
-        );
-    }
     tracing::info!(node_id = node.id(), cluster_addr = %config.node.cluster_addr, admin_addr = %config.node.admin_addr, "raftmasq node started");
 
     let admin = crate::admin::serve(
@@ -59,7 +51,15 @@ pub async fn run(
     let admin = tokio::spawn(admin);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let dns = if config.dns.enabled {
-        Some(crate::dns::start(node.replica().clone(), &config, shutdown.clone()).await?)
+        Some(
+            crate::dns::start(
+                node.replica().clone(),
+                node.clock().clone(),
+                &config,
+                shutdown.clone(),
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -67,6 +67,7 @@ pub async fn run(
         crate::dhcp::start(node.clone(), &config)?;
     }
     load_records_file(&node, &config);
+    crate::lxd::start(&node, &config, shutdown.clone());
     notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(node.clone(), interval));
@@ -222,6 +223,9 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.dns.upstream != new.dns.upstream {
         keys.push("dns.upstream");
     }
+    if old.lxd != new.lxd {
+        keys.push("[lxd]");
+    }
     let mut old_dns = old.dns.clone();
     old_dns.upstream.clone_from(&new.dns.upstream);
     if old_dns != new.dns {
@@ -259,5 +263,45 @@ fn node_config(config: &Config, token: ClusterToken) -> NodeConfig {
     node.election_timeout = config.cluster.election_timeout;
     node.heartbeat_interval = config.cluster.heartbeat_interval;
     node.snapshot_every = config.cluster.snapshot_every;
+    node.clock = test_clock();
     node
+}
+
+/// Shifts this host's clock by `RAFTMASQ_TEST_CLOCK_OFFSET_MS` (signed
+/// milliseconds) for the fault suite's clock-skew fault, which runs the debug
+/// daemon in network namespaces (a time namespace cannot shift
+/// CLOCK_REALTIME). Release builds have no such hook and only say they
+/// ignore the variable.
+const TEST_CLOCK_OFFSET_VAR: &str = "RAFTMASQ_TEST_CLOCK_OFFSET_MS";
+
+#[cfg(debug_assertions)]
+fn test_clock() -> ClusterClock {
+    let Ok(text) = std::env::var(TEST_CLOCK_OFFSET_VAR) else {
+        return ClusterClock::new();
+    };
+    match text.trim().parse::<i64>() {
+        Ok(offset_ms) => {
+            tracing::warn!(
+                offset_ms,
+                variable = TEST_CLOCK_OFFSET_VAR,
+                "TEST ONLY: this node's clock is shifted; never set this variable in production"
+            );
+            ClusterClock::with_test_offset(offset_ms)
+        }
+        Err(error) => {
+            tracing::warn!(%error, variable = TEST_CLOCK_OFFSET_VAR, "not a number of milliseconds: ignored");
+            ClusterClock::new()
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn test_clock() -> ClusterClock {
+    if std::env::var_os(TEST_CLOCK_OFFSET_VAR).is_some() {
+        tracing::warn!(
+            variable = TEST_CLOCK_OFFSET_VAR,
+            "ignored: release builds have no test clock offset"
+        );
+    }
+    ClusterClock::new()
 }

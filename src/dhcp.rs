@@ -1,20 +1,20 @@
-//! DHCP in the daemon: the server loop of `raftmasq-dhcpd` over this node's
-//! Raft replica and the bridge's socket.
+//! DHCP in the daemon: only the glue that needs the Raft node. `NodeCluster`
+//! is the server's view of the node (replica, role, membership-derived server
+//! config, commit), `RaftRole` feeds the broadcast filter, and `start` binds
+//! the bridge socket (`raftmasq_dhcpd::io`, which is also the transport) and
+//! runs `raftmasq_dhcpd::DhcpServer` over both.
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use raftmasq_config::Config;
-use raftmasq_consensus::node::{BridgeAddresses, now_millis};
+use raftmasq_consensus::node::{BridgeAddresses, WriteError};
 use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
 use raftmasq_consensus::{ClusterNode, NodeId};
-use raftmasq_dhcpd::io::DhcpSocket;
-use raftmasq_dhcpd::{
-    BootFields, Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig,
-    ServerStats, Transport,
-};
+use raftmasq_dhcpd::io::{DhcpSocket, RoleChanges, drop_broadcasts_while_following};
+use raftmasq_dhcpd::{BootFields, Cluster, DhcpServer, ReplyOptions, Role, ServerConfig};
 
 /// The Raft node as the DHCP server sees it.
 pub struct NodeCluster {
@@ -203,40 +203,20 @@ impl Cluster for NodeCluster {
         cached.1.clone()
     }
 
-    async fn commit(&self, command: Command) -> Result<Response, String> {
-        self.node
-            .write(command)
-            .await
-            .map_err(|error| error.to_string())
+    type CommitError = WriteError;
+
+    async fn commit(&self, command: Command) -> Result<Response, WriteError> {
+        self.node.write(command).await
     }
 
     fn now(&self) -> Millis {
-        now_millis()
+        self.node.clock().now_millis()
     }
 }
 
-/// The bridge socket as the server's transport.
-pub struct SocketTransport(pub DhcpSocket);
-
-impl Transport for SocketTransport {
-    async fn recv(&self) -> std::io::Result<Received> {
-        let (bytes, source, arrival) = self.0.recv().await?;
-        Ok(Received {
-            bytes,
-            source,
-            arrival,
-        })
-    }
-
-    async fn send(&self, reply: &Reply) -> std::io::Result<()> {
-        let via = self.0.send(reply).await?;
-        tracing::debug!(client_mac = %reply.mac, via = via.label(), "dhcp reply path");
-        Ok(())
-    }
-}
-
-/// Binds the bridge socket and starts serving; returns the server's counters.
-pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerStats>> {
+/// Binds the bridge socket and starts serving. Its counters reach Prometheus
+/// through the `metrics` facade.
+pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<()> {
     let dhcp = &config.dhcp;
     let mut socket = DhcpSocket::bind_with(&dhcp.interface, dhcp.port, dhcp.unicast_replies)
         .map_err(|e| {
@@ -247,17 +227,17 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerSta
         format!("cannot serve DHCP on dhcp.interface {:?} port {} (needs root or CAP_NET_BIND_SERVICE + CAP_NET_RAW)", dhcp.interface, dhcp.port)
     })?;
     socket.set_source_address(dhcp.address);
-    let transport = Arc::new(SocketTransport(socket));
+    let socket = Arc::new(socket);
     tokio::spawn(report_missing_dns_servers(
         node.clone(),
         dhcp.dns_servers.clone(),
     ));
-    tokio::spawn(drop_broadcasts_while_following(
-        node.clone(),
-        transport.clone(),
-    ));
-    let server = DhcpServer::new(Arc::new(NodeCluster::new(node, config)), transport);
-    let stats = server.stats();
+    let role = RaftRole {
+        metrics: node.raft().metrics(),
+        node: node.clone(),
+    };
+    tokio::spawn(drop_broadcasts_while_following(socket.clone(), role));
+    let server = DhcpServer::new(Arc::new(NodeCluster::new(node, config)), socket);
     let interface = dhcp.interface.clone();
     tokio::spawn(async move {
         if let Err(error) = server.run().await {
@@ -265,42 +245,24 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerSta
         }
     });
     tracing::info!(interface = %dhcp.interface, port = dhcp.port, server_id = %dhcp.address, "dhcp server listening");
-    Ok(stats)
+    Ok(())
 }
 
-/// Only the leader answers broadcasts; a follower that knows its leader
-/// ignores every one (`decide`: not_leader). So while this node follows, the
-/// kernel drops datagrams sent to 255.255.255.255 before they reach the
-/// socket: no wakeup, read or decode for each broadcast of every client on
-/// the segment (docs/benchmarks.md measured this). The filter is on exactly
-/// when `ClusterNode::follows_a_leader`, the predicate behind the role
-/// `decide` reads (`has_quorum && !is_leader`: silent to broadcasts); off when
-/// this node leads, is a candidate, or knows no leader, i.e. whenever `decide`
-/// may answer a broadcast (as leader, or in degraded mode). It follows the
-/// Raft metrics, which change the moment the role does.
-async fn drop_broadcasts_while_following(node: ClusterNode, transport: Arc<SocketTransport>) {
-    let mut metrics = node.raft().metrics();
-    let mut ignoring = false;
-    loop {
+/// The node's role for the broadcast filter, from the Raft metrics, which
+/// change the moment the role does.
+struct RaftRole {
+    node: ClusterNode,
+    metrics: tokio::sync::watch::Receiver<raftmasq_consensus::types::RaftMetrics>,
+}
+
+impl RoleChanges for RaftRole {
+    fn follows_a_leader(&mut self) -> bool {
         // Mark this change seen, then read the role as `decide` does.
-        drop(metrics.borrow_and_update());
-        let following = node.follows_a_leader();
-        if following != ignoring {
-            match transport.0.ignore_limited_broadcasts(following) {
-                Ok(()) => {
-                    ignoring = following;
-                    tracing::debug!(ignoring, "dhcp broadcasts filtered in the kernel");
-                }
-                // Harmless: `decide` ignores what the filter would have dropped.
-                Err(error) => tracing::warn!(%error, "cannot switch the dhcp broadcast filter"),
-            }
-        }
-        if metrics.changed().await.is_err() {
-            // Raft stopped: deliver everything again, as without a filter.
-            if ignoring && let Err(error) = transport.0.ignore_limited_broadcasts(false) {
-                tracing::warn!(%error, "cannot remove the dhcp broadcast filter");
-            }
-            return;
-        }
+        drop(self.metrics.borrow_and_update());
+        self.node.follows_a_leader()
+    }
+
+    async fn changed(&mut self) -> bool {
+        self.metrics.changed().await.is_ok()
     }
 }

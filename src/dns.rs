@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use raftmasq_config::{Config, Upstream};
+use raftmasq_consensus::ClusterClock;
 use raftmasq_consensus::state::LeaseTable;
 use raftmasq_consensus::store::ReplicaHandle;
 use raftmasq_dnsd::{DnsServer, DnsServerConfig, ZoneSource};
@@ -82,6 +83,7 @@ pub fn server_config(config: &Config) -> anyhow::Result<DnsServerConfig> {
 /// `shutdown`; the returned handle changes the upstream resolvers (SIGHUP).
 pub async fn start(
     replica: ReplicaHandle,
+    clock: ClusterClock,
     config: &Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<DnsServer> {
@@ -110,12 +112,12 @@ pub async fn start(
                 .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (TCP)"))?,
         );
     }
-    // The daemon's one clock (see `raftmasq_consensus::clock`), so a skewed
+    // The node's one clock (see `raftmasq_consensus::clock`), so a skewed
     // host's DNS ends leases by the same time as its DHCP and Raft code.
-    let server = DnsServer::with_clock(
+    let server = DnsServer::new(
         &server_config,
         Arc::new(ReplicaZones::new(replica)),
-        Arc::new(raftmasq_consensus::clock::now_millis),
+        Arc::new(move || clock.now_millis()),
     )?;
     tracing::info!(listen = ?config.dns.listen, domain = %config.dns.domain, "dns server listening");
     let running = server.clone();

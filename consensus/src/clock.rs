@@ -1,8 +1,9 @@
-//! The daemon's one wall clock, in Unix milliseconds.
+//! The node's one wall clock, in Unix milliseconds: [`ClusterClock`].
 //!
-//! Every place that compares with lease times (the leader stamping commands,
-//! expiry, degraded renewals, DNS answers, the admin API) reads
-//! [`now_millis`], so the whole daemon agrees on one time.
+//! The node owns it (`NodeConfig::clock`, `ClusterNode::clock`) and hands it
+//! to everything that compares with lease times — the leader stamping
+//! commands, expiry, DHCP decisions and degraded renewals, DNS answers, the
+//! admin API and dashboard — so the whole daemon agrees on one time.
 //!
 //! **Cluster time.** Each command carries the leader's time, and the lease
 //! table never lets time run backwards. A leader whose clock ran ahead by
@@ -10,73 +11,110 @@
 //! for every replica, for good — while its client still holds it, and the
 //! address could be given to a second client (the fault suite found exactly
 //! this: a leader 180 s ahead ended every lease not renewed in the last
-//! 180 s). So [`now_millis`] is this host's clock *corrected by the median
-//! of the voters' clock offsets*, measured once a second over the cluster
-//! listener (`node::clock_sync`); a median under [`DEAD_BAND_MS`] is noise
-//! and leaves the clock alone. With one wrong clock among three, the median
-//! is a right one. A majority of wrong clocks wins: run NTP.
+//! 180 s). So [`ClusterClock::now_millis`] is this host's clock *corrected by
+//! the median of the voters' clock offsets*, measured once a second over the
+//! cluster listener (`node::clock_sync`); a median under [`DEAD_BAND_MS`] is
+//! noise and leaves the clock alone. With one wrong clock among three, the
+//! median is a right one. A majority of wrong clocks wins: run NTP.
 //!
-//! **Test hook.** `RAFTMASQ_TEST_CLOCK_OFFSET_MS` (a signed number of
-//! milliseconds) shifts this host's clock, read once at first use. It exists
-//! for the fault-injection suite only (a time namespace shifts
-//! CLOCK_MONOTONIC, not CLOCK_REALTIME); the daemon logs a warning at startup
-//! when it is set.
+//! **Test hook.** [`ClusterClock::with_test_offset`] shifts this host's clock
+//! (a time namespace shifts CLOCK_MONOTONIC, not CLOCK_REALTIME). It exists
+//! only in builds with debug assertions — every test build, and the debug
+//! daemon the end-to-end fault suite starts — so no release build can run
+//! with a shifted clock.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use raftmasq_state::Millis;
 
-/// The test-only clock offset variable. Never set it in production.
-pub const TEST_OFFSET_VAR: &str = "RAFTMASQ_TEST_CLOCK_OFFSET_MS";
-
-/// The correction to this host's clock, from the voters' median offset.
-/// One per process: the daemon runs one node.
-static CORRECTION_MS: AtomicI64 = AtomicI64::new(0);
-/// Whether a correction has been measured (or there is no one to ask).
-static SYNCED: AtomicBool = AtomicBool::new(false);
-
-/// The offset from [`TEST_OFFSET_VAR`], 0 when unset or not a number.
-pub fn test_offset_ms() -> i64 {
-    static OFFSET: OnceLock<i64> = OnceLock::new();
-    *OFFSET.get_or_init(|| {
-        std::env::var(TEST_OFFSET_VAR)
-            .ok()
-            .and_then(|text| parse_offset(&text))
-            .unwrap_or(0)
-    })
+/// Cluster time for one node. Cheap to clone; clones share one correction.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterClock {
+    inner: Arc<ClockState>,
 }
 
-fn parse_offset(text: &str) -> Option<i64> {
-    text.trim().parse().ok()
+#[derive(Debug, Default)]
+struct ClockState {
+    /// The correction to this host's clock, from the voters' median offset.
+    correction_ms: AtomicI64,
+    /// Whether a correction has been measured (or there is no one to ask).
+    synced: AtomicBool,
+    /// How far this host's clock is shifted, for tests only.
+    #[cfg(debug_assertions)]
+    test_offset_ms: i64,
 }
 
-/// Cluster time: this host's clock corrected toward the voters' median.
-pub fn now_millis() -> Millis {
-    shifted(local_millis(), CORRECTION_MS.load(Ordering::Relaxed))
+impl ClusterClock {
+    /// A clock that reads this host's clock until the voters correct it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A clock whose host clock runs `offset_ms` ahead (behind, if negative)
+    /// of the real one, as a skewed host's would. Tests only: absent from
+    /// release builds.
+    #[cfg(debug_assertions)]
+    pub fn with_test_offset(offset_ms: i64) -> Self {
+        ClusterClock {
+            inner: Arc::new(ClockState {
+                test_offset_ms: offset_ms,
+                ..ClockState::default()
+            }),
+        }
+    }
+
+    /// The test offset this clock was made with (0 in release builds).
+    pub fn test_offset_ms(&self) -> i64 {
+        #[cfg(debug_assertions)]
+        {
+            self.inner.test_offset_ms
+        }
+        #[cfg(not(debug_assertions))]
+        {
+            0
+        }
+    }
+
+    /// Cluster time: this host's clock corrected toward the voters' median.
+    pub fn now_millis(&self) -> Millis {
+        shifted(self.local_millis(), self.correction_ms())
+    }
+
+    /// This host's own clock (with the test offset), uncorrected: what it
+    /// tells peers that measure their offset from it.
+    pub fn local_millis(&self) -> Millis {
+        shifted(system_millis(), self.test_offset_ms())
+    }
+
+    /// The current correction, in milliseconds (for status and logs).
+    pub fn correction_ms(&self) -> i64 {
+        self.inner.correction_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether [`Self::now_millis`] has been corrected at least once.
+    pub fn is_synced(&self) -> bool {
+        self.inner.synced.load(Ordering::Relaxed)
+    }
+
+    /// Sets the correction (the median from [`correction_for`]).
+    pub(crate) fn set_correction(&self, correction_ms: i64) {
+        self.inner
+            .correction_ms
+            .store(correction_ms, Ordering::Relaxed);
+        self.inner.synced.store(true, Ordering::Relaxed);
+    }
 }
 
-/// This host's own clock (with the test offset), uncorrected: what it tells
-/// peers that measure their offset from it.
-pub fn local_millis() -> Millis {
-    shifted(system_millis(), test_offset_ms())
-}
-
-/// The current correction, in milliseconds (for status and logs).
-pub fn correction_ms() -> i64 {
-    CORRECTION_MS.load(Ordering::Relaxed)
-}
-
-/// Whether [`now_millis`] has been corrected at least once.
-pub fn is_synced() -> bool {
-    SYNCED.load(Ordering::Relaxed)
-}
-
-/// Sets the correction (the median from [`median_offset`]).
-pub fn set_correction(correction_ms: i64) {
-    CORRECTION_MS.store(correction_ms, Ordering::Relaxed);
-    SYNCED.store(true, Ordering::Relaxed);
+/// This host's clock, uncorrected: for work done without a running node
+/// (an offline export), where there is no cluster to agree with.
+pub fn system_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// A peer's clock minus ours, from one exchange: the peer read its clock
@@ -121,14 +159,6 @@ pub fn median_offset(peer_offsets: &[i64]) -> i64 {
     }
 }
 
-fn system_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
 fn shifted(millis: Millis, offset: i64) -> Millis {
     if offset >= 0 {
         millis.saturating_add(offset.unsigned_abs())
@@ -150,10 +180,22 @@ mod tests {
     }
 
     #[test]
-    fn offsets_parse_as_signed_milliseconds() {
-        assert_eq!(parse_offset("-90000"), Some(-90_000));
-        assert_eq!(parse_offset(" 150000\n"), Some(150_000));
-        assert_eq!(parse_offset("2m"), None);
+    fn a_clock_reads_its_own_offset_and_correction_and_clones_share_them() {
+        let clock = ClusterClock::with_test_offset(180_000);
+        let local = clock.local_millis();
+        let system = system_millis();
+        assert!(
+            local.abs_diff(system + 180_000) < 1_000,
+            "{local} vs {system}"
+        );
+        assert!(!clock.is_synced());
+        let shared = clock.clone();
+        shared.set_correction(-180_000);
+        assert!(clock.is_synced());
+        assert_eq!(clock.correction_ms(), -180_000);
+        assert!(clock.now_millis().abs_diff(system_millis()) < 1_000);
+        // Two nodes in one process keep separate clocks.
+        assert_eq!(ClusterClock::new().correction_ms(), 0);
     }
 
     #[test]

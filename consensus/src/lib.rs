@@ -7,6 +7,7 @@ pub mod node;
 pub mod store;
 pub mod types;
 
+pub use clock::ClusterClock;
 pub use network::{ClusterToken, Links};
 pub use node::{
     Batching, ClusterNode, NodeConfig, QuorumStatus, ReadError, StartError, WriteError,

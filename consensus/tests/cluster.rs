@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
-use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
+use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Rejection, Response};
 use raftmasq_consensus::{ClusterNode, NodeId, QuorumStatus, WriteError};
 use support::{TOKEN, TestCluster, settings};
 
@@ -506,5 +506,41 @@ async fn a_stopped_nodes_store_can_be_read_for_backup_and_recovery() {
         assert_eq!(held, Some(*address), "lease {n} in the offline copy");
     }
     assert_eq!(replica.table.settings(), Some(&settings()));
+    cluster.shutdown().await;
+}
+
+/// `Allocate` is kept only so old logs replay: a node refuses to propose
+/// it, from the leader or through a follower, and the log does not grow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_allocate_is_refused_and_never_reaches_the_log() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let follower = cluster.follower_of(leader);
+    let applied = cluster.last_applied(leader);
+    let Command::Bind { request, now, .. } = bind(1) else {
+        unreachable!("bind builds a Bind")
+    };
+    let allocate = Command::Allocate {
+        request,
+        now,
+        hold_ms: 10_000,
+    };
+    for id in [leader, follower] {
+        let answer = cluster.node(id).write(allocate.clone()).await;
+        assert_eq!(
+            answer,
+            Ok(Response::Rejected {
+                reason: Rejection::Retired {
+                    command: "allocate".into()
+                }
+            }),
+            "through node {id}"
+        );
+    }
+    assert_eq!(
+        cluster.last_applied(leader),
+        applied,
+        "nothing was proposed"
+    );
     cluster.shutdown().await;
 }

@@ -1,5 +1,5 @@
 //! The server's decision for one client message (RFC 2131 §4.3), pure: the
-//! lease view, the request, the context, the offer book and the time in; a
+//! lease table, the request, the context, the offer book and the time in; a
 //! reply, a command to commit, or a counted reason for silence out.
 
 use std::borrow::Cow;
@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use raftmasq_state::{
-    ClientId, ClientIdentity, ClusterSettings, Command, LeaseRequest, LeaseState, Millis, Response,
+    ClientId, ClientIdentity, ClusterSettings, Command, LeaseRequest, LeaseState, LeaseTable,
+    Millis, Response,
 };
 use tracing::{info, warn};
 
@@ -16,7 +17,6 @@ use crate::decode::{ClientRequest, MessageKind};
 use crate::offers::OfferBook;
 use crate::options::Naming;
 use crate::reply::{self, BuildError, NakReason, Network, Reply, ReplyKind, ReplySpec};
-use crate::view::LeaseView;
 
 /// The client state a DHCPREQUEST is sent from (RFC 2131 §4.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -182,16 +182,30 @@ impl PendingReply {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Candidate addresses `address_to_offer` pulled from the table on this
+    /// thread: the tests measure the next-fit scan's work per DISCOVER with it.
+    pub(crate) static CANDIDATES_PULLED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one candidate pulled from the table, in tests; nothing otherwise.
+#[inline]
+fn count_candidate_pulled(_: &Ipv4Addr) {
+    #[cfg(test)]
+    CANDIDATES_PULLED.with(|pulled| pulled.set(pulled.get() + 1));
+}
+
 /// Decides what to do with one decoded client message.
-pub fn decide<V: LeaseView + ?Sized>(
-    view: &V,
+pub fn decide(
+    table: &LeaseTable,
     request: &ClientRequest,
     context: &Context,
     offers: &mut OfferBook,
     now: Millis,
 ) -> Decision {
     offers.purge_expired(now);
-    match decide_inner(view, request, context, offers, now) {
+    match decide_inner(table, request, context, offers, now) {
         Ok(decision) => decision,
         Err(reason) => Decision::Ignore(reason),
     }
@@ -296,14 +310,14 @@ fn leader_only(step: Step, request: &ClientRequest, arrival: Arrival) -> bool {
         )
 }
 
-fn decide_inner<V: LeaseView + ?Sized>(
-    view: &V,
+fn decide_inner(
+    table: &LeaseTable,
     request: &ClientRequest,
     context: &Context,
     offers: &mut OfferBook,
     now: Millis,
 ) -> Result<Decision, IgnoreReason> {
-    let settings = view.settings().ok_or(IgnoreReason::NotInitialized)?;
+    let settings = table.settings().ok_or(IgnoreReason::NotInitialized)?;
     if !context.server.members_complete {
         return Err(IgnoreReason::MembersIncomplete);
     }
@@ -322,7 +336,7 @@ fn decide_inner<V: LeaseView + ?Sized>(
         Err(reason) => return Err(reason),
     };
     let decider = Decider {
-        view,
+        table,
         request,
         server: &context.server,
         settings,
@@ -361,7 +375,7 @@ fn decide_inner<V: LeaseView + ?Sized>(
             // option 61 from another MAC frees nothing. The state machine
             // checks the same on the committed state; this check only spares
             // the log a write that would be refused.
-            let owned = view.lease_by_address(address).is_some_and(|lease| {
+            let owned = table.lease_by_address(address).is_some_and(|lease| {
                 lease.client_id == request.client_id && lease.mac == request.mac
             });
             if !owned {
@@ -391,15 +405,15 @@ fn identified(request: &ClientRequest, identity: ClientIdentity) -> Cow<'_, Clie
         ClientIdentity::ClientId => Cow::Borrowed(request),
         ClientIdentity::Mac => {
             let mut by_mac = request.clone();
-            by_mac.client_id = ClientId::from_mac(request.mac);
+            by_mac.client_id = ClientId::keyed(identity, Some(&request.client_id), request.mac);
             Cow::Owned(by_mac)
         }
     }
 }
 
 /// The inputs of one decision, so that each handler stays short.
-struct Decider<'a, V: ?Sized> {
-    view: &'a V,
+struct Decider<'a> {
+    table: &'a LeaseTable,
     request: &'a ClientRequest,
     server: &'a Arc<ServerConfig>,
     settings: &'a ClusterSettings,
@@ -407,7 +421,7 @@ struct Decider<'a, V: ?Sized> {
     now: Millis,
 }
 
-impl<V: LeaseView + ?Sized> Decider<'_, V> {
+impl Decider<'_> {
     fn lease_request(&self, address: Option<Ipv4Addr>) -> LeaseRequest {
         LeaseRequest {
             client_id: self.request.client_id.clone(),
@@ -480,7 +494,7 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
     /// scan moves past it.
     fn address_to_offer(&self, offers: &OfferBook) -> Result<(Ipv4Addr, bool), IgnoreReason> {
         let (client, mac, now) = (&self.request.client_id, self.request.mac, self.now);
-        let available = |address: Ipv4Addr| self.view.is_available_to(client, mac, address, now);
+        let available = |address: Ipv4Addr| self.table.is_available_to(client, mac, address, now);
         let lease_request = self.lease_request(self.request.requested_address);
         let offerable =
             |address: Ipv4Addr| !offers.held_for_other(address, client, now) && available(address);
@@ -493,16 +507,18 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         match offers.offer_for(client, now).filter(|&a| available(a)) {
             Some(address) => Ok((address, false)),
             None => match self
-                .view
+                .table
                 .candidate_addresses_from(&lease_request, now, start)
+                .inspect(count_candidate_pulled)
                 .find(|&a| offerable(a))
             {
                 // A preferred address (current lease, hint, previous) may lie below.
                 Some(address) => Ok((address, address >= start)),
                 None => {
                     let wrapped = self
-                        .view
+                        .table
                         .candidate_addresses(&lease_request, now)
+                        .inspect(count_candidate_pulled)
                         .find(|&a| offerable(a));
                     Ok((wrapped.ok_or(IgnoreReason::PoolExhausted)?, true))
                 }
@@ -548,15 +564,19 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         }
         let (client, mac) = (&self.request.client_id, self.request.mac);
         let recorded = self
-            .view
+            .table
             .reservation_for_mac(mac)
             .map(|reservation| reservation.address)
-            .or_else(|| self.view.lease_by_client(client).map(|lease| lease.address))
+            .or_else(|| {
+                self.table
+                    .lease_by_client(client)
+                    .map(|lease| lease.address)
+            })
             .ok_or(IgnoreReason::UnknownClient)?;
         if recorded != address {
             return self.nak(NakReason::WrongAddress);
         }
-        if !self.view.is_available_to(client, mac, address, self.now) {
+        if !self.table.is_available_to(client, mac, address, self.now) {
             return self.nak(NakReason::Unavailable);
         }
         Ok(self.bind(address))
@@ -568,11 +588,11 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
             return self.nak(NakReason::WrongSubnet);
         }
         let client = &self.request.client_id;
-        let holder = self.view.lease_by_address(address);
+        let holder = self.table.lease_by_address(address);
         if holder.is_some_and(|lease| lease.client_id != *client && lease.expires_at > self.now) {
             return self.nak(NakReason::HeldByOther);
         }
-        if holder.is_none() && self.view.lease_by_client(client).is_none() {
+        if holder.is_none() && self.table.lease_by_client(client).is_none() {
             if state == RequestState::Rebinding {
                 // Broadcast, so maybe another server's client: stay silent.
                 return Err(IgnoreReason::UnknownLease);
@@ -622,7 +642,7 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
             Step::Inform => return Err(IgnoreReason::NoQuorumInform),
         };
         let lease = self
-            .view
+            .table
             .lease_by_client(&self.request.client_id)
             .filter(|lease| {
                 lease.address == address

@@ -18,7 +18,6 @@ pub mod offers;
 pub mod options;
 pub mod reply;
 pub mod server;
-pub mod view;
 pub mod wire;
 
 #[cfg(any(test, feature = "testing"))]
@@ -35,8 +34,7 @@ pub use decode::{ClientFqdn, ClientRequest, DropReason, MessageKind, decode};
 pub use destination::{Destination, Route, route};
 pub use offers::OfferBook;
 pub use reply::{NakReason, Reply, ReplyKind};
-pub use server::{Cluster, DhcpServer, Received, ServerStats, Transport};
-pub use view::LeaseView;
+pub use server::{Cluster, DhcpServer, Event, Received, ServerStats, Transport};
 
 #[cfg(test)]
 mod robustness_tests;

@@ -9,9 +9,7 @@ use crate::decide::{Decision, decide};
 use crate::decode::decode;
 use crate::offers::OfferBook;
 use crate::reply::ReplyKind;
-use crate::testing::{
-    MemoryView, PacketBuilder, context, decode_and_decide, packet_options, settings,
-};
+use crate::testing::{PacketBuilder, context, decode_and_decide, packet_options, table};
 
 /// A realistic DISCOVER, with the client id, name, list, size and relay info.
 fn valid_discover() -> Vec<u8> {
@@ -107,7 +105,7 @@ proptest! {
             .build();
         let request = decode(&packet).expect("a bad option is not a hard drop");
         prop_assert!(request.rapid_commit);
-        let view = MemoryView::new(settings());
+        let view = table();
         let decision = decide(&view, &request, &context(Arrival::Broadcast, Role::LEADER), &mut OfferBook::new(), 0);
         match decision {
             Decision::Propose(proposal) => {
@@ -172,7 +170,7 @@ proptest! {
         }
         let request = decode(&builder.build()).expect("a bad option is not a hard drop");
         prop_assert!(request.malformed_options.contains(&code), "{:?}", request.malformed_options);
-        let view = MemoryView::new(settings());
+        let view = table();
         let decision = decide(&view, &request, &context(Arrival::Broadcast, Role::LEADER), &mut OfferBook::new(), 0);
         let Decision::Reply(reply) = decision else {
             return Err(TestCaseError::fail(format!("no reply: {decision:?}")));

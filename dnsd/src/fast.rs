@@ -292,5 +292,4 @@ fn reverse_address(name: &str) -> Option<Ipv4Addr> {
 }
 
 #[cfg(test)]
-#[path = "fast_tests.rs"]
 mod tests;

@@ -24,5 +24,5 @@ mod zones;
 
 pub use config::{DEFAULT_UDP_PAYLOAD, DnsServerConfig};
 pub use error::DnsError;
-pub use server::{Clock, DnsServer, system_clock};
+pub use server::{Clock, DnsServer};
 pub use source::{MemoryZoneSource, ZoneSource};

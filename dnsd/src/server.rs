@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use raftmasq_state::Millis;
@@ -30,17 +30,10 @@ const MAX_TCP_CONNECTIONS: usize = 256;
 /// the clients retry.
 const MAX_FORWARDS: usize = 1024;
 
-/// The clock lookups compare lease expiry with, in Unix milliseconds.
+/// The clock lookups compare lease expiry with, in Unix milliseconds. The
+/// daemon passes its node's cluster time, so DNS ends a lease when DHCP and
+/// Raft do; there is deliberately no default.
 pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    })
-}
 
 /// The DNS server of one host. See the crate docs.
 #[derive(Clone)]
@@ -65,12 +58,9 @@ enum Step {
 }
 
 impl DnsServer {
-    pub fn new(config: &DnsServerConfig, source: Arc<dyn ZoneSource>) -> Result<Self, DnsError> {
-        DnsServer::with_clock(config, source, system_clock())
-    }
-
-    /// A server that reads time from `clock` (tests pass a fake one).
-    pub fn with_clock(
+    /// A server that reads time from `clock` (the daemon's cluster time;
+    /// tests pass a fixed one).
+    pub fn new(
         config: &DnsServerConfig,
         source: Arc<dyn ZoneSource>,
         clock: Clock,

@@ -7,10 +7,10 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use raftmasq_api::import::{ImportReport, ImportRequest, plan};
 use raftmasq_consensus::state::Response as Answer;
-use raftmasq_dnsctl::import::{ImportReport, ImportRequest, plan};
 
-use super::{Admin, Failure, now_millis};
+use super::{Admin, Failure};
 
 pub(super) fn routes() -> Router<Admin> {
     Router::new().route("/import/dnsmasq", post(import))
@@ -20,7 +20,7 @@ async fn import(
     State(admin): State<Admin>,
     Json(request): Json<ImportRequest>,
 ) -> Result<Json<ImportReport>, Failure> {
-    let now = now_millis();
+    let now = admin.now();
     let planned = admin
         .read(true, |replica| plan(&replica.table, &request, now))
         .await?;

@@ -7,10 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use raftmasq_api::{Done, LeaseQuery, LeaseView};
 use raftmasq_consensus::state::{Command, Lease};
-use raftmasq_dnsctl::api::{Done, LeaseQuery, LeaseView};
 
-use super::{Admin, Failure, now_millis};
+use super::{Admin, Failure};
 
 pub(super) fn routes() -> Router<Admin> {
     Router::new()
@@ -28,7 +28,7 @@ async fn list(
             replica.table.leases().cloned().collect()
         })
         .await?;
-    let now = now_millis();
+    let now = admin.now();
     let views = leases
         .iter()
         .map(|lease| LeaseView::new(lease, now))

@@ -1,6 +1,6 @@
 //! The admin API on `node.admin_addr`, for `dnsctl` and operators: JSON under
 //! `/api/v1`, one module per resource. The JSON types live in
-//! `raftmasq_dnsctl::api` so the CLI and the daemon share one definition.
+//! `raftmasq_api` so the CLI and the daemon share one definition.
 //!
 //! Reads come from the local replica (they work while other members are down)
 //! unless `?consistent=true` asks for a linearizable read. Writes reach the
@@ -30,10 +30,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use raftmasq_consensus::state::{Command, Rejection, Response as Answer};
+use raftmasq_api::{ApiError, PREFIX};
+use raftmasq_consensus::state::{Command, Millis, Rejection, Response as Answer};
 use raftmasq_consensus::store::Replica;
 use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
-use raftmasq_dnsctl::api::{ApiError, PREFIX};
 use tokio::net::TcpListener;
 
 #[derive(Clone)]
@@ -220,7 +220,8 @@ pub(crate) fn refused(reason: &Rejection) -> Failure {
         Rejection::OutsideSubnet { .. }
         | Rejection::InvalidRecord(_)
         | Rejection::InvalidHostname { .. }
-        | Rejection::InvalidSettings(_) => Failure::bad_request(message),
+        | Rejection::InvalidSettings(_)
+        | Rejection::Retired { .. } => Failure::bad_request(message),
         Rejection::NoSuchLease { .. } | Rejection::NoSuchRecord => Failure::not_found(message),
         Rejection::NoSuchReservation { mac } => Failure::not_found(format!(
             "{message}; `dnsctl reservations list` shows the reservations ({mac} has none)"
@@ -249,6 +250,11 @@ impl Admin {
         }
     }
 
+    /// Cluster time, the node's one clock (e.g. to show ended leases as expired).
+    pub(crate) fn now(&self) -> Millis {
+        self.node.clock().now_millis()
+    }
+
     /// Commits `command` through the leader; a refusal becomes an error answer.
     pub(crate) async fn commit(&self, command: Command) -> Result<Answer, Failure> {
         match self.node.write(command).await? {
@@ -257,6 +263,3 @@ impl Admin {
         }
     }
 }
-
-/// This host's clock, for showing leases that ended as expired.
-pub(crate) use raftmasq_consensus::clock::now_millis;

@@ -8,13 +8,13 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use raftmasq_api::{MemberView, PoolView, StatusView};
 use raftmasq_consensus::node::MemberReport;
 use raftmasq_consensus::state::PoolStats;
 use raftmasq_consensus::{Member, NodeId};
-use raftmasq_dnsctl::api::{MemberView, PoolView, StatusView};
 use serde::Deserialize;
 
-use super::{Admin, Failure, now_millis};
+use super::{Admin, Failure};
 
 /// Long enough for a loaded host on an overlay, short enough for a prompt.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
@@ -145,7 +145,7 @@ async fn status(
             .iter()
             .map(|(id, _)| *id)
             .collect(),
-        now: now_millis(),
+        now: admin.now(),
     }))
 }
 

@@ -84,10 +84,9 @@ fn start_client<'c>(
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn rapid_commit_binds_dhcpcd_in_two_messages_after_the_commit_and_others_in_four() {
-    if !netns::prerequisites("dhcp rapid commit", TOOLS) {
-        return;
-    }
+    netns::require("dhcp rapid commit", TOOLS);
     let cluster = TestbedCluster::start(crate::binary(), "rc", 3, "");
     let leader = u8::try_from(cluster.wait_ready(Duration::from_secs(30))).expect("host index");
     let work = tempfile::TempDir::new().expect("client dir");
@@ -196,10 +195,9 @@ fn rapid_commit_binds_dhcpcd_in_two_messages_after_the_commit_and_others_in_four
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn boot_fields_reach_clients_that_ask_and_pxe_clients_unasked() {
-    if !netns::prerequisites("dhcp boot fields", TOOLS) {
-        return;
-    }
+    netns::require("dhcp boot fields", TOOLS);
     let boot = "\n[dhcp.options]\nnext_server = \"172.16.0.1\"\n\
                 server_name = \"tftp.lxd\"\nboot_file = \"pxelinux.0\"\n";
     let cluster = TestbedCluster::start(crate::binary(), "bf", 3, boot);
@@ -283,10 +281,9 @@ fn boot_fields_reach_clients_that_ask_and_pxe_clients_unasked() {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn with_rapid_commit_switched_off_a_rapid_client_takes_four_messages() {
-    if !netns::prerequisites("dhcp rapid commit off", TOOLS) {
-        return;
-    }
+    netns::require("dhcp rapid commit off", TOOLS);
     let cluster = TestbedCluster::start(crate::binary(), "ro", 1, "rapid_commit = false");
     cluster.wait_ready(Duration::from_secs(30));
     let work = tempfile::TempDir::new().expect("client dir");
@@ -389,10 +386,9 @@ impl Probe {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn inform_without_ciaddr_is_dropped_and_a_request_without_option_50_takes_its_offer() {
-    if !netns::prerequisites("dhcp malformed and lenient requests", TOOLS) {
-        return;
-    }
+    netns::require("dhcp malformed and lenient requests", TOOLS);
     let cluster = TestbedCluster::start(crate::binary(), "ml", 1, "");
     cluster.wait_ready(Duration::from_secs(30));
     let container = cluster

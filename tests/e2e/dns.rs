@@ -193,10 +193,9 @@ struct Member<'c> {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn containers_resolve_each_other_everywhere_and_names_leave_on_release_and_expiry() {
-    if !netns::prerequisites("dns containers", TOOLS) {
-        return;
-    }
+    netns::require("dns containers", TOOLS);
     let mut cluster = TestbedCluster::start(crate::binary(), "dn", 3, "");
     cluster.wait_ready(READY_WAIT);
     let work = tempfile::TempDir::new().expect("work dir");
@@ -553,10 +552,9 @@ fn mac_bytes(text: &str) -> [u8; 6] {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn bind_secondary_transfers_both_zones_follows_notify_and_others_are_refused() {
-    if !netns::prerequisites("dns secondary", TOOLS) {
-        return;
-    }
+    netns::require("dns secondary", TOOLS);
     let options = TestbedOptions {
         dns_extra: format!("secondaries = [\"{SECONDARY}\"]"),
         ..TestbedOptions::default()
@@ -761,10 +759,9 @@ fn single_host(tag: &str) -> TestbedCluster {
 type Case = (&'static str, Vec<u8>, Option<(u16, u8)>);
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn malformed_queries_never_crash_the_daemon() {
-    if !netns::prerequisites("dns malformed", TOOLS) {
-        return;
-    }
+    netns::require("dns malformed", TOOLS);
     let mut cluster = single_host("dm");
     let host = cluster.testbed.host(1).netns.path();
     let server = SocketAddr::from(([172, 16, 0, 1], 53));
@@ -989,10 +986,9 @@ fn malformed_queries_never_crash_the_daemon() {
 /// by https://kb.isc.org/docs/edns-compatibility-dig-queries) against one node,
 /// with the results BIND 9 gives.
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn edns_compliance_checks_pass_like_bind() {
-    if !netns::prerequisites("dns edns", TOOLS) {
-        return;
-    }
+    netns::require("dns edns", TOOLS);
     let cluster = single_host("de");
     let ns = &cluster.testbed.host(1).netns;
     let ask = |options: &[&str], qtype: &str| -> DigReply {

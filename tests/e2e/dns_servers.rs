@@ -47,10 +47,9 @@ fn lease_now<'c>(
 /// round the peers are written without `bridge=`, so the nodes learn the
 /// others' addresses only as they register, and readiness must wait for it.
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn every_first_lease_after_a_start_names_every_host() {
-    if !netns::prerequisites("dns servers after start", TOOLS) {
-        return;
-    }
+    netns::require("dns servers after start", TOOLS);
     let work = tempfile::TempDir::new().expect("client dir");
     for (round, peers_without_bridge) in [(0, false), (1, true)] {
         let options = TestbedOptions {
@@ -94,10 +93,9 @@ fn every_first_lease_after_a_start_names_every_host() {
 /// Without `bridge=` in the peers, a follower that has not heard the others
 /// register is not ready and its log says which hosts are missing.
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn a_node_that_misses_a_hosts_address_is_not_ready_and_says_why() {
-    if !netns::prerequisites("dns servers incomplete", TOOLS) {
-        return;
-    }
+    netns::require("dns servers incomplete", TOOLS);
     let options = TestbedOptions {
         peers_without_bridge: true,
         ..TestbedOptions::default()
@@ -164,10 +162,9 @@ fn a_node_that_misses_a_hosts_address_is_not_ready_and_says_why() {
 /// A fourth host joins: new leases and renewals name four; it is removed:
 /// they name three again.
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn the_list_follows_hosts_that_join_and_leave() {
-    if !netns::prerequisites("dns servers follow membership", TOOLS) {
-        return;
-    }
+    netns::require("dns servers follow membership", TOOLS);
     let options = TestbedOptions {
         members: Some(3),
         ..TestbedOptions::default()

@@ -46,11 +46,10 @@ fn leases(config: &std::path::Path) -> Vec<Value> {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn import_dnsmasq_moves_real_leases_and_reservations_with_their_time() {
     let tools = ["ip", "bridge", "dnsmasq", "dhclient", "udhcpc"];
-    if !netns::prerequisites("import_dnsmasq_moves_real_leases", &tools) {
-        return;
-    }
+    netns::require("import_dnsmasq_moves_real_leases", &tools);
     let prefix = test_prefix("im");
     let dir = std::env::temp_dir().join(format!("{prefix}files"));
     let _ = std::fs::remove_dir_all(&dir);

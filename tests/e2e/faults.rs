@@ -112,10 +112,9 @@ fn assert_clean(campaign: &Campaign, table: &str) {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn every_fault_once_under_load_loses_no_lease_and_duplicates_no_address() {
-    if !netns::prerequisites("fault injection", TOOLS) {
-        return;
-    }
+    netns::require("fault injection", TOOLS);
     let seed = std::env::var("SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -149,9 +148,7 @@ fn every_fault_once_under_load_loses_no_lease_and_duplicates_no_address() {
 #[test]
 #[ignore = "long form: scripts/fault-long.sh (SEED, ITERATIONS, HOLD_SECS, CLIENTS)"]
 fn long_randomised_fault_schedule() {
-    if !netns::prerequisites("fault injection (long)", TOOLS) {
-        return;
-    }
+    netns::require("fault injection (long)", TOOLS);
     let env = |key: &str, default: u64| {
         std::env::var(key)
             .ok()

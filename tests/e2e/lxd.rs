@@ -29,9 +29,7 @@ fn lxd_cluster(tag: &str, mode: BridgeMode) -> (Vec<LxdHost>, TestbedCluster) {
 }
 
 fn launched_instances_get_leases_and_names(tag: &str, mode: BridgeMode) {
-    if !netns::prerequisites(&format!("lxd {mode:?}"), lxd::TOOLS) {
-        return;
-    }
+    netns::require(&format!("lxd {mode:?}"), lxd::TOOLS);
     let (hosts, cluster) = lxd_cluster(tag, mode);
     let mut bound = Vec::new();
     for lxd in &hosts {
@@ -76,11 +74,13 @@ fn launched_instances_get_leases_and_names(tag: &str, mode: BridgeMode) {
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn lxd_unmanaged_bridge_instances_get_leases_and_names() {
     launched_instances_get_leases_and_names("lxb", BridgeMode::Unmanaged);
 }
 
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn lxd_managed_bridge_instances_get_leases_and_names() {
     launched_instances_get_leases_and_names("lxa", BridgeMode::Managed);
 }
@@ -89,10 +89,9 @@ fn lxd_managed_bridge_instances_get_leases_and_names() {
 /// `raw.dnsmasq=port=0`): raftmasq does not start, and says who holds the
 /// port and how to free it.
 #[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn lxd_port_53_clash_names_the_holder_and_the_fix() {
-    if !netns::prerequisites("lxd port clash", &["ip", "dnsmasq"]) {
-        return;
-    }
+    netns::require("lxd port clash", &["ip", "dnsmasq"]);
     let mut cluster =
         TestbedCluster::prepare_with(crate::binary(), "lxp", 1, &TestbedOptions::default());
     let host = cluster.testbed.host(1);
@@ -137,4 +136,195 @@ fn lxd_port_53_clash_names_the_holder_and_the_fix() {
         "{log}"
     );
     dnsmasq.kill();
+}
+
+/// Three hosts with LXD, each node following its own LXD (`[lxd]`) through a
+/// symlink to the daemon's socket, which a test can take away to make
+/// changes the node cannot see. Returns the hosts, the cluster and the links.
+fn watched_cluster(
+    tag: &str,
+    mode: BridgeMode,
+) -> (Vec<LxdHost>, TestbedCluster, Vec<std::path::PathBuf>) {
+    let mut cluster =
+        TestbedCluster::prepare_with(crate::binary(), tag, 3, &TestbedOptions::default());
+    let image = lxd::build_image(cluster.dir.path()).expect("busybox image");
+    let hosts: Vec<LxdHost> = (1..=3)
+        .map(|i| {
+            LxdHost::start(cluster.testbed.host(i), cluster.dir.path(), &image, mode)
+                .unwrap_or_else(|e| panic!("LXD on h{i}: {e}"))
+        })
+        .collect();
+    let mut links = Vec::new();
+    for (i, host) in (1..=3).zip(&hosts) {
+        let link = cluster.dir.path().join(format!("lxd-h{i}.socket"));
+        std::os::unix::fs::symlink(host.socket(), &link).expect("socket link");
+        let path = cluster.config_path(i);
+        let mut text = std::fs::read_to_string(&path).expect("config");
+        text.push_str(&format!(
+            "\n[lxd]\nenabled = true\nsocket = \"{}\"\n",
+            link.display()
+        ));
+        std::fs::write(&path, text).expect("config");
+        links.push(link);
+    }
+    for i in 1..=3 {
+        cluster.start_node(i);
+    }
+    cluster.wait_ready(Duration::from_secs(30));
+    (hosts, cluster, links)
+}
+
+/// The answers to `name type` from every host's DNS server, in host order.
+fn answers(cluster: &TestbedCluster, name: &str, rtype: &str) -> Vec<Vec<String>> {
+    cluster
+        .testbed
+        .hosts()
+        .map(|host| {
+            dig(&host.netns, &host.bridge_address(), &[], &[(name, rtype)])
+                .map(|replies| replies[0].data(rtype))
+                .unwrap_or_else(|e| vec![format!("dig failed: {e}")])
+        })
+        .collect()
+}
+
+/// Waits (at most `timeout`) until every host answers `name type` with
+/// exactly `expected`; panics with what they said and the logs.
+fn wait_answer(
+    cluster: &TestbedCluster,
+    name: &str,
+    rtype: &str,
+    expected: &[String],
+    timeout: Duration,
+) {
+    let mut last = Vec::new();
+    let ok = netns::wait_until(timeout, Duration::from_millis(50), || {
+        last = answers(cluster, name, rtype);
+        last.iter().all(|a| a == expected)
+    });
+    assert!(
+        ok,
+        "{name} {rtype}: expected {expected:?} on every host, got {last:?}\n{}",
+        cluster.logs()
+    );
+}
+
+fn reverse(address: &str) -> String {
+    let mut octets: Vec<&str> = address.split('.').collect();
+    octets.reverse();
+    format!("{}.in-addr.arpa", octets.join("."))
+}
+
+/// The reserved address of `mac` as `host`'s node sees it.
+fn reservation(cluster: &TestbedCluster, host: u8, mac: &str) -> Option<String> {
+    cluster
+        .get(host, "/api/v1/reservations")?
+        .as_array()?
+        .iter()
+        .find(|r| r["mac"].as_str() == Some(mac))
+        .and_then(|r| r["address"].as_str().map(str::to_string))
+}
+
+fn follows_lxd(tag: &str, mode: BridgeMode) {
+    netns::require(&format!("lxd watch {mode:?}"), lxd::TOOLS);
+    let (hosts, cluster, links) = watched_cluster(tag, mode);
+    let one = vec![];
+
+    // A container that sends no hostname, one that sends another name, one
+    // with a static address set in LXD: all named after the instance.
+    hosts[0].launch("web1", &[]).expect("launch web1");
+    let web1 = hosts[0].dhcp("web1", None).expect("udhcpc web1");
+    hosts[1].launch("db2", &[]).expect("launch db2");
+    let db2 = hosts[1].dhcp("db2", Some("other")).expect("udhcpc db2");
+    hosts[2]
+        .launch("st3", &["-c", "user.raftmasq.ipv4=172.16.50.3"])
+        .expect("launch st3");
+    let st3_mac = hosts[2].mac("st3").expect("MAC");
+    let reserved = netns::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        (1..=3).all(|h| reservation(&cluster, h, &st3_mac).as_deref() == Some("172.16.50.3"))
+    });
+    assert!(reserved, "no reservation for st3:\n{}", cluster.logs());
+    let st3 = hosts[2].dhcp("st3", None).expect("udhcpc st3");
+    assert_eq!(st3, "172.16.50.3", "st3 got another address than LXD's");
+    for (name, address) in [("web1", &web1), ("db2", &db2), ("st3", &st3)] {
+        let fqdn = format!("{name}.lxd");
+        wait_answer(&cluster, &fqdn, "A", &[address.clone()], Duration::from_secs(10));
+        wait_answer(
+            &cluster,
+            &reverse(address),
+            "PTR",
+            &[format!("{fqdn}.")],
+            Duration::from_secs(5),
+        );
+    }
+    assert_eq!(answers(&cluster, "other.lxd", "A"), vec![one.clone(); 3]);
+
+    // A copy gets its own MAC, so its own address and name.
+    hosts[0].copy("web1", "web1c").expect("lxc copy");
+    let copy = hosts[0].dhcp("web1c", None).expect("udhcpc web1c");
+    assert_ne!(copy, web1, "the copy got the original's address");
+    wait_answer(&cluster, "web1c.lxd", "A", &[copy.clone()], Duration::from_secs(10));
+    wait_answer(&cluster, "web1.lxd", "A", &[web1.clone()], Duration::from_secs(1));
+
+    // Delete: the name and the address are free within a second everywhere.
+    let db2_mac = hosts[1].mac("db2").expect("MAC");
+    hosts[1].lxc(&["delete", "-f", "db2"]).expect("lxc delete");
+    let deleted = std::time::Instant::now();
+    let mut last = (Vec::new(), Vec::new());
+    let freed = netns::wait_until(Duration::from_secs(1), Duration::from_millis(20), || {
+        let leases: Vec<bool> = (1..=3)
+            .map(|h| {
+                let leases = cluster.leases(h, false);
+                lease_for_mac(&leases, &db2_mac).is_some()
+                    || leases.iter().any(|l| l["address"].as_str() == Some(&db2))
+            })
+            .collect();
+        let names = answers(&cluster, "db2.lxd", "A");
+        let done = leases.iter().all(|held| !held) && names.iter().all(Vec::is_empty);
+        last = (leases, names);
+        done
+    });
+    assert!(
+        freed,
+        "db2 not freed on every host within 1 s of lxc delete ({:?} later): leases held {:?}, names {:?}\n{}",
+        deleted.elapsed(),
+        last.0,
+        last.1,
+        cluster.logs()
+    );
+
+    // LXD restarts, and while the node cannot see it web1c is deleted and
+    // web1 gets a static address: both are picked up once it can.
+    std::fs::remove_file(&links[0]).expect("unlink");
+    hosts[0].stop_daemon();
+    hosts[0].start_daemon().expect("LXD back");
+    let web1_mac = hosts[0].mac("web1").expect("MAC");
+    hosts[0]
+        .lxc(&["delete", "-f", "web1c"])
+        .expect("delete web1c");
+    hosts[0]
+        .lxc(&["config", "set", "web1", "user.raftmasq.ipv4", "172.16.50.1"])
+        .expect("static web1");
+    // Still the old state: nobody told the cluster.
+    assert_eq!(reservation(&cluster, 1, &web1_mac), None);
+    std::os::unix::fs::symlink(hosts[0].socket(), &links[0]).expect("link again");
+    let caught_up = netns::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        (1..=3).all(|h| reservation(&cluster, h, &web1_mac).as_deref() == Some("172.16.50.1"))
+    });
+    assert!(caught_up, "web1's new static address not picked up after the LXD restart:\n{}", cluster.logs());
+    wait_answer(&cluster, "web1c.lxd", "A", &one, Duration::from_secs(5));
+    let logs = cluster.logs();
+    assert!(logs.contains("lxd: not following LXD"), "{logs}");
+    assert!(logs.contains("lxd: following LXD"), "{logs}");
+}
+
+#[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn lxd_watch_managed_bridge_names_statics_deletes_copies_and_restarts() {
+    follows_lxd("lxw", BridgeMode::Managed);
+}
+
+#[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn lxd_watch_unmanaged_bridge_names_statics_deletes_copies_and_restarts() {
+    follows_lxd("lxu", BridgeMode::Unmanaged);
 }

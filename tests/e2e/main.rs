@@ -1,6 +1,7 @@
 //! End-to-end tests: real `raftmasq` processes (and, for DHCP/DNS, real clients
 //! in network namespaces). One test binary, a module per area.
 
+mod check;
 mod crash;
 mod dashboard;
 mod demo;

@@ -13,8 +13,9 @@
 //! address on the interface (dhcpcd does that itself). Tests read the events.
 //!
 //! systemd-networkd runs no script: see [`crate::networkd`], which runs it as
-//! the recipe in `shared/reference/networkd-in-netns.md` says and writes the
-//! same event lines from its log and lease file.
+//! the recipe in `shared/reference/networkd-in-netns.md` says (with a private
+//! `dbus-daemon` so that a test can make it renew) and writes the same event
+//! lines from its log and lease file.
 
 use std::fs;
 use std::io;
@@ -37,11 +38,25 @@ pub enum ClientKind {
 }
 
 impl ClientKind {
-    /// The clients whose renewal a test can force at once (a signal, or a
-    /// short T1 for dhclient). networkd renews only at T1 (no command without
-    /// a bus), so the tests that wait for its timers use it on their own
-    /// (`tests/e2e/networkd.rs`).
-    pub const ALL: [ClientKind; 3] = [ClientKind::Dhclient, ClientKind::Udhcpc, ClientKind::Dhcpcd];
+    /// The client matrix: every kind, each of whose renewal a test can force
+    /// ([`DhcpClient::renew`]: a signal, `networkctl renew` on networkd's
+    /// private bus, or a short T1 for dhclient).
+    pub const ALL: [ClientKind; 4] = [
+        ClientKind::Dhclient,
+        ClientKind::Udhcpc,
+        ClientKind::Dhcpcd,
+        ClientKind::Networkd,
+    ];
+
+    /// The tools (on the PATH, or absolute paths) that starting this kind needs.
+    pub fn tools(&self) -> &'static [&'static str] {
+        match self {
+            ClientKind::Dhclient => &["dhclient"],
+            ClientKind::Udhcpc => &["udhcpc"],
+            ClientKind::Dhcpcd => &["dhcpcd", "unshare"],
+            ClientKind::Networkd => networkd::TOOLS,
+        }
+    }
 
     pub fn program(&self) -> &'static str {
         match self {
@@ -294,6 +309,13 @@ impl<'c> DhcpClient<'c> {
         })
     }
 
+    /// networkd: the pid of its private `dbus-daemon`, while it runs.
+    pub fn bus_pid(&self) -> Option<u32> {
+        (self.kind == ClientKind::Networkd)
+            .then(|| networkd::bus_pid(&self.dir))
+            .flatten()
+    }
+
     /// The container the client runs in.
     pub fn container(&self) -> &'c Container {
         self.container
@@ -311,7 +333,11 @@ impl<'c> DhcpClient<'c> {
 
     /// The client's own log, for failure messages.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        let mut log = fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+        if self.kind == ClientKind::Networkd {
+            log.push_str(&networkd::lease_file_report(&self.dir));
+        }
+        log
     }
 
     /// Waits at most `timeout` for a lease; returns the first one.
@@ -319,15 +345,20 @@ impl<'c> DhcpClient<'c> {
         self.wait_event_after(0, timeout, Event::is_bound)
     }
 
-    /// Asks the client to renew (udhcpc and dhcpcd: SIGUSR1; dhclient: waits
-    /// for the T1 timer, see [`ClientOptions::dhclient_renewal_secs`];
-    /// networkd: waits for its T1) and waits at most `timeout` for the
-    /// renewed lease.
+    /// Asks the client to renew (udhcpc and dhcpcd: SIGUSR1; networkd:
+    /// `networkctl renew eth0` on its private bus; dhclient: waits for the T1
+    /// timer, see [`ClientOptions::dhclient_renewal_secs`]) and waits at most
+    /// `timeout` for the renewed lease.
+    ///
+    /// What an unanswered renewal leads to differs: udhcpc broadcasts a
+    /// REBINDING request 1 s later (`-T 1`), dhcpcd retries by unicast, and
+    /// networkd (one renewal per window) waits for T2 to rebind.
     pub fn renew(&mut self, timeout: Duration) -> io::Result<Lease> {
         let seen = self.events().len();
         match self.kind {
             ClientKind::Udhcpc | ClientKind::Dhcpcd => self.process()?.signal("USR1")?,
-            ClientKind::Dhclient | ClientKind::Networkd => {}
+            ClientKind::Networkd => networkd::renew(self.process()?)?,
+            ClientKind::Dhclient => {}
         }
         self.wait_event_after(seen, timeout, |event| {
             event.is_bound() && matches!(event.event.as_str(), "RENEW" | "REBIND" | "BOUND")
@@ -384,6 +415,9 @@ impl<'c> DhcpClient<'c> {
         // After the process: its last log lines become events first.
         if let Some(watcher) = self.watcher.take() {
             watcher.stop();
+        }
+        if self.kind == ClientKind::Networkd {
+            networkd::stop_bus(&self.dir);
         }
     }
 

@@ -154,7 +154,8 @@ upstream = ["10.99.0.254:53"]
     }
 
     /// Starts (or restarts) the node on `host` with its clock shifted by
-    /// `offset_ms` (the daemon's test-only `RAFTMASQ_TEST_CLOCK_OFFSET_MS`).
+    /// `offset_ms` (`RAFTMASQ_TEST_CLOCK_OFFSET_MS`, which only the debug
+    /// daemon the tests build honours).
     pub fn start_node_with_clock_offset(&mut self, host: u8, offset_ms: i64) {
         let env = [(
             "RAFTMASQ_TEST_CLOCK_OFFSET_MS".to_string(),

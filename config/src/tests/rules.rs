@@ -152,6 +152,48 @@ fn all_problems_are_reported_together() {
 }
 
 #[test]
+fn unknown_keys_wrong_types_and_invalid_values_are_reported_together() {
+    let text = with(BASE, "node", "nickname = \"lxd1\"");
+    let text = with(&text, "dhcp", "lease_time = 3600");
+    let text = with(&text, "dhcp", "prot = 67");
+    let text = with(&text, "dns", r#"domain = "-bad""#);
+    let error = parse(&text).unwrap_err();
+    let found: Vec<(&str, &str)> = error
+        .problems()
+        .iter()
+        .map(|p| (p.key.as_str(), p.reason.as_str()))
+        .collect();
+    let has = |key: &str, reason: &str| found.iter().any(|(k, r)| *k == key && r.contains(reason));
+    assert!(
+        has("node.nickname", "unknown key `nickname` in [node]"),
+        "{error}"
+    );
+    assert!(has("dhcp.lease_time", "invalid type"), "{error}");
+    assert!(has("dhcp.prot", "unknown key `prot` in [dhcp]"), "{error}");
+    assert!(has("dns.domain", ""), "{error}");
+    assert_eq!(error.problems().len(), 4, "{error}");
+    // Each line points at the key in the file as written.
+    for problem in error.problems() {
+        assert!(problem.position.is_some(), "{problem:?}");
+    }
+}
+
+#[test]
+fn a_wrong_type_on_a_required_key_is_reported_once() {
+    let text = with(BASE, "node", "nickname = 1");
+    let text = text.replace("id = 1\n", "id = \"one\"\n");
+    let error = parse(&text).unwrap_err();
+    let keys: Vec<&str> = error.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys.iter().filter(|k| **k == "node.id").count(),
+        1,
+        "{error}"
+    );
+    assert!(keys.contains(&"node.nickname"), "{error}");
+    assert!(!error.to_string().contains("missing key"), "{error}");
+}
+
+#[test]
 fn node_rules() {
     rejects(&with(BASE, "node", "id = 0"), "node.id", "start at 1");
     rejects(

@@ -1,13 +1,14 @@
-//! Keeps [`crate::clock`]'s correction current: once a second, ask every other
-//! voter for its clock over the cluster listener and take the median offset
-//! (see the module docs of `clock` for why). A node that has never measured
-//! (just started) measures before its first write as leader.
+//! Keeps the node's [`crate::clock::ClusterClock`] corrected: once a second,
+//! ask every other voter for its clock over the cluster listener and take the
+//! median offset (see the module docs of `clock` for why). A node that has
+//! never measured (just started) measures before its first write as leader.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Json;
+use axum::extract::State;
 use raftmasq_state::Millis;
 
 use super::ClusterNode;
@@ -24,13 +25,13 @@ const REMEMBER: Duration = Duration::from_secs(600);
 /// A change of correction worth a log line.
 const NOTABLE_MS: i64 = 1_000;
 
-/// The last offset measured for each voter. One per process, like the
-/// correction it feeds (the daemon runs one node).
-static KNOWN: Mutex<BTreeMap<NodeId, (i64, Instant)>> = Mutex::new(BTreeMap::new());
+/// The last offset measured for each voter, kept by the node.
+#[derive(Default)]
+pub(super) struct PeerOffsets(Mutex<BTreeMap<NodeId, (i64, Instant)>>);
 
 /// The answer to a peer asking for this host's clock.
-pub(super) async fn answer() -> Json<Millis> {
-    Json(clock::local_millis())
+pub(super) async fn answer(State(node): State<ClusterNode>) -> Json<Millis> {
+    Json(node.clock().local_millis())
 }
 
 pub(super) async fn keep_in_sync(node: ClusterNode) {
@@ -64,7 +65,11 @@ pub(super) async fn sync_once(node: &ClusterNode) {
     }
     let measured = asks.join_all().await;
     let offsets: Vec<i64> = {
-        let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut known = node
+            .peer_offsets()
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for (peer, offset) in measured {
             if let Some(offset) = offset {
                 known.insert(peer, (offset, Instant::now()));
@@ -78,9 +83,9 @@ pub(super) async fn sync_once(node: &ClusterNode) {
         // start, stay unsynced so the first write as leader asks again).
         return;
     }
-    let before = clock::correction_ms();
+    let before = node.clock().correction_ms();
     let correction = clock::correction_for(&offsets);
-    clock::set_correction(correction);
+    node.clock().set_correction(correction);
     if (correction - before).abs() >= NOTABLE_MS {
         tracing::warn!(
             node_id = node.id(),
@@ -94,13 +99,13 @@ pub(super) async fn sync_once(node: &ClusterNode) {
 /// `peer`'s clock minus ours, if it answered quickly enough to tell.
 async fn offset_of(node: &ClusterNode, peer: NodeId) -> Option<i64> {
     let addr = node.member_addr(peer)?;
-    let sent = clock::local_millis();
+    let sent = node.clock().local_millis();
     let peer_ms: Millis = node
         .peers()
         .post(peer, &addr, paths::CLOCK, &(), ASK_TIMEOUT)
         .await
         .ok()?;
-    let received = clock::local_millis();
+    let received = node.clock().local_millis();
     (received.saturating_sub(sent) <= MAX_ROUND_TRIP_MS)
         .then(|| clock::offset_from(sent, received, peer_ms))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use raftmasq_state::ClusterSettings;
 
 use super::Batching;
+use crate::clock::ClusterClock;
 use crate::network::ClusterToken;
 use crate::types::{Member, NodeId};
 
@@ -37,6 +38,9 @@ pub struct NodeConfig {
     pub write_timeout: Duration,
     /// How the leader groups concurrent writes into log entries.
     pub batching: Batching,
+    /// This node's cluster time; tests skew a node through it
+    /// (`ClusterClock::with_test_offset`).
+    pub clock: ClusterClock,
 }
 
 impl NodeConfig {
@@ -64,6 +68,7 @@ impl NodeConfig {
             snapshot_every: 5_000,
             write_timeout: Duration::from_secs(3),
             batching: Batching::default(),
+            clock: ClusterClock::new(),
         }
     }
 }

@@ -7,7 +7,6 @@ use openraft::ServerState;
 use raftmasq_state::Command;
 
 use super::ClusterNode;
-use super::write::now_millis;
 
 /// How often the leader looks for due leases. Readers (DNS, DHCP) already
 /// ignore ended leases by their own clock, so this only bounds how long an
@@ -22,7 +21,7 @@ pub(super) async fn expire_due_leases(node: ClusterNode) {
         if node.metrics().state != ServerState::Leader {
             continue;
         }
-        let now = now_millis();
+        let now = node.clock().now_millis();
         let due = node
             .replica()
             .read()

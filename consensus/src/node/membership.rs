@@ -200,39 +200,19 @@ impl ClusterNode {
         change: &MembershipChange,
         deadline: Instant,
     ) -> Result<MembershipOutcome, MembershipError> {
-        match self.raft().current_leader().await {
-            Some(leader) if leader == self.id() => {
-                self.change_as_leader(change.clone(), deadline).await
-            }
-            Some(leader) => self.forward_change(leader, change, deadline).await,
-            None => Err(WriteError::NoLeader {
-                node: self.id(),
-                last_leader: None,
-            }
-            .into()),
-        }
-    }
-
-    async fn forward_change(
-        &self,
-        leader: NodeId,
-        change: &MembershipChange,
-        deadline: Instant,
-    ) -> Result<MembershipOutcome, MembershipError> {
-        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
-            node: self.id(),
-            last_leader: Some(leader),
-        })?;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        self.peers()
-            .post(leader, &addr, MEMBERS_PATH, change, remaining)
-            .await
-            .map_err(|error| {
+        self.at_leader(
+            MEMBERS_PATH,
+            change,
+            deadline,
+            || self.change_as_leader(change.clone(), deadline),
+            |leader, error| {
                 MembershipError::Write(WriteError::LeaderUnreachable {
                     leader,
                     reason: error.to_string(),
                 })
-            })?
+            },
+        )
+        .await
     }
 
     async fn change_as_leader(

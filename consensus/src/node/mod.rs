@@ -2,6 +2,7 @@
 //! listener and the tasks that bootstrap, join and guard the cluster settings.
 
 mod api;
+mod at_leader;
 mod batch;
 mod bootstrap;
 mod bridges;
@@ -17,7 +18,7 @@ pub use config::NodeConfig;
 pub use membership::{
     MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG, state_name,
 };
-pub use write::{ReadError, WriteError, now_millis};
+pub use write::{ReadError, WriteError};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::ClusterClock;
 use crate::network::{ClusterToken, HttpNetwork, Links, PeerClient, raft_routes};
 use crate::store::{self, ReplicaHandle, StoreOpenError};
 use crate::types::{Member, NodeId, Raft, RaftMetrics};
@@ -48,6 +50,8 @@ struct Inner {
     local_addr: SocketAddr,
     /// Set when this node must stop serving: its settings differ from the cluster's.
     refused: watch::Sender<Option<String>>,
+    /// The voters' clock offsets that correct `config.clock`.
+    peer_offsets: clock_sync::PeerOffsets,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -123,6 +127,7 @@ impl ClusterNode {
                 peers,
                 local_addr,
                 refused: watch::Sender::new(None),
+                peer_offsets: Default::default(),
                 tasks: Default::default(),
             }),
         };
@@ -138,6 +143,16 @@ impl ClusterNode {
 
     pub fn raft(&self) -> &Raft {
         &self.inner.raft
+    }
+
+    /// Cluster time, the one clock of this node: hand it to everything that
+    /// compares with lease times (DHCP, DNS, the admin API).
+    pub fn clock(&self) -> &ClusterClock {
+        &self.inner.config.clock
+    }
+
+    fn peer_offsets(&self) -> &clock_sync::PeerOffsets {
+        &self.inner.peer_offsets
     }
 
     /// This node's replica, for local reads (DNS, DHCP, `dnsctl` without `--consistent`).

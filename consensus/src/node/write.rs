@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
-use raftmasq_state::{Command, Millis, Response};
+use raftmasq_state::{Command, Millis, Rejection, Response};
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep, timeout_at};
 
@@ -65,8 +65,6 @@ pub enum ReadError {
     CatchUp { node: NodeId, index: u64 },
 }
 
-pub use crate::clock::now_millis;
-
 /// The leader stamps its own clock into a command, so every replica applies
 /// the same time whichever node first received the request.
 fn stamp(command: &mut Command, leader_now: Millis) {
@@ -101,16 +99,14 @@ impl ClusterNode {
         command: &Command,
         deadline: Instant,
     ) -> Result<Response, WriteError> {
-        match self.raft().current_leader().await {
-            Some(leader) if leader == self.id() => {
-                self.write_as_leader(command.clone(), deadline).await
-            }
-            Some(leader) => self.forward_write(leader, command, deadline).await,
-            None => Err(WriteError::NoLeader {
-                node: self.id(),
-                last_leader: None,
-            }),
-        }
+        self.at_leader(
+            paths::WRITE,
+            command,
+            deadline,
+            || self.write_as_leader(command.clone(), deadline),
+            peer_failure,
+        )
+        .await
     }
 
     /// Commits on this node if it is the leader; never forwards. The command
@@ -120,12 +116,19 @@ impl ClusterNode {
         mut command: Command,
         deadline: Instant,
     ) -> Result<Response, WriteError> {
-        if !crate::clock::is_synced() {
+        if command.is_retired() {
+            return Ok(Response::Rejected {
+                reason: Rejection::Retired {
+                    command: command.kind().to_string(),
+                },
+            });
+        }
+        if !self.clock().is_synced() {
             // A leader right after start has not compared clocks yet: do it
             // before its clock goes into the log for good.
             super::clock_sync::sync_once(self).await;
         }
-        stamp(&mut command, now_millis());
+        stamp(&mut command, self.clock().now_millis());
         let kind = command.kind();
         match timeout_at(deadline, self.batcher().submit(command)).await {
             Err(_elapsed) => {
@@ -141,25 +144,6 @@ impl ClusterNode {
             }
             Ok(answer) => answer,
         }
-    }
-
-    async fn forward_write(
-        &self,
-        leader: NodeId,
-        command: &Command,
-        deadline: Instant,
-    ) -> Result<Response, WriteError> {
-        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
-            node: self.id(),
-            last_leader: Some(leader),
-        })?;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let answer: Result<Response, WriteError> = self
-            .peers()
-            .post(leader, &addr, paths::WRITE, command, remaining)
-            .await
-            .map_err(|error| peer_failure(leader, error))?;
-        answer
     }
 
     /// A linearizable read: confirms the leader's authority with a quorum
@@ -191,27 +175,14 @@ impl ClusterNode {
 
     /// One attempt: confirm leadership here if this node leads, else ask the leader.
     async fn read_index_once(&self, deadline: Instant) -> Result<Option<LogId>, WriteError> {
-        let leader = match self.raft().current_leader().await {
-            Some(leader) if leader == self.id() => {
-                return self.read_index_as_leader(deadline).await;
-            }
-            Some(leader) => leader,
-            None => {
-                return Err(WriteError::NoLeader {
-                    node: self.id(),
-                    last_leader: None,
-                });
-            }
-        };
-        let addr = self.member_addr(leader).ok_or(WriteError::NoLeader {
-            node: self.id(),
-            last_leader: Some(leader),
-        })?;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        self.peers()
-            .post(leader, &addr, paths::READ, &(), remaining)
-            .await
-            .map_err(|error| peer_failure(leader, error))?
+        self.at_leader(
+            paths::READ,
+            &(),
+            deadline,
+            || self.read_index_as_leader(deadline),
+            peer_failure,
+        )
+        .await
     }
 
     pub(super) async fn read_index_as_leader(

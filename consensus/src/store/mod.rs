@@ -10,6 +10,7 @@
 
 mod log;
 mod offline;
+pub mod snapshot_format;
 mod state_machine;
 
 pub use log::LogStore;

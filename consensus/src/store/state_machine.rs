@@ -15,6 +15,7 @@ use raftmasq_state::{LeaseTable, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::snapshot_format;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 const CURRENT_SNAPSHOT: &[u8] = b"current";
@@ -72,7 +73,7 @@ impl SnapshotSlot {
         else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
+        snapshot_format::decode(&bytes)
             .map(Some)
             .map_err(|e| StorageIOError::read_snapshot(None, &e).into())
     }
@@ -80,7 +81,7 @@ impl SnapshotSlot {
     /// Writes and fsyncs: openraft purges the log behind a snapshot once this returns.
     async fn write(&self, snapshot: &StoredSnapshot) -> Result<(), StorageError> {
         let signature = Some(snapshot.meta.signature());
-        let bytes = serde_json::to_vec(snapshot)
+        let bytes = snapshot_format::encode(snapshot)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
         self.tree
             .insert(CURRENT_SNAPSHOT, bytes)
@@ -134,7 +135,7 @@ impl StateMachineStore {
 }
 
 fn decode_replica(data: &[u8], meta: &SnapshotMeta) -> Result<Replica, StorageError> {
-    serde_json::from_slice(data)
+    snapshot_format::decode(data)
         .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
 }
 
@@ -152,8 +153,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let data =
-            serde_json::to_vec(&replica).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let data = snapshot_format::encode(&replica)
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let snapshot_id = match replica.last_applied {
             Some(log_id) => format!("{}-{}-{}", log_id.leader_id, log_id.index, data.len()),
             None => format!("empty-{}", data.len()),
@@ -311,5 +312,93 @@ mod tests {
         };
         assert!(matches!(first, Response::Lease { .. }));
         assert_eq!(first, again, "a repeated Bind returns the same lease");
+    }
+
+    /// The sled snapshot slot of release 0.1 (JSON, the replica inside as a
+    /// JSON array of numbers): see tests/fixtures/release-0.1/README.md.
+    const RELEASE_0_1_SLOT: &[u8] =
+        include_bytes!("../../tests/fixtures/release-0.1/snapshot.json");
+
+    fn release_0_1_replica() -> (StoredSnapshot, Replica) {
+        let stored: StoredSnapshot = snapshot_format::decode(RELEASE_0_1_SLOT).unwrap();
+        let replica = decode_replica(&stored.data, &stored.meta).unwrap();
+        (stored, replica)
+    }
+
+    #[test]
+    fn a_release_0_1_snapshot_still_loads() {
+        let (stored, replica) = release_0_1_replica();
+        assert_eq!(stored.meta.last_log_id.map(|id| id.index), Some(12));
+        assert_eq!(replica.last_applied, stored.meta.last_log_id);
+        let table = serde_json::to_value(&replica.table).unwrap();
+        let names: Vec<&str> = table["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|lease| lease["granted_name"].as_str())
+            .collect();
+        assert_eq!(names, ["web", "db", "web-2"]);
+        assert_eq!(table["records"].as_array().unwrap().len(), 2);
+        assert_eq!(table["reservations"].as_array().unwrap().len(), 1);
+        assert_eq!(table["quarantine"].as_array().unwrap().len(), 1);
+    }
+
+    /// The old snapshot, written again in the current format, reads back as
+    /// the same replica.
+    #[test]
+    fn the_binary_format_keeps_every_part_of_the_replica() {
+        let (stored, replica) = release_0_1_replica();
+        let data = snapshot_format::encode(&replica).unwrap();
+        let again = snapshot_format::encode(&StoredSnapshot {
+            meta: stored.meta.clone(),
+            data,
+        })
+        .unwrap();
+        let stored_again: StoredSnapshot = snapshot_format::decode(&again).unwrap();
+        assert_eq!(stored_again.meta, stored.meta);
+        let replica_again = decode_replica(&stored_again.data, &stored_again.meta).unwrap();
+        assert_eq!(replica_again.table, replica.table);
+        assert_eq!(replica_again.last_applied, replica.last_applied);
+        assert_eq!(replica_again.membership, replica.membership);
+    }
+
+    /// The sizes consensus/DESIGN.md quotes: the sled slot of the release 0.1
+    /// fixture, and of a table of 10,000 bound leases, old format against new.
+    #[test]
+    fn binary_snapshots_are_a_fraction_of_the_legacy_size() {
+        let (stored, replica) = release_0_1_replica();
+        let mut big = replica.clone();
+        let now = big.table.last_now();
+        for n in 0..10_000_u32 {
+            let [_, b, c, d] = n.to_be_bytes();
+            let mac = raftmasq_state::MacAddr([0x02, 0x10, 0, b, c, d]);
+            big.table.apply(&Command::Bind {
+                request: raftmasq_state::LeaseRequest {
+                    client_id: raftmasq_state::ClientId::from_mac(mac),
+                    mac,
+                    hostname: Some(format!("container-{n}")),
+                    requested_address: None,
+                    seen_by: Some(1),
+                },
+                now,
+                lease_time_secs: None,
+            });
+        }
+        for (what, replica) in [("release 0.1 fixture", &replica), ("10,000 leases", &big)] {
+            let legacy = serde_json::to_vec(&StoredSnapshot {
+                meta: stored.meta.clone(),
+                data: serde_json::to_vec(replica).unwrap(),
+            })
+            .unwrap()
+            .len();
+            let binary = snapshot_format::encode(&StoredSnapshot {
+                meta: stored.meta.clone(),
+                data: snapshot_format::encode(replica).unwrap(),
+            })
+            .unwrap()
+            .len();
+            println!("{what}: legacy {legacy} bytes, binary {binary} bytes");
+            assert!(binary * 4 < legacy, "{what}: {binary} vs {legacy}");
+        }
     }
 }

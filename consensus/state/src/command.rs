@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{ClientId, Lease, MacAddr, Millis, NodeId, Reservation, StaticRecord};
@@ -33,6 +33,11 @@ pub enum Command {
     },
     /// Hold an address for a client (DHCPOFFER) for `hold_ms`.
     /// `request.requested_address` is a hint.
+    ///
+    /// Retired: offers are not replicated (the DHCP server holds them itself,
+    /// dhcpd/DESIGN.md), so no release proposes this. It stays so that a log
+    /// holding one still decodes and replays as it did; a node refuses to
+    /// propose a new one ([`Rejection::Retired`]).
     Allocate {
         request: LeaseRequest,
         now: Millis,
@@ -182,6 +187,18 @@ pub enum Rejection {
     HostnameReserved { name: String, mac: MacAddr },
     #[error("hostname {name} is in use by another client ({client}); release it first")]
     HostnameInUse { name: String, client: ClientId },
+    /// Not from `apply`: the node refuses to propose a retired command (one
+    /// kept only so old logs replay), so it never reaches the log.
+    #[error("{command} is retired: no node proposes it any more (old logs still replay it)")]
+    Retired { command: String },
+}
+
+impl Command {
+    /// Whether this command is kept only for old logs and must not be
+    /// proposed again (see [`Command::Allocate`]).
+    pub fn is_retired(&self) -> bool {
+        matches!(self, Command::Allocate { .. })
+    }
 }
 
 impl fmt::Display for Command {

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::table::{LeaseTable, MAX_CONFLICTS, PreviousLease, validate_settings};
@@ -34,9 +34,8 @@ struct TableDataRef<'a> {
     quarantine: Vec<(Ipv4Addr, Millis)>,
     conflicts: &'a VecDeque<HostnameConflict>,
     previous: Vec<(&'a ClientId, &'a PreviousLease)>,
-    /// Absent while empty, so a cluster that never named a MAC writes
-    /// snapshots older nodes still read.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Always written: the binary format has no optional fields (a field
+    /// skipped when empty would end the snapshot early for the reader).
     mac_names: Vec<(&'a MacAddr, &'a String)>,
 }
 

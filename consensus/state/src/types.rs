@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::settings::ClientIdentity;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, as stamped by the leader into a command.
@@ -66,6 +67,18 @@ impl ClientId {
         bytes.extend_from_slice(&mac.0);
         ClientId(bytes)
     }
+
+    /// The key a lease of this client has in the table under `identity`
+    /// (`dhcp.client_identity`): option 61 (`sent`) if any, else the MAC, under
+    /// `client-id`; always the MAC under `mac`. DHCP (`dhcpd::decide`) and the
+    /// importers key with this one function, so that an imported lease is the
+    /// one the client's next renewal finds.
+    pub fn keyed(identity: ClientIdentity, sent: Option<&ClientId>, mac: MacAddr) -> ClientId {
+        match (identity, sent) {
+            (ClientIdentity::ClientId, Some(sent)) => sent.clone(),
+            (ClientIdentity::ClientId, None) | (ClientIdentity::Mac, _) => ClientId::from_mac(mac),
+        }
+    }
 }
 
 impl fmt::Display for ClientId {
@@ -90,6 +103,8 @@ impl fmt::Debug for ClientId {
 #[serde(rename_all = "lowercase")]
 pub enum LeaseState {
     /// Held for a client between DHCPOFFER and DHCPREQUEST; owns no DNS name.
+    /// Only the retired `Command::Allocate` creates it, so only a table
+    /// replayed from an old log can hold one.
     Offered,
     /// Acknowledged (DHCPACK); owns its granted DNS name until it expires or is released.
     Bound,
@@ -177,7 +192,65 @@ impl RecordData {
 pub struct StaticRecord {
     pub name: String,
     pub ttl: Option<u32>,
+    #[serde(with = "record_data_form")]
     pub data: RecordData,
+}
+
+/// `RecordData` is internally tagged (`{"type": "A", "address": ...}`) in
+/// human-readable formats: the admin API's and the Raft log's JSON. Compact
+/// binary formats (the snapshot's postcard) cannot read internally tagged
+/// enums, since that needs a self-describing format, so there it is tagged
+/// by variant index.
+mod record_data_form {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::RecordData;
+
+    /// The binary form; append new variants at the end (the index is the tag).
+    #[derive(Serialize, Deserialize)]
+    #[serde(remote = "RecordData")]
+    enum ByIndex {
+        A {
+            address: Ipv4Addr,
+        },
+        Aaaa {
+            address: Ipv6Addr,
+        },
+        Cname {
+            target: String,
+        },
+        Txt {
+            text: String,
+        },
+        Srv {
+            priority: u16,
+            weight: u16,
+            port: u16,
+            target: String,
+        },
+        Mx {
+            preference: u16,
+            exchange: String,
+        },
+    }
+
+    pub fn serialize<S: Serializer>(data: &RecordData, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            data.serialize(serializer)
+        } else {
+            ByIndex::serialize(data, serializer)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<RecordData, D::Error> {
+        if deserializer.is_human_readable() {
+            RecordData::deserialize(deserializer)
+        } else {
+            ByIndex::deserialize(deserializer)
+        }
+    }
 }
 
 /// Two clients asked for one hostname; what the cluster policy did about it.

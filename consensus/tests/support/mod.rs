@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
 use raftmasq_consensus::types::RaftMetrics;
-use raftmasq_consensus::{Batching, ClusterNode, ClusterToken, Links, Member, NodeConfig, NodeId};
+use raftmasq_consensus::{
+    Batching, ClusterClock, ClusterNode, ClusterToken, Links, Member, NodeConfig, NodeId,
+};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -53,6 +55,8 @@ pub struct TestCluster {
     pub settings: ClusterSettings,
     /// How leaders group writes into entries (the default unless a bench compares).
     pub batching: Batching,
+    /// Nodes whose host clock is skewed, by how many milliseconds.
+    pub clock_offsets: BTreeMap<NodeId, i64>,
 }
 
 impl TestCluster {
@@ -103,6 +107,41 @@ impl TestCluster {
         timing: Option<(Duration, Duration)>,
         batching: Batching,
     ) -> Self {
+        Self::start_all(
+            n,
+            snapshot_every,
+            settings,
+            data_root,
+            timing,
+            batching,
+            BTreeMap::new(),
+        )
+        .await
+    }
+
+    /// Nodes `1..=n` with the host clocks of `clock_offsets` skewed.
+    pub async fn start_skewed(n: u64, clock_offsets: BTreeMap<NodeId, i64>) -> Self {
+        Self::start_all(
+            n,
+            5_000,
+            settings(),
+            None,
+            None,
+            Batching::default(),
+            clock_offsets,
+        )
+        .await
+    }
+
+    async fn start_all(
+        n: u64,
+        snapshot_every: u64,
+        settings: ClusterSettings,
+        data_root: Option<&std::path::Path>,
+        timing: Option<(Duration, Duration)>,
+        batching: Batching,
+        clock_offsets: BTreeMap<NodeId, i64>,
+    ) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
@@ -125,6 +164,7 @@ impl TestCluster {
             timing: timing.unwrap_or((Duration::from_millis(400), Duration::from_millis(100))),
             settings: settings.clone(),
             batching,
+            clock_offsets,
         };
         for (id, listener) in listeners {
             let dir = match data_root {
@@ -165,6 +205,9 @@ impl TestCluster {
         config.snapshot_every = self.snapshot_every;
         config.write_timeout = Duration::from_secs(3);
         config.batching = self.batching;
+        if let Some(offset_ms) = self.clock_offsets.get(&id) {
+            config.clock = ClusterClock::with_test_offset(*offset_ms);
+        }
         config
     }
 

@@ -3,15 +3,18 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use raftmasq_state::{
-    ClientId, ClientIdentity, Command, Lease, LeaseState, MacAddr, Millis, Rejection, Reservation,
-    Response,
+    ClientId, ClientIdentity, Command, Lease, LeaseRequest, LeaseState, LeaseTable, MacAddr,
+    Millis, Rejection, Reservation, Response,
 };
 
 use super::*;
 use crate::context::{Arrival, Role};
 use crate::decode::decode;
 use crate::destination::Destination;
-use crate::testing::{MemoryView, PacketBuilder, context, packet_options, server_config, settings};
+use crate::testing::{
+    PacketBuilder, bind_until, context, packet_options, reserve, server_config, settings, table,
+    table_with,
+};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const OTHER_NODE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
@@ -61,7 +64,7 @@ fn bound(n: u8, address: Ipv4Addr, expires_at: Millis) -> Lease {
 
 /// A node with a lease table, an offer book and a role.
 struct Node {
-    view: MemoryView,
+    table: LeaseTable,
     offers: OfferBook,
     role: Role,
 }
@@ -69,7 +72,7 @@ struct Node {
 impl Node {
     fn leader() -> Self {
         Node {
-            view: MemoryView::new(settings()),
+            table: table(),
             offers: OfferBook::new(),
             role: Role::LEADER,
         }
@@ -82,10 +85,24 @@ impl Node {
         }
     }
 
+    /// Puts `lease` in the table the way leases get there: a strict `Bind` of
+    /// its address for its client, applied so that it ends at its expiry.
+    fn hold(&mut self, lease: Lease) {
+        let request = LeaseRequest {
+            client_id: lease.client_id,
+            mac: lease.mac,
+            hostname: lease.requested_hostname,
+            requested_address: Some(lease.address),
+            seen_by: lease.seen_by,
+        };
+        let held = bind_until(&mut self.table, request, lease.expires_at);
+        assert_eq!(held.address, lease.address);
+    }
+
     fn decide_at(&mut self, packet: &PacketBuilder, arrival: Arrival, now: Millis) -> Decision {
         let request = decode(&packet.build()).unwrap();
         decide(
-            &self.view,
+            &self.table,
             &request,
             &context(arrival, self.role),
             &mut self.offers,
@@ -101,10 +118,10 @@ impl Node {
         self.decide_at(packet, Arrival::Unicast, NOW)
     }
 
-    /// Commits the proposal in the fake table and finishes its reply.
+    /// Commits the proposal in the table and finishes its reply.
     fn commit(&mut self, decision: Decision) -> Option<Reply> {
         let proposal = expect_proposal(decision);
-        let response = self.view.apply(&proposal.command);
+        let response = self.table.apply(&proposal.command);
         finish(proposal.pending.expect("a pending reply"), &response)
     }
 }
@@ -221,7 +238,7 @@ fn discover_flood_holds_the_pool_only_until_the_offer_hold_ends() {
         .count();
     assert_eq!(offered, 10);
     expect_ignore(node.broadcast(&discover(100)), IgnoreReason::PoolExhausted);
-    assert!(node.view.leases().next().is_none(), "offers write nothing");
+    assert!(node.table.leases().next().is_none(), "offers write nothing");
     // Just before the holds lapse the pool is still held, just after it is free.
     expect_ignore(
         node.decide_at(&discover(101), Arrival::Broadcast, NOW + hold - 1),
@@ -231,81 +248,21 @@ fn discover_flood_holds_the_pool_only_until_the_offer_hold_ends() {
     assert_eq!(reply.yiaddr, ip(10));
 }
 
-/// The production view's work per DISCOVER: how many candidate addresses
-/// the decision pulls from the table.
-struct CountingView<'a> {
-    inner: &'a MemoryView,
-    pulled: std::rc::Rc<std::cell::Cell<usize>>,
-}
-
-impl CountingView<'_> {
-    fn count<'b>(
-        &self,
-        candidates: Box<dyn Iterator<Item = Ipv4Addr> + 'b>,
-    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'b> {
-        let pulled = self.pulled.clone();
-        Box::new(candidates.inspect(move |_| pulled.set(pulled.get() + 1)))
-    }
-}
-
-impl LeaseView for CountingView<'_> {
-    fn settings(&self) -> Option<&raftmasq_state::ClusterSettings> {
-        self.inner.settings()
-    }
-    fn lease_by_client(&self, client: &ClientId) -> Option<&Lease> {
-        self.inner.lease_by_client(client)
-    }
-    fn lease_by_address(&self, address: Ipv4Addr) -> Option<&Lease> {
-        self.inner.lease_by_address(address)
-    }
-    fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {
-        self.inner.reservation_for_mac(mac)
-    }
-    fn candidate_addresses<'a>(
-        &'a self,
-        request: &raftmasq_state::LeaseRequest,
-        now: Millis,
-    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
-        self.count(self.inner.candidate_addresses(request, now))
-    }
-    fn candidate_addresses_from<'a>(
-        &'a self,
-        request: &raftmasq_state::LeaseRequest,
-        now: Millis,
-        from: Ipv4Addr,
-    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
-        self.count(self.inner.candidate_addresses_from(request, now, from))
-    }
-    fn is_available_to(
-        &self,
-        client: &ClientId,
-        mac: MacAddr,
-        address: Ipv4Addr,
-        now: Millis,
-    ) -> bool {
-        self.inner.is_available_to(client, mac, address, now)
-    }
-}
-
 #[test]
 fn addresses_held_by_earlier_offers_are_not_walked_again_on_every_discover() {
     // A flood of DISCOVERs whose offers are never taken holds the bottom of
     // the pool until the hold lapses. Each later DISCOVER must not walk every
     // held address again (that made a flood cost O(n) per packet, and a
     // benchmark collapse once a few exchanges were lost).
-    let view = MemoryView::new(settings());
-    let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
-    let counting = CountingView {
-        inner: &view,
-        pulled: pulled.clone(),
-    };
+    let table = table();
+    let pulled = || super::CANDIDATES_PULLED.with(std::cell::Cell::get);
     let mut offers = OfferBook::new();
     let context = context(Arrival::Broadcast, Role::LEADER);
     let mut offer = |n: u8| {
         let request = decode(&discover(n).build()).unwrap();
-        pulled.set(0);
-        let reply = expect_reply(decide(&counting, &request, &context, &mut offers, NOW));
-        (reply.yiaddr, pulled.get())
+        let before = pulled();
+        let reply = expect_reply(decide(&table, &request, &context, &mut offers, NOW));
+        (reply.yiaddr, pulled() - before)
     };
     let flood: Vec<(Ipv4Addr, usize)> = (1..=8).map(&mut offer).collect();
     let addresses: Vec<Ipv4Addr> = flood.iter().map(|(address, _)| *address).collect();
@@ -318,11 +275,14 @@ fn addresses_held_by_earlier_offers_are_not_walked_again_on_every_discover() {
 #[test]
 fn a_reservation_is_offered_to_its_mac() {
     let mut node = Node::leader();
-    node.view.reserve(Reservation {
-        mac: mac(7),
-        address: ip(42),
-        hostname: None,
-    });
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(7),
+            address: ip(42),
+            hostname: None,
+        },
+    );
     assert_eq!(expect_reply(node.broadcast(&discover(7))).yiaddr, ip(42));
     // Nobody else gets it.
     assert_eq!(
@@ -364,7 +324,7 @@ fn relay_from_a_network_we_do_not_serve_is_ignored() {
 #[test]
 fn nothing_is_answered_before_the_cluster_is_initialised() {
     let mut node = Node::leader();
-    node.view = MemoryView::uninitialized();
+    node.table = LeaseTable::default();
     expect_ignore(node.broadcast(&discover(1)), IgnoreReason::NotInitialized);
 }
 
@@ -378,15 +338,15 @@ fn nothing_is_answered_while_a_members_dns_address_is_unknown() {
         arrival: Arrival::Broadcast,
         role: Role::LEADER,
     };
-    let bound_lease = bound(1, ip(20), NOW + 600_000);
-    node.view.insert_lease(bound_lease);
+    let bound_lease = bound(1, ip(15), NOW + 600_000);
+    node.hold(bound_lease);
     for packet in [
         discover(1),
-        init_reboot(1, ip(20)),
-        request(1).ciaddr(ip(20)),
+        init_reboot(1, ip(15)),
+        request(1).ciaddr(ip(15)),
     ] {
         let request = decode(&packet.build()).unwrap();
-        let decision = decide(&node.view, &request, &incomplete, &mut node.offers, NOW);
+        let decision = decide(&node.table, &request, &incomplete, &mut node.offers, NOW);
         expect_ignore(decision, IgnoreReason::MembersIncomplete);
     }
     // The same requests are answered once the list is complete.
@@ -454,7 +414,7 @@ fn selecting_names_another_cluster_node_after_failover_and_is_still_ours() {
 #[test]
 fn selecting_a_taken_address_is_naked_after_the_rejected_bind() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(9, ip(13), NOW + 60_000));
+    node.hold(bound(9, ip(13), NOW + 60_000));
     let decision = node.broadcast(&selecting(1, SERVER, ip(13)));
     let nak = node.commit(decision).expect("a NAK");
     assert_eq!(nak.kind, ReplyKind::Nak);
@@ -554,7 +514,7 @@ fn init_reboot_from_an_unknown_client_is_silent_4_3_2() {
 #[test]
 fn init_reboot_with_a_wrong_notion_of_its_address_is_naked_4_3_2() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let nak = expect_reply(node.broadcast(&init_reboot(1, ip(14))));
     assert_eq!(nak.nak_reason, Some(NakReason::WrongAddress));
 }
@@ -562,13 +522,20 @@ fn init_reboot_with_a_wrong_notion_of_its_address_is_naked_4_3_2() {
 #[test]
 fn init_reboot_for_an_address_no_longer_available_is_naked_4_3_2() {
     let mut node = Node::leader();
-    // The client's lease ran out and its address was since reserved for another MAC.
-    node.view.insert_lease(bound(1, ip(12), NOW - 1));
-    node.view.reserve(Reservation {
-        mac: mac(5),
-        address: ip(12),
-        hostname: None,
-    });
+    // The client's MAC has a reservation, so that is its recorded address, but
+    // the address is leased to another client identity (option 61) from the
+    // same MAC, e.g. the container's previous OS: not available to this one.
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(1),
+            address: ip(12),
+            hostname: None,
+        },
+    );
+    let mut lease = bound(1, ip(12), NOW + 60_000);
+    lease.client_id = ClientId(vec![0xff, 0, 0, 0, 1]);
+    node.hold(lease);
     let nak = expect_reply(node.broadcast(&init_reboot(1, ip(12))));
     assert_eq!(nak.nak_reason, Some(NakReason::Unavailable));
 }
@@ -576,7 +543,7 @@ fn init_reboot_for_an_address_no_longer_available_is_naked_4_3_2() {
 #[test]
 fn init_reboot_with_a_correct_address_is_rebound_and_acked_4_3_2() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let decision = node.broadcast(&init_reboot(1, ip(12)));
     let ack = node.commit(decision).expect("an ACK");
     assert_eq!(ack.kind, ReplyKind::Ack);
@@ -591,11 +558,14 @@ fn init_reboot_with_a_correct_address_is_rebound_and_acked_4_3_2() {
 #[test]
 fn init_reboot_of_a_reserved_client_without_a_lease_is_bound() {
     let mut node = Node::leader();
-    node.view.reserve(Reservation {
-        mac: mac(3),
-        address: ip(40),
-        hostname: None,
-    });
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(3),
+            address: ip(40),
+            hostname: None,
+        },
+    );
     let decision = node.broadcast(&init_reboot(3, ip(40)));
     assert_eq!(node.commit(decision).expect("an ACK").yiaddr, ip(40));
 }
@@ -605,7 +575,7 @@ fn init_reboot_of_a_reserved_client_without_a_lease_is_bound() {
 #[test]
 fn renewing_proposes_renew_and_acks_to_ciaddr_4_3_2() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let decision = node.unicast(&request(1).ciaddr(ip(12)));
     match &expect_proposal(decision.clone()).command {
         Command::Renew {
@@ -632,14 +602,14 @@ fn renewing_proposes_renew_and_acks_to_ciaddr_4_3_2() {
 #[test]
 fn renewing_is_handled_by_the_follower_it_was_sent_to() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     expect_proposal(node.unicast(&request(1).ciaddr(ip(12))));
 }
 
 #[test]
 fn renewing_an_address_held_by_another_client_is_naked() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(2, ip(12), NOW + 60_000));
+    node.hold(bound(2, ip(12), NOW + 60_000));
     let nak = expect_reply(node.unicast(&request(1).ciaddr(ip(12))));
     assert_eq!(nak.nak_reason, Some(NakReason::HeldByOther));
     assert_eq!(nak.destination, Destination::Broadcast);
@@ -666,11 +636,14 @@ fn renewing_a_lease_we_do_not_know_binds_that_address_when_it_is_free() {
 #[test]
 fn renewing_an_unknown_lease_on_an_address_reserved_for_another_is_naked() {
     let mut node = Node::leader();
-    node.view.reserve(Reservation {
-        mac: mac(2),
-        address: ip(12),
-        hostname: None,
-    });
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(2),
+            address: ip(12),
+            hostname: None,
+        },
+    );
     let decision = node.unicast(&request(1).ciaddr(ip(12)));
     let nak = node.commit(decision).expect("a NAK");
     assert_eq!(nak.kind, ReplyKind::Nak);
@@ -704,7 +677,7 @@ fn rebinding_for_a_lease_we_do_not_know_is_silent_4_3_2() {
 #[test]
 fn rebinding_a_known_lease_is_renewed_by_the_leader() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let decision = node.broadcast(&request(1).ciaddr(ip(12)));
     let ack = node.commit(decision).expect("an ACK");
     assert_eq!(ack.kind, ReplyKind::Ack);
@@ -723,7 +696,7 @@ fn a_rebind_from_0_0_0_0_after_a_failover_is_acked_by_the_new_leader_at_ciaddr()
     let mut node = Node::leader();
     let mut lease = bound(1, ip(12), NOW + 10_000);
     lease.seen_by = Some(9);
-    node.view.insert_lease(lease);
+    node.hold(lease);
     let rebind = request(1).ciaddr(ip(12)).option(12, b"c1");
     let decision = node.broadcast(&rebind);
     let ack = node.commit(decision).expect("an ACK");
@@ -743,7 +716,7 @@ fn a_renew_after_a_failover_is_acked_by_whichever_node_receives_it() {
     // unicast RENEWING naming a cluster server id is extended, never NAKed.
     for role in [Role::LEADER, Role::FOLLOWER] {
         let mut node = Node::with_role(role);
-        node.view.insert_lease(bound(1, ip(12), NOW + 10_000));
+        node.hold(bound(1, ip(12), NOW + 10_000));
         let renew = request(1).ciaddr(ip(12)).option(54, &OTHER_NODE.octets());
         let decision = node.unicast(&renew);
         match &expect_proposal(decision.clone()).command {
@@ -758,7 +731,7 @@ fn a_renew_after_a_failover_is_acked_by_whichever_node_receives_it() {
 #[test]
 fn rebinding_an_address_held_by_another_client_is_naked() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(2, ip(12), NOW + 60_000));
+    node.hold(bound(2, ip(12), NOW + 60_000));
     let nak = expect_reply(node.broadcast(&request(1).ciaddr(ip(12))));
     assert_eq!(nak.nak_reason, Some(NakReason::HeldByOther));
 }
@@ -768,7 +741,7 @@ fn rebinding_an_address_held_by_another_client_is_naked() {
 #[test]
 fn followers_stay_silent_on_broadcasts() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let broadcasts = [
         discover(1),
         selecting(1, SERVER, ip(12)),
@@ -785,7 +758,7 @@ fn followers_stay_silent_on_broadcasts() {
 #[test]
 fn followers_stay_silent_on_relayed_messages() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     expect_ignore(
         node.unicast(&discover(1).giaddr(ip(254))),
         IgnoreReason::NotLeader,
@@ -805,7 +778,7 @@ fn a_unicast_discover_still_goes_to_the_leader_only() {
 #[test]
 fn followers_answer_unicast_inform_and_release() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let inform = expect_reply(node.unicast(&PacketBuilder::new(8, mac(1)).ciaddr(ip(12))));
     assert_eq!(inform.kind, ReplyKind::InformAck);
     let release = PacketBuilder::new(7, mac(1))
@@ -819,7 +792,7 @@ fn followers_answer_unicast_inform_and_release() {
 #[test]
 fn without_quorum_a_valid_lease_is_acked_with_its_remaining_time_only() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW + 1_000_000));
+    node.hold(bound(1, ip(12), NOW + 1_000_000));
     for arrival in [Arrival::Unicast, Arrival::Broadcast] {
         let reply = expect_reply(node.decide_at(&request(1).ciaddr(ip(12)), arrival, NOW));
         assert_eq!(reply.kind, ReplyKind::DegradedAck);
@@ -830,7 +803,7 @@ fn without_quorum_a_valid_lease_is_acked_with_its_remaining_time_only() {
         assert_eq!(option(&reply, 12), Some(b"c1".to_vec()));
     }
     assert_eq!(
-        node.view
+        node.table
             .lease_by_client(&ClientId::from_mac(mac(1)))
             .unwrap()
             .expires_at,
@@ -841,8 +814,8 @@ fn without_quorum_a_valid_lease_is_acked_with_its_remaining_time_only() {
 #[test]
 fn without_quorum_an_expired_or_foreign_lease_gets_silence() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW));
-    node.view.insert_lease(bound(2, ip(13), NOW + 1_000_000));
+    node.hold(bound(1, ip(12), NOW));
+    node.hold(bound(2, ip(13), NOW + 1_000_000));
     expect_ignore(
         node.unicast(&request(1).ciaddr(ip(12))),
         IgnoreReason::NoQuorumNoLease,
@@ -860,12 +833,12 @@ fn without_quorum_an_expired_or_foreign_lease_gets_silence() {
 #[test]
 fn without_quorum_less_than_a_second_left_is_not_worth_an_ack() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW + 999));
+    node.hold(bound(1, ip(12), NOW + 999));
     expect_ignore(
         node.unicast(&request(1).ciaddr(ip(12))),
         IgnoreReason::NoQuorumNoLease,
     );
-    node.view.insert_lease(bound(1, ip(12), NOW + 1_999));
+    node.hold(bound(1, ip(12), NOW + 1_999));
     let reply = expect_reply(node.unicast(&request(1).ciaddr(ip(12))));
     assert_eq!(u32_option(&reply, 51), Some(1), "rounded down, never up");
 }
@@ -873,7 +846,7 @@ fn without_quorum_less_than_a_second_left_is_not_worth_an_ack() {
 #[test]
 fn without_quorum_no_new_address_is_granted_and_nothing_is_written() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW + 1_000_000));
+    node.hold(bound(1, ip(12), NOW + 1_000_000));
     let cases = [
         (discover(2), IgnoreReason::NoQuorumDiscover),
         (selecting(2, SERVER, ip(14)), IgnoreReason::NoQuorumBind),
@@ -907,7 +880,7 @@ fn without_quorum_no_new_address_is_granted_and_nothing_is_written() {
 #[test]
 fn release_proposes_release_and_sends_nothing_4_3_4() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let packet = PacketBuilder::new(7, mac(1))
         .ciaddr(ip(12))
         .option(54, &SERVER.octets());
@@ -928,7 +901,7 @@ fn release_proposes_release_and_sends_nothing_4_3_4() {
 fn release_without_a_server_id_from_the_owner_frees_the_lease() {
     // networkd's RELEASE: options 53 and 61 only, unicast from the address.
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let packet = PacketBuilder::new(7, mac(1)).ciaddr(ip(12));
     let proposal = expect_proposal(node.unicast(&packet));
     assert_eq!(
@@ -940,8 +913,8 @@ fn release_without_a_server_id_from_the_owner_frees_the_lease() {
             now: NOW
         }
     );
-    assert_eq!(node.view.apply(&proposal.command), Response::Done);
-    assert!(node.view.lease_by_address(ip(12)).is_none());
+    assert_eq!(node.table.apply(&proposal.command), Response::Done);
+    assert!(node.table.lease_by_address(ip(12)).is_none());
 }
 
 #[test]
@@ -950,7 +923,7 @@ fn release_from_anyone_but_the_owner_is_ignored() {
     let duid = [0xff, 0, 0, 0, 1, 0, 2, 0, 0, 0xab, 0x11, 0xcd];
     let mut lease = bound(1, ip(12), NOW + 60_000);
     lease.client_id = ClientId(duid.to_vec());
-    node.view.insert_lease(lease);
+    node.hold(lease);
     let cases = [
         // Option 61 copied by another MAC: a clone of the container, or a forgery.
         PacketBuilder::new(7, mac(2))
@@ -966,12 +939,12 @@ fn release_from_anyone_but_the_owner_is_ignored() {
     for packet in &cases {
         expect_ignore(node.unicast(packet), IgnoreReason::ReleaseNotOwner);
     }
-    assert!(node.view.lease_by_address(ip(12)).is_some());
+    assert!(node.table.lease_by_address(ip(12)).is_some());
     let owner = PacketBuilder::new(7, mac(1))
         .ciaddr(ip(12))
         .option(61, &duid);
     let proposal = expect_proposal(node.unicast(&owner));
-    assert_eq!(node.view.apply(&proposal.command), Response::Done);
+    assert_eq!(node.table.apply(&proposal.command), Response::Done);
 }
 
 #[test]
@@ -1191,7 +1164,7 @@ fn node_with_identity(identity: ClientIdentity) -> Node {
     let mut settings = settings();
     settings.client_identity = identity;
     Node {
-        view: MemoryView::new(settings),
+        table: table_with(settings),
         ..Node::leader()
     }
 }
@@ -1212,7 +1185,7 @@ fn under_mac_identity_clones_with_one_client_id_get_two_addresses() {
     assert_eq!((first.kind, second.kind), (ReplyKind::Ack, ReplyKind::Ack));
     assert_ne!(first.yiaddr, second.yiaddr);
     // The lease key is the MAC; option 61 is still echoed as sent (RFC 6842).
-    let lease = node.view.lease_by_address(first.yiaddr).unwrap();
+    let lease = node.table.lease_by_address(first.yiaddr).unwrap();
     assert_eq!(lease.client_id, ClientId::from_mac(mac(1)));
     assert_eq!(option(&first, 61), Some(CLONE_DUID.to_vec()));
 }
@@ -1226,7 +1199,7 @@ fn under_client_id_identity_clones_with_one_client_id_share_one_lease() {
     let first = lease_for(&mut node, 1, &CLONE_DUID);
     let second = lease_for(&mut node, 2, &CLONE_DUID);
     assert_eq!(first.yiaddr, second.yiaddr);
-    let lease = node.view.lease_by_address(first.yiaddr).unwrap();
+    let lease = node.table.lease_by_address(first.yiaddr).unwrap();
     assert_eq!(lease.client_id, ClientId(CLONE_DUID.to_vec()));
     assert_eq!(lease.mac, mac(2));
 }
@@ -1251,7 +1224,7 @@ fn under_mac_identity_renew_and_release_follow_the_mac_not_option_61() {
         .ciaddr(ack.yiaddr)
         .option(61, &CLONE_DUID);
     let proposal = expect_proposal(node.unicast(&release));
-    assert_eq!(node.view.apply(&proposal.command), Response::Done);
+    assert_eq!(node.table.apply(&proposal.command), Response::Done);
 }
 
 // ---- Rapid commit (RFC 4039) ----
@@ -1287,7 +1260,7 @@ fn rapid_commit_discover_proposes_a_bind_and_acks_with_option_80_after_commit_rf
     assert_eq!(option(&ack, 12), Some(b"web".to_vec()), "granted name");
     assert_eq!(ciaddr(&ack), Ipv4Addr::UNSPECIFIED);
     assert_eq!(
-        node.view
+        node.table
             .lease_by_client(&ClientId::from_mac(mac(1)))
             .map(|l| l.address),
         Some(address)
@@ -1318,7 +1291,7 @@ fn rapid_commit_switched_off_answers_with_an_offer_without_option_80() {
         role: Role::LEADER,
     };
     let offer = expect_reply(decide(
-        &node.view,
+        &node.table,
         &request,
         &context,
         &mut node.offers,
@@ -1367,8 +1340,8 @@ fn a_refused_rapid_commit_bind_gets_no_nak_rfc2131_4_3_1() {
         .as_ref()
         .map(PendingReply::address)
         .unwrap();
-    node.view.insert_lease(bound(9, taken, NOW + 60_000));
-    let response = node.view.apply(&proposal.command);
+    node.hold(bound(9, taken, NOW + 60_000));
+    let response = node.table.apply(&proposal.command);
     assert!(
         matches!(response, Response::Rejected { .. }),
         "{response:?}"
@@ -1425,7 +1398,7 @@ fn offers_and_acks_carry_siaddr_sname_and_file_table_3() {
     let context = boot_context();
     let request = decode(&discover(1).option(55, &[1, 3, 66, 67]).build()).unwrap();
     let offer = expect_reply(decide(
-        &node.view,
+        &node.table,
         &request,
         &context,
         &mut node.offers,
@@ -1443,7 +1416,7 @@ fn offers_and_acks_carry_siaddr_sname_and_file_table_3() {
 
     let unasked = decode(&discover(2).option(55, &[1, 3]).build()).unwrap();
     let offer = expect_reply(decide(
-        &node.view,
+        &node.table,
         &unasked,
         &context,
         &mut node.offers,
@@ -1459,7 +1432,7 @@ fn offers_and_acks_carry_siaddr_sname_and_file_table_3() {
             .build(),
     )
     .unwrap();
-    let offer = expect_reply(decide(&node.view, &pxe, &context, &mut node.offers, NOW));
+    let offer = expect_reply(decide(&node.table, &pxe, &context, &mut node.offers, NOW));
     assert_eq!(
         option(&offer, 66),
         Some(b"tftp.lxd".to_vec()),
@@ -1478,7 +1451,7 @@ fn naks_carry_no_boot_fields_table_3() {
     let context = boot_context();
     let request = decode(&init_reboot(1, Ipv4Addr::new(192, 168, 0, 9)).build()).unwrap();
     let nak = expect_reply(decide(
-        &node.view,
+        &node.table,
         &request,
         &context,
         &mut node.offers,

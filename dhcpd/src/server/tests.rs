@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::testing::{PacketBuilder, packet_options, server_config, settings};
-use crate::{ReplyKind, Role};
+use crate::{DropReason, IgnoreReason, ReplyKind, Role};
 
 const DISCOVER: u8 = 1;
 const REQUEST: u8 = 3;
@@ -43,6 +43,14 @@ impl FakeCluster {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+enum FakeCommitError {
+    #[error("gate dropped")]
+    GateDropped,
+    #[error("no quorum")]
+    NoQuorum,
+}
+
 impl Cluster for FakeCluster {
     fn read<R>(&self, read: impl FnOnce(&LeaseTable) -> R) -> R {
         read(&self.table.lock().unwrap())
@@ -59,13 +67,15 @@ impl Cluster for FakeCluster {
         Arc::new(server_config())
     }
 
-    async fn commit(&self, command: Command) -> Result<Response, String> {
+    type CommitError = FakeCommitError;
+
+    async fn commit(&self, command: Command) -> Result<Response, FakeCommitError> {
         let mut gate = self.gate.subscribe();
         gate.wait_for(|open| *open)
             .await
-            .map_err(|_| "gate dropped".to_string())?;
+            .map_err(|_| FakeCommitError::GateDropped)?;
         if !self.commits.load(Ordering::SeqCst) {
-            return Err("no quorum".into());
+            return Err(FakeCommitError::NoQuorum);
         }
         Ok(self.table.lock().unwrap().apply(&command))
     }
@@ -188,7 +198,7 @@ async fn a_client_gets_an_offer_then_an_ack_committed_to_the_table() {
         .expect("committed lease");
     assert_eq!(lease.mac, mac(1));
     assert_eq!(lease.granted_name.as_deref(), Some("c1"));
-    assert_eq!(harness.server.stats().get("reply.ack"), 1);
+    assert_eq!(harness.server.stats().replies(ReplyKind::Ack), 1);
 }
 
 #[tokio::test]
@@ -200,10 +210,10 @@ async fn a_follower_stays_silent_on_broadcasts() {
         .await;
     assert!(harness.reply().await.is_none());
     assert_eq!(
-        harness.server.stats().get("ignored.not_leader"),
+        harness.server.stats().ignored(IgnoreReason::NotLeader),
         1,
         "{:?}",
-        harness.server.stats().snapshot()
+        harness.server.stats()
     );
 }
 
@@ -225,10 +235,10 @@ async fn malformed_packets_are_dropped_and_counted() {
         Some(ReplyKind::Offer)
     );
     assert_eq!(
-        harness.server.stats().get("dropped.truncated"),
+        harness.server.stats().dropped(DropReason::Truncated),
         1,
         "{:?}",
-        harness.server.stats().snapshot()
+        harness.server.stats()
     );
 }
 
@@ -247,7 +257,7 @@ async fn an_uncommitted_request_gets_no_reply_rather_than_a_nak() {
         .option(54, &server_id());
     harness.send(request, Arrival::Broadcast).await;
     assert!(harness.reply().await.is_none());
-    assert_eq!(harness.server.stats().get("commit_failed"), 1);
+    assert_eq!(harness.server.stats().events(Event::CommitFailed), 1);
 }
 
 #[tokio::test]
@@ -282,8 +292,8 @@ async fn a_rapid_commit_ack_is_sent_only_after_the_commit_rfc4039() {
         .expect("the ACKed lease is in the table");
     assert_eq!(lease.mac, mac(5));
     let stats = harness.server.stats();
-    assert_eq!(stats.get("reply.rapid_commit_ack"), 1);
-    assert_eq!(stats.get("reply.offer"), 0, "{:?}", stats.snapshot());
+    assert_eq!(stats.replies(ReplyKind::RapidCommitAck), 1);
+    assert_eq!(stats.replies(ReplyKind::Offer), 0, "{:?}", stats);
 }
 
 #[tokio::test]
@@ -297,7 +307,7 @@ async fn a_rapid_commit_that_cannot_commit_gets_no_reply() {
         )
         .await;
     assert!(harness.reply().await.is_none());
-    assert_eq!(harness.server.stats().get("commit_failed"), 1);
+    assert_eq!(harness.server.stats().events(Event::CommitFailed), 1);
 }
 
 #[tokio::test]
@@ -308,9 +318,12 @@ async fn an_inform_without_ciaddr_is_a_counted_drop() {
         .await;
     assert!(harness.reply().await.is_none());
     assert_eq!(
-        harness.server.stats().get("dropped.inform_without_address"),
+        harness
+            .server
+            .stats()
+            .dropped(DropReason::InformWithoutAddress),
         1,
         "{:?}",
-        harness.server.stats().snapshot()
+        harness.server.stats()
     );
 }

@@ -33,7 +33,7 @@ fn server() -> DnsServer {
     });
     let mut config = config();
     config.secondaries = vec!["127.0.0.1:9".parse().unwrap()];
-    DnsServer::with_clock(&config, source, Arc::new(|| T0)).unwrap()
+    DnsServer::new(&config, source, Arc::new(|| T0)).unwrap()
 }
 
 fn seeds() -> Vec<Vec<u8>> {

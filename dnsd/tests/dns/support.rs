@@ -159,7 +159,7 @@ pub async fn start(config: DnsServerConfig) -> Harness {
 pub async fn start_with(config: DnsServerConfig, source: Arc<MemoryZoneSource>) -> Harness {
     let clock = Arc::new(AtomicU64::new(T0));
     let reader = clock.clone();
-    let server = DnsServer::with_clock(
+    let server = DnsServer::new(
         &config,
         source.clone(),
         Arc::new(move || reader.load(Ordering::SeqCst)),

@@ -27,7 +27,7 @@ pub(crate) use recorder::{History, SharedHistory};
 
 use self::events::Event;
 use self::rates::RateSample;
-use super::{Admin, now_millis};
+use super::Admin;
 
 /// `/`, `/ui` and `/ui/...`: the page.
 pub(crate) fn page_routes() -> Router<Admin> {
@@ -82,6 +82,6 @@ async fn history(State(admin): State<Admin>) -> Json<HistoryView> {
         window_secs: recorder::WINDOW.as_secs(),
         rates: history.rates.samples(),
         events: history.events.events(),
-        now: now_millis(),
+        now: admin.now(),
     })
 }

@@ -10,7 +10,6 @@ use raftmasq_consensus::state::Millis;
 
 use super::events::{ConflictWatch, DeclineWatch, EventLog, Found, LeaderWatch};
 use super::rates::{Counters, RateHistory};
-use crate::admin::now_millis;
 
 /// How often the counters are sampled.
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -65,7 +64,7 @@ pub(crate) async fn run(
         tokio::select! {
             _ = ticker.tick() => {
                 if let Some(counters) = counters() {
-                    lock(&history).rates.record(now_millis(), counters);
+                    lock(&history).rates.record(node.clock().now_millis(), counters);
                 }
                 watches.leader(&node, &history);
                 watches.table(&node, &history);
@@ -94,9 +93,11 @@ struct Watches {
 impl Watches {
     fn leader(&mut self, node: &ClusterNode, history: &SharedHistory) {
         let metrics = node.metrics();
-        let found = self
-            .leader
-            .observe(metrics.current_leader, metrics.current_term, now_millis());
+        let found = self.leader.observe(
+            metrics.current_leader,
+            metrics.current_term,
+            node.clock().now_millis(),
+        );
         if let Some((at, kind, message)) = found {
             tracing::debug!(%message, "dashboard event");
             lock(history).events.push(at, kind, message);
@@ -104,7 +105,7 @@ impl Watches {
     }
 
     fn table(&mut self, node: &ClusterNode, history: &SharedHistory) {
-        let now = now_millis();
+        let now = node.clock().now_millis();
         let mut found: Vec<Found> = {
             let replica = node.replica().read();
             let table = &replica.table;

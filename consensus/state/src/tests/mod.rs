@@ -11,7 +11,7 @@ mod unit;
 
 use std::net::Ipv4Addr;
 
-use raftmasq_config::{AddressRange, ClusterSettings, HostnamePolicy};
+use crate::settings::{AddressRange, ClusterSettings, HostnamePolicy};
 
 use crate::{ClientId, Command, Lease, LeaseRequest, LeaseTable, MacAddr, Rejection, Response};
 

@@ -1,8 +1,11 @@
 //! The settings that every node of one cluster must agree on.
 //!
-//! They are replicated through Raft (the first log entry carries them), so the
-//! state machine never reads a node's local file: a node whose file disagrees is
-//! refused with the list of differing keys instead of silently diverging.
+//! They are replicated through Raft (the first log entry carries them, and
+//! every snapshot), so they live with the state machine, which never reads a
+//! node's local file: the config crate maps the file's values into them, and a
+//! node whose file disagrees is refused with the list of differing keys
+//! instead of silently diverging. Field names and serde representations are
+//! the log and snapshot format (`tests/serialized_forms.rs` pins them).
 
 use std::net::Ipv4Addr;
 

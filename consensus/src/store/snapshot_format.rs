@@ -1,0 +1,107 @@
+//! The on-disk and on-the-wire form of snapshots: a versioned binary envelope.
+//!
+//! `MAGIC` and a one-byte version, then the value in postcard (a compact
+//! serde format: integers as varints, no field names, byte strings as they
+//! are). The sled slot holds `{meta, data}` in this form, and `data` — what
+//! openraft ships to followers — is the replica in this form too, so each
+//! level can be read on its own.
+//!
+//! Releases up to 0.1 wrote JSON at both levels, the inner replica as a JSON
+//! array of numbers inside the outer JSON (see DESIGN.md for the sizes). Bytes
+//! that do not start with `MAGIC` are read as that legacy JSON, so a data
+//! directory or a snapshot from those releases still loads.
+//!
+//! postcard encodes struct fields by position and enum variants by index:
+//! adding, removing or reordering a field or variant of anything in a
+//! snapshot changes the format. Such a change bumps [`VERSION`] and keeps a
+//! decoder for the old one. Rolling upgrade: a node of an older release
+//! cannot read a binary snapshot, so upgrade followers before the leader (as
+//! for batched entries, DESIGN.md).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Starts every binary snapshot. Never `{`, so legacy JSON is told apart.
+pub const MAGIC: [u8; 4] = *b"RMQS";
+/// The format after [`MAGIC`]: 1 = postcard.
+pub const VERSION: u8 = 1;
+
+/// Why snapshot bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    #[error(
+        "snapshot format version {0} is newer than this raftmasq understands (at most {VERSION}): upgrade this node"
+    )]
+    UnknownVersion(u8),
+    #[error("binary snapshot is damaged: {0}")]
+    Binary(#[from] postcard::Error),
+    #[error("snapshot is neither a raftmasq binary snapshot nor a legacy JSON one: {0}")]
+    Legacy(#[from] serde_json::Error),
+}
+
+/// `value` in the current format.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, FormatError> {
+    let mut bytes = Vec::with_capacity(256);
+    bytes.extend_from_slice(&MAGIC);
+    bytes.push(VERSION);
+    postcard::to_extend(value, bytes).map_err(FormatError::Binary)
+}
+
+/// Reads bytes in the current format, or the legacy JSON of older releases.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
+    match bytes.strip_prefix(&MAGIC) {
+        Some([VERSION, body @ ..]) => match postcard::take_from_bytes(body)? {
+            (value, []) => Ok(value),
+            // A value that ends early is a damaged or foreign snapshot.
+            _ => Err(FormatError::Binary(postcard::Error::DeserializeBadEncoding)),
+        },
+        Some([version, ..]) => Err(FormatError::UnknownVersion(*version)),
+        Some([]) => Err(FormatError::Binary(
+            postcard::Error::DeserializeUnexpectedEnd,
+        )),
+        None => Ok(serde_json::from_slice(bytes)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn values_round_trip_behind_the_header() {
+        let bytes = encode(&(7_u64, "web".to_string())).unwrap();
+        assert_eq!(bytes[..5], [b'R', b'M', b'Q', b'S', VERSION]);
+        assert_eq!(decode::<(u64, String)>(&bytes).unwrap(), (7, "web".into()));
+    }
+
+    #[test]
+    fn bytes_without_the_header_are_read_as_legacy_json() {
+        let value: (u64, String) = decode(br#"[7,"web"]"#).unwrap();
+        assert_eq!(value, (7, "web".into()));
+        assert!(matches!(
+            decode::<(u64, String)>(b"\x00\x01garbage"),
+            Err(FormatError::Legacy(_))
+        ));
+    }
+
+    #[test]
+    fn a_newer_version_or_a_damaged_body_is_refused_not_misread() {
+        let mut bytes = encode(&(7_u64, "web".to_string())).unwrap();
+        bytes[4] = VERSION + 1;
+        assert!(matches!(
+            decode::<(u64, String)>(&bytes),
+            Err(FormatError::UnknownVersion(v)) if v == VERSION + 1
+        ));
+        let mut bytes = encode(&(7_u64, "web".to_string())).unwrap();
+        bytes.push(0);
+        assert!(matches!(
+            decode::<(u64, String)>(&bytes),
+            Err(FormatError::Binary(_))
+        ));
+        assert!(decode::<(u64, String)>(&MAGIC).is_err());
+        assert!(decode::<(u64, String)>(&bytes[..7]).is_err());
+    }
+}

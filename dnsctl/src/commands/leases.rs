@@ -1,0 +1,105 @@
+//! `dnsctl leases`: the lease table, filtered and sorted by the node.
+
+use raftmasq_state::Millis;
+
+use super::{Style, now_millis, render};
+use crate::api::LeaseView;
+use crate::cli::LeaseArgs;
+use crate::client::Client;
+use crate::error::Error;
+use crate::output::{Cell, Tone, or_dash, relative, table};
+
+pub(super) fn leases(
+    client: &Client,
+    args: &LeaseArgs,
+    consistent: bool,
+    style: &Style,
+) -> Result<String, Error> {
+    let mut query = vec![
+        ("consistent", consistent.to_string()),
+        ("sort", args.sort.as_str().to_string()),
+    ];
+    if let Some(host) = args.host {
+        query.push(("host", host.to_string()));
+    }
+    if let Some(mac) = args.mac {
+        query.push(("mac", mac.to_string()));
+    }
+    if let Some(name) = &args.name {
+        query.push(("name", name.clone()));
+    }
+    if let Some(state) = args.state {
+        query.push(("state", state.as_str().to_string()));
+    }
+    let leases: Vec<LeaseView> = client.get("/leases", &query)?;
+    render(style, &leases, |leases, colour| {
+        leases_text(leases, now_millis(), colour)
+    })
+}
+
+pub fn leases_text(leases: &[LeaseView], now: Millis, colour: bool) -> String {
+    if leases.is_empty() {
+        return "no leases\n".into();
+    }
+    let rows: Vec<Vec<Cell>> = leases
+        .iter()
+        .map(|lease| {
+            let tone = match lease.state.as_str() {
+                "bound" => Tone::Good,
+                "offered" => Tone::Warn,
+                _ => Tone::Dim,
+            };
+            vec![
+                lease.address.to_string().into(),
+                lease.mac.clone().into(),
+                or_dash(lease.requested_hostname.as_ref()).into(),
+                or_dash(lease.granted_name.as_ref()).into(),
+                Cell::new(lease.state.clone(), tone),
+                relative(i128::from(lease.expires_at) - i128::from(now)).into(),
+                lease
+                    .seen_by
+                    .map_or_else(|| "-".to_string(), |id| format!("node {id}"))
+                    .into(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "address", "mac", "hostname", "dns name", "state", "expires", "seen by",
+        ],
+        &rows,
+        colour,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn the_lease_table_shows_every_column_in_human_units() {
+        let now = 1_000_000_000;
+        let leases = vec![LeaseView {
+            address: Ipv4Addr::new(10, 0, 0, 10),
+            mac: "02:42:00:00:01:01".into(),
+            client_id: "01:02:42:00:00:01:01".into(),
+            requested_hostname: Some("C1".into()),
+            granted_name: Some("c1-2".into()),
+            state: "bound".into(),
+            granted_at: now,
+            expires_at: now + 42 * 60_000,
+            seen_by: Some(2),
+        }];
+        let text = leases_text(&leases, now, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "ADDRESS    MAC                HOSTNAME  DNS NAME  STATE  EXPIRES  SEEN BY",
+                "10.0.0.10  02:42:00:00:01:01  C1        c1-2      bound  42m      node 2",
+            ]
+        );
+        assert_eq!(leases_text(&[], now, false), "no leases\n");
+    }
+}

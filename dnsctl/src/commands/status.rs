@@ -1,0 +1,209 @@
+//! `dnsctl status`: the node's view of the cluster, its members and the pool.
+
+use std::fmt::Write as _;
+
+use super::{Style, render};
+use crate::api::StatusView;
+use crate::client::Client;
+use crate::error::Error;
+use crate::output::{Cell, Tone, or_dash, table};
+
+pub(super) fn status(client: &Client, consistent: bool, style: &Style) -> Result<String, Error> {
+    let status: StatusView = client.get("/status", &[("consistent", consistent.to_string())])?;
+    render(style, &status, status_text)
+}
+
+pub fn status_text(status: &StatusView, colour: bool) -> String {
+    let mut out = String::new();
+    let quorum = if status.has_quorum { "yes" } else { "NO" };
+    let _ = writeln!(
+        out,
+        "node {} ({}) · leader: {} · term {} · quorum: {quorum}",
+        status.node_id,
+        status.role,
+        status
+            .leader
+            .map_or_else(|| "none".to_string(), |id| format!("node {id}")),
+        status.term,
+    );
+    let _ = writeln!(
+        out,
+        "log: last {} · committed {} · applied {}",
+        or_dash(status.last_log_index),
+        or_dash(status.committed),
+        or_dash(status.applied),
+    );
+    let pool = status.pool;
+    if status.initialized {
+        let _ = writeln!(
+            out,
+            "pool {}: {} in use ({} bound, {} offered) · {} free · {} reserved · {} quarantined · {} in range",
+            or_dash(status.subnet.as_ref()),
+            pool.in_use,
+            pool.bound,
+            pool.offered,
+            pool.free,
+            pool.reserved,
+            pool.quarantined,
+            pool.size,
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "cluster settings not written yet (no leader has committed them)"
+        );
+    }
+    let dns_servers = if status.dns_servers.is_empty() {
+        "-".to_string()
+    } else {
+        status.dns_servers.join(", ")
+    };
+    if status.dns_servers_missing.is_empty() {
+        let _ = writeln!(out, "dns servers in leases: {dns_servers}");
+    } else {
+        let missing: Vec<String> = status
+            .dns_servers_missing
+            .iter()
+            .map(|id| format!("node {id}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "dns servers in leases: {dns_servers} · INCOMPLETE, DHCP waits for the bridge address of {}",
+            missing.join(", ")
+        );
+    }
+    out.push('\n');
+    let rows: Vec<Vec<Cell>> = status
+        .members
+        .iter()
+        .map(|member| {
+            let reachable = if member.reachable {
+                Cell::new("yes", Tone::Good)
+            } else {
+                Cell::new("no", Tone::Bad)
+            };
+            let lag = match member.lag {
+                Some(0) => Cell::new("0", Tone::Good),
+                Some(lag) => Cell::new(lag.to_string(), Tone::Warn),
+                None => Cell::from("-"),
+            };
+            vec![
+                member.id.to_string().into(),
+                member.role.clone().into(),
+                member.cluster_addr.clone().into(),
+                or_dash(member.admin_addr.as_ref()).into(),
+                reachable,
+                or_dash(member.term).into(),
+                or_dash(member.applied).into(),
+                lag,
+                member.error.clone().unwrap_or_default().into(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "id",
+            "role",
+            "cluster addr",
+            "admin addr",
+            "reachable",
+            "term",
+            "applied",
+            "lag",
+            "problem",
+        ],
+        &rows,
+        colour,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{MemberView, PoolView};
+
+    #[test]
+    fn status_names_members_reachability_and_lag() {
+        let member = |id, role: &str, reachable, lag| MemberView {
+            id,
+            role: role.into(),
+            cluster_addr: format!("10.99.0.{id}:7380"),
+            admin_addr: None,
+            reachable,
+            error: (!reachable).then(|| "connection refused".to_string()),
+            term: reachable.then_some(3),
+            last_log_index: None,
+            applied: reachable.then_some(12),
+            lag,
+        };
+        let status = StatusView {
+            node_id: 1,
+            role: "leader".into(),
+            leader: Some(1),
+            term: 3,
+            last_log_index: Some(12),
+            committed: Some(12),
+            applied: Some(12),
+            has_quorum: true,
+            initialized: true,
+            domain: Some("lxd".into()),
+            subnet: Some("10.0.0.0/16".into()),
+            pool: PoolView {
+                size: 100,
+                in_use: 3,
+                bound: 2,
+                offered: 1,
+                free: 95,
+                reserved: 2,
+                quarantined: 0,
+            },
+            members: vec![
+                member(1, "leader", true, None),
+                member(2, "follower", true, Some(0)),
+                member(3, "follower", false, None),
+            ],
+            dns_servers: vec!["10.0.0.2".into(), "10.0.0.3".into(), "10.0.0.4".into()],
+            dns_servers_missing: Vec::new(),
+            now: 0,
+        };
+        let text = status_text(&status, false);
+        assert!(
+            text.contains("dns servers in leases: 10.0.0.2, 10.0.0.3, 10.0.0.4\n"),
+            "{text}"
+        );
+        let waiting = StatusView {
+            dns_servers: vec!["10.0.0.2".into()],
+            dns_servers_missing: vec![2, 3],
+            ..status.clone()
+        };
+        assert!(
+            status_text(&waiting, false).contains(
+                "dns servers in leases: 10.0.0.2 · INCOMPLETE, DHCP waits for the bridge address of node 2, node 3"
+            ),
+            "{}",
+            status_text(&waiting, false)
+        );
+        assert!(
+            text.contains("node 1 (leader) · leader: node 1 · term 3 · quorum: yes"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3 in use (2 bound, 1 offered) · 95 free · 2 reserved"),
+            "{text}"
+        );
+        let row3 = text
+            .lines()
+            .find(|l| l.starts_with("3 "))
+            .expect("row of node 3");
+        assert!(
+            row3.contains(" no ") && row3.ends_with("connection refused"),
+            "{row3}"
+        );
+        let row2 = text
+            .lines()
+            .find(|l| l.starts_with("2 "))
+            .expect("row of node 2");
+        assert!(row2.contains(" yes "), "{row2}");
+    }
+}
