@@ -17,7 +17,10 @@ impl raftmasq_lxd::Cluster for Node {
     }
 
     async fn write(&self, command: Command) -> Result<Response, String> {
-        self.0.write(command).await.map_err(|error| error.to_string())
+        self.0
+            .write(command)
+            .await
+            .map_err(|error| error.to_string())
     }
 
     async fn initialized(&self) {

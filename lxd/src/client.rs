@@ -112,10 +112,11 @@ impl Client {
             .map_err(|_| Error::Timeout {
                 path: path.to_string(),
             })??;
-        let envelope: Envelope<T> = serde_json::from_slice(&body).map_err(|source| Error::Json {
-            path: path.to_string(),
-            source,
-        })?;
+        let envelope: Envelope<T> =
+            serde_json::from_slice(&body).map_err(|source| Error::Json {
+                path: path.to_string(),
+                source,
+            })?;
         if status == 404 || envelope.error_code == 404 {
             return Ok(None);
         }
@@ -184,12 +185,10 @@ impl Events {
                 Message::Pong(_) | Message::Frame(_) => continue,
                 Message::Close(_) => return Err(Error::StreamClosed),
             };
-            return Ok(
-                serde_json::from_slice(&text).map_err(|source| Error::Json {
-                    path: "/1.0/events".into(),
-                    source,
-                }),
-            );
+            return Ok(serde_json::from_slice(&text).map_err(|source| Error::Json {
+                path: "/1.0/events".into(),
+                source,
+            }));
         }
     }
 }

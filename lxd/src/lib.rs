@@ -32,7 +32,10 @@ pub use watch::{Cluster, Settings, run};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("no LXD socket found (tried {}): is LXD installed? set [lxd] socket", display_paths(tried))]
+    #[error(
+        "no LXD socket found (tried {}): is LXD installed? set [lxd] socket",
+        display_paths(tried)
+    )]
     NoSocket { tried: Vec<PathBuf> },
     #[error("cannot connect to LXD at {}: {source}", socket.display())]
     Connect {

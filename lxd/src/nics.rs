@@ -215,7 +215,10 @@ fn static_address(
     let per_device = format!("{STATIC_KEY}.{device_name}");
     let (key, value) = [
         ("ipv4.address", device.get("ipv4.address")),
-        (per_device.as_str(), instance.expanded_config.get(&per_device)),
+        (
+            per_device.as_str(),
+            instance.expanded_config.get(&per_device),
+        ),
         (STATIC_KEY, instance.expanded_config.get(STATIC_KEY)),
     ]
     .into_iter()

@@ -4,7 +4,7 @@
 //! the table already shows, so several hosts reporting one instance (an LXD
 //! cluster) and a resynchronisation after a reconnect change nothing twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -72,104 +72,132 @@ impl fmt::Display for PlanProblem {
 /// `desired`: the NICs LXD reports now. `known`: the NICs this host's LXD
 /// reported at the last plan (so a NIC gone while the event stream was down
 /// is forgotten, and only reservations LXD made are taken back).
+///
+/// Order matters and is fixed: first what goes (forgotten MACs, reservations
+/// that move or end), then names and new reservations, so an address freed
+/// by this plan can be reserved by it too (an instance deleted and another
+/// given its address converge in one plan).
 pub fn plan(
     desired: &BTreeMap<MacAddr, Nic>,
     known: &BTreeMap<MacAddr, Nic>,
     table: &LeaseTable,
 ) -> Plan {
     let mut out = Plan::default();
-    for (mac, nic) in desired {
-        name(*mac, nic, table, &mut out);
-        reservation(*mac, nic, known.get(mac), table, &mut out);
-    }
+    let mut state = Freed::default();
     for mac in known.keys().filter(|mac| !desired.contains_key(mac)) {
         out.commands.push(Command::ForgetMac { mac: *mac, now: 0 });
+        state.macs.insert(*mac);
+        if let Some(reservation) = table.reservation_for_mac(*mac) {
+            state.addresses.insert(reservation.address);
+        }
+    }
+    let mut wanted = BTreeMap::new();
+    for (mac, nic) in desired {
+        let address = nic
+            .static_v4
+            .filter(|&a| in_subnet(nic, a, table, &mut out));
+        let current = table.reservation_for_mac(*mac).map(|r| r.address);
+        let before = known.get(mac).and_then(|b| b.static_v4);
+        if let Some(current) = current
+            && address != Some(current)
+            // Take back only what LXD set, or what a new LXD address
+            // replaces: an operator's reservation for an instance without
+            // a static key stays.
+            && (address.is_some() || before == Some(current))
+        {
+            out.commands.push(Command::Unreserve { mac: *mac });
+            state.addresses.insert(current);
+        }
+        if let Some(address) = address
+            && current != Some(address)
+        {
+            wanted.insert(*mac, address);
+        }
+    }
+    for (mac, nic) in desired {
+        if let Some(name) = &nic.name
+            && table.name_of_mac(*mac) != Some(name.as_str())
+        {
+            out.commands.push(Command::NameMac {
+                mac: *mac,
+                name: name.clone(),
+                now: 0,
+            });
+        }
+        let Some(&address) = wanted.get(mac) else {
+            continue;
+        };
+        match holder(*mac, address, table, &state) {
+            Some((holder, how)) => out.problems.push(PlanProblem::Taken {
+                instance: nic.instance.clone(),
+                address,
+                holder,
+                how,
+            }),
+            None => {
+                state.claimed.insert(address, *mac);
+                out.commands.push(Command::Reserve {
+                    reservation: Reservation {
+                        mac: *mac,
+                        address,
+                        hostname: None,
+                    },
+                });
+            }
+        }
     }
     out
 }
 
-fn name(mac: MacAddr, nic: &Nic, table: &LeaseTable, out: &mut Plan) {
-    if let Some(name) = &nic.name
-        && table.name_of_mac(mac) != Some(name.as_str())
-    {
-        out.commands.push(Command::NameMac {
-            mac,
-            name: name.clone(),
-            now: 0,
-        });
-    }
+/// What this plan frees and claims, so later steps of it see that.
+#[derive(Default)]
+struct Freed {
+    /// MACs forgotten: their leases no longer hold addresses.
+    macs: BTreeSet<MacAddr>,
+    /// Addresses whose reservation this plan removes.
+    addresses: BTreeSet<Ipv4Addr>,
+    /// Addresses this plan reserves, and for whom.
+    claimed: BTreeMap<Ipv4Addr, MacAddr>,
 }
 
-fn reservation(
-    mac: MacAddr,
-    nic: &Nic,
-    before: Option<&Nic>,
-    table: &LeaseTable,
-    out: &mut Plan,
-) {
-    let current = table.reservation_for_mac(mac).map(|r| r.address);
-    let wanted = nic
-        .static_v4
-        .filter(|&address| usable(mac, nic, address, table, out));
-    match (wanted, current) {
-        (Some(wanted), Some(current)) if wanted == current => {}
-        (Some(address), current) => {
-            if current.is_some() {
-                out.commands.push(Command::Unreserve { mac });
-            }
-            out.commands.push(Command::Reserve {
-                reservation: Reservation {
-                    mac,
-                    address,
-                    hostname: None,
-                },
+fn in_subnet(nic: &Nic, address: Ipv4Addr, table: &LeaseTable, out: &mut Plan) -> bool {
+    match table.settings() {
+        Some(settings) if !settings.subnet.contains(&address) => {
+            out.problems.push(PlanProblem::OutsideSubnet {
+                instance: nic.instance.clone(),
+                address,
+                subnet: settings.subnet.to_string(),
             });
+            false
         }
-        (None, Some(current)) => {
-            // Take back only what LXD set: an operator's reservation for a
-            // MAC whose instance has no static address stays.
-            if before.and_then(|b| b.static_v4) == Some(current) {
-                out.commands.push(Command::Unreserve { mac });
-            }
-        }
-        (None, None) => {}
+        _ => true,
     }
 }
 
-/// Whether `address` can be reserved for `mac`; if not, says why.
-fn usable(mac: MacAddr, nic: &Nic, address: Ipv4Addr, table: &LeaseTable, out: &mut Plan) -> bool {
-    if let Some(settings) = table.settings()
-        && !settings.subnet.contains(&address)
-    {
-        out.problems.push(PlanProblem::OutsideSubnet {
-            instance: nic.instance.clone(),
-            address,
-            subnet: settings.subnet.to_string(),
-        });
-        return false;
+/// Who else holds `address` once this plan's earlier steps are applied.
+fn holder(
+    mac: MacAddr,
+    address: Ipv4Addr,
+    table: &LeaseTable,
+    state: &Freed,
+) -> Option<(MacAddr, &'static str)> {
+    if let Some(&other) = state.claimed.get(&address) {
+        return Some((other, "reserved for"));
     }
-    let taken = if let Some(other) = table.reservation_for_address(address)
+    if let Some(other) = table.reservation_for_address(address)
         && other.mac != mac
+        && !state.addresses.contains(&address)
     {
-        Some((other.mac, "reserved for"))
-    } else if let Some(lease) = table.lease_by_address(address)
+        return Some((other.mac, "reserved for"));
+    }
+    if let Some(lease) = table.lease_by_address(address)
         && lease.mac != mac
         && lease.state == LeaseState::Bound
+        && !state.macs.contains(&lease.mac)
     {
-        Some((lease.mac, "leased to"))
-    } else {
-        None
-    };
-    if let Some((holder, how)) = taken {
-        out.problems.push(PlanProblem::Taken {
-            instance: nic.instance.clone(),
-            address,
-            holder,
-            how,
-        });
-        return false;
+        return Some((lease.mac, "leased to"));
     }
-    true
+    None
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@ use std::time::Duration;
 use raftmasq_state::{Command, LeaseTable, MacAddr, Response};
 use tokio_util::sync::CancellationToken;
 
+use crate::Error;
 use crate::api::Instance;
 use crate::client::{Client, Events, find_socket};
 use crate::events::{Change, classify};
 use crate::nics::{Nic, desired};
 use crate::plan::plan;
-use crate::Error;
 
 /// The cluster as the watcher sees it: the local replica to read, and
 /// writes that reach the leader (the daemon's `ClusterNode`; a fake in tests).
@@ -180,7 +180,12 @@ impl Watcher {
         Ok(())
     }
 
-    async fn reread(&mut self, client: &Client, project: String, name: String) -> Result<(), Error> {
+    async fn reread(
+        &mut self,
+        client: &Client,
+        project: String,
+        name: String,
+    ) -> Result<(), Error> {
         match client.instance(&project, &name).await? {
             Some(instance) => {
                 self.instances.insert((project, name), instance);

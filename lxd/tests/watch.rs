@@ -40,16 +40,26 @@ async fn a_missing_socket_is_logged_and_lxd_is_followed_once_it_appears() {
         logs.text().contains("no LXD socket found")
     })
     .await;
-    assert!(logs.text().contains("DHCP and DNS keep serving"), "{}", logs.text());
+    assert!(
+        logs.text().contains("DHCP and DNS keep serving"),
+        "{}",
+        logs.text()
+    );
     assert!(logs.text().contains(&socket.display().to_string()));
     assert_eq!(cluster.writes(), vec![]);
 
     let fake = FakeLxd::start(&socket, Arc::new(Mutex::new(Script::default())));
-    fake.set_instances(&[instance_json("c1", MAC1, r#","user.raftmasq.ipv4":"172.16.5.1""#)]);
+    fake.set_instances(&[instance_json(
+        "c1",
+        MAC1,
+        r#","user.raftmasq.ipv4":"172.16.5.1""#,
+    )]);
     eventually("c1 named and reserved", || {
         let table = cluster.table.lock().unwrap();
         table.name_of_mac(mac(MAC1)) == Some("c1")
-            && table.reservation_for_mac(mac(MAC1)).map(|r| r.address.to_string())
+            && table
+                .reservation_for_mac(mac(MAC1))
+                .map(|r| r.address.to_string())
                 == Some("172.16.5.1".into())
     })
     .await;
@@ -141,15 +151,28 @@ async fn events_name_rename_and_forget_and_garbage_events_are_skipped() {
         logs.text().contains("event skipped")
     })
     .await;
+    eventually("the ping answered", || {
+        fake.script.lock().unwrap().pongs >= 1
+    })
+    .await;
 
     // Updated: a static address appears.
     fake.script.lock().unwrap().instance.insert(
         "c1".into(),
-        sync(&instance_json("c1", MAC1, r#","user.raftmasq.ipv4":"172.16.5.9""#)),
+        sync(&instance_json(
+            "c1",
+            MAC1,
+            r#","user.raftmasq.ipv4":"172.16.5.9""#,
+        )),
     );
     fake.event(event_json("instance-updated", "c1", ""));
     eventually("c1 reserved", || {
-        cluster.table.lock().unwrap().reservation_for_mac(mac(MAC1)).is_some()
+        cluster
+            .table
+            .lock()
+            .unwrap()
+            .reservation_for_mac(mac(MAC1))
+            .is_some()
     })
     .await;
 
@@ -159,7 +182,11 @@ async fn events_name_rename_and_forget_and_garbage_events_are_skipped() {
         script.instance.remove("c1");
         script.instance.insert(
             "web".into(),
-            sync(&instance_json("web", MAC1, r#","user.raftmasq.ipv4":"172.16.5.9""#)),
+            sync(&instance_json(
+                "web",
+                MAC1,
+                r#","user.raftmasq.ipv4":"172.16.5.9""#,
+            )),
         );
     }
     fake.event(event_json("instance-renamed", "web", r#""old_name":"c1""#));
@@ -171,9 +198,10 @@ async fn events_name_rename_and_forget_and_garbage_events_are_skipped() {
     // Deleted: forgotten, reservation and all.
     fake.event(event_json("instance-deleted", "web", ""));
     eventually("forgotten", || {
-        cluster
-            .writes()
-            .contains(&Command::ForgetMac { mac: mac(MAC1), now: 0 })
+        cluster.writes().contains(&Command::ForgetMac {
+            mac: mac(MAC1),
+            now: 0,
+        })
     })
     .await;
     let table = cluster.table.lock().unwrap();
@@ -215,7 +243,10 @@ async fn after_lxd_restarts_what_changed_meanwhile_is_picked_up() {
         table.name_of_mac(mac(MAC1)).is_none() && table.name_of_mac(mac(MAC2)) == Some("c2-new")
     })
     .await;
-    assert!(cluster.writes().contains(&Command::ForgetMac { mac: mac(MAC1), now: 0 }));
+    assert!(cluster.writes().contains(&Command::ForgetMac {
+        mac: mac(MAC1),
+        now: 0
+    }));
     shutdown.cancel();
 }
 
@@ -225,11 +256,20 @@ async fn the_same_instance_reported_twice_writes_once() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("unix.socket");
     let fake = FakeLxd::start(&socket, Arc::new(Mutex::new(Script::default())));
-    fake.set_instances(&[instance_json("c1", MAC1, r#","user.raftmasq.ipv4":"172.16.5.1""#)]);
+    fake.set_instances(&[instance_json(
+        "c1",
+        MAC1,
+        r#","user.raftmasq.ipv4":"172.16.5.1""#,
+    )]);
     let cluster = FakeCluster::new();
     let first = start(&cluster, &socket);
     eventually("reserved", || {
-        cluster.table.lock().unwrap().reservation_for_mac(mac(MAC1)).is_some()
+        cluster
+            .table
+            .lock()
+            .unwrap()
+            .reservation_for_mac(mac(MAC1))
+            .is_some()
     })
     .await;
     let second = start(&cluster, &socket);

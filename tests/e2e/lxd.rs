@@ -179,6 +179,7 @@ fn answers(cluster: &TestbedCluster, name: &str, rtype: &str) -> Vec<Vec<String>
     cluster
         .testbed
         .hosts()
+        .iter()
         .map(|host| {
             dig(&host.netns, &host.bridge_address(), &[], &[(name, rtype)])
                 .map(|replies| replies[0].data(rtype))
@@ -247,7 +248,13 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
     assert_eq!(st3, "172.16.50.3", "st3 got another address than LXD's");
     for (name, address) in [("web1", &web1), ("db2", &db2), ("st3", &st3)] {
         let fqdn = format!("{name}.lxd");
-        wait_answer(&cluster, &fqdn, "A", &[address.clone()], Duration::from_secs(10));
+        wait_answer(
+            &cluster,
+            &fqdn,
+            "A",
+            &[address.clone()],
+            Duration::from_secs(10),
+        );
         wait_answer(
             &cluster,
             &reverse(address),
@@ -262,8 +269,20 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
     hosts[0].copy("web1", "web1c").expect("lxc copy");
     let copy = hosts[0].dhcp("web1c", None).expect("udhcpc web1c");
     assert_ne!(copy, web1, "the copy got the original's address");
-    wait_answer(&cluster, "web1c.lxd", "A", &[copy.clone()], Duration::from_secs(10));
-    wait_answer(&cluster, "web1.lxd", "A", &[web1.clone()], Duration::from_secs(1));
+    wait_answer(
+        &cluster,
+        "web1c.lxd",
+        "A",
+        &[copy.clone()],
+        Duration::from_secs(10),
+    );
+    wait_answer(
+        &cluster,
+        "web1.lxd",
+        "A",
+        &[web1.clone()],
+        Duration::from_secs(1),
+    );
 
     // Delete: the name and the address are free within a second everywhere.
     let db2_mac = hosts[1].mac("db2").expect("MAC");
@@ -292,10 +311,11 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
         cluster.logs()
     );
 
-    // LXD restarts, and while the node cannot see it web1c is deleted and
+    // LXD restarts (killed, as a crash or a snap refresh would: instances
+    // keep running), and while the node cannot see it web1c is deleted and
     // web1 gets a static address: both are picked up once it can.
     std::fs::remove_file(&links[0]).expect("unlink");
-    hosts[0].stop_daemon();
+    hosts[0].kill_daemon();
     hosts[0].start_daemon().expect("LXD back");
     let web1_mac = hosts[0].mac("web1").expect("MAC");
     hosts[0]
@@ -310,7 +330,11 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
     let caught_up = netns::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
         (1..=3).all(|h| reservation(&cluster, h, &web1_mac).as_deref() == Some("172.16.50.1"))
     });
-    assert!(caught_up, "web1's new static address not picked up after the LXD restart:\n{}", cluster.logs());
+    assert!(
+        caught_up,
+        "web1's new static address not picked up after the LXD restart:\n{}",
+        cluster.logs()
+    );
     wait_answer(&cluster, "web1c.lxd", "A", &one, Duration::from_secs(5));
     let logs = cluster.logs();
     assert!(logs.contains("lxd: not following LXD"), "{logs}");

@@ -890,5 +890,9 @@ fn lxd_is_off_by_default_and_takes_an_absolute_socket() {
         "lxd.socket",
         "not an absolute path",
     );
-    rejects(&with(BASE, "lxd", "bridge = \"x\""), "lxd.bridge", "unknown key `bridge`");
+    rejects(
+        &with(BASE, "lxd", "bridge = \"x\""),
+        "lxd.bridge",
+        "unknown key `bridge`",
+    );
 }

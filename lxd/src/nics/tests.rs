@@ -2,17 +2,27 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-fn instance(name: &str, project: &str, config: &[(&str, &str)], devices: &[(&str, &[(&str, &str)])]) -> Instance {
+fn instance(
+    name: &str,
+    project: &str,
+    config: &[(&str, &str)],
+    devices: &[(&str, &[(&str, &str)])],
+) -> Instance {
     Instance {
         name: name.into(),
         project: project.into(),
-        expanded_config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        expanded_config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         expanded_devices: devices
             .iter()
             .map(|(name, keys)| {
                 (
                     name.to_string(),
-                    keys.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+                    keys.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<BTreeMap<_, _>>(),
                 )
             })
             .collect(),
@@ -32,13 +42,26 @@ fn managed_and_unmanaged_nics_on_the_bridge_are_found_by_their_volatile_mac() {
         "c1",
         "default",
         &[("volatile.eth0.hwaddr", MAC1)],
-        &[("eth0", &[("type", "nic"), ("network", "lxdbr0"), ("name", "eth0")]), ("root", &[("type", "disk"), ("path", "/")])],
+        &[
+            (
+                "eth0",
+                &[("type", "nic"), ("network", "lxdbr0"), ("name", "eth0")],
+            ),
+            ("root", &[("type", "disk"), ("path", "/")]),
+        ],
     );
     let unmanaged = instance(
         "C2",
         "default",
         &[("volatile.eth0.hwaddr", MAC2)],
-        &[("eth0", &[("type", "nic"), ("nictype", "bridged"), ("parent", "lxdbr0")])],
+        &[(
+            "eth0",
+            &[
+                ("type", "nic"),
+                ("nictype", "bridged"),
+                ("parent", "lxdbr0"),
+            ],
+        )],
     );
     let out = desired([&managed, &unmanaged], "lxdbr0");
     assert_eq!(out.problems, vec![]);
@@ -55,10 +78,20 @@ fn nics_elsewhere_are_ignored_without_a_word() {
     let other = instance(
         "c1",
         "default",
-        &[("volatile.eth0.hwaddr", MAC1), ("volatile.eth1.hwaddr", MAC2)],
+        &[
+            ("volatile.eth0.hwaddr", MAC1),
+            ("volatile.eth1.hwaddr", MAC2),
+        ],
         &[
             ("eth0", &[("type", "nic"), ("network", "otherbr")]),
-            ("eth1", &[("type", "nic"), ("nictype", "macvlan"), ("parent", "lxdbr0")]),
+            (
+                "eth1",
+                &[
+                    ("type", "nic"),
+                    ("nictype", "macvlan"),
+                    ("parent", "lxdbr0"),
+                ],
+            ),
             ("disk", &[("type", "disk"), ("network", "lxdbr0")]),
         ],
     );
@@ -72,9 +105,17 @@ fn an_explicit_hwaddr_wins_and_a_missing_or_bad_mac_is_a_problem() {
         "c1",
         "default",
         &[("volatile.eth0.hwaddr", MAC2)],
-        &[("eth0", &[("type", "nic"), ("network", "lxdbr0"), ("hwaddr", MAC1)])],
+        &[(
+            "eth0",
+            &[("type", "nic"), ("network", "lxdbr0"), ("hwaddr", MAC1)],
+        )],
     );
-    let none = instance("c2", "default", &[], &[("eth0", &[("type", "nic"), ("network", "lxdbr0")])]);
+    let none = instance(
+        "c2",
+        "default",
+        &[],
+        &[("eth0", &[("type", "nic"), ("network", "lxdbr0")])],
+    );
     let bad = instance(
         "c3",
         "default",
@@ -82,20 +123,39 @@ fn an_explicit_hwaddr_wins_and_a_missing_or_bad_mac_is_a_problem() {
         &[("eth0", &[("type", "nic"), ("network", "lxdbr0")])],
     );
     let out = desired([&explicit, &none, &bad], "lxdbr0");
-    assert_eq!(out.nics.keys().copied().collect::<Vec<_>>(), vec![mac(MAC1)]);
+    assert_eq!(
+        out.nics.keys().copied().collect::<Vec<_>>(),
+        vec![mac(MAC1)]
+    );
     assert_eq!(
         out.problems,
         vec![
-            Problem::BadMac { instance: "c2".into(), device: "eth0".into(), value: None },
-            Problem::BadMac { instance: "c3".into(), device: "eth0".into(), value: Some("zz:16".into()) },
+            Problem::BadMac {
+                instance: "c2".into(),
+                device: "eth0".into(),
+                value: None
+            },
+            Problem::BadMac {
+                instance: "c3".into(),
+                device: "eth0".into(),
+                value: Some("zz:16".into())
+            },
         ]
     );
-    assert!(out.problems[1].to_string().contains("\"zz:16\" is not a MAC address"));
+    assert!(
+        out.problems[1]
+            .to_string()
+            .contains("\"zz:16\" is not a MAC address")
+    );
 }
 
 #[test]
 fn static_address_from_the_nic_then_the_device_key_then_the_instance_key() {
-    let nic = &[("type", "nic"), ("network", "lxdbr0"), ("ipv4.address", "172.16.5.1")][..];
+    let nic = &[
+        ("type", "nic"),
+        ("network", "lxdbr0"),
+        ("ipv4.address", "172.16.5.1"),
+    ][..];
     let plain = &[("type", "nic"), ("network", "lxdbr0")][..];
     let all = [
         ("volatile.eth0.hwaddr", MAC1),
@@ -105,8 +165,19 @@ fn static_address_from_the_nic_then_the_device_key_then_the_instance_key() {
     let cases: [(&[(&str, &str)], &[(&str, &str)], Option<&str>); 4] = [
         (nic, &all, Some("172.16.5.1")),
         (plain, &all, Some("172.16.5.2")),
-        (plain, &[("volatile.eth0.hwaddr", MAC1), ("user.raftmasq.ipv4", "172.16.5.3")], Some("172.16.5.3")),
-        (plain, &[("volatile.eth0.hwaddr", MAC1), ("user.raftmasq.ipv4", " ")], None),
+        (
+            plain,
+            &[
+                ("volatile.eth0.hwaddr", MAC1),
+                ("user.raftmasq.ipv4", "172.16.5.3"),
+            ],
+            Some("172.16.5.3"),
+        ),
+        (
+            plain,
+            &[("volatile.eth0.hwaddr", MAC1), ("user.raftmasq.ipv4", " ")],
+            None,
+        ),
     ];
     for (device, config, expected) in cases {
         let i = instance("c1", "default", config, &[("eth0", device)]);
@@ -121,7 +192,10 @@ fn static_address_from_the_nic_then_the_device_key_then_the_instance_key() {
     let bad = instance(
         "c1",
         "default",
-        &[("volatile.eth0.hwaddr", MAC1), ("user.raftmasq.ipv4", "172.16.5")],
+        &[
+            ("volatile.eth0.hwaddr", MAC1),
+            ("user.raftmasq.ipv4", "172.16.5"),
+        ],
         &[("eth0", plain)],
     );
     let out = desired([&bad], "lxdbr0");
@@ -135,16 +209,35 @@ fn static_address_from_the_nic_then_the_device_key_then_the_instance_key() {
 #[test]
 fn projects_and_invalid_names_keep_the_nic_but_give_no_name() {
     let nic = &[("type", "nic"), ("network", "lxdbr0")][..];
-    let project = instance("web1", "shop", &[("volatile.eth0.hwaddr", MAC1)], &[("eth0", nic)]);
-    let invalid = instance("bad_name", "default", &[("volatile.eth0.hwaddr", MAC2)], &[("eth0", nic)]);
+    let project = instance(
+        "web1",
+        "shop",
+        &[("volatile.eth0.hwaddr", MAC1)],
+        &[("eth0", nic)],
+    );
+    let invalid = instance(
+        "bad_name",
+        "default",
+        &[("volatile.eth0.hwaddr", MAC2)],
+        &[("eth0", nic)],
+    );
     let out = desired([&project, &invalid], "lxdbr0");
     // Still followed: deleting them releases their leases.
     assert_eq!(out.nics.len(), 2);
     assert!(out.nics.values().all(|n| n.name.is_none()));
     assert_eq!(out.nics[&mac(MAC1)].project, "shop");
-    assert!(out.problems.contains(&Problem::ProjectNotNamed { instance: "web1".into(), project: "shop".into() }));
-    assert!(out.problems.contains(&Problem::InvalidName { instance: "bad_name".into() }));
-    assert!(out.problems.iter().any(|p| p.to_string().contains("names it web1.shop")));
+    assert!(out.problems.contains(&Problem::ProjectNotNamed {
+        instance: "web1".into(),
+        project: "shop".into()
+    }));
+    assert!(out.problems.contains(&Problem::InvalidName {
+        instance: "bad_name".into()
+    }));
+    assert!(
+        out.problems
+            .iter()
+            .any(|p| p.to_string().contains("names it web1.shop"))
+    );
 }
 
 #[test]
@@ -156,7 +249,11 @@ fn a_mac_seen_twice_keeps_the_first() {
     assert_eq!(out.nics[&mac(MAC1)].instance, "a");
     assert_eq!(
         out.problems,
-        vec![Problem::DuplicateMac { mac: mac(MAC1), instance: "b".into(), kept: "a".into() }]
+        vec![Problem::DuplicateMac {
+            mac: mac(MAC1),
+            instance: "b".into(),
+            kept: "a".into()
+        }]
     );
 }
 

@@ -23,7 +23,10 @@ fn table() -> LeaseTable {
         decline_quarantine_secs: 60,
         client_identity: Default::default(),
     };
-    assert_eq!(table.apply(&Command::Initialize { settings }), Response::Done);
+    assert_eq!(
+        table.apply(&Command::Initialize { settings }),
+        Response::Done
+    );
     table
 }
 
@@ -53,6 +56,12 @@ fn apply_all(table: &mut LeaseTable, commands: &[Command]) {
     }
 }
 
+/// Plans against `table` and applies the plan to it.
+fn step(table: &mut LeaseTable, desired: &BTreeMap<MacAddr, Nic>, known: &BTreeMap<MacAddr, Nic>) {
+    let commands = plan(desired, known, table).commands;
+    apply_all(table, &commands);
+}
+
 fn bind(table: &mut LeaseTable, mac: MacAddr, hostname: &str) -> Ipv4Addr {
     let response = table.apply(&Command::Bind {
         request: LeaseRequest {
@@ -79,9 +88,17 @@ fn a_new_instance_is_named_and_its_static_address_reserved() {
     assert_eq!(
         plan.commands,
         vec![
-            Command::NameMac { mac: mac(1), name: "c1".into(), now: 0 },
+            Command::NameMac {
+                mac: mac(1),
+                name: "c1".into(),
+                now: 0
+            },
             Command::Reserve {
-                reservation: Reservation { mac: mac(1), address: Ipv4Addr::new(172, 16, 5, 1), hostname: None }
+                reservation: Reservation {
+                    mac: mac(1),
+                    address: Ipv4Addr::new(172, 16, 5, 1),
+                    hostname: None
+                }
             },
         ]
     );
@@ -92,7 +109,7 @@ fn a_new_instance_is_named_and_its_static_address_reserved() {
 fn what_the_table_already_shows_is_not_proposed_again() {
     let mut table = table();
     let desired = BTreeMap::from([(mac(1), nic("c1", Some([172, 16, 5, 1])))]);
-    apply_all(&mut table, &plan(&desired, &BTreeMap::new(), &table).commands);
+    step(&mut table, &desired, &BTreeMap::new());
     // Another host reporting the same instance, or a resync: nothing.
     assert_eq!(plan(&desired, &BTreeMap::new(), &table), Plan::default());
     assert_eq!(plan(&desired, &desired, &table), Plan::default());
@@ -103,11 +120,18 @@ fn rename_renames_and_a_bound_lease_follows() {
     let mut table = table();
     let address = bind(&mut table, mac(1), "whatever");
     let before = BTreeMap::from([(mac(1), nic("c1", None))]);
-    apply_all(&mut table, &plan(&before, &BTreeMap::new(), &table).commands);
+    step(&mut table, &before, &BTreeMap::new());
     assert_eq!(table.address_of_name("c1"), Some(address));
     let after = BTreeMap::from([(mac(1), nic("c9", None))]);
     let commands = plan(&after, &before, &table).commands;
-    assert_eq!(commands, vec![Command::NameMac { mac: mac(1), name: "c9".into(), now: 0 }]);
+    assert_eq!(
+        commands,
+        vec![Command::NameMac {
+            mac: mac(1),
+            name: "c9".into(),
+            now: 0
+        }]
+    );
     apply_all(&mut table, &commands);
     assert_eq!(table.address_of_name("c9"), Some(address));
     assert_eq!(table.address_of_name("c1"), None);
@@ -116,12 +140,21 @@ fn rename_renames_and_a_bound_lease_follows() {
 #[test]
 fn a_nic_gone_is_forgotten_with_its_lease_and_name() {
     let mut table = table();
-    let known = BTreeMap::from([(mac(1), nic("c1", Some([172, 16, 5, 1]))), (mac(2), nic("c2", None))]);
-    apply_all(&mut table, &plan(&known, &BTreeMap::new(), &table).commands);
+    let known = BTreeMap::from([
+        (mac(1), nic("c1", Some([172, 16, 5, 1]))),
+        (mac(2), nic("c2", None)),
+    ]);
+    step(&mut table, &known, &BTreeMap::new());
     let address = bind(&mut table, mac(2), "c2");
     let desired = BTreeMap::from([(mac(1), nic("c1", Some([172, 16, 5, 1])))]);
     let commands = plan(&desired, &known, &table).commands;
-    assert_eq!(commands, vec![Command::ForgetMac { mac: mac(2), now: 0 }]);
+    assert_eq!(
+        commands,
+        vec![Command::ForgetMac {
+            mac: mac(2),
+            now: 0
+        }]
+    );
     apply_all(&mut table, &commands);
     assert_eq!(table.lease_by_address(address), None);
     assert_eq!(table.address_of_name("c2"), None);
@@ -132,7 +165,7 @@ fn a_nic_gone_is_forgotten_with_its_lease_and_name() {
 fn a_changed_static_address_moves_the_reservation_and_a_removed_one_goes() {
     let mut table = table();
     let first = BTreeMap::from([(mac(1), nic("c1", Some([172, 16, 5, 1])))]);
-    apply_all(&mut table, &plan(&first, &BTreeMap::new(), &table).commands);
+    step(&mut table, &first, &BTreeMap::new());
     let moved = BTreeMap::from([(mac(1), nic("c1", Some([172, 16, 5, 2])))]);
     let commands = plan(&moved, &first, &table).commands;
     assert_eq!(commands[0], Command::Unreserve { mac: mac(1) });
@@ -151,13 +184,22 @@ fn a_changed_static_address_moves_the_reservation_and_a_removed_one_goes() {
 #[test]
 fn an_operators_reservation_for_an_instance_without_a_static_key_stays() {
     let mut table = table();
-    let reservation = Reservation { mac: mac(1), address: Ipv4Addr::new(172, 16, 7, 7), hostname: None };
+    let reservation = Reservation {
+        mac: mac(1),
+        address: Ipv4Addr::new(172, 16, 7, 7),
+        hostname: None,
+    };
     table.apply(&Command::Reserve { reservation });
     let desired = BTreeMap::from([(mac(1), nic("c1", None))]);
     // Not even when LXD reported the instance before (without the key).
     for known in [BTreeMap::new(), desired.clone()] {
         let commands = plan(&desired, &known, &table).commands;
-        assert!(!commands.iter().any(|c| matches!(c, Command::Unreserve { .. })), "{commands:?}");
+        assert!(
+            !commands
+                .iter()
+                .any(|c| matches!(c, Command::Unreserve { .. })),
+            "{commands:?}"
+        );
     }
 }
 
@@ -166,7 +208,11 @@ fn a_static_address_outside_the_subnet_or_taken_is_a_problem_not_a_command() {
     let mut table = table();
     let other = bind(&mut table, mac(9), "other");
     table.apply(&Command::Reserve {
-        reservation: Reservation { mac: mac(8), address: Ipv4Addr::new(172, 16, 5, 5), hostname: None },
+        reservation: Reservation {
+            mac: mac(8),
+            address: Ipv4Addr::new(172, 16, 5, 5),
+            hostname: None,
+        },
     });
     let desired = BTreeMap::from([
         (mac(1), nic("c1", Some([10, 0, 0, 1]))),
@@ -174,7 +220,13 @@ fn a_static_address_outside_the_subnet_or_taken_is_a_problem_not_a_command() {
         (mac(3), nic("c3", Some([172, 16, 5, 5]))),
     ]);
     let plan = plan(&desired, &BTreeMap::new(), &table);
-    assert!(plan.commands.iter().all(|c| matches!(c, Command::NameMac { .. })), "{:?}", plan.commands);
+    assert!(
+        plan.commands
+            .iter()
+            .all(|c| matches!(c, Command::NameMac { .. })),
+        "{:?}",
+        plan.commands
+    );
     let texts: Vec<String> = plan.problems.iter().map(ToString::to_string).collect();
     assert_eq!(
         texts,
@@ -194,7 +246,11 @@ fn arb_nics() -> impl Strategy<Value = BTreeMap<MacAddr, Nic>> {
         [172, 16, 1, 3],
         [10, 0, 0, 1],
     ]));
-    prop::collection::btree_map((1u8..7).prop_map(mac), (names, statics).prop_map(|(n, s)| nic(n, s)), 0..6)
+    prop::collection::btree_map(
+        (1u8..7).prop_map(mac),
+        (names, statics).prop_map(|(n, s)| nic(n, s)),
+        0..6,
+    )
 }
 
 proptest! {
@@ -211,7 +267,7 @@ proptest! {
         for n in bound {
             bind(&mut table, mac(n), "x");
         }
-        apply_all(&mut table, &plan(&before, &BTreeMap::new(), &table).commands);
+        step(&mut table, &before, &BTreeMap::new());
         let step = plan(&now, &before, &table);
         apply_all(&mut table, &step.commands);
         prop_assert_eq!(plan(&now, &now, &table).commands, vec![]);

@@ -43,6 +43,8 @@ pub struct Script {
     pub requests: Vec<String>,
     /// Event stream connections accepted.
     pub subscriptions: usize,
+    /// Pongs received (answers to our pings).
+    pub pongs: usize,
 }
 
 pub struct FakeLxd {
@@ -53,7 +55,9 @@ pub struct FakeLxd {
 }
 
 pub fn sync(metadata: &str) -> String {
-    format!(r#"{{"type":"sync","status":"Success","status_code":200,"error_code":0,"error":"","metadata":{metadata}}}"#)
+    format!(
+        r#"{{"type":"sync","status":"Success","status_code":200,"error_code":0,"error":"","metadata":{metadata}}}"#
+    )
 }
 
 pub fn instance_json(name: &str, mac: &str, extra_config: &str) -> String {
@@ -160,6 +164,7 @@ async fn answer(
         script.lock().unwrap().subscriptions += 1;
         let upgrade = hyper::upgrade::on(&mut request);
         let mut receiver = events.subscribe();
+        let script = script.clone();
         tokio::spawn(async move {
             let Ok(upgraded) = upgrade.await else { return };
             let mut socket =
@@ -171,7 +176,11 @@ async fn answer(
                         let Ok(message) = message else { return };
                         if socket.send(message).await.is_err() { return; }
                     }
-                    incoming = socket.next() => if incoming.is_none() { return },
+                    incoming = socket.next() => match incoming {
+                        Some(Ok(Message::Pong(_))) => script.lock().unwrap().pongs += 1,
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => return,
+                    },
                 }
             }
         });
@@ -198,7 +207,10 @@ async fn answer(
             ),
         }
     } else {
-        (404, r#"{"type":"error","error":"not found","error_code":404}"#.to_string())
+        (
+            404,
+            r#"{"type":"error","error":"not found","error_code":404}"#.to_string(),
+        )
     };
     Ok(Response::builder()
         .status(status)
