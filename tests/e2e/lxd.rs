@@ -252,7 +252,7 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
             &cluster,
             &fqdn,
             "A",
-            &[address.clone()],
+            std::slice::from_ref(address),
             Duration::from_secs(10),
         );
         wait_answer(
@@ -273,14 +273,14 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
         &cluster,
         "web1c.lxd",
         "A",
-        &[copy.clone()],
+        std::slice::from_ref(&copy),
         Duration::from_secs(10),
     );
     wait_answer(
         &cluster,
         "web1.lxd",
         "A",
-        &[web1.clone()],
+        std::slice::from_ref(&web1),
         Duration::from_secs(1),
     );
 

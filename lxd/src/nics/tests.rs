@@ -162,7 +162,8 @@ fn static_address_from_the_nic_then_the_device_key_then_the_instance_key() {
         ("user.raftmasq.ipv4.eth0", "172.16.5.2"),
         ("user.raftmasq.ipv4", "172.16.5.3"),
     ];
-    let cases: [(&[(&str, &str)], &[(&str, &str)], Option<&str>); 4] = [
+    type Keys<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Keys, Keys, Option<&str>); 4] = [
         (nic, &all, Some("172.16.5.1")),
         (plain, &all, Some("172.16.5.2")),
         (
