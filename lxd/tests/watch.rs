@@ -279,3 +279,54 @@ async fn the_same_instance_reported_twice_writes_once() {
     first.cancel();
     second.cancel();
 }
+
+#[tokio::test]
+async fn bad_names_and_unusable_static_addresses_are_logged_and_the_rest_applied() {
+    let (logs, _guard) = Logs::install();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("unix.socket");
+    let fake = FakeLxd::start(&socket, Arc::new(Mutex::new(Script::default())));
+    fake.set_instances(&[
+        instance_json("bad_name", MAC1, ""),
+        instance_json("far", MAC2, r#","user.raftmasq.ipv4":"10.9.9.9""#),
+        instance_json(
+            "first",
+            "00:16:3e:00:00:03",
+            r#","user.raftmasq.ipv4":"172.16.5.5""#,
+        ),
+        instance_json(
+            "second",
+            "00:16:3e:00:00:04",
+            r#","user.raftmasq.ipv4":"172.16.5.5""#,
+        ),
+    ]);
+    let cluster = FakeCluster::new();
+    let shutdown = start(&cluster, &socket);
+    eventually("the usable parts applied", || {
+        let table = cluster.table.lock().unwrap();
+        table.name_of_mac(mac(MAC2)) == Some("far")
+            && table.name_of_mac(mac("00:16:3e:00:00:04")) == Some("second")
+            && table
+                .reservation_for_mac(mac("00:16:3e:00:00:03"))
+                .is_some()
+    })
+    .await;
+    let text = logs.text();
+    for reason in [
+        "instance name \"bad_name\" is not a DNS label",
+        "instance far: static address 10.9.9.9 is outside the cluster's subnet 172.16.0.0/16",
+        "instance second: static address 172.16.5.5 is reserved for 00:16:3e:00:00:03",
+    ] {
+        assert!(text.contains(reason), "{reason} not in\n{text}");
+    }
+    let table = cluster.table.lock().unwrap();
+    assert_eq!(table.name_of_mac(mac(MAC1)), None);
+    assert!(table.reservation_for_mac(mac(MAC2)).is_none());
+    assert!(
+        table
+            .reservation_for_mac(mac("00:16:3e:00:00:04"))
+            .is_none()
+    );
+    drop(table);
+    shutdown.cancel();
+}

@@ -310,6 +310,10 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
         last.1,
         cluster.logs()
     );
+    eprintln!(
+        "db2 freed on every host {:?} after lxc delete returned",
+        deleted.elapsed()
+    );
 
     // LXD restarts (killed, as a crash or a snap refresh would: instances
     // keep running), and while the node cannot see it web1c is deleted and
@@ -324,8 +328,16 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
     hosts[0]
         .lxc(&["config", "set", "web1", "user.raftmasq.ipv4", "172.16.50.1"])
         .expect("static web1");
-    // Still the old state: nobody told the cluster.
+    // Still the old state: nobody told the cluster. DNS and DHCP serve on.
     assert_eq!(reservation(&cluster, 1, &web1_mac), None);
+    wait_answer(
+        &cluster,
+        "web1.lxd",
+        "A",
+        std::slice::from_ref(&web1),
+        Duration::from_secs(1),
+    );
+    assert_eq!(hosts[2].dhcp("st3", None).expect("udhcpc st3 again"), st3);
     std::os::unix::fs::symlink(hosts[0].socket(), &links[0]).expect("link again");
     let caught_up = netns::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
         (1..=3).all(|h| reservation(&cluster, h, &web1_mac).as_deref() == Some("172.16.50.1"))
