@@ -277,7 +277,7 @@ level = "{level}"
         let mut config = config(dir.path(), "", "info");
         let host = FakeHost {
             interfaces: BTreeSet::from(["lxdbr0"]),
-            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1")],
+            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
             busy: vec![],
         };
         assert!(check(&config, &host).warnings.is_empty());
