@@ -44,8 +44,13 @@ pub fn settings(config: &Config) -> raftmasq_lxd::Settings {
             .map(PathBuf::from)
             .collect(),
     };
-    raftmasq_lxd::Settings::new(sockets, config.dhcp.interface.clone())
+    let mut settings = raftmasq_lxd::Settings::new(sockets, config.dhcp.interface.clone());
+    settings.memory = Some(config.node.data_dir.join(MEMORY_FILE));
+    settings
 }
+
+/// In `node.data_dir`: what this host's LXD reported last.
+const MEMORY_FILE: &str = "lxd-known.json";
 
 /// Starts following LXD if `[lxd] enabled`; stops on `shutdown`.
 pub fn start(node: &ClusterNode, config: &Config, shutdown: CancellationToken) {

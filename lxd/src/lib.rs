@@ -20,6 +20,7 @@
 pub mod api;
 pub mod client;
 pub mod events;
+pub mod memory;
 pub mod nics;
 pub mod plan;
 mod watch;

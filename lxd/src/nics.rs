@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use raftmasq_state::{MacAddr, is_valid_label};
+use serde::{Deserialize, Serialize};
 
 use crate::api::{DEFAULT_PROJECT, Instance};
 
@@ -17,7 +18,7 @@ use crate::api::{DEFAULT_PROJECT, Instance};
 pub const STATIC_KEY: &str = "user.raftmasq.ipv4";
 
 /// One instance NIC on the bridge, as LXD describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nic {
     pub project: String,
     pub instance: String,

@@ -42,6 +42,9 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Wait before retrying writes the cluster could not take.
     pub write_retry: Duration,
+    /// Where what this host's LXD reported is kept across restarts
+    /// ([`crate::memory`]); `None`: in memory only.
+    pub memory: Option<PathBuf>,
 }
 
 impl Settings {
@@ -52,6 +55,7 @@ impl Settings {
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),
             write_retry: Duration::from_secs(1),
+            memory: None,
         }
     }
 }
@@ -63,6 +67,9 @@ pub async fn run<C: Cluster>(cluster: C, settings: Settings, shutdown: Cancellat
         _ = cluster.initialized() => {}
     }
     let mut watcher = Watcher::default();
+    if let Some(path) = &settings.memory {
+        watcher.known = crate::memory::load(path);
+    }
     let mut backoff = settings.min_backoff;
     loop {
         let outcome = tokio::select! {
@@ -102,7 +109,7 @@ async fn session<C: Cluster>(
         "lxd: following LXD"
     );
     *backoff = settings.min_backoff;
-    let mut retry = watcher.reconcile(cluster, &settings.bridge).await;
+    let mut retry = watcher.reconcile(cluster, settings).await;
     loop {
         let pause = async {
             if retry {
@@ -117,7 +124,7 @@ async fn session<C: Cluster>(
                 follow(next?, &client, &mut events, watcher).await?;
             }
         }
-        retry = watcher.reconcile(cluster, &settings.bridge).await;
+        retry = watcher.reconcile(cluster, settings).await;
     }
 }
 
@@ -215,8 +222,8 @@ impl Watcher {
 
     /// Proposes what the cluster lacks. Returns whether some write should be
     /// tried again (the cluster could not take it).
-    async fn reconcile<C: Cluster>(&mut self, cluster: &C, bridge: &str) -> bool {
-        let wanted = desired(self.instances.values(), bridge);
+    async fn reconcile<C: Cluster>(&mut self, cluster: &C, settings: &Settings) -> bool {
+        let wanted = desired(self.instances.values(), &settings.bridge);
         let planned = cluster.read(|table| plan(&wanted.nics, &self.known, table));
         let mut now_logged = BTreeSet::new();
         for problem in &wanted.problems {
@@ -257,8 +264,15 @@ impl Watcher {
                 }
             }
         }
-        self.known = wanted.nics;
-        self.known.extend(unforgotten);
+        let mut known = wanted.nics;
+        known.extend(unforgotten);
+        if known != self.known
+            && let Some(path) = &settings.memory
+            && let Err(error) = crate::memory::save(path, &known)
+        {
+            tracing::warn!(file = %path.display(), %error, "lxd: cannot keep what LXD reported; a deletion while raftmasq is stopped would be missed");
+        }
+        self.known = known;
         retry
     }
 }

@@ -330,3 +330,51 @@ async fn bad_names_and_unusable_static_addresses_are_logged_and_the_rest_applied
     drop(table);
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn an_instance_deleted_while_raftmasq_was_stopped_is_forgotten_at_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("unix.socket");
+    let memory = dir.path().join("lxd-known.json");
+    let fake = FakeLxd::start(&socket, Arc::new(Mutex::new(Script::default())));
+    fake.set_instances(&[
+        instance_json("c1", MAC1, r#","user.raftmasq.ipv4":"172.16.5.1""#),
+        instance_json("c2", MAC2, ""),
+    ]);
+    let cluster = FakeCluster::new();
+    let run = |cluster: &FakeCluster| {
+        let shutdown = CancellationToken::new();
+        let mut settings = settings(&socket);
+        settings.memory = Some(memory.clone());
+        let task = tokio::spawn(raftmasq_lxd::run(
+            cluster.clone(),
+            settings,
+            shutdown.clone(),
+        ));
+        (shutdown, task)
+    };
+    let (shutdown, task) = run(&cluster);
+    eventually("both named", || {
+        let table = cluster.table.lock().unwrap();
+        table.name_of_mac(mac(MAC1)).is_some() && table.name_of_mac(mac(MAC2)).is_some()
+    })
+    .await;
+    eventually("remembered", || memory.exists()).await;
+    shutdown.cancel();
+    task.await.unwrap();
+
+    // While raftmasq is stopped: c1 is deleted, c2 loses nothing.
+    fake.set_instances(&[instance_json("c2", MAC2, "")]);
+    let (shutdown, task) = run(&cluster);
+    eventually("c1 forgotten at start", || {
+        let table = cluster.table.lock().unwrap();
+        table.name_of_mac(mac(MAC1)).is_none() && table.reservation_for_mac(mac(MAC1)).is_none()
+    })
+    .await;
+    assert_eq!(
+        cluster.table.lock().unwrap().name_of_mac(mac(MAC2)),
+        Some("c2")
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}
