@@ -128,8 +128,10 @@ async fn session<C: Cluster>(
     }
 }
 
-/// Applies one event (and any that arrive right behind it) to the held
-/// instances.
+/// Applies one event, and any that arrive right behind it, to the held
+/// instances. Events of one `lxc` command come together: taking what is
+/// already there before writing saves Raft entries (at most
+/// [`BURST`] events, each waited for at most [`BURST_GAP`]).
 async fn follow(
     first: Result<crate::api::Event, Error>,
     client: &Client,
@@ -137,6 +139,7 @@ async fn follow(
     watcher: &mut Watcher,
 ) -> Result<(), Error> {
     let mut next = Some(first);
+    let mut taken = 0;
     while let Some(event) = next.take() {
         match event {
             Ok(event) => {
@@ -148,18 +151,20 @@ async fn follow(
             }
             Err(error) => tracing::warn!(%error, "lxd: event skipped"),
         }
-        // Events of one `lxc` command come together: take what is already
-        // here before writing (bounded: at most 64 at once).
-        if watcher.batch < 64
-            && let Ok(more) = tokio::time::timeout(Duration::from_millis(20), events.next()).await
+        taken += 1;
+        if taken < BURST
+            && let Ok(more) = tokio::time::timeout(BURST_GAP, events.next()).await
         {
-            watcher.batch += 1;
             next = Some(more?);
         }
     }
-    watcher.batch = 0;
     Ok(())
 }
+
+/// The most events taken before the cluster is told.
+const BURST: usize = 64;
+/// How long to wait for the next event of a burst.
+const BURST_GAP: Duration = Duration::from_millis(20);
 
 /// What the watcher holds between events.
 #[derive(Default)]
@@ -172,8 +177,6 @@ struct Watcher {
     logged: BTreeSet<String>,
     /// Commands the cluster refused: not proposed again until a full read.
     refused: Vec<Command>,
-    /// Events taken in the current burst.
-    batch: usize,
 }
 
 impl Watcher {
