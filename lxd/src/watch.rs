@@ -71,6 +71,9 @@ pub async fn run<C: Cluster>(cluster: C, settings: Settings, shutdown: Cancellat
         watcher.known = crate::memory::load(path);
     }
     let mut backoff = settings.min_backoff;
+    // The same failure again (LXD not installed, a daemon that stays down)
+    // is logged at debug: one warning per outage, not one per retry.
+    let mut last_error: Option<String> = None;
     loop {
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -78,11 +81,22 @@ pub async fn run<C: Cluster>(cluster: C, settings: Settings, shutdown: Cancellat
         };
         // A session only ends with an error.
         let Err(error) = outcome;
-        tracing::warn!(
-            %error,
-            retry_in_ms = backoff.as_millis() as u64,
-            "lxd: not following LXD; DHCP and DNS keep serving, names and reservations from LXD wait"
-        );
+        if backoff == settings.min_backoff {
+            // First attempt, or the session had connected: a new outage.
+            last_error = None;
+        }
+        let text = error.to_string();
+        let retry_in_ms = backoff.as_millis() as u64;
+        if last_error.as_deref() == Some(text.as_str()) {
+            tracing::debug!(%error, retry_in_ms, "lxd: still not following LXD");
+        } else {
+            tracing::warn!(
+                %error,
+                retry_in_ms,
+                "lxd: not following LXD; DHCP and DNS keep serving, names and reservations from LXD wait"
+            );
+        }
+        last_error = Some(text);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}

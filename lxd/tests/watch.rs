@@ -378,3 +378,18 @@ async fn an_instance_deleted_while_raftmasq_was_stopped_is_forgotten_at_its_star
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn one_warning_per_outage_not_one_per_retry() {
+    let (logs, _guard) = Logs::install();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("unix.socket");
+    let cluster = FakeCluster::new();
+    let shutdown = start(&cluster, &socket);
+    eventually("several retries", || {
+        logs.text().matches("still not following LXD").count() >= 3
+    })
+    .await;
+    assert_eq!(logs.text().matches("WARN").count(), 1, "{}", logs.text());
+    shutdown.cancel();
+}
