@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::{DEFAULT_PROJECT, Instance};
 
 /// Instance config key for a NIC's static address where LXD refuses the NIC's
-/// own `ipv4.address` (a managed bridge with `ipv4.dhcp=false` and no
-/// `security.ipv4_filtering`): `user.raftmasq.ipv4.DEVICE`, or
-/// `user.raftmasq.ipv4` for every NIC of the instance on the bridge.
+/// own `ipv4.address`, which in LXD 5.0 is both deployment modes: a managed
+/// bridge with `ipv4.dhcp=false` and no `security.ipv4_filtering`, and any
+/// unmanaged parent. `user.raftmasq.ipv4.DEVICE`, or `user.raftmasq.ipv4` for
+/// every NIC of the instance on the bridge.
 pub const STATIC_KEY: &str = "user.raftmasq.ipv4";
 
 /// One instance NIC on the bridge, as LXD describes it.
