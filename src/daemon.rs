@@ -305,3 +305,17 @@ fn test_clock() -> ClusterClock {
     }
     ClusterClock::new()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_lxd_section_is_reported_for_a_restart() {
+        let old = Config::from_toml(include_str!("../examples/lxd1.toml"), "lxd1.toml").unwrap();
+        let mut new = old.clone();
+        assert!(changed_sections(&old, &new).is_empty());
+        new.lxd.enabled = true;
+        assert_eq!(changed_sections(&old, &new), vec!["[lxd]"]);
+    }
+}

@@ -61,3 +61,37 @@ pub fn start(node: &ClusterNode, config: &Config, shutdown: CancellationToken) {
     tracing::info!(sockets = ?settings.sockets, bridge = %settings.bridge, "lxd: watching instances");
     tokio::spawn(raftmasq_lxd::run(Node(node.clone()), settings, shutdown));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Config {
+        Config::from_toml(include_str!("../examples/lxd1.toml"), "lxd1.toml").unwrap()
+    }
+
+    #[test]
+    fn the_usual_sockets_unless_one_is_configured_and_the_served_bridge() {
+        let mut config = example();
+        assert!(!config.lxd.enabled, "off by default");
+        let settings = settings(&config);
+        assert_eq!(
+            settings.sockets,
+            vec![
+                PathBuf::from("/var/lib/lxd/unix.socket"),
+                PathBuf::from("/var/snap/lxd/common/lxd/unix.socket"),
+                PathBuf::from("/var/lib/incus/unix.socket"),
+            ]
+        );
+        assert_eq!(settings.bridge, config.dhcp.interface);
+        assert_eq!(
+            settings.memory,
+            Some(config.node.data_dir.join("lxd-known.json"))
+        );
+        config.lxd.socket = Some(PathBuf::from("/run/lxd.socket"));
+        assert_eq!(
+            super::settings(&config).sockets,
+            vec![PathBuf::from("/run/lxd.socket")]
+        );
+    }
+}
