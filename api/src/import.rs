@@ -1,5 +1,7 @@
-//! `dnsctl import-dnsmasq`: reading dnsmasq's lease file and `dhcp-host=`
-//! lines, and planning what importing them would change.
+//! `dnsctl import-dnsmasq`: reading dnsmasq's lease file, `dhcp-host=` lines
+//! and LXD's per-instance host files (`dnsmasq.hosts/<instance>`), and
+//! planning what importing them would change. Every line that is not
+//! imported is reported with the reason; nothing is skipped silently.
 //!
 //! Parsing runs in `dnsctl` (the files are on the operator's host); planning
 //! runs in the daemon against its replica, by applying the import's commands
@@ -33,7 +35,8 @@ pub struct DnsmasqLease {
     pub client_id: Option<ClientId>,
 }
 
-/// One `dhcp-host=MAC,IP[,NAME][,LEASETIME]` line.
+/// One `dhcp-host=MAC,IP[,NAME][,LEASETIME]` line, or one line of an LXD
+/// host file with an IPv4 address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsmasqHost {
     pub line: usize,
@@ -42,14 +45,36 @@ pub struct DnsmasqHost {
     pub hostname: Option<String>,
     /// dnsmasq's per-host lease time; raftmasq reservations use the cluster's.
     pub lease_secs: Option<u64>,
+    /// The file the line came from, when it is not the `--conf` file.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// What of the line is left out (e.g. an IPv6 address), shown as the reason.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
-/// A line that was understood but cannot be imported, and why.
+/// A name for a MAC without an address: an LXD host file line `MAC,NAME`
+/// (what LXD writes for every instance NIC when `dns.mode` is managed).
+/// Imported as the MAC's name (`NameMac`), which wins over the hostname the
+/// client sends, as it did in dnsmasq.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsmasqName {
+    pub line: usize,
+    pub source: Option<String>,
+    pub mac: MacAddr,
+    pub name: String,
+    pub note: Option<String>,
+}
+
+/// A line that is not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unsupported {
     pub line: usize,
     pub text: String,
     pub reason: String,
+    /// The file, when it is not the one the caller passed (LXD host files).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// `POST /api/v1/import/dnsmasq`.
@@ -57,23 +82,33 @@ pub struct Unsupported {
 pub struct ImportRequest {
     pub leases: Vec<DnsmasqLease>,
     pub reservations: Vec<DnsmasqHost>,
+    /// Names for MACs (LXD host files); absent in requests of older `dnsctl`s.
+    #[serde(default)]
+    pub names: Vec<DnsmasqName>,
     pub dry_run: bool,
 }
 
 /// What happened (or would happen) to one imported line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportItem {
-    /// `lease` or `reservation`.
+    /// `lease`, `reservation`, `name` (a MAC's name from an LXD host file)
+    /// or `conf` (a dnsmasq option line that has no import).
     pub kind: String,
-    /// Line number in the lease file (leases) or the conf file (reservations).
+    /// Line number in the lease file (leases), the conf file (reservations,
+    /// conf) or `source`.
     pub line: usize,
+    /// The file the line is in, when it is not the lease or conf file (an LXD
+    /// host file). Absent from reports of older daemons.
+    #[serde(default)]
+    pub source: Option<String>,
     pub mac: Option<String>,
     pub address: Option<Ipv4Addr>,
     pub hostname: Option<String>,
     /// For leases: when the lease ends (ms since the epoch) once imported.
     pub expires_at: Option<Millis>,
     /// `add` (dry run), `applied`, `unchanged`, `conflict`, `expired`,
-    /// `unsupported`, or `rejected` (refused when it was committed).
+    /// `unsupported` (not imported; the reason says why and what to do
+    /// instead), or `rejected` (refused when it was committed).
     pub action: String,
     pub reason: Option<String>,
 }
@@ -94,13 +129,27 @@ impl ImportReport {
 // ------------------------------------------------------- raftmasq export
 
 /// The parts of a `raftmasq export` file (format `raftmasq-state-v1`) that
-/// are restored.
+/// are restored (`import-state`) or written as dnsmasq files
+/// (`export-dnsmasq`).
 #[derive(Debug, Deserialize)]
-struct StateExport {
-    format: String,
-    leases: Vec<raftmasq_state::Lease>,
-    reservations: Vec<raftmasq_state::Reservation>,
-    records: Vec<raftmasq_state::StaticRecord>,
+pub struct StateExport {
+    pub format: String,
+    pub leases: Vec<raftmasq_state::Lease>,
+    pub reservations: Vec<raftmasq_state::Reservation>,
+    pub records: Vec<raftmasq_state::StaticRecord>,
+}
+
+/// Reads a `raftmasq export` file; an error says why it is not one.
+pub fn read_state_export(text: &str) -> Result<StateExport, String> {
+    let export: StateExport =
+        serde_json::from_str(text).map_err(|e| format!("not a raftmasq export: {e}"))?;
+    if export.format != "raftmasq-state-v1" {
+        return Err(format!(
+            "format {:?} is not raftmasq-state-v1",
+            export.format
+        ));
+    }
+    Ok(export)
 }
 
 /// Turns an export into the import request (bound leases and reservations,
@@ -110,14 +159,7 @@ pub fn state_request(
     text: &str,
     dry_run: bool,
 ) -> Result<(ImportRequest, Vec<raftmasq_state::StaticRecord>), String> {
-    let export: StateExport =
-        serde_json::from_str(text).map_err(|e| format!("not a raftmasq export: {e}"))?;
-    if export.format != "raftmasq-state-v1" {
-        return Err(format!(
-            "format {:?} is not raftmasq-state-v1",
-            export.format
-        ));
-    }
+    let export = read_state_export(text)?;
     let leases = export
         .leases
         .into_iter()
@@ -143,12 +185,15 @@ pub fn state_request(
             address: reservation.address,
             hostname: reservation.hostname,
             lease_secs: None,
+            source: None,
+            note: None,
         })
         .collect();
     Ok((
         ImportRequest {
             leases,
             reservations,
+            names: Vec::new(),
             dry_run,
         },
         export.records,
@@ -174,6 +219,7 @@ pub fn parse_leases(text: &str) -> (Vec<DnsmasqLease>, Vec<Unsupported>) {
                 line,
                 text: trimmed.to_string(),
                 reason,
+                source: None,
             }),
         }
     }
@@ -216,30 +262,82 @@ fn parse_lease_line(text: &str, line: usize) -> Result<DnsmasqLease, String> {
     })
 }
 
-/// Parses the `dhcp-host=` lines of a dnsmasq configuration file; every other
-/// line is ignored.
-pub fn parse_conf(text: &str) -> (Vec<DnsmasqHost>, Vec<Unsupported>) {
-    let mut hosts = Vec::new();
-    let mut unsupported = Vec::new();
+/// A dnsmasq configuration file, read for import: its `dhcp-host=` lines
+/// (reservations, or why not) and every other option line with the reason
+/// it is not imported. Comments and blank lines are the only lines left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfFile {
+    pub hosts: Vec<DnsmasqHost>,
+    /// `dhcp-host=` lines that cannot become reservations.
+    pub unsupported: Vec<Unsupported>,
+    /// Every other option line: raftmasq takes these settings from its own
+    /// configuration, so each one is reported with where its equivalent is.
+    pub options: Vec<Unsupported>,
+}
+
+/// Parses a dnsmasq configuration file.
+pub fn parse_conf(text: &str) -> ConfFile {
+    let mut conf = ConfFile::default();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let trimmed = raw.trim();
-        let Some((key, value)) = trimmed.split_once('=') else {
-            continue;
-        };
-        if key.trim() != "dhcp-host" {
+        if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        match parse_dhcp_host(value.trim(), line) {
-            Ok(host) => hosts.push(host),
-            Err(reason) => unsupported.push(Unsupported {
-                line,
-                text: trimmed.to_string(),
-                reason,
-            }),
+        let (key, value) = match trimmed.split_once('=') {
+            Some((key, value)) => (key.trim(), Some(value.trim())),
+            None => (trimmed, None),
+        };
+        let not_imported = |reason: String| Unsupported {
+            line,
+            text: trimmed.to_string(),
+            reason,
+            source: None,
+        };
+        match (key, value) {
+            ("dhcp-host", Some(value)) => match parse_dhcp_host(value, line) {
+                Ok(host) => conf.hosts.push(host),
+                Err(reason) => conf.unsupported.push(not_imported(reason)),
+            },
+            _ => conf.options.push(not_imported(option_reason(key))),
         }
     }
-    (hosts, unsupported)
+    conf
+}
+
+/// Why a dnsmasq option is not imported, and where its raftmasq equivalent is.
+fn option_reason(key: &str) -> String {
+    let equivalent = match key {
+        "domain" | "local" | "expand-hosts" => {
+            "the cluster's DNS domain is dns.domain in raftmasq.toml"
+        }
+        "dhcp-range" => "the pool is dhcp.subnet and dhcp.range in raftmasq.toml",
+        "dhcp-option" | "dhcp-option-force" => {
+            "DHCP options are [dhcp] keys and [[dhcp.option]] tables in raftmasq.toml"
+        }
+        "server" | "rev-server" | "resolv-file" | "no-resolv" => {
+            "upstream DNS servers are dns.upstream in raftmasq.toml"
+        }
+        "interface" | "listen-address" | "bind-interfaces" | "bind-dynamic"
+        | "except-interface" | "port" => {
+            "listeners are dhcp.interface and dns.listen in raftmasq.toml"
+        }
+        "dhcp-leasefile" | "dhcp-lease-file" => "pass the lease file itself with --leases",
+        "dhcp-hostsfile" | "dhcp-hostsdir" => {
+            "pass the file or directory with --lxd-hosts if its lines are MAC[,IPv4][,NAME] \
+             (LXD's form), other forms as dhcp-host= lines of a --conf file"
+        }
+        "conf-file" | "conf-dir" | "addn-hosts" => {
+            "included files are not read: pass each with --conf"
+        }
+        "address" | "host-record" | "cname" | "txt-record" | "srv-host" | "mx-host"
+        | "ptr-record" => "static DNS data is `dnsctl records add` or dns.records_file",
+        "dhcp-authoritative" | "dhcp-no-override" | "dhcp-rapid-commit" | "no-ping" => {
+            "raftmasq's DHCP behaviour is fixed or set in [dhcp] (docs/configuration.md)"
+        }
+        _ => "set its raftmasq equivalent, if any, in raftmasq.toml (docs/configuration.md)",
+    };
+    format!("dnsmasq option `{key}` is not imported: {equivalent}")
 }
 
 fn parse_dhcp_host(value: &str, line: usize) -> Result<DnsmasqHost, String> {
@@ -287,7 +385,112 @@ fn parse_dhcp_host(value: &str, line: usize) -> Result<DnsmasqHost, String> {
         address,
         hostname,
         lease_secs,
+        source: None,
+        note: None,
     })
+}
+
+/// What one LXD host file line becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LxdEntry {
+    /// `MAC,IPv4[,[IPv6]][,NAME]`: a static address set in LXD.
+    Reservation(DnsmasqHost),
+    /// `MAC[,[IPv6]],NAME`: the instance's name for its MAC.
+    Name(DnsmasqName),
+}
+
+/// Parses one of LXD's per-instance host files (`networks/BRIDGE/
+/// dnsmasq.hosts/INSTANCE.NIC` in LXD 5.0, e.g. `c1.eth0`; `INSTANCE` in
+/// older releases; prefixed `PROJECT_` outside the default project). LXD
+/// writes one line `MAC[,IPv4][,[IPv6]][,NAME]` (lxd/dnsmasq
+/// `UpdateStaticEntry`): the NAME only while the bridge's `dns.mode` is
+/// managed, `NAME.PROJECT` outside the default project. `source` names the
+/// file in the report.
+pub fn parse_lxd_hosts(source: &str, text: &str) -> (Vec<LxdEntry>, Vec<Unsupported>) {
+    let mut entries = Vec::new();
+    let mut unsupported = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match parse_lxd_line(trimmed, line, source) {
+            Ok(entry) => entries.push(entry),
+            Err(reason) => unsupported.push(Unsupported {
+                line,
+                text: trimmed.to_string(),
+                reason,
+                source: Some(source.to_string()),
+            }),
+        }
+    }
+    (entries, unsupported)
+}
+
+fn parse_lxd_line(text: &str, line: usize, source: &str) -> Result<LxdEntry, String> {
+    let mut fields = text.split(',').map(str::trim);
+    let first = fields.next().unwrap_or_default();
+    let mac = MacAddr::from_str(first).map_err(|_| {
+        format!("expected MAC[,IPv4][,[IPv6]][,NAME] as LXD writes it; {first:?} is not a MAC")
+    })?;
+    let mut address = None;
+    let mut ipv6 = None;
+    let mut name: Option<&str> = None;
+    for field in fields {
+        if field.starts_with('[') && field.ends_with(']') && field.len() > 2 {
+            if ipv6.replace(field).is_some() {
+                return Err("more than one IPv6 address".into());
+            }
+        } else if let Ok(parsed) = Ipv4Addr::from_str(field) {
+            if address.replace(parsed).is_some() {
+                return Err("more than one IPv4 address".into());
+            }
+        } else if name.is_none() && !field.is_empty() {
+            name = Some(field);
+        } else {
+            return Err(format!("unexpected field {field:?}"));
+        }
+    }
+    let mut notes = Vec::new();
+    if let Some(ipv6) = ipv6 {
+        notes.push(format!(
+            "IPv6 address {ipv6} not imported: raftmasq serves DHCPv4 only"
+        ));
+    }
+    let name = match name {
+        Some(name) if name.contains('.') => {
+            notes.push(format!(
+                "name {name:?} (NAME.PROJECT, an instance outside LXD's default project) not imported: \
+                 it is not one DNS label; raftmasq's [lxd] integration names these instances"
+            ));
+            None
+        }
+        other => other.map(str::to_string),
+    };
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    match (address, name) {
+        (Some(address), hostname) => Ok(LxdEntry::Reservation(DnsmasqHost {
+            line,
+            mac,
+            address,
+            hostname,
+            lease_secs: None,
+            source: Some(source.to_string()),
+            note,
+        })),
+        (None, Some(name)) => Ok(LxdEntry::Name(DnsmasqName {
+            line,
+            source: Some(source.to_string()),
+            mac,
+            name,
+            note,
+        })),
+        (None, None) => Err(match note {
+            Some(note) => format!("no IPv4 address and no name to import ({note})"),
+            None => "no IPv4 address and no name: nothing to import".into(),
+        }),
+    }
 }
 
 /// dnsmasq lease times: `infinite`, or a number with an optional unit
@@ -330,6 +533,9 @@ pub fn plan(
     for host in &request.reservations {
         out.push(plan_reservation(&mut simulated, host));
     }
+    for name in &request.names {
+        out.push(plan_name(&mut simulated, name, now));
+    }
     for lease in &request.leases {
         out.push(plan_lease(&mut simulated, lease, now));
     }
@@ -340,17 +546,28 @@ fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, 
     let mut item = ImportItem {
         kind: "reservation".into(),
         line: host.line,
+        source: host.source.clone(),
         mac: Some(host.mac.to_string()),
         address: Some(host.address),
         hostname: host.hostname.clone(),
         expires_at: None,
         action: "add".into(),
-        reason: None,
+        reason: host.note.clone(),
     };
     let hostname = host.hostname.as_ref().map(|name| name.to_ascii_lowercase());
     if let Some(existing) = table.reservation_for_mac(host.mac) {
-        if existing.address == host.address && existing.hostname == hostname {
+        // A line that says less than the cluster has (no name, where LXD
+        // drops the names from its host files once `dns.mode` is none) is
+        // no change: an import never takes anything away.
+        if existing.address == host.address && (hostname.is_none() || existing.hostname == hostname)
+        {
             item.action = "unchanged".into();
+            if hostname.is_none() && existing.hostname.is_some() {
+                item.reason = Some(format!(
+                    "already reserved, with the name {}",
+                    existing.hostname.as_deref().unwrap_or_default()
+                ));
+            }
         } else {
             item.action = "conflict".into();
             item.reason = Some(format!(
@@ -377,6 +594,53 @@ fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, 
     }
 }
 
+fn plan_name(
+    table: &mut LeaseTable,
+    name: &DnsmasqName,
+    now: Millis,
+) -> (ImportItem, Option<Command>) {
+    let mut item = ImportItem {
+        kind: "name".into(),
+        line: name.line,
+        source: name.source.clone(),
+        mac: Some(name.mac.to_string()),
+        address: None,
+        hostname: Some(name.name.clone()),
+        expires_at: None,
+        action: "add".into(),
+        reason: name.note.clone(),
+    };
+    let wanted = name.name.to_ascii_lowercase();
+    match table.name_of_mac(name.mac) {
+        Some(current) if current == wanted => {
+            item.action = "unchanged".into();
+            return (item, None);
+        }
+        Some(current) => {
+            item.action = "conflict".into();
+            item.reason = Some(format!(
+                "{} is already named {current} in the cluster; it keeps that name",
+                name.mac
+            ));
+            return (item, None);
+        }
+        None => {}
+    }
+    let command = Command::NameMac {
+        mac: name.mac,
+        name: wanted,
+        now,
+    };
+    match table.apply(&command) {
+        Response::Rejected { reason } => {
+            item.action = "conflict".into();
+            item.reason = Some(reason.to_string());
+            (item, None)
+        }
+        _ => (item, Some(command)),
+    }
+}
+
 fn plan_lease(
     table: &mut LeaseTable,
     lease: &DnsmasqLease,
@@ -385,6 +649,7 @@ fn plan_lease(
     let mut item = ImportItem {
         kind: "lease".into(),
         line: lease.line,
+        source: None,
         mac: Some(lease.mac.to_string()),
         address: Some(lease.address),
         hostname: lease.hostname.clone(),
@@ -478,6 +743,7 @@ pub fn unsupported_items(kind: &str, lines: &[Unsupported]) -> Vec<ImportItem> {
         .map(|u| ImportItem {
             kind: kind.into(),
             line: u.line,
+            source: u.source.clone(),
             mac: None,
             address: None,
             hostname: None,
@@ -547,7 +813,11 @@ dhcp-host=02:42:00:00:04:06,set:red,172.16.100.54
 dhcp-host=02:42:00:00:04:07,ignore
 dhcp-host=02:42:00:00:*:*,172.16.100.55
 ";
-        let (hosts, unsupported) = parse_conf(conf);
+        let ConfFile {
+            hosts,
+            unsupported,
+            options,
+        } = parse_conf(conf);
         assert_eq!(hosts.len(), 3);
         assert_eq!(hosts[0].line, 3);
         assert_eq!(hosts[0].hostname, None);
@@ -563,6 +833,250 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
         assert_eq!(lines, [6, 7, 8, 9, 10]);
         assert!(unsupported[0].reason.contains("id:"));
         assert!(unsupported[1].reason.contains("needs one"));
+        // Every other option line is listed with where its equivalent is;
+        // only the comment is left out.
+        assert_eq!(options.len(), 1, "{options:?}");
+        assert_eq!(options[0].line, 2);
+        assert!(
+            options[0].reason.contains("`domain`") && options[0].reason.contains("dns.domain"),
+            "{options:?}"
+        );
+    }
+
+    #[test]
+    fn every_option_line_of_a_conf_file_is_reported() {
+        let conf = "\
+# LXD's command line, as a file
+strict-order
+bind-interfaces
+interface=lxdbr0
+
+dhcp-range=172.16.0.2,172.16.255.254,1h
+dhcp-no-override
+listen-address=172.16.0.1
+server=/lxd/
+frobnicate=yes
+";
+        let conf = parse_conf(conf);
+        assert!(conf.hosts.is_empty() && conf.unsupported.is_empty());
+        let lines: Vec<usize> = conf.options.iter().map(|u| u.line).collect();
+        assert_eq!(lines, [2, 3, 4, 6, 7, 8, 9, 10]);
+        for option in &conf.options {
+            assert!(
+                option.reason.starts_with("dnsmasq option `") && option.reason.contains("raftmasq"),
+                "{option:?}"
+            );
+        }
+        assert!(conf.options[3].reason.contains("dhcp.range"));
+        assert!(conf.options[6].reason.contains("dns.upstream"));
+        assert!(conf.options[7].reason.contains("`frobnicate`"));
+    }
+
+    #[test]
+    fn lxd_host_files_in_every_form_lxd_writes() {
+        // lxd/dnsmasq UpdateStaticEntry: MAC[,IPv4][,[IPv6]][,NAME].
+        let text = "\
+00:16:3e:aa:bb:01,172.16.0.50,c1
+00:16:3e:aa:bb:02,c2
+00:16:3e:aa:bb:03,172.16.0.51
+00:16:3e:aa:bb:04,[fd42::4],c4
+00:16:3e:aa:bb:05,172.16.0.52,[fd42::5],c5
+00:16:3e:aa:bb:06,[fd42::6]
+00:16:3e:aa:bb:07,web.proj
+00:16:3e:aa:bb:08,172.16.0.53,db.proj
+not-a-mac,172.16.0.54,x
+00:16:3e:aa:bb:10,172.16.0.55,a,b
+";
+        let (entries, unsupported) = parse_lxd_hosts("dnsmasq.hosts/c1", text);
+        let mac = |n: u8| MacAddr([0x00, 0x16, 0x3e, 0xaa, 0xbb, n]);
+        let reservation = |entry: &LxdEntry| match entry {
+            LxdEntry::Reservation(host) => Some((
+                host.mac,
+                host.address,
+                host.hostname.clone(),
+                host.note.is_some(),
+            )),
+            LxdEntry::Name(_) => None,
+        };
+        let name = |entry: &LxdEntry| match entry {
+            LxdEntry::Name(name) => Some((name.mac, name.name.clone(), name.note.is_some())),
+            LxdEntry::Reservation(_) => None,
+        };
+        assert_eq!(entries.len(), 6, "{entries:?}");
+        assert_eq!(
+            reservation(&entries[0]),
+            Some((
+                mac(1),
+                Ipv4Addr::new(172, 16, 0, 50),
+                Some("c1".into()),
+                false
+            ))
+        );
+        assert_eq!(name(&entries[1]), Some((mac(2), "c2".into(), false)));
+        assert_eq!(
+            reservation(&entries[2]),
+            Some((mac(3), Ipv4Addr::new(172, 16, 0, 51), None, false))
+        );
+        // The IPv6 part is left out, and the report says so.
+        assert_eq!(name(&entries[3]), Some((mac(4), "c4".into(), true)));
+        assert_eq!(
+            reservation(&entries[4]),
+            Some((
+                mac(5),
+                Ipv4Addr::new(172, 16, 0, 52),
+                Some("c5".into()),
+                true
+            ))
+        );
+        // NAME.PROJECT is not one label: the line is reported, its address kept.
+        assert_eq!(
+            reservation(&entries[5]),
+            Some((mac(8), Ipv4Addr::new(172, 16, 0, 53), None, true))
+        );
+        let LxdEntry::Reservation(host) = &entries[0] else {
+            panic!("{entries:?}");
+        };
+        assert_eq!(host.source.as_deref(), Some("dnsmasq.hosts/c1"));
+        assert_eq!(host.line, 1);
+        let reasons: Vec<(usize, &str)> = unsupported
+            .iter()
+            .map(|u| (u.line, u.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert_eq!(reasons[0].0, 6);
+        assert!(reasons[0].1.contains("IPv6"), "{reasons:?}");
+        // A project instance without a static address: nothing importable.
+        assert_eq!(reasons[1].0, 7);
+        assert!(reasons[1].1.contains("NAME.PROJECT"), "{reasons:?}");
+        assert_eq!(reasons[2].0, 9);
+        assert!(reasons[2].1.contains("not a MAC"));
+        assert_eq!(reasons[3].0, 10);
+        assert!(reasons[3].1.contains("unexpected field"));
+        assert!(
+            unsupported
+                .iter()
+                .all(|u| u.source.as_deref() == Some("dnsmasq.hosts/c1"))
+        );
+        // The project instance's line gives no name.
+        assert!(
+            !entries
+                .iter()
+                .any(|e| matches!(e, LxdEntry::Name(n) if n.mac == mac(7)))
+        );
+    }
+
+    #[test]
+    fn lxd_names_become_mac_names_and_rename_imported_leases() {
+        let now: Millis = 1_700_000_000_000;
+        let (entries, _) = parse_lxd_hosts(
+            "c7",
+            "02:42:00:00:03:07,c7\n02:42:00:00:03:08,172.16.100.60,c8\n",
+        );
+        let mut names = Vec::new();
+        let mut reservations = Vec::new();
+        for entry in entries {
+            match entry {
+                LxdEntry::Name(name) => names.push(name),
+                LxdEntry::Reservation(host) => reservations.push(host),
+            }
+        }
+        let (leases, _) = parse_leases(
+            "1700000600 02:42:00:00:03:07 172.16.100.30 ubuntu *\n\
+             1700000600 02:42:00:00:03:08 172.16.100.60 * *\n",
+        );
+        let request = ImportRequest {
+            leases,
+            reservations,
+            names,
+            dry_run: false,
+        };
+        let mut table = table();
+        let planned = plan(&table, &request, now);
+        let kinds: Vec<(&str, &str)> = planned
+            .iter()
+            .map(|(item, _)| (item.kind.as_str(), item.action.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("reservation", "add"),
+                ("name", "add"),
+                ("lease", "add"),
+                ("lease", "add")
+            ]
+        );
+        for (_, command) in &planned {
+            let command = command.as_ref().expect("a command");
+            let response = table.apply(command);
+            assert!(
+                !matches!(response, Response::Rejected { .. }),
+                "{response:?}"
+            );
+        }
+        // The instance name wins over the hostname dnsmasq recorded, as the
+        // host file's name did in dnsmasq.
+        assert_eq!(
+            table.address_of_name("c7"),
+            Some(Ipv4Addr::new(172, 16, 100, 30))
+        );
+        assert_eq!(table.address_of_name("ubuntu"), None);
+        assert_eq!(
+            table.address_of_name("c8"),
+            Some(Ipv4Addr::new(172, 16, 100, 60))
+        );
+        // Again: all unchanged.
+        let again = plan(&table, &request, now);
+        assert!(
+            again
+                .iter()
+                .all(|(item, command)| item.action == "unchanged" && command.is_none()),
+            "{again:?}"
+        );
+        // Another name for a named MAC is a conflict, never an overwrite.
+        let (entries, _) = parse_lxd_hosts("c7", "02:42:00:00:03:07,other\n");
+        let LxdEntry::Name(renamed) = entries[0].clone() else {
+            panic!("{entries:?}");
+        };
+        let clash = plan(
+            &table,
+            &ImportRequest {
+                leases: vec![],
+                reservations: vec![],
+                names: vec![renamed],
+                dry_run: true,
+            },
+            now,
+        );
+        assert_eq!(clash[0].0.action, "conflict");
+        assert!(clash[0].0.reason.as_deref().unwrap_or("").contains("c7"));
+
+        // Once `dns.mode` is none LXD writes its host files without names:
+        // the same reservation without its name is no change, and says so.
+        // Another name or another address is a conflict.
+        let reimport = |line: &str| {
+            let (entries, _) = parse_lxd_hosts("c8.eth0", line);
+            let LxdEntry::Reservation(host) = entries[0].clone() else {
+                panic!("{entries:?}");
+            };
+            let request = ImportRequest {
+                leases: vec![],
+                reservations: vec![host],
+                names: vec![],
+                dry_run: true,
+            };
+            plan(&table, &request, now).remove(0).0
+        };
+        let nameless = reimport("02:42:00:00:03:08,172.16.100.60\n");
+        assert_eq!(nameless.action, "unchanged");
+        assert!(nameless.reason.as_deref().unwrap_or("").contains("c8"));
+        assert_eq!(
+            reimport("02:42:00:00:03:08,172.16.100.60,c9\n").action,
+            "conflict"
+        );
+        assert_eq!(
+            reimport("02:42:00:00:03:08,172.16.100.61\n").action,
+            "conflict"
+        );
     }
 
     #[test]
@@ -637,13 +1151,15 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
 1700000600 02:42:00:00:03:08 10.1.2.3 outside *
 ",
         );
-        let (reservations, _) = parse_conf(
+        let reservations = parse_conf(
             "dhcp-host=02:42:00:00:04:01,172.16.100.50,printer\n\
              dhcp-host=02:42:00:00:04:02,172.16.100.10\n",
-        );
+        )
+        .hosts;
         let request = ImportRequest {
             leases,
             reservations,
+            names: vec![],
             dry_run: true,
         };
         let plan = plan(&table, &request, now);
@@ -742,6 +1258,7 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
         let request = ImportRequest {
             leases,
             reservations: vec![],
+            names: vec![],
             dry_run: false,
         };
         let plan = plan(&table(), &request, now);
@@ -766,6 +1283,7 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
         let request = ImportRequest {
             leases,
             reservations: vec![],
+            names: vec![],
             dry_run: false,
         };
         let mut table = table_keyed_by(ClientIdentity::Mac);

@@ -5,6 +5,8 @@
 //! - the JSON types of every request and response (crate root, from `json.rs`);
 //! - [`import`]: reading dnsmasq's files and exports (in `dnsctl`) and planning
 //!   the import against a copy of the lease table (in the daemon);
+//! - [`rollback`]: writing a `raftmasq export` as dnsmasq's lease and host
+//!   files (`dnsctl export-dnsmasq`), the way back to dnsmasq;
 //! - [`records`]: static records as operators write them, for `dnsctl records
 //!   add` and the daemon's records file.
 //!
@@ -17,5 +19,6 @@
 pub mod import;
 mod json;
 pub mod records;
+pub mod rollback;
 
 pub use json::*;

@@ -62,18 +62,44 @@ pub enum Command {
     Release { address: Ipv4Addr },
     /// Hostname conflicts: who holds a name, who asked later, what it got instead.
     Conflicts,
-    /// Import a running dnsmasq's leases and dhcp-host reservations.
+    /// Import a running dnsmasq's leases, dhcp-host reservations and LXD's
+    /// per-instance host files; every line not imported is listed with why.
     #[command(name = "import-dnsmasq")]
     ImportDnsmasq {
-        /// dnsmasq's lease file (e.g. /var/lib/misc/dnsmasq.leases).
+        /// dnsmasq's lease file (e.g. /var/lib/misc/dnsmasq.leases, or LXD's
+        /// /var/lib/lxd/networks/lxdbr0/dnsmasq.leases).
         #[arg(long, value_name = "FILE")]
         leases: PathBuf,
         /// A dnsmasq configuration file whose dhcp-host= lines become reservations.
         #[arg(long, value_name = "FILE")]
         conf: Option<PathBuf>,
+        /// LXD's host files: the dnsmasq.hosts directory of the bridge (every
+        /// file in it) or one file; MAC,IPv4[,NAME] lines become reservations,
+        /// MAC,NAME lines the instance's name. Repeatable.
+        #[arg(long, value_name = "DIR|FILE")]
+        lxd_hosts: Vec<PathBuf>,
         /// Show what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// The way back to dnsmasq: write a `raftmasq export` file (made on a
+    /// stopped node) as a dnsmasq lease file and host entries. Needs no node.
+    #[command(name = "export-dnsmasq")]
+    ExportDnsmasq {
+        /// The JSON written by `raftmasq export`.
+        #[arg(value_name = "STATE")]
+        state: PathBuf,
+        /// Where to write the lease file (dnsmasq's --dhcp-leasefile, or LXD's
+        /// networks/BRIDGE/dnsmasq.leases).
+        #[arg(long, value_name = "FILE")]
+        leases: PathBuf,
+        /// Where to write reservations as a dhcp-hostsfile (MAC,IP[,NAME]).
+        #[arg(long, value_name = "FILE")]
+        hosts: Option<PathBuf>,
+        /// Where to write reservations as dhcp-host= lines (a dnsmasq.conf
+        /// snippet, or LXD's raw.dnsmasq).
+        #[arg(long, value_name = "FILE")]
+        conf: Option<PathBuf>,
     },
     /// Restore a `raftmasq export` file into this cluster: bound leases keep
     /// their address and remaining time, reservations and records are added

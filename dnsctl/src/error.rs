@@ -18,6 +18,11 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("token file {}: {reason}", path.display())]
     Token { path: PathBuf, reason: String },
     #[error(

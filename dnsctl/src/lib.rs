@@ -58,6 +58,21 @@ pub fn run(cli: &Cli) -> Result<String, Error> {
         }
         cli::Command::Man { dir: None } => man_page(),
         cli::Command::Man { dir: Some(dir) } => man_pages_to(dir),
+        cli::Command::ExportDnsmasq {
+            state,
+            leases,
+            hosts,
+            conf,
+        } => commands::export::export_dnsmasq(
+            state,
+            &commands::export::Targets {
+                leases,
+                hosts: hosts.as_deref(),
+                conf: conf.as_deref(),
+            },
+            cli.json,
+            commands::now_millis(),
+        ),
         _ => {
             let style = commands::Style {
                 json: cli.json,
@@ -98,10 +113,12 @@ mod tests {
     fn completions_and_man_page_come_from_the_cli_definition() {
         let cli = Cli::try_parse_from(["dnsctl", "completions", "bash"]).unwrap();
         let script = run(&cli).unwrap();
-        assert!(
-            script.contains("import-dnsmasq"),
-            "bash completion lacks a subcommand"
-        );
+        for subcommand in ["import-dnsmasq", "export-dnsmasq", "--lxd-hosts"] {
+            assert!(
+                script.contains(subcommand),
+                "bash completion lacks {subcommand}"
+            );
+        }
         assert!(script.contains("--consistent"));
         let man = man_page().unwrap();
         assert!(
@@ -110,10 +127,16 @@ mod tests {
             &man[..200]
         );
         assert!(man.contains("import\\-dnsmasq"), "subcommands are listed");
+        assert!(man.contains("export\\-dnsmasq"), "subcommands are listed");
         assert!(man.contains("Exit codes"));
         let dir = tempfile::tempdir().unwrap();
         man_pages_to(dir.path()).unwrap();
-        for page in ["dnsctl.1", "dnsctl-leases.1", "dnsctl-records-add.1"] {
+        for page in [
+            "dnsctl.1",
+            "dnsctl-leases.1",
+            "dnsctl-records-add.1",
+            "dnsctl-export-dnsmasq.1",
+        ] {
             assert!(dir.path().join(page).exists(), "{page} not written");
         }
     }

@@ -3,6 +3,7 @@
 
 mod check;
 mod crash;
+mod cutover;
 mod dashboard;
 mod demo;
 mod dhcp;

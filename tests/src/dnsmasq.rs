@@ -9,6 +9,47 @@ use std::time::Duration;
 
 use crate::netns::{BRIDGE, Host, NsProcess, wait_until};
 
+/// LXD's dnsmasq command line (see [`Dnsmasq::start_like_lxd`]).
+pub fn lxd_command_line(
+    listen: &str,
+    net: &Path,
+    (first, last): (Ipv4Addr, Ipv4Addr),
+    expiry: &str,
+    conf_file: &Path,
+) -> Vec<String> {
+    vec![
+        "dnsmasq".to_string(),
+        "--keep-in-foreground".into(),
+        "--strict-order".into(),
+        "--bind-interfaces".into(),
+        "--except-interface=lo".into(),
+        "--pid-file=".into(),
+        "--no-ping".into(),
+        format!("--interface={BRIDGE}"),
+        "--dhcp-rapid-commit".into(),
+        format!("--listen-address={listen}"),
+        "--dhcp-no-override".into(),
+        "--dhcp-authoritative".into(),
+        format!("--dhcp-leasefile={}", net.join("dnsmasq.leases").display()),
+        format!("--dhcp-hostsfile={}", net.join("dnsmasq.hosts").display()),
+        "--dhcp-range".into(),
+        format!("{first},{last},{expiry}"),
+        "-s".into(),
+        "lxd".into(),
+        "--interface-name".into(),
+        format!("_gateway.lxd,{BRIDGE}"),
+        "-S".into(),
+        "/lxd/".into(),
+        format!("--conf-file={}", conf_file.display()),
+        "-u".into(),
+        "root".into(),
+        "-g".into(),
+        "root".into(),
+        "--log-facility=-".into(),
+        "--log-dhcp".into(),
+    ]
+}
+
 /// A lease as dnsmasq writes it: `expiry mac address hostname client-id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsmasqLease {
@@ -69,6 +110,49 @@ impl Dnsmasq {
         // dnsmasq writes its (empty) lease file once its sockets are bound.
         if !wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
             dnsmasq.lease_file.exists()
+        }) {
+            return Err(io::Error::other(format!(
+                "dnsmasq did not start:\n{}",
+                dnsmasq.log()
+            )));
+        }
+        Ok(dnsmasq)
+    }
+
+    /// Starts dnsmasq on `host`'s bridge the way LXD 5.0 starts it for a
+    /// managed bridge with `ipv4.dhcp` on and `dns.mode` managed
+    /// (lxd/network/driver_bridge.go `setup`), with the network's directory
+    /// `net` as LXD's `networks/BRIDGE` (`dnsmasq.leases`, `dnsmasq.hosts/`).
+    /// Differences, none of which touches DHCP or DNS: `conf_file` stands for
+    /// LXD's `dnsmasq.raw` (`raw.dnsmasq`; `/dev/null` for none, which also
+    /// keeps the machine's /etc/dnsmasq.d out), no `--quiet-*` (as LXD in
+    /// debug mode), the log on stderr, and root instead of LXD's unprivileged
+    /// user (the files live in the test's directory).
+    pub fn start_like_lxd(
+        host: &Host,
+        net: &Path,
+        (first, last): (Ipv4Addr, Ipv4Addr),
+        expiry: &str,
+        conf_file: &Path,
+    ) -> io::Result<Dnsmasq> {
+        fs::create_dir_all(net.join("dnsmasq.hosts"))?;
+        let lease_file = net.join("dnsmasq.leases");
+        let args = lxd_command_line(
+            &host.bridge_address(),
+            net,
+            (first, last),
+            expiry,
+            conf_file,
+        );
+        let log = net.join(format!("dnsmasq-{}.log", crate::wall_ms()));
+        let process = host.spawn(&args, &log)?;
+        let dnsmasq = Dnsmasq {
+            process,
+            lease_file,
+        };
+        // Bound and serving once it names its range.
+        if !wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            dnsmasq.log().contains("DHCP, IP range")
         }) {
             return Err(io::Error::other(format!(
                 "dnsmasq did not start:\n{}",

@@ -177,6 +177,15 @@ impl LxdHost {
         self.mode
     }
 
+    /// The environment under which `lxc` (e.g. in a script) talks to this
+    /// daemon with this fixture's client configuration.
+    pub fn client_env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("LXD_DIR", self.dir.clone()),
+            ("LXD_CONF", self.conf.clone()),
+        ]
+    }
+
     /// The daemon's unix socket (what raftmasq's `[lxd] socket` points at).
     pub fn socket(&self) -> PathBuf {
         self.dir.join("unix.socket")

@@ -104,4 +104,47 @@ mod tests {
         assert!(decode::<(u64, String)>(&MAGIC).is_err());
         assert!(decode::<(u64, String)>(&bytes[..7]).is_err());
     }
+
+    /// A table with and without MAC names comes back whole from the binary
+    /// form (JSON leaves empty names out; binary must not).
+    #[test]
+    fn lease_tables_round_trip_with_and_without_mac_names() {
+        use std::net::Ipv4Addr;
+
+        use raftmasq_state::{
+            AddressRange, ClusterSettings, Command, HostnamePolicy, LeaseTable, MacAddr, Response,
+        };
+
+        let mut table = LeaseTable::default();
+        let settings = ClusterSettings {
+            subnet: "10.0.0.0/24".parse().unwrap(),
+            range: AddressRange {
+                start: Ipv4Addr::new(10, 0, 0, 10),
+                end: Ipv4Addr::new(10, 0, 0, 200),
+            },
+            domain: "lxd".into(),
+            lease_time_secs: 3600,
+            duplicate_hostnames: HostnamePolicy::Suffix,
+            decline_quarantine_secs: 600,
+            client_identity: Default::default(),
+        };
+        assert_eq!(
+            table.apply(&Command::Initialize { settings }),
+            Response::Done
+        );
+        let without: LeaseTable = decode(&encode(&table).unwrap()).unwrap();
+        assert_eq!(without, table);
+        let named = MacAddr([2, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            table.apply(&Command::NameMac {
+                mac: named,
+                name: "c1".into(),
+                now: 1_000,
+            }),
+            Response::Done
+        );
+        let with: LeaseTable = decode(&encode(&table).unwrap()).unwrap();
+        assert_eq!(with.name_of_mac(named), Some("c1"));
+        assert_eq!(with, table);
+    }
 }

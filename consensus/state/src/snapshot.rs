@@ -34,9 +34,12 @@ struct TableDataRef<'a> {
     quarantine: Vec<(Ipv4Addr, Millis)>,
     conflicts: &'a VecDeque<HostnameConflict>,
     previous: Vec<(&'a ClientId, &'a PreviousLease)>,
-    /// Always written: the binary format has no optional fields (a field
-    /// skipped when empty would end the snapshot early for the reader).
-    mac_names: Vec<(&'a MacAddr, &'a String)>,
+    /// Left out of JSON while empty, so a table that never named a MAC is
+    /// written as before `NameMac`; always present in the binary format,
+    /// which has no optional fields (a skipped field would end the snapshot
+    /// early for its reader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mac_names: Option<Vec<(&'a MacAddr, &'a String)>>,
 }
 
 #[derive(Deserialize)]
@@ -50,13 +53,14 @@ pub(crate) struct TableData {
     quarantine: Vec<(Ipv4Addr, Millis)>,
     conflicts: Vec<HostnameConflict>,
     previous: Vec<(ClientId, PreviousLease)>,
-    /// Absent from snapshots written before `NameMac`.
+    /// Absent from JSON snapshots written before `NameMac` or without names.
     #[serde(default)]
-    mac_names: Vec<(MacAddr, String)>,
+    mac_names: Option<Vec<(MacAddr, String)>>,
 }
 
 impl Serialize for LeaseTable {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let omit_mac_names = serializer.is_human_readable() && self.mac_names.is_empty();
         TableDataRef {
             settings: self.settings.as_ref(),
             last_now: self.last_now,
@@ -66,7 +70,7 @@ impl Serialize for LeaseTable {
             quarantine: self.quarantine.iter().map(|(&a, &t)| (a, t)).collect(),
             conflicts: &self.conflicts,
             previous: self.previous.iter().collect(),
-            mac_names: self.mac_names.iter().collect(),
+            mac_names: (!omit_mac_names).then(|| self.mac_names.iter().collect()),
         }
         .serialize(serializer)
     }
@@ -88,7 +92,7 @@ impl TryFrom<TableData> for LeaseTable {
                 && data.quarantine.is_empty()
                 && data.conflicts.is_empty()
                 && data.previous.is_empty()
-                && data.mac_names.is_empty();
+                && data.mac_names.as_ref().is_none_or(Vec::is_empty);
             return if empty {
                 Ok(table)
             } else {
@@ -168,7 +172,7 @@ impl TryFrom<TableData> for LeaseTable {
                 return inconsistent("a client remembered twice".into());
             }
         }
-        for (mac, name) in data.mac_names {
+        for (mac, name) in data.mac_names.unwrap_or_default() {
             if table.mac_names.insert(mac, name).is_some() {
                 return inconsistent(format!("{mac} named twice"));
             }

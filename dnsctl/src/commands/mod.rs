@@ -1,6 +1,7 @@
 //! One file per subcommand: call the API, print a table or JSON.
 
 mod conflicts;
+pub(crate) mod export;
 mod imports;
 mod leases;
 mod members;
@@ -39,12 +40,22 @@ pub fn run(cli: &Cli, style: &Style) -> Result<String, Error> {
         Command::ImportDnsmasq {
             leases,
             conf,
+            lxd_hosts,
             dry_run,
-        } => imports::import_dnsmasq(&client, leases, conf.as_deref(), *dry_run, style),
+        } => imports::import_dnsmasq(
+            &client,
+            &imports::Sources {
+                leases,
+                conf: conf.as_deref(),
+                lxd_hosts,
+            },
+            *dry_run,
+            style,
+        ),
         Command::ImportState { file, dry_run } => {
             imports::import_state(&client, file, *dry_run, style)
         }
-        Command::Completions { .. } | Command::Man { .. } => {
+        Command::Completions { .. } | Command::Man { .. } | Command::ExportDnsmasq { .. } => {
             Err(Error::Usage("this command needs no node".into()))
         }
     }
