@@ -351,19 +351,32 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
         }
     }
 
-    // LXD restarts (killed, as a crash or a snap refresh would: instances
-    // keep running), and while the node cannot see it web1c is deleted and
-    // web1 gets a static address: both are picked up once it can.
+    // While the node cannot see LXD, web1c is deleted; then LXD is killed
+    // (as a crash or a snap refresh would: instances keep running) and,
+    // while it is down, web1 gets a static address in LXD's database (LXD
+    // applies `database/patch.global.sql` when it starts). Both are picked
+    // up once the node sees LXD again.
     std::fs::remove_file(&links[0]).expect("unlink");
-    hosts[0].kill_daemon();
-    hosts[0].start_daemon().expect("LXD back");
     let web1_mac = hosts[0].mac("web1").expect("MAC");
     hosts[0]
         .lxc(&["delete", "-f", "web1c"])
         .expect("delete web1c");
-    hosts[0]
-        .lxc(&["config", "set", "web1", "user.raftmasq.ipv4", "172.16.50.1"])
-        .expect("static web1");
+    hosts[0].kill_daemon();
+    std::fs::write(
+        hosts[0].dir.join("database/patch.global.sql"),
+        "INSERT INTO instances_config (instance_id, key, value) \
+         SELECT id, 'user.raftmasq.ipv4', '172.16.50.1' FROM instances WHERE name = 'web1';\n",
+    )
+    .expect("patch.global.sql");
+    hosts[0].start_daemon().expect("LXD back");
+    assert_eq!(
+        hosts[0]
+            .lxc(&["config", "get", "web1", "user.raftmasq.ipv4"])
+            .expect("lxc config get")
+            .trim(),
+        "172.16.50.1",
+        "LXD did not apply the change made while it was down"
+    );
     // Still the old state: nobody told the cluster. DNS and DHCP serve on.
     assert_eq!(reservation(&cluster, 1, &web1_mac), None);
     wait_answer(
