@@ -1,6 +1,8 @@
 //! Real LXD daemons, one per testbed host (issue 14): instances started with
 //! `lxc launch` get their leases from raftmasq and resolve by name on every
-//! host, in both deployment modes.
+//! host, in both deployment modes; with `[lxd]` on, each node follows its
+//! host's LXD: instance names, static addresses, deletes, copies and LXD
+//! restarts (`lxd_watch_*`).
 
 use std::time::Duration;
 
