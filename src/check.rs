@@ -45,6 +45,13 @@ pub fn check(config: &Config, host: &dyn Host) -> Findings {
     {
         findings.warnings.push(warning);
     }
+    if config.lxd.enabled
+        && let Err(error) = raftmasq_lxd::client::find_socket(&crate::lxd::settings(config).sockets)
+    {
+        findings.warnings.push(format!(
+            "lxd.enabled: {error}; the node will keep looking for it (names and static addresses from LXD wait until then)"
+        ));
+    }
     check_host(config, host, &mut findings);
     findings
 }
@@ -262,6 +269,33 @@ level = "{level}"
             token = token.display(),
         );
         Config::from_toml(&text, dir.join("host.toml")).unwrap()
+    }
+
+    #[test]
+    fn an_enabled_lxd_without_its_socket_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), "", "info");
+        let host = FakeHost {
+            interfaces: BTreeSet::from(["lxdbr0"]),
+            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
+            busy: vec![],
+        };
+        assert!(check(&config, &host).warnings.is_empty());
+        let socket = dir.path().join("missing.socket");
+        config.lxd.enabled = true;
+        config.lxd.socket = Some(socket.clone());
+        let findings = check(&config, &host);
+        assert!(findings.problems.is_empty(), "{:?}", findings.problems);
+        let warnings = findings.warnings.join("\n");
+        assert!(
+            warnings.contains(&format!(
+                "lxd.enabled: no LXD socket found (tried {})",
+                socket.display()
+            )),
+            "{warnings}"
+        );
+        std::fs::write(&socket, "").unwrap();
+        assert!(check(&config, &host).warnings.is_empty());
     }
 
     fn ip(text: &str) -> IpAddr {

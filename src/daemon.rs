@@ -67,6 +67,7 @@ pub async fn run(
         crate::dhcp::start(node.clone(), &config)?;
     }
     load_records_file(&node, &config);
+    crate::lxd::start(&node, &config, shutdown.clone());
     notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(node.clone(), interval));
@@ -222,6 +223,9 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.dns.upstream != new.dns.upstream {
         keys.push("dns.upstream");
     }
+    if old.lxd != new.lxd {
+        keys.push("[lxd]");
+    }
     let mut old_dns = old.dns.clone();
     old_dns.upstream.clone_from(&new.dns.upstream);
     if old_dns != new.dns {
@@ -300,4 +304,18 @@ fn test_clock() -> ClusterClock {
         );
     }
     ClusterClock::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_lxd_section_is_reported_for_a_restart() {
+        let old = Config::from_toml(include_str!("../examples/lxd1.toml"), "lxd1.toml").unwrap();
+        let mut new = old.clone();
+        assert!(changed_sections(&old, &new).is_empty());
+        new.lxd.enabled = true;
+        assert_eq!(changed_sections(&old, &new), vec!["[lxd]"]);
+    }
 }

@@ -10,6 +10,7 @@ mod dhcp;
 mod dns;
 mod export;
 mod logging;
+mod lxd;
 mod port_holder;
 mod records_file;
 

@@ -30,8 +30,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, Problem};
 pub use model::{
-    BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig,
-    Peer, UnicastReplies,
+    BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, LxdConfig,
+    NodeConfig, Peer, UnicastReplies,
 };
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};

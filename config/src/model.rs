@@ -20,6 +20,7 @@ pub struct Config {
     pub dhcp: DhcpConfig,
     pub dns: DnsConfig,
     pub log: LogConfig,
+    pub lxd: LxdConfig,
     /// Where `cluster.token_file` is written, for `load_token`'s messages.
     pub(crate) token_file_position: Option<(usize, usize)>,
 }
@@ -142,6 +143,24 @@ pub enum LogFormat {
     #[default]
     Plain,
     Json,
+}
+
+/// `[lxd]`: follow the local LXD's instances (names, static addresses,
+/// deletions). See docs/configuration.md.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LxdConfig {
+    pub enabled: bool,
+    /// `None`: the first socket of [`LxdConfig::DEFAULT_SOCKETS`] that exists.
+    pub socket: Option<PathBuf>,
+}
+
+impl LxdConfig {
+    /// Debian/Ubuntu deb LXD, snap LXD, Incus: tried in this order.
+    pub const DEFAULT_SOCKETS: [&'static str; 3] = [
+        "/var/lib/lxd/unix.socket",
+        "/var/snap/lxd/common/lxd/unix.socket",
+        "/var/lib/incus/unix.socket",
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,6 +24,18 @@ pub(crate) struct RawConfig {
     pub dns: RawDns,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub lxd: RawLxd,
+}
+
+/// `[lxd]`: names and static addresses from the local LXD (off by default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLxd {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The LXD (or Incus) unix socket; unset: the first of the usual paths.
+    pub socket: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

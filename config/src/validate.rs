@@ -67,6 +67,22 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
         level: check(problems, "log.level", log_level(&raw.log.level)).unwrap_or_default(),
         format: raw.log.format,
     };
+    if let Some(socket) = &raw.lxd.socket
+        && !socket.is_absolute()
+    {
+        problems.add(
+            "lxd.socket",
+            format!(
+                "{} is not an absolute path (e.g. {})",
+                socket.display(),
+                crate::LxdConfig::DEFAULT_SOCKETS[0]
+            ),
+        );
+    }
+    let lxd = crate::LxdConfig {
+        enabled: raw.lxd.enabled,
+        socket: raw.lxd.socket.clone(),
+    };
     let token_file_position = problems.locate("cluster.token_file");
     Config {
         source: source.to_path_buf(),
@@ -75,6 +91,7 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
         dhcp: dhcp.finish(),
         dns,
         log,
+        lxd,
         token_file_position,
     }
 }

@@ -868,3 +868,31 @@ fn token_problems_name_the_config_file_and_key() {
         .unwrap();
     assert!(token.matches("s3cret"));
 }
+
+#[test]
+fn lxd_is_off_by_default_and_takes_an_absolute_socket() {
+    let config = parse(BASE).unwrap();
+    assert_eq!(config.lxd, crate::LxdConfig::default());
+    assert!(!config.lxd.enabled);
+    let on = parse(&with(
+        &with(BASE, "lxd", "enabled = true"),
+        "lxd",
+        r#"socket = "/var/lib/incus/unix.socket""#,
+    ))
+    .unwrap();
+    assert!(on.lxd.enabled);
+    assert_eq!(
+        on.lxd.socket.as_deref(),
+        Some(std::path::Path::new("/var/lib/incus/unix.socket"))
+    );
+    rejects(
+        &with(BASE, "lxd", r#"socket = "unix.socket""#),
+        "lxd.socket",
+        "not an absolute path",
+    );
+    rejects(
+        &with(BASE, "lxd", "bridge = \"x\""),
+        "lxd.bridge",
+        "unknown key `bridge`",
+    );
+}
