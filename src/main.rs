@@ -10,6 +10,7 @@ mod dhcp;
 mod dns;
 mod export;
 mod logging;
+mod man;
 mod port_holder;
 mod records_file;
 
