@@ -34,10 +34,10 @@ The systemd unit.
 .SH SIGNALS
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
-Stop: a leader hands over leadership first, then the node closes its sockets and flushes its store. \fBraftmasq demo\fR stops its three nodes and removes its temporary directory.
+Stop: the node closes its sockets and flushes its store; if it was the leader, the others elect a new one within the election timeout. \fBraftmasq demo\fR stops its three nodes and removes its temporary directory.
 .TP
 \fBSIGHUP\fR
-Re-read the configuration file: \fBlog.level\fR, DHCP options and static records take effect at once; keys that need a restart are named in the log.
+Re-read the configuration file: \fBlog.level\fR and \fBdns.upstream\fR take effect at once; the log names every other changed key, which waits for a restart. A file that no longer parses changes nothing.
 .SH ENVIRONMENT
 .TP
 \fBRAFTMASQ_CONFIG\fR
