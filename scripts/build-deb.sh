@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package into target/debian/ with cargo-deb: the two
 # binaries, the systemd unit, the example configuration as a conffile, man
-# pages and bash completion generated from the clap definitions.
+# pages (raftmasq.toml(5) from docs/configuration.md) and completions for
+# every shell, generated from the clap definitions.
 #   PROFILE=release (default) or PROFILE=dev for a quick test build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,16 @@ cargo build --profile "$profile" -p raftmasq --bin raftmasq -p raftmasq-dnsctl -
 rm -rf target/man && mkdir -p target/man
 "target/$out/raftmasq" man --dir target/man
 "target/$out/dnsctl" man --dir target/man
-"target/$out/dnsctl" completions bash > target/man/dnsctl.bash
-gzip -9nf target/man/*.1 target/man/*.8
+# Completions of both binaries for every shell clap supports; the package
+# puts each where its shell looks (elvish and PowerShell have no system
+# directory on Debian: they go to /usr/share/raftmasq/completions/).
+mkdir -p target/man/completions
+for bin in raftmasq dnsctl; do
+    "target/$out/$bin" completions bash > "target/man/completions/$bin.bash"
+    "target/$out/$bin" completions zsh > "target/man/completions/_$bin"
+    "target/$out/$bin" completions fish > "target/man/completions/$bin.fish"
+    "target/$out/$bin" completions elvish > "target/man/completions/$bin.elv"
+    "target/$out/$bin" completions powershell > "target/man/completions/$bin.ps1"
+done
+gzip -9nf target/man/*.1 target/man/*.5 target/man/*.8
 cargo deb --no-build --profile "$profile" --no-strip -p raftmasq "$@"

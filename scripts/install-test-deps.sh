@@ -43,6 +43,7 @@ packages=(
     fonts-dejavu-core # text in the dashboard screenshots
     lxd               # real LXD daemons, one per testbed host namespace (e2e lxd)
     lxd-client        # lxc, the LXD client the e2e lxd tests drive
+    groff-base        # groff: the man pages must render without a warning
 )
 services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq)
 
@@ -114,7 +115,7 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
+for tool in groff lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1

@@ -57,11 +57,19 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Print the raftmasq(8) man page (roff), or write it into --dir.
-    #[command(hide = true)]
+    /// Print the raftmasq(8) man page (roff), or write raftmasq.8 and
+    /// raftmasq.toml.5 into --dir.
     Man {
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Print raftmasq.toml(5), the configuration file's page, instead.
+        #[arg(long, conflicts_with = "dir")]
+        config_file: bool,
+    },
+    /// Print the shell completion script of raftmasq.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Validate the configuration file (and the token file) and exit.
     Check {
@@ -106,29 +114,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Man { dir } => {
-            let command = <Cli as clap::CommandFactory>::command().name("raftmasq");
-            let page = clap_mangen::Man::new(command).section("8");
-            let mut roff = Vec::new();
-            page.render(&mut roff)
-                .context("cannot render the man page")?;
-            match dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("cannot create {}", dir.display()))?;
-                    let path = dir.join("raftmasq.8");
-                    std::fs::write(&path, roff)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
-                None => {
-                    use std::io::Write as _;
-                    std::io::stdout()
-                        .write_all(&roff)
-                        .context("cannot write the man page")?;
-                }
-            }
-            Ok(())
+        Command::Man { dir: Some(dir), .. } => crate::man::write_pages(&dir),
+        Command::Man {
+            dir: None,
+            config_file,
+        } => {
+            let page = if config_file {
+                crate::man::config_page().into_bytes()
+            } else {
+                crate::man::raftmasq_page()?
+            };
+            write_stdout(&page)
         }
+        Command::Completions { shell } => write_stdout(&crate::man::completions(shell)),
         Command::Check { file } => crate::check::run(&file.unwrap_or(cli.config)),
     }
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(bytes)
+        .context("cannot write to standard output")
 }

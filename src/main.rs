@@ -11,6 +11,7 @@ mod dns;
 mod export;
 mod logging;
 mod lxd;
+mod man;
 mod port_holder;
 mod records_file;
 

@@ -74,7 +74,16 @@ fn the_deb_installs_keeps_a_changed_config_and_purges_cleanly() {
         "./lib/systemd/system/raftmasq.service",
         "./etc/raftmasq/raftmasq.toml",
         "./usr/share/man/man8/raftmasq.8.gz",
+        "./usr/share/man/man5/raftmasq.toml.5.gz",
         "./usr/share/man/man1/dnsctl.1.gz",
+        "./usr/share/bash-completion/completions/raftmasq",
+        "./usr/share/bash-completion/completions/dnsctl",
+        "./usr/share/zsh/vendor-completions/_raftmasq",
+        "./usr/share/zsh/vendor-completions/_dnsctl",
+        "./usr/share/fish/vendor_completions.d/raftmasq.fish",
+        "./usr/share/fish/vendor_completions.d/dnsctl.fish",
+        "./usr/share/raftmasq/completions/raftmasq.elv",
+        "./usr/share/raftmasq/completions/dnsctl.ps1",
     ] {
         assert!(
             contents.contains(path),
