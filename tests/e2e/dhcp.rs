@@ -8,23 +8,15 @@ use std::time::Duration;
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
 use raftmasq_tests::netns;
-use raftmasq_tests::networkd::NETWORKD;
 use raftmasq_tests::testbed_cluster::{RANGE_END, RANGE_START, TestbedCluster, lease_for_mac};
 use serde_json::json;
 
-const TOOLS: &[&str] = &[
-    "ip",
-    "bridge",
-    "curl",
-    "dhclient",
-    "udhcpc",
-    "dhcpcd",
-    "unshare",
-    NETWORKD,
-    "dbus-daemon",
-    "networkctl",
-    "nsenter",
-];
+/// What these tests run beside the client matrix's own tools.
+const TOOLS: &[&str] = &["ip", "bridge", "curl"];
+
+fn tools() -> Vec<&'static str> {
+    [TOOLS, &ClientKind::matrix_tools()].concat()
+}
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 
 fn in_range(address: Ipv4Addr) -> bool {
@@ -47,7 +39,7 @@ fn received_discovers(cluster: &TestbedCluster, host: u8) -> u64 {
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
-    netns::require("dhcp real clients", TOOLS);
+    netns::require("dhcp real clients", &tools());
     let cluster = TestbedCluster::start(crate::binary(), "dh", 3, "");
     cluster.wait_ready(Duration::from_secs(30));
     let work = tempfile::TempDir::new().expect("client dir");

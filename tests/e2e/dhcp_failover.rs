@@ -31,24 +31,16 @@ use std::time::{Duration, Instant};
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient, Event, Lease};
 use raftmasq_tests::netns::{self, Container};
-use raftmasq_tests::networkd::NETWORKD;
 use raftmasq_tests::testbed_cluster::{RANGE_END, RANGE_START, TestbedCluster, lease_for_mac};
 use raftmasq_tests::wall_ms;
 use serde_json::Value;
 
-const TOOLS: &[&str] = &[
-    "ip",
-    "bridge",
-    "curl",
-    "dhclient",
-    "udhcpc",
-    "dhcpcd",
-    "unshare",
-    NETWORKD,
-    "dbus-daemon",
-    "networkctl",
-    "nsenter",
-];
+/// What these tests run beside the client matrix's own tools.
+const TOOLS: &[&str] = &["ip", "bridge", "curl"];
+
+fn tools() -> Vec<&'static str> {
+    [TOOLS, &ClientKind::matrix_tools()].concat()
+}
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 const RENEW_WAIT: Duration = Duration::from_secs(15);
 /// networkd's T2 is 7/8 of the 2-minute lease after its ACK (plus its jitter
@@ -199,7 +191,7 @@ fn options_for(container: &Container) -> ClientOptions {
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn leader_killed_new_client_served_within_5s_renewals_never_naked_node_rejoins() {
-    netns::require("dhcp failover", TOOLS);
+    netns::require("dhcp failover", &tools());
     let mut cluster = TestbedCluster::start(crate::binary(), "fo", 3, "");
     let leader = host_index(cluster.wait_ready(Duration::from_secs(30)));
     let survivors: Vec<u8> = (1..=3).filter(|host| *host != leader).collect();
@@ -377,7 +369,7 @@ fn without_ansi(log: &str) -> String {
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal() {
-    netns::require("dhcp degraded mode", TOOLS);
+    netns::require("dhcp degraded mode", &tools());
     let cluster = TestbedCluster::start(crate::binary(), "dg", 3, "");
     // The host to cut off is the leader's: the clients bound now name it as
     // their server, so they renew with it by unicast while it is cut off.
@@ -531,7 +523,7 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn reject_policy_second_claimant_gets_an_address_but_not_the_name() {
-    netns::require("dhcp reject policy", TOOLS);
+    netns::require("dhcp reject policy", &tools());
     let cluster = TestbedCluster::start(
         crate::binary(),
         "rj",

@@ -10,23 +10,14 @@ use std::time::Duration;
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
 use raftmasq_tests::dnsmasq::Dnsmasq;
 use raftmasq_tests::netns;
-use raftmasq_tests::networkd::NETWORKD;
 use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, lease_for_mac};
 
-const TOOLS: &[&str] = &[
-    "ip",
-    "bridge",
-    "curl",
-    "dnsmasq",
-    "dhclient",
-    "udhcpc",
-    "dhcpcd",
-    "unshare",
-    NETWORKD,
-    "dbus-daemon",
-    "networkctl",
-    "nsenter",
-];
+/// What these tests run beside the client matrix's own tools.
+const TOOLS: &[&str] = &["ip", "bridge", "curl", "dnsmasq"];
+
+fn tools() -> Vec<&'static str> {
+    [TOOLS, &ClientKind::matrix_tools()].concat()
+}
 const RESERVED: &str = "dhcp-host=02:42:ac:10:0d:01,172.16.0.77,fixed";
 
 #[test]
@@ -46,7 +37,7 @@ fn clients_of_dnsmasq_keep_their_addresses_after_import_under_mac_identity() {
 }
 
 fn migrate(tag: &str, dhcp_extra: &str) {
-    netns::require("migrate from dnsmasq", TOOLS);
+    netns::require("migrate from dnsmasq", &tools());
     let options = TestbedOptions {
         dhcp_extra: dhcp_extra.to_string(),
         ..TestbedOptions::default()

@@ -48,6 +48,16 @@ impl ClientKind {
         ClientKind::Networkd,
     ];
 
+    /// The tools every kind of the matrix needs, for a test that runs them all.
+    pub fn matrix_tools() -> Vec<&'static str> {
+        let mut tools: Vec<&'static str> = ClientKind::ALL
+            .iter()
+            .flat_map(|kind| kind.tools().iter().copied())
+            .collect();
+        tools.dedup();
+        tools
+    }
+
     /// The tools (on the PATH, or absolute paths) that starting this kind needs.
     pub fn tools(&self) -> &'static [&'static str] {
         match self {
