@@ -60,7 +60,7 @@ pub async fn serve(
         history: history.clone(),
     };
     let recorder = dashboard::recorder::run(node, history, || {
-        observability::render_counters().map(|text| dashboard::Counters::from_exposition(&text))
+        Some(dashboard::Counters::from(observability::totals()))
     });
     tokio::select! {
         served = axum::serve(listener, router(admin)) => {
