@@ -12,7 +12,7 @@ case "$profile" in
     *) out=$profile ;;
 esac
 command -v cargo-deb >/dev/null || cargo install cargo-deb --version 3.8.0 --locked
-cargo build --profile "$profile" --bin raftmasq --bin dnsctl
+cargo build --profile "$profile" -p raftmasq --bin raftmasq -p raftmasq-dnsctl --bin dnsctl
 rm -rf target/man && mkdir -p target/man
 "target/$out/raftmasq" man --dir target/man
 "target/$out/dnsctl" man --dir target/man

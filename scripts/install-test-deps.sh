@@ -20,10 +20,16 @@ packages=(
     nftables          # packet loss where the kernel has no netem
     iputils-ping      # ping across the VXLAN segment
     arping            # link-layer broadcast probes
-    tcpdump           # captures when a test fails
+    tcpdump           # wire captures: e2e dhcp_edges asserts on them
     isc-dhcp-client   # dhclient
     udhcpc            # busybox's udhcpc
     dhcpcd-base       # dhcpcd binary and hooks, without the system service
+    systemd           # /lib/systemd/systemd-networkd, the client of Ubuntu containers; the
+                      # tests run it by path in private namespaces, never as a service;
+                      # networkctl
+    dbus-daemon       # a private `dbus-daemon --system` per networkd client, in its own
+                      # mount namespace, so that `networkctl renew` works (never the machine's bus)
+    util-linux        # unshare, nsenter (into a networkd client's namespaces)
     dnsmasq-base      # reference DHCP/DNS server, without the system service
     bind9             # reference DNS server
     bind9-dnsutils    # dig
@@ -35,6 +41,8 @@ packages=(
     chromium          # the dashboard's browser tests (headless)
     chromium-driver   # WebDriver for the same browser, for manual checks
     fonts-dejavu-core # text in the dashboard screenshots
+    lxd               # real LXD daemons, one per testbed host namespace (e2e lxd)
+    lxd-client        # lxc, the LXD client the e2e lxd tests drive
 )
 services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq)
 
@@ -85,6 +93,17 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
     done
 fi
 
+# The e2e lxd tests build their container image from a static busybox. The
+# busybox-static package cannot be installed: it removes busybox, which udhcpc
+# depends on. Unpack its binary instead, to a fixed path the fixture reads.
+busybox_static=/usr/local/lib/raftmasq-tests/busybox
+if [ ! -x "$busybox_static" ]; then
+    unpack="$(mktemp -d)"
+    (cd "$unpack" && apt-get download busybox-static >/dev/null && dpkg-deb -x busybox-static_*.deb root)
+    install -D -m 755 "$unpack/root/bin/busybox" "$busybox_static"
+    rm -rf "$unpack"
+fi
+
 # Report, and fail if a tool the tests call is still missing.
 status=0
 if [ -n "${node_missing:-}" ]; then
@@ -95,10 +114,19 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
+for tool in lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1
     fi
 done
+# Not on the PATH: the networkd tests run it by its path.
+if [ ! -x "$busybox_static" ]; then
+    echo "install-test-deps: $busybox_static is missing after install" >&2
+    status=1
+fi
+if [ ! -x /lib/systemd/systemd-networkd ]; then
+    echo "install-test-deps: /lib/systemd/systemd-networkd is missing after install" >&2
+    status=1
+fi
 exit "$status"

@@ -8,6 +8,19 @@ use raftmasq_config::Config;
 
 pub const DEFAULT_CONFIG: &str = "/etc/raftmasq/raftmasq.toml";
 
+/// The kernel sends SIGTERM when our parent dies. Had it died before the
+/// request, we were already handed to another parent: stop at once.
+fn exit_with_parent(parent: u32) -> anyhow::Result<()> {
+    use nix::sys::signal::Signal;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
+        .context("cannot set the parent-death signal")?;
+    let current = u32::try_from(nix::unistd::getppid().as_raw()).unwrap_or(0);
+    if current != parent {
+        anyhow::bail!("the parent process {parent} is gone (now {current}); not starting");
+    }
+    Ok(())
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "raftmasq",
@@ -18,6 +31,10 @@ pub struct Cli {
     /// Configuration file of this host.
     #[arg(long, short, global = true, env = "RAFTMASQ_CONFIG", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
+    /// Exit (as on SIGTERM) when the process with this pid, our parent, dies:
+    /// how `raftmasq demo` keeps its nodes from outliving it.
+    #[arg(long, global = true, hide = true, value_name = "PID")]
+    pub exit_with_parent: Option<u32>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -54,6 +71,9 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(parent) = cli.exit_with_parent {
+        exit_with_parent(parent)?;
+    }
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let config = Config::read(&cli.config)?;
@@ -109,17 +129,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Check { file } => {
-            let path = file.unwrap_or(cli.config);
-            let config = Config::read(&path)?;
-            config.load_token()?;
-            println!(
-                "{}: ok (node {}, cluster of {} peers)",
-                path.display(),
-                config.node.id,
-                config.cluster.peers.len()
-            );
-            Ok(())
-        }
+        Command::Check { file } => crate::check::run(&file.unwrap_or(cli.config)),
     }
 }

@@ -46,6 +46,7 @@ pub async fn run(
         admin_listener,
         token,
         config.node.admin_writes_need_token(),
+        crate::dhcp::DnsServerSource::from_config(&config),
     );
     let admin = tokio::spawn(admin);
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -248,6 +249,13 @@ fn node_config(config: &Config, token: ClusterToken) -> NodeConfig {
         .iter()
         .map(|peer| (peer.id, peer.addr.to_string()))
         .collect::<BTreeMap<_, _>>();
+    node.peer_bridges.extend(
+        config
+            .cluster
+            .peers
+            .iter()
+            .filter_map(|peer| Some((peer.id, peer.bridge_address?))),
+    );
     node.election_timeout = config.cluster.election_timeout;
     node.heartbeat_interval = config.cluster.heartbeat_interval;
     node.snapshot_every = config.cluster.snapshot_every;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use anyhow::{Context, bail};
-use raftmasq_dnsctl::api::LeaseView;
+use raftmasq_api::LeaseView;
 
 use crate::demo_relay::Relay;
 
@@ -68,9 +68,11 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let leader = tokio::select! {
         ready = wait_ready(&http, &mut nodes, dir, Duration::from_secs(30)) => ready?,
         _ = tokio::signal::ctrl_c() => return Ok(()),
+        _ = terminate.recv() => return Ok(()),
     };
     println!(
         "raftmasq demo: 3 nodes on loopback, leader is node {leader}; data and logs in {}",
@@ -82,7 +84,6 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
     print_next_steps(dir, &nodes);
 
     let mut check = tokio::time::interval(Duration::from_secs(1));
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -107,7 +108,7 @@ fn write_files(dir: &Path) -> anyhow::Result<()> {
     fs::write(&token, "demo-cluster-token-not-for-production\n")?;
     fs::set_permissions(&token, fs::Permissions::from_mode(0o600))?;
     let peers: Vec<String> = (1..=NODES)
-        .map(|id| format!("\"{id}={}\"", cluster_addr(id)))
+        .map(|id| format!("\"{id}={} bridge=127.77.0.{id}\"", cluster_addr(id)))
         .collect();
     for id in 1..=NODES {
         let text = format!(
@@ -154,6 +155,8 @@ fn spawn_node(exe: &Path, dir: &Path, id: u16) -> anyhow::Result<Child> {
         .append(true)
         .open(dir.join(format!("node{id}.log")))?;
     let child = std::process::Command::new(exe)
+        .arg("--exit-with-parent")
+        .arg(std::process::id().to_string())
         .arg("--config")
         .arg(dir.join(format!("node{id}.toml")))
         .stdin(Stdio::null())
@@ -265,5 +268,13 @@ fn print_next_steps(dir: &Path, nodes: &Nodes) {
         );
     }
     println!("  tail -f {}/node1.log", dir.display());
-    println!("Ctrl-C stops the demo and removes what it created.");
+    println!(
+        "\nDashboard: http://{}/ui/ (any node: ports {}-{})",
+        admin_addr(1),
+        ADMIN_PORT + 1,
+        ADMIN_PORT + NODES
+    );
+    println!(
+        "Ctrl-C (or SIGTERM) stops the demo and removes what it created; its nodes never outlive it."
+    );
 }

@@ -1,18 +1,20 @@
-//! DHCP in the daemon: the server loop of `raftmasq-dhcpd` over this node's
-//! Raft replica and the bridge's socket.
+//! DHCP in the daemon: only the glue that needs the Raft node. `NodeCluster`
+//! is the server's view of the node (replica, role, membership-derived server
+//! config, commit), `RaftRole` feeds the broadcast filter, and `start` binds
+//! the bridge socket (`raftmasq_dhcpd::io`, which is also the transport) and
+//! runs `raftmasq_dhcpd::DhcpServer` over both.
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use raftmasq_config::Config;
-use raftmasq_consensus::ClusterNode;
+use raftmasq_consensus::node::{BridgeAddresses, WriteError};
 use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
-use raftmasq_dhcpd::io::DhcpSocket;
-use raftmasq_dhcpd::{
-    Cluster, DhcpServer, Received, Reply, ReplyOptions, Role, ServerConfig, ServerStats, Transport,
-};
+use raftmasq_consensus::{ClusterNode, NodeId};
+use raftmasq_dhcpd::io::{DhcpSocket, RoleChanges, drop_broadcasts_while_following};
+use raftmasq_dhcpd::{BootFields, Cluster, DhcpServer, ReplyOptions, Role, ServerConfig};
 
 /// The Raft node as the DHCP server sees it.
 pub struct NodeCluster {
@@ -38,12 +40,19 @@ impl NodeCluster {
                 .iter()
                 .map(|option| (option.code(), option.payload()))
                 .collect(),
+            rapid_commit: config.dhcp.rapid_commit,
+            boot: BootFields {
+                next_server: config.dhcp.boot.next_server,
+                server_name: config.dhcp.boot.server_name.clone(),
+                boot_file: config.dhcp.boot.boot_file.clone(),
+            },
         };
         let placeholder = Arc::new(ServerConfig {
             node_id: node.id(),
             server_id: config.dhcp.address,
             cluster_server_ids: vec![config.dhcp.address],
             options: options.clone(),
+            members_complete: false,
         });
         NodeCluster {
             node,
@@ -55,29 +64,114 @@ impl NodeCluster {
     }
 
     fn build_server_config(&self) -> (Option<LogId>, Arc<ServerConfig>) {
-        let metrics = self.node.raft().metrics();
-        let metrics = metrics.borrow();
-        let membership = &metrics.membership_config;
-        let mut bridges: Vec<Ipv4Addr> = membership
-            .membership()
-            .nodes()
-            .filter_map(|(_, member)| member.bridge_address)
-            .collect();
-        if !bridges.contains(&self.server_id) {
-            bridges.push(self.server_id);
-        }
-        // This host first: clients try DNS servers in order, and their own host
-        // is the nearest.
-        bridges.sort_by_key(|address| (*address != self.server_id, *address));
+        let membership_log_id = *self.node.metrics().membership_config.log_id();
+        let list = dns_server_list(&self.node, self.dns_servers.as_deref());
         let mut options = self.options.clone();
-        options.dns_servers = self.dns_servers.clone().unwrap_or_else(|| bridges.clone());
+        options.dns_servers = list.servers;
         let config = ServerConfig {
             node_id: self.node.id(),
             server_id: self.server_id,
-            cluster_server_ids: bridges,
+            cluster_server_ids: list.bridges.addresses,
             options,
+            members_complete: list.complete,
         };
-        (*membership.log_id(), Arc::new(config))
+        (membership_log_id, Arc::new(config))
+    }
+}
+
+/// The DNS servers (option 6) leases get, and what they were made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsServerList {
+    pub servers: Vec<Ipv4Addr>,
+    /// Every member's bridge address as far as it is known.
+    pub bridges: BridgeAddresses,
+    /// The list names every host: `dhcp.dns_servers` is set, or every
+    /// member's bridge address is known. Until then DHCP answers nothing and
+    /// the node is not ready.
+    pub complete: bool,
+}
+
+/// How this node builds the DNS server list its leases carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsServerSource {
+    /// Whether this node serves DHCP at all (`dhcp.enabled`); when it does
+    /// not, the list gates nothing.
+    pub serves_dhcp: bool,
+    /// `dhcp.dns_servers` from the file; `None` hands out every member's
+    /// bridge address, this host's first.
+    pub configured: Option<Vec<Ipv4Addr>>,
+}
+
+impl DnsServerSource {
+    pub fn from_config(config: &Config) -> Self {
+        DnsServerSource {
+            serves_dhcp: config.dhcp.enabled,
+            configured: config.dhcp.dns_servers.clone(),
+        }
+    }
+
+    pub fn list(&self, node: &ClusterNode) -> DnsServerList {
+        dns_server_list(node, self.configured.as_deref())
+    }
+
+    /// Whether the list lets this node report ready: it names every host, or
+    /// this node hands out no leases.
+    pub fn lets_ready(&self, list: &DnsServerList) -> bool {
+        !self.serves_dhcp || list.complete
+    }
+}
+
+/// `configured`: `dhcp.dns_servers` from the file; `None` hands out every
+/// member's bridge address, this host's first.
+pub fn dns_server_list(node: &ClusterNode, configured: Option<&[Ipv4Addr]>) -> DnsServerList {
+    let bridges = node.bridge_addresses();
+    match configured {
+        Some(servers) => DnsServerList {
+            servers: servers.to_vec(),
+            complete: true,
+            bridges,
+        },
+        None => DnsServerList {
+            servers: bridges.addresses.clone(),
+            complete: bridges.is_complete(),
+            bridges,
+        },
+    }
+}
+
+/// Says in the log, each time the set changes, which members' bridge
+/// addresses are still unknown (DHCP waits for them) and when the list is
+/// complete. Runs until Raft stops.
+pub async fn report_missing_dns_servers(node: ClusterNode, configured: Option<Vec<Ipv4Addr>>) {
+    let mut metrics = node.raft().metrics();
+    let mut reported: Option<Vec<NodeId>> = None;
+    loop {
+        drop(metrics.borrow_and_update());
+        let list = dns_server_list(&node, configured.as_deref());
+        let missing: Vec<NodeId> = list.bridges.missing.iter().map(|(id, _)| *id).collect();
+        if reported.as_ref() != Some(&missing) {
+            if list.complete {
+                tracing::info!(dns_servers = ?list.servers, "dhcp: the DNS server list names every host");
+            } else {
+                let hosts: Vec<String> = list
+                    .bridges
+                    .missing
+                    .iter()
+                    .map(|(id, addr)| format!("node {id} ({addr})"))
+                    .collect();
+                tracing::warn!(
+                    missing = ?hosts,
+                    known = ?list.servers,
+                    "dhcp waits: these members' bridge addresses are unknown until they register, \
+                     and leases must name every host's DNS server; give them in cluster.peers \
+                     as \"ID=IP:PORT bridge=IP\" to know them from the start"
+                );
+            }
+            reported = Some(missing);
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -109,11 +203,10 @@ impl Cluster for NodeCluster {
         cached.1.clone()
     }
 
-    async fn commit(&self, command: Command) -> Result<Response, String> {
-        self.node
-            .write(command)
-            .await
-            .map_err(|error| error.to_string())
+    type CommitError = WriteError;
+
+    async fn commit(&self, command: Command) -> Result<Response, WriteError> {
+        self.node.write(command).await
     }
 
     fn now(&self) -> Millis {
@@ -121,40 +214,30 @@ impl Cluster for NodeCluster {
     }
 }
 
-/// The bridge socket as the server's transport.
-pub struct SocketTransport(pub DhcpSocket);
-
-impl Transport for SocketTransport {
-    async fn recv(&self) -> std::io::Result<Received> {
-        let (bytes, source, arrival) = self.0.recv().await?;
-        Ok(Received {
-            bytes,
-            source,
-            arrival,
-        })
-    }
-
-    async fn send(&self, reply: &Reply) -> std::io::Result<()> {
-        let via = self.0.send(reply).await?;
-        tracing::debug!(client_mac = %reply.mac, via = via.label(), "dhcp reply path");
-        Ok(())
-    }
-}
-
-/// Binds the bridge socket and starts serving; returns the server's counters.
-pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerStats>> {
+/// Binds the bridge socket and starts serving. Its counters reach Prometheus
+/// through the `metrics` facade.
+pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<()> {
     let dhcp = &config.dhcp;
-    let mut socket = DhcpSocket::bind_with(&dhcp.interface, dhcp.port, dhcp.unicast_replies).with_context(|| {
+    let mut socket = DhcpSocket::bind_with(&dhcp.interface, dhcp.port, dhcp.unicast_replies)
+        .map_err(|e| {
+            let any = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, dhcp.port));
+            crate::port_holder::explain(e, any, crate::port_holder::Transport::Udp, &dhcp.interface)
+        })
+        .with_context(|| {
         format!("cannot serve DHCP on dhcp.interface {:?} port {} (needs root or CAP_NET_BIND_SERVICE + CAP_NET_RAW)", dhcp.interface, dhcp.port)
     })?;
     socket.set_source_address(dhcp.address);
-    let transport = Arc::new(SocketTransport(socket));
-    tokio::spawn(drop_broadcasts_while_following(
+    let socket = Arc::new(socket);
+    tokio::spawn(report_missing_dns_servers(
         node.clone(),
-        transport.clone(),
+        dhcp.dns_servers.clone(),
     ));
-    let server = DhcpServer::new(Arc::new(NodeCluster::new(node, config)), transport);
-    let stats = server.stats();
+    let role = RaftRole {
+        metrics: node.raft().metrics(),
+        node: node.clone(),
+    };
+    tokio::spawn(drop_broadcasts_while_following(socket.clone(), role));
+    let server = DhcpServer::new(Arc::new(NodeCluster::new(node, config)), socket);
     let interface = dhcp.interface.clone();
     tokio::spawn(async move {
         if let Err(error) = server.run().await {
@@ -162,42 +245,24 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<Arc<ServerSta
         }
     });
     tracing::info!(interface = %dhcp.interface, port = dhcp.port, server_id = %dhcp.address, "dhcp server listening");
-    Ok(stats)
+    Ok(())
 }
 
-/// Only the leader answers broadcasts; a follower that knows its leader
-/// ignores every one (`decide`: not_leader). So while this node follows, the
-/// kernel drops datagrams sent to 255.255.255.255 before they reach the
-/// socket: no wakeup, read or decode for each broadcast of every client on
-/// the segment (docs/benchmarks.md measured this). The filter is on exactly
-/// when `ClusterNode::follows_a_leader`, the predicate behind the role
-/// `decide` reads (`has_quorum && !is_leader`: silent to broadcasts); off when
-/// this node leads, is a candidate, or knows no leader, i.e. whenever `decide`
-/// may answer a broadcast (as leader, or in degraded mode). It follows the
-/// Raft metrics, which change the moment the role does.
-async fn drop_broadcasts_while_following(node: ClusterNode, transport: Arc<SocketTransport>) {
-    let mut metrics = node.raft().metrics();
-    let mut ignoring = false;
-    loop {
+/// The node's role for the broadcast filter, from the Raft metrics, which
+/// change the moment the role does.
+struct RaftRole {
+    node: ClusterNode,
+    metrics: tokio::sync::watch::Receiver<raftmasq_consensus::types::RaftMetrics>,
+}
+
+impl RoleChanges for RaftRole {
+    fn follows_a_leader(&mut self) -> bool {
         // Mark this change seen, then read the role as `decide` does.
-        drop(metrics.borrow_and_update());
-        let following = node.follows_a_leader();
-        if following != ignoring {
-            match transport.0.ignore_limited_broadcasts(following) {
-                Ok(()) => {
-                    ignoring = following;
-                    tracing::debug!(ignoring, "dhcp broadcasts filtered in the kernel");
-                }
-                // Harmless: `decide` ignores what the filter would have dropped.
-                Err(error) => tracing::warn!(%error, "cannot switch the dhcp broadcast filter"),
-            }
-        }
-        if metrics.changed().await.is_err() {
-            // Raft stopped: deliver everything again, as without a filter.
-            if ignoring && let Err(error) = transport.0.ignore_limited_broadcasts(false) {
-                tracing::warn!(%error, "cannot remove the dhcp broadcast filter");
-            }
-            return;
-        }
+        drop(self.metrics.borrow_and_update());
+        self.node.follows_a_leader()
+    }
+
+    async fn changed(&mut self) -> bool {
+        self.metrics.changed().await.is_ok()
     }
 }

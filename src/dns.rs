@@ -4,12 +4,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use raftmasq_config::Config;
+use raftmasq_config::{Config, Upstream};
 use raftmasq_consensus::ClusterClock;
 use raftmasq_consensus::state::LeaseTable;
 use raftmasq_consensus::store::ReplicaHandle;
 use raftmasq_dnsd::{DnsServer, DnsServerConfig, ZoneSource};
 use tokio::net::{TcpListener, UdpSocket};
+
+use crate::port_holder::{self, Transport};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -93,17 +95,20 @@ pub async fn start(
     // not the lookups, is the bottleneck, but the host has other work (Raft,
     // DHCP, its containers): on two cores one socket answered about 8 % more
     // queries/s than two (docs/benchmarks.md).
+    let bridge = config.dhcp.interface.as_str();
     let per_address = (std::thread::available_parallelism().map_or(1, usize::from) / 2).clamp(1, 4);
     for addr in &config.dns.listen {
         for _ in 0..per_address {
             udp.push(
                 udp_socket(*addr)
+                    .map_err(|e| port_holder::explain(e, *addr, Transport::Udp, bridge))
                     .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (UDP)"))?,
             );
         }
         tcp.push(
             TcpListener::bind(addr)
                 .await
+                .map_err(|e| port_holder::explain(e, *addr, Transport::Tcp, bridge))
                 .with_context(|| format!("cannot listen for DNS on dns.listen {addr} (TCP)"))?,
         );
     }
@@ -124,14 +129,18 @@ pub async fn start(
     Ok(server)
 }
 
-/// `dns.upstream`, or the nameservers of /etc/resolv.conf when it is empty.
+/// `dns.upstream`, or the host's resolvers when it is empty (see
+/// [`Upstream`]); says in the log where they came from, and warns when there
+/// are none.
 pub fn upstream(config: &Config) -> Vec<SocketAddr> {
-    if config.dns.upstream.is_empty() {
-        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        raftmasq_config::resolv_conf_nameservers(&text)
-    } else {
-        config.dns.upstream.clone()
+    let upstream = Upstream::of_host(&config.dns.upstream);
+    match upstream.warning() {
+        Some(warning) => tracing::warn!("{warning}"),
+        None => {
+            tracing::info!(servers = ?upstream.servers, source = %upstream.source, "dns upstream")
+        }
     }
+    upstream.servers
 }
 
 fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {

@@ -13,15 +13,31 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 #[derive(Clone)]
 pub struct LogLevel(reload::Handle<EnvFilter, Registry>);
 
-/// hickory-proto warns about every malformed EDNS option it parses: anyone
-/// who can send a packet could flood the log. Our own code counts and
-/// rate-limits malformed input, so keep the parser quiet unless asked.
+/// Libraries whose own logs drown ours at the default level, and the level
+/// they get unless a directive names them:
+/// - hickory-proto warns about every malformed EDNS option it parses: anyone
+///   who can send a packet could flood the log; our code counts and
+///   rate-limits malformed input itself;
+/// - openraft logs its internals (every vote, replication step and
+///   membership, some lines over 1,000 characters) at info; our consensus
+///   code logs what an operator needs (leader changes, members, refusals).
+const QUIET_DEPENDENCIES: [(&str, &str); 2] = [("hickory_proto", "error"), ("openraft", "warn")];
+
 fn with_quiet_parsers(directives: &str) -> String {
-    if directives.contains("hickory_proto") {
-        directives.to_string()
-    } else {
-        format!("{directives},hickory_proto=error")
+    let mut filter = directives.to_string();
+    for (target, level) in QUIET_DEPENDENCIES {
+        if !directives.contains(target) {
+            filter.push_str(&format!(",{target}={level}"));
+        }
     }
+    filter
+}
+
+/// Whether `level` is a filter the daemon would accept.
+pub fn check_filter(level: &str) -> anyhow::Result<()> {
+    EnvFilter::try_new(with_quiet_parsers(level))
+        .map(drop)
+        .map_err(|error| anyhow::anyhow!("{level:?} is not a valid tracing filter: {error}"))
 }
 
 impl LogLevel {
@@ -68,11 +84,18 @@ mod tests {
     use super::with_quiet_parsers;
 
     #[test]
-    fn the_dns_parser_is_quiet_unless_asked() {
-        assert_eq!(with_quiet_parsers("info"), "info,hickory_proto=error");
+    fn noisy_dependencies_are_quiet_unless_asked() {
+        assert_eq!(
+            with_quiet_parsers("info"),
+            "info,hickory_proto=error,openraft=warn"
+        );
         assert_eq!(
             with_quiet_parsers("debug,hickory_proto=trace"),
-            "debug,hickory_proto=trace"
+            "debug,hickory_proto=trace,openraft=warn"
+        );
+        assert_eq!(
+            with_quiet_parsers("info,openraft=debug"),
+            "info,openraft=debug,hickory_proto=error"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! raftmasq: Raft-replicated DHCPv4 + DNS for multi-host LXD/Incus clouds.
 
 mod admin;
+mod check;
 mod cli;
 mod daemon;
 mod demo;
@@ -9,6 +10,7 @@ mod dhcp;
 mod dns;
 mod export;
 mod logging;
+mod port_holder;
 mod records_file;
 
 use std::process::ExitCode;

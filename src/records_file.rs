@@ -17,10 +17,9 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use clap::ValueEnum;
+use raftmasq_api::records::{RecordKind, record_data};
 use raftmasq_consensus::ClusterNode;
 use raftmasq_consensus::state::{Command, Response, StaticRecord};
-use raftmasq_dnsctl::cli::{RecordKind, record_data};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -61,7 +60,7 @@ pub fn parse(text: &str, path: &Path, domain: &str) -> anyhow::Result<Vec<Static
                 entry.name
             )
         };
-        let Ok(kind) = RecordKind::from_str(&entry.kind, true) else {
+        let Some(kind) = RecordKind::from_name(&entry.kind) else {
             bail!(
                 "{}: type {:?} is not one of A, AAAA, CNAME, TXT, SRV, MX",
                 at(),

@@ -13,6 +13,8 @@ pub const LEASE_TIME: &str = "1h";
 pub const OFFER_HOLD: &str = "30s";
 pub const DECLINE_QUARANTINE: &str = "10m";
 pub const DHCP_PORT: u16 = 67;
+/// On, as LXD runs dnsmasq (`--dhcp-rapid-commit`).
+pub const RAPID_COMMIT: bool = true;
 pub const DOMAIN: &str = "lxd";
 pub const DNS_PORT: u16 = 53;
 pub const DNS_TTL: &str = "30s";

@@ -106,6 +106,11 @@ impl<'a> Problems<'a> {
         });
     }
 
+    /// Problems found before validation (unknown keys, wrong types).
+    pub(crate) fn extend(&mut self, problems: Vec<Problem>) {
+        self.list.extend(problems);
+    }
+
     pub(crate) fn locate(&self, key: &str) -> Option<(usize, usize)> {
         self.locator.locate(key)
     }

@@ -12,7 +12,6 @@
 // Tests unwrap freely: a panic there is a failed test, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod cluster;
 pub mod defaults;
 mod duration;
 mod error;
@@ -21,21 +20,26 @@ mod model;
 mod names;
 mod net;
 pub mod options;
+mod parse;
 mod raw;
 mod token;
+mod upstream;
 mod validate;
 
 use std::path::Path;
 
-pub use cluster::{AddressRange, ClusterSettings, HostnamePolicy};
 pub use error::{ConfigError, Problem};
 pub use model::{
-    ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig, Peer,
-    UnicastReplies,
+    BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, NodeConfig,
+    Peer, UnicastReplies,
 };
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};
+/// The replicated settings (they belong to the state machine: they are part of
+/// the Raft log and every snapshot); the file's values are mapped into them.
+pub use raftmasq_state::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use token::ClusterToken;
+pub use upstream::{RESOLV_CONF, RESOLVED_CONF, Upstream, UpstreamSource};
 
 impl Config {
     /// Parses and validates one host's file. `source` only labels messages.
@@ -43,11 +47,13 @@ impl Config {
     pub fn from_toml(text: &str, source: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let source = source.as_ref();
         let locator = locate::Locator::new(text);
-        let raw: raw::RawConfig = toml::from_str(text).map_err(|error| ConfigError::Invalid {
-            file: source.to_path_buf(),
-            problems: vec![error::from_toml(&error, &locator)],
-        })?;
+        let (raw, early) =
+            parse::raw_config(text, &locator).map_err(|problems| ConfigError::Invalid {
+                file: source.to_path_buf(),
+                problems,
+            })?;
         let mut problems = error::Problems::new(&locator);
+        problems.extend(early);
         let config = validate::validate(raw, source, &mut problems);
         problems.into_result(source, config)
     }

@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 
 /// One step of a key path: a table key or an index into an array.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+pub(crate) enum Segment {
     Key(String),
     Index(usize),
 }
@@ -37,7 +37,7 @@ fn render(path: &[Segment]) -> String {
 }
 
 /// Splits `dhcp.option[2].code` back into segments.
-fn parse_path(path: &str) -> Vec<Segment> {
+pub(crate) fn parse_path(path: &str) -> Vec<Segment> {
     let mut segments = Vec::new();
     for part in path.split('.').filter(|p| !p.is_empty()) {
         let mut rest = part;

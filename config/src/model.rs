@@ -8,7 +8,7 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 
 use crate::options::DhcpOptionValue;
-use crate::{AddressRange, ClusterSettings, HostnamePolicy};
+use crate::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 
 /// One host's configuration. Build it with [`Config::from_toml`] or [`Config::read`].
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,9 @@ impl NodeConfig {
 pub struct Peer {
     pub id: u64,
     pub addr: SocketAddr,
+    /// That host's `dhcp.address` (` bridge=IP` in the entry): its DHCP server
+    /// identifier and one of the DNS servers handed to clients.
+    pub bridge_address: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,11 +92,28 @@ pub struct DhcpConfig {
     pub offer_hold: Duration,
     pub decline_quarantine: Duration,
     pub duplicate_hostnames: HostnamePolicy,
+    /// What a client's lease is keyed on: option 61 or the MAC.
+    pub client_identity: ClientIdentity,
     pub port: u16,
     pub unicast_replies: UnicastReplies,
+    /// Answer a DISCOVER carrying option 80 with a committed ACK (RFC 4039).
+    pub rapid_commit: bool,
+    /// `siaddr`, `sname` and `file` of replies (network boot).
+    pub boot: BootConfig,
     /// Operator options, validated and ready to encode, in file order
     /// (`[dhcp.options]` first, then `[[dhcp.option]]`).
     pub options: Vec<DhcpOptionValue>,
+}
+
+/// The BOOTP boot fields (`[dhcp.options]` `next_server`, `server_name`,
+/// `boot_file`), like dnsmasq's `dhcp-boot`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootConfig {
+    pub next_server: Option<Ipv4Addr>,
+    /// At most 255 bytes; a name over 63 bytes goes in option 66 only.
+    pub server_name: Option<String>,
+    /// At most 255 bytes; a name over 127 bytes goes in option 67 only.
+    pub boot_file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +162,7 @@ impl Config {
             lease_time_secs: self.dhcp.lease_time.as_secs(),
             duplicate_hostnames: self.dhcp.duplicate_hostnames,
             decline_quarantine_secs: self.dhcp.decline_quarantine.as_secs(),
+            client_identity: self.dhcp.client_identity,
         }
     }
 

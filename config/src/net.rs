@@ -97,11 +97,17 @@ pub(crate) fn socket_addr_or_ip(text: &str, default_port: u16) -> Result<SocketA
     }
 }
 
-/// `ID=IP:PORT`, ID ≥ 1, a concrete (not wildcard) address others can dial.
+/// `ID=IP:PORT`, ID ≥ 1, a concrete (not wildcard) address others can dial,
+/// optionally followed by ` bridge=IPV4`: that host's `dhcp.address`, so every
+/// node knows every host's DNS server address from its own file at start.
 pub(crate) fn peer(text: &str) -> Result<Peer, String> {
-    let (id, addr) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not a peer like \"2=10.99.0.2:7380\" (ID=IP:PORT)"))?;
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    let (id, addr) = first.split_once('=').ok_or_else(|| {
+        format!(
+            "`{text}` is not a peer like \"2=10.99.0.2:7380 bridge=172.16.0.2\" (ID=IP:PORT [bridge=IP])"
+        )
+    })?;
     let id: u64 = id.trim().parse().map_err(|_| {
         format!(
             "`{text}`: node id `{}` is not a positive integer",
@@ -118,7 +124,37 @@ pub(crate) fn peer(text: &str) -> Result<Peer, String> {
             addr.ip()
         ));
     }
-    Ok(Peer { id, addr })
+    let mut bridge_address = None;
+    for word in words {
+        match word.split_once('=') {
+            Some(("bridge", value)) => {
+                if bridge_address.is_some() {
+                    return Err(format!("`{text}`: bridge= is given twice"));
+                }
+                let address: Ipv4Addr = value.parse().map_err(|_| {
+                    format!(
+                        "`{text}`: bridge={value} is not an IPv4 address (that host's dhcp.address)"
+                    )
+                })?;
+                if address.is_unspecified() || address.is_broadcast() {
+                    return Err(format!(
+                        "`{text}`: bridge={value} cannot be a host's bridge address"
+                    ));
+                }
+                bridge_address = Some(address);
+            }
+            _ => {
+                return Err(format!(
+                    "`{text}`: unknown `{word}`; after ID=IP:PORT only bridge=IP may follow"
+                ));
+            }
+        }
+    }
+    Ok(Peer {
+        id,
+        addr,
+        bridge_address,
+    })
 }
 
 /// Whether two TCP listeners would fight over one port: same port, same family
@@ -231,6 +267,44 @@ mod tests {
         );
         assert!(peer("2=10.99.0.2").unwrap_err().contains("has no port"));
         assert!(peer("2=0.0.0.0:7380").unwrap_err().contains("wildcard"));
+    }
+
+    #[test]
+    fn peers_may_name_their_bridge_address() {
+        let p = peer("2=10.99.0.2:7380 bridge=172.16.0.2").unwrap();
+        assert_eq!(p.bridge_address, Some(Ipv4Addr::new(172, 16, 0, 2)));
+        assert_eq!(peer("2=10.99.0.2:7380").unwrap().bridge_address, None);
+        assert_eq!(
+            peer("  2=10.99.0.2:7380   bridge=172.16.0.2 ")
+                .unwrap()
+                .bridge_address,
+            Some(Ipv4Addr::new(172, 16, 0, 2))
+        );
+        assert!(
+            peer("2=10.99.0.2:7380 bridge=x")
+                .unwrap_err()
+                .contains("not an IPv4")
+        );
+        assert!(
+            peer("2=10.99.0.2:7380 bridge=fd00::1")
+                .unwrap_err()
+                .contains("not an IPv4")
+        );
+        assert!(
+            peer("2=10.99.0.2:7380 bridge=0.0.0.0")
+                .unwrap_err()
+                .contains("cannot be")
+        );
+        assert!(
+            peer("2=10.99.0.2:7380 bridge=172.16.0.2 bridge=172.16.0.3")
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(
+            peer("2=10.99.0.2:7380 dns=172.16.0.2")
+                .unwrap_err()
+                .contains("unknown `dns=172.16.0.2`")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use ipnet::Ipv4Net;
 use serde::Deserialize;
 
 use crate::error::Problems;
+use crate::model::BootConfig;
 use crate::names;
 use crate::net;
 use crate::raw::{RawNamedOptions, RawOption};
@@ -19,6 +20,10 @@ pub const MTU: u8 = 26;
 pub const NTP_SERVERS: u8 = 42;
 pub const DOMAIN_SEARCH: u8 = 119;
 pub const CLASSLESS_STATIC_ROUTES: u8 = 121;
+/// RFC 2132 §9.4.
+pub const TFTP_SERVER_NAME: u8 = 66;
+/// RFC 2132 §9.5.
+pub const BOOTFILE_NAME: u8 = 67;
 
 /// The `type` of a `[[dhcp.option]]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -134,12 +139,65 @@ pub fn reserved(code: u8) -> Option<&'static str> {
         53 => "the message type is set per reply",
         54 => "the server identifier is this host's dhcp.address",
         55 => "the parameter request list is sent by clients only",
+        56 => "the message is the server's explanation in a NAK",
+        57 => "the maximum message size is sent by clients only",
         58 | 59 => "the renewal (T1) and rebinding (T2) times follow dhcp.lease_time",
         61 => "the client identifier is sent by clients only",
+        80 => "rapid commit is answered per RFC 4039; turn it off with dhcp.rapid_commit",
         81 => "the client FQDN reply is built from the name the cluster grants",
         82 => "relay agent information is added by relays and echoed by the server",
         _ => return None,
     })
+}
+
+/// `[dhcp.options]`'s boot fields; each problem under its own key.
+pub(crate) fn boot(named: &RawNamedOptions, problems: &mut Problems<'_>) -> BootConfig {
+    let next_server = named.next_server.as_deref().and_then(|text| {
+        let address = net::ipv4(text).and_then(|address| {
+            if address.is_unspecified() || address.is_broadcast() {
+                Err(format!(
+                    "{address} is not a server's address; omit the key for none"
+                ))
+            } else {
+                Ok(address)
+            }
+        });
+        address
+            .map_err(|reason| problems.add("dhcp.options.next_server", reason))
+            .ok()
+    });
+    let mut text = |key: &str, value: &Option<String>| {
+        value.as_deref().and_then(|value| {
+            boot_text(value)
+                .map(str::to_string)
+                .map_err(|reason| problems.add(key, reason))
+                .ok()
+        })
+    };
+    BootConfig {
+        next_server,
+        server_name: text("dhcp.options.server_name", &named.server_name),
+        boot_file: text("dhcp.options.boot_file", &named.boot_file),
+    }
+}
+
+/// A boot server name or file name: 1–255 bytes (one option's worth; the
+/// header fields hold 63 and 127), no NUL or control characters, which
+/// would end or garble the NUL-terminated header field.
+fn boot_text(text: &str) -> Result<&str, String> {
+    if text.is_empty() {
+        return Err("the name is empty; omit the key instead".into());
+    }
+    if text.len() > MAX_PAYLOAD {
+        return Err(format!(
+            "{} bytes; at most {MAX_PAYLOAD} fit option 66/67",
+            text.len()
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("contains a control character".into());
+    }
+    Ok(text)
 }
 
 /// RFC 1035 §4.1.4 name encoding with compression, as RFC 3397 §2 asks;
@@ -382,6 +440,24 @@ pub(crate) fn validate(
             value,
             problems,
         );
+    }
+
+    for (key, code, text) in [
+        (
+            "dhcp.options.tftp_server_name",
+            TFTP_SERVER_NAME,
+            &named.tftp_server_name,
+        ),
+        (
+            "dhcp.options.bootfile_name",
+            BOOTFILE_NAME,
+            &named.bootfile_name,
+        ),
+    ] {
+        if let Some(text) = text {
+            let value = boot_text(text).map(|text| OptionValue::String(text.to_string()));
+            push(key.into(), code, value, problems);
+        }
     }
 
     for (index, option) in generic.iter().enumerate() {

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::HostnamePolicy;
 use crate::defaults;
 use crate::model::{LogFormat, UnicastReplies};
 use crate::options::OptionType;
+use crate::{ClientIdentity, HostnamePolicy};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,10 +68,14 @@ pub(crate) struct RawDhcp {
     pub decline_quarantine: String,
     #[serde(default)]
     pub duplicate_hostnames: HostnamePolicy,
+    #[serde(default)]
+    pub client_identity: ClientIdentity,
     #[serde(default = "dhcp_port")]
     pub port: u16,
     #[serde(default)]
     pub unicast_replies: UnicastReplies,
+    #[serde(default = "rapid_commit")]
+    pub rapid_commit: bool,
     #[serde(default)]
     pub options: RawNamedOptions,
     #[serde(default)]
@@ -86,6 +90,16 @@ pub(crate) struct RawNamedOptions {
     pub ntp_servers: Option<Vec<String>>,
     pub domain_search: Option<Vec<String>>,
     pub classless_static_routes: Option<Vec<String>>,
+    /// `siaddr`: the boot (TFTP) server's address.
+    pub next_server: Option<String>,
+    /// `sname`, and option 66 when the client asks for it.
+    pub server_name: Option<String>,
+    /// `file`, and option 67 when the client asks for it.
+    pub boot_file: Option<String>,
+    /// Option 66 when it must differ from `server_name`.
+    pub tftp_server_name: Option<String>,
+    /// Option 67 when it must differ from `boot_file`.
+    pub bootfile_name: Option<String>,
 }
 
 /// One `[[dhcp.option]]`: any other option by code and type.
@@ -176,6 +190,9 @@ fn offer_hold() -> String {
 }
 fn decline_quarantine() -> String {
     defaults::DECLINE_QUARANTINE.to_string()
+}
+fn rapid_commit() -> bool {
+    defaults::RAPID_COMMIT
 }
 fn dhcp_port() -> u16 {
     defaults::DHCP_PORT

@@ -61,6 +61,7 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
     let node = node(&raw.node, problems);
     let cluster = cluster(&raw.cluster, &node, problems);
     let dhcp = dhcp(&raw.dhcp, problems);
+    peer_bridges(&cluster, &node, &dhcp, problems);
     let dns = dns(&raw.dns, &node, &dhcp, problems);
     let log = LogConfig {
         level: check(problems, "log.level", log_level(&raw.log.level)).unwrap_or_default(),
@@ -341,6 +342,7 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
         );
     }
     let options = options::validate(&raw.options, &raw.option, subnet, problems);
+    let boot = options::boot(&raw.options, problems);
 
     let placeholder = Ipv4Addr::UNSPECIFIED;
     Dhcp {
@@ -359,12 +361,63 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
             offer_hold: offer_hold.unwrap_or_default(),
             decline_quarantine: decline_quarantine.unwrap_or_default(),
             duplicate_hostnames: raw.duplicate_hostnames,
+            client_identity: raw.client_identity,
             port: raw.port,
             unicast_replies: raw.unicast_replies,
+            rapid_commit: raw.rapid_commit,
+            boot,
             options,
         },
         address,
         subnet,
+    }
+}
+
+/// Each peer's `bridge=` is that host's `dhcp.address`: this host's must be
+/// its own, and every one is a host of the subnet, outside the pool, and
+/// given once (clients get them as DNS servers and server identifiers).
+fn peer_bridges(cluster: &ClusterConfig, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) {
+    let mut seen: HashMap<Ipv4Addr, u64> = HashMap::new();
+    for (index, peer) in cluster.peers.iter().enumerate() {
+        let Some(bridge) = peer.bridge_address else {
+            continue;
+        };
+        let key = format!("cluster.peers[{index}]");
+        if let Some(other) = seen.insert(bridge, peer.id) {
+            problems.add(
+                &key,
+                format!("bridge={bridge} is also node {other}'s; every host needs its own bridge address"),
+            );
+        }
+        if let Some(address) = dhcp.address {
+            if peer.id == node.id && bridge != address {
+                problems.add(
+                    &key,
+                    format!("this node's entry says bridge={bridge} but dhcp.address is {address}; they must be equal"),
+                );
+            } else if peer.id != node.id && bridge == address {
+                problems.add(
+                    &key,
+                    format!("bridge={bridge} is this host's dhcp.address; every host needs its own bridge address"),
+                );
+            }
+        }
+        if let Some(subnet) = dhcp.subnet {
+            if !subnet.contains(&bridge) {
+                problems.add(
+                    &key,
+                    format!("bridge={bridge} is outside dhcp.subnet {subnet}"),
+                );
+            } else if dhcp.config.range.contains(bridge) {
+                problems.add(
+                    &key,
+                    format!(
+                        "bridge={bridge} lies in dhcp.range {}; the pool must leave out every host's bridge address",
+                        dhcp.config.range
+                    ),
+                );
+            }
+        }
     }
 }
 

@@ -38,6 +38,7 @@ fn settings() -> ClusterSettings {
         lease_time_secs: 86_400,
         duplicate_hostnames: HostnamePolicy::Suffix,
         decline_quarantine_secs: 600,
+        client_identity: Default::default(),
     }
 }
 

@@ -7,9 +7,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
+use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, LeaseTable, MacAddr, Response};
 use raftmasq_consensus::store::{read_replica, snapshot_format};
-use raftmasq_consensus::{ClusterNode, ClusterToken, Links, Member, NodeConfig};
+use raftmasq_consensus::{ClusterClock, ClusterNode, ClusterToken, Links, Member, NodeConfig};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -35,10 +35,22 @@ fn old_data_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The table release 0.1 had, as this release writes it: read through
+/// `LeaseTable`'s own decoder, so fields added since take their defaults
+/// (as they do when a node loads the old snapshot).
 fn expected_table() -> Value {
     let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected-table.json"))
         .expect("expected table");
-    serde_json::from_str(&text).expect("expected table is JSON")
+    let table: LeaseTable = serde_json::from_str(&text).expect("expected table decodes");
+    serde_json::to_value(&table).expect("table as JSON")
+}
+
+/// The time of the fixture's last write (`last_now` of its table).
+fn fixture_time_ms() -> i64 {
+    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected-table.json"))
+        .expect("expected table");
+    let value: Value = serde_json::from_str(&text).expect("expected table is JSON");
+    value["last_now"].as_i64().expect("last_now")
 }
 
 /// The table as JSON without `last_now`, which the leader's expiry ticks
@@ -86,13 +98,23 @@ async fn a_node_starts_on_release_0_1_data_and_writes_binary_snapshots() {
         admin_addr: None,
         bridge_address: Some(std::net::Ipv4Addr::new(10, 0, 0, 1)),
     };
-    let config = NodeConfig::new(
+    let mut config = NodeConfig::new(
         1,
         dir.path().to_path_buf(),
         member,
         ClusterToken::new(support::TOKEN).expect("token"),
         support::settings(),
     );
+    // The node's clock runs at the fixture's time: its leases (one hour)
+    // would otherwise have ended long before this test runs.
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_millis(),
+    )
+    .expect("millis fit");
+    config.clock = ClusterClock::with_test_offset(fixture_time_ms() + 1_000 - now_ms);
     let node = ClusterNode::start(config, listener, Links::default())
         .await
         .expect("start on old data");

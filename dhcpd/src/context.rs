@@ -17,6 +17,12 @@ pub struct ServerConfig {
     /// still names the old leader.
     pub cluster_server_ids: Vec<Ipv4Addr>,
     pub options: ReplyOptions,
+    /// Whether every member's bridge address is known, so that the DNS
+    /// servers and server identifiers above name every host. Until then the
+    /// node answers nothing: a client keeps the DNS servers of its first ACK
+    /// for a whole lease, and one with a single DNS host loses every name
+    /// when that host dies.
+    pub members_complete: bool,
 }
 
 impl ServerConfig {
@@ -40,8 +46,27 @@ pub struct ReplyOptions {
     /// How long an OFFER holds its address for the client.
     pub offer_hold_ms: u64,
     /// Operator options (dnsmasq's `dhcp-option`), already encoded: `(code, value)`.
-    /// Codes the protocol owns (12, 50–59, 61, 81, 82, Pad, End) are ignored.
+    /// Codes the protocol owns (12, 50–59, 61, 80, 81, 82, Pad, End) are ignored.
+    /// Options 66 and 67 here replace the values derived from [`BootFields`].
     pub operator: Vec<(u8, Vec<u8>)>,
+    /// Answer a DISCOVER carrying option 80 with a committed ACK (RFC 4039).
+    pub rapid_commit: bool,
+    /// `siaddr`, `sname` and `file` of OFFERs and ACKs (network boot).
+    pub boot: BootFields,
+}
+
+/// The BOOTP boot fields (RFC 2131 §2, Table 3), as dnsmasq's `dhcp-boot`
+/// and Kea's `next-server`, `server-hostname` and `boot-file-name` set them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootFields {
+    /// `siaddr`: the next server of the boot (TFTP) process.
+    pub next_server: Option<Ipv4Addr>,
+    /// `sname` (at most 63 bytes and a NUL); also option 66's value unless
+    /// the operator set option 66 itself.
+    pub server_name: Option<String>,
+    /// `file` (at most 127 bytes and a NUL); also option 67's value unless
+    /// the operator set option 67 itself.
+    pub boot_file: Option<String>,
 }
 
 impl Default for ReplyOptions {
@@ -52,9 +77,15 @@ impl Default for ReplyOptions {
             lease_time_secs: None,
             offer_hold_ms: DEFAULT_OFFER_HOLD_MS,
             operator: Vec::new(),
+            rapid_commit: DEFAULT_RAPID_COMMIT,
+            boot: BootFields::default(),
         }
     }
 }
+
+/// On, as LXD runs dnsmasq (`--dhcp-rapid-commit`). Safe with one answering
+/// server per segment (the leader), which is dnsmasq's condition for it.
+pub const DEFAULT_RAPID_COMMIT: bool = true;
 
 /// Long enough for a slow client's REQUEST, short enough that a DISCOVER flood
 /// cannot hold the pool for long (issue 3: at most 60 s).

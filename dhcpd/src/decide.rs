@@ -1,19 +1,22 @@
 //! The server's decision for one client message (RFC 2131 §4.3), pure: the
-//! lease view, the request, the context, the offer book and the time in; a
+//! lease table, the request, the context, the offer book and the time in; a
 //! reply, a command to commit, or a counted reason for silence out.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use raftmasq_state::{ClusterSettings, Command, LeaseRequest, LeaseState, Millis, Response};
-use tracing::warn;
+use raftmasq_state::{
+    ClientId, ClientIdentity, ClusterSettings, Command, LeaseRequest, LeaseState, LeaseTable,
+    Millis, Response,
+};
+use tracing::{info, warn};
 
 use crate::context::{Arrival, Context, ServerConfig};
 use crate::decode::{ClientRequest, MessageKind};
 use crate::offers::OfferBook;
 use crate::options::Naming;
 use crate::reply::{self, BuildError, NakReason, Network, Reply, ReplyKind, ReplySpec};
-use crate::view::LeaseView;
 
 /// The client state a DHCPREQUEST is sent from (RFC 2131 §4.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +48,9 @@ impl RequestState {
 pub enum IgnoreReason {
     /// The cluster has no settings yet.
     NotInitialized,
+    /// Some member's bridge address is not known yet, so the DNS server list
+    /// would leave out a host (`ServerConfig::members_complete`).
+    MembersIncomplete,
     /// Relayed from a network we have no pool for.
     ForeignRelay,
     /// A broadcast or relayed message, and this node is not the leader.
@@ -53,12 +59,20 @@ pub enum IgnoreReason {
     OtherServerSelected,
     /// A RENEWING/REBINDING/RELEASE/DECLINE naming a server that is not ours.
     ForOtherServer,
-    /// SELECTING or DECLINE without option 50.
+    /// DECLINE without option 50, or SELECTING without option 50 from a
+    /// client that has no pending offer here.
     MissingRequestedAddress,
+    /// A rapid-commit Bind was refused, committed another address, or its ACK
+    /// could not be built: RFC 2131 allows no NAK to a DISCOVER, so the client
+    /// is left to retransmit. Counted by the server loop after `finish`.
+    RapidCommitUnanswered,
     /// A REQUEST matching no client state (no server id, option 50 or ciaddr).
     UnclassifiableRequest,
     /// RELEASE without ciaddr.
     ReleaseWithoutAddress,
+    /// RELEASE of a lease this client does not hold: another identity or
+    /// another MAC holds it, or nobody does.
+    ReleaseNotOwner,
     /// INIT-REBOOT from a client we have no record of: another server's client
     /// (RFC 2131 §4.3.2: MUST remain silent).
     UnknownClient,
@@ -88,13 +102,16 @@ impl IgnoreReason {
     pub fn label(&self) -> &'static str {
         match self {
             IgnoreReason::NotInitialized => "not_initialized",
+            IgnoreReason::MembersIncomplete => "members_incomplete",
             IgnoreReason::ForeignRelay => "foreign_relay",
             IgnoreReason::NotLeader => "not_leader",
             IgnoreReason::OtherServerSelected => "other_server_selected",
             IgnoreReason::ForOtherServer => "for_other_server",
             IgnoreReason::MissingRequestedAddress => "missing_requested_address",
+            IgnoreReason::RapidCommitUnanswered => "rapid_commit_unanswered",
             IgnoreReason::UnclassifiableRequest => "unclassifiable_request",
             IgnoreReason::ReleaseWithoutAddress => "release_without_address",
+            IgnoreReason::ReleaseNotOwner => "release_not_owner",
             IgnoreReason::UnknownClient => "unknown_client",
             IgnoreReason::UnknownLease => "unknown_lease",
             IgnoreReason::PoolExhausted => "pool_exhausted",
@@ -145,6 +162,8 @@ pub struct PendingReply {
     network: Network,
     /// The address the ACK must carry.
     address: Ipv4Addr,
+    /// [`ReplyKind::Ack`], or [`ReplyKind::RapidCommitAck`] for a DISCOVER.
+    kind: ReplyKind,
     now: Millis,
 }
 
@@ -156,18 +175,37 @@ impl PendingReply {
     pub fn address(&self) -> Ipv4Addr {
         self.address
     }
+
+    /// The kind of ACK a committed lease turns into.
+    pub fn kind(&self) -> ReplyKind {
+        self.kind
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Candidate addresses `address_to_offer` pulled from the table on this
+    /// thread: the tests measure the next-fit scan's work per DISCOVER with it.
+    pub(crate) static CANDIDATES_PULLED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one candidate pulled from the table, in tests; nothing otherwise.
+#[inline]
+fn count_candidate_pulled(_: &Ipv4Addr) {
+    #[cfg(test)]
+    CANDIDATES_PULLED.with(|pulled| pulled.set(pulled.get() + 1));
 }
 
 /// Decides what to do with one decoded client message.
-pub fn decide<V: LeaseView + ?Sized>(
-    view: &V,
+pub fn decide(
+    table: &LeaseTable,
     request: &ClientRequest,
     context: &Context,
     offers: &mut OfferBook,
     now: Millis,
 ) -> Decision {
     offers.purge_expired(now);
-    match decide_inner(view, request, context, offers, now) {
+    match decide_inner(table, request, context, offers, now) {
         Ok(decision) => decision,
         Err(reason) => Decision::Ignore(reason),
     }
@@ -178,6 +216,9 @@ pub fn decide<V: LeaseView + ?Sized>(
 enum Step {
     Discover,
     Request(RequestState, Ipv4Addr),
+    /// SELECTING for our offer, but without option 50 (RFC 2131 §4.3.2 says
+    /// MUST; some relays and clients omit it).
+    SelectingWithoutAddress,
     Decline(Ipv4Addr),
     Release(Ipv4Addr),
     Inform,
@@ -232,10 +273,11 @@ fn classify(request: &ClientRequest, context: &Context) -> Result<Step, IgnoreRe
                     if !for_us {
                         return Err(IgnoreReason::OtherServerSelected);
                     }
-                    let address = request
+                    Ok(request
                         .requested_address
-                        .ok_or(IgnoreReason::MissingRequestedAddress)?;
-                    Ok(Step::Request(state, address))
+                        .map_or(Step::SelectingWithoutAddress, |address| {
+                            Step::Request(state, address)
+                        }))
                 }
                 RequestState::InitReboot => {
                     let address = request
@@ -262,18 +304,25 @@ fn leader_only(step: Step, request: &ClientRequest, arrival: Arrival) -> bool {
     is_broadcast(request, arrival)
         || matches!(
             step,
-            Step::Discover | Step::Request(RequestState::Selecting | RequestState::InitReboot, _)
+            Step::Discover
+                | Step::SelectingWithoutAddress
+                | Step::Request(RequestState::Selecting | RequestState::InitReboot, _)
         )
 }
 
-fn decide_inner<V: LeaseView + ?Sized>(
-    view: &V,
+fn decide_inner(
+    table: &LeaseTable,
     request: &ClientRequest,
     context: &Context,
     offers: &mut OfferBook,
     now: Millis,
 ) -> Result<Decision, IgnoreReason> {
-    let settings = view.settings().ok_or(IgnoreReason::NotInitialized)?;
+    let settings = table.settings().ok_or(IgnoreReason::NotInitialized)?;
+    if !context.server.members_complete {
+        return Err(IgnoreReason::MembersIncomplete);
+    }
+    let identified = identified(request, settings.client_identity);
+    let request = &*identified;
     if request.is_relayed() && !settings.subnet.contains(&request.giaddr) {
         return Err(IgnoreReason::ForeignRelay);
     }
@@ -287,7 +336,7 @@ fn decide_inner<V: LeaseView + ?Sized>(
         Err(reason) => return Err(reason),
     };
     let decider = Decider {
-        view,
+        table,
         request,
         server: &context.server,
         settings,
@@ -300,9 +349,12 @@ fn decide_inner<V: LeaseView + ?Sized>(
     if leader_only(step, request, context.arrival) && !context.role.is_leader {
         return Err(IgnoreReason::NotLeader);
     }
+    let rapid_commit = request.rapid_commit && context.server.options.rapid_commit;
     match step {
+        Step::Discover if rapid_commit => decider.rapid_commit(offers),
         Step::Discover => decider.discover(offers),
         Step::Request(RequestState::Selecting, address) => Ok(decider.bind(address)),
+        Step::SelectingWithoutAddress => decider.selecting_pending_offer(offers),
         Step::Request(RequestState::InitReboot, address) => decider.init_reboot(address),
         Step::Request(state, address) => decider.renew(state, address),
         Step::Decline(address) => {
@@ -317,10 +369,23 @@ fn decide_inner<V: LeaseView + ?Sized>(
             }))
         }
         Step::Release(address) => {
+            // RFC 2131 §4.3.4 identifies the lease by client identifier and
+            // ciaddr. Option 54 is not required (networkd omits it): the
+            // owner's identity AND MAC must match instead, so that a copied
+            // option 61 from another MAC frees nothing. The state machine
+            // checks the same on the committed state; this check only spares
+            // the log a write that would be refused.
+            let owned = table.lease_by_address(address).is_some_and(|lease| {
+                lease.client_id == request.client_id && lease.mac == request.mac
+            });
+            if !owned {
+                return Err(IgnoreReason::ReleaseNotOwner);
+            }
             offers.withdraw(&request.client_id);
             Ok(Decision::Propose(Proposal {
                 command: Command::Release {
                     client_id: Some(request.client_id.clone()),
+                    mac: Some(request.mac),
                     address,
                     now,
                 },
@@ -331,9 +396,24 @@ fn decide_inner<V: LeaseView + ?Sized>(
     }
 }
 
+/// The request as the cluster identifies its client: unchanged under
+/// `client-id`; under `mac` the lease key is the hardware address and option 61
+/// is ignored for identity (dnsmasq's `--dhcp-ignore-clid`). Option 61 is still
+/// echoed in the reply as sent (RFC 6842).
+fn identified(request: &ClientRequest, identity: ClientIdentity) -> Cow<'_, ClientRequest> {
+    match identity {
+        ClientIdentity::ClientId => Cow::Borrowed(request),
+        ClientIdentity::Mac => {
+            let mut by_mac = request.clone();
+            by_mac.client_id = ClientId::keyed(identity, Some(&request.client_id), request.mac);
+            Cow::Owned(by_mac)
+        }
+    }
+}
+
 /// The inputs of one decision, so that each handler stays short.
-struct Decider<'a, V: ?Sized> {
-    view: &'a V,
+struct Decider<'a> {
+    table: &'a LeaseTable,
     request: &'a ClientRequest,
     server: &'a Arc<ServerConfig>,
     settings: &'a ClusterSettings,
@@ -341,7 +421,7 @@ struct Decider<'a, V: ?Sized> {
     now: Millis,
 }
 
-impl<V: LeaseView + ?Sized> Decider<'_, V> {
+impl Decider<'_> {
     fn lease_request(&self, address: Option<Ipv4Addr>) -> LeaseRequest {
         LeaseRequest {
             client_id: self.request.client_id.clone(),
@@ -370,35 +450,7 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
 
     /// RFC 2131 §4.3.1: DISCOVER → OFFER, held in the offer book, not replicated.
     fn discover(&self, offers: &mut OfferBook) -> Result<Decision, IgnoreReason> {
-        let (client, mac, now) = (&self.request.client_id, self.request.mac, self.now);
-        let available = |address: Ipv4Addr| self.view.is_available_to(client, mac, address, now);
-        let lease_request = self.lease_request(self.request.requested_address);
-        let offerable =
-            |address: Ipv4Addr| !offers.held_for_other(address, client, now) && available(address);
-        // The same client re-DISCOVERing is offered the same address. Others
-        // are offered next-fit: the free scan starts where the last one ended,
-        // so the addresses held by recent offers (a DISCOVER flood holds
-        // thousands) are not walked again on every DISCOVER; past the end of
-        // the range it wraps around.
-        let start = offers.scan_start();
-        let (address, advance) = match offers.offer_for(client, now).filter(|&a| available(a)) {
-            Some(address) => (address, false),
-            None => match self
-                .view
-                .candidate_addresses_from(&lease_request, now, start)
-                .find(|&a| offerable(a))
-            {
-                // A preferred address (current lease, hint, previous) may lie below.
-                Some(address) => (address, address >= start),
-                None => {
-                    let wrapped = self
-                        .view
-                        .candidate_addresses(&lease_request, now)
-                        .find(|&a| offerable(a));
-                    (wrapped.ok_or(IgnoreReason::PoolExhausted)?, true)
-                }
-            },
-        };
+        let (address, advance) = self.address_to_offer(offers)?;
         let lease_secs = secs_u32(self.lease_time_secs());
         let decision = self.reply(ReplySpec {
             kind: ReplyKind::Offer,
@@ -408,23 +460,99 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
             naming: Naming::None,
             message: None,
         })?;
+        self.hold(offers, address, advance);
+        Ok(decision)
+    }
+
+    /// RFC 4039: a DISCOVER with option 80 → `Bind` of the address an OFFER
+    /// would carry → an ACK with option 80, built by [`finish`] from the
+    /// committed lease only. The address is held in the offer book until then,
+    /// so no DISCOVER decided before the commit is offered it too.
+    fn rapid_commit(&self, offers: &mut OfferBook) -> Result<Decision, IgnoreReason> {
+        let (address, advance) = self.address_to_offer(offers)?;
+        self.hold(offers, address, advance);
+        Ok(self.bind_answering(address, ReplyKind::RapidCommitAck))
+    }
+
+    /// A SELECTING REQUEST for our offer that omits option 50: like Kea, bind
+    /// the address this client was offered, if its offer is still held;
+    /// otherwise there is nothing to go on, so stay silent.
+    fn selecting_pending_offer(&self, offers: &OfferBook) -> Result<Decision, IgnoreReason> {
+        let address = offers
+            .offer_for(&self.request.client_id, self.now)
+            .ok_or(IgnoreReason::MissingRequestedAddress)?;
+        info!(
+            client_mac = %self.request.mac,
+            xid = self.request.xid,
+            ip = %address,
+            "lenient: REQUEST for our offer without option 50 (RFC 2131 4.3.2 MUST); binding the pending offer"
+        );
+        Ok(self.bind(address))
+    }
+
+    /// The address to offer `self.request`'s client, and whether the next-fit
+    /// scan moves past it.
+    fn address_to_offer(&self, offers: &OfferBook) -> Result<(Ipv4Addr, bool), IgnoreReason> {
+        let (client, mac, now) = (&self.request.client_id, self.request.mac, self.now);
+        let available = |address: Ipv4Addr| self.table.is_available_to(client, mac, address, now);
+        let lease_request = self.lease_request(self.request.requested_address);
+        let offerable =
+            |address: Ipv4Addr| !offers.held_for_other(address, client, now) && available(address);
+        // The same client re-DISCOVERing is offered the same address. Others
+        // are offered next-fit: the free scan starts where the last one ended,
+        // so the addresses held by recent offers (a DISCOVER flood holds
+        // thousands) are not walked again on every DISCOVER; past the end of
+        // the range it wraps around.
+        let start = offers.scan_start();
+        match offers.offer_for(client, now).filter(|&a| available(a)) {
+            Some(address) => Ok((address, false)),
+            None => match self
+                .table
+                .candidate_addresses_from(&lease_request, now, start)
+                .inspect(count_candidate_pulled)
+                .find(|&a| offerable(a))
+            {
+                // A preferred address (current lease, hint, previous) may lie below.
+                Some(address) => Ok((address, address >= start)),
+                None => {
+                    let wrapped = self
+                        .table
+                        .candidate_addresses(&lease_request, now)
+                        .inspect(count_candidate_pulled)
+                        .find(|&a| offerable(a));
+                    Ok((wrapped.ok_or(IgnoreReason::PoolExhausted)?, true))
+                }
+            },
+        }
+    }
+
+    /// Holds `address` for the client for `offer_hold_ms`.
+    fn hold(&self, offers: &mut OfferBook, address: Ipv4Addr, advance: bool) {
         let hold = self.server.options.offer_hold_ms;
-        offers.hold(client.clone(), address, now.saturating_add(hold));
+        offers.hold(
+            self.request.client_id.clone(),
+            address,
+            self.now.saturating_add(hold),
+        );
         if advance {
             offers.scan_past(address);
         }
-        Ok(decision)
     }
 
     /// SELECTING (our offer taken) and INIT-REBOOT (checked): bind exactly `address`.
     fn bind(&self, address: Ipv4Addr) -> Decision {
+        self.bind_answering(address, ReplyKind::Ack)
+    }
+
+    /// A strict `Bind` of `address`, answered by an ACK of `kind` once committed.
+    fn bind_answering(&self, address: Ipv4Addr, kind: ReplyKind) -> Decision {
         Decision::Propose(Proposal {
             command: Command::Bind {
                 request: self.lease_request(Some(address)),
                 now: self.now,
                 lease_time_secs: self.server.options.lease_time_secs,
             },
-            pending: Some(self.pending(address)),
+            pending: Some(self.pending(address, kind)),
         })
     }
 
@@ -436,15 +564,19 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         }
         let (client, mac) = (&self.request.client_id, self.request.mac);
         let recorded = self
-            .view
+            .table
             .reservation_for_mac(mac)
             .map(|reservation| reservation.address)
-            .or_else(|| self.view.lease_by_client(client).map(|lease| lease.address))
+            .or_else(|| {
+                self.table
+                    .lease_by_client(client)
+                    .map(|lease| lease.address)
+            })
             .ok_or(IgnoreReason::UnknownClient)?;
         if recorded != address {
             return self.nak(NakReason::WrongAddress);
         }
-        if !self.view.is_available_to(client, mac, address, self.now) {
+        if !self.table.is_available_to(client, mac, address, self.now) {
             return self.nak(NakReason::Unavailable);
         }
         Ok(self.bind(address))
@@ -456,11 +588,11 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
             return self.nak(NakReason::WrongSubnet);
         }
         let client = &self.request.client_id;
-        let holder = self.view.lease_by_address(address);
+        let holder = self.table.lease_by_address(address);
         if holder.is_some_and(|lease| lease.client_id != *client && lease.expires_at > self.now) {
             return self.nak(NakReason::HeldByOther);
         }
-        if holder.is_none() && self.view.lease_by_client(client).is_none() {
+        if holder.is_none() && self.table.lease_by_client(client).is_none() {
             if state == RequestState::Rebinding {
                 // Broadcast, so maybe another server's client: stay silent.
                 return Err(IgnoreReason::UnknownLease);
@@ -479,7 +611,7 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
                 now: self.now,
                 lease_time_secs: self.server.options.lease_time_secs,
             },
-            pending: Some(self.pending(address)),
+            pending: Some(self.pending(address, ReplyKind::Ack)),
         }))
     }
 
@@ -501,14 +633,16 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
     fn degraded(&self, step: Step) -> Result<Decision, IgnoreReason> {
         let address = match step {
             Step::Request(RequestState::Renewing | RequestState::Rebinding, address) => address,
-            Step::Request(..) => return Err(IgnoreReason::NoQuorumBind),
+            Step::Request(..) | Step::SelectingWithoutAddress => {
+                return Err(IgnoreReason::NoQuorumBind);
+            }
             Step::Discover => return Err(IgnoreReason::NoQuorumDiscover),
             Step::Decline(_) => return Err(IgnoreReason::NoQuorumDecline),
             Step::Release(_) => return Err(IgnoreReason::NoQuorumRelease),
             Step::Inform => return Err(IgnoreReason::NoQuorumInform),
         };
         let lease = self
-            .view
+            .table
             .lease_by_client(&self.request.client_id)
             .filter(|lease| {
                 lease.address == address
@@ -530,12 +664,13 @@ impl<V: LeaseView + ?Sized> Decider<'_, V> {
         })
     }
 
-    fn pending(&self, address: Ipv4Addr) -> PendingReply {
+    fn pending(&self, address: Ipv4Addr, kind: ReplyKind) -> PendingReply {
         PendingReply {
             request: Box::new(self.request.clone()),
             server: Arc::clone(self.server),
             network: self.network.clone(),
             address,
+            kind,
             now: self.now,
         }
     }
@@ -556,7 +691,7 @@ pub fn finish(pending: PendingReply, response: &Response) -> Option<Reply> {
                 && remaining > 0;
             if matches {
                 ReplySpec {
-                    kind: ReplyKind::Ack,
+                    kind: pending.kind,
                     nak_reason: None,
                     yiaddr: lease.address,
                     lease_secs: Some(secs_u32(remaining)),
@@ -571,8 +706,17 @@ pub fn finish(pending: PendingReply, response: &Response) -> Option<Reply> {
                     committed = %lease.address,
                     "committed lease does not match the request"
                 );
+                if pending.kind == ReplyKind::RapidCommitAck {
+                    return None;
+                }
                 nak_spec(NakReason::LeaseMismatch, None)
             }
+        }
+        Response::Rejected { reason } if pending.kind == ReplyKind::RapidCommitAck => {
+            // RFC 2131 §4.3.2 NAKs only a REQUEST; the client retransmits its
+            // DISCOVER and the next decision picks another address.
+            info!(client_mac = %request.mac, xid = request.xid, ip = %pending.address, %reason, "rapid commit bind refused; no reply");
+            return None;
         }
         Response::Rejected { reason } => {
             let text = reason.to_string();

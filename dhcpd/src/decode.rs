@@ -40,6 +40,12 @@ pub mod code {
     pub const REBINDING_TIME: u8 = 59;
     pub const VENDOR_CLASS: u8 = 60;
     pub const CLIENT_ID: u8 = 61;
+    /// RFC 2132 §9.4: TFTP server name (stands in for `sname`).
+    pub const TFTP_SERVER_NAME: u8 = 66;
+    /// RFC 2132 §9.5: bootfile name (stands in for `file`).
+    pub const BOOTFILE_NAME: u8 = 67;
+    /// RFC 4039: rapid commit.
+    pub const RAPID_COMMIT: u8 = 80;
     /// RFC 4702.
     pub const CLIENT_FQDN: u8 = 81;
     /// RFC 3046.
@@ -74,6 +80,10 @@ pub enum DropReason {
     MissingMessageType,
     #[error("DHCP message type {0} is not sent by clients")]
     NotClientMessage(u8),
+    /// RFC 2131 Table 5: a DHCPINFORM MUST carry the client's address in
+    /// `ciaddr`; without it and without a relay there is nowhere to answer.
+    #[error("DHCPINFORM without ciaddr and not relayed")]
+    InformWithoutAddress,
 }
 
 impl DropReason {
@@ -90,6 +100,7 @@ impl DropReason {
             DropReason::OptionOverflow => "option_overflow",
             DropReason::MissingMessageType => "missing_message_type",
             DropReason::NotClientMessage(_) => "not_client_message",
+            DropReason::InformWithoutAddress => "inform_without_address",
         }
     }
 }
@@ -186,8 +197,10 @@ pub struct ClientRequest {
     pub max_message_size: Option<u16>,
     /// Option 82, echoed unchanged in replies (RFC 3046 §2.2).
     pub relay_agent_info: Option<Vec<u8>>,
-    /// Option 60, kept for logs and future class matching.
+    /// Option 60: PXE clients say `PXEClient…` here (they get boot options unasked).
     pub vendor_class: Option<Vec<u8>>,
+    /// Option 80 was present (RFC 4039): the client accepts an ACK to its DISCOVER.
+    pub rapid_commit: bool,
     /// Codes of options that were present but malformed, and so ignored.
     pub malformed_options: Vec<u8>,
 }
@@ -207,7 +220,18 @@ impl ClientRequest {
     pub fn is_relayed(&self) -> bool {
         !self.giaddr.is_unspecified()
     }
+
+    /// A PXE boot ROM: option 60 starts with `PXEClient` (PXE 2.1 §2.2.3,
+    /// RFC 4578; dnsmasq matches the same prefix).
+    pub fn is_pxe_client(&self) -> bool {
+        self.vendor_class
+            .as_deref()
+            .is_some_and(|class| class.starts_with(PXE_CLIENT))
+    }
 }
+
+/// The vendor class prefix of PXE clients.
+pub const PXE_CLIENT: &[u8] = b"PXEClient";
 
 /// Decodes one UDP payload received on port 67. Never panics.
 pub fn decode(bytes: &[u8]) -> Result<ClientRequest, DropReason> {
@@ -268,6 +292,7 @@ pub fn decode(bytes: &[u8]) -> Result<ClientRequest, DropReason> {
         max_message_size: None,
         relay_agent_info: None,
         vendor_class: None,
+        rapid_commit: false,
         malformed_options: Vec::new(),
     };
     for (option, data) in raw.iter() {
@@ -276,6 +301,11 @@ pub fn decode(bytes: &[u8]) -> Result<ClientRequest, DropReason> {
         }
     }
     request.malformed_options = malformed;
+    // RFC 2131 §4.3.5 answers an INFORM at ciaddr, or through the relay; with
+    // neither, Kea and dnsmasq drop it, and so do we.
+    if kind == MessageKind::Inform && request.ciaddr.is_unspecified() && !request.is_relayed() {
+        return Err(DropReason::InformWithoutAddress);
+    }
     Ok(request)
 }
 
@@ -328,6 +358,9 @@ fn apply_option(request: &mut ClientRequest, option: u8, data: &[u8]) -> bool {
             }
             request.vendor_class = Some(data.to_vec());
         }
+        // RFC 4039 §4 gives it length 0; like dnsmasq we take its presence as
+        // the request and ignore any data.
+        code::RAPID_COMMIT => request.rapid_commit = true,
         code::MESSAGE_TYPE => {} // already read
         code::OVERLOAD if !matches!(data, [1..=3]) => return false,
         _ => {} // not needed to answer; kept out of the struct
@@ -536,6 +569,39 @@ mod tests {
         for (bytes, reason) in cases {
             assert_eq!(decode(&bytes), Err(reason), "{reason}");
         }
+    }
+
+    #[test]
+    fn inform_without_ciaddr_and_relay_is_dropped_rfc2131_table_5() {
+        let inform = PacketBuilder::new(8, MacAddr([0, 0x16, 0x3e, 1, 2, 3]));
+        assert_eq!(
+            decode(&inform.build()),
+            Err(DropReason::InformWithoutAddress)
+        );
+        assert_eq!(
+            DropReason::InformWithoutAddress.label(),
+            "inform_without_address"
+        );
+        let with_ciaddr = inform.clone().ciaddr(Ipv4Addr::new(10, 0, 0, 7));
+        assert!(decode(&with_ciaddr.build()).is_ok());
+        let relayed = inform.giaddr(Ipv4Addr::new(10, 0, 0, 1));
+        assert!(
+            decode(&relayed.build()).is_ok(),
+            "the relay is where to answer"
+        );
+        // Other messages without ciaddr are normal.
+        assert!(decode(&discover().build()).is_ok());
+    }
+
+    #[test]
+    fn rapid_commit_is_read_from_option_80_rfc4039() {
+        assert!(!decode(&discover().build()).unwrap().rapid_commit);
+        let request = decode(&discover().option(80, &[]).build()).unwrap();
+        assert!(request.rapid_commit);
+        assert!(request.malformed_options.is_empty());
+        // Like dnsmasq, presence is what counts; stray data is not an error.
+        let request = decode(&discover().option(80, &[1]).build()).unwrap();
+        assert!(request.rapid_commit);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! degraded mode without quorum.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod boot;
 pub mod context;
 pub mod decide;
 pub mod decode;
@@ -17,13 +18,15 @@ pub mod offers;
 pub mod options;
 pub mod reply;
 pub mod server;
-pub mod view;
 pub mod wire;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use context::{Arrival, Context, DEFAULT_OFFER_HOLD_MS, ReplyOptions, Role, ServerConfig};
+pub use context::{
+    Arrival, BootFields, Context, DEFAULT_OFFER_HOLD_MS, DEFAULT_RAPID_COMMIT, ReplyOptions, Role,
+    ServerConfig,
+};
 pub use decide::{
     Decision, IgnoreReason, PendingReply, Proposal, RequestState, decide, finish, request_state,
 };
@@ -31,8 +34,7 @@ pub use decode::{ClientFqdn, ClientRequest, DropReason, MessageKind, decode};
 pub use destination::{Destination, Route, route};
 pub use offers::OfferBook;
 pub use reply::{NakReason, Reply, ReplyKind};
-pub use server::{Cluster, DhcpServer, Received, ServerStats, Transport};
-pub use view::LeaseView;
+pub use server::{Cluster, DhcpServer, Event, Received, ServerStats, Transport};
 
 #[cfg(test)]
 mod robustness_tests;

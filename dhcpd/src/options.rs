@@ -8,6 +8,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::boot::{self, BootNeed};
 use crate::context::ReplyOptions;
 use crate::decode::{ClientFqdn, ClientRequest, code};
 use crate::reply::ReplyKind;
@@ -25,11 +26,17 @@ const IP_UDP_HEADERS: usize = 28;
 const MAX_DATAGRAM: usize = 1500;
 
 /// Codes the server decides itself; operator values for them are ignored.
-fn is_protocol_owned(option: u8) -> bool {
+/// The config crate refuses each of them (`raftmasq_config::options::reserved`,
+/// checked by `protocol_owned_codes_are_refused_by_the_config`).
+pub fn is_protocol_owned(option: u8) -> bool {
     matches!(
         option,
         wire::PAD | wire::END | code::HOSTNAME | 50
-            ..=59 | code::CLIENT_ID | code::CLIENT_FQDN | code::RELAY_AGENT_INFO
+            ..=59
+                | code::CLIENT_ID
+                | code::RAPID_COMMIT
+                | code::CLIENT_FQDN
+                | code::RELAY_AGENT_INFO
     )
 }
 
@@ -48,6 +55,9 @@ enum Need {
     Required,
     /// Sent if in the parameter request list, or if the client sent no list.
     Requested,
+    /// Sent only if in the parameter request list (boot options whose value
+    /// the header already carries).
+    Listed,
     /// Sent if it fits, list or not (the NAK's explanatory message).
     BestEffort,
 }
@@ -171,6 +181,9 @@ fn plan(input: &OptionsInput<'_>, omitted: &mut Vec<u8>) -> Vec<Planned> {
                 omitted.push(*option);
                 continue;
             }
+            if matches!(*option, code::TFTP_SERVER_NAME | code::BOOTFILE_NAME) {
+                continue; // planned with the boot fields below
+            }
             // An operator value replaces a built-in one (or an earlier duplicate).
             configured.retain(|(existing, _)| existing != option);
             configured.push((*option, data.clone()));
@@ -178,6 +191,17 @@ fn plan(input: &OptionsInput<'_>, omitted: &mut Vec<u8>) -> Vec<Planned> {
         for (option, data) in configured {
             add(option, data, Need::Requested);
         }
+        for option in boot::options(request, input.options) {
+            let need = match option.need {
+                BootNeed::Listed => Need::Listed,
+                BootNeed::Unasked => Need::BestEffort,
+            };
+            add(option.code, option.data, need);
+        }
+    }
+    if input.kind == ReplyKind::RapidCommitAck {
+        // RFC 4039 §4: the ACK to a DISCOVER says so with an empty option 80.
+        add(code::RAPID_COMMIT, Vec::new(), Need::Required);
     }
 
     match input.naming {
@@ -248,7 +272,8 @@ fn fqdn_answer(client: &ClientFqdn, label: Option<&str>, domain: &str) -> Option
 
 fn fit(planned: Vec<Planned>, prl: Option<&[u8]>, budget: usize) -> Result<Fitted, TooLarge> {
     let wanted = |p: &Planned| match (p.need, prl) {
-        (Need::Requested, Some(list)) => list.contains(&p.code),
+        (Need::Requested | Need::Listed, Some(list)) => list.contains(&p.code),
+        (Need::Listed, None) => false,
         _ => true,
     };
     let (required, mut optional): (Vec<Planned>, Vec<Planned>) = planned
@@ -267,7 +292,13 @@ fn fit(planned: Vec<Planned>, prl: Option<&[u8]>, budget: usize) -> Result<Fitte
         let position = prl
             .and_then(|list| list.iter().position(|&c| c == p.code))
             .unwrap_or(usize::MAX);
-        (p.need, position)
+        // Listed and requested options compete by the client's preference alone.
+        let need = if p.need == Need::Listed {
+            Need::Requested
+        } else {
+            p.need
+        };
+        (need, position)
     };
     optional.sort_by_key(rank);
     let mut chosen = required;
@@ -405,7 +436,10 @@ mod tests {
 
     #[test]
     fn inform_ack_has_no_lease_times_rfc2131_4_3_5() {
-        let request = request(PacketBuilder::new(8, MacAddr([0, 0x16, 0x3e, 0, 0, 9])));
+        let request = request(
+            PacketBuilder::new(8, MacAddr([0, 0x16, 0x3e, 0, 0, 9]))
+                .ciaddr(Ipv4Addr::new(10, 0, 0, 9)),
+        );
         let options = reply_options();
         let fitted = choose(
             &input(&request, &options, ReplyKind::InformAck, Naming::None),
@@ -475,10 +509,104 @@ mod tests {
         assert_eq!(value(&fitted, 51), Some(&3600u32.to_be_bytes()[..]));
         assert_eq!(
             value(&fitted, 80),
-            Some(&[][..]),
-            "zero-length options are valid"
+            None,
+            "rapid commit is the server's (RFC 4039)"
         );
-        assert_eq!(fitted.omitted, vec![51, 0]);
+        assert_eq!(fitted.omitted, vec![51, 0, 80]);
+    }
+
+    #[test]
+    fn zero_length_operator_options_are_sent() {
+        let request = request(base());
+        let options = ReplyOptions {
+            operator: vec![(160, vec![])],
+            ..reply_options()
+        };
+        let fitted = choose(
+            &input(&request, &options, ReplyKind::Ack, Naming::Refused),
+            548,
+        )
+        .unwrap();
+        assert_eq!(value(&fitted, 160), Some(&[][..]));
+    }
+
+    #[test]
+    fn protocol_owned_codes_are_refused_by_the_config() {
+        // One rule, two places: what the server ignores, the config refuses.
+        for code in 0..=255u8 {
+            if is_protocol_owned(code) {
+                assert!(
+                    raftmasq_config::options::reserved(code).is_some(),
+                    "option {code} is the server's but the config accepts it"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_rapid_commit_ack_carries_option_80_rfc4039_4() {
+        let request = request(base().option(80, &[]));
+        let options = reply_options();
+        for kind in [ReplyKind::Offer, ReplyKind::Ack, ReplyKind::RapidCommitAck] {
+            let fitted = choose(&input(&request, &options, kind, Naming::None), 548).unwrap();
+            let expected = (kind == ReplyKind::RapidCommitAck).then_some(&[][..]);
+            assert_eq!(value(&fitted, 80), expected, "{kind:?}");
+        }
+        // Required: it stays even when the client's list does not name it.
+        let listed = self::request(base().option(80, &[]).option(55, &[1]));
+        let fitted = choose(
+            &input(&listed, &options, ReplyKind::RapidCommitAck, Naming::None),
+            548,
+        )
+        .unwrap();
+        assert_eq!(value(&fitted, 80), Some(&[][..]));
+    }
+
+    fn boot_options() -> ReplyOptions {
+        ReplyOptions {
+            boot: crate::context::BootFields {
+                next_server: Some(Ipv4Addr::new(10, 0, 0, 5)),
+                server_name: Some("tftp.lxd".into()),
+                boot_file: Some("pxelinux.0".into()),
+            },
+            ..reply_options()
+        }
+    }
+
+    #[test]
+    fn boot_options_66_67_only_when_listed_rfc2132_9_4_9_5() {
+        let options = boot_options();
+        let unlisted = request(base());
+        let fitted = choose(
+            &input(&unlisted, &options, ReplyKind::Offer, Naming::None),
+            548,
+        )
+        .unwrap();
+        assert_eq!((value(&fitted, 66), value(&fitted, 67)), (None, None));
+
+        let listed = request(base().option(55, &[1, 67, 66]));
+        let fitted = choose(
+            &input(&listed, &options, ReplyKind::Offer, Naming::None),
+            548,
+        )
+        .unwrap();
+        assert_eq!(value(&fitted, 66), Some(&b"tftp.lxd"[..]));
+        assert_eq!(value(&fitted, 67), Some(&b"pxelinux.0"[..]));
+    }
+
+    #[test]
+    fn pxe_clients_get_66_67_unlisted_and_naks_get_none() {
+        let options = boot_options();
+        let pxe = request(
+            base()
+                .option(55, &[1, 3])
+                .option(60, b"PXEClient:Arch:00007:UNDI:003016"),
+        );
+        let fitted = choose(&input(&pxe, &options, ReplyKind::Ack, Naming::None), 548).unwrap();
+        assert_eq!(value(&fitted, 66), Some(&b"tftp.lxd"[..]));
+        assert_eq!(value(&fitted, 67), Some(&b"pxelinux.0"[..]));
+        let fitted = choose(&input(&pxe, &options, ReplyKind::Nak, Naming::None), 548).unwrap();
+        assert_eq!((value(&fitted, 66), value(&fitted, 67)), (None, None));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 
 use raftmasq_state::{ClusterSettings, MacAddr};
 
+use crate::boot;
 use crate::context::ServerConfig;
 use crate::decode::ClientRequest;
 use crate::destination::{self, Destination, RouteInput};
@@ -15,6 +16,9 @@ pub enum ReplyKind {
     Offer,
     /// ACK of a lease committed through Raft.
     Ack,
+    /// ACK of a lease committed through Raft, answering a DISCOVER that
+    /// carried option 80 (RFC 4039); carries option 80 itself.
+    RapidCommitAck,
     /// ACK without quorum: the remaining time of a lease this replica shows
     /// bound to the client; nothing was written.
     DegradedAck,
@@ -28,7 +32,10 @@ impl ReplyKind {
     pub fn message_type(&self) -> u8 {
         match self {
             ReplyKind::Offer => 2,
-            ReplyKind::Ack | ReplyKind::DegradedAck | ReplyKind::InformAck => 5,
+            ReplyKind::Ack
+            | ReplyKind::RapidCommitAck
+            | ReplyKind::DegradedAck
+            | ReplyKind::InformAck => 5,
             ReplyKind::Nak => 6,
         }
     }
@@ -37,6 +44,7 @@ impl ReplyKind {
         match self {
             ReplyKind::Offer => "offer",
             ReplyKind::Ack => "ack",
+            ReplyKind::RapidCommitAck => "rapid_commit_ack",
             ReplyKind::DegradedAck => "degraded_ack",
             ReplyKind::InformAck => "inform_ack",
             ReplyKind::Nak => "nak",
@@ -168,6 +176,7 @@ pub(crate) fn build(
         giaddr: request.giaddr,
         htype: request.htype,
         mac: request.mac,
+        boot: boot::header_fields(&server.options.boot, spec.kind),
     };
     let packet = encode::encode(&header, &fitted.options).map_err(|_| BuildError::Encode)?;
     Ok(Reply {

@@ -9,9 +9,7 @@ use crate::decide::{Decision, decide};
 use crate::decode::decode;
 use crate::offers::OfferBook;
 use crate::reply::ReplyKind;
-use crate::testing::{
-    MemoryView, PacketBuilder, context, decode_and_decide, packet_options, settings,
-};
+use crate::testing::{PacketBuilder, context, decode_and_decide, packet_options, table};
 
 /// A realistic DISCOVER, with the client id, name, list, size and relay info.
 fn valid_discover() -> Vec<u8> {
@@ -78,6 +76,51 @@ proptest! {
     }
 
     #[test]
+    fn rapid_commit_anywhere_among_random_options_never_panics(
+        options in prop::collection::vec(any::<u8>(), 0..300),
+        at in any::<prop::sample::Index>(),
+        data in prop::collection::vec(any::<u8>(), 0..3),
+        message_type in 1u8..9,
+    ) {
+        // Option 80 spliced into random option bytes, so the fuzz entry point
+        // sees it in every message type, well-formed or not.
+        let cut = at.index(options.len() + 1);
+        let mut area = options[..cut].to_vec();
+        area.extend_from_slice(&[80, u8::try_from(data.len()).unwrap_or(0)]);
+        area.extend_from_slice(&data);
+        area.extend_from_slice(&options[cut..]);
+        let packet = PacketBuilder::new(message_type, MacAddr([2, 0, 0, 0, 0, 3]))
+            .raw_options(&area)
+            .build();
+        decode_and_decide(&packet);
+    }
+
+    #[test]
+    fn a_rapid_commit_discover_is_always_a_bind_never_an_unconditional_ack(
+        (code, value) in bad_option(),
+    ) {
+        let packet = PacketBuilder::new(1, MacAddr([2, 0, 0, 0, 0, 4]))
+            .option(code, &value)
+            .option(80, &[])
+            .build();
+        let request = decode(&packet).expect("a bad option is not a hard drop");
+        prop_assert!(request.rapid_commit);
+        let view = table();
+        let decision = decide(&view, &request, &context(Arrival::Broadcast, Role::LEADER), &mut OfferBook::new(), 0);
+        match decision {
+            Decision::Propose(proposal) => {
+                let pending = proposal.pending.expect("an ACK waits for the commit");
+                prop_assert_eq!(pending.kind(), ReplyKind::RapidCommitAck);
+            }
+            // A bad option 57/61/82 may leave nothing that fits; never a reply.
+            Decision::Ignore(_) => {}
+            Decision::Reply(reply) => {
+                return Err(TestCaseError::fail(format!("a reply without a commit: {:?}", reply.kind)));
+            }
+        }
+    }
+
+    #[test]
     fn truncations_never_panic(cut in 0usize..400) {
         let packet = valid_discover();
         decode_and_decide(&packet[..cut.min(packet.len())]);
@@ -127,7 +170,7 @@ proptest! {
         }
         let request = decode(&builder.build()).expect("a bad option is not a hard drop");
         prop_assert!(request.malformed_options.contains(&code), "{:?}", request.malformed_options);
-        let view = MemoryView::new(settings());
+        let view = table();
         let decision = decide(&view, &request, &context(Arrival::Broadcast, Role::LEADER), &mut OfferBook::new(), 0);
         let Decision::Reply(reply) = decision else {
             return Err(TestCaseError::fail(format!("no reply: {decision:?}")));
@@ -140,6 +183,50 @@ proptest! {
         }
         for required in [53u8, 54, 51, 58, 59] {
             prop_assert!(options.get(required).is_some(), "option {} missing", required);
+        }
+    }
+}
+
+/// The fuzz target's hand-made seeds (dhcpd/fuzz/seeds/) through the same
+/// entry point, so each stays a valid starting point for what it names.
+#[test]
+fn fuzz_seeds_decode_as_named_and_never_panic() {
+    let seeds: [(&str, &[u8]); 5] = [
+        (
+            "rapid_commit_discover",
+            include_bytes!("../fuzz/seeds/decode_decide/rapid_commit_discover"),
+        ),
+        (
+            "rapid_commit_relayed",
+            include_bytes!("../fuzz/seeds/decode_decide/rapid_commit_relayed"),
+        ),
+        (
+            "pxe_discover",
+            include_bytes!("../fuzz/seeds/decode_decide/pxe_discover"),
+        ),
+        (
+            "selecting_without_option_50",
+            include_bytes!("../fuzz/seeds/decode_decide/selecting_without_option_50"),
+        ),
+        (
+            "inform_without_ciaddr",
+            include_bytes!("../fuzz/seeds/decode_decide/inform_without_ciaddr"),
+        ),
+    ];
+    for (name, bytes) in seeds {
+        decode_and_decide(bytes);
+        let decoded = decode(bytes);
+        match name {
+            "inform_without_ciaddr" => assert_eq!(
+                decoded,
+                Err(crate::decode::DropReason::InformWithoutAddress),
+                "{name}"
+            ),
+            "rapid_commit_discover" | "rapid_commit_relayed" => {
+                assert!(decoded.expect(name).rapid_commit, "{name}");
+            }
+            "pxe_discover" => assert!(decoded.expect(name).is_pxe_client(), "{name}"),
+            _ => assert!(decoded.is_ok(), "{name}"),
         }
     }
 }

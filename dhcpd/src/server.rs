@@ -4,7 +4,6 @@
 //! ([`Transport`]), so the loop is tested with an in-memory table and channels,
 //! and runs in the daemon over the Raft node and the bridge's sockets.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddrV4;
@@ -15,10 +14,14 @@ use raftmasq_state::{Command, LeaseTable, Millis, Response};
 use tracing::{debug, info, warn};
 
 use crate::context::{Arrival, Context, Role, ServerConfig};
-use crate::decide::{Decision, decide, finish};
+use crate::decide::{Decision, IgnoreReason, decide, finish};
 use crate::decode::decode;
 use crate::offers::OfferBook;
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyKind};
+
+mod stats;
+
+pub use stats::{Event, ServerStats};
 
 /// What the server needs from the cluster.
 pub trait Cluster: Send + Sync + 'static {
@@ -28,8 +31,14 @@ pub trait Cluster: Send + Sync + 'static {
     fn role(&self) -> Role;
     /// This node's server identity and reply options (they follow membership).
     fn server_config(&self) -> Arc<ServerConfig>;
+    /// Why a command was not committed (the consensus crate's `WriteError` in
+    /// the daemon), logged as it is.
+    type CommitError: std::error::Error + Send + 'static;
     /// Commits `command` through the leader; `Err` says why it was not committed.
-    fn commit(&self, command: Command) -> impl Future<Output = Result<Response, String>> + Send;
+    fn commit(
+        &self,
+        command: Command,
+    ) -> impl Future<Output = Result<Response, Self::CommitError>> + Send;
     /// Milliseconds since the Unix epoch.
     fn now(&self) -> Millis;
 }
@@ -45,58 +54,6 @@ pub struct Received {
 pub trait Transport: Send + Sync + 'static {
     fn recv(&self) -> impl Future<Output = io::Result<Received>> + Send;
     fn send(&self, reply: &Reply) -> impl Future<Output = io::Result<()>> + Send;
-}
-
-/// Counters by outcome, e.g. `received`, `dropped.truncated`, `reply.ack`,
-/// `ignored.not_leader`, `commit_failed`.
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    counters: Mutex<BTreeMap<String, u64>>,
-}
-
-impl ServerStats {
-    /// Counts one event of `family` (e.g. `reply`) with a low-cardinality
-    /// `label` (e.g. `ack`; empty for none), here and in the `metrics` facade
-    /// as `dhcp_<family>_total{label=...}` for Prometheus.
-    fn count(&self, family: &'static str, label: &'static str) {
-        let key = if label.is_empty() {
-            family.to_string()
-        } else {
-            format!("{family}.{label}")
-        };
-        *self
-            .counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default() += 1;
-        match family {
-            "received" => metrics::counter!("dhcp_received_total", "type" => label).increment(1),
-            "dropped" => metrics::counter!("dhcp_dropped_total", "reason" => label).increment(1),
-            "ignored" => metrics::counter!("dhcp_ignored_total", "reason" => label).increment(1),
-            "reply" => metrics::counter!("dhcp_replies_total", "type" => label).increment(1),
-            "committed" => {
-                metrics::counter!("dhcp_committed_total", "command" => label).increment(1)
-            }
-            other => metrics::counter!("dhcp_events_total", "event" => other).increment(1),
-        }
-    }
-
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    pub fn get(&self, what: &str) -> u64 {
-        self.counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(what)
-            .copied()
-            .unwrap_or(0)
-    }
 }
 
 /// Logs at most one line per interval for a noisy condition (malformed floods).
@@ -165,11 +122,11 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     pub async fn handle(self: Arc<Self>, received: Received) {
         let request = match decode(&received.bytes) {
             Ok(request) => {
-                self.stats.count("received", request.kind.label());
+                self.stats.count_received(request.kind);
                 request
             }
             Err(reason) => {
-                self.stats.count("dropped", reason.label());
+                self.stats.count_dropped(reason);
                 if self.malformed_log.allow() {
                     warn!(source = %received.source, %reason, "malformed dhcp packet dropped (further drops logged at most every 10 s)");
                 }
@@ -177,7 +134,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
             }
         };
         if !request.malformed_options.is_empty() {
-            self.stats.count("malformed_options", "");
+            self.stats.count_event(Event::MalformedOptions);
         }
         let context = Context {
             server: self.cluster.server_config(),
@@ -191,7 +148,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         });
         match decision {
             Decision::Ignore(reason) => {
-                self.stats.count("ignored", reason.label());
+                self.stats.count_ignored(reason);
                 debug!(client_mac = %request.mac, xid = request.xid, reason = reason.label(), "dhcp request ignored");
             }
             Decision::Reply(reply) => self.send(&reply).await,
@@ -202,17 +159,22 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                     match server.cluster.commit(proposal.command).await {
                         Ok(response) => {
                             if let Some(pending) = proposal.pending {
-                                if let Some(reply) = finish(pending, &response) {
-                                    server.send(&reply).await;
+                                let kind = pending.kind();
+                                match finish(pending, &response) {
+                                    Some(reply) => server.send(&reply).await,
+                                    None if kind == ReplyKind::RapidCommitAck => server
+                                        .stats
+                                        .count_ignored(IgnoreReason::RapidCommitUnanswered),
+                                    None => server.stats.count_event(Event::Unfinished),
                                 }
                             } else {
-                                server.stats.count("committed", kind);
+                                server.stats.count_committed(kind);
                             }
                         }
                         Err(error) => {
                             // Silence: the client retransmits, and a NAK would be wrong
                             // when the lease may well be valid.
-                            server.stats.count("commit_failed", "");
+                            server.stats.count_event(Event::CommitFailed);
                             warn!(client_mac = %request.mac, xid = request.xid, command = kind, %error, "not committed; no reply sent");
                         }
                     }
@@ -222,13 +184,13 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     }
 
     async fn send(&self, reply: &Reply) {
-        self.stats.count("reply", reply.kind.label());
+        self.stats.count_reply(reply.kind);
         match self.transport.send(reply).await {
             Ok(()) => {
                 info!(client_mac = %reply.mac, xid = reply.xid, ip = %reply.yiaddr, kind = reply.kind.label(), "dhcp reply sent")
             }
             Err(error) => {
-                self.stats.count("send_failed", "");
+                self.stats.count_event(Event::SendFailed);
                 warn!(client_mac = %reply.mac, xid = reply.xid, %error, "dhcp reply not sent");
             }
         }

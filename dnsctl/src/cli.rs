@@ -1,11 +1,13 @@
 //! The command line, as clap derives it; completions and the man page are
 //! generated from the same definition.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use raftmasq_state::{MacAddr, RecordData, StaticRecord};
+use raftmasq_state::{MacAddr, StaticRecord};
+
+pub use raftmasq_api::records::{RecordKind, record_data};
 
 pub const DEFAULT_CONFIG: &str = "/etc/raftmasq/raftmasq.toml";
 
@@ -221,30 +223,6 @@ pub struct RecordArgs {
     pub ttl: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "UPPER")]
-pub enum RecordKind {
-    A,
-    Aaaa,
-    Cname,
-    Txt,
-    Srv,
-    Mx,
-}
-
-impl RecordKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            RecordKind::A => "A",
-            RecordKind::Aaaa => "AAAA",
-            RecordKind::Cname => "CNAME",
-            RecordKind::Txt => "TXT",
-            RecordKind::Srv => "SRV",
-            RecordKind::Mx => "MX",
-        }
-    }
-}
-
 pub fn parse_mac(text: &str) -> Result<MacAddr, String> {
     text.parse()
         .map_err(|error: raftmasq_state::InvalidMac| error.to_string())
@@ -262,126 +240,14 @@ impl RecordArgs {
     }
 }
 
-pub fn record_data(kind: RecordKind, values: &[String]) -> Result<RecordData, String> {
-    let number = |text: &str, what: &str| -> Result<u16, String> {
-        text.parse()
-            .map_err(|_| format!("{what} must be a number from 0 to 65535, not {text:?}"))
-    };
-    let exactly = |n: usize, usage: &str| -> Result<(), String> {
-        if values.len() == n {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} record takes {usage}, got {} value(s)",
-                kind.name(),
-                values.len()
-            ))
-        }
-    };
-    Ok(match kind {
-        RecordKind::A => {
-            exactly(1, "an IPv4 address")?;
-            RecordData::A {
-                address: values[0]
-                    .parse::<Ipv4Addr>()
-                    .map_err(|_| format!("{:?} is not an IPv4 address", values[0]))?,
-            }
-        }
-        RecordKind::Aaaa => {
-            exactly(1, "an IPv6 address")?;
-            RecordData::Aaaa {
-                address: values[0]
-                    .parse::<Ipv6Addr>()
-                    .map_err(|_| format!("{:?} is not an IPv6 address", values[0]))?,
-            }
-        }
-        RecordKind::Cname => {
-            exactly(1, "a target name")?;
-            RecordData::Cname {
-                target: values[0].clone(),
-            }
-        }
-        RecordKind::Txt => RecordData::Txt {
-            text: values.join(" "),
-        },
-        RecordKind::Srv => {
-            exactly(4, "priority weight port target")?;
-            RecordData::Srv {
-                priority: number(&values[0], "priority")?,
-                weight: number(&values[1], "weight")?,
-                port: number(&values[2], "port")?,
-                target: values[3].clone(),
-            }
-        }
-        RecordKind::Mx => {
-            exactly(2, "preference exchange")?;
-            RecordData::Mx {
-                preference: number(&values[0], "preference")?,
-                exchange: values[1].clone(),
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
 
-    fn values(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn records_parse_by_type() {
-        assert_eq!(
-            record_data(RecordKind::A, &values(&["10.0.0.5"])),
-            Ok(RecordData::A {
-                address: Ipv4Addr::new(10, 0, 0, 5)
-            })
-        );
-        assert_eq!(
-            record_data(RecordKind::Srv, &values(&["10", "5", "5060", "sip.lxd"])),
-            Ok(RecordData::Srv {
-                priority: 10,
-                weight: 5,
-                port: 5060,
-                target: "sip.lxd".into()
-            })
-        );
-        assert_eq!(
-            record_data(RecordKind::Txt, &values(&["v=spf1", "-all"])),
-            Ok(RecordData::Txt {
-                text: "v=spf1 -all".into()
-            })
-        );
-        assert_eq!(
-            record_data(RecordKind::Mx, &values(&["10", "mail"])),
-            Ok(RecordData::Mx {
-                preference: 10,
-                exchange: "mail".into()
-            })
-        );
-        assert!(record_data(RecordKind::Aaaa, &values(&["fd00::1"])).is_ok());
-        assert!(record_data(RecordKind::Cname, &values(&["www.lxd"])).is_ok());
-    }
-
-    #[test]
-    fn malformed_records_say_what_is_wrong() {
-        let error = record_data(RecordKind::A, &values(&["10.0.0.256"])).expect_err("bad A");
-        assert!(error.contains("not an IPv4 address"), "{error}");
-        let error = record_data(RecordKind::Srv, &values(&["10", "5", "sip"])).expect_err("short");
-        assert!(error.contains("SRV record takes"), "{error}");
-        let error =
-            record_data(RecordKind::Mx, &values(&["high", "mail"])).expect_err("bad preference");
-        assert!(error.contains("preference must be a number"), "{error}");
-        assert!(record_data(RecordKind::Aaaa, &values(&["10.0.0.1"])).is_err());
-        assert!(record_data(RecordKind::A, &values(&["10.0.0.1", "10.0.0.2"])).is_err());
     }
 
     #[test]

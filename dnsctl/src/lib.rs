@@ -1,19 +1,19 @@
 //! `dnsctl`: the operator CLI of raftmasq, over the admin API of a node.
 //!
 //! The library holds the CLI (the `dnsctl` binary is built by the root package
-//! and only calls [`main`]) and the admin API's JSON types and pure helpers
-//! ([`api`], [`import`]) that the daemon serves with, so both sides of the
-//! wire share one definition.
+//! and only calls [`main`]). The admin API's JSON types and the import planner
+//! live in `raftmasq-api`, which the daemon uses too; they are re-exported here
+//! as [`api`] and [`import`].
 
 // Tests unwrap freely: a panic there is a failed test, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod api;
+pub use raftmasq_api as api;
+pub use raftmasq_api::import;
 pub mod cli;
 mod client;
 mod commands;
 mod error;
-pub mod import;
 mod output;
 
 use std::io::{IsTerminal, Write};

@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use raftmasq_dnsctl::api::ConflictView;
+use raftmasq_api::ConflictView;
 
 use super::status::ReadOptions;
 use super::{Admin, Failure};

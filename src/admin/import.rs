@@ -7,8 +7,8 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use raftmasq_api::import::{ImportReport, ImportRequest, plan};
 use raftmasq_consensus::state::Response as Answer;
-use raftmasq_dnsctl::import::{ImportReport, ImportRequest, plan};
 
 use super::{Admin, Failure};
 

@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use raftmasq_api::{Done, LeaseQuery, LeaseView};
 use raftmasq_consensus::state::{Command, Lease};
-use raftmasq_dnsctl::api::{Done, LeaseQuery, LeaseView};
 
 use super::{Admin, Failure};
 
@@ -57,6 +57,7 @@ async fn release(
     admin
         .commit(Command::Release {
             client_id: None,
+            mac: None,
             address,
             now: 0,
         })

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use axum::extract::{Path, State};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
+use raftmasq_api::{MemberAdd, MemberChanged};
 use raftmasq_consensus::node::{MembershipChange, MembershipError, MembershipOutcome};
 use raftmasq_consensus::{Member, NodeId};
-use raftmasq_dnsctl::api::{MemberAdd, MemberChanged};
 
 use super::{Admin, Failure};
 

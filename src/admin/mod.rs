@@ -1,6 +1,6 @@
 //! The admin API on `node.admin_addr`, for `dnsctl` and operators: JSON under
 //! `/api/v1`, one module per resource. The JSON types live in
-//! `raftmasq_dnsctl::api` so the CLI and the daemon share one definition.
+//! `raftmasq_api` so the CLI and the daemon share one definition.
 //!
 //! Reads come from the local replica (they work while other members are down)
 //! unless `?consistent=true` asks for a linearizable read. Writes reach the
@@ -30,10 +30,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use raftmasq_api::{ApiError, PREFIX};
 use raftmasq_consensus::state::{Command, Millis, Rejection, Response as Answer};
 use raftmasq_consensus::store::Replica;
 use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
-use raftmasq_dnsctl::api::{ApiError, PREFIX};
 use tokio::net::TcpListener;
 
 #[derive(Clone)]
@@ -42,6 +42,9 @@ pub(crate) struct Admin {
     token: ClusterToken,
     writes_need_token: bool,
     history: dashboard::SharedHistory,
+    /// The DNS servers leases get: shown in `/status`, and a node is not
+    /// ready until the list names every host.
+    dns_servers: crate::dhcp::DnsServerSource,
 }
 
 /// Serves the admin API and the dashboard, and keeps the dashboard's history,
@@ -51,6 +54,7 @@ pub async fn serve(
     listener: TcpListener,
     token: ClusterToken,
     writes_need_token: bool,
+    dns_servers: crate::dhcp::DnsServerSource,
 ) {
     let history = Arc::new(Mutex::new(dashboard::History::new()));
     let admin = Admin {
@@ -58,6 +62,7 @@ pub async fn serve(
         token,
         writes_need_token,
         history: history.clone(),
+        dns_servers,
     };
     let recorder = dashboard::recorder::run(node, history, || {
         Some(dashboard::Counters::from(observability::totals()))

@@ -201,18 +201,30 @@ async fn healthz(State(admin): State<Admin>) -> Response {
     }
 }
 
-/// Ready: serving, in a cluster with a leader, cluster settings replicated.
+/// Ready: serving, in a cluster with a leader, cluster settings replicated,
+/// and (when it serves DHCP) every host's DNS server address known.
 async fn readyz(State(admin): State<Admin>) -> Response {
     let node = &admin.node;
     let metrics = node.metrics();
     let quorum = node.quorum_status();
     let initialized = node.replica().read().table.is_initialized();
-    let ready = metrics.running_state.is_ok() && quorum.has_quorum && initialized;
+    let dns_servers = admin.dns_servers.list(node);
+    let dns_servers_complete = admin.dns_servers.lets_ready(&dns_servers);
+    let ready =
+        metrics.running_state.is_ok() && quorum.has_quorum && initialized && dns_servers_complete;
+    let missing: Vec<u64> = dns_servers
+        .bridges
+        .missing
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
     let body = Json(json!({
         "ready": ready,
         "leader": metrics.current_leader,
         "has_quorum": quorum.has_quorum,
         "initialized": initialized,
+        "dns_servers_complete": dns_servers_complete,
+        "dns_servers_missing": missing,
     }));
     let status = if ready {
         StatusCode::OK

@@ -7,8 +7,8 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use raftmasq_api::Done;
 use raftmasq_consensus::state::{Command, RecordData, StaticRecord};
-use raftmasq_dnsctl::api::Done;
 use serde::Deserialize;
 
 use super::{Admin, Failure};

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use raftmasq_api::{Done, ReservationView};
 use raftmasq_consensus::state::{Command, MacAddr, Reservation};
-use raftmasq_dnsctl::api::{Done, ReservationView};
 
 use super::status::ReadOptions;
 use super::{Admin, Failure};

@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use raftmasq_api::{MemberView, PoolView, StatusView};
 use raftmasq_consensus::node::MemberReport;
 use raftmasq_consensus::state::PoolStats;
 use raftmasq_consensus::{Member, NodeId};
-use raftmasq_dnsctl::api::{MemberView, PoolView, StatusView};
 use serde::Deserialize;
 
 use super::{Admin, Failure};
@@ -118,6 +118,7 @@ async fn status(
             }
         })
         .collect();
+    let dns_servers = admin.dns_servers.list(&admin.node);
 
     Ok(Json(StatusView {
         node_id: own.id,
@@ -133,6 +134,17 @@ async fn status(
         subnet,
         pool: pool_view(stats),
         members,
+        dns_servers: dns_servers
+            .servers
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        dns_servers_missing: dns_servers
+            .bridges
+            .missing
+            .iter()
+            .map(|(id, _)| *id)
+            .collect(),
         now: admin.now(),
     }))
 }

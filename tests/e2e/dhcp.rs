@@ -1,6 +1,6 @@
-//! DHCP end to end: real clients (dhclient, udhcpc, dhcpcd) in container
-//! namespaces on three hosts whose bridges form one L2 segment over VXLAN,
-//! served by a three-node raftmasq cluster.
+//! DHCP end to end: real clients (the matrix: dhclient, udhcpc, dhcpcd,
+//! systemd-networkd) in container namespaces on three hosts whose bridges
+//! form one L2 segment over VXLAN, served by a three-node raftmasq cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -8,11 +8,22 @@ use std::time::Duration;
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
 use raftmasq_tests::netns;
+use raftmasq_tests::networkd::NETWORKD;
 use raftmasq_tests::testbed_cluster::{RANGE_END, RANGE_START, TestbedCluster, lease_for_mac};
 use serde_json::json;
 
 const TOOLS: &[&str] = &[
-    "ip", "bridge", "curl", "dhclient", "udhcpc", "dhcpcd", "unshare",
+    "ip",
+    "bridge",
+    "curl",
+    "dhclient",
+    "udhcpc",
+    "dhcpcd",
+    "unshare",
+    NETWORKD,
+    "dbus-daemon",
+    "networkctl",
+    "nsenter",
 ];
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 
@@ -196,7 +207,8 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
             client.kind
         );
     }
-    for client in &mut clients[..3] {
+    // Host 1's clients, one of each kind.
+    for client in &mut clients[..ClientKind::ALL.len()] {
         let mac = client.container().mac.clone();
         client
             .release(Duration::from_secs(10))

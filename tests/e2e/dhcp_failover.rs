@@ -8,6 +8,9 @@
 //! - udhcpc on SIGUSR1 unicasts one RENEWING request to its server id and,
 //!   without an answer within `-T` (1 s), broadcasts a REBINDING request;
 //! - dhcpcd on SIGUSR1 unicasts RENEWING requests to its server id;
+//! - systemd-networkd on `networkctl renew` (its private bus) unicasts one
+//!   RENEWING request to its server id; unanswered, it waits for T2 and
+//!   broadcasts a REBINDING request from 0.0.0.0 with ciaddr set;
 //! - dhclient and dhcpcd restarted with their lease files go INIT-REBOOT (a
 //!   broadcast REQUEST for the address they hold), as after a reboot;
 //! - dhclient renews at T1 by unicast, T1 shortened by `dhclient_renewal_secs`.
@@ -28,15 +31,29 @@ use std::time::{Duration, Instant};
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient, Event, Lease};
 use raftmasq_tests::netns::{self, Container};
+use raftmasq_tests::networkd::NETWORKD;
 use raftmasq_tests::testbed_cluster::{RANGE_END, RANGE_START, TestbedCluster, lease_for_mac};
 use raftmasq_tests::wall_ms;
 use serde_json::Value;
 
 const TOOLS: &[&str] = &[
-    "ip", "bridge", "curl", "dhclient", "udhcpc", "dhcpcd", "unshare",
+    "ip",
+    "bridge",
+    "curl",
+    "dhclient",
+    "udhcpc",
+    "dhcpcd",
+    "unshare",
+    NETWORKD,
+    "dbus-daemon",
+    "networkctl",
+    "nsenter",
 ];
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 const RENEW_WAIT: Duration = Duration::from_secs(15);
+/// networkd's T2 is 7/8 of the 2-minute lease after its ACK (plus its jitter
+/// of a few seconds); the ACK came at most a few seconds before the wait.
+const NETWORKD_REBIND_WAIT: Duration = Duration::from_secs(120);
 /// The lease time every testbed cluster hands out (`lease_time = "2m"`).
 const LEASE_SECS: u32 = 120;
 /// Issue 3: after `kill -9` of the leader, a new client is served within this.
@@ -188,15 +205,15 @@ fn leader_killed_new_client_served_within_5s_renewals_never_naked_node_rejoins()
     let survivors: Vec<u8> = (1..=3).filter(|host| *host != leader).collect();
     let work = tempfile::TempDir::new().expect("client dir");
 
-    // One client of each kind, one per host: all bound by the leader.
-    let containers: Vec<Container> = (1..=3u8)
-        .map(|host| {
+    // One client of each kind, the hosts in turn: all bound by the leader.
+    let containers: Vec<Container> = (1..=u8::try_from(ClientKind::ALL.len()).unwrap_or(4))
+        .map(|n| {
             cluster
                 .testbed
                 .add_container(
-                    host,
-                    &format!("fo{host}"),
-                    &format!("02:42:ac:11:00:{host:02x}"),
+                    (n - 1) % 3 + 1,
+                    &format!("fo{n}"),
+                    &format!("02:42:ac:11:00:{n:02x}"),
                 )
                 .expect("container")
         })
@@ -239,8 +256,10 @@ fn leader_killed_new_client_served_within_5s_renewals_never_naked_node_rejoins()
 
     // Existing clients, all of whose server id is the dead node, get their
     // leases confirmed by the new leader: udhcpc renews (unicast to the dead
-    // server, unanswered) then rebinds by broadcast; dhclient and dhcpcd are
-    // restarted with their lease files and go INIT-REBOOT.
+    // server, unanswered) then rebinds by broadcast; networkd renews
+    // (unanswered) and, one renewal per window, rebinds by broadcast at T2;
+    // dhclient and dhcpcd are restarted with their lease files and go
+    // INIT-REBOOT.
     for (i, client) in clients.iter_mut().enumerate() {
         let (event, expected) = match client.kind {
             ClientKind::Udhcpc => (
@@ -249,6 +268,15 @@ fn leader_killed_new_client_served_within_5s_renewals_never_naked_node_rejoins()
                     .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs())),
                 // busybox reports an ACK to a renewal or a rebinding as "renew".
                 "RENEW",
+            ),
+            // networkd does not retry a renewal before T2 (105 s after its
+            // ACK), so this waits for its own timer: the renewal forced now
+            // goes to the dead node and only the REBINDING can be answered.
+            ClientKind::Networkd => (
+                client
+                    .renew(NETWORKD_REBIND_WAIT)
+                    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs())),
+                "REBIND",
             ),
             ClientKind::Dhclient | ClientKind::Dhcpcd => {
                 let seen = restart(client, work.path(), &options_for(&containers[i]));
@@ -357,7 +385,7 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
     let majority: Vec<u8> = (1..=3).filter(|host| *host != cut).collect();
     let work = tempfile::TempDir::new().expect("client dir");
 
-    let containers: Vec<Container> = [("dg1", 1u8), ("dg2", 2)]
+    let containers: Vec<Container> = [("dg1", 1u8), ("dg2", 2), ("dg3", 3)]
         .iter()
         .map(|(name, n)| {
             cluster
@@ -366,9 +394,11 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
                 .expect("container")
         })
         .collect();
+    // The clients whose renewal can be forced by unicast: dhclient's renews
+    // on its own timer only.
     let mut clients = start_clients(
         &containers,
-        [ClientKind::Udhcpc, ClientKind::Dhcpcd],
+        [ClientKind::Udhcpc, ClientKind::Dhcpcd, ClientKind::Networkd],
         work.path(),
     );
     let mut addresses = Vec::new();
@@ -478,7 +508,13 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
         .renew(RENEW_WAIT)
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     assert_eq!(renewed.lease_time, Some(LEASE_SECS), "{renewed:?}");
-    let all = [&clients[0], &clients[1], &stranded_client, &served_client];
+    let all = [
+        &clients[0],
+        &clients[1],
+        &clients[2],
+        &stranded_client,
+        &served_client,
+    ];
     assert_never_naked(&all);
     assert_no_address_shared(&all);
     for client in &mut clients {

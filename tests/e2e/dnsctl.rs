@@ -12,8 +12,23 @@ use raftmasq_tests::cluster::NodeFiles;
 use raftmasq_tests::{Daemon, LoopbackCluster};
 use serde_json::Value;
 
+/// The `dnsctl` binary beside the daemon in target/<profile>/. It belongs to
+/// another package (`raftmasq-dnsctl`, so that the daemon does not link the
+/// CLI), and cargo gives a test only its own package's binaries:
+/// `cargo test --workspace` builds it (its package has an integration test);
+/// with `-p raftmasq` alone, build it first with `cargo build -p raftmasq-dnsctl`.
 pub fn dnsctl_binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_dnsctl"))
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = crate::binary().with_file_name("dnsctl");
+        assert!(
+            path.is_file(),
+            "{} is missing: build it with `cargo build -p raftmasq-dnsctl` \
+             (`cargo test --workspace` does)",
+            path.display()
+        );
+        path
+    })
 }
 
 /// `dnsctl` with a clean environment: only the arguments decide.

@@ -58,6 +58,7 @@ fn start_real_clients<'c>(
         let options = ClientOptions {
             hostname: container.name.clone(),
             dhclient_renewal_secs: (*kind == ClientKind::Dhclient).then_some(5),
+            ..ClientOptions::hostname(&container.name)
         };
         let client = DhcpClient::start(*kind, container, work, &options).expect("real client");
         client

@@ -1,17 +1,22 @@
 //! End-to-end tests: real `raftmasq` processes (and, for DHCP/DNS, real clients
 //! in network namespaces). One test binary, a module per area.
 
+mod check;
 mod crash;
 mod dashboard;
 mod demo;
 mod dhcp;
+mod dhcp_edges;
 mod dhcp_failover;
 mod dns;
+mod dns_servers;
 mod dnsctl;
 mod dnsctl_import;
 mod export;
 mod faults;
+mod lxd;
 mod migrate;
+mod networkd;
 mod package;
 mod records_file;
 mod service;

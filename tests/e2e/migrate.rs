@@ -1,7 +1,8 @@
-//! Migrating from dnsmasq: real clients lease from dnsmasq on a host's bridge;
-//! dnsmasq stops, raftmasq starts on the same hosts, `dnsctl import-dnsmasq`
-//! moves the leases and reservations, and every client renews and keeps its
-//! address without a single NAK.
+//! Migrating from dnsmasq: real clients (the whole matrix) lease from dnsmasq
+//! on a host's bridge; dnsmasq stops, raftmasq starts on the same hosts,
+//! `dnsctl import-dnsmasq` moves the leases and reservations, and every client
+//! renews and keeps its address without a single NAK, under either
+//! `dhcp.client_identity`.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -9,19 +10,48 @@ use std::time::Duration;
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
 use raftmasq_tests::dnsmasq::Dnsmasq;
 use raftmasq_tests::netns;
+use raftmasq_tests::networkd::NETWORKD;
 use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, lease_for_mac};
 
 const TOOLS: &[&str] = &[
-    "ip", "bridge", "curl", "dnsmasq", "dhclient", "udhcpc", "dhcpcd", "unshare",
+    "ip",
+    "bridge",
+    "curl",
+    "dnsmasq",
+    "dhclient",
+    "udhcpc",
+    "dhcpcd",
+    "unshare",
+    NETWORKD,
+    "dbus-daemon",
+    "networkctl",
+    "nsenter",
 ];
 const RESERVED: &str = "dhcp-host=02:42:ac:10:0d:01,172.16.0.77,fixed";
 
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn clients_of_dnsmasq_keep_their_addresses_after_import() {
+    migrate("mg", "");
+}
+
+/// Under `mac` the imported leases must be keyed by MAC, as DHCP keys the
+/// clients' renewals: dhcpcd and networkd send a DUID as option 61, which
+/// dnsmasq records, and a lease imported under it would make their address
+/// "leased to another client" at their first renewal (a NAK).
+#[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn clients_of_dnsmasq_keep_their_addresses_after_import_under_mac_identity() {
+    migrate("mgm", r#"client_identity = "mac""#);
+}
+
+fn migrate(tag: &str, dhcp_extra: &str) {
     netns::require("migrate from dnsmasq", TOOLS);
-    let mut cluster =
-        TestbedCluster::prepare_with(crate::binary(), "mg", 3, &TestbedOptions::default());
+    let options = TestbedOptions {
+        dhcp_extra: dhcp_extra.to_string(),
+        ..TestbedOptions::default()
+    };
+    let mut cluster = TestbedCluster::prepare_with(crate::binary(), tag, 3, &options);
     let dir = cluster.dir.path().to_path_buf();
     let range = (
         Ipv4Addr::new(172, 16, 0, 10),
@@ -37,19 +67,21 @@ fn clients_of_dnsmasq_keep_their_addresses_after_import() {
     )
     .expect("dnsmasq");
 
-    let kinds = [ClientKind::Dhclient, ClientKind::Udhcpc, ClientKind::Dhcpcd];
-    let containers: Vec<_> = kinds
-        .iter()
-        .zip(1u8..)
-        .map(|(_, host)| {
-            let mac = if host == 1 {
+    // One container of each kind, the hosts in turn; the first has the
+    // reservation.
+    let kinds = ClientKind::ALL;
+    let containers: Vec<_> = (1u8..)
+        .zip(&kinds)
+        .map(|(n, _)| {
+            let host = (n - 1) % 3 + 1;
+            let mac = if n == 1 {
                 "02:42:ac:10:0d:01".to_string()
             } else {
-                format!("02:42:ac:10:0d:0{host}")
+                format!("02:42:ac:10:0d:{n:02x}")
             };
             cluster
                 .testbed
-                .add_container(host, &format!("m{host}"), &mac)
+                .add_container(host, &format!("m{n}"), &mac)
                 .expect("container")
         })
         .collect();

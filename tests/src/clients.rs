@@ -1,5 +1,5 @@
-//! Real DHCP clients (ISC dhclient, busybox udhcpc, dhcpcd) in container
-//! namespaces, each fenced off from the machine it runs on.
+//! Real DHCP clients (ISC dhclient, busybox udhcpc, dhcpcd, systemd-networkd)
+//! in container namespaces, each fenced off from the machine it runs on.
 //!
 //! `ip netns exec` isolates only the network, so every client gets its own
 //! script, lease, pid and config files in the test's directory, and its
@@ -11,6 +11,11 @@
 //! The script each client runs appends one line per event to `events` in the
 //! client's directory and, inside the container's namespace only, puts the
 //! address on the interface (dhcpcd does that itself). Tests read the events.
+//!
+//! systemd-networkd runs no script: see [`crate::networkd`], which runs it as
+//! the recipe in `shared/reference/networkd-in-netns.md` says (with a private
+//! `dbus-daemon` so that a test can make it renew) and writes the same event
+//! lines from its log and lease file.
 
 use std::fs;
 use std::io;
@@ -19,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::netns::{CONTAINER_INTERFACE, Container, NsProcess, run, wait_until};
+use crate::networkd::{self, Watcher};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -27,16 +33,37 @@ pub enum ClientKind {
     Dhclient,
     Udhcpc,
     Dhcpcd,
+    /// systemd-networkd 252, the client of Ubuntu containers.
+    Networkd,
 }
 
 impl ClientKind {
-    pub const ALL: [ClientKind; 3] = [ClientKind::Dhclient, ClientKind::Udhcpc, ClientKind::Dhcpcd];
+    /// The client matrix: every kind, each of whose renewal a test can force
+    /// ([`DhcpClient::renew`]: a signal, `networkctl renew` on networkd's
+    /// private bus, or a short T1 for dhclient).
+    pub const ALL: [ClientKind; 4] = [
+        ClientKind::Dhclient,
+        ClientKind::Udhcpc,
+        ClientKind::Dhcpcd,
+        ClientKind::Networkd,
+    ];
+
+    /// The tools (on the PATH, or absolute paths) that starting this kind needs.
+    pub fn tools(&self) -> &'static [&'static str] {
+        match self {
+            ClientKind::Dhclient => &["dhclient"],
+            ClientKind::Udhcpc => &["udhcpc"],
+            ClientKind::Dhcpcd => &["dhcpcd", "unshare"],
+            ClientKind::Networkd => networkd::TOOLS,
+        }
+    }
 
     pub fn program(&self) -> &'static str {
         match self {
             ClientKind::Dhclient => "dhclient",
             ClientKind::Udhcpc => "udhcpc",
             ClientKind::Dhcpcd => "dhcpcd",
+            ClientKind::Networkd => "networkd",
         }
     }
 
@@ -60,6 +87,13 @@ pub struct Event {
     pub routers: Vec<Ipv4Addr>,
     /// When the script ran (Unix milliseconds, the machine's clock).
     pub at_ms: Option<u64>,
+    /// udhcpc only: the boot header fields (`siaddr`, `sname`, `file`).
+    pub next_server: Option<Ipv4Addr>,
+    pub server_name: Option<String>,
+    pub boot_file: Option<String>,
+    /// udhcpc only: options 66 (TFTP server name) and 67 (bootfile name).
+    pub tftp_server_name: Option<String>,
+    pub bootfile_name: Option<String>,
 }
 
 impl Event {
@@ -74,6 +108,11 @@ impl Event {
             dns: Vec::new(),
             routers: Vec::new(),
             at_ms: None,
+            next_server: None,
+            server_name: None,
+            boot_file: None,
+            tftp_server_name: None,
+            bootfile_name: None,
         };
         for field in line.split_whitespace() {
             let (key, value) = field.split_once('=')?;
@@ -91,6 +130,11 @@ impl Event {
                 "dns" => event.dns = list(),
                 "routers" => event.routers = list(),
                 "at" => event.at_ms = value.parse().ok(),
+                "next_server" => event.next_server = value.parse().ok(),
+                "server_name" => event.server_name = Some(value.to_string()),
+                "boot_file" => event.boot_file = Some(value.to_string()),
+                "tftp_server_name" => event.tftp_server_name = Some(value.to_string()),
+                "bootfile_name" => event.bootfile_name = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -114,6 +158,21 @@ pub struct ClientOptions {
     /// test sees a renewal without waiting half a lease: dhclient has no
     /// command to renew on demand.
     pub dhclient_renewal_secs: Option<u32>,
+    /// networkd only: the container's `/etc/machine-id` (32 hex digits), from
+    /// which its DUID, so its option 61, derives. `None`: one derived from the
+    /// container's name, so each container has its own.
+    pub machine_id: Option<String>,
+    /// networkd only: a fixed IAID in option 61, as a real container has
+    /// (udev names the interface eth0 in every copy). `None`: networkd's own
+    /// choice without udev, a hash of the MAC.
+    pub iaid: Option<u32>,
+    /// dhcpcd only: send option 80 (RFC 4039 rapid commit) in DISCOVERs.
+    pub rapid_commit: bool,
+    /// udhcpc only: extra options to list in option 55 (`-O`), by udhcpc's
+    /// names (e.g. `tftp` for 66, `bootfile` for 67).
+    pub request_options: Vec<String>,
+    /// udhcpc only: option 60 (`-V`), e.g. `PXEClient:Arch:00000:UNDI:002001`.
+    pub vendor_class: Option<String>,
 }
 
 impl ClientOptions {
@@ -121,6 +180,11 @@ impl ClientOptions {
         ClientOptions {
             hostname: hostname.to_string(),
             dhclient_renewal_secs: None,
+            machine_id: None,
+            iaid: None,
+            rapid_commit: false,
+            request_options: Vec::new(),
+            vendor_class: None,
         }
     }
 }
@@ -131,6 +195,8 @@ pub struct DhcpClient<'c> {
     container: &'c Container,
     dir: PathBuf,
     process: Option<NsProcess>,
+    /// networkd: turns its log and lease file into event lines.
+    watcher: Option<Watcher>,
 }
 
 impl<'c> DhcpClient<'c> {
@@ -145,9 +211,12 @@ impl<'c> DhcpClient<'c> {
         let dir = dir.join(format!("{}-{}", kind.program(), container.name));
         fs::create_dir_all(&dir)?;
         let script = dir.join("script");
-        fs::write(&script, script_text(kind, &dir))?;
-        set_executable(&script)?;
+        if kind != ClientKind::Networkd {
+            fs::write(&script, script_text(kind, &dir))?;
+            set_executable(&script)?;
+        }
         let log = dir.join("log");
+        let mut watcher = None;
         let process = match kind {
             ClientKind::Dhclient => {
                 fs::write(dir.join("dhclient.conf"), dhclient_conf(options))?;
@@ -161,8 +230,8 @@ impl<'c> DhcpClient<'c> {
                 args.push(CONTAINER_INTERFACE.into());
                 container.spawn(&args, &log)?
             }
-            ClientKind::Udhcpc => container.spawn(
-                &[
+            ClientKind::Udhcpc => {
+                let mut args: Vec<String> = [
                     "udhcpc",
                     "-f",
                     "-i",
@@ -184,9 +253,18 @@ impl<'c> DhcpClient<'c> {
                     "1",
                     "-A",
                     "1",
-                ],
-                &log,
-            )?,
+                ]
+                .iter()
+                .map(|arg| arg.to_string())
+                .collect();
+                for option in &options.request_options {
+                    args.extend(["-O".to_string(), option.clone()]);
+                }
+                if let Some(class) = &options.vendor_class {
+                    args.extend(["-V".to_string(), class.clone()]);
+                }
+                container.spawn(&args, &log)?
+            }
             ClientKind::Dhcpcd => {
                 let db = dir.join("db");
                 fs::create_dir_all(&db)?;
@@ -216,13 +294,26 @@ impl<'c> DhcpClient<'c> {
                     &log,
                 )?
             }
+            ClientKind::Networkd => {
+                let process = networkd::spawn(container, &dir, options, &log)?;
+                watcher = Some(Watcher::start(&dir));
+                process
+            }
         };
         Ok(DhcpClient {
             kind,
             container,
             dir,
             process: Some(process),
+            watcher,
         })
+    }
+
+    /// networkd: the pid of its private `dbus-daemon`, while it runs.
+    pub fn bus_pid(&self) -> Option<u32> {
+        (self.kind == ClientKind::Networkd)
+            .then(|| networkd::bus_pid(&self.dir))
+            .flatten()
     }
 
     /// The container the client runs in.
@@ -242,7 +333,11 @@ impl<'c> DhcpClient<'c> {
 
     /// The client's own log, for failure messages.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        let mut log = fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+        if self.kind == ClientKind::Networkd {
+            log.push_str(&networkd::lease_file_report(&self.dir));
+        }
+        log
     }
 
     /// Waits at most `timeout` for a lease; returns the first one.
@@ -250,13 +345,19 @@ impl<'c> DhcpClient<'c> {
         self.wait_event_after(0, timeout, Event::is_bound)
     }
 
-    /// Asks the client to renew (udhcpc and dhcpcd: SIGUSR1; dhclient: waits
-    /// for the T1 timer, see [`ClientOptions::dhclient_renewal_secs`]) and
-    /// waits at most `timeout` for the renewed lease.
+    /// Asks the client to renew (udhcpc and dhcpcd: SIGUSR1; networkd:
+    /// `networkctl renew eth0` on its private bus; dhclient: waits for the T1
+    /// timer, see [`ClientOptions::dhclient_renewal_secs`]) and waits at most
+    /// `timeout` for the renewed lease.
+    ///
+    /// What an unanswered renewal leads to differs: udhcpc broadcasts a
+    /// REBINDING request 1 s later (`-T 1`), dhcpcd retries by unicast, and
+    /// networkd (one renewal per window) waits for T2 to rebind.
     pub fn renew(&mut self, timeout: Duration) -> io::Result<Lease> {
         let seen = self.events().len();
         match self.kind {
             ClientKind::Udhcpc | ClientKind::Dhcpcd => self.process()?.signal("USR1")?,
+            ClientKind::Networkd => networkd::renew(self.process()?)?,
             ClientKind::Dhclient => {}
         }
         self.wait_event_after(seen, timeout, |event| {
@@ -272,6 +373,8 @@ impl<'c> DhcpClient<'c> {
             ClientKind::Udhcpc => self.process()?.signal("USR2")?,
             // SIGALRM: "release and exit" in dhcpcd 9.
             ClientKind::Dhcpcd => self.process()?.signal("ALRM")?,
+            // SIGTERM: networkd sends a RELEASE and removes the address.
+            ClientKind::Networkd => self.process()?.signal("TERM")?,
             ClientKind::Dhclient => {
                 // `dhclient -r` finds the running one by its pid file, stops
                 // it, and sends the release itself.
@@ -293,10 +396,28 @@ impl<'c> DhcpClient<'c> {
         released.map(drop)
     }
 
+    /// Waits at most `timeout` for the first event after the first `seen`
+    /// that `wanted` accepts.
+    pub fn wait_event(
+        &self,
+        seen: usize,
+        timeout: Duration,
+        wanted: impl Fn(&Event) -> bool,
+    ) -> io::Result<Event> {
+        self.wait_event_after(seen, timeout, wanted)
+    }
+
     /// Stops the client without releasing (SIGKILL).
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
             process.kill();
+        }
+        // After the process: its last log lines become events first.
+        if let Some(watcher) = self.watcher.take() {
+            watcher.stop();
+        }
+        if self.kind == ClientKind::Networkd {
+            networkd::stop_bus(&self.dir);
         }
     }
 
@@ -374,7 +495,7 @@ fn dhclient_conf(options: &ClientOptions) -> String {
 }
 
 fn dhcpcd_conf(options: &ClientOptions) -> String {
-    format!(
+    let mut conf = format!(
         "# raftmasq test client: IPv4 only, no hooks but ours.\n\
          hostname {}\n\
          option domain_name_servers, domain_name, domain_search, host_name\n\
@@ -382,7 +503,12 @@ fn dhcpcd_conf(options: &ClientOptions) -> String {
          require dhcp_server_identifier\n\
          noipv4ll\nnoipv6rs\nipv4only\n",
         options.hostname
-    )
+    );
+    if options.rapid_commit {
+        // As in dhcpcd's stock dhcpcd.conf: DISCOVERs carry option 80.
+        conf.push_str("option rapid_commit\n");
+    }
+    conf
 }
 
 /// The client script: records the event; for dhclient and udhcpc also
@@ -392,18 +518,20 @@ fn script_text(kind: ClientKind, dir: &Path) -> String {
     let fields = match kind {
         ClientKind::Udhcpc => {
             r#"event="$1"; address="$ip"; mask="$subnet"; server_id="$serverid"
-lease_time="$lease"; host="$hostname"; dom="$domain"; dns_list="$dns"; router_list="$router""#
+lease_time="$lease"; host="$hostname"; dom="$domain"; dns_list="$dns"; router_list="$router"
+boot="next_server=$siaddr server_name=$sname boot_file=$boot_file tftp_server_name=$tftp bootfile_name=$bootfile""#
         }
-        ClientKind::Dhclient | ClientKind::Dhcpcd => {
+        // networkd runs no script (see `crate::networkd`); never called for it.
+        ClientKind::Dhclient | ClientKind::Dhcpcd | ClientKind::Networkd => {
             r#"event="$reason"; address="$new_ip_address"; mask="$new_subnet_mask"
 server_id="$new_dhcp_server_identifier"; lease_time="$new_dhcp_lease_time"
 host="$new_host_name"; dom="$new_domain_name"; dns_list="$new_domain_name_servers"
-router_list="$new_routers""#
+router_list="$new_routers"; boot="""#
         }
     };
     let configure = match kind {
-        // dhcpcd configures the interface itself.
-        ClientKind::Dhcpcd => "",
+        // dhcpcd and networkd configure the interface themselves.
+        ClientKind::Dhcpcd | ClientKind::Networkd => "",
         ClientKind::Dhclient | ClientKind::Udhcpc => {
             r#"iface="${interface:-eth0}"
 case "$event" in
@@ -425,7 +553,7 @@ esac"#
 event=$(echo "$event" | tr a-z A-Z)
 {configure}
 commas() {{ echo "$1" | tr -s ' ' ',' | sed 's/^,//; s/,$//'; }}
-echo "at=$(date +%s%3N) event=$event address=$address server_id=$server_id lease_time=$lease_time hostname=$host domain=$dom dns=$(commas "$dns_list") routers=$(commas "$router_list")" >> {events}
+echo "at=$(date +%s%3N) event=$event address=$address server_id=$server_id lease_time=$lease_time hostname=$host domain=$dom dns=$(commas "$dns_list") routers=$(commas "$router_list") $boot" >> {events}
 exit 0
 "#,
         program = kind.program(),
@@ -469,6 +597,17 @@ mod tests {
             [Ipv4Addr::new(172, 16, 0, 1), Ipv4Addr::new(172, 16, 0, 2)]
         );
         assert!(event.routers.is_empty());
+
+        let boot = Event::parse(
+            "event=bound address=172.16.0.12 next_server=172.16.0.1 server_name=tftp.lxd \
+             boot_file=pxelinux.0 tftp_server_name= bootfile_name=pxelinux.0",
+        )
+        .unwrap();
+        assert_eq!(boot.next_server, Some(Ipv4Addr::new(172, 16, 0, 1)));
+        assert_eq!(boot.server_name.as_deref(), Some("tftp.lxd"));
+        assert_eq!(boot.boot_file.as_deref(), Some("pxelinux.0"));
+        assert_eq!(boot.tftp_server_name, None, "empty means not sent");
+        assert_eq!(boot.bootfile_name.as_deref(), Some("pxelinux.0"));
 
         let release = Event::parse("event=RELEASE address= server_id=").unwrap();
         assert!(!release.is_bound());

@@ -6,13 +6,16 @@
 
 pub mod admin;
 pub mod bind;
+pub mod capture;
 pub mod clients;
 pub mod cluster;
 pub mod dig;
 pub mod dnsmasq;
 pub mod dnsprobe;
 pub mod fault;
+pub mod lxd;
 pub mod netns;
+pub mod networkd;
 pub mod process;
 pub mod testbed_cluster;
 

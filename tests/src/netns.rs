@@ -55,7 +55,8 @@ pub fn test_prefix(tag: &str) -> String {
 }
 
 /// Fails the calling test, naming what is missing, unless it can run: root
-/// (CAP_NET_ADMIN) and every tool in `tools` on the PATH.
+/// (CAP_NET_ADMIN) and every tool in `tools` on the PATH (or, for an
+/// absolute path, that file).
 ///
 /// The tests that call this are `#[ignore]`d, so a plain `cargo test` lists
 /// them as ignored instead of passing them unseen; `scripts/test.sh` (what CI
@@ -78,6 +79,10 @@ pub fn require(test: &str, tools: &[&str]) {
 }
 
 fn on_path(tool: &str) -> bool {
+    // An absolute path (e.g. systemd-networkd, which is not on the PATH).
+    if tool.starts_with('/') {
+        return Path::new(tool).is_file();
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))

@@ -26,6 +26,12 @@ pub struct TestbedOptions {
     /// Appended to `[dns]` (which sets `domain`, `listen` and `upstream`),
     /// e.g. `secondaries = ["10.99.0.253"]`.
     pub dns_extra: String,
+    /// `cluster.peers` entries without `bridge=`, as files written before it
+    /// existed: members' bridge addresses are then known only once they register.
+    pub peers_without_bridge: bool,
+    /// Hosts `1..=members` form the cluster; a host above it lists them plus
+    /// itself, as a host that joins later does. `None`: every host.
+    pub members: Option<u8>,
 }
 
 pub struct TestbedCluster {
@@ -72,16 +78,27 @@ impl TestbedCluster {
         let TestbedOptions {
             dhcp_extra,
             dns_extra,
+            peers_without_bridge,
+            members,
         } = options;
         let testbed = Testbed::new(&test_prefix(tag), hosts).expect("testbed");
         let dir = TempDir::new().expect("temp dir");
         let token = dir.path().join("cluster.token");
         fs::write(&token, format!("{TOKEN}\n")).expect("token");
         fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).expect("chmod");
-        let peers: Vec<String> = (1..=hosts)
-            .map(|i| format!("\"{i}=10.99.0.{i}:7380\""))
-            .collect();
+        let peer = |i: u8| {
+            if *peers_without_bridge {
+                format!("\"{i}=10.99.0.{i}:7380\"")
+            } else {
+                format!("\"{i}=10.99.0.{i}:7380 bridge=172.16.0.{i}\"")
+            }
+        };
+        let members = members.unwrap_or(hosts);
         for i in 1..=hosts {
+            let mut peers: Vec<String> = (1..=members).map(peer).collect();
+            if i > members {
+                peers.push(peer(i));
+            }
             let text = format!(
                 r#"[node]
 id = {i}
@@ -161,6 +178,44 @@ upstream = ["10.99.0.254:53"]
             .spawn_with_env(&args, &self.log_path(host), env)
             .expect("spawn raftmasq");
         self.nodes[usize::from(host - 1)] = Some(process);
+    }
+
+    /// `kill -9` of every node, their data directories removed, and all
+    /// started again: a brand-new cluster on the same testbed.
+    pub fn restart_fresh(&mut self) {
+        let hosts: Vec<u8> = self.running().collect();
+        for host in &hosts {
+            self.kill_node(*host);
+        }
+        for host in &hosts {
+            let data = self.dir.path().join(format!("node{host}"));
+            if let Err(error) = fs::remove_dir_all(&data)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                panic!("cannot remove {}: {error}", data.display());
+            }
+        }
+        for host in hosts {
+            self.start_node(host);
+        }
+    }
+
+    /// Whether `host`'s node answers `/readyz` with 200 (ready by its own word).
+    pub fn reports_ready(&self, host: u8) -> bool {
+        self.get_text(host, "/readyz").is_some()
+    }
+
+    /// Waits until every running node reports ready on `/readyz`, and nothing
+    /// else: no log or status is consulted, as an operator's probe would not.
+    pub fn wait_reported_ready(&self, timeout: Duration) {
+        let ready = crate::netns::wait_until(timeout, Duration::from_millis(20), || {
+            self.running().all(|host| self.reports_ready(host))
+        });
+        assert!(
+            ready,
+            "not every node reported ready within {timeout:?}\n{}",
+            self.logs()
+        );
     }
 
     /// `kill -9` of every node at once, then all start again: a power loss.

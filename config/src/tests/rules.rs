@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use super::{BASE, parse, rejects, token_file, with, with_token_file};
-use crate::{HostnamePolicy, LogFormat, OptionValue, UnicastReplies};
+use crate::{ClientIdentity, HostnamePolicy, LogFormat, OptionValue, UnicastReplies};
 
 #[test]
 fn base_gets_the_documented_defaults() {
@@ -33,6 +33,11 @@ fn base_gets_the_documented_defaults() {
     assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Suffix);
     assert_eq!(config.dhcp.port, 67);
     assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Raw);
+    assert!(
+        config.dhcp.rapid_commit,
+        "on by default, as LXD runs dnsmasq"
+    );
+    assert_eq!(config.dhcp.boot, crate::BootConfig::default());
     assert!(config.dhcp.options.is_empty());
     assert!(config.dns.enabled);
     assert_eq!(config.dns.domain, "lxd");
@@ -72,6 +77,7 @@ fn explicit_values_override_defaults() {
     let text = with(BASE, "dhcp", r#"lease_time = "90m""#);
     let text = with(&text, "dhcp", r#"duplicate_hostnames = "reject""#);
     let text = with(&text, "dhcp", r#"unicast_replies = "broadcast""#);
+    let text = with(&text, "dhcp", r#"client_identity = "mac""#);
     let text = with(&text, "node", r#"admin_addr = "10.99.0.1:7381""#);
     let text = with(&text, "dns", r#"domain = "Cloud.Example.""#);
     let text = with(&text, "log", r#"format = "json""#);
@@ -79,6 +85,7 @@ fn explicit_values_override_defaults() {
     assert_eq!(config.dhcp.lease_time, Duration::from_secs(5400));
     assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Reject);
     assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Broadcast);
+    assert_eq!(config.dhcp.client_identity, ClientIdentity::Mac);
     assert!(config.node.admin_writes_need_token());
     assert_eq!(config.dns.domain, "cloud.example");
     assert_eq!(config.log.format, LogFormat::Json);
@@ -87,7 +94,12 @@ fn explicit_values_override_defaults() {
             .unwrap()
             .cluster_settings()
             .differing_keys(&config.cluster_settings()),
-        ["dns.domain", "dhcp.lease_time", "dhcp.duplicate_hostnames"]
+        [
+            "dns.domain",
+            "dhcp.lease_time",
+            "dhcp.duplicate_hostnames",
+            "dhcp.client_identity"
+        ]
     );
 }
 
@@ -118,6 +130,11 @@ fn toml_level_errors_name_the_key_and_position() {
         "dhcp.duplicate_hostnames",
         "unknown variant `rename`",
     );
+    rejects(
+        &with(BASE, "dhcp", "client_identity = \"duid\""),
+        "dhcp.client_identity",
+        "unknown variant `duid`, expected `client-id` or `mac`",
+    );
     // Syntax error: position but no key.
     let error = parse("[node\nid = 1\n").unwrap_err().to_string();
     assert!(error.starts_with("test.toml:1:6: "), "{error}");
@@ -132,6 +149,48 @@ fn all_problems_are_reported_together() {
     let keys: Vec<&str> = error.problems().iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys, ["node.id", "dhcp.lease_time", "dns.domain"]);
     assert_eq!(error.to_string().lines().count(), 3);
+}
+
+#[test]
+fn unknown_keys_wrong_types_and_invalid_values_are_reported_together() {
+    let text = with(BASE, "node", "nickname = \"lxd1\"");
+    let text = with(&text, "dhcp", "lease_time = 3600");
+    let text = with(&text, "dhcp", "prot = 67");
+    let text = with(&text, "dns", r#"domain = "-bad""#);
+    let error = parse(&text).unwrap_err();
+    let found: Vec<(&str, &str)> = error
+        .problems()
+        .iter()
+        .map(|p| (p.key.as_str(), p.reason.as_str()))
+        .collect();
+    let has = |key: &str, reason: &str| found.iter().any(|(k, r)| *k == key && r.contains(reason));
+    assert!(
+        has("node.nickname", "unknown key `nickname` in [node]"),
+        "{error}"
+    );
+    assert!(has("dhcp.lease_time", "invalid type"), "{error}");
+    assert!(has("dhcp.prot", "unknown key `prot` in [dhcp]"), "{error}");
+    assert!(has("dns.domain", ""), "{error}");
+    assert_eq!(error.problems().len(), 4, "{error}");
+    // Each line points at the key in the file as written.
+    for problem in error.problems() {
+        assert!(problem.position.is_some(), "{problem:?}");
+    }
+}
+
+#[test]
+fn a_wrong_type_on_a_required_key_is_reported_once() {
+    let text = with(BASE, "node", "nickname = 1");
+    let text = text.replace("id = 1\n", "id = \"one\"\n");
+    let error = parse(&text).unwrap_err();
+    let keys: Vec<&str> = error.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys.iter().filter(|k| **k == "node.id").count(),
+        1,
+        "{error}"
+    );
+    assert!(keys.contains(&"node.nickname"), "{error}");
+    assert!(!error.to_string().contains("missing key"), "{error}");
 }
 
 #[test]
@@ -197,6 +256,59 @@ fn peer_rules() {
         &peers(r#""1=10.99.0.1:7380", "2=0.0.0.0:7380""#),
         "cluster.peers[1]",
         "wildcard",
+    );
+}
+
+#[test]
+fn peer_bridge_rules() {
+    let peers = |list: &str| with(BASE, "cluster", &format!("peers = [{list}]"));
+    let config = parse(&peers(
+        r#""1=10.99.0.1:7380 bridge=172.16.0.1", "2=10.99.0.2:7380 bridge=172.16.0.2", "3=10.99.0.3:7380""#,
+    ))
+    .expect("valid");
+    let bridges: Vec<_> = config
+        .cluster
+        .peers
+        .iter()
+        .map(|p| p.bridge_address)
+        .collect();
+    assert_eq!(
+        bridges,
+        [
+            Some("172.16.0.1".parse().unwrap()),
+            Some("172.16.0.2".parse().unwrap()),
+            None
+        ]
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380 bridge=172.16.0.9", "2=10.99.0.2:7380""#),
+        "cluster.peers[0]",
+        "says bridge=172.16.0.9 but dhcp.address is 172.16.0.1",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 bridge=172.16.0.1""#),
+        "cluster.peers[1]",
+        "bridge=172.16.0.1 is this host's dhcp.address",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380 bridge=172.16.0.1", "2=10.99.0.2:7380 bridge=172.16.0.1""#),
+        "cluster.peers[1]",
+        "bridge=172.16.0.1 is also node 1's",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 bridge=10.0.0.2""#),
+        "cluster.peers[1]",
+        "bridge=10.0.0.2 is outside dhcp.subnet 172.16.0.0/16",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 bridge=172.16.0.50""#),
+        "cluster.peers[1]",
+        "bridge=172.16.0.50 lies in dhcp.range",
+    );
+    rejects(
+        &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 brige=172.16.0.2""#),
+        "cluster.peers[1]",
+        "unknown `brige=172.16.0.2`",
     );
 }
 
@@ -624,6 +736,90 @@ fn named_option_rules_and_encoding() {
     assert_eq!(
         encoded[3],
         [121, 11, 8, 10, 172, 16, 0, 1, 0, 172, 16, 0, 1]
+    );
+}
+
+#[test]
+fn rapid_commit_can_be_turned_off_but_not_set_as_an_option() {
+    let off = with(BASE, "dhcp", "rapid_commit = false");
+    assert!(!parse(&off).unwrap().dhcp.rapid_commit);
+    rejects(
+        &with(BASE, "dhcp", r#"rapid_commit = "no""#),
+        "dhcp.rapid_commit",
+        "",
+    );
+    let generic = format!("{BASE}\n[[dhcp.option]]\ncode = 80\ntype = \"bytes\"\nvalue = \"\"\n");
+    rejects(&generic, "dhcp.option[0].code", "dhcp.rapid_commit");
+}
+
+#[test]
+fn boot_fields_and_options_66_67_by_name() {
+    let named = |line: &str| with(BASE, "dhcp.options", line);
+    let text = named(r#"next_server = "172.16.0.1""#);
+    let text = with(&text, "dhcp.options", r#"server_name = "tftp.lxd""#);
+    let text = with(&text, "dhcp.options", r#"boot_file = "pxelinux.0""#);
+    let text = with(&text, "dhcp.options", r#"tftp_server_name = "10.99.0.254""#);
+    let text = with(&text, "dhcp.options", r#"bootfile_name = "ipxe.efi""#);
+    let dhcp = parse(&text).unwrap().dhcp;
+    assert_eq!(
+        dhcp.boot,
+        crate::BootConfig {
+            next_server: Some(Ipv4Addr::new(172, 16, 0, 1)),
+            server_name: Some("tftp.lxd".into()),
+            boot_file: Some("pxelinux.0".into()),
+        }
+    );
+    let encoded: Vec<Vec<u8>> = dhcp.options.iter().map(|o| o.encode()).collect();
+    assert_eq!(
+        encoded,
+        [
+            b"\x42\x0b10.99.0.254".to_vec(),
+            b"\x43\x08ipxe.efi".to_vec()
+        ]
+    );
+
+    rejects(
+        &named(r#"next_server = "0.0.0.0""#),
+        "dhcp.options.next_server",
+        "not a server's address",
+    );
+    rejects(
+        &named(r#"next_server = "tftp""#),
+        "dhcp.options.next_server",
+        "",
+    );
+    rejects(
+        &named(r#"boot_file = """#),
+        "dhcp.options.boot_file",
+        "empty",
+    );
+    rejects(
+        &named(&format!("server_name = \"{}\"", "s".repeat(256))),
+        "dhcp.options.server_name",
+        "at most 255",
+    );
+    rejects(
+        &named(r#"boot_file = "a\u0001b""#),
+        "dhcp.options.boot_file",
+        "control character",
+    );
+    rejects(
+        &named(r#"bootfile_name = """#),
+        "dhcp.options.bootfile_name",
+        "empty",
+    );
+    // A long name is fine: it goes in option 66 instead of sname.
+    let long = named(&format!("server_name = \"{}\"", "s".repeat(200)));
+    assert!(parse(&long).is_ok());
+    // One code, one value: by name and by code is a mistake.
+    let twice = format!(
+        "{}\n[[dhcp.option]]\ncode = 67\ntype = \"string\"\nvalue = \"x\"\n",
+        named(r#"bootfile_name = "ipxe.efi""#)
+    );
+    rejects(
+        &twice,
+        "dhcp.option[0].value",
+        "already set by dhcp.options.bootfile_name",
     );
 }
 

@@ -28,7 +28,12 @@ pub(super) async fn start(node: &ClusterNode) {
                 let member = if *id == config.id {
                     config.member.clone()
                 } else {
-                    Member::new(addr.clone())
+                    // The bridge address from our file, so the first
+                    // membership already names every host's DNS server.
+                    Member {
+                        bridge_address: config.peer_bridges.get(id).copied(),
+                        ..Member::new(addr.clone())
+                    }
                 };
                 (*id, member)
             })

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,6 +21,10 @@ pub struct NodeConfig {
     pub member: Member,
     /// The initial members (`cluster.peers`): id → cluster address.
     pub peers: BTreeMap<NodeId, String>,
+    /// The bridge addresses the configuration gives for members
+    /// (`cluster.peers` entries with `bridge=`), this node's own included:
+    /// known from the first second, before any member has registered.
+    pub peer_bridges: BTreeMap<NodeId, Ipv4Addr>,
     pub token: ClusterToken,
     /// Settings every member must share.
     pub settings: ClusterSettings,
@@ -51,6 +56,10 @@ impl NodeConfig {
             id,
             data_dir,
             peers: BTreeMap::from([(id, member.cluster_addr.clone())]),
+            peer_bridges: member
+                .bridge_address
+                .map(|address| BTreeMap::from([(id, address)]))
+                .unwrap_or_default(),
             member,
             token,
             settings,

@@ -5,6 +5,7 @@ mod api;
 mod at_leader;
 mod batch;
 mod bootstrap;
+mod bridges;
 mod clock_sync;
 mod config;
 mod expiry;
@@ -12,6 +13,7 @@ mod membership;
 mod write;
 
 pub use batch::Batching;
+pub use bridges::{BridgeAddresses, bridge_addresses};
 pub use config::NodeConfig;
 pub use membership::{
     MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG, state_name,
@@ -184,6 +186,23 @@ impl ClusterNode {
     /// the segment's broadcasts and this node stays silent to them.
     pub fn follows_a_leader(&self) -> bool {
         follows_a_leader(&self.inner.raft.metrics().borrow())
+    }
+
+    /// Every member's bridge address as far as this node knows it: from the
+    /// membership, filled in from this node's file for members that have not
+    /// registered yet (see [`bridges`]).
+    pub fn bridge_addresses(&self) -> BridgeAddresses {
+        let metrics = self.inner.raft.metrics();
+        let metrics = metrics.borrow();
+        let config = &self.inner.config;
+        let membership = metrics.membership_config.membership();
+        bridge_addresses(
+            membership.nodes(),
+            |id| membership.voter_ids().any(|voter| voter == id),
+            &config.peers,
+            &config.peer_bridges,
+            (config.id, config.member.bridge_address),
+        )
     }
 
     /// The address the cluster listener is bound to.

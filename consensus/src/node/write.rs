@@ -74,6 +74,8 @@ fn stamp(command: &mut Command, leader_now: Millis) {
         | Command::Renew { now, .. }
         | Command::Release { now, .. }
         | Command::Decline { now, .. }
+        | Command::NameMac { now, .. }
+        | Command::ForgetMac { now, .. }
         | Command::Expire { now } => *now = leader_now,
         Command::Initialize { .. }
         | Command::Reserve { .. }

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{ClientId, Lease, MacAddr, Millis, NodeId, Reservation, StaticRecord};
@@ -59,8 +59,14 @@ pub enum Command {
         lease_time_secs: Option<u64>,
     },
     /// The client gives the address back (DHCPRELEASE or `dnsctl release`).
+    /// `client_id` and `mac`, when set, must both match the lease's owner:
+    /// a DHCPRELEASE carries both, `dnsctl release` neither.
     Release {
         client_id: Option<ClientId>,
+        /// Absent from entries written before the MAC was checked: those
+        /// matched on `client_id` only, and still do.
+        #[serde(default)]
+        mac: Option<MacAddr>,
         address: Ipv4Addr,
         now: Millis,
     },
@@ -79,6 +85,24 @@ pub enum Command {
     },
     Unreserve {
         mac: MacAddr,
+    },
+    /// An integration that knows the machine (LXD: its instance) names the
+    /// client with `mac`: its leases are called `name` (a DNS label), which
+    /// wins over the hostname the client sends and loses only to a
+    /// reservation's hostname. A bound lease is renamed at once; a name held
+    /// by another client follows `dhcp.duplicate_hostnames`. Applying it again
+    /// changes nothing, so several hosts may report one instance.
+    NameMac {
+        mac: MacAddr,
+        name: String,
+        now: Millis,
+    },
+    /// The machine with `mac` is gone (LXD: instance deleted): its name, its
+    /// reservation and its leases go at once, and its address is not kept for
+    /// it. Idempotent: forgetting an unknown MAC is `Done`.
+    ForgetMac {
+        mac: MacAddr,
+        now: Millis,
     },
     AddRecord {
         record: StaticRecord,
@@ -101,6 +125,8 @@ impl Command {
             Command::Expire { .. } => "expire",
             Command::Reserve { .. } => "reserve",
             Command::Unreserve { .. } => "unreserve",
+            Command::NameMac { .. } => "name_mac",
+            Command::ForgetMac { .. } => "forget_mac",
             Command::AddRecord { .. } => "add_record",
             Command::RemoveRecord { .. } => "remove_record",
         }
@@ -201,6 +227,8 @@ impl fmt::Display for Command {
                 write!(f, "reserve {} for {}", reservation.address, reservation.mac)
             }
             Command::Unreserve { mac } => write!(f, "unreserve {mac}"),
+            Command::NameMac { mac, name, .. } => write!(f, "name {mac} {name}"),
+            Command::ForgetMac { mac, .. } => write!(f, "forget {mac}"),
             Command::AddRecord { record } => {
                 write!(f, "add {} record {}", record.data.type_name(), record.name)
             }

@@ -5,11 +5,11 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::table::{LeaseTable, MAX_CONFLICTS, PreviousLease, validate_settings};
-use crate::types::{ClientId, HostnameConflict, Lease, Millis, Reservation, StaticRecord};
+use crate::types::{ClientId, HostnameConflict, Lease, MacAddr, Millis, Reservation, StaticRecord};
 
 /// Why a snapshot could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +34,9 @@ struct TableDataRef<'a> {
     quarantine: Vec<(Ipv4Addr, Millis)>,
     conflicts: &'a VecDeque<HostnameConflict>,
     previous: Vec<(&'a ClientId, &'a PreviousLease)>,
+    /// Always written: the binary format has no optional fields (a field
+    /// skipped when empty would end the snapshot early for the reader).
+    mac_names: Vec<(&'a MacAddr, &'a String)>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +50,9 @@ pub(crate) struct TableData {
     quarantine: Vec<(Ipv4Addr, Millis)>,
     conflicts: Vec<HostnameConflict>,
     previous: Vec<(ClientId, PreviousLease)>,
+    /// Absent from snapshots written before `NameMac`.
+    #[serde(default)]
+    mac_names: Vec<(MacAddr, String)>,
 }
 
 impl Serialize for LeaseTable {
@@ -60,6 +66,7 @@ impl Serialize for LeaseTable {
             quarantine: self.quarantine.iter().map(|(&a, &t)| (a, t)).collect(),
             conflicts: &self.conflicts,
             previous: self.previous.iter().collect(),
+            mac_names: self.mac_names.iter().collect(),
         }
         .serialize(serializer)
     }
@@ -80,7 +87,8 @@ impl TryFrom<TableData> for LeaseTable {
                 && data.records.is_empty()
                 && data.quarantine.is_empty()
                 && data.conflicts.is_empty()
-                && data.previous.is_empty();
+                && data.previous.is_empty()
+                && data.mac_names.is_empty();
             return if empty {
                 Ok(table)
             } else {
@@ -158,6 +166,11 @@ impl TryFrom<TableData> for LeaseTable {
                 .insert(memory.address, client.clone());
             if table.previous.insert(client, memory).is_some() {
                 return inconsistent("a client remembered twice".into());
+            }
+        }
+        for (mac, name) in data.mac_names {
+            if table.mac_names.insert(mac, name).is_some() {
+                return inconsistent(format!("{mac} named twice"));
             }
         }
         let skip = data.conflicts.len().saturating_sub(MAX_CONFLICTS);

@@ -16,9 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
+use crate::settings::{ClusterSettings, HostnamePolicy};
 use compact_str::CompactString;
 use ipnet::Ipv4Net;
-use raftmasq_config::{ClusterSettings, HostnamePolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, Rejection, Response};
@@ -29,6 +29,7 @@ use crate::types::{ClientId, HostnameConflict, Lease, LeaseState, MacAddr, Milli
 
 mod hostnames;
 mod index;
+mod integrations;
 mod leases;
 mod reads;
 mod reservations;
@@ -78,6 +79,8 @@ pub struct LeaseTable {
     pub(crate) quarantine: BTreeMap<Ipv4Addr, Millis>,
     pub(crate) conflicts: VecDeque<HostnameConflict>,
     pub(crate) previous: BTreeMap<ClientId, PreviousLease>,
+    /// Names given to MACs by an integration (`NameMac`), e.g. LXD instances.
+    pub(crate) mac_names: BTreeMap<MacAddr, String>,
     // Derived indexes.
     pub(crate) by_client: BTreeMap<ClientId, Ipv4Addr>,
     /// Name of a bound lease -> its address and expiry. A hash map because
@@ -165,9 +168,10 @@ impl LeaseTable {
             } => self.renew(client_id, *address, *now, *lease_time_secs),
             Command::Release {
                 client_id,
+                mac,
                 address,
                 now,
-            } => self.release(client_id.as_ref(), *address, *now),
+            } => self.release(client_id.as_ref(), *mac, *address, *now),
             Command::Decline {
                 client_id,
                 address,
@@ -179,6 +183,8 @@ impl LeaseTable {
             }
             Command::Reserve { reservation } => self.reserve(reservation),
             Command::Unreserve { mac } => self.unreserve(*mac),
+            Command::NameMac { mac, name, now } => self.name_mac(*mac, name, *now),
+            Command::ForgetMac { mac, now } => Ok(self.forget_mac(*mac, *now)),
             Command::AddRecord { record } => {
                 let domain = self.settings.as_ref().map_or("", |s| s.domain.as_str());
                 self.records.add(record, domain).map(|()| Response::Done)

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::settings::ClientIdentity;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, as stamped by the leader into a command.
@@ -65,6 +66,18 @@ impl ClientId {
         bytes.push(1);
         bytes.extend_from_slice(&mac.0);
         ClientId(bytes)
+    }
+
+    /// The key a lease of this client has in the table under `identity`
+    /// (`dhcp.client_identity`): option 61 (`sent`) if any, else the MAC, under
+    /// `client-id`; always the MAC under `mac`. DHCP (`dhcpd::decide`) and the
+    /// importers key with this one function, so that an imported lease is the
+    /// one the client's next renewal finds.
+    pub fn keyed(identity: ClientIdentity, sent: Option<&ClientId>, mac: MacAddr) -> ClientId {
+        match (identity, sent) {
+            (ClientIdentity::ClientId, Some(sent)) => sent.clone(),
+            (ClientIdentity::ClientId, None) | (ClientIdentity::Mac, _) => ClientId::from_mac(mac),
+        }
     }
 }
 

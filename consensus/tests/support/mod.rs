@@ -29,6 +29,7 @@ pub fn settings() -> ClusterSettings {
         lease_time_secs: 3600,
         duplicate_hostnames: HostnamePolicy::Suffix,
         decline_quarantine_secs: 600,
+        client_identity: Default::default(),
     }
 }
 

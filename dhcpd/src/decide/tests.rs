@@ -3,14 +3,18 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use raftmasq_state::{
-    ClientId, Command, Lease, LeaseState, MacAddr, Millis, Rejection, Reservation, Response,
+    ClientId, ClientIdentity, Command, Lease, LeaseRequest, LeaseState, LeaseTable, MacAddr,
+    Millis, Rejection, Reservation, Response,
 };
 
 use super::*;
 use crate::context::{Arrival, Role};
 use crate::decode::decode;
 use crate::destination::Destination;
-use crate::testing::{MemoryView, PacketBuilder, context, packet_options, settings};
+use crate::testing::{
+    PacketBuilder, bind_until, context, packet_options, reserve, server_config, settings, table,
+    table_with,
+};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const OTHER_NODE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
@@ -60,7 +64,7 @@ fn bound(n: u8, address: Ipv4Addr, expires_at: Millis) -> Lease {
 
 /// A node with a lease table, an offer book and a role.
 struct Node {
-    view: MemoryView,
+    table: LeaseTable,
     offers: OfferBook,
     role: Role,
 }
@@ -68,7 +72,7 @@ struct Node {
 impl Node {
     fn leader() -> Self {
         Node {
-            view: MemoryView::new(settings()),
+            table: table(),
             offers: OfferBook::new(),
             role: Role::LEADER,
         }
@@ -81,10 +85,24 @@ impl Node {
         }
     }
 
+    /// Puts `lease` in the table the way leases get there: a strict `Bind` of
+    /// its address for its client, applied so that it ends at its expiry.
+    fn hold(&mut self, lease: Lease) {
+        let request = LeaseRequest {
+            client_id: lease.client_id,
+            mac: lease.mac,
+            hostname: lease.requested_hostname,
+            requested_address: Some(lease.address),
+            seen_by: lease.seen_by,
+        };
+        let held = bind_until(&mut self.table, request, lease.expires_at);
+        assert_eq!(held.address, lease.address);
+    }
+
     fn decide_at(&mut self, packet: &PacketBuilder, arrival: Arrival, now: Millis) -> Decision {
         let request = decode(&packet.build()).unwrap();
         decide(
-            &self.view,
+            &self.table,
             &request,
             &context(arrival, self.role),
             &mut self.offers,
@@ -100,10 +118,10 @@ impl Node {
         self.decide_at(packet, Arrival::Unicast, NOW)
     }
 
-    /// Commits the proposal in the fake table and finishes its reply.
+    /// Commits the proposal in the table and finishes its reply.
     fn commit(&mut self, decision: Decision) -> Option<Reply> {
         let proposal = expect_proposal(decision);
-        let response = self.view.apply(&proposal.command);
+        let response = self.table.apply(&proposal.command);
         finish(proposal.pending.expect("a pending reply"), &response)
     }
 }
@@ -220,7 +238,7 @@ fn discover_flood_holds_the_pool_only_until_the_offer_hold_ends() {
         .count();
     assert_eq!(offered, 10);
     expect_ignore(node.broadcast(&discover(100)), IgnoreReason::PoolExhausted);
-    assert!(node.view.leases().next().is_none(), "offers write nothing");
+    assert!(node.table.leases().next().is_none(), "offers write nothing");
     // Just before the holds lapse the pool is still held, just after it is free.
     expect_ignore(
         node.decide_at(&discover(101), Arrival::Broadcast, NOW + hold - 1),
@@ -230,81 +248,21 @@ fn discover_flood_holds_the_pool_only_until_the_offer_hold_ends() {
     assert_eq!(reply.yiaddr, ip(10));
 }
 
-/// The production view's work per DISCOVER: how many candidate addresses
-/// the decision pulls from the table.
-struct CountingView<'a> {
-    inner: &'a MemoryView,
-    pulled: std::rc::Rc<std::cell::Cell<usize>>,
-}
-
-impl CountingView<'_> {
-    fn count<'b>(
-        &self,
-        candidates: Box<dyn Iterator<Item = Ipv4Addr> + 'b>,
-    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'b> {
-        let pulled = self.pulled.clone();
-        Box::new(candidates.inspect(move |_| pulled.set(pulled.get() + 1)))
-    }
-}
-
-impl LeaseView for CountingView<'_> {
-    fn settings(&self) -> Option<&raftmasq_state::ClusterSettings> {
-        self.inner.settings()
-    }
-    fn lease_by_client(&self, client: &ClientId) -> Option<&Lease> {
-        self.inner.lease_by_client(client)
-    }
-    fn lease_by_address(&self, address: Ipv4Addr) -> Option<&Lease> {
-        self.inner.lease_by_address(address)
-    }
-    fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {
-        self.inner.reservation_for_mac(mac)
-    }
-    fn candidate_addresses<'a>(
-        &'a self,
-        request: &raftmasq_state::LeaseRequest,
-        now: Millis,
-    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
-        self.count(self.inner.candidate_addresses(request, now))
-    }
-    fn candidate_addresses_from<'a>(
-        &'a self,
-        request: &raftmasq_state::LeaseRequest,
-        now: Millis,
-        from: Ipv4Addr,
-    ) -> Box<dyn Iterator<Item = Ipv4Addr> + 'a> {
-        self.count(self.inner.candidate_addresses_from(request, now, from))
-    }
-    fn is_available_to(
-        &self,
-        client: &ClientId,
-        mac: MacAddr,
-        address: Ipv4Addr,
-        now: Millis,
-    ) -> bool {
-        self.inner.is_available_to(client, mac, address, now)
-    }
-}
-
 #[test]
 fn addresses_held_by_earlier_offers_are_not_walked_again_on_every_discover() {
     // A flood of DISCOVERs whose offers are never taken holds the bottom of
     // the pool until the hold lapses. Each later DISCOVER must not walk every
     // held address again (that made a flood cost O(n) per packet, and a
     // benchmark collapse once a few exchanges were lost).
-    let view = MemoryView::new(settings());
-    let pulled = std::rc::Rc::new(std::cell::Cell::new(0));
-    let counting = CountingView {
-        inner: &view,
-        pulled: pulled.clone(),
-    };
+    let table = table();
+    let pulled = || super::CANDIDATES_PULLED.with(std::cell::Cell::get);
     let mut offers = OfferBook::new();
     let context = context(Arrival::Broadcast, Role::LEADER);
     let mut offer = |n: u8| {
         let request = decode(&discover(n).build()).unwrap();
-        pulled.set(0);
-        let reply = expect_reply(decide(&counting, &request, &context, &mut offers, NOW));
-        (reply.yiaddr, pulled.get())
+        let before = pulled();
+        let reply = expect_reply(decide(&table, &request, &context, &mut offers, NOW));
+        (reply.yiaddr, pulled() - before)
     };
     let flood: Vec<(Ipv4Addr, usize)> = (1..=8).map(&mut offer).collect();
     let addresses: Vec<Ipv4Addr> = flood.iter().map(|(address, _)| *address).collect();
@@ -317,11 +275,14 @@ fn addresses_held_by_earlier_offers_are_not_walked_again_on_every_discover() {
 #[test]
 fn a_reservation_is_offered_to_its_mac() {
     let mut node = Node::leader();
-    node.view.reserve(Reservation {
-        mac: mac(7),
-        address: ip(42),
-        hostname: None,
-    });
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(7),
+            address: ip(42),
+            hostname: None,
+        },
+    );
     assert_eq!(expect_reply(node.broadcast(&discover(7))).yiaddr, ip(42));
     // Nobody else gets it.
     assert_eq!(
@@ -363,8 +324,33 @@ fn relay_from_a_network_we_do_not_serve_is_ignored() {
 #[test]
 fn nothing_is_answered_before_the_cluster_is_initialised() {
     let mut node = Node::leader();
-    node.view = MemoryView::uninitialized();
+    node.table = LeaseTable::default();
     expect_ignore(node.broadcast(&discover(1)), IgnoreReason::NotInitialized);
+}
+
+#[test]
+fn nothing_is_answered_while_a_members_dns_address_is_unknown() {
+    let mut node = Node::leader();
+    let mut server = server_config();
+    server.members_complete = false;
+    let incomplete = Context {
+        server: Arc::new(server),
+        arrival: Arrival::Broadcast,
+        role: Role::LEADER,
+    };
+    let bound_lease = bound(1, ip(15), NOW + 600_000);
+    node.hold(bound_lease);
+    for packet in [
+        discover(1),
+        init_reboot(1, ip(15)),
+        request(1).ciaddr(ip(15)),
+    ] {
+        let request = decode(&packet.build()).unwrap();
+        let decision = decide(&node.table, &request, &incomplete, &mut node.offers, NOW);
+        expect_ignore(decision, IgnoreReason::MembersIncomplete);
+    }
+    // The same requests are answered once the list is complete.
+    expect_reply(node.broadcast(&discover(1)));
 }
 
 // ---- REQUEST, SELECTING (RFC 2131 §4.3.2) ----
@@ -428,7 +414,7 @@ fn selecting_names_another_cluster_node_after_failover_and_is_still_ours() {
 #[test]
 fn selecting_a_taken_address_is_naked_after_the_rejected_bind() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(9, ip(13), NOW + 60_000));
+    node.hold(bound(9, ip(13), NOW + 60_000));
     let decision = node.broadcast(&selecting(1, SERVER, ip(13)));
     let nak = node.commit(decision).expect("a NAK");
     assert_eq!(nak.kind, ReplyKind::Nak);
@@ -446,11 +432,54 @@ fn selecting_a_taken_address_is_naked_after_the_rejected_bind() {
 }
 
 #[test]
-fn selecting_without_a_requested_address_is_ignored() {
+fn selecting_without_a_requested_address_and_no_pending_offer_is_silent() {
     let mut node = Node::leader();
     expect_ignore(
         node.broadcast(&request(1).option(54, &SERVER.octets())),
         IgnoreReason::MissingRequestedAddress,
+    );
+}
+
+#[test]
+fn selecting_without_a_requested_address_binds_the_pending_offer_like_kea_4_3_2() {
+    let mut node = Node::leader();
+    let offer = expect_reply(node.broadcast(&discover(1)));
+    let decision = node.broadcast(&request(1).option(54, &SERVER.octets()));
+    match &expect_proposal(decision.clone()).command {
+        Command::Bind { request, .. } => {
+            assert_eq!(request.requested_address, Some(offer.yiaddr));
+        }
+        other => panic!("expected Bind, got {other:?}"),
+    }
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, offer.yiaddr));
+
+    // Another client's offer is not this client's.
+    expect_ignore(
+        node.broadcast(&request(2).option(54, &SERVER.octets())),
+        IgnoreReason::MissingRequestedAddress,
+    );
+    // Nor is an offer whose hold has ended.
+    let mut node = Node::leader();
+    expect_reply(node.broadcast(&discover(3)));
+    let later = NOW + 30_001;
+    expect_ignore(
+        node.decide_at(
+            &request(3).option(54, &SERVER.octets()),
+            Arrival::Broadcast,
+            later,
+        ),
+        IgnoreReason::MissingRequestedAddress,
+    );
+}
+
+#[test]
+fn selecting_without_a_requested_address_for_another_server_is_still_dropped() {
+    let mut node = Node::leader();
+    expect_reply(node.broadcast(&discover(1)));
+    expect_ignore(
+        node.broadcast(&request(1).option(54, &FOREIGN_SERVER.octets())),
+        IgnoreReason::OtherServerSelected,
     );
 }
 
@@ -485,7 +514,7 @@ fn init_reboot_from_an_unknown_client_is_silent_4_3_2() {
 #[test]
 fn init_reboot_with_a_wrong_notion_of_its_address_is_naked_4_3_2() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let nak = expect_reply(node.broadcast(&init_reboot(1, ip(14))));
     assert_eq!(nak.nak_reason, Some(NakReason::WrongAddress));
 }
@@ -493,13 +522,20 @@ fn init_reboot_with_a_wrong_notion_of_its_address_is_naked_4_3_2() {
 #[test]
 fn init_reboot_for_an_address_no_longer_available_is_naked_4_3_2() {
     let mut node = Node::leader();
-    // The client's lease ran out and its address was since reserved for another MAC.
-    node.view.insert_lease(bound(1, ip(12), NOW - 1));
-    node.view.reserve(Reservation {
-        mac: mac(5),
-        address: ip(12),
-        hostname: None,
-    });
+    // The client's MAC has a reservation, so that is its recorded address, but
+    // the address is leased to another client identity (option 61) from the
+    // same MAC, e.g. the container's previous OS: not available to this one.
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(1),
+            address: ip(12),
+            hostname: None,
+        },
+    );
+    let mut lease = bound(1, ip(12), NOW + 60_000);
+    lease.client_id = ClientId(vec![0xff, 0, 0, 0, 1]);
+    node.hold(lease);
     let nak = expect_reply(node.broadcast(&init_reboot(1, ip(12))));
     assert_eq!(nak.nak_reason, Some(NakReason::Unavailable));
 }
@@ -507,7 +543,7 @@ fn init_reboot_for_an_address_no_longer_available_is_naked_4_3_2() {
 #[test]
 fn init_reboot_with_a_correct_address_is_rebound_and_acked_4_3_2() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let decision = node.broadcast(&init_reboot(1, ip(12)));
     let ack = node.commit(decision).expect("an ACK");
     assert_eq!(ack.kind, ReplyKind::Ack);
@@ -522,11 +558,14 @@ fn init_reboot_with_a_correct_address_is_rebound_and_acked_4_3_2() {
 #[test]
 fn init_reboot_of_a_reserved_client_without_a_lease_is_bound() {
     let mut node = Node::leader();
-    node.view.reserve(Reservation {
-        mac: mac(3),
-        address: ip(40),
-        hostname: None,
-    });
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(3),
+            address: ip(40),
+            hostname: None,
+        },
+    );
     let decision = node.broadcast(&init_reboot(3, ip(40)));
     assert_eq!(node.commit(decision).expect("an ACK").yiaddr, ip(40));
 }
@@ -536,7 +575,7 @@ fn init_reboot_of_a_reserved_client_without_a_lease_is_bound() {
 #[test]
 fn renewing_proposes_renew_and_acks_to_ciaddr_4_3_2() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let decision = node.unicast(&request(1).ciaddr(ip(12)));
     match &expect_proposal(decision.clone()).command {
         Command::Renew {
@@ -563,14 +602,14 @@ fn renewing_proposes_renew_and_acks_to_ciaddr_4_3_2() {
 #[test]
 fn renewing_is_handled_by_the_follower_it_was_sent_to() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     expect_proposal(node.unicast(&request(1).ciaddr(ip(12))));
 }
 
 #[test]
 fn renewing_an_address_held_by_another_client_is_naked() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(2, ip(12), NOW + 60_000));
+    node.hold(bound(2, ip(12), NOW + 60_000));
     let nak = expect_reply(node.unicast(&request(1).ciaddr(ip(12))));
     assert_eq!(nak.nak_reason, Some(NakReason::HeldByOther));
     assert_eq!(nak.destination, Destination::Broadcast);
@@ -597,11 +636,14 @@ fn renewing_a_lease_we_do_not_know_binds_that_address_when_it_is_free() {
 #[test]
 fn renewing_an_unknown_lease_on_an_address_reserved_for_another_is_naked() {
     let mut node = Node::leader();
-    node.view.reserve(Reservation {
-        mac: mac(2),
-        address: ip(12),
-        hostname: None,
-    });
+    reserve(
+        &mut node.table,
+        Reservation {
+            mac: mac(2),
+            address: ip(12),
+            hostname: None,
+        },
+    );
     let decision = node.unicast(&request(1).ciaddr(ip(12)));
     let nak = node.commit(decision).expect("a NAK");
     assert_eq!(nak.kind, ReplyKind::Nak);
@@ -635,7 +677,7 @@ fn rebinding_for_a_lease_we_do_not_know_is_silent_4_3_2() {
 #[test]
 fn rebinding_a_known_lease_is_renewed_by_the_leader() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let decision = node.broadcast(&request(1).ciaddr(ip(12)));
     let ack = node.commit(decision).expect("an ACK");
     assert_eq!(ack.kind, ReplyKind::Ack);
@@ -646,9 +688,50 @@ fn rebinding_a_known_lease_is_renewed_by_the_leader() {
 }
 
 #[test]
+fn a_rebind_from_0_0_0_0_after_a_failover_is_acked_by_the_new_leader_at_ciaddr() {
+    // networkd rebinds with a raw broadcast from IP 0.0.0.0, ciaddr set, no
+    // 50/54, naming a server that is gone. The new leader knows the lease from
+    // the log and ACKs it to ciaddr (RFC 2131 §4.1), where the client still
+    // holds its address.
+    let mut node = Node::leader();
+    let mut lease = bound(1, ip(12), NOW + 10_000);
+    lease.seen_by = Some(9);
+    node.hold(lease);
+    let rebind = request(1).ciaddr(ip(12)).option(12, b"c1");
+    let decision = node.broadcast(&rebind);
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, ip(12)));
+    assert_eq!(option(&ack, 54), Some(SERVER.octets().to_vec()));
+    assert_eq!(u32_option(&ack, 51), Some(3600), "a full lease again");
+    assert_eq!(
+        ack.destination,
+        Destination::Unicast(SocketAddrV4::new(ip(12), 68))
+    );
+}
+
+#[test]
+fn a_renew_after_a_failover_is_acked_by_whichever_node_receives_it() {
+    // The old leader's host still runs a node (restarted, now a follower) or
+    // the client renews to the new leader after rebinding: either way the
+    // unicast RENEWING naming a cluster server id is extended, never NAKed.
+    for role in [Role::LEADER, Role::FOLLOWER] {
+        let mut node = Node::with_role(role);
+        node.hold(bound(1, ip(12), NOW + 10_000));
+        let renew = request(1).ciaddr(ip(12)).option(54, &OTHER_NODE.octets());
+        let decision = node.unicast(&renew);
+        match &expect_proposal(decision.clone()).command {
+            Command::Renew { address, .. } => assert_eq!(*address, ip(12)),
+            other => panic!("expected a Renew, got {other:?}"),
+        }
+        let ack = node.commit(decision).expect("an ACK");
+        assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, ip(12)), "{role:?}");
+    }
+}
+
+#[test]
 fn rebinding_an_address_held_by_another_client_is_naked() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(2, ip(12), NOW + 60_000));
+    node.hold(bound(2, ip(12), NOW + 60_000));
     let nak = expect_reply(node.broadcast(&request(1).ciaddr(ip(12))));
     assert_eq!(nak.nak_reason, Some(NakReason::HeldByOther));
 }
@@ -658,7 +741,7 @@ fn rebinding_an_address_held_by_another_client_is_naked() {
 #[test]
 fn followers_stay_silent_on_broadcasts() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let broadcasts = [
         discover(1),
         selecting(1, SERVER, ip(12)),
@@ -675,7 +758,7 @@ fn followers_stay_silent_on_broadcasts() {
 #[test]
 fn followers_stay_silent_on_relayed_messages() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     expect_ignore(
         node.unicast(&discover(1).giaddr(ip(254))),
         IgnoreReason::NotLeader,
@@ -695,7 +778,7 @@ fn a_unicast_discover_still_goes_to_the_leader_only() {
 #[test]
 fn followers_answer_unicast_inform_and_release() {
     let mut node = Node::with_role(Role::FOLLOWER);
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let inform = expect_reply(node.unicast(&PacketBuilder::new(8, mac(1)).ciaddr(ip(12))));
     assert_eq!(inform.kind, ReplyKind::InformAck);
     let release = PacketBuilder::new(7, mac(1))
@@ -709,7 +792,7 @@ fn followers_answer_unicast_inform_and_release() {
 #[test]
 fn without_quorum_a_valid_lease_is_acked_with_its_remaining_time_only() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW + 1_000_000));
+    node.hold(bound(1, ip(12), NOW + 1_000_000));
     for arrival in [Arrival::Unicast, Arrival::Broadcast] {
         let reply = expect_reply(node.decide_at(&request(1).ciaddr(ip(12)), arrival, NOW));
         assert_eq!(reply.kind, ReplyKind::DegradedAck);
@@ -720,7 +803,7 @@ fn without_quorum_a_valid_lease_is_acked_with_its_remaining_time_only() {
         assert_eq!(option(&reply, 12), Some(b"c1".to_vec()));
     }
     assert_eq!(
-        node.view
+        node.table
             .lease_by_client(&ClientId::from_mac(mac(1)))
             .unwrap()
             .expires_at,
@@ -731,8 +814,8 @@ fn without_quorum_a_valid_lease_is_acked_with_its_remaining_time_only() {
 #[test]
 fn without_quorum_an_expired_or_foreign_lease_gets_silence() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW));
-    node.view.insert_lease(bound(2, ip(13), NOW + 1_000_000));
+    node.hold(bound(1, ip(12), NOW));
+    node.hold(bound(2, ip(13), NOW + 1_000_000));
     expect_ignore(
         node.unicast(&request(1).ciaddr(ip(12))),
         IgnoreReason::NoQuorumNoLease,
@@ -750,12 +833,12 @@ fn without_quorum_an_expired_or_foreign_lease_gets_silence() {
 #[test]
 fn without_quorum_less_than_a_second_left_is_not_worth_an_ack() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW + 999));
+    node.hold(bound(1, ip(12), NOW + 999));
     expect_ignore(
         node.unicast(&request(1).ciaddr(ip(12))),
         IgnoreReason::NoQuorumNoLease,
     );
-    node.view.insert_lease(bound(1, ip(12), NOW + 1_999));
+    node.hold(bound(1, ip(12), NOW + 1_999));
     let reply = expect_reply(node.unicast(&request(1).ciaddr(ip(12))));
     assert_eq!(u32_option(&reply, 51), Some(1), "rounded down, never up");
 }
@@ -763,7 +846,7 @@ fn without_quorum_less_than_a_second_left_is_not_worth_an_ack() {
 #[test]
 fn without_quorum_no_new_address_is_granted_and_nothing_is_written() {
     let mut node = Node::with_role(Role::ISOLATED);
-    node.view.insert_lease(bound(1, ip(12), NOW + 1_000_000));
+    node.hold(bound(1, ip(12), NOW + 1_000_000));
     let cases = [
         (discover(2), IgnoreReason::NoQuorumDiscover),
         (selecting(2, SERVER, ip(14)), IgnoreReason::NoQuorumBind),
@@ -797,7 +880,7 @@ fn without_quorum_no_new_address_is_granted_and_nothing_is_written() {
 #[test]
 fn release_proposes_release_and_sends_nothing_4_3_4() {
     let mut node = Node::leader();
-    node.view.insert_lease(bound(1, ip(12), NOW + 60_000));
+    node.hold(bound(1, ip(12), NOW + 60_000));
     let packet = PacketBuilder::new(7, mac(1))
         .ciaddr(ip(12))
         .option(54, &SERVER.octets());
@@ -806,11 +889,62 @@ fn release_proposes_release_and_sends_nothing_4_3_4() {
         proposal.command,
         Command::Release {
             client_id: Some(ClientId::from_mac(mac(1))),
+            mac: Some(mac(1)),
             address: ip(12),
             now: NOW
         }
     );
     assert!(proposal.pending.is_none());
+}
+
+#[test]
+fn release_without_a_server_id_from_the_owner_frees_the_lease() {
+    // networkd's RELEASE: options 53 and 61 only, unicast from the address.
+    let mut node = Node::leader();
+    node.hold(bound(1, ip(12), NOW + 60_000));
+    let packet = PacketBuilder::new(7, mac(1)).ciaddr(ip(12));
+    let proposal = expect_proposal(node.unicast(&packet));
+    assert_eq!(
+        proposal.command,
+        Command::Release {
+            client_id: Some(ClientId::from_mac(mac(1))),
+            mac: Some(mac(1)),
+            address: ip(12),
+            now: NOW
+        }
+    );
+    assert_eq!(node.table.apply(&proposal.command), Response::Done);
+    assert!(node.table.lease_by_address(ip(12)).is_none());
+}
+
+#[test]
+fn release_from_anyone_but_the_owner_is_ignored() {
+    let mut node = Node::leader();
+    let duid = [0xff, 0, 0, 0, 1, 0, 2, 0, 0, 0xab, 0x11, 0xcd];
+    let mut lease = bound(1, ip(12), NOW + 60_000);
+    lease.client_id = ClientId(duid.to_vec());
+    node.hold(lease);
+    let cases = [
+        // Option 61 copied by another MAC: a clone of the container, or a forgery.
+        PacketBuilder::new(7, mac(2))
+            .ciaddr(ip(12))
+            .option(61, &duid),
+        // The owner's MAC with another identity.
+        PacketBuilder::new(7, mac(1)).ciaddr(ip(12)),
+        // The owner, but for an address it does not hold.
+        PacketBuilder::new(7, mac(1))
+            .ciaddr(ip(13))
+            .option(61, &duid),
+    ];
+    for packet in &cases {
+        expect_ignore(node.unicast(packet), IgnoreReason::ReleaseNotOwner);
+    }
+    assert!(node.table.lease_by_address(ip(12)).is_some());
+    let owner = PacketBuilder::new(7, mac(1))
+        .ciaddr(ip(12))
+        .option(61, &duid);
+    let proposal = expect_proposal(node.unicast(&owner));
+    assert_eq!(node.table.apply(&proposal.command), Response::Done);
 }
 
 #[test]
@@ -1018,4 +1152,313 @@ fn ack_lease_time_comes_from_the_leaders_timestamps_not_this_hosts_clock() {
     lease.granted_at = NOW + 5_000;
     let ack = finish(pending, &Response::Lease { lease }).unwrap();
     assert_eq!(u32_option(&ack, 51), Some(600));
+}
+
+// ---- dhcp.client_identity ----
+
+/// Two copies of one container: the same option 61 (a DUID from the shared
+/// machine-id), different MACs.
+const CLONE_DUID: [u8; 12] = [0xff, 0, 0, 0, 1, 0, 2, 0, 0, 0xab, 0x11, 0xcd];
+
+fn node_with_identity(identity: ClientIdentity) -> Node {
+    let mut settings = settings();
+    settings.client_identity = identity;
+    Node {
+        table: table_with(settings),
+        ..Node::leader()
+    }
+}
+
+/// DISCOVER, then SELECTING for the offer; the committed ACK.
+fn lease_for(node: &mut Node, n: u8, duid: &[u8]) -> Reply {
+    let offer = expect_reply(node.broadcast(&discover(n).option(61, duid)));
+    let selecting = selecting(n, SERVER, offer.yiaddr).option(61, duid);
+    let decision = node.broadcast(&selecting);
+    node.commit(decision).expect("an ACK")
+}
+
+#[test]
+fn under_mac_identity_clones_with_one_client_id_get_two_addresses() {
+    let mut node = node_with_identity(ClientIdentity::Mac);
+    let first = lease_for(&mut node, 1, &CLONE_DUID);
+    let second = lease_for(&mut node, 2, &CLONE_DUID);
+    assert_eq!((first.kind, second.kind), (ReplyKind::Ack, ReplyKind::Ack));
+    assert_ne!(first.yiaddr, second.yiaddr);
+    // The lease key is the MAC; option 61 is still echoed as sent (RFC 6842).
+    let lease = node.table.lease_by_address(first.yiaddr).unwrap();
+    assert_eq!(lease.client_id, ClientId::from_mac(mac(1)));
+    assert_eq!(option(&first, 61), Some(CLONE_DUID.to_vec()));
+}
+
+#[test]
+fn under_client_id_identity_clones_with_one_client_id_share_one_lease() {
+    // The documented behaviour of "client-id" (RFC 2131 §4.2, and dnsmasq and
+    // Kea by default): one identifier is one client, whatever its MAC. The
+    // second copy is given the first one's address, and the lease moves to it.
+    let mut node = node_with_identity(ClientIdentity::ClientId);
+    let first = lease_for(&mut node, 1, &CLONE_DUID);
+    let second = lease_for(&mut node, 2, &CLONE_DUID);
+    assert_eq!(first.yiaddr, second.yiaddr);
+    let lease = node.table.lease_by_address(first.yiaddr).unwrap();
+    assert_eq!(lease.client_id, ClientId(CLONE_DUID.to_vec()));
+    assert_eq!(lease.mac, mac(2));
+}
+
+#[test]
+fn under_mac_identity_renew_and_release_follow_the_mac_not_option_61() {
+    let mut node = node_with_identity(ClientIdentity::Mac);
+    let ack = lease_for(&mut node, 1, &CLONE_DUID);
+    // The client changes its option 61 (networkd's ClientIdentifier= edited):
+    // still the same client under "mac".
+    let renew = request(1)
+        .ciaddr(ack.yiaddr)
+        .option(61, &[0x01, 9, 9, 9, 9, 9, 9]);
+    let decision = node.unicast(&renew);
+    assert_eq!(node.commit(decision).map(|r| r.kind), Some(ReplyKind::Ack));
+    // The clone cannot release it: another MAC.
+    let forged = PacketBuilder::new(7, mac(2))
+        .ciaddr(ack.yiaddr)
+        .option(61, &CLONE_DUID);
+    expect_ignore(node.unicast(&forged), IgnoreReason::ReleaseNotOwner);
+    let release = PacketBuilder::new(7, mac(1))
+        .ciaddr(ack.yiaddr)
+        .option(61, &CLONE_DUID);
+    let proposal = expect_proposal(node.unicast(&release));
+    assert_eq!(node.table.apply(&proposal.command), Response::Done);
+}
+
+// ---- Rapid commit (RFC 4039) ----
+
+fn rapid_discover(n: u8) -> PacketBuilder {
+    discover(n).option(80, &[]).option(12, b"web")
+}
+
+#[test]
+fn rapid_commit_discover_proposes_a_bind_and_acks_with_option_80_after_commit_rfc4039_4() {
+    let mut node = Node::leader();
+    let decision = node.broadcast(&rapid_discover(1));
+    let proposal = expect_proposal(decision.clone());
+    let address = match &proposal.command {
+        Command::Bind { request, .. } => request.requested_address.expect("a strict bind"),
+        other => panic!("expected Bind, got {other:?}"),
+    };
+    assert_eq!(address, ip(10), "the address an OFFER would carry");
+    assert_eq!(
+        proposal.pending.as_ref().map(PendingReply::kind),
+        Some(ReplyKind::RapidCommitAck)
+    );
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::RapidCommitAck);
+    assert_eq!(option(&ack, 53), Some(vec![5]), "a DHCPACK");
+    assert_eq!(
+        option(&ack, 80),
+        Some(vec![]),
+        "RFC 4039 §4: option 80 in the ACK"
+    );
+    assert_eq!(ack.yiaddr, address);
+    assert_eq!(u32_option(&ack, 51), Some(3600));
+    assert_eq!(option(&ack, 12), Some(b"web".to_vec()), "granted name");
+    assert_eq!(ciaddr(&ack), Ipv4Addr::UNSPECIFIED);
+    assert_eq!(
+        node.table
+            .lease_by_client(&ClientId::from_mac(mac(1)))
+            .map(|l| l.address),
+        Some(address)
+    );
+}
+
+#[test]
+fn rapid_commit_holds_the_address_until_the_commit_lands() {
+    let mut node = Node::leader();
+    let first = expect_proposal(node.broadcast(&rapid_discover(1)));
+    // Decided before the first Bind is applied: another address.
+    let second = expect_reply(node.broadcast(&discover(2)));
+    let Command::Bind { request, .. } = &first.command else {
+        panic!("expected Bind");
+    };
+    assert_ne!(request.requested_address, Some(second.yiaddr));
+}
+
+#[test]
+fn rapid_commit_switched_off_answers_with_an_offer_without_option_80() {
+    let mut node = Node::leader();
+    let mut server = crate::testing::server_config();
+    server.options.rapid_commit = false;
+    let request = decode(&rapid_discover(1).build()).unwrap();
+    let context = Context {
+        server: Arc::new(server),
+        arrival: Arrival::Broadcast,
+        role: Role::LEADER,
+    };
+    let offer = expect_reply(decide(
+        &node.table,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(offer.kind, ReplyKind::Offer);
+    assert_eq!(option(&offer, 80), None, "RFC 4039 §4: not in an OFFER");
+}
+
+#[test]
+fn rapid_commit_is_for_the_leader_only_and_needs_quorum() {
+    let mut follower = Node::with_role(Role::FOLLOWER);
+    expect_ignore(
+        follower.broadcast(&rapid_discover(1)),
+        IgnoreReason::NotLeader,
+    );
+    expect_ignore(
+        follower.unicast(&rapid_discover(1)),
+        IgnoreReason::NotLeader,
+    );
+    let mut isolated = Node::with_role(Role::ISOLATED);
+    expect_ignore(
+        isolated.broadcast(&rapid_discover(1)),
+        IgnoreReason::NoQuorumDiscover,
+    );
+}
+
+#[test]
+fn rapid_commit_option_in_a_request_changes_nothing_rfc4039_3() {
+    let mut node = Node::leader();
+    let offer = expect_reply(node.broadcast(&discover(1)));
+    let decision = node.broadcast(&selecting(1, SERVER, offer.yiaddr).option(80, &[]));
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::Ack);
+    assert_eq!(option(&ack, 80), None);
+}
+
+#[test]
+fn a_refused_rapid_commit_bind_gets_no_nak_rfc2131_4_3_1() {
+    let mut node = Node::leader();
+    let decision = node.broadcast(&rapid_discover(1));
+    let proposal = expect_proposal(decision);
+    // Meanwhile another client took the address.
+    let taken = proposal
+        .pending
+        .as_ref()
+        .map(PendingReply::address)
+        .unwrap();
+    node.hold(bound(9, taken, NOW + 60_000));
+    let response = node.table.apply(&proposal.command);
+    assert!(
+        matches!(response, Response::Rejected { .. }),
+        "{response:?}"
+    );
+    assert_eq!(finish(proposal.pending.unwrap(), &response), None);
+}
+
+#[test]
+fn a_relayed_rapid_commit_ack_goes_to_the_relay() {
+    let mut node = Node::leader();
+    let decision = node.broadcast(&rapid_discover(1).giaddr(ip(1)));
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(ack.kind, ReplyKind::RapidCommitAck);
+    assert_eq!(
+        ack.destination,
+        Destination::Relay(SocketAddrV4::new(ip(1), 67))
+    );
+}
+
+// ---- Boot fields (RFC 2131 §2 and Table 3, RFC 2132 §9.4/§9.5) ----
+
+fn boot_context() -> Context {
+    let mut server = crate::testing::server_config();
+    server.options.boot = crate::context::BootFields {
+        next_server: Some(ip(5)),
+        server_name: Some("tftp.lxd".into()),
+        boot_file: Some("pxelinux.0".into()),
+    };
+    Context {
+        server: Arc::new(server),
+        arrival: Arrival::Broadcast,
+        role: Role::LEADER,
+    }
+}
+
+fn siaddr(reply: &Reply) -> Ipv4Addr {
+    Ipv4Addr::new(
+        reply.packet[20],
+        reply.packet[21],
+        reply.packet[22],
+        reply.packet[23],
+    )
+}
+
+fn field(reply: &Reply, at: usize, len: usize) -> String {
+    let bytes = &reply.packet[at..at + len];
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(len);
+    String::from_utf8(bytes[..end].to_vec()).unwrap()
+}
+
+#[test]
+fn offers_and_acks_carry_siaddr_sname_and_file_table_3() {
+    let mut node = Node::leader();
+    let context = boot_context();
+    let request = decode(&discover(1).option(55, &[1, 3, 66, 67]).build()).unwrap();
+    let offer = expect_reply(decide(
+        &node.table,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(siaddr(&offer), ip(5));
+    assert_eq!(field(&offer, 44, 64), "tftp.lxd");
+    assert_eq!(field(&offer, 108, 128), "pxelinux.0");
+    assert_eq!(option(&offer, 66), Some(b"tftp.lxd".to_vec()), "asked for");
+    assert_eq!(
+        option(&offer, 67),
+        Some(b"pxelinux.0".to_vec()),
+        "asked for"
+    );
+
+    let unasked = decode(&discover(2).option(55, &[1, 3]).build()).unwrap();
+    let offer = expect_reply(decide(
+        &node.table,
+        &unasked,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(field(&offer, 108, 128), "pxelinux.0", "the field always");
+    assert_eq!((option(&offer, 66), option(&offer, 67)), (None, None));
+
+    let pxe = decode(
+        &discover(3)
+            .option(55, &[1, 3])
+            .option(60, b"PXEClient:Arch:00000:UNDI:002001")
+            .build(),
+    )
+    .unwrap();
+    let offer = expect_reply(decide(&node.table, &pxe, &context, &mut node.offers, NOW));
+    assert_eq!(
+        option(&offer, 66),
+        Some(b"tftp.lxd".to_vec()),
+        "PXE: unasked"
+    );
+    assert_eq!(
+        option(&offer, 67),
+        Some(b"pxelinux.0".to_vec()),
+        "PXE: unasked"
+    );
+}
+
+#[test]
+fn naks_carry_no_boot_fields_table_3() {
+    let mut node = Node::leader();
+    let context = boot_context();
+    let request = decode(&init_reboot(1, Ipv4Addr::new(192, 168, 0, 9)).build()).unwrap();
+    let nak = expect_reply(decide(
+        &node.table,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(nak.kind, ReplyKind::Nak);
+    assert_eq!(siaddr(&nak), Ipv4Addr::UNSPECIFIED);
+    assert_eq!(field(&nak, 44, 64), "");
+    assert_eq!(field(&nak, 108, 128), "");
 }

@@ -17,6 +17,7 @@
 mod frame;
 mod interface;
 mod raw;
+mod transport;
 mod udp;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ use tracing::warn;
 
 pub use frame::{Endpoints, build as build_packet};
 pub use interface::Interface;
+pub use transport::{RoleChanges, drop_broadcasts_while_following};
 
 use crate::context::Arrival;
 use crate::destination::{CLIENT_PORT, Destination};
@@ -70,15 +72,27 @@ pub enum Plan {
     Raw { mac: [u8; 6], address: Ipv4Addr },
 }
 
-/// Where a reply to `destination` goes, given the configured mode and
-/// whether a raw socket is open: the single decision of the send path.
-pub fn plan(destination: Destination, mode: UnicastReplies, raw_available: bool) -> Plan {
+/// Where a reply to `destination` goes on this socket: the single decision of
+/// the send path, after [`crate::destination::route`] has applied RFC 2131
+/// §4.1. Relays listen on the server port: 67 normally, but a server moved to
+/// another `server_port` (the unprivileged demo, tests) expects its relays
+/// there. A reply for a client without an address goes as a raw frame only in
+/// `UnicastReplies::Raw` mode with a raw socket open; otherwise it is
+/// broadcast, which §4.1 allows.
+pub fn plan(
+    destination: Destination,
+    server_port: u16,
+    mode: UnicastReplies,
+    raw_available: bool,
+) -> Plan {
     let broadcast = Plan::Udp(
         SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
         SentVia::Broadcast,
     );
     match destination {
-        Destination::Relay(relay) => Plan::Udp(relay, SentVia::Relay),
+        Destination::Relay(relay) => {
+            Plan::Udp(SocketAddrV4::new(*relay.ip(), server_port), SentVia::Relay)
+        }
         Destination::Unicast(client) => Plan::Udp(client, SentVia::Unicast),
         Destination::Broadcast => broadcast,
         Destination::Hardware { mac, address } => match mode {
@@ -194,15 +208,7 @@ impl DhcpSocket {
 
     /// Sends `reply` along the path its destination calls for.
     pub async fn send(&self, reply: &Reply) -> io::Result<SentVia> {
-        // Relays listen on the server port: 67 normally; a server moved to
-        // another port (the unprivileged demo, tests) expects its relays there.
-        let destination = match reply.destination {
-            Destination::Relay(relay) => {
-                Destination::Relay(SocketAddrV4::new(*relay.ip(), self.port))
-            }
-            other => other,
-        };
-        let plan = plan(destination, self.mode, self.raw.is_some());
+        let plan = plan(reply.destination, self.port, self.mode, self.raw.is_some());
         match plan {
             Plan::Udp(target, via) => self.send_udp(&reply.packet, target, via).await,
             Plan::Raw { mac, address } => match self.send_raw(&reply.packet, mac, address).await {

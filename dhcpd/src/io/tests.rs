@@ -132,27 +132,35 @@ fn plan_follows_the_destination_and_the_mode() {
     for mode in [UnicastReplies::Raw, UnicastReplies::Broadcast] {
         for raw in [true, false] {
             assert_eq!(
-                plan(Destination::Relay(relay), mode, raw),
+                plan(Destination::Relay(relay), 67, mode, raw),
                 Plan::Udp(relay, SentVia::Relay)
             );
             assert_eq!(
-                plan(Destination::Unicast(client), mode, raw),
+                plan(Destination::Unicast(client), 67, mode, raw),
                 Plan::Udp(client, SentVia::Unicast)
             );
-            assert_eq!(plan(Destination::Broadcast, mode, raw), broadcast);
+            assert_eq!(plan(Destination::Broadcast, 67, mode, raw), broadcast);
         }
     }
     assert_eq!(
-        plan(hardware, UnicastReplies::Raw, true),
+        plan(hardware, 67, UnicastReplies::Raw, true),
         Plan::Raw {
             mac: CLIENT_MAC,
             address: YIADDR
         }
     );
     // No raw socket (no CAP_NET_RAW): RFC 2131 §4.1's broadcast fallback.
-    assert_eq!(plan(hardware, UnicastReplies::Raw, false), broadcast);
+    assert_eq!(plan(hardware, 67, UnicastReplies::Raw, false), broadcast);
     // Configured broadcast wins even with a raw socket.
-    assert_eq!(plan(hardware, UnicastReplies::Broadcast, true), broadcast);
+    assert_eq!(
+        plan(hardware, 67, UnicastReplies::Broadcast, true),
+        broadcast
+    );
+    // A server on another port sends to its relays on that port.
+    assert_eq!(
+        plan(Destination::Relay(relay), 1067, UnicastReplies::Raw, true),
+        Plan::Udp(SocketAddrV4::new(*relay.ip(), 1067), SentVia::Relay)
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::testing::{PacketBuilder, packet_options, server_config, settings};
-use crate::{ReplyKind, Role};
+use crate::{DropReason, IgnoreReason, ReplyKind, Role};
 
 const DISCOVER: u8 = 1;
 const REQUEST: u8 = 3;
@@ -21,6 +21,8 @@ struct FakeCluster {
     leader: AtomicBool,
     reachable: AtomicBool,
     commits: AtomicBool,
+    /// Closed (false): commits wait until it opens, as a slow quorum would.
+    gate: tokio::sync::watch::Sender<bool>,
     now: AtomicU64,
 }
 
@@ -35,9 +37,18 @@ impl FakeCluster {
             leader: AtomicBool::new(true),
             reachable: AtomicBool::new(true),
             commits: AtomicBool::new(true),
+            gate: tokio::sync::watch::channel(true).0,
             now: AtomicU64::new(1_000_000),
         })
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FakeCommitError {
+    #[error("gate dropped")]
+    GateDropped,
+    #[error("no quorum")]
+    NoQuorum,
 }
 
 impl Cluster for FakeCluster {
@@ -56,9 +67,15 @@ impl Cluster for FakeCluster {
         Arc::new(server_config())
     }
 
-    async fn commit(&self, command: Command) -> Result<Response, String> {
+    type CommitError = FakeCommitError;
+
+    async fn commit(&self, command: Command) -> Result<Response, FakeCommitError> {
+        let mut gate = self.gate.subscribe();
+        gate.wait_for(|open| *open)
+            .await
+            .map_err(|_| FakeCommitError::GateDropped)?;
         if !self.commits.load(Ordering::SeqCst) {
-            return Err("no quorum".into());
+            return Err(FakeCommitError::NoQuorum);
         }
         Ok(self.table.lock().unwrap().apply(&command))
     }
@@ -181,7 +198,7 @@ async fn a_client_gets_an_offer_then_an_ack_committed_to_the_table() {
         .expect("committed lease");
     assert_eq!(lease.mac, mac(1));
     assert_eq!(lease.granted_name.as_deref(), Some("c1"));
-    assert_eq!(harness.server.stats().get("reply.ack"), 1);
+    assert_eq!(harness.server.stats().replies(ReplyKind::Ack), 1);
 }
 
 #[tokio::test]
@@ -193,10 +210,10 @@ async fn a_follower_stays_silent_on_broadcasts() {
         .await;
     assert!(harness.reply().await.is_none());
     assert_eq!(
-        harness.server.stats().get("ignored.not_leader"),
+        harness.server.stats().ignored(IgnoreReason::NotLeader),
         1,
         "{:?}",
-        harness.server.stats().snapshot()
+        harness.server.stats()
     );
 }
 
@@ -218,10 +235,10 @@ async fn malformed_packets_are_dropped_and_counted() {
         Some(ReplyKind::Offer)
     );
     assert_eq!(
-        harness.server.stats().get("dropped.truncated"),
+        harness.server.stats().dropped(DropReason::Truncated),
         1,
         "{:?}",
-        harness.server.stats().snapshot()
+        harness.server.stats()
     );
 }
 
@@ -240,5 +257,73 @@ async fn an_uncommitted_request_gets_no_reply_rather_than_a_nak() {
         .option(54, &server_id());
     harness.send(request, Arrival::Broadcast).await;
     assert!(harness.reply().await.is_none());
-    assert_eq!(harness.server.stats().get("commit_failed"), 1);
+    assert_eq!(harness.server.stats().events(Event::CommitFailed), 1);
+}
+
+#[tokio::test]
+async fn a_rapid_commit_ack_is_sent_only_after_the_commit_rfc4039() {
+    let mut harness = Harness::start();
+    harness.cluster.gate.send_replace(false);
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(5)).xid(9).option(80, &[]),
+            Arrival::Broadcast,
+        )
+        .await;
+    assert!(
+        harness.reply().await.is_none(),
+        "no ACK (and no OFFER) while the Bind is not committed"
+    );
+    assert!(
+        harness
+            .cluster
+            .read(|t| t.leases().all(|lease| lease.mac != mac(5)))
+    );
+    harness.cluster.gate.send_replace(true);
+    let ack = harness.reply().await.expect("the ACK once committed");
+    assert_eq!(ack.kind, ReplyKind::RapidCommitAck);
+    assert_eq!(ack.xid, 9);
+    let options = packet_options(&ack.packet).expect("options");
+    assert_eq!(options.get(53), Some(&[5][..]));
+    assert_eq!(options.get(80), Some(&[][..]));
+    let lease = harness
+        .cluster
+        .read(|t| t.lease_by_address(ack.yiaddr).cloned())
+        .expect("the ACKed lease is in the table");
+    assert_eq!(lease.mac, mac(5));
+    let stats = harness.server.stats();
+    assert_eq!(stats.replies(ReplyKind::RapidCommitAck), 1);
+    assert_eq!(stats.replies(ReplyKind::Offer), 0, "{:?}", stats);
+}
+
+#[tokio::test]
+async fn a_rapid_commit_that_cannot_commit_gets_no_reply() {
+    let mut harness = Harness::start();
+    harness.cluster.commits.store(false, Ordering::SeqCst);
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(6)).option(80, &[]),
+            Arrival::Broadcast,
+        )
+        .await;
+    assert!(harness.reply().await.is_none());
+    assert_eq!(harness.server.stats().events(Event::CommitFailed), 1);
+}
+
+#[tokio::test]
+async fn an_inform_without_ciaddr_is_a_counted_drop() {
+    let mut harness = Harness::start();
+    harness
+        .send(PacketBuilder::new(8, mac(7)), Arrival::Broadcast)
+        .await;
+    assert!(harness.reply().await.is_none());
+    assert_eq!(
+        harness
+            .server
+            .stats()
+            .dropped(DropReason::InformWithoutAddress),
+        1,
+        "{:?}",
+        harness.server.stats()
+    );
 }

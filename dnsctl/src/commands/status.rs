@@ -53,6 +53,25 @@ pub fn status_text(status: &StatusView, colour: bool) -> String {
             "cluster settings not written yet (no leader has committed them)"
         );
     }
+    let dns_servers = if status.dns_servers.is_empty() {
+        "-".to_string()
+    } else {
+        status.dns_servers.join(", ")
+    };
+    if status.dns_servers_missing.is_empty() {
+        let _ = writeln!(out, "dns servers in leases: {dns_servers}");
+    } else {
+        let missing: Vec<String> = status
+            .dns_servers_missing
+            .iter()
+            .map(|id| format!("node {id}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "dns servers in leases: {dns_servers} · INCOMPLETE, DHCP waits for the bridge address of {}",
+            missing.join(", ")
+        );
+    }
     out.push('\n');
     let rows: Vec<Vec<Cell>> = status
         .members
@@ -144,9 +163,27 @@ mod tests {
                 member(2, "follower", true, Some(0)),
                 member(3, "follower", false, None),
             ],
+            dns_servers: vec!["10.0.0.2".into(), "10.0.0.3".into(), "10.0.0.4".into()],
+            dns_servers_missing: Vec::new(),
             now: 0,
         };
         let text = status_text(&status, false);
+        assert!(
+            text.contains("dns servers in leases: 10.0.0.2, 10.0.0.3, 10.0.0.4\n"),
+            "{text}"
+        );
+        let waiting = StatusView {
+            dns_servers: vec!["10.0.0.2".into()],
+            dns_servers_missing: vec![2, 3],
+            ..status.clone()
+        };
+        assert!(
+            status_text(&waiting, false).contains(
+                "dns servers in leases: 10.0.0.2 · INCOMPLETE, DHCP waits for the bridge address of node 2, node 3"
+            ),
+            "{}",
+            status_text(&waiting, false)
+        );
         assert!(
             text.contains("node 1 (leader) · leader: node 1 · term 3 · quorum: yes"),
             "{text}"

@@ -54,6 +54,7 @@ fn table() -> LeaseTable {
         lease_time_secs: LEASE_SECS,
         duplicate_hostnames: HostnamePolicy::Suffix,
         decline_quarantine_secs: 60,
+        client_identity: Default::default(),
     };
     assert_eq!(
         table.apply(&Command::Initialize { settings }),

@@ -64,6 +64,7 @@ impl Harness {
     pub fn release(&self, n: u8) {
         let response = self.apply(Command::Release {
             client_id: Some(ClientId::from_mac(mac(n))),
+            mac: Some(mac(n)),
             address: ip(n),
             now: self.now(),
         });
@@ -105,6 +106,7 @@ pub fn settings() -> ClusterSettings {
         lease_time_secs: LEASE_SECS,
         duplicate_hostnames: HostnamePolicy::Suffix,
         decline_quarantine_secs: 60,
+        client_identity: Default::default(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use raftmasq_config::HostnamePolicy;
+use crate::settings::HostnamePolicy;
 
 use super::LeaseTable;
 use crate::names::normalize_hostname;
@@ -15,6 +15,9 @@ impl LeaseTable {
     pub(super) fn desired_name(&self, mac: MacAddr, hostname: Option<&str>) -> Option<String> {
         if let Some(name) = self.reservations.get(&mac).and_then(|r| r.hostname.clone()) {
             return Some(name);
+        }
+        if let Some(name) = self.mac_names.get(&mac) {
+            return Some(name.clone());
         }
         hostname.and_then(normalize_hostname)
     }

@@ -208,17 +208,20 @@ impl LeaseTable {
         }
     }
 
+    /// Frees `address` if its lease belongs to the client named: both its
+    /// identity and its MAC, when given, must match (a forged DHCPRELEASE from
+    /// another MAC that copies option 61 frees nothing).
     pub(super) fn release(
         &mut self,
         client: Option<&ClientId>,
+        mac: Option<MacAddr>,
         address: Ipv4Addr,
         now: Millis,
     ) -> Result<Response, Rejection> {
         self.advance(now);
-        let held = self
-            .leases
-            .get(&address)
-            .is_some_and(|l| client.is_none_or(|c| *c == l.client_id));
+        let held = self.leases.get(&address).is_some_and(|l| {
+            client.is_none_or(|c| *c == l.client_id) && mac.is_none_or(|m| m == l.mac)
+        });
         if !held {
             return Err(Rejection::NoSuchLease { address });
         }

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use raftmasq_config::ClusterSettings;
+use crate::settings::ClusterSettings;
 
 use super::{LeaseTable, PoolStats, PreviousLease};
 use crate::names::lowercase_key;
@@ -69,6 +69,11 @@ impl LeaseTable {
     pub fn name_of_address_at(&self, address: Ipv4Addr, now: Millis) -> Option<&str> {
         let (name, expires_at) = self.name_by_address.get(&address)?;
         (*expires_at > now).then_some(name.as_str())
+    }
+
+    /// The name an integration gave `mac` (`NameMac`).
+    pub fn name_of_mac(&self, mac: MacAddr) -> Option<&str> {
+        self.mac_names.get(&mac).map(String::as_str)
     }
 
     pub fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {

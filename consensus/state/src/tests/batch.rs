@@ -130,9 +130,13 @@ fn command() -> impl Strategy<Value = Command> {
         2 => (proptest::option::of(c.clone()), addr.clone(), now.clone())
             .prop_map(|(c, address, now)| Command::Release {
                 client_id: c.map(client),
+                mac: None,
                 address,
                 now,
             }),
+        1 => (c.clone(), prop_oneof![Just("c"), Just("web"), Just("bad_name")], now.clone())
+            .prop_map(|(c, name, now)| Command::NameMac { mac: mac(c), name: name.into(), now }),
+        1 => (c.clone(), now.clone()).prop_map(|(c, now)| Command::ForgetMac { mac: mac(c), now }),
         1 => (c, addr, now.clone()).prop_map(|(c, address, now)| Command::Decline {
             client_id: client(c),
             address,

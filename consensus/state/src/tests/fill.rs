@@ -67,6 +67,7 @@ fn a_slash_16_fills_exhausts_and_makes_room_after_a_release() {
     assert_eq!(
         table.apply(&Command::Release {
             client_id: None,
+            mac: None,
             address: freed,
             now: 70_001
         }),

@@ -11,7 +11,7 @@ mod unit;
 
 use std::net::Ipv4Addr;
 
-use raftmasq_config::{AddressRange, ClusterSettings, HostnamePolicy};
+use crate::settings::{AddressRange, ClusterSettings, HostnamePolicy};
 
 use crate::{ClientId, Command, Lease, LeaseRequest, LeaseTable, MacAddr, Rejection, Response};
 
@@ -28,6 +28,7 @@ pub(crate) fn settings(policy: HostnamePolicy) -> ClusterSettings {
         lease_time_secs: 60,
         duplicate_hostnames: policy,
         decline_quarantine_secs: 30,
+        client_identity: Default::default(),
     }
 }
 

@@ -45,6 +45,8 @@ enum Op {
     },
     Release {
         c: Option<u8>,
+        /// The MAC the release claims to come from, if any (a client's).
+        m: Option<u8>,
         address: u8,
     },
     Decline {
@@ -64,7 +66,19 @@ enum Op {
         add: bool,
         which: u8,
     },
+    /// `NameMac` with one of `MAC_NAMES` (some invalid).
+    NameMac {
+        c: u8,
+        name: usize,
+    },
+    ForgetMac {
+        c: u8,
+    },
 }
+
+/// Names an integration may give a MAC: clashing with clients' hostnames,
+/// and labels the table must refuse.
+const MAC_NAMES: [&str; 5] = ["c", "web", "inst", "Bad_Label", "a.b"];
 
 /// Addresses 10.0.0.0-31 (the subnet; 2-21 is the range), and 32 stands for
 /// 10.0.1.1 (outside the subnet).
@@ -94,14 +108,17 @@ fn op() -> impl Strategy<Value = Op> {
               proptest::option::of(1u64..600))
             .prop_map(|(c, host, address, secs)| Op::Bind { c, host, address, secs }),
         3 => (c.clone(), target()).prop_map(|(c, address)| Op::Renew { c, address }),
-        2 => (proptest::option::weighted(0.8, c.clone()), target())
-            .prop_map(|(c, address)| Op::Release { c, address }),
+        2 => (proptest::option::weighted(0.8, c.clone()),
+              proptest::option::weighted(0.5, c.clone()), target())
+            .prop_map(|(c, m, address)| Op::Release { c, m, address }),
         1 => (c.clone(), target()).prop_map(|(c, address)| Op::Decline { c, address }),
         2 => Just(Op::Expire),
         1 => (c.clone(), 0u8..12, host.clone())
             .prop_map(|(c, address, host)| Op::Reserve { c, address, host }),
-        1 => c.prop_map(|c| Op::Unreserve { c }),
+        1 => c.clone().prop_map(|c| Op::Unreserve { c }),
         1 => (any::<bool>(), 0u8..4).prop_map(|(add, which)| Op::Record { add, which }),
+        1 => (c.clone(), 0..MAC_NAMES.len()).prop_map(|(c, name)| Op::NameMac { c, name }),
+        1 => c.clone().prop_map(|c| Op::ForgetMac { c }),
     ]
 }
 
@@ -237,6 +254,7 @@ impl View<'_> {
             .reservations()
             .find(|r| r.mac == mac)
             .and_then(|r| r.hostname.clone())
+            .or_else(|| self.pre.name_of_mac(mac).map(str::to_string))
             .or_else(|| hostname.as_deref().and_then(normalize_hostname));
         if let Some(old) = old.filter(|l| l.state == LeaseState::Bound)
             && let (Some(g), Some(d)) = (&old.granted_name, &desired)
@@ -346,8 +364,9 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                 now,
                 lease_time_secs: None,
             },
-            Op::Release { c, address: a } => Command::Release {
+            Op::Release { c, m, address: a } => Command::Release {
                 client_id: c.map(client),
+                mac: m.map(mac),
                 address: target(c.unwrap_or(0), *a),
                 now,
             },
@@ -377,6 +396,12 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
             Op::Record { add: false, which } => Command::RemoveRecord {
                 record: record(*which),
             },
+            Op::NameMac { c, name } => Command::NameMac {
+                mac: mac(*c),
+                name: MAC_NAMES[*name].to_string(),
+                now,
+            },
+            Op::ForgetMac { c } => Command::ForgetMac { mac: mac(*c), now },
         };
         let conflicts_before = pre.conflicts().count();
         let candidates: Option<Vec<Ipv4Addr>> = match &command {
@@ -530,12 +555,14 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
             }
             Command::Release {
                 client_id,
+                mac,
                 address: a,
                 ..
             } => {
                 let held = view
                     .live(*a)
                     .filter(|l| client_id.as_ref().is_none_or(|c| *c == l.client_id))
+                    .filter(|l| mac.is_none_or(|m| m == l.mac))
                     .cloned();
                 prop_assert_eq!(response == Response::Done, held.is_some());
                 if let Some(l) = held {
@@ -595,6 +622,49 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                         Some(reservation.mac)
                     );
                 }
+            }
+            Command::NameMac { mac: m, name, .. } => {
+                let valid = !name.contains('.') && !name.contains('_');
+                prop_assert_eq!(response == Response::Done, valid, "{}", command);
+                if valid {
+                    prop_assert_eq!(table.name_of_mac(*m), Some(name.as_str()));
+                    // Unless a reservation names it, every bound lease of the
+                    // MAC carries the name, a suffixed variant, or (refused
+                    // under "reject") none.
+                    if table
+                        .reservation_for_mac(*m)
+                        .and_then(|r| r.hostname.as_ref())
+                        .is_none()
+                    {
+                        for lease in table
+                            .leases()
+                            .filter(|l| l.mac == *m && l.state == LeaseState::Bound)
+                        {
+                            match &lease.granted_name {
+                                Some(granted) => prop_assert!(
+                                    granted == name || granted.starts_with(&format!("{name}-")),
+                                    "{} named {} after {}",
+                                    lease.address,
+                                    granted,
+                                    command
+                                ),
+                                None => prop_assert_eq!(policy, HostnamePolicy::Reject),
+                            }
+                        }
+                    }
+                } else {
+                    prop_assert_eq!(table.name_of_mac(*m), pre.name_of_mac(*m));
+                }
+            }
+            Command::ForgetMac { mac: m, .. } => {
+                prop_assert_eq!(&response, &Response::Done);
+                for lease in pre.leases().filter(|l| l.mac == *m && l.expires_at > eff) {
+                    memory.0.remove(&lease.client_id);
+                    memory.forget(lease.address);
+                }
+                prop_assert!(table.leases().all(|l| l.mac != *m), "a lease of {} left", m);
+                prop_assert!(table.reservation_for_mac(*m).is_none());
+                prop_assert_eq!(table.name_of_mac(*m), None);
             }
             _ => {}
         }

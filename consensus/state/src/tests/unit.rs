@@ -21,6 +21,7 @@ fn reserve(table: &mut LeaseTable, n: u8, last: u8, hostname: Option<&str>) -> R
 fn release(table: &mut LeaseTable, n: Option<u8>, address: Ipv4Addr, now: u64) -> Response {
     table.apply(&Command::Release {
         client_id: n.map(client),
+        mac: None,
         address,
         now,
     })
@@ -513,6 +514,7 @@ fn time_never_goes_backwards() {
     assert_eq!(
         rejected(table.apply(&Command::Release {
             client_id: Some(client(1)),
+            mac: None,
             address: ip(2),
             now: 120_000
         })),
@@ -540,6 +542,36 @@ fn release_needs_the_holder_unless_the_operator_asks() {
     assert_eq!(table.address_of_name("c1"), None);
     // The freed address is allocatable again (it is the lowest free).
     assert_eq!(leased(bind(&mut table, 3, None, 2)).address, ip(2));
+    check(&table).unwrap();
+}
+
+#[test]
+fn a_dhcp_release_must_come_from_the_owners_identity_and_mac() {
+    let mut table = table(SUFFIX);
+    let lease = leased(bind(&mut table, 1, Some("c1"), 0));
+    let from = |client_id: ClientId, mac: MacAddr| Command::Release {
+        client_id: Some(client_id),
+        mac: Some(mac),
+        address: lease.address,
+        now: 1,
+    };
+    // Option 61 copied by another MAC (a clone, or a forgery) frees nothing.
+    assert_eq!(
+        rejected(table.apply(&from(client(1), mac(2)))),
+        Rejection::NoSuchLease {
+            address: lease.address
+        }
+    );
+    // The owner's MAC with another identity frees nothing either.
+    assert_eq!(
+        rejected(table.apply(&from(client(2), mac(1)))),
+        Rejection::NoSuchLease {
+            address: lease.address
+        }
+    );
+    assert_eq!(table.address_of_name("c1"), Some(lease.address));
+    assert_eq!(table.apply(&from(client(1), mac(1))), Response::Done);
+    assert!(table.lease_by_address(lease.address).is_none());
     check(&table).unwrap();
 }
 
@@ -879,4 +911,128 @@ fn next_expiry_tracks_the_earliest_lease_and_quarantine() {
     // Once everything has ended and been expired, nothing is due.
     table.apply(&Command::Expire { now: 1_000_000 });
     assert_eq!(table.next_expiry(), None);
+}
+
+fn name_mac(table: &mut LeaseTable, n: u8, name: &str, now: u64) -> Response {
+    table.apply(&Command::NameMac {
+        mac: mac(n),
+        name: name.to_string(),
+        now,
+    })
+}
+
+#[test]
+fn a_mac_name_wins_over_the_clients_hostname_and_renames_its_lease() {
+    let mut t = table(SUFFIX);
+    let lease = leased(bind(&mut t, 1, Some("ubuntu"), 1_000));
+    assert_eq!(lease.granted_name.as_deref(), Some("ubuntu"));
+    assert_eq!(name_mac(&mut t, 1, "c1", 2_000), Response::Done);
+    // Renamed at once: the old name is gone from DNS, the new one is there.
+    assert_eq!(t.address_of_name("c1"), Some(lease.address));
+    assert_eq!(t.address_of_name("ubuntu"), None);
+    // And kept when the client binds again with its own hostname.
+    let again = leased(bind(&mut t, 1, Some("ubuntu"), 3_000));
+    assert_eq!(again.granted_name.as_deref(), Some("c1"));
+    // A client that sends no hostname gets the name too.
+    name_mac(&mut t, 2, "c2", 3_000);
+    let second = leased(bind(&mut t, 2, None, 3_000));
+    assert_eq!(second.granted_name.as_deref(), Some("c2"));
+    check(&t).expect("invariants");
+}
+
+#[test]
+fn naming_a_mac_again_changes_nothing() {
+    let mut t = table(SUFFIX);
+    name_mac(&mut t, 1, "c1", 1_000);
+    leased(bind(&mut t, 1, None, 1_000));
+    let before = t.clone();
+    // Three hosts of an LXD cluster report the same instance.
+    for _ in 0..3 {
+        assert_eq!(name_mac(&mut t, 1, "c1", 1_000), Response::Done);
+    }
+    assert_eq!(t, before);
+}
+
+#[test]
+fn a_mac_name_held_by_another_client_follows_the_policy() {
+    let mut t = table(SUFFIX);
+    leased(bind(&mut t, 1, Some("c1"), 1_000));
+    name_mac(&mut t, 2, "c1", 1_000);
+    let lease = leased(bind(&mut t, 2, None, 1_000));
+    assert_eq!(lease.granted_name.as_deref(), Some("c1-2"));
+    assert!(t.conflicts().any(|c| c.name == "c1"));
+
+    let mut t = table(REJECT);
+    leased(bind(&mut t, 1, Some("c1"), 1_000));
+    name_mac(&mut t, 2, "c1", 1_000);
+    let lease = leased(bind(&mut t, 2, None, 1_000));
+    assert_eq!(lease.granted_name, None);
+}
+
+#[test]
+fn an_invalid_mac_name_is_refused_and_changes_nothing() {
+    let mut t = table(SUFFIX);
+    for bad in ["my_box", "a.b", "", "-x", &"x".repeat(64)] {
+        assert!(matches!(
+            rejected(name_mac(&mut t, 1, bad, 1_000)),
+            Rejection::InvalidHostname { .. }
+        ));
+    }
+    assert_eq!(t.name_of_mac(mac(1)), None);
+}
+
+#[test]
+fn forgetting_a_mac_frees_its_address_name_and_reservation_at_once() {
+    let mut t = table(SUFFIX);
+    name_mac(&mut t, 1, "c1", 1_000);
+    let lease = leased(bind(&mut t, 1, None, 1_000));
+    reserve(&mut t, 3, 77, Some("c3"));
+    assert_eq!(
+        t.apply(&Command::ForgetMac {
+            mac: mac(1),
+            now: 2_000
+        }),
+        Response::Done
+    );
+    assert_eq!(
+        t.apply(&Command::ForgetMac {
+            mac: mac(3),
+            now: 2_000
+        }),
+        Response::Done
+    );
+    assert!(t.lease_by_address(lease.address).is_none());
+    assert_eq!(t.address_of_name("c1"), None);
+    assert!(t.reservation_for_mac(mac(3)).is_none());
+    assert_eq!(t.name_of_mac(mac(1)), None);
+    // The name is free for a new instance at once, without a suffix, and the
+    // old MAC's address is not kept for it.
+    assert!(t.previous_lease(&client(1)).is_none());
+    name_mac(&mut t, 4, "c1", 2_000);
+    let relaunched = leased(bind(&mut t, 4, None, 2_000));
+    assert_eq!(relaunched.granted_name.as_deref(), Some("c1"));
+    // Forgetting what is not there is fine (idempotent).
+    assert_eq!(
+        t.apply(&Command::ForgetMac {
+            mac: mac(1),
+            now: 2_000
+        }),
+        Response::Done
+    );
+    check(&t).expect("invariants");
+}
+
+#[test]
+fn mac_names_survive_a_snapshot_and_old_snapshots_still_load() {
+    let mut t = table(SUFFIX);
+    name_mac(&mut t, 1, "c1", 1_000);
+    let json = serde_json::to_string(&t).expect("snapshot");
+    let back: LeaseTable = serde_json::from_str(&json).expect("load");
+    assert_eq!(back.name_of_mac(mac(1)), Some("c1"));
+    // A snapshot with no MAC names has no such field: as written before.
+    let plain = table(SUFFIX);
+    let json = serde_json::to_string(&plain).expect("snapshot");
+    assert!(!json.contains("mac_names"), "{json}");
+    let back: LeaseTable = serde_json::from_str(&json).expect("old form loads");
+    assert_eq!(back, plain);
 }

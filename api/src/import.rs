@@ -19,7 +19,7 @@ use raftmasq_state::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::api::parse_client_id;
+use crate::json::parse_client_id;
 
 /// One line of dnsmasq's lease file: `EXPIRY MAC IP HOSTNAME CLIENTID`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -406,10 +406,13 @@ fn plan_lease(
         // Round up: the client was promised until `expires`, never less.
         Some((ends - now).div_ceil(1000))
     };
-    let client_id = lease
-        .client_id
-        .clone()
-        .unwrap_or_else(|| ClientId::from_mac(lease.mac));
+    // Keyed as DHCP keys the client's next request (`dhcp.client_identity`),
+    // or its first renewal would not find the imported lease.
+    let identity = table
+        .settings()
+        .map(|settings| settings.client_identity)
+        .unwrap_or_default();
+    let client_id = ClientId::keyed(identity, lease.client_id.as_ref(), lease.mac);
     if let Some(existing) = table.lease_by_client(&client_id) {
         if existing.address == lease.address {
             item.action = "unchanged".into();
@@ -488,7 +491,7 @@ pub fn unsupported_items(kind: &str, lines: &[Unsupported]) -> Vec<ImportItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raftmasq_state::{AddressRange, ClusterSettings, HostnamePolicy};
+    use raftmasq_state::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 
     const LEASES: &str = "\
 1700000600 02:42:00:00:03:01 172.16.100.10 web 01:02:42:00:00:03:01
@@ -576,6 +579,10 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
     }
 
     fn table() -> LeaseTable {
+        table_keyed_by(ClientIdentity::ClientId)
+    }
+
+    fn table_keyed_by(client_identity: ClientIdentity) -> LeaseTable {
         let mut table = LeaseTable::default();
         let settings = ClusterSettings {
             subnet: "172.16.0.0/16".parse().expect("subnet"),
@@ -586,6 +593,7 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
             domain: "lxd".into(),
             lease_time_secs: 3_600,
             decline_quarantine_secs: 600,
+            client_identity,
             duplicate_hostnames: HostnamePolicy::Suffix,
         };
         assert_eq!(
@@ -742,5 +750,68 @@ dhcp-host=02:42:00:00:*:*,172.16.100.55
         };
         assert_eq!(request.client_id, ClientId(vec![0xff, 0, 0, 0, 1, 0, 1]));
         assert_eq!(request.hostname.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn under_mac_identity_leases_are_keyed_by_mac_as_dhcp_keys_them() {
+        let now: Millis = 1_700_000_000_000;
+        // Two copies of one networkd container: one option 61 (the DUID of
+        // their shared machine-id), two MACs, two addresses in dnsmasq
+        // (which ran with --dhcp-ignore-clid).
+        let (leases, _) = parse_leases(
+            "1700000600 02:42:00:00:03:01 172.16.100.10 web ff:00:00:00:01:00:01
+             1700000600 02:42:00:00:03:02 172.16.100.11 web2 ff:00:00:00:01:00:01
+",
+        );
+        let request = ImportRequest {
+            leases,
+            reservations: vec![],
+            dry_run: false,
+        };
+        let mut table = table_keyed_by(ClientIdentity::Mac);
+        let plan = plan(&table, &request, now);
+        let mut keys = Vec::new();
+        for (item, command) in &plan {
+            assert_eq!(item.action, "add", "{item:?}");
+            let Some(command @ Command::Bind { request, .. }) = command else {
+                panic!("expected a bind: {item:?}");
+            };
+            keys.push(request.client_id.clone());
+            assert!(matches!(table.apply(command), Response::Lease { .. }));
+        }
+        let macs: Vec<MacAddr> = ["02:42:00:00:03:01", "02:42:00:00:03:02"]
+            .iter()
+            .map(|mac| mac.parse().expect("mac"))
+            .collect();
+        assert_eq!(
+            keys,
+            macs.iter()
+                .map(|mac| ClientId::from_mac(*mac))
+                .collect::<Vec<_>>()
+        );
+        // The key DHCP will look the client up by under `mac`.
+        for (mac, address) in macs.iter().zip([10, 11]) {
+            let key = ClientId::keyed(
+                ClientIdentity::Mac,
+                Some(&ClientId(vec![0xff, 0, 0, 0, 1, 0, 1])),
+                *mac,
+            );
+            let lease = table.lease_by_client(&key).expect("found by its DHCP key");
+            assert_eq!(lease.address, Ipv4Addr::new(172, 16, 100, address));
+        }
+        // Imported again: already there, nothing to add.
+        let again = super::plan(&table, &request, now);
+        assert!(
+            again
+                .iter()
+                .all(|(item, command)| item.action == "unchanged" && command.is_none()),
+            "{again:?}"
+        );
+
+        // Under `client-id` the same file is one client: the second line
+        // clashes with the first one's lease.
+        let keyed_by_id = super::plan(&table_keyed_by(ClientIdentity::ClientId), &request, now);
+        assert_eq!(keyed_by_id[0].0.action, "add");
+        assert_eq!(keyed_by_id[1].0.action, "conflict", "{keyed_by_id:?}");
     }
 }

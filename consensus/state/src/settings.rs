@@ -1,8 +1,11 @@
 //! The settings that every node of one cluster must agree on.
 //!
-//! They are replicated through Raft (the first log entry carries them), so the
-//! state machine never reads a node's local file: a node whose file disagrees is
-//! refused with the list of differing keys instead of silently diverging.
+//! They are replicated through Raft (the first log entry carries them, and
+//! every snapshot), so they live with the state machine, which never reads a
+//! node's local file: the config crate maps the file's values into them, and a
+//! node whose file disagrees is refused with the list of differing keys
+//! instead of silently diverging. Field names and serde representations are
+//! the log and snapshot format (`tests/serialized_forms.rs` pins them).
 
 use std::net::Ipv4Addr;
 
@@ -18,6 +21,32 @@ pub enum HostnamePolicy {
     Suffix,
     /// The newcomer gets its address but no name; the conflict is recorded.
     Reject,
+}
+
+/// What identifies a DHCP client, so what its lease is keyed on
+/// (`dhcp.client_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIdentity {
+    /// Option 61 when the client sends one, else the hardware address
+    /// (RFC 2131 §4.2). The default, and what logs written before the key
+    /// existed mean.
+    #[default]
+    ClientId,
+    /// The hardware address only; option 61 is ignored for identity (dnsmasq's
+    /// `--dhcp-ignore-clid`). For copies of one container, which send the same
+    /// option 61 (a DUID from the shared `/etc/machine-id`) from different MACs.
+    Mac,
+}
+
+impl ClientIdentity {
+    /// The value as written in the configuration file.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ClientIdentity::ClientId => "client-id",
+            ClientIdentity::Mac => "mac",
+        }
+    }
 }
 
 /// An inclusive range of IPv4 addresses, `start <= end`.
@@ -63,6 +92,10 @@ pub struct ClusterSettings {
     pub duplicate_hostnames: HostnamePolicy,
     /// How long a declined address stays out of the pool, seconds (`dhcp.decline_quarantine`).
     pub decline_quarantine_secs: u64,
+    /// What a client's lease is keyed on (`dhcp.client_identity`). Absent from
+    /// logs and snapshots written before the key existed: those mean `client-id`.
+    #[serde(default)]
+    pub client_identity: ClientIdentity,
 }
 
 impl ClusterSettings {
@@ -87,6 +120,9 @@ impl ClusterSettings {
         if self.decline_quarantine_secs != other.decline_quarantine_secs {
             keys.push("dhcp.decline_quarantine");
         }
+        if self.client_identity != other.client_identity {
+            keys.push("dhcp.client_identity");
+        }
         keys
     }
 }
@@ -106,6 +142,7 @@ mod tests {
             lease_time_secs: 3600,
             duplicate_hostnames: HostnamePolicy::Suffix,
             decline_quarantine_secs: 600,
+            client_identity: ClientIdentity::ClientId,
         }
     }
 
@@ -122,6 +159,37 @@ mod tests {
         assert_eq!(
             settings().differing_keys(&other),
             vec!["dhcp.lease_time", "dhcp.duplicate_hostnames"]
+        );
+    }
+
+    #[test]
+    fn a_different_client_identity_is_named() {
+        let mut other = settings();
+        other.client_identity = ClientIdentity::Mac;
+        assert_eq!(
+            settings().differing_keys(&other),
+            vec!["dhcp.client_identity"]
+        );
+    }
+
+    #[test]
+    fn settings_written_before_client_identity_existed_mean_client_id() {
+        let mut json = serde_json::to_value(settings()).unwrap();
+        json.as_object_mut().unwrap().remove("client_identity");
+        let old: ClusterSettings = serde_json::from_value(json).unwrap();
+        assert_eq!(old.client_identity, ClientIdentity::ClientId);
+        assert_eq!(old, settings());
+    }
+
+    #[test]
+    fn client_identity_is_written_as_in_the_file() {
+        let mut mac = settings();
+        mac.client_identity = ClientIdentity::Mac;
+        let json = serde_json::to_value(&mac).unwrap();
+        assert_eq!(json["client_identity"], "mac");
+        assert_eq!(
+            serde_json::to_value(ClientIdentity::ClientId).unwrap(),
+            ClientIdentity::ClientId.as_str()
         );
     }
 

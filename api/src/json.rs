@@ -166,6 +166,13 @@ pub struct StatusView {
     pub subnet: Option<String>,
     pub pool: PoolView,
     pub members: Vec<MemberView>,
+    /// The DNS servers (option 6) the answering node's leases carry.
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
+    /// Members whose bridge address is not known yet: until it is, the list
+    /// leaves out their hosts and DHCP waits.
+    #[serde(default)]
+    pub dns_servers_missing: Vec<NodeId>,
     /// The answering node's clock, for relative times.
     pub now: Millis,
 }

@@ -1,0 +1,348 @@
+//! `raftmasq check`: everything that can be known about a host's
+//! configuration before starting it. The file's own problems all at once
+//! (syntax, types, unknown keys, values: the config crate), then the files
+//! it names (token, records), the log filter, and, on the host the file is
+//! for, the host itself: the bridge interface, the addresses, the ports.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+
+use raftmasq_config::{Config, ConfigError, Upstream};
+
+/// What `check` found beyond the file's own validity.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Make the check fail.
+    pub problems: Vec<String>,
+    /// Worth knowing, not fatal.
+    pub warnings: Vec<String>,
+}
+
+/// The addresses of this machine's interfaces, and whether an interface exists.
+pub trait Host {
+    fn has_interface(&self, name: &str) -> bool;
+    fn is_local(&self, address: IpAddr) -> bool;
+    /// `Some(reason)` when a listener on `address` could not be opened now.
+    fn port_in_use(&self, address: SocketAddr, udp: bool) -> Option<String>;
+}
+
+/// Checks the files a valid configuration names, its log filter, and the host.
+pub fn check(config: &Config, host: &dyn Host) -> Findings {
+    let mut findings = Findings::default();
+    if let Err(error) = config.load_token() {
+        findings.problems.push(error.to_string());
+    }
+    if let Err(error) = crate::logging::check_filter(&config.log.level) {
+        findings
+            .problems
+            .push(format!("{}: log.level: {error}", config.source.display()));
+    }
+    if let Some(path) = &config.dns.records_file {
+        check_records_file(path, &config.dns.domain, &mut findings);
+    }
+    if config.dns.enabled
+        && let Some(warning) = Upstream::of_host(&config.dns.upstream).warning()
+    {
+        findings.warnings.push(warning);
+    }
+    check_host(config, host, &mut findings);
+    findings
+}
+
+fn check_records_file(path: &Path, domain: &str, findings: &mut Findings) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            if let Err(error) = crate::records_file::parse(&text, path, domain) {
+                findings
+                    .problems
+                    .push(format!("dns.records_file: {error:#}"));
+            }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            findings.warnings.push(format!(
+                "dns.records_file {} does not exist (allowed: no static records are added)",
+                path.display()
+            ))
+        }
+        Err(error) => findings.problems.push(format!(
+            "dns.records_file {}: cannot read: {error}",
+            path.display()
+        )),
+    }
+}
+
+/// On the host the file is for (its cluster address is one of this machine's),
+/// a missing bridge or a foreign address is a problem; anywhere else the host
+/// checks are skipped with a warning saying so.
+fn check_host(config: &Config, host: &dyn Host, findings: &mut Findings) {
+    let cluster_ip = config.node.cluster_addr.ip();
+    if !host.is_local(cluster_ip) {
+        findings.warnings.push(format!(
+            "node.cluster_addr {cluster_ip} is not an address of this machine: checked the file only, not the host it is for"
+        ));
+        return;
+    }
+    if config.dhcp.enabled || config.dns.enabled {
+        let interface = &config.dhcp.interface;
+        if !host.has_interface(interface) {
+            findings.problems.push(format!(
+                "dhcp.interface {interface:?}: no such interface on this host (create the bridge first, e.g. `lxc network create`)"
+            ));
+        }
+    }
+    let mut addresses: Vec<(String, IpAddr)> =
+        vec![("node.admin_addr".into(), config.node.admin_addr.ip())];
+    if config.dhcp.enabled {
+        addresses.push(("dhcp.address".into(), IpAddr::V4(config.dhcp.address)));
+    }
+    if config.dns.enabled {
+        for (index, listen) in config.dns.listen.iter().enumerate() {
+            addresses.push((format!("dns.listen[{index}]"), listen.ip()));
+        }
+    }
+    for (key, address) in addresses {
+        if !address.is_unspecified() && !host.is_local(address) {
+            findings.problems.push(format!(
+                "{key}: {address} is not an address of this host (ip -br address shows them)"
+            ));
+        }
+    }
+    // A running node holds these itself: in use is worth a warning, not a failure.
+    let mut listeners = vec![
+        ("node.cluster_addr", config.node.cluster_addr, false),
+        ("node.admin_addr", config.node.admin_addr, false),
+    ];
+    if config.dns.enabled {
+        for listen in &config.dns.listen {
+            listeners.push(("dns.listen", *listen, true));
+            listeners.push(("dns.listen", *listen, false));
+        }
+    }
+    for (key, address, udp) in listeners {
+        if let Some(reason) = host.port_in_use(address, udp) {
+            let protocol = if udp { "UDP" } else { "TCP" };
+            findings.warnings.push(format!(
+                "{key} {address} ({protocol}): {reason} (fine if it is this node, running; otherwise stop what holds it)"
+            ));
+        }
+    }
+}
+
+/// This machine.
+pub struct ThisHost {
+    addresses: Vec<IpAddr>,
+}
+
+impl ThisHost {
+    pub fn read() -> ThisHost {
+        let addresses = nix::ifaddrs::getifaddrs()
+            .map(|all| {
+                all.filter_map(|interface| {
+                    let address = interface.address?;
+                    if let Some(v4) = address.as_sockaddr_in() {
+                        Some(IpAddr::V4(v4.ip()))
+                    } else {
+                        address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+                    }
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        ThisHost { addresses }
+    }
+}
+
+impl Host for ThisHost {
+    fn has_interface(&self, name: &str) -> bool {
+        !name.contains('/') && Path::new("/sys/class/net").join(name).exists()
+    }
+
+    fn is_local(&self, address: IpAddr) -> bool {
+        address.is_loopback() || self.addresses.contains(&address)
+    }
+
+    fn port_in_use(&self, address: SocketAddr, udp: bool) -> Option<String> {
+        let opened = if udp {
+            UdpSocket::bind(address).map(drop)
+        } else {
+            TcpListener::bind(address).map(drop)
+        };
+        match opened {
+            Ok(()) => None,
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => Some("in use".into()),
+            // Not root, or the address is not here: nothing to learn about the port.
+            Err(_) => None,
+        }
+    }
+}
+
+/// The exit status and output of `raftmasq check FILE`.
+pub fn run(path: &Path) -> anyhow::Result<()> {
+    let config = match Config::read(path) {
+        Ok(config) => config,
+        Err(error @ ConfigError::Invalid { .. }) => {
+            anyhow::bail!("{error}\n{} problem(s)", error.problems().len())
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let findings = check(&config, &ThisHost::read());
+    for warning in &findings.warnings {
+        eprintln!("{}: warning: {warning}", path.display());
+    }
+    if !findings.problems.is_empty() {
+        anyhow::bail!(
+            "{}\n{} problem(s)",
+            findings.problems.join("\n"),
+            findings.problems.len()
+        );
+    }
+    println!(
+        "{}: ok (node {}, cluster of {} peers)",
+        path.display(),
+        config.node.id,
+        config.cluster.peers.len()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    struct FakeHost {
+        interfaces: BTreeSet<&'static str>,
+        addresses: Vec<IpAddr>,
+        busy: Vec<(SocketAddr, bool)>,
+    }
+
+    impl Host for FakeHost {
+        fn has_interface(&self, name: &str) -> bool {
+            self.interfaces.contains(name)
+        }
+        fn is_local(&self, address: IpAddr) -> bool {
+            self.addresses.contains(&address)
+        }
+        fn port_in_use(&self, address: SocketAddr, udp: bool) -> Option<String> {
+            self.busy
+                .contains(&(address, udp))
+                .then(|| "in use".to_string())
+        }
+    }
+
+    fn config(dir: &Path, extra_dns: &str, level: &str) -> Config {
+        let token = dir.join("token");
+        std::fs::write(&token, "secret\n").unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = format!(
+            r#"
+[node]
+id = 1
+data_dir = "{data}"
+cluster_addr = "10.99.0.1:7380"
+[cluster]
+token_file = "{token}"
+peers = ["1=10.99.0.1:7380 bridge=172.16.0.1"]
+[dhcp]
+interface = "lxdbr0"
+address = "172.16.0.1"
+subnet = "172.16.0.0/16"
+range = "172.16.0.10-172.16.0.250"
+[dns]
+domain = "lxd"
+upstream = ["10.99.0.254"]
+listen = ["172.16.0.1:53", "10.99.0.1:53"]
+{extra_dns}
+[log]
+level = "{level}"
+"#,
+            data = dir.join("data").display(),
+            token = token.display(),
+        );
+        Config::from_toml(&text, dir.join("host.toml")).unwrap()
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn on_its_host_every_problem_of_files_filter_and_host_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = dir.path().join("records.toml");
+        std::fs::write(
+            &records,
+            "[[record]]\nname = \"www\"\ntype = \"A\"\nvalue = \"not-an-ip\"\n",
+        )
+        .unwrap();
+        let config = config(
+            dir.path(),
+            &format!("records_file = \"{}\"", records.display()),
+            "info,raftmasq=loud",
+        );
+        let host = FakeHost {
+            interfaces: BTreeSet::new(),
+            addresses: vec![ip("10.99.0.1"), ip("127.0.0.1")],
+            busy: vec![("10.99.0.1:53".parse().unwrap(), true)],
+        };
+        let findings = check(&config, &host);
+        let all = findings.problems.join("\n");
+        assert!(all.contains("dns.records_file"), "{all}");
+        assert!(all.contains("log.level"), "{all}");
+        assert!(
+            all.contains("dhcp.interface \"lxdbr0\": no such interface"),
+            "{all}"
+        );
+        assert!(
+            all.contains("dhcp.address: 172.16.0.1 is not an address of this host"),
+            "{all}"
+        );
+        assert!(
+            all.contains("dns.listen[0]: 172.16.0.1 is not an address"),
+            "{all}"
+        );
+        assert_eq!(findings.problems.len(), 5, "{all}");
+        let warnings = findings.warnings.join("\n");
+        assert!(
+            warnings.contains("dns.listen 10.99.0.1:53 (UDP): in use"),
+            "{warnings}"
+        );
+    }
+
+    #[test]
+    fn elsewhere_only_the_file_is_checked_and_that_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), "", "info");
+        let host = FakeHost {
+            interfaces: BTreeSet::new(),
+            addresses: vec![ip("192.0.2.7")],
+            busy: Vec::new(),
+        };
+        let findings = check(&config, &host);
+        assert!(findings.problems.is_empty(), "{:?}", findings.problems);
+        assert!(
+            findings
+                .warnings
+                .iter()
+                .any(|w| w.contains("not an address of this machine")),
+            "{:?}",
+            findings.warnings
+        );
+    }
+
+    #[test]
+    fn a_correct_host_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), "", "info");
+        let host = FakeHost {
+            interfaces: BTreeSet::from(["lxdbr0"]),
+            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
+            busy: Vec::new(),
+        };
+        let findings = check(&config, &host);
+        assert!(findings.problems.is_empty(), "{:?}", findings.problems);
+        assert!(findings.warnings.is_empty(), "{:?}", findings.warnings);
+    }
+}
