@@ -233,3 +233,43 @@ async fn readyz(State(admin): State<Admin>) -> Response {
     };
     (status, body).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::{Tallying, totals};
+
+    #[test]
+    fn the_dashboards_counters_add_to_their_totals_and_still_render() {
+        let inner = PrometheusBuilder::new().build_recorder();
+        let handle = inner.handle();
+        let recorder = Tallying { inner };
+        let before = totals();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("dhcp_received_total", "type" => "discover").increment(2);
+            metrics::counter!("dhcp_received_total", "type" => "request").increment(3);
+            metrics::counter!("dhcp_replies_total", "type" => "ack").increment(1);
+            metrics::counter!("dns_queries_total", "qtype" => "A", "rcode" => "NOERROR")
+                .increment(7);
+            // Not the dashboard's: counted and rendered, but in no total.
+            metrics::counter!("dns_dropped_total").increment(100);
+            metrics::counter!("dhcp_received_totally_different").increment(1000);
+        });
+        let after = totals();
+        assert_eq!(after.dhcp_received - before.dhcp_received, 5);
+        assert_eq!(after.dhcp_replies - before.dhcp_replies, 1);
+        assert_eq!(after.dns_queries - before.dns_queries, 7);
+        // /metrics is unchanged: every series still renders with its labels.
+        let text = handle.render();
+        for line in [
+            "dhcp_received_total{type=\"discover\"} 2",
+            "dhcp_received_total{type=\"request\"} 3",
+            "dns_queries_total{qtype=\"A\",rcode=\"NOERROR\"} 7",
+            "dns_dropped_total 100",
+            "dhcp_received_totally_different 1000",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+}

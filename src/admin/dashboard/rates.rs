@@ -8,23 +8,9 @@ use serde::Serialize;
 
 use super::ring::Ring;
 
-/// The cumulative counters one sample reads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counters {
-    pub dhcp_received: u64,
-    pub dhcp_replies: u64,
-    pub dns_queries: u64,
-}
-
-impl From<crate::admin::observability::Totals> for Counters {
-    fn from(totals: crate::admin::observability::Totals) -> Counters {
-        Counters {
-            dhcp_received: totals.dhcp_received,
-            dhcp_replies: totals.dhcp_replies,
-            dns_queries: totals.dns_queries,
-        }
-    }
-}
+/// The cumulative counters one sample reads: the running totals the
+/// metrics recorder keeps as it counts.
+pub(crate) use crate::admin::observability::Totals as Counters;
 
 /// Messages per second between two samples, ending at `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
