@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use raftmasq_config::Config;
-use raftmasq_consensus::{ClusterClock, ClusterNode, ClusterToken, Links, Member, NodeConfig};
+use raftmasq_consensus::{
+    ClusterClock, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member,
+};
 use sd_notify::NotifyState;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -234,13 +236,13 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-fn node_config(config: &Config, token: ClusterToken) -> NodeConfig {
+fn node_config(config: &Config, token: ClusterToken) -> ClusterNodeConfig {
     let member = Member {
         cluster_addr: config.node.cluster_addr.to_string(),
         admin_addr: Some(config.node.admin_addr.to_string()),
         bridge_address: Some(config.dhcp.address),
     };
-    let mut node = NodeConfig::new(
+    let mut node = ClusterNodeConfig::new(
         config.node.id,
         config.node.data_dir.clone(),
         member,

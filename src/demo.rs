@@ -5,12 +5,13 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use anyhow::{Context, bail};
 use raftmasq_api::LeaseView;
+use raftmasq_consensus::backoff::Backoff;
 
 use crate::demo_relay::Relay;
 
@@ -173,8 +174,9 @@ async fn wait_ready(
     dir: &Path,
     timeout: Duration,
 ) -> anyhow::Result<u64> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
+    let mut backoff =
+        Backoff::fixed(Duration::from_millis(200)).until(tokio::time::Instant::now() + timeout);
+    loop {
         for (id, child) in &mut nodes.0 {
             if let Ok(Some(status)) = child.try_wait() {
                 let log = fs::read_to_string(dir.join(format!("node{id}.log"))).unwrap_or_default();
@@ -196,7 +198,9 @@ async fn wait_ready(
                 return Ok(leader);
             }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !backoff.wait().await {
+            break;
+        }
     }
     bail!(
         "the demo cluster did not form within {timeout:?}; see the logs in {}",

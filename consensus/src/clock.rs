@@ -1,6 +1,6 @@
 //! The node's one wall clock, in Unix milliseconds: [`ClusterClock`].
 //!
-//! The node owns it (`NodeConfig::clock`, `ClusterNode::clock`) and hands it
+//! The node owns it (`ClusterNodeConfig::clock`, `ClusterNode::clock`) and hands it
 //! to everything that compares with lease times — the leader stamping
 //! commands, expiry, DHCP decisions and degraded renewals, DNS answers, the
 //! admin API and dashboard — so the whole daemon agrees on one time.

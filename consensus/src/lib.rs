@@ -1,6 +1,7 @@
 //! raftmasq's replicated cluster state: the openraft node, its sled storage and
 //! the Raft RPC between nodes. The state machine itself lives in `raftmasq-state`.
 
+pub mod backoff;
 pub mod clock;
 pub mod network;
 pub mod node;
@@ -10,7 +11,7 @@ pub mod types;
 pub use clock::ClusterClock;
 pub use network::{ClusterToken, Links};
 pub use node::{
-    Batching, ClusterNode, NodeConfig, QuorumStatus, ReadError, StartError, WriteError,
+    Batching, ClusterNode, ClusterNodeConfig, QuorumStatus, ReadError, StartError, WriteError,
 };
 pub use raftmasq_state as state;
 pub use types::{Member, NodeId};

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, LeaseTable, MacAddr, Response};
 use raftmasq_consensus::store::{read_replica, snapshot_format};
-use raftmasq_consensus::{ClusterClock, ClusterNode, ClusterToken, Links, Member, NodeConfig};
+use raftmasq_consensus::{
+    ClusterClock, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member,
+};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -98,7 +100,7 @@ async fn a_node_starts_on_release_0_1_data_and_writes_binary_snapshots() {
         admin_addr: None,
         bridge_address: Some(std::net::Ipv4Addr::new(10, 0, 0, 1)),
     };
-    let mut config = NodeConfig::new(
+    let mut config = ClusterNodeConfig::new(
         1,
         dir.path().to_path_buf(),
         member,

@@ -32,8 +32,9 @@ impl ServerConfig {
 }
 
 /// Values sent to clients. The subnet mask (1) and domain name (15) come from
-/// the replicated `ClusterSettings`, so every node tells the same story; an
-/// operator option with code 1, 3, 6 or 15 replaces the built-in value.
+/// the replicated `ClusterSettings`, so every node tells the same story. The
+/// operator sets 1, 3, 6 and 15 only through their own keys (`dhcp.subnet`,
+/// `dhcp.router`, `dhcp.dns_servers`, `dns.domain`), never by code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyOptions {
     /// Option 3; omitted when empty.
@@ -46,7 +47,8 @@ pub struct ReplyOptions {
     /// How long an OFFER holds its address for the client.
     pub offer_hold_ms: u64,
     /// Operator options (dnsmasq's `dhcp-option`), already encoded: `(code, value)`.
-    /// Codes the protocol owns (12, 50–59, 61, 80, 81, 82, Pad, End) are ignored.
+    /// Codes in the one table of the server's own (`raftmasq_config::options::reserved`:
+    /// 1, 3, 6, 12, 15, 50–59, 61, 80, 81, 82, Pad, End) are left out.
     /// Options 66 and 67 here replace the values derived from [`BootFields`].
     pub operator: Vec<(u8, Vec<u8>)>,
     /// Answer a DISCOVER carrying option 80 with a committed ACK (RFC 4039).

@@ -1,6 +1,11 @@
 //! The server's decision for one client message (RFC 2131 §4.3), pure: the
 //! lease table, the request, the context, the offer book and the time in; a
 //! reply, a command to commit, or a counted reason for silence out.
+//!
+//! Over 600 lines on purpose: it is RFC 2131 §4.3's table read top to bottom
+//! (classify the message, then one `Decider` step per message kind, then
+//! `finish` for the committed answer), and each rule sits beside the reason
+//! it counts when it stays silent; its tests are in `decide/tests.rs`.
 
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
@@ -144,11 +149,14 @@ pub enum Decision {
     /// Commit `command` through Raft; then, if there is a pending reply, turn
     /// the committed response into an ACK or NAK with [`finish`]. If the
     /// command cannot be committed, stay silent: the client retries.
-    Propose(Proposal),
+    Propose(DhcpProposal),
 }
 
+/// A command for the caller to commit and the reply waiting on it (one
+/// command: the leader's batcher puts it into a `raftmasq_state::Proposal`,
+/// the Raft entry, with others).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proposal {
+pub struct DhcpProposal {
     pub command: Command,
     pub pending: Option<PendingReply>,
 }
@@ -359,7 +367,7 @@ fn decide_inner(
         Step::Request(state, address) => decider.renew(state, address),
         Step::Decline(address) => {
             offers.withdraw(&request.client_id);
-            Ok(Decision::Propose(Proposal {
+            Ok(Decision::Propose(DhcpProposal {
                 command: Command::Decline {
                     client_id: request.client_id.clone(),
                     address,
@@ -382,7 +390,7 @@ fn decide_inner(
                 return Err(IgnoreReason::ReleaseNotOwner);
             }
             offers.withdraw(&request.client_id);
-            Ok(Decision::Propose(Proposal {
+            Ok(Decision::Propose(DhcpProposal {
                 command: Command::Release {
                     client_id: Some(request.client_id.clone()),
                     mac: Some(request.mac),
@@ -546,7 +554,7 @@ impl Decider<'_> {
 
     /// A strict `Bind` of `address`, answered by an ACK of `kind` once committed.
     fn bind_answering(&self, address: Ipv4Addr, kind: ReplyKind) -> Decision {
-        Decision::Propose(Proposal {
+        Decision::Propose(DhcpProposal {
             command: Command::Bind {
                 request: self.lease_request(Some(address)),
                 now: self.now,
@@ -604,7 +612,7 @@ impl Decider<'_> {
             // running container keeps its address instead of starting over.
             return Ok(self.bind(address));
         }
-        Ok(Decision::Propose(Proposal {
+        Ok(Decision::Propose(DhcpProposal {
             command: Command::Renew {
                 client_id: client.clone(),
                 address,

@@ -28,7 +28,7 @@ pub use context::{
     ServerConfig,
 };
 pub use decide::{
-    Decision, IgnoreReason, PendingReply, Proposal, RequestState, decide, finish, request_state,
+    Decision, DhcpProposal, IgnoreReason, PendingReply, RequestState, decide, finish, request_state,
 };
 pub use decode::{ClientFqdn, ClientRequest, DropReason, MessageKind, decode};
 pub use destination::{Destination, Route, route};

@@ -177,7 +177,7 @@ pub(crate) enum Outcome {
 }
 
 /// Answers a parsed request from the zones, or decides to forward it.
-pub(crate) fn answer(
+pub(crate) fn respond(
     request: &Request,
     client: IpAddr,
     policy: &Policy,

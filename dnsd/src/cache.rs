@@ -28,7 +28,7 @@ pub(crate) struct Key {
 
 /// An upstream answer, without header or OPT.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Answer {
+pub(crate) struct UpstreamAnswer {
     pub rcode: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
@@ -37,7 +37,7 @@ pub(crate) struct Answer {
 
 #[derive(Debug)]
 struct Entry {
-    answer: Answer,
+    answer: UpstreamAnswer,
     stored: Instant,
     expires: Instant,
 }
@@ -62,7 +62,7 @@ impl Cache {
     }
 
     /// The cached answer with TTLs counted down, or `None`.
-    pub fn get(&mut self, key: &Key, now: Instant) -> Option<Answer> {
+    pub fn get(&mut self, key: &Key, now: Instant) -> Option<UpstreamAnswer> {
         let entry = self.entries.get(key)?;
         if entry.expires <= now {
             self.entries.remove(key);
@@ -82,7 +82,7 @@ impl Cache {
     }
 
     /// Stores `answer` if it is cacheable.
-    pub fn insert(&mut self, key: Key, answer: &Answer, now: Instant) {
+    pub fn insert(&mut self, key: Key, answer: &UpstreamAnswer, now: Instant) {
         let Some(ttl) = cache_ttl(answer) else {
             return;
         };
@@ -118,7 +118,7 @@ impl Cache {
 }
 
 /// How long `answer` may be cached, or `None` if it must not be.
-pub(crate) fn cache_ttl(answer: &Answer) -> Option<u32> {
+pub(crate) fn cache_ttl(answer: &UpstreamAnswer) -> Option<u32> {
     let cached_types = |r: &&Record| r.record_type() != RecordType::OPT;
     let ttl = match answer.rcode {
         ResponseCode::NoError if !answer.answers.is_empty() => answer
@@ -159,9 +159,9 @@ mod tests {
         }
     }
 
-    fn positive(ttl: u32) -> Answer {
+    fn positive(ttl: u32) -> UpstreamAnswer {
         let name = Name::from_ascii("www.example.").unwrap();
-        Answer {
+        UpstreamAnswer {
             rcode: ResponseCode::NoError,
             answers: vec![Record::from_rdata(
                 name,
@@ -173,10 +173,10 @@ mod tests {
         }
     }
 
-    fn negative(rcode: ResponseCode, soa_ttl: u32, minimum: u32) -> Answer {
+    fn negative(rcode: ResponseCode, soa_ttl: u32, minimum: u32) -> UpstreamAnswer {
         let name = Name::from_ascii("example.").unwrap();
         let soa = SOA::new(name.clone(), name.clone(), 1, 1, 1, 1, minimum);
-        Answer {
+        UpstreamAnswer {
             rcode,
             answers: vec![],
             authorities: vec![Record::from_rdata(name, soa_ttl, RData::SOA(soa))],

@@ -85,7 +85,7 @@ impl NameBuf {
 /// Appends the answer to `request` from `client` to `out` and returns its
 /// query type, or returns `None` if the general path must answer (then `out`
 /// may hold a partial answer past its old length: the caller truncates).
-pub(crate) fn answer(
+pub(crate) fn try_answer(
     request: &[u8],
     client: IpAddr,
     table: &LeaseTable,

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tracing::debug;
 
-use crate::cache::{Answer, Cache, Key};
+use crate::cache::{Cache, Key, UpstreamAnswer};
 use crate::config::DEFAULT_UDP_PAYLOAD;
 use crate::lookup::key;
 
@@ -53,7 +53,7 @@ impl Forwarder {
         query: &Query,
         dnssec_ok: bool,
         checking_disabled: bool,
-    ) -> Option<Answer> {
+    ) -> Option<UpstreamAnswer> {
         let cache_key = Key {
             name: key(query.name()),
             qtype: u16::from(query.query_type()),
@@ -74,7 +74,7 @@ impl Forwarder {
             match tokio::time::timeout(self.timeout, exchange(upstream, &request)).await {
                 Ok(Ok(response)) => match response.metadata.response_code {
                     ResponseCode::NoError | ResponseCode::NXDomain => {
-                        let answer = Answer {
+                        let answer = UpstreamAnswer {
                             rcode: response.metadata.response_code,
                             answers: response.answers,
                             authorities: response.authorities,

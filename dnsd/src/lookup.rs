@@ -59,12 +59,12 @@ pub(crate) enum Lookup {
     NotOurs,
     /// In our domain but the replica is still empty: SERVFAIL, never forward.
     NotLoaded,
-    Answer(Answer),
+    Answer(ZoneAnswer),
 }
 
 /// An authoritative answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Answer {
+pub(crate) struct ZoneAnswer {
     pub rcode: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
@@ -102,7 +102,7 @@ pub(crate) fn lookup(view: &View<'_>, qname: &Name, qtype: RecordType) -> Lookup
     loop {
         // Past a CNAME whose target is not ours, the resolver takes over.
         let Some((zone, rel)) = zones::find(&view.zones, &lname) else {
-            return answer(ResponseCode::NoError, answers, Vec::new(), Vec::new());
+            return zone_answer(ResponseCode::NoError, answers, Vec::new(), Vec::new());
         };
         let node = node(view, zone, rel, &lname, &owner);
         let cname = node.records.iter().find_map(|r| match &r.data {
@@ -117,7 +117,7 @@ pub(crate) fn lookup(view: &View<'_>, qname: &Name, qtype: RecordType) -> Lookup
             lname = key(&target);
             if seen.contains(&lname) || seen.len() >= MAX_CNAME_CHAIN {
                 // A loop or an overlong chain: give what we have (as BIND does).
-                return answer(ResponseCode::NoError, answers, Vec::new(), Vec::new());
+                return zone_answer(ResponseCode::NoError, answers, Vec::new(), Vec::new());
             }
             owner = target;
             continue;
@@ -134,7 +134,7 @@ pub(crate) fn lookup(view: &View<'_>, qname: &Name, qtype: RecordType) -> Lookup
                 Vec::new()
             };
             answers.extend(matching);
-            return answer(ResponseCode::NoError, answers, Vec::new(), additionals);
+            return zone_answer(ResponseCode::NoError, answers, Vec::new(), additionals);
         }
         // RFC 2308: NODATA and NXDOMAIN both carry the zone's SOA; after a
         // CNAME the code is that of the last name (RFC 6604 §2).
@@ -144,17 +144,17 @@ pub(crate) fn lookup(view: &View<'_>, qname: &Name, qtype: RecordType) -> Lookup
             ResponseCode::NXDomain
         };
         let soa = rrs::negative_soa(view.config, zone, view.serial);
-        return answer(rcode, answers, vec![soa], Vec::new());
+        return zone_answer(rcode, answers, vec![soa], Vec::new());
     }
 }
 
-fn answer(
+fn zone_answer(
     rcode: ResponseCode,
     answers: Vec<Record>,
     authorities: Vec<Record>,
     additionals: Vec<Record>,
 ) -> Lookup {
-    Lookup::Answer(Answer {
+    Lookup::Answer(ZoneAnswer {
         rcode,
         answers,
         authorities,

@@ -202,7 +202,7 @@ impl Shared {
                 let started = Instant::now();
                 let start = outbox.bytes.len();
                 let client = answer::client_ip(from);
-                match fast::answer(bytes, client, table, &ctx, &mut outbox.bytes) {
+                match fast::try_answer(bytes, client, table, &ctx, &mut outbox.bytes) {
                     Some(qtype) => {
                         outbox.queue_written(start, from);
                         stats.answered(qtype, started);
@@ -242,7 +242,7 @@ impl Shared {
         let mut outcome = None;
         self.source.read(&mut |table, serial| {
             let view = View::new(table, serial, &self.zone, now);
-            outcome = Some(answer::answer(&request, client, &self.policy, &view));
+            outcome = Some(answer::respond(&request, client, &self.policy, &view));
         });
         let ctx = &request.ctx;
         let messages = match outcome {

@@ -9,14 +9,23 @@
 //! is blocking, with a receive timeout so the thread sees a shutdown): the
 //! kernel wakes that thread directly, with no epoll round trip and no
 //! hand-over between the reactor and a worker thread.
+//!
+//! Receiving goes through nix's safe `recvmmsg` wrapper. Sending stays on
+//! `libc::sendmmsg`, in the two `unsafe` blocks left here (issue 18 item 7):
+//! nix 0.32's `sendmmsg` reports how many datagrams the kernel took only
+//! through its result iterator, and that iterator reads (`assume_init`) the
+//! address slots of its `MultiHeaders`, which only `recvmmsg` writes: counting
+//! the datagrams sent would read uninitialised memory, and a batch needs that
+//! count to resume after a partial send. The benchmark of this change is in
+//! docs/benchmarks.md ("nix's recvmmsg").
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 
 use nix::libc;
-use nix::sys::socket::{SockaddrLike, SockaddrStorage};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage, recvmmsg};
 use tracing::debug;
 
 /// Datagrams per system call. dnsperf keeps 100 queries in flight; larger
@@ -29,19 +38,19 @@ const MAX_DATAGRAM: usize = u16::MAX as usize;
 /// Datagrams received by one [`Inbox::receive`].
 pub(crate) struct Inbox {
     buffers: Vec<Vec<u8>>,
-    /// Where each datagram came from, as the kernel wrote it.
-    sources: Vec<libc::sockaddr_storage>,
+    /// The `mmsghdr`s and the address slots the kernel writes each sender
+    /// into, allocated once. One inbox serves one socket, so one address
+    /// family: nix leaves each header's address length as the last receive
+    /// set it, which fits every later sender of that family.
+    headers: MultiHeaders<SockaddrStorage>,
     received: Vec<(usize, SocketAddr)>,
 }
 
 impl Inbox {
     pub fn new() -> Self {
-        // SAFETY: sockaddr_storage is plain data; all-zero is valid.
-        #[allow(unsafe_code)]
-        let empty: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         Inbox {
             buffers: (0..BATCH).map(|_| vec![0; MAX_DATAGRAM]).collect(),
-            sources: vec![empty; BATCH],
+            headers: MultiHeaders::preallocate(BATCH, None),
             received: Vec::with_capacity(BATCH),
         }
     }
@@ -51,29 +60,42 @@ impl Inbox {
     pub fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
         let Inbox {
             buffers,
-            sources,
+            headers,
             received,
         } = self;
         received.clear();
-        let lengths = match receive_batch(socket.as_raw_fd(), buffers, sources) {
-            Ok(lengths) => lengths,
-            Err(error)
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers
+            .iter_mut()
+            .map(|buffer| [IoSliceMut::new(buffer)])
+            .collect();
+        // MSG_WAITFORONE: block (up to the socket's timeout) for the first
+        // datagram only, then take whatever else is already waiting.
+        let messages = match recvmmsg(
+            socket.as_raw_fd(),
+            headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_WAITFORONE,
+            None,
+        ) {
+            Ok(messages) => messages,
+            Err(errno) => {
+                let error = io::Error::from(errno);
                 if matches!(
                     error.kind(),
                     io::ErrorKind::WouldBlock
                         | io::ErrorKind::TimedOut
                         | io::ErrorKind::Interrupted
-                ) =>
-            {
-                return Ok(());
+                ) {
+                    return Ok(());
+                }
+                return Err(error);
             }
-            Err(error) => return Err(error),
         };
-        for (len, source) in lengths.into_iter().zip(sources.iter()) {
+        for message in messages {
             // A datagram without a usable source cannot be answered; an empty
             // one is dropped (and counted) by the general path.
-            let from = socket_addr(source);
-            received.push(from.map_or((0, UNKNOWN_SOURCE), |from| (len, from)));
+            let from = message.address.as_ref().and_then(socket_addr);
+            received.push(from.map_or((0, UNKNOWN_SOURCE), |from| (message.bytes, from)));
         }
         Ok(())
     }
@@ -96,7 +118,7 @@ const UNKNOWN_SOURCE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     0,
 ));
 
-/// An `mmsghdr` for one datagram: its address slot and its one iovec.
+/// An `mmsghdr` for one datagram to send: its destination and its one iovec.
 #[allow(unsafe_code)]
 fn message_header(
     name: *mut libc::c_void,
@@ -115,82 +137,14 @@ fn message_header(
     }
 }
 
-/// One `recvmmsg` into `buffers` that waits (up to the socket's timeout)
-/// for the first datagram only, sources into `sources`;
-/// returns the length of each datagram received.
-#[allow(unsafe_code)]
-fn receive_batch(
-    fd: RawFd,
-    buffers: &mut [Vec<u8>],
-    sources: &mut [libc::sockaddr_storage],
-) -> io::Result<Vec<usize>> {
-    let mut iovecs: Vec<libc::iovec> = buffers
-        .iter_mut()
-        .map(|buffer| libc::iovec {
-            iov_base: buffer.as_mut_ptr().cast(),
-            iov_len: buffer.len(),
-        })
-        .collect();
-    let mut headers: Vec<libc::mmsghdr> = iovecs
-        .iter_mut()
-        .zip(sources.iter_mut())
-        .map(|(iovec, source)| {
-            message_header(
-                std::ptr::from_mut(source).cast(),
-                SOCKADDR_STORAGE_LEN,
-                iovec,
-            )
-        })
-        .collect();
-    let count = u32::try_from(headers.len()).unwrap_or(u32::MAX);
-    // SAFETY: every header points at a source slot and an iovec over a buffer
-    // that live, unaliased, until this function returns; the kernel writes
-    // at most `iov_len` and `msg_namelen` bytes into them.
-    let received = unsafe {
-        libc::recvmmsg(
-            fd,
-            headers.as_mut_ptr(),
-            count,
-            libc::MSG_WAITFORONE,
-            std::ptr::null_mut(),
-        )
-    };
-    let received = usize::try_from(received).map_err(|_| io::Error::last_os_error())?;
-    Ok(headers
-        .iter()
-        .take(received)
-        .map(|header| header.msg_len as usize)
-        .collect())
-}
-
-const SOCKADDR_STORAGE_LEN: libc::socklen_t =
-    std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-
 /// The sender's address, for IPv4 and IPv6 sockets.
-fn socket_addr(address: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match i32::from(address.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the kernel wrote a sockaddr_in for AF_INET.
-            #[allow(unsafe_code)]
-            let v4: &libc::sockaddr_in = unsafe { &*std::ptr::from_ref(address).cast() };
-            Some(SocketAddr::from((
-                std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
-                u16::from_be(v4.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the kernel wrote a sockaddr_in6 for AF_INET6.
-            #[allow(unsafe_code)]
-            let v6: &libc::sockaddr_in6 = unsafe { &*std::ptr::from_ref(address).cast() };
-            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-                std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr),
-                u16::from_be(v6.sin6_port),
-                u32::from_be(v6.sin6_flowinfo),
-                v6.sin6_scope_id,
-            )))
-        }
-        _ => None,
+fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
     }
+    address
+        .as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// Answers waiting to be sent: one buffer, a range and a destination each.
@@ -313,5 +267,82 @@ pub(crate) fn send_one(socket: &UdpSocket, answer: &[u8], to: SocketAddr) {
             debug!(%to, "udp send buffer full");
         }
         Err(error) => debug!(%error, %to, "udp send failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, UdpSocket};
+    use std::time::Duration;
+
+    use super::{Inbox, Outbox};
+
+    fn bound(address: &str) -> Option<UdpSocket> {
+        let socket = UdpSocket::bind(address).ok()?;
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .ok()?;
+        Some(socket)
+    }
+
+    /// Sends `count` datagrams from a fresh socket to `server`, receives them
+    /// in one batch and answers each through the outbox.
+    fn round_trip(server: &UdpSocket, client: &UdpSocket, count: u8) {
+        let to = server.local_addr().unwrap();
+        for n in 0..count {
+            client.send_to(&[n; 3], to).unwrap();
+        }
+        let mut inbox = Inbox::new();
+        let mut got: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
+        while got.len() < usize::from(count) {
+            inbox.receive(server).unwrap();
+            assert!(inbox.datagrams().next().is_some(), "timed out");
+            got.extend(
+                inbox
+                    .datagrams()
+                    .map(|(bytes, from)| (bytes.to_vec(), from)),
+            );
+        }
+        let client_addr = client.local_addr().unwrap();
+        for (n, (bytes, from)) in got.iter().enumerate() {
+            assert_eq!(bytes, &vec![n as u8; 3]);
+            assert_eq!(*from, client_addr);
+        }
+        let mut outbox = Outbox::new();
+        for (bytes, from) in &got {
+            outbox.queue(bytes, *from);
+        }
+        outbox.send(server);
+        let mut buffer = [0u8; 16];
+        for n in 0..count {
+            let (len, from) = client.recv_from(&mut buffer).unwrap();
+            assert_eq!(&buffer[..len], &[n; 3]);
+            assert_eq!(from, to);
+        }
+    }
+
+    #[test]
+    fn a_batch_is_received_with_its_senders_and_answered_ipv4() {
+        let server = bound("127.0.0.1:0").unwrap();
+        let client = bound("127.0.0.1:0").unwrap();
+        round_trip(&server, &client, 5);
+        // The reused headers serve the next batch too.
+        round_trip(&server, &client, 3);
+    }
+
+    #[test]
+    fn a_batch_is_received_with_its_senders_and_answered_ipv6() {
+        // Needs IPv6 on loopback, as the daemon's `[::]` listeners do.
+        let server = bound("[::1]:0").expect("IPv6 loopback");
+        let client = bound("[::1]:0").expect("IPv6 loopback");
+        round_trip(&server, &client, 4);
+    }
+
+    #[test]
+    fn a_receive_with_nothing_waiting_is_empty_after_the_timeout() {
+        let server = bound("127.0.0.1:0").unwrap();
+        let mut inbox = Inbox::new();
+        inbox.receive(&server).unwrap();
+        assert_eq!(inbox.datagrams().count(), 0);
     }
 }

@@ -64,9 +64,7 @@ pub async fn serve(
         history: history.clone(),
         dns_servers,
     };
-    let recorder = dashboard::recorder::run(node, history, || {
-        observability::render_counters().map(|text| dashboard::Counters::from_exposition(&text))
-    });
+    let recorder = dashboard::recorder::run(node, history, || Some(observability::totals()));
     tokio::select! {
         served = axum::serve(listener, router(admin)) => {
             if let Err(error) = served {

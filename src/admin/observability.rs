@@ -5,14 +5,18 @@
 //! Gauges that describe state (Raft term and indexes, follower lag, pool use)
 //! are read at scrape time, so they are never stale.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics::gauge;
+use metrics::{
+    Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    gauge,
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use openraft::ServerState;
 use serde_json::json;
@@ -26,13 +30,19 @@ pub fn install_recorder() {
     if RECORDER.get().is_some() {
         return;
     }
-    match PrometheusBuilder::new()
-        .set_buckets(&[
-            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
-        ])
-        .and_then(|builder| builder.install_recorder())
-    {
-        Ok(handle) => {
+    let builder = match PrometheusBuilder::new().set_buckets(&[
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+    ]) {
+        Ok(builder) => builder,
+        Err(error) => {
+            tracing::warn!(%error, "metrics recorder not installed: /metrics will be empty");
+            return;
+        }
+    };
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    match metrics::set_global_recorder(Tallying { inner: recorder }) {
+        Ok(()) => {
             let _ = RECORDER.set(handle);
         }
         Err(error) => {
@@ -41,9 +51,93 @@ pub fn install_recorder() {
     }
 }
 
-/// The counters and histograms in text format, when the recorder is installed.
-pub(crate) fn render_counters() -> Option<String> {
-    RECORDER.get().map(PrometheusHandle::render)
+/// The running totals the dashboard's rates are computed from: each summed
+/// over every label set of its counter, counted as the counter is, so the
+/// dashboard reads three numbers instead of rendering every metric to text
+/// and parsing it back.
+pub(crate) fn totals() -> Totals {
+    Totals {
+        dhcp_received: DHCP_RECEIVED.load(Ordering::Relaxed),
+        dhcp_replies: DHCP_REPLIES.load(Ordering::Relaxed),
+        dns_queries: DNS_QUERIES.load(Ordering::Relaxed),
+    }
+}
+
+/// See [`totals`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub dhcp_received: u64,
+    pub dhcp_replies: u64,
+    pub dns_queries: u64,
+}
+
+static DHCP_RECEIVED: AtomicU64 = AtomicU64::new(0);
+static DHCP_REPLIES: AtomicU64 = AtomicU64::new(0);
+static DNS_QUERIES: AtomicU64 = AtomicU64::new(0);
+
+/// The running total a counter also adds to, if the dashboard reads it.
+fn total_of(name: &str) -> Option<&'static AtomicU64> {
+    match name {
+        "dhcp_received_total" => Some(&DHCP_RECEIVED),
+        "dhcp_replies_total" => Some(&DHCP_REPLIES),
+        "dns_queries_total" => Some(&DNS_QUERIES),
+        _ => None,
+    }
+}
+
+/// The Prometheus recorder, with the counters the dashboard reads also
+/// added to their running totals.
+struct Tallying<R> {
+    inner: R,
+}
+
+impl<R: Recorder> Recorder for Tallying<R> {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_counter(key, unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_gauge(key, unit, description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_histogram(key, unit, description);
+    }
+
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        let counter = self.inner.register_counter(key, metadata);
+        match total_of(key.name()) {
+            Some(total) => Counter::from_arc(Arc::new(Tally { counter, total })),
+            None => counter,
+        }
+    }
+
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.inner.register_gauge(key, metadata)
+    }
+
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.inner.register_histogram(key, metadata)
+    }
+}
+
+/// One series of a tallied counter.
+struct Tally {
+    counter: Counter,
+    total: &'static AtomicU64,
+}
+
+impl CounterFn for Tally {
+    fn increment(&self, value: u64) {
+        self.counter.increment(value);
+        self.total.fetch_add(value, Ordering::Relaxed);
+    }
+
+    fn absolute(&self, value: u64) {
+        // Only for counters mirrored from elsewhere; raftmasq only increments
+        // these, so the running total has nothing to add.
+        self.counter.absolute(value);
+    }
 }
 
 pub(super) fn routes() -> Router<Admin> {
@@ -138,4 +232,44 @@ async fn readyz(State(admin): State<Admin>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::{Tallying, totals};
+
+    #[test]
+    fn the_dashboards_counters_add_to_their_totals_and_still_render() {
+        let inner = PrometheusBuilder::new().build_recorder();
+        let handle = inner.handle();
+        let recorder = Tallying { inner };
+        let before = totals();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("dhcp_received_total", "type" => "discover").increment(2);
+            metrics::counter!("dhcp_received_total", "type" => "request").increment(3);
+            metrics::counter!("dhcp_replies_total", "type" => "ack").increment(1);
+            metrics::counter!("dns_queries_total", "qtype" => "A", "rcode" => "NOERROR")
+                .increment(7);
+            // Not the dashboard's: counted and rendered, but in no total.
+            metrics::counter!("dns_dropped_total").increment(100);
+            metrics::counter!("dhcp_received_totally_different").increment(1000);
+        });
+        let after = totals();
+        assert_eq!(after.dhcp_received - before.dhcp_received, 5);
+        assert_eq!(after.dhcp_replies - before.dhcp_replies, 1);
+        assert_eq!(after.dns_queries - before.dns_queries, 7);
+        // /metrics is unchanged: every series still renders with its labels.
+        let text = handle.render();
+        for line in [
+            "dhcp_received_total{type=\"discover\"} 2",
+            "dhcp_received_total{type=\"request\"} 3",
+            "dns_queries_total{qtype=\"A\",rcode=\"NOERROR\"} 7",
+            "dns_dropped_total 100",
+            "dhcp_received_totally_different 1000",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
 }

@@ -619,6 +619,18 @@ fn generic_option_rules() {
         "dhcp.option[0].code",
         "dhcp.subnet",
     );
+    // 56 and 57 are in the one table the server also leaves out
+    // (raftmasq_config::options::reserved), so they fail here, not silently.
+    rejects(
+        &with_option("code = 56\ntype = \"string\"\nvalue = \"hello\""),
+        "dhcp.option[0].code",
+        "the server's explanation in a NAK",
+    );
+    rejects(
+        &with_option("code = 57\ntype = \"u16\"\nvalue = 1500"),
+        "dhcp.option[0].code",
+        "sent by clients only",
+    );
     rejects(
         &with_option("code = 23\ntype = \"u8\"\nvalue = 256"),
         "dhcp.option[0].value",

@@ -26,14 +26,6 @@ impl Links {
         cut.insert((b, a));
     }
 
-    /// Cuts one direction only: `from` can no longer reach `to`.
-    pub fn cut_one_way(&self, from: NodeId, to: NodeId) {
-        self.cut
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert((from, to));
-    }
-
     /// Isolates `node` from every node in `others`.
     pub fn isolate(&self, node: NodeId, others: impl IntoIterator<Item = NodeId>) {
         for other in others {

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use openraft::ServerState;
 use raftmasq_state::{Command, Response};
-use tokio::time::sleep;
 
 use super::ClusterNode;
 use super::api::{JoinAccepted, JoinRefused, JoinRequest};
 use super::write::WriteError;
+use crate::backoff::Backoff;
 use crate::network::paths;
 use crate::types::{Member, NodeId};
 
@@ -57,9 +57,10 @@ pub(super) async fn start(node: &ClusterNode) {
 /// Makes sure this node is a voter and that the cluster knows its current
 /// addresses: joins a running cluster, or updates its member information.
 async fn register(node: ClusterNode) {
-    let mut attempt: u64 = 0;
+    // Unbounded: a node waits as long as it takes the cluster to form.
+    let mut backoff = Backoff::fixed(Duration::from_millis(500));
     loop {
-        attempt += 1;
+        let attempt = backoff.failures() + 1;
         if is_registered(&node) {
             return;
         }
@@ -106,7 +107,7 @@ async fn register(node: ClusterNode) {
                 Err(_) => {}
             }
         }
-        sleep(Duration::from_millis(500)).await;
+        backoff.wait().await;
     }
 }
 

@@ -13,7 +13,7 @@ use crate::types::{Member, NodeId};
 /// Everything a cluster member needs to run; built by the daemon from its
 /// configuration file.
 #[derive(Debug, Clone)]
-pub struct NodeConfig {
+pub struct ClusterNodeConfig {
     pub id: NodeId,
     pub data_dir: PathBuf,
     /// What this node announces about itself (its cluster address must be
@@ -43,7 +43,7 @@ pub struct NodeConfig {
     pub clock: ClusterClock,
 }
 
-impl NodeConfig {
+impl ClusterNodeConfig {
     /// Defaults suited to an overlay network: election in the ~1 s range.
     pub fn new(
         id: NodeId,
@@ -52,7 +52,7 @@ impl NodeConfig {
         token: ClusterToken,
         settings: ClusterSettings,
     ) -> Self {
-        NodeConfig {
+        ClusterNodeConfig {
             id,
             data_dir,
             peers: BTreeMap::from([(id, member.cluster_addr.clone())]),

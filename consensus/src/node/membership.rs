@@ -15,10 +15,11 @@ use axum::{Json, Router};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{Instant, timeout_at};
 
 use super::write::{Transient, retry_transient};
 use super::{ClusterNode, WriteError};
+use crate::backoff::Backoff;
 use crate::network::PeerError;
 use crate::types::{Member, NodeId};
 
@@ -220,18 +221,16 @@ impl ClusterNode {
         change: MembershipChange,
         deadline: Instant,
     ) -> Result<MembershipOutcome, MembershipError> {
-        let mut attempt: u32 = 0;
+        let mut backoff =
+            Backoff::linear(Duration::from_millis(50), Duration::from_millis(500)).until(deadline);
         loop {
-            attempt += 1;
             match self.try_change(&change, deadline).await {
                 Err(Retry::InProgress) => {
-                    let pause = Duration::from_millis(50 * u64::from(attempt.min(10)));
-                    if Instant::now() + pause >= deadline {
+                    if !backoff.wait().await {
                         return Err(MembershipError::StillInProgress {
                             timeout_ms: millis(CHANGE_TIMEOUT),
                         });
                     }
-                    sleep(pause).await;
                 }
                 Err(Retry::Fail(error)) => return Err(error),
                 Ok(outcome) => return Ok(outcome),

@@ -14,7 +14,7 @@ mod write;
 
 pub use batch::Batching;
 pub use bridges::{BridgeAddresses, bridge_addresses};
-pub use config::NodeConfig;
+pub use config::ClusterNodeConfig;
 pub use membership::{
     MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG, state_name,
 };
@@ -41,7 +41,7 @@ pub struct ClusterNode {
 }
 
 struct Inner {
-    config: NodeConfig,
+    config: ClusterNodeConfig,
     raft: Raft,
     /// Groups this node's writes into entries while it leads.
     batcher: batch::Batcher,
@@ -77,7 +77,7 @@ pub enum StartError {
 impl ClusterNode {
     /// Starts the node on an already bound cluster listener.
     pub async fn start(
-        config: NodeConfig,
+        config: ClusterNodeConfig,
         listener: TcpListener,
         links: Links,
     ) -> Result<Self, StartError> {
@@ -226,7 +226,7 @@ impl ClusterNode {
         self.inner.refused.send_replace(Some(reason));
     }
 
-    pub(crate) fn config(&self) -> &NodeConfig {
+    pub(crate) fn config(&self) -> &ClusterNodeConfig {
         &self.inner.config
     }
 

@@ -5,9 +5,10 @@ use std::time::Duration;
 use openraft::error::{CheckIsLeaderError, RaftError};
 use raftmasq_state::{Command, Millis, Rejection, Response};
 use serde::{Deserialize, Serialize};
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{Instant, timeout_at};
 
 use super::ClusterNode;
+use crate::backoff::Backoff;
 use crate::network::{PeerError, paths};
 use crate::types::{LogId, NodeId};
 
@@ -234,16 +235,15 @@ where
     E: Transient,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut tries: u32 = 0;
+    let mut backoff = Backoff::linear(Duration::from_millis(20), Duration::from_millis(200))
+        .until(deadline)
+        .at_most(200);
     loop {
-        tries += 1;
         match attempt().await {
-            Err(error) if error.is_transient() && tries < 200 => {
-                let pause = Duration::from_millis(20 * u64::from(tries.min(10)));
-                if Instant::now() + pause >= deadline {
+            Err(error) if error.is_transient() => {
+                if !backoff.wait().await {
                     return Err(error);
                 }
-                sleep(pause).await;
             }
             other => return other,
         }

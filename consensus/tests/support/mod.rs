@@ -10,7 +10,7 @@ use std::time::Duration;
 use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
 use raftmasq_consensus::types::RaftMetrics;
 use raftmasq_consensus::{
-    Batching, ClusterClock, ClusterNode, ClusterToken, Links, Member, NodeConfig, NodeId,
+    Batching, ClusterClock, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member, NodeId,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -186,14 +186,14 @@ impl TestCluster {
         data_dir: &std::path::Path,
         settings: ClusterSettings,
         token: &str,
-    ) -> NodeConfig {
+    ) -> ClusterNodeConfig {
         let addr = self.addrs[&id];
         let member = Member {
             cluster_addr: addr.to_string(),
             admin_addr: None,
             bridge_address: Some(Ipv4Addr::new(10, 0, 0, u8::try_from(id).expect("small id"))),
         };
-        let mut config = NodeConfig::new(
+        let mut config = ClusterNodeConfig::new(
             id,
             data_dir.to_path_buf(),
             member,

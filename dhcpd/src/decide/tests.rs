@@ -135,7 +135,7 @@ fn expect_reply(decision: Decision) -> Reply {
 }
 
 #[track_caller]
-fn expect_proposal(decision: Decision) -> Proposal {
+fn expect_proposal(decision: Decision) -> DhcpProposal {
     match decision {
         Decision::Propose(proposal) => proposal,
         other => panic!("expected a proposal, got {other:?}"),

@@ -12,7 +12,7 @@ use raftmasq_state::{
     MacAddr, RecordData, Response, StaticRecord,
 };
 
-use super::{FastContext, FastType, answer};
+use super::{FastContext, FastType, try_answer};
 use crate::answer::{self as general, Outcome, Parsed, Policy, Transport};
 use crate::config::{DnsServerConfig, ZoneConfig};
 use crate::lookup::View;
@@ -143,7 +143,7 @@ fn general_answer(
         Parsed::Reply(ctx, message) => Some(general::encode(&ctx, &message)),
         Parsed::Query(request) => {
             let view = View::new(table, 7, config, now);
-            match general::answer(&request, client, policy, &view) {
+            match general::respond(&request, client, policy, &view) {
                 Outcome::Forward => None,
                 Outcome::Messages(messages) => {
                     Some(general::encode(&request.ctx, messages.first()?))
@@ -168,7 +168,7 @@ fn fast_answer(
     };
     // Something already in the buffer, as in a batch: it must stay.
     let mut out = b"earlier".to_vec();
-    let qtype = answer(bytes, client, table, &ctx, &mut out)?;
+    let qtype = try_answer(bytes, client, table, &ctx, &mut out)?;
     assert_eq!(&out[..7], b"earlier");
     Some((qtype, out.split_off(7)))
 }

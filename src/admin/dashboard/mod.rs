@@ -22,7 +22,6 @@ use axum::{Json, Router};
 use raftmasq_consensus::state::Millis;
 use serde::Serialize;
 
-pub(crate) use rates::Counters;
 pub(crate) use recorder::{History, SharedHistory};
 
 use self::events::Event;

@@ -1,53 +1,16 @@
 //! DHCP and DNS message rates over the last minutes, from the process's
-//! Prometheus counters: the recorder renders them every few seconds, sums
-//! each counter over its labels, and keeps the per-second difference between
-//! consecutive samples in a ring.
+//! counters: every few seconds the recorder reads their running totals
+//! (summed over labels as they are counted, `observability::totals`) and
+//! keeps the per-second difference between consecutive samples in a ring.
 
 use raftmasq_consensus::state::Millis;
 use serde::Serialize;
 
 use super::ring::Ring;
 
-/// The cumulative counters one sample reads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Counters {
-    pub dhcp_received: u64,
-    pub dhcp_replies: u64,
-    pub dns_queries: u64,
-}
-
-impl Counters {
-    /// Reads the counters from Prometheus text exposition format.
-    pub(crate) fn from_exposition(text: &str) -> Counters {
-        Counters {
-            dhcp_received: sum_counter(text, "dhcp_received_total"),
-            dhcp_replies: sum_counter(text, "dhcp_replies_total"),
-            dns_queries: sum_counter(text, "dns_queries_total"),
-        }
-    }
-}
-
-/// The sum of every series of counter `name` (all label sets); 0 when the
-/// counter has not been created yet (nothing counted so far).
-pub(crate) fn sum_counter(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(name)?;
-            // `name{labels} value` or `name value`, not `name_suffix ...`.
-            let value = if let Some(labelled) = rest.strip_prefix('{') {
-                labelled.rsplit_once('}')?.1
-            } else if rest.starts_with(' ') {
-                rest
-            } else {
-                return None;
-            };
-            let value: f64 = value.split_whitespace().next()?.parse().ok()?;
-            // Counters are whole numbers; the exporter prints them as such.
-            (value.is_finite() && value >= 0.0).then_some(value as u64)
-        })
-        .fold(0u64, u64::saturating_add)
-}
+/// The cumulative counters one sample reads: the running totals the
+/// metrics recorder keeps as it counts.
+pub(crate) use crate::admin::observability::Totals as Counters;
 
 /// Messages per second between two samples, ending at `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -101,45 +64,7 @@ impl RateHistory {
 
 #[cfg(test)]
 mod tests {
-    use super::{Counters, RateHistory, sum_counter};
-
-    const EXPOSITION: &str = "\
-# TYPE dhcp_received_total counter
-dhcp_received_total{type=\"discover\"} 12
-dhcp_received_total{type=\"request\"} 30
-dhcp_received_totally_different 1000
-# TYPE dns_queries_total counter
-dns_queries_total{qtype=\"A\",rcode=\"NOERROR\"} 7
-dns_queries_total{qtype=\"PTR\",rcode=\"NXDOMAIN\"} 3
-dhcp_replies_total 5
-dns_query_duration_seconds_sum 0.25
-";
-
-    #[test]
-    fn sums_a_counter_over_its_labels_and_only_that_counter() {
-        assert_eq!(sum_counter(EXPOSITION, "dhcp_received_total"), 42);
-        assert_eq!(sum_counter(EXPOSITION, "dns_queries_total"), 10);
-        assert_eq!(sum_counter(EXPOSITION, "dhcp_replies_total"), 5);
-        assert_eq!(sum_counter(EXPOSITION, "dns_dropped_total"), 0);
-    }
-
-    #[test]
-    fn label_values_with_braces_or_spaces_do_not_confuse_the_parser() {
-        let text = "dns_queries_total{qtype=\"A B\",note=\"{x}\"} 4\n";
-        assert_eq!(sum_counter(text, "dns_queries_total"), 4);
-    }
-
-    #[test]
-    fn reads_all_three_counters() {
-        assert_eq!(
-            Counters::from_exposition(EXPOSITION),
-            Counters {
-                dhcp_received: 42,
-                dhcp_replies: 5,
-                dns_queries: 10
-            }
-        );
-    }
+    use super::{Counters, RateHistory};
 
     fn counters(dhcp: u64, dns: u64) -> Counters {
         Counters {
