@@ -65,6 +65,7 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
     for id in 1..=NODES {
         nodes.0.push((id, spawn_node(&exe, dir, id)?));
     }
+    raftmasq_consensus::network::tls::install_default_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
