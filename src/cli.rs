@@ -63,6 +63,12 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Create the cluster CA and issue, renew or rotate node certificates
+    /// for the cluster link (TLS).
+    Cert {
+        #[command(subcommand)]
+        action: crate::cert::CertCommand,
+    },
     /// Validate the configuration file (and the token file) and exit.
     Check {
         /// The file to check (default: --config).
@@ -130,5 +136,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check { file } => crate::check::run(&file.unwrap_or(cli.config)),
+        Command::Cert { action } => crate::cert::run(action),
     }
 }
