@@ -70,7 +70,10 @@ pub fn run(command: CertCommand) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let info = pki::describe(&text).map_err(|reason| {
-                anyhow::anyhow!("{}: not a raftmasq node certificate: {reason}", file.display())
+                anyhow::anyhow!(
+                    "{}: not a raftmasq node certificate: {reason}",
+                    file.display()
+                )
             })?;
             println!("{}: node {}", file.display(), info.node_id);
             Ok(())
@@ -127,10 +130,11 @@ fn node(args: &NodeArgs, mode: Mode) -> anyhow::Result<()> {
             }
             None
         }
-        Mode::Renew => Some(
-            std::fs::read_to_string(&key)
-                .with_context(|| format!("cannot read node {id}'s key {} to renew", key.display()))?,
-        ),
+        Mode::Renew => {
+            Some(std::fs::read_to_string(&key).with_context(|| {
+                format!("cannot read node {id}'s key {} to renew", key.display())
+            })?)
+        }
         Mode::Rotate => None,
     };
     if let Some(parent) = cert.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -188,7 +192,8 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn write(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
-    pki::write_file(path, contents, mode).with_context(|| format!("cannot write {}", path.display()))
+    pki::write_file(path, contents, mode)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn chown(owner: &str, paths: &[&Path]) -> anyhow::Result<()> {
@@ -237,7 +242,10 @@ mod tests {
         assert_eq!(mode(&key), 0o600);
         let read = |path: &Path| std::fs::read_to_string(path).unwrap();
         assert_eq!(pki::describe(&read(&cert)).unwrap().node_id, 2);
-        assert!(node(&args(dir, 2), Mode::Issue).is_err(), "no silent overwrite");
+        assert!(
+            node(&args(dir, 2), Mode::Issue).is_err(),
+            "no silent overwrite"
+        );
 
         let first = (read(&cert), read(&key));
         node(&args(dir, 2), Mode::Renew).unwrap();

@@ -242,8 +242,8 @@ mod tests {
 
     fn config(dir: &Path, extra_dns: &str, level: &str) -> Config {
         let ca = raftmasq_consensus::network::pki::new_ca(1).unwrap();
-        let tls =
-            raftmasq_consensus::network::pki::write_node_files(&dir.join("tls"), &ca, 1, 1).unwrap();
+        let tls = raftmasq_consensus::network::pki::write_node_files(&dir.join("tls"), &ca, 1, 1)
+            .unwrap();
         config_with(dir, extra_dns, level, &tls_section(&tls))
     }
 
@@ -341,7 +341,7 @@ level = "{level}"
         let dir = tempfile::tempdir().unwrap();
         let host = FakeHost {
             interfaces: BTreeSet::from(["lxdbr0"]),
-            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1")],
+            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
             busy: Vec::new(),
         };
         // The default paths (/etc/raftmasq/tls) hold nothing here.
@@ -358,12 +358,7 @@ level = "{level}"
         let all = check(&wrong, &host).problems.join("\n");
         assert!(all.contains("is for node 2, but this is node 1"), "{all}");
         // The opt-out: no certificate needed, and a loud warning.
-        let plain = config_with(
-            dir.path(),
-            "",
-            "info",
-            "insecure_plaintext = true\n",
-        );
+        let plain = config_with(dir.path(), "", "info", "insecure_plaintext = true\n");
         let findings = check(&plain, &host);
         assert!(findings.problems.is_empty(), "{:?}", findings.problems);
         assert!(

@@ -15,9 +15,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::duration::{self, Bounds};
 use crate::error::Problems;
-use crate::model::{
-    ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, NodeConfig, TlsFiles,
-};
+use crate::model::{ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, NodeConfig, TlsFiles};
 use crate::raw::{RawCluster, RawConfig, RawDhcp, RawDns, RawNode};
 use crate::{AddressRange, defaults, names, net, options};
 

@@ -90,10 +90,7 @@ mod tests {
     fn a_certificate_acts_only_for_its_own_node() {
         assert_eq!(check_claim(&peer(Some(2)), Some(2), "vote"), Ok(()));
         let refused = check_claim(&peer(Some(2)), Some(3), "vote").expect_err("refused");
-        assert_eq!(
-            refused.0,
-            "the certificate of node 2 cannot vote as node 3"
-        );
+        assert_eq!(refused.0, "the certificate of node 2 cannot vote as node 3");
         assert!(check_claim(&peer(Some(2)), None, "append entries").is_err());
         // Plaintext: the token alone decides.
         assert_eq!(check_claim(&peer(None), Some(3), "vote"), Ok(()));

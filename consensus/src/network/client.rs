@@ -110,7 +110,9 @@ impl PeerClient {
         {
             return Ok((client.clone(), "https"));
         }
-        let config = tls.client_config(target).map_err(|error| error.to_string())?;
+        let config = tls
+            .client_config(target)
+            .map_err(|error| error.to_string())?;
         let client = builder()
             .tls_backend_preconfigured(config)
             .build()

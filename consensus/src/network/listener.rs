@@ -57,7 +57,11 @@ impl Drop for ClusterListener {
 
 impl ClusterListener {
     /// Starts accepting on `listener`; `tls: None` is the plaintext opt-out.
-    pub fn new(listener: TcpListener, tls: Option<ClusterTls>, node_id: NodeId) -> io::Result<Self> {
+    pub fn new(
+        listener: TcpListener,
+        tls: Option<ClusterTls>,
+        node_id: NodeId,
+    ) -> io::Result<Self> {
         let local = listener.local_addr()?;
         let (sender, ready) = mpsc::channel(64);
         let accepting = tokio::spawn(accept(listener, tls, sender, node_id));
@@ -119,18 +123,19 @@ async fn accept(listener: TcpListener, tls: Option<ClusterTls>, ready: Ready, no
         tokio::spawn(async move {
             let _permit = permit;
             let acceptor = tls.acceptor();
-            let stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::warn!(node_id, peer = %addr, %error, "cluster TLS handshake refused");
-                        return;
-                    }
-                    Err(_elapsed) => {
-                        tracing::warn!(node_id, peer = %addr, "cluster TLS handshake timed out");
-                        return;
-                    }
-                };
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::warn!(node_id, peer = %addr, %error, "cluster TLS handshake refused");
+                    return;
+                }
+                Err(_elapsed) => {
+                    tracing::warn!(node_id, peer = %addr, "cluster TLS handshake timed out");
+                    return;
+                }
+            };
             let identity = stream
                 .get_ref()
                 .1

@@ -90,9 +90,10 @@ fn ca_params(key: &KeyPair, days: u32) -> Result<CertificateParams, PkiError> {
         .take(8)
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("raftmasq cluster CA {fingerprint}"));
+    params.distinguished_name.push(
+        DnType::CommonName,
+        format!("raftmasq cluster CA {fingerprint}"),
+    );
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,

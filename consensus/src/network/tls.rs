@@ -380,10 +380,11 @@ fn load(id: NodeId, paths: &TlsPaths) -> Result<Loaded, TlsError> {
             reason: format!("does not belong to {}: {error}", paths.cert_file.display()),
         })?;
 
-    let client_verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-        .with_crls(crls.clone())
-        .build()
-        .map_err(|error| TlsError::Config(error.to_string()))?;
+    let client_verifier =
+        WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .with_crls(crls.clone())
+            .build()
+            .map_err(|error| TlsError::Config(error.to_string()))?;
     // Our own certificate must pass what the peers will check: trusted by
     // the bundle, in its validity period, both usages, not revoked.
     let now = UnixTime::now();

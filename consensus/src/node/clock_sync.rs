@@ -103,7 +103,12 @@ pub(super) async fn sync_once(node: &ClusterNode) {
 
 /// Logs a change of who is out of bound (once per change, not every round)
 /// and keeps the verdict on the clock for status and metrics.
-fn report(node: &ClusterNode, verdict: &clock::OutOfBound, bound_ms: i64, offsets: &[(NodeId, i64)]) {
+fn report(
+    node: &ClusterNode,
+    verdict: &clock::OutOfBound,
+    bound_ms: i64,
+    offsets: &[(NodeId, i64)],
+) {
     let previous = node.clock().out_of_bound();
     let same_peers = previous
         .peers
@@ -140,7 +145,10 @@ fn report(node: &ClusterNode, verdict: &clock::OutOfBound, bound_ms: i64, offset
             );
         }
         if verdict.is_empty() && !previous.is_empty() {
-            tracing::info!(node_id = node.id(), "every voter's clock is within the bound again");
+            tracing::info!(
+                node_id = node.id(),
+                "every voter's clock is within the bound again"
+            );
         }
     }
     node.clock().set_out_of_bound(verdict.clone());

@@ -31,8 +31,8 @@ use tokio::task::JoinHandle;
 
 use crate::clock::ClusterClock;
 use crate::network::{
-    ClusterListener, ClusterToken, HttpNetwork, Links, PeerClient, PeerIdentity, TlsError,
-    raft_routes,
+    ClusterListener, ClusterTls, ClusterToken, HttpNetwork, Links, PeerClient, PeerIdentity,
+    TlsError, raft_routes,
 };
 use crate::store::{self, ReplicaHandle, StoreOpenError};
 use crate::types::{Member, NodeId, Raft, RaftMetrics};
@@ -108,8 +108,15 @@ impl ClusterNode {
         let listener = ClusterListener::new(listener, config.link.tls().cloned(), config.id)
             .map_err(StartError::Listener)?;
         match config.link.tls() {
-            Some(tls) => tracing::info!(node_id = config.id, generation = tls.generation(), "cluster link: TLS 1.3, client certificates required"),
-            None => tracing::error!(node_id = config.id, "INSECURE: the cluster link is plaintext HTTP (cluster.insecure_plaintext = true): anyone on the underlay can read the cluster token, every lease and hostname, and write to the cluster with the token"),
+            Some(tls) => tracing::info!(
+                node_id = config.id,
+                generation = tls.generation(),
+                "cluster link: TLS 1.3, client certificates required"
+            ),
+            None => tracing::error!(
+                node_id = config.id,
+                "INSECURE: the cluster link is plaintext HTTP (cluster.insecure_plaintext = true): anyone on the underlay can read the cluster token, every lease and hostname, and write to the cluster with the token"
+            ),
         }
         let raft = Raft::new(
             config.id,
@@ -268,7 +275,11 @@ impl ClusterNode {
         };
         match tls.reload() {
             Ok(()) => {
-                tracing::info!(node_id = self.id(), generation = tls.generation(), "cluster TLS files reloaded");
+                tracing::info!(
+                    node_id = self.id(),
+                    generation = tls.generation(),
+                    "cluster TLS files reloaded"
+                );
                 Ok(true)
             }
             Err(error) => {
@@ -276,6 +287,11 @@ impl ClusterNode {
                 Err(error)
             }
         }
+    }
+
+    /// How many times the TLS files were loaded (`None`: plaintext link).
+    pub fn tls_generation(&self) -> Option<u64> {
+        self.inner.config.link.tls().map(ClusterTls::generation)
     }
 
     /// Whether `id` is a voter or learner in this node's view of the membership.
@@ -341,10 +357,8 @@ async fn watch_tls_files(node: ClusterNode) {
 
 async fn serve(node: ClusterNode, listener: ClusterListener) {
     let token: ClusterToken = node.config().token.clone();
-    let members_only = api::member_routes(node.clone()).layer(middleware::from_fn_with_state(
-        node.clone(),
-        members_only,
-    ));
+    let members_only = api::member_routes(node.clone())
+        .layer(middleware::from_fn_with_state(node.clone(), members_only));
     let app = raft_routes(node.raft().clone())
         .merge(api::join_routes(node.clone()))
         .merge(members_only)

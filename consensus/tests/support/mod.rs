@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use raftmasq_consensus::network::pki;
 use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
 use raftmasq_consensus::types::RaftMetrics;
-use raftmasq_consensus::network::pki;
 use raftmasq_consensus::{
     Batching, ClusterClock, ClusterLink, ClusterNode, ClusterTls, ClusterToken, Links, Member,
     NodeConfig, NodeId,
