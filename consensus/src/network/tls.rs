@@ -425,7 +425,7 @@ fn load(id: NodeId, paths: &TlsPaths) -> Result<Loaded, TlsError> {
         .map_err(untrusted)?;
     let mut loaded = loaded_for_check;
     if let Some(server) = Arc::get_mut(&mut loaded.server) {
-        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     }
     Ok(loaded)
 }
@@ -451,7 +451,7 @@ fn client_config(loaded: &Loaded, target: NodeId) -> Result<ClientConfig, TlsErr
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_client_auth_cert(loaded.chain.clone(), loaded.key.clone_key())
         .map_err(|error| TlsError::Config(error.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 
