@@ -180,7 +180,7 @@ async fn strangers_to_the_ca_and_clients_without_a_certificate_cannot_connect() 
     let url = format!("http://{}/cluster/report", cluster.addrs[&1]);
     let answer = plain.post(url).json(&()).send().await;
     assert!(
-        answer.map(|r| r.status().is_success()).unwrap_or(false) == false,
+        !answer.map(|r| r.status().is_success()).unwrap_or(false),
         "plain HTTP answered"
     );
     cluster.shutdown().await;
@@ -324,11 +324,7 @@ async fn certificates_rotate_under_a_running_cluster_without_a_failed_write() {
     };
     let dir = cluster.tls_dir.path().to_path_buf();
     let generations = |cluster: &TestCluster| -> Vec<u64> {
-        cluster
-            .nodes
-            .values()
-            .map(|node| node_tls_generation(node))
-            .collect()
+        cluster.nodes.values().map(node_tls_generation).collect()
     };
     let before = generations(&cluster);
 
