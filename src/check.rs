@@ -32,6 +32,14 @@ pub fn check(config: &Config, host: &dyn Host) -> Findings {
     if let Err(error) = config.load_token() {
         findings.problems.push(error.to_string());
     }
+    if config.cluster.insecure_plaintext {
+        findings.warnings.push(format!(
+            "{}: cluster.insecure_plaintext = true: the cluster link is unencrypted and unauthenticated but for the token; anyone on the underlay reads the token and every lease (docs/security.md)",
+            config.source.display()
+        ));
+    } else if let Err(error) = crate::daemon::cluster_link(config) {
+        findings.problems.push(format!("{error:#}"));
+    }
     if let Err(error) = crate::logging::check_filter(&config.log.level) {
         findings
             .problems
@@ -240,6 +248,22 @@ mod tests {
     }
 
     fn config(dir: &Path, extra_dns: &str, level: &str) -> Config {
+        let ca = raftmasq_consensus::network::pki::new_ca(1).unwrap();
+        let tls = raftmasq_consensus::network::pki::write_node_files(&dir.join("tls"), &ca, 1, 1)
+            .unwrap();
+        config_with(dir, extra_dns, level, &tls_section(&tls))
+    }
+
+    fn tls_section(tls: &raftmasq_consensus::TlsPaths) -> String {
+        format!(
+            "[cluster.tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            tls.ca_file.display(),
+            tls.cert_file.display(),
+            tls.key_file.display()
+        )
+    }
+
+    fn config_with(dir: &Path, extra_dns: &str, level: &str, cluster_tls: &str) -> Config {
         let token = dir.join("token");
         std::fs::write(&token, "secret\n").unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -252,6 +276,7 @@ cluster_addr = "10.99.0.1:7380"
 [cluster]
 token_file = "{token}"
 peers = ["1=10.99.0.1:7380 bridge=172.16.0.1"]
+{cluster_tls}
 [dhcp]
 interface = "lxdbr0"
 address = "172.16.0.1"
@@ -342,6 +367,41 @@ level = "{level}"
         assert!(
             warnings.contains("dns.listen 10.99.0.1:53 (UDP): in use"),
             "{warnings}"
+        );
+    }
+
+    #[test]
+    fn the_cluster_link_needs_its_certificate_unless_plaintext_is_chosen() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = FakeHost {
+            interfaces: BTreeSet::from(["lxdbr0"]),
+            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
+            busy: Vec::new(),
+        };
+        // The default paths (/etc/raftmasq/tls) hold nothing here.
+        let missing = config_with(dir.path(), "", "info", "");
+        let all = check(&missing, &host).problems.join("\n");
+        assert!(all.contains("[cluster.tls]"), "{all}");
+        assert!(all.contains("raftmasq cert issue --node-id 1"), "{all}");
+        // A certificate for another node is refused by name.
+        let ca = raftmasq_consensus::network::pki::new_ca(1).unwrap();
+        let other =
+            raftmasq_consensus::network::pki::write_node_files(&dir.path().join("t2"), &ca, 2, 1)
+                .unwrap();
+        let wrong = config_with(dir.path(), "", "info", &tls_section(&other));
+        let all = check(&wrong, &host).problems.join("\n");
+        assert!(all.contains("is for node 2, but this is node 1"), "{all}");
+        // The opt-out: no certificate needed, and a loud warning.
+        let plain = config_with(dir.path(), "", "info", "insecure_plaintext = true\n");
+        let findings = check(&plain, &host);
+        assert!(findings.problems.is_empty(), "{:?}", findings.problems);
+        assert!(
+            findings
+                .warnings
+                .iter()
+                .any(|w| w.contains("cluster.insecure_plaintext = true")),
+            "{:?}",
+            findings.warnings
         );
     }
 

@@ -71,6 +71,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Create the cluster CA and issue, renew or rotate node certificates
+    /// for the cluster link (TLS).
+    Cert {
+        #[command(subcommand)]
+        action: crate::cert::CertCommand,
+    },
     /// Validate the configuration file (and the token file) and exit.
     Check {
         /// The file to check (default: --config).
@@ -128,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Completions { shell } => write_stdout(&crate::man::completions(shell)),
         Command::Check { file } => crate::check::run(&file.unwrap_or(cli.config)),
+        Command::Cert { action } => crate::cert::run(action),
     }
 }
 

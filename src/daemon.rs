@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use raftmasq_config::Config;
 use raftmasq_consensus::{
-    ClusterClock, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member,
+    ClusterClock, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterTls, ClusterToken, Links,
+    Member, TlsPaths,
 };
 use sd_notify::NotifyState;
 use tokio::net::TcpListener;
@@ -23,7 +24,7 @@ pub async fn run(
     log_level: LogLevel,
 ) -> anyhow::Result<()> {
     crate::admin::observability::install_recorder();
-    let node_config = node_config(&config, token.clone());
+    let node_config = node_config(&config, token.clone(), cluster_link(&config)?);
     let listener = TcpListener::bind(config.node.cluster_addr)
         .await
         .with_context(|| {
@@ -86,6 +87,9 @@ pub async fn run(
             _ = hangup.recv() => {
                 notify_systemd(&[NotifyState::Reloading]);
                 running = reload(&path, running, &log_level, dns.as_ref());
+                // Renewed or rotated certificates (the file watch would
+                // notice them within seconds; SIGHUP makes it now).
+                let _ = node.reload_tls();
                 load_records_file(&node, &running);
                 notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
             }
@@ -236,7 +240,30 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-fn node_config(config: &Config, token: ClusterToken) -> ClusterNodeConfig {
+/// The cluster link the file asks for: TLS with its files (read and checked
+/// now, so a bad file stops the start with its name), or the opt-out.
+pub fn cluster_link(config: &Config) -> anyhow::Result<ClusterLink> {
+    if config.cluster.insecure_plaintext {
+        return Ok(ClusterLink::Plaintext);
+    }
+    let files = &config.cluster.tls;
+    let paths = TlsPaths {
+        ca_file: files.ca_file.clone(),
+        cert_file: files.cert_file.clone(),
+        key_file: files.key_file.clone(),
+        crl_file: files.crl_file.clone(),
+    };
+    let tls = ClusterTls::load(config.node.id, paths).with_context(|| {
+        format!(
+            "{}: [cluster.tls]: the cluster link needs this node's certificate (make them with `raftmasq cert init-ca` and `raftmasq cert issue --node-id {}`; see docs/security.md)",
+            config.source.display(),
+            config.node.id
+        )
+    })?;
+    Ok(ClusterLink::Tls(tls))
+}
+
+fn node_config(config: &Config, token: ClusterToken, link: ClusterLink) -> ClusterNodeConfig {
     let member = Member {
         cluster_addr: config.node.cluster_addr.to_string(),
         admin_addr: Some(config.node.admin_addr.to_string()),
@@ -247,6 +274,7 @@ fn node_config(config: &Config, token: ClusterToken) -> ClusterNodeConfig {
         config.node.data_dir.clone(),
         member,
         token,
+        link,
         config.cluster_settings(),
     );
     node.peers = config
@@ -265,6 +293,7 @@ fn node_config(config: &Config, token: ClusterToken) -> ClusterNodeConfig {
     node.election_timeout = config.cluster.election_timeout;
     node.heartbeat_interval = config.cluster.heartbeat_interval;
     node.snapshot_every = config.cluster.snapshot_every;
+    node.max_clock_offset = config.cluster.max_clock_offset;
     node.clock = test_clock();
     node
 }

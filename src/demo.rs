@@ -66,6 +66,7 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
     for id in 1..=NODES {
         nodes.0.push((id, spawn_node(&exe, dir, id)?));
     }
+    raftmasq_consensus::network::tls::install_default_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
@@ -105,6 +106,23 @@ pub async fn run(keep_dir: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 fn write_files(dir: &Path) -> anyhow::Result<()> {
+    // The cluster link runs over TLS as in production: a CA for the demo
+    // and a certificate per node (kept across demo restarts with --dir).
+    let tls = dir.join("tls");
+    let ca = if tls.join("ca.key").exists() {
+        raftmasq_consensus::network::pki::Pem {
+            cert: fs::read_to_string(tls.join("ca.pem"))?,
+            key: fs::read_to_string(tls.join("ca.key"))?,
+        }
+    } else {
+        let ca = raftmasq_consensus::network::pki::new_ca(30)?;
+        fs::create_dir_all(&tls)?;
+        raftmasq_consensus::network::pki::write_file(&tls.join("ca.key"), &ca.key, 0o600)?;
+        ca
+    };
+    for id in 1..=NODES {
+        raftmasq_consensus::network::pki::write_node_files(&tls, &ca, u64::from(id), 30)?;
+    }
     let token = dir.join("cluster.token");
     fs::write(&token, "demo-cluster-token-not-for-production\n")?;
     fs::set_permissions(&token, fs::Permissions::from_mode(0o600))?;
@@ -123,6 +141,11 @@ admin_addr = "{admin}"
 [cluster]
 token_file = "{token}"
 peers = [{peers}]
+
+[cluster.tls]
+ca_file = "{tls}/ca.pem"
+cert_file = "{tls}/node-{id}.pem"
+key_file = "{tls}/node-{id}.key"
 
 [dhcp]
 interface = "lo"
@@ -143,6 +166,7 @@ listen = ["{dns}"]
             dns = dns_addr(id),
             dhcp_port = DHCP_PORT + id,
             token = token.display(),
+            tls = tls.display(),
             peers = peers.join(", "),
         );
         fs::write(dir.join(format!("node{id}.toml")), text)?;

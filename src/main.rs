@@ -1,6 +1,7 @@
 //! raftmasq: Raft-replicated DHCPv4 + DNS for multi-host LXD/Incus clouds.
 
 mod admin;
+mod cert;
 mod check;
 mod cli;
 mod daemon;

@@ -175,6 +175,16 @@ pub struct StatusView {
     pub dns_servers_missing: Vec<NodeId>,
     /// The answering node's clock, for relative times.
     pub now: Millis,
+    /// The correction of the answering node's clock toward the voters' median (ms).
+    #[serde(default)]
+    pub clock_correction_ms: i64,
+    /// Voters whose clock was out of bound (`cluster.max_clock_offset`) in
+    /// the last measurement, and not followed: node id and offset in ms.
+    #[serde(default)]
+    pub clock_out_of_bound: Vec<(NodeId, i64)>,
+    /// Whether the answering node's own clock is the one out of bound.
+    #[serde(default)]
+    pub clock_this_host_out_of_bound: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

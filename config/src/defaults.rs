@@ -7,6 +7,12 @@ pub const ADMIN_ADDR: &str = "127.0.0.1:7381";
 /// openraft picks each election timeout in `[t, 2t)`; 1 s suits an overlay network.
 pub const ELECTION_TIMEOUT: &str = "1s";
 pub const HEARTBEAT_INTERVAL: &str = "250ms";
+/// How far a voter's clock may be from the voters' median and still be followed.
+pub const MAX_CLOCK_OFFSET: &str = "5s";
+/// Where `raftmasq cert` writes and the daemon reads the cluster link's TLS files.
+pub const TLS_CA_FILE: &str = "/etc/raftmasq/tls/ca.pem";
+pub const TLS_CERT_FILE: &str = "/etc/raftmasq/tls/node.pem";
+pub const TLS_KEY_FILE: &str = "/etc/raftmasq/tls/node.key";
 /// Log entries between snapshots.
 pub const SNAPSHOT_EVERY: u64 = 5000;
 pub const LEASE_TIME: &str = "1h";

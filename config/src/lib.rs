@@ -31,7 +31,7 @@ use std::path::Path;
 pub use error::{ConfigError, Problem};
 pub use model::{
     BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, LxdConfig,
-    NodeConfig, Peer, UnicastReplies,
+    NodeConfig, Peer, TlsFiles, UnicastReplies,
 };
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};

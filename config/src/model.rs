@@ -64,6 +64,26 @@ pub struct ClusterConfig {
     pub heartbeat_interval: Duration,
     /// Log entries between snapshots.
     pub snapshot_every: u64,
+    /// How far a voter's clock may be from the voters' median and still be
+    /// followed; further off, it is reported and left out.
+    pub max_clock_offset: Duration,
+    /// The cluster link's TLS files (unused with `insecure_plaintext`).
+    pub tls: TlsFiles,
+    /// The cluster link in clear, the token alone: an explicit opt-out,
+    /// logged at error level on every start.
+    pub insecure_plaintext: bool,
+}
+
+/// `[cluster.tls]`: PEM files; the key must be mode 600.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The cluster CA certificate(s); two during a CA rotation.
+    pub ca_file: PathBuf,
+    /// This node's certificate, issued for `node.id`.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Revoked certificates, if any.
+    pub crl_file: Option<PathBuf>,
 }
 
 /// How replies reach a client that has no address yet (RFC 2131 §4.1).

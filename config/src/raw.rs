@@ -59,6 +59,37 @@ pub(crate) struct RawCluster {
     pub heartbeat_interval: String,
     #[serde(default = "snapshot_every")]
     pub snapshot_every: u64,
+    #[serde(default = "max_clock_offset")]
+    pub max_clock_offset: String,
+    /// The explicit opt-out of TLS on the cluster link.
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+    #[serde(default)]
+    pub tls: RawTls,
+}
+
+/// `[cluster.tls]`: the cluster link's CA, certificate and key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    #[serde(default = "tls_ca_file")]
+    pub ca_file: PathBuf,
+    #[serde(default = "tls_cert_file")]
+    pub cert_file: PathBuf,
+    #[serde(default = "tls_key_file")]
+    pub key_file: PathBuf,
+    pub crl_file: Option<PathBuf>,
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        RawTls {
+            ca_file: tls_ca_file(),
+            cert_file: tls_cert_file(),
+            key_file: tls_key_file(),
+            crl_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +224,18 @@ fn heartbeat_interval() -> String {
 }
 fn snapshot_every() -> u64 {
     defaults::SNAPSHOT_EVERY
+}
+fn max_clock_offset() -> String {
+    defaults::MAX_CLOCK_OFFSET.to_string()
+}
+fn tls_ca_file() -> PathBuf {
+    PathBuf::from(defaults::TLS_CA_FILE)
+}
+fn tls_cert_file() -> PathBuf {
+    PathBuf::from(defaults::TLS_CERT_FILE)
+}
+fn tls_key_file() -> PathBuf {
+    PathBuf::from(defaults::TLS_KEY_FILE)
 }
 fn lease_time() -> String {
     defaults::LEASE_TIME.to_string()

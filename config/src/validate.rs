@@ -15,7 +15,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::duration::{self, Bounds};
 use crate::error::Problems;
-use crate::model::{ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, NodeConfig};
+use crate::model::{ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, NodeConfig, TlsFiles};
 use crate::raw::{RawCluster, RawConfig, RawDhcp, RawDns, RawNode};
 use crate::{AddressRange, defaults, names, net, options};
 
@@ -29,6 +29,9 @@ const DAY: u64 = 86_400;
 
 pub(crate) const ELECTION_TIMEOUT: Bounds = Bounds::new(millis(100), secs(60));
 pub(crate) const HEARTBEAT_INTERVAL: Bounds = Bounds::new(millis(10), secs(30));
+/// Below half a second, measurement noise would put true clocks out of
+/// bound; a day is far beyond any clock NTP keeps.
+pub(crate) const MAX_CLOCK_OFFSET: Bounds = Bounds::new(millis(500), secs(DAY));
 /// RFC 2131 leaves the minimum to the server; below 2 minutes clients spend
 /// their time renewing. 365 days keeps option 51 well inside u32 seconds.
 pub(crate) const LEASE_TIME: Bounds = Bounds::seconds(secs(120), secs(365 * DAY));
@@ -252,6 +255,11 @@ fn cluster(raw: &RawCluster, node: &Node, problems: &mut Problems<'_>) -> Cluste
     if raw.snapshot_every == 0 {
         problems.add("cluster.snapshot_every", "must be at least 1 log entry");
     }
+    let max_clock_offset = check(
+        problems,
+        "cluster.max_clock_offset",
+        duration::parse(&raw.max_clock_offset, MAX_CLOCK_OFFSET),
+    );
 
     ClusterConfig {
         token_file: raw.token_file.clone(),
@@ -259,6 +267,14 @@ fn cluster(raw: &RawCluster, node: &Node, problems: &mut Problems<'_>) -> Cluste
         election_timeout: election_timeout.unwrap_or_default(),
         heartbeat_interval: heartbeat_interval.unwrap_or_default(),
         snapshot_every: raw.snapshot_every,
+        max_clock_offset: max_clock_offset.unwrap_or_default(),
+        tls: TlsFiles {
+            ca_file: raw.tls.ca_file.clone(),
+            cert_file: raw.tls.cert_file.clone(),
+            key_file: raw.tls.key_file.clone(),
+            crl_file: raw.tls.crl_file.clone(),
+        },
+        insecure_plaintext: raw.insecure_plaintext,
     }
 }
 

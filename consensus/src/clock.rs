@@ -17,14 +17,24 @@
 //! noise and leaves the clock alone. With one wrong clock among three, the
 //! median is a right one. A majority of wrong clocks wins: run NTP.
 //!
+//! **Bound.** A voter is followed only while its clock is within
+//! `max_offset` ([`DEFAULT_MAX_OFFSET_MS`], `cluster.max_clock_offset`) of
+//! the median: one further off is *out of bound* — reported (a warning, the
+//! node's status and metrics) and left out. The correction is made only
+//! when a strict majority of the clocks (this host's included) agree within
+//! the bound; then it is the median of those clocks, so a minority can never
+//! move this host, and clocks that scatter move it not at all ([`assess`]).
+//! This host itself may be the one out of bound (its clock 180 s off two
+//! agreeing peers): it follows them and says so at error level.
+//!
 //! **Test hook.** [`ClusterClock::with_test_offset`] shifts this host's clock
 //! (a time namespace shifts CLOCK_MONOTONIC, not CLOCK_REALTIME). It exists
 //! only in builds with debug assertions — every test build, and the debug
 //! daemon the end-to-end fault suite starts — so no release build can run
 //! with a shifted clock.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use raftmasq_state::Millis;
@@ -41,6 +51,8 @@ struct ClockState {
     correction_ms: AtomicI64,
     /// Whether a correction has been measured (or there is no one to ask).
     synced: AtomicBool,
+    /// The last round's verdict on who is out of bound.
+    verdict: Mutex<OutOfBound>,
     /// How far this host's clock is shifted, for tests only.
     #[cfg(debug_assertions)]
     test_offset_ms: i64,
@@ -98,7 +110,24 @@ impl ClusterClock {
         self.inner.synced.load(Ordering::Relaxed)
     }
 
-    /// Sets the correction (the median from [`correction_for`]).
+    /// Who was out of bound in the last round (for status and metrics).
+    pub fn out_of_bound(&self) -> OutOfBound {
+        self.inner
+            .verdict
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_out_of_bound(&self, verdict: OutOfBound) {
+        *self
+            .inner
+            .verdict
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = verdict;
+    }
+
+    /// Sets the correction (the median from [`correction_for`] or [`assess`]).
     pub(crate) fn set_correction(&self, correction_ms: i64) {
         self.inner
             .correction_ms
@@ -156,6 +185,88 @@ pub fn median_offset(peer_offsets: &[i64]) -> i64 {
         } else {
             high
         }
+    }
+}
+
+/// How far (ms) a voter's clock may be from the median and still be followed,
+/// unless the configuration says otherwise (`cluster.max_clock_offset`).
+pub const DEFAULT_MAX_OFFSET_MS: i64 = 5_000;
+
+/// Clocks that were not followed in one round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutOfBound {
+    /// Voters whose offset from this host (ms) was out of bound.
+    pub peers: Vec<(u64, i64)>,
+    /// Whether this host's own clock was the one out of bound: a majority of
+    /// voters agrees on a time further than the bound from it.
+    pub this_host: bool,
+    /// No majority of clocks agreed within the bound: no correction at all.
+    pub no_agreement: bool,
+}
+
+impl OutOfBound {
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty() && !self.this_host && !self.no_agreement
+    }
+}
+
+/// One round's result: the correction to use and who was not followed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assessment {
+    pub correction_ms: i64,
+    pub out_of_bound: OutOfBound,
+}
+
+/// Bounded correction from the peers' offsets `(id, ms)` (this host is 0).
+///
+/// The clocks within `max_offset_ms` of the median of all of them agree; if
+/// they are a strict majority, the correction is their median (0 within
+/// [`DEAD_BAND_MS`]), and every clock outside is out of bound. Without such a
+/// majority nobody is followed: the correction is 0.
+pub fn assess(peer_offsets: &[(u64, i64)], max_offset_ms: i64) -> Assessment {
+    let bound = max_offset_ms.max(0);
+    let offsets: Vec<i64> = peer_offsets.iter().map(|(_, offset)| *offset).collect();
+    let median = median_offset(&offsets);
+    let near = |offset: i64| (offset - median).abs() <= bound;
+    let agreeing: Vec<i64> = offsets.iter().copied().filter(|o| near(*o)).collect();
+    let total = offsets.len() + 1;
+    let agree_count = agreeing.len() + usize::from(near(0));
+    let outside: Vec<(u64, i64)> = peer_offsets
+        .iter()
+        .copied()
+        .filter(|(_, offset)| !near(*offset))
+        .collect();
+    if agree_count * 2 <= total {
+        // Nobody is followed: report every voter out of bound of this host.
+        let far: Vec<(u64, i64)> = peer_offsets
+            .iter()
+            .copied()
+            .filter(|(_, offset)| offset.abs() > bound)
+            .collect();
+        return Assessment {
+            correction_ms: 0,
+            out_of_bound: OutOfBound {
+                peers: far,
+                this_host: false,
+                no_agreement: true,
+            },
+        };
+    }
+    let correction_ms = if near(0) {
+        correction_for(&agreeing)
+    } else {
+        // This host is the odd one out: the agreeing peers' own median.
+        let mut sorted = agreeing;
+        sorted.sort_unstable();
+        sorted[sorted.len() / 2]
+    };
+    Assessment {
+        correction_ms,
+        out_of_bound: OutOfBound {
+            peers: outside,
+            this_host: !near(0),
+            no_agreement: false,
+        },
     }
 }
 
@@ -225,5 +336,56 @@ mod tests {
         assert_eq!(median_offset(&[-180_000]), 0);
         // Five voters, two skewed.
         assert_eq!(median_offset(&[3, -1, 90_000, 90_000]), 3);
+    }
+
+    #[test]
+    fn a_peer_out_of_bound_is_reported_and_not_followed() {
+        // Two peers: one true, one a year ahead. The year is not followed.
+        let year = 365 * 24 * 3_600_000;
+        let verdict = assess(&[(2, 40), (3, year)], DEFAULT_MAX_OFFSET_MS);
+        assert_eq!(verdict.correction_ms, 0);
+        assert_eq!(verdict.out_of_bound.peers, vec![(3, year)]);
+        assert!(!verdict.out_of_bound.this_host);
+        // A lone peer (a two-node cluster) far off: no majority, no move.
+        let verdict = assess(&[(2, 60_000)], DEFAULT_MAX_OFFSET_MS);
+        assert_eq!(verdict.correction_ms, 0);
+        assert!(verdict.out_of_bound.no_agreement);
+        assert_eq!(verdict.out_of_bound.peers, vec![(2, 60_000)]);
+    }
+
+    #[test]
+    fn scattered_clocks_move_nothing() {
+        // The median is +180 s, but only one clock is near it: before the
+        // bound this host followed it.
+        let verdict = assess(&[(2, 180_000), (3, 360_000)], DEFAULT_MAX_OFFSET_MS);
+        assert_eq!(verdict.correction_ms, 0);
+        assert!(verdict.out_of_bound.no_agreement);
+        assert_eq!(verdict.out_of_bound.peers.len(), 2);
+    }
+
+    #[test]
+    fn within_the_bound_the_correction_is_the_agreeing_median() {
+        let verdict = assess(&[(2, 2_000), (3, 2_400)], DEFAULT_MAX_OFFSET_MS);
+        assert_eq!(verdict.correction_ms, 2_000);
+        assert!(verdict.out_of_bound.is_empty());
+        // Never further than the bound on a minority's word.
+        for peers in [[(2, 4_000), (3, 90_000)], [(2, -4_900), (3, -9_000_000)]] {
+            let verdict = assess(&peers, DEFAULT_MAX_OFFSET_MS);
+            assert!(verdict.correction_ms.abs() <= DEFAULT_MAX_OFFSET_MS);
+            assert_eq!(verdict.out_of_bound.peers.len(), 1);
+        }
+    }
+
+    #[test]
+    fn this_host_out_of_bound_follows_the_agreeing_majority_and_says_so() {
+        // The fault suite's case: this host 180 s ahead of two true peers.
+        let verdict = assess(&[(1, -180_000), (2, -179_990)], DEFAULT_MAX_OFFSET_MS);
+        assert_eq!(verdict.correction_ms, -179_990);
+        assert!(verdict.out_of_bound.this_host);
+        assert!(verdict.out_of_bound.peers.is_empty());
+        // A tighter bound still lets the majority agree when they do.
+        let verdict = assess(&[(1, -180_000), (2, -180_003)], 10);
+        assert_eq!(verdict.correction_ms, -180_000);
+        assert!(verdict.out_of_bound.this_host);
     }
 }

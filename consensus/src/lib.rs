@@ -9,7 +9,7 @@ pub mod store;
 pub mod types;
 
 pub use clock::ClusterClock;
-pub use network::{ClusterToken, Links};
+pub use network::{ClusterLink, ClusterTls, ClusterToken, Links, TlsError, TlsPaths};
 pub use node::{
     Batching, ClusterNode, ClusterNodeConfig, QuorumStatus, ReadError, StartError, WriteError,
 };

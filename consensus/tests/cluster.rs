@@ -391,9 +391,14 @@ async fn a_wrong_token_is_refused_and_changes_nothing() {
     let leader = cluster.ready().await;
     let before = cluster.node(leader).metrics();
 
-    // A raw RPC with a wrong token, and one with none: 401, vote unchanged.
-    let http = reqwest::Client::new();
-    let url = format!("http://{}/raft/vote", cluster.addrs[&leader]);
+    // A raw RPC with a wrong token, and one with none: 401, vote unchanged,
+    // even from a node whose certificate the cluster CA issued.
+    let tls = cluster.tls(9).client_config(leader).expect("client TLS");
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("client");
+    let url = format!("https://{}/raft/vote", cluster.addrs[&leader]);
     let vote = serde_json::json!({"vote": {"leader_id": {"term": 1000, "node_id": 9}, "committed": false}, "last_log_id": null});
     for auth in [Some("Bearer wrong-token"), None] {
         let mut request = http.post(&url).json(&vote);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, LeaseTable, MacAddr, Response};
 use raftmasq_consensus::store::{read_replica, snapshot_format};
 use raftmasq_consensus::{
-    ClusterClock, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member,
+    ClusterClock, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member,
 };
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -105,6 +105,7 @@ async fn a_node_starts_on_release_0_1_data_and_writes_binary_snapshots() {
         dir.path().to_path_buf(),
         member,
         ClusterToken::new(support::TOKEN).expect("token"),
+        ClusterLink::Tls(support::lone_node_tls(&dir.path().join("tls"), 1)),
         support::settings(),
     );
     // The node's clock runs at the fixture's time: its leases (one hour)

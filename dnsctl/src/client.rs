@@ -56,6 +56,10 @@ impl Client {
                 )),
             ),
         };
+        // reqwest needs a TLS provider even for plain HTTP.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()

@@ -174,6 +174,10 @@ fn record_state(admin: &Admin) {
             gauge!("raft_follower_lag_entries", "follower" => follower.to_string()).set(lag as f64);
         }
     }
+    let clock = node.clock().out_of_bound();
+    gauge!("clock_correction_ms").set(node.clock().correction_ms() as f64);
+    gauge!("clock_out_of_bound_peers").set(clock.peers.len() as f64);
+    gauge!("clock_this_host_out_of_bound").set(f64::from(u8::from(clock.this_host)));
     let stats = node.replica().read().table.pool_stats();
     gauge!("dhcp_pool_size").set(stats.size as f64);
     gauge!("dhcp_leases", "state" => "bound").set(stats.bound as f64);

@@ -146,6 +146,9 @@ async fn status(
             .map(|(id, _)| *id)
             .collect(),
         now: admin.now(),
+        clock_correction_ms: admin.node.clock().correction_ms(),
+        clock_out_of_bound: admin.node.clock().out_of_bound().peers,
+        clock_this_host_out_of_bound: admin.node.clock().out_of_bound().this_host,
     }))
 }
 

@@ -59,7 +59,8 @@ level = "info,raftmasq=loud"
     }
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
 
-    // With the file fixed, the token and the log filter are next, together.
+    // With the file fixed, the token, the TLS files and the log filter are
+    // next, together.
     let fixed = std::fs::read_to_string(&config)
         .expect("read")
         .replace("colour = \"blue\"\n", "")
@@ -75,5 +76,6 @@ level = "info,raftmasq=loud"
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cluster.token_file"), "{stderr}");
     assert!(stderr.contains("log.level"), "{stderr}");
-    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    assert!(stderr.contains("[cluster.tls]"), "{stderr}");
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
 }

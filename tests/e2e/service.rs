@@ -31,7 +31,19 @@ fn example_config(example: &str, dir: &Path, token: &Path, host: u8) -> PathBuf 
         text.contains("token_file = \"/etc/raftmasq/cluster.token\""),
         "{example} changed its token_file line"
     );
+    assert!(
+        text.contains("\"/etc/raftmasq/tls/"),
+        "{example} changed its [cluster.tls] paths"
+    );
+    // Each host's TLS files: the CA's (shared) and its own, under the
+    // names the example gives them.
+    let tls = dir.join(format!("tls{host}"));
+    let ca = crate_tls_ca(dir);
+    let paths = raftmasq_tests::cluster::issue_into(&tls, &ca, u64::from(host));
+    fs::copy(&paths.cert_file, tls.join("node.pem")).expect("node.pem");
+    fs::copy(&paths.key_file, tls.join("node.key")).expect("node.key");
     let text = text
+        .replace("\"/etc/raftmasq/tls/", &format!("\"{}/", tls.display()))
         .replace(
             "data_dir = \"/var/lib/raftmasq\"",
             &format!(
@@ -46,6 +58,18 @@ fn example_config(example: &str, dir: &Path, token: &Path, host: u8) -> PathBuf 
     let path = dir.join(format!("lxd{host}.toml"));
     fs::write(&path, text).expect("config");
     path
+}
+
+/// The service test's CA, made once in `dir`.
+fn crate_tls_ca(dir: &Path) -> raftmasq_consensus::network::pki::Pem {
+    let tls = dir.join("ca");
+    if !tls.join("ca.key").exists() {
+        raftmasq_tests::cluster::write_tls(&tls, []);
+    }
+    raftmasq_consensus::network::pki::Pem {
+        cert: fs::read_to_string(tls.join("ca.pem")).expect("ca.pem"),
+        key: fs::read_to_string(tls.join("ca.key")).expect("ca.key"),
+    }
 }
 
 fn get(host: &Host, path: &str) -> (u16, String) {

@@ -10,6 +10,10 @@ pub struct AdminClient {
 
 impl Default for AdminClient {
     fn default() -> Self {
+        // reqwest needs a TLS provider even for plain HTTP.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()

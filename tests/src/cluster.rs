@@ -4,11 +4,39 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use raftmasq_consensus::network::pki::{self, Pem};
 use tempfile::TempDir;
 
 use crate::free_port;
 
 pub const TOKEN: &str = "e2e-test-token-0123456789abcdef";
+
+/// Issues the CA (`ca.pem`, `ca.key`) and the certificates of nodes `ids`
+/// into `dir` (`node-N.pem`, `node-N.key`), fast and in process, as
+/// `raftmasq cert` would; returns the `[cluster.tls]` section for node `N`.
+pub fn write_tls(dir: &Path, ids: impl IntoIterator<Item = u64>) -> Pem {
+    let ca = pki::new_ca(2).expect("test CA");
+    fs::create_dir_all(dir).expect("tls dir");
+    pki::write_file(&dir.join("ca.key"), &ca.key, 0o600).expect("CA key");
+    pki::write_file(&dir.join("ca.pem"), &ca.cert, 0o644).expect("CA certificate");
+    for id in ids {
+        pki::write_node_files(dir, &ca, id, 2).expect("node certificate");
+    }
+    ca
+}
+
+/// Node `id`'s files from `ca` into `dir` (`ca.pem`, `node-N.pem`, `node-N.key`).
+pub fn issue_into(dir: &Path, ca: &Pem, id: u64) -> raftmasq_consensus::TlsPaths {
+    pki::write_node_files(dir, ca, id, 2).expect("node certificate")
+}
+
+/// The `[cluster.tls]` section of node `id` whose files are in `dir`.
+pub fn tls_section(dir: &Path, id: u64) -> String {
+    format!(
+        "[cluster.tls]\nca_file = \"{dir}/ca.pem\"\ncert_file = \"{dir}/node-{id}.pem\"\nkey_file = \"{dir}/node-{id}.key\"\n",
+        dir = dir.display()
+    )
+}
 
 /// One node's files and addresses.
 #[derive(Debug, Clone)]
@@ -35,6 +63,8 @@ impl LoopbackCluster {
         let token_file = dir.path().join("cluster.token");
         fs::write(&token_file, format!("{TOKEN}\n")).expect("write token");
         fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600)).expect("chmod token");
+        let tls_dir = dir.path().join("tls");
+        write_tls(&tls_dir, 1..=n);
         let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let peers: Vec<String> = cluster_ports
             .iter()
@@ -60,6 +90,7 @@ token_file = "{token}"
 peers = [{peers}]
 election_timeout = "500ms"
 heartbeat_interval = "100ms"
+{tls}
 
 [dhcp]
 enabled = false
@@ -76,6 +107,7 @@ domain = "lxd"
 "#,
                 data = data_dir.display(),
                 token = token_file.display(),
+                tls = tls_section(&tls_dir, id),
                 peers = peers.join(", "),
             );
             fs::write(&config, text).expect("write config");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::cluster::TOKEN;
+use crate::cluster::{TOKEN, tls_section, write_tls};
 use crate::netns::{NsProcess, Testbed, test_prefix};
 
 /// The DHCP pool of every testbed cluster.
@@ -94,6 +94,8 @@ impl TestbedCluster {
             }
         };
         let members = members.unwrap_or(hosts);
+        let tls_dir = dir.path().join("tls");
+        write_tls(&tls_dir, 1..=u64::from(hosts));
         for i in 1..=hosts {
             let mut peers: Vec<String> = (1..=members).map(peer).collect();
             if i > members {
@@ -111,6 +113,7 @@ token_file = "{token}"
 peers = [{peers}]
 election_timeout = "500ms"
 heartbeat_interval = "150ms"
+{tls}
 
 [dhcp]
 interface = "lxdbr0"
@@ -128,6 +131,7 @@ upstream = ["10.99.0.254:53"]
 "#,
                 data = dir.path().join(format!("node{i}")).display(),
                 token = token.display(),
+                tls = tls_section(&tls_dir, u64::from(i)),
                 peers = peers.join(", "),
             );
             fs::write(dir.path().join(format!("node{i}.toml")), text).expect("config");

@@ -1,5 +1,7 @@
 //! Outgoing cluster requests: Raft RPCs and forwarded client requests.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use openraft::error::{
@@ -13,7 +15,7 @@ use openraft::raft::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ClusterToken, Links, paths};
+use super::{ClusterLink, ClusterToken, Links, paths};
 use crate::types::{Member, NodeId, TypeConfig};
 
 /// Why a request to a peer failed.
@@ -35,6 +37,12 @@ pub enum PeerError {
         "node {target} ({addr}) refused our cluster token: check that token_file holds the same secret on every host"
     )]
     Unauthorized { target: NodeId, addr: String },
+    #[error("node {target} ({addr}) refused this node: {reason}")]
+    Forbidden {
+        target: NodeId,
+        addr: String,
+        reason: String,
+    },
     #[error("node {target} ({addr}) answered HTTP {status}: {body}")]
     Status {
         target: NodeId,
@@ -51,28 +59,66 @@ pub enum PeerError {
 }
 
 /// HTTP client for one node's outgoing cluster traffic; cheap to clone.
+///
+/// Over TLS there is one HTTP client per target node, each accepting only
+/// that node's certificate; they are rebuilt after the TLS files are
+/// reloaded, so new connections present the new certificate.
 #[derive(Clone, Debug)]
 pub struct PeerClient {
-    http: reqwest::Client,
+    link: ClusterLink,
+    /// The plaintext client (unused over TLS).
+    plain: reqwest::Client,
+    by_target: Arc<Mutex<HashMap<NodeId, (u64, reqwest::Client)>>>,
     token: ClusterToken,
     links: Links,
     from: NodeId,
 }
 
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(30))
+}
+
 impl PeerClient {
-    pub fn new(from: NodeId, token: ClusterToken, links: Links) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+    pub fn new(from: NodeId, token: ClusterToken, links: Links, link: ClusterLink) -> Self {
+        super::tls::install_default_provider();
+        let plain = builder().build().unwrap_or_else(|_| reqwest::Client::new());
         PeerClient {
-            http,
+            link,
+            plain,
+            by_target: Arc::default(),
             token,
             links,
             from,
         }
+    }
+
+    /// The HTTP client and URL scheme for `target`.
+    fn client_for(&self, target: NodeId) -> Result<(reqwest::Client, &'static str), String> {
+        let Some(tls) = self.link.tls() else {
+            return Ok((self.plain.clone(), "http"));
+        };
+        let generation = tls.generation();
+        let mut clients = self
+            .by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((built, client)) = clients.get(&target)
+            && *built == generation
+        {
+            return Ok((client.clone(), "https"));
+        }
+        let config = tls
+            .client_config(target)
+            .map_err(|error| error.to_string())?;
+        let client = builder()
+            .tls_backend_preconfigured(config)
+            .build()
+            .map_err(|error| error_chain(&error))?;
+        clients.insert(target, (generation, client.clone()));
+        Ok((client, "https"))
     }
 
     /// POSTs `body` as JSON to `http://{addr}{path}` and decodes the JSON answer.
@@ -111,9 +157,15 @@ impl PeerClient {
                 reason: "link cut".into(),
             });
         }
-        let response = self
-            .http
-            .post(format!("http://{addr}{path}"))
+        let (http, scheme) = self
+            .client_for(target)
+            .map_err(|reason| PeerError::Unreachable {
+                target,
+                addr: addr_owned(),
+                reason,
+            })?;
+        let response = http
+            .post(format!("{scheme}://{addr}{path}"))
             .header(reqwest::header::AUTHORIZATION, super::bearer(&self.token))
             .json(body)
             .timeout(timeout)
@@ -125,6 +177,14 @@ impl PeerClient {
             return Err(PeerError::Unauthorized {
                 target,
                 addr: addr_owned(),
+            });
+        }
+        if status == reqwest::StatusCode::FORBIDDEN {
+            let reason = response.text().await.unwrap_or_default();
+            return Err(PeerError::Forbidden {
+                target,
+                addr: addr_owned(),
+                reason: reason.trim().to_string(),
             });
         }
         if !status.is_success() {

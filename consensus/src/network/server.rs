@@ -1,6 +1,7 @@
-//! Incoming Raft RPCs, handed straight to openraft.
+//! Incoming Raft RPCs, handed to openraft once the sender is known to be the
+//! node the RPC speaks for (see `auth::check_claim`).
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use openraft::error::{InstallSnapshotError, RaftError};
@@ -9,8 +10,13 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 
-use super::paths;
-use crate::types::{NodeId, Raft, TypeConfig};
+use super::{PeerIdentity, Refused, check_claim, paths};
+use crate::types::{NodeId, Raft, TypeConfig, Vote};
+
+/// The node a vote speaks for: the leader it names, or the candidate.
+fn voter(vote: &Vote) -> Option<NodeId> {
+    vote.leader_id().voted_for()
+}
 
 /// Routes for the Raft RPCs; the caller adds authentication.
 pub fn raft_routes(raft: Raft) -> Router {
@@ -21,23 +27,31 @@ pub fn raft_routes(raft: Raft) -> Router {
         .with_state(raft)
 }
 
+type Answer<T, E = RaftError<NodeId>> = Result<Json<Result<T, E>>, Refused>;
+
 async fn append(
     State(raft): State<Raft>,
+    ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Json(request): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>> {
-    Json(raft.append_entries(request).await)
+) -> Answer<AppendEntriesResponse<NodeId>> {
+    check_claim(&peer, voter(&request.vote), "append entries")?;
+    Ok(Json(raft.append_entries(request).await))
 }
 
 async fn vote(
     State(raft): State<Raft>,
+    ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Json(request): Json<VoteRequest<NodeId>>,
-) -> Json<Result<VoteResponse<NodeId>, RaftError<NodeId>>> {
-    Json(raft.vote(request).await)
+) -> Answer<VoteResponse<NodeId>> {
+    check_claim(&peer, voter(&request.vote), "request a vote")?;
+    Ok(Json(raft.vote(request).await))
 }
 
 async fn snapshot(
     State(raft): State<Raft>,
+    ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Json(request): Json<InstallSnapshotRequest<TypeConfig>>,
-) -> Json<Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>> {
-    Json(raft.install_snapshot(request).await)
+) -> Answer<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
+    check_claim(&peer, voter(&request.vote), "install a snapshot")?;
+    Ok(Json(raft.install_snapshot(request).await))
 }

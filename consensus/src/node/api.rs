@@ -1,7 +1,7 @@
 //! The cluster listener's own endpoints (besides the Raft RPCs): forwarded
 //! writes, read-index for followers, and joining.
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use openraft::ChangeMembers;
@@ -11,17 +11,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
 
 use super::{ClusterNode, WriteError};
-use crate::network::paths;
+use crate::network::{PeerIdentity, Refused, check_claim, paths};
 use crate::types::{LogId, Member, NodeId};
 
-pub(super) fn routes(node: ClusterNode) -> Router {
+/// Endpoints for members only (see `members_only`).
+pub(super) fn member_routes(node: ClusterNode) -> Router {
     Router::new()
         .route(paths::WRITE, post(write))
         .route(paths::READ, post(read_index))
-        .route(paths::JOIN, post(join))
         .route(paths::CLOCK, post(super::clock_sync::answer))
         .with_state(node.clone())
         .merge(super::membership::routes(node))
+}
+
+/// Joining: open to any node the CA certified, for its own id only.
+pub(super) fn join_routes(node: ClusterNode) -> Router {
+    Router::new()
+        .route(paths::JOIN, post(join))
+        .with_state(node)
 }
 
 /// A write forwarded by a follower. Only the leader commits; anyone else says
@@ -78,9 +85,11 @@ pub enum JoinRefused {
 
 pub(super) async fn join(
     State(node): State<ClusterNode>,
+    ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Json(request): Json<JoinRequest>,
-) -> Json<Result<JoinAccepted, JoinRefused>> {
-    Json(handle_join(&node, request).await)
+) -> Result<Json<Result<JoinAccepted, JoinRefused>>, Refused> {
+    check_claim(&peer, Some(request.id), "join")?;
+    Ok(Json(handle_join(&node, request).await))
 }
 
 async fn handle_join(

@@ -6,6 +6,11 @@
 //! (`cluster.peers` entries with `bridge=`). Which hosts are members is the
 //! membership's word alone, so a host added later joins the list and a
 //! removed one leaves it, whatever each node's file still says.
+//!
+//! **Voters only.** A learner is never listed, whatever it announced: a
+//! node that merely joined (and any node the CA certified may join) must
+//! not become a DNS server or server identifier of every lease. It is
+//! listed once it is promoted to voter.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -19,8 +24,8 @@ pub struct BridgeAddresses {
     /// servers in order, and their own host is the nearest), then by address.
     pub addresses: Vec<Ipv4Addr>,
     /// Voters whose address nobody has told this node yet, with their
-    /// cluster address for the log. (A learner added by hand is listed once
-    /// it registers, and never holds up the others.)
+    /// cluster address for the log. (A learner is not listed, and never
+    /// holds up the others.)
     pub missing: Vec<(NodeId, String)>,
 }
 
@@ -65,11 +70,13 @@ pub fn bridge_addresses<'m>(
     }
     let mut result = BridgeAddresses::default();
     for (id, (cluster_addr, registered, voter)) in members {
+        if !voter {
+            continue;
+        }
         match registered.or_else(|| configured.get(&id).copied()) {
             Some(address) if !result.addresses.contains(&address) => result.addresses.push(address),
             Some(_) => {}
-            None if voter => result.missing.push((id, cluster_addr)),
-            None => {}
+            None => result.missing.push((id, cluster_addr)),
         }
     }
     result
@@ -182,8 +189,10 @@ mod tests {
         assert_eq!(list.missing, vec![(3, "10.99.0.3:7380".to_string())]);
     }
 
+    /// The attack: a node added as a learner announced its own
+    /// address, and every new lease named it as a DNS server.
     #[test]
-    fn a_learner_without_an_address_holds_nothing_up() {
+    fn a_learner_is_never_listed_and_holds_nothing_up() {
         let members = BTreeMap::from([
             (1, member("10.99.0.1:7380", Some([172, 16, 0, 1]))),
             (4, member("10.99.0.4:7380", None)),
@@ -196,7 +205,7 @@ mod tests {
             &BTreeMap::new(),
             (1, Some(ip(1))),
         );
-        assert_eq!(list.addresses, vec![ip(1), ip(5)]);
+        assert_eq!(list.addresses, vec![ip(1)]);
         assert!(list.is_complete());
     }
 

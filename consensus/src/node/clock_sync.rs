@@ -64,7 +64,7 @@ pub(super) async fn sync_once(node: &ClusterNode) {
         asks.spawn(async move { (peer, offset_of(&node, peer).await) });
     }
     let measured = asks.join_all().await;
-    let offsets: Vec<i64> = {
+    let offsets: Vec<(NodeId, i64)> = {
         let mut known = node
             .peer_offsets()
             .0
@@ -76,7 +76,10 @@ pub(super) async fn sync_once(node: &ClusterNode) {
             }
         }
         known.retain(|peer, (_, at)| voters.contains(peer) && at.elapsed() < REMEMBER);
-        known.values().map(|(offset, _)| *offset).collect()
+        known
+            .iter()
+            .map(|(peer, (offset, _))| (*peer, *offset))
+            .collect()
     };
     if offsets.is_empty() && !voters.is_empty() {
         // Nothing to compare with yet: keep what we have (and, on a fresh
@@ -84,16 +87,75 @@ pub(super) async fn sync_once(node: &ClusterNode) {
         return;
     }
     let before = node.clock().correction_ms();
-    let correction = clock::correction_for(&offsets);
-    node.clock().set_correction(correction);
-    if (correction - before).abs() >= NOTABLE_MS {
+    let bound = millis_i64(node.config().max_clock_offset);
+    let verdict = clock::assess(&offsets, bound);
+    report(node, &verdict.out_of_bound, bound, &offsets);
+    node.clock().set_correction(verdict.correction_ms);
+    if (verdict.correction_ms - before).abs() >= NOTABLE_MS {
         tracing::warn!(
             node_id = node.id(),
-            correction_ms = correction,
+            correction_ms = verdict.correction_ms,
             ?offsets,
             "this host's clock differs from the cluster's: using the voters' median time"
         );
     }
+}
+
+/// Logs a change of who is out of bound (once per change, not every round)
+/// and keeps the verdict on the clock for status and metrics.
+fn report(
+    node: &ClusterNode,
+    verdict: &clock::OutOfBound,
+    bound_ms: i64,
+    offsets: &[(NodeId, i64)],
+) {
+    let previous = node.clock().out_of_bound();
+    let same_peers = previous
+        .peers
+        .iter()
+        .map(|(id, _)| id)
+        .eq(verdict.peers.iter().map(|(id, _)| id));
+    let changed = !same_peers
+        || previous.this_host != verdict.this_host
+        || previous.no_agreement != verdict.no_agreement;
+    if changed {
+        for (peer, offset_ms) in &verdict.peers {
+            tracing::warn!(
+                node_id = node.id(),
+                peer,
+                offset_ms,
+                bound_ms,
+                "a voter's clock is out of bound: not followed (check NTP on that host)"
+            );
+        }
+        if verdict.this_host {
+            tracing::error!(
+                node_id = node.id(),
+                bound_ms,
+                ?offsets,
+                "this host's clock is out of bound of a majority of voters that agree: following them; fix NTP on this host"
+            );
+        }
+        if verdict.no_agreement {
+            tracing::warn!(
+                node_id = node.id(),
+                bound_ms,
+                ?offsets,
+                "no majority of voters' clocks agrees within the bound: no correction (check NTP everywhere)"
+            );
+        }
+        if verdict.is_empty() && !previous.is_empty() {
+            tracing::info!(
+                node_id = node.id(),
+                "every voter's clock is within the bound again"
+            );
+        }
+    }
+    node.clock().set_out_of_bound(verdict.clone());
+}
+
+fn millis_i64(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// `peer`'s clock minus ours, if it answered quickly enough to tell.

@@ -7,7 +7,7 @@ use raftmasq_state::ClusterSettings;
 
 use super::Batching;
 use crate::clock::ClusterClock;
-use crate::network::ClusterToken;
+use crate::network::{ClusterLink, ClusterToken};
 use crate::types::{Member, NodeId};
 
 /// Everything a cluster member needs to run; built by the daemon from its
@@ -41,6 +41,11 @@ pub struct ClusterNodeConfig {
     /// This node's cluster time; tests skew a node through it
     /// (`ClusterClock::with_test_offset`).
     pub clock: ClusterClock,
+    /// How far a voter's clock may be from the voters' median and still be
+    /// followed (`cluster.max_clock_offset`; see `clock::assess`).
+    pub max_clock_offset: Duration,
+    /// TLS (the default) or the explicit plaintext opt-out.
+    pub link: ClusterLink,
 }
 
 impl ClusterNodeConfig {
@@ -50,6 +55,7 @@ impl ClusterNodeConfig {
         data_dir: PathBuf,
         member: Member,
         token: ClusterToken,
+        link: ClusterLink,
         settings: ClusterSettings,
     ) -> Self {
         ClusterNodeConfig {
@@ -69,6 +75,10 @@ impl ClusterNodeConfig {
             write_timeout: Duration::from_secs(3),
             batching: Batching::default(),
             clock: ClusterClock::new(),
+            max_clock_offset: Duration::from_millis(
+                crate::clock::DEFAULT_MAX_OFFSET_MS.unsigned_abs(),
+            ),
+            link,
         }
     }
 }

@@ -30,7 +30,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::ClusterClock;
-use crate::network::{ClusterToken, HttpNetwork, Links, PeerClient, raft_routes};
+use crate::network::{
+    ClusterListener, ClusterTls, ClusterToken, HttpNetwork, Links, PeerClient, PeerIdentity,
+    TlsError, raft_routes,
+};
 use crate::store::{self, ReplicaHandle, StoreOpenError};
 use crate::types::{Member, NodeId, Raft, RaftMetrics};
 
@@ -101,7 +104,20 @@ impl ClusterNode {
         );
         let (log_store, state_machine) = store::open(&config.data_dir, config.id)?;
         let replica = state_machine.handle();
-        let peers = PeerClient::new(config.id, config.token.clone(), links);
+        let peers = PeerClient::new(config.id, config.token.clone(), links, config.link.clone());
+        let listener = ClusterListener::new(listener, config.link.tls().cloned(), config.id)
+            .map_err(StartError::Listener)?;
+        match config.link.tls() {
+            Some(tls) => tracing::info!(
+                node_id = config.id,
+                generation = tls.generation(),
+                "cluster link: TLS 1.3, client certificates required"
+            ),
+            None => tracing::error!(
+                node_id = config.id,
+                "INSECURE: the cluster link is plaintext HTTP (cluster.insecure_plaintext = true): anyone on the underlay can read the cluster token, every lease and hostname, and write to the cluster with the token"
+            ),
+        }
         let raft = Raft::new(
             config.id,
             raft_config,
@@ -133,6 +149,9 @@ impl ClusterNode {
         };
         node.spawn(batching);
         node.spawn(serve(node.clone(), listener));
+        if node.inner.config.link.tls().is_some() {
+            node.spawn(watch_tls_files(node.clone()));
+        }
         bootstrap::start(&node).await;
         Ok(node)
     }
@@ -247,6 +266,46 @@ impl ClusterNode {
             .push(handle);
     }
 
+    /// Re-reads this node's TLS files (SIGHUP, or a change the file watch
+    /// noticed): new connections use them at once, open ones keep theirs.
+    /// On error the files in use stay. `Ok(false)`: plaintext, nothing to do.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        let Some(tls) = self.inner.config.link.tls() else {
+            return Ok(false);
+        };
+        match tls.reload() {
+            Ok(()) => {
+                tracing::info!(
+                    node_id = self.id(),
+                    generation = tls.generation(),
+                    "cluster TLS files reloaded"
+                );
+                Ok(true)
+            }
+            Err(error) => {
+                tracing::error!(node_id = self.id(), %error, "cluster TLS files not reloaded: still using the previous ones");
+                Err(error)
+            }
+        }
+    }
+
+    /// How many times the TLS files were loaded (`None`: plaintext link).
+    pub fn tls_generation(&self) -> Option<u64> {
+        self.inner.config.link.tls().map(ClusterTls::generation)
+    }
+
+    /// Whether `id` is a voter or learner in this node's view of the membership.
+    pub fn is_member(&self, id: NodeId) -> bool {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .is_some()
+    }
+
     /// Stops Raft and every task of this node. Storage is closed when the last
     /// clone is dropped.
     pub async fn shutdown(&self) {
@@ -270,17 +329,68 @@ fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-async fn serve(node: ClusterNode, listener: TcpListener) {
+/// How often the TLS files are checked for a change (renewal, rotation).
+const TLS_WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reloads the TLS files when they change; a set that does not load (e.g.
+/// the certificate copied but not yet its key) is tried again on the next
+/// change, and the files in use stay meanwhile.
+async fn watch_tls_files(node: ClusterNode) {
+    let Some(tls) = node.inner.config.link.tls().cloned() else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(TLS_WATCH_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failed_on = None;
+    loop {
+        ticker.tick().await;
+        if !tls.files_changed() {
+            continue;
+        }
+        let stamp = tls.stamp_now();
+        if failed_on.as_ref() == Some(&stamp) {
+            continue;
+        }
+        failed_on = node.reload_tls().err().map(|_| stamp);
+    }
+}
+
+async fn serve(node: ClusterNode, listener: ClusterListener) {
     let token: ClusterToken = node.config().token.clone();
+    let members_only = api::member_routes(node.clone())
+        .layer(middleware::from_fn_with_state(node.clone(), members_only));
     let app = raft_routes(node.raft().clone())
-        .merge(api::routes(node.clone()))
+        .merge(api::join_routes(node.clone()))
+        .merge(members_only)
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .layer(middleware::from_fn_with_state(
             token,
             crate::network::require_token,
         ));
-    if let Err(error) = axum::serve(listener, app).await {
+    let service = app.into_make_service_with_connect_info::<PeerIdentity>();
+    if let Err(error) = axum::serve(listener, service).await {
         tracing::error!(node_id = node.id(), %error, "cluster listener stopped");
+    }
+}
+
+/// Forwarded writes, reads, membership changes, status and clock: for the
+/// cluster's members only (over TLS; in plaintext the token decides).
+async fn members_only(
+    axum::extract::State(node): axum::extract::State<ClusterNode>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<PeerIdentity>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match peer.node {
+        Some(id) if !node.is_member(id) => {
+            tracing::warn!(node_id = node.id(), peer = %peer.addr, certified = id, path = %request.uri().path(), "cluster request refused: not a member");
+            crate::network::Refused(format!(
+                "node {id} is not a member of this cluster: it may only join"
+            ))
+            .into_response()
+        }
+        _ => next.run(request).await,
     }
 }
 

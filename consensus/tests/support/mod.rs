@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use raftmasq_consensus::network::pki;
 use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
 use raftmasq_consensus::types::RaftMetrics;
 use raftmasq_consensus::{
-    Batching, ClusterClock, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member, NodeId,
+    Batching, ClusterClock, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterTls, ClusterToken,
+    Links, Member, NodeId,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -57,6 +59,22 @@ pub struct TestCluster {
     pub batching: Batching,
     /// Nodes whose host clock is skewed, by how many milliseconds.
     pub clock_offsets: BTreeMap<NodeId, i64>,
+    /// The cluster's CA: every node gets a certificate from it, and the
+    /// cluster link runs over TLS as in production.
+    pub ca: pki::Pem,
+    /// Where the nodes' TLS files are.
+    pub tls_dir: TempDir,
+}
+
+/// TLS for a lone node `id` whose files go into `dir`.
+pub fn lone_node_tls(dir: &std::path::Path, id: NodeId) -> ClusterTls {
+    let paths = pki::write_node_files(dir, &test_ca(), id, 1).expect("node certificate");
+    ClusterTls::load(id, paths).expect("node TLS")
+}
+
+/// A CA for one test cluster.
+pub fn test_ca() -> pki::Pem {
+    pki::new_ca(1).expect("test CA")
 }
 
 impl TestCluster {
@@ -165,6 +183,8 @@ impl TestCluster {
             settings: settings.clone(),
             batching,
             clock_offsets,
+            ca: test_ca(),
+            tls_dir: TempDir::new().expect("temp dir"),
         };
         for (id, listener) in listeners {
             let dir = match data_root {
@@ -198,6 +218,7 @@ impl TestCluster {
             data_dir.to_path_buf(),
             member,
             ClusterToken::new(token).expect("valid token"),
+            ClusterLink::Tls(self.tls(id)),
             settings,
         );
         config.peers = self.peers.clone();
@@ -209,6 +230,24 @@ impl TestCluster {
             config.clock = ClusterClock::with_test_offset(*offset_ms);
         }
         config
+    }
+
+    /// Node `id`'s TLS, from files issued by the cluster's CA (issued on
+    /// first use, kept across restarts).
+    pub fn tls(&self, id: NodeId) -> ClusterTls {
+        let dir = self.tls_dir.path();
+        let paths = raftmasq_consensus::TlsPaths {
+            ca_file: dir.join("ca.pem"),
+            cert_file: dir.join(format!("node-{id}.pem")),
+            key_file: dir.join(format!("node-{id}.key")),
+            crl_file: None,
+        };
+        let paths = if paths.key_file.exists() {
+            paths
+        } else {
+            pki::write_node_files(dir, &self.ca, id, 1).expect("node certificate")
+        };
+        ClusterTls::load(id, paths).expect("node TLS")
     }
 
     async fn launch(

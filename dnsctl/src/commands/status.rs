@@ -207,6 +207,9 @@ mod tests {
             dns_servers: vec!["10.0.0.2".into(), "10.0.0.3".into(), "10.0.0.4".into()],
             dns_servers_missing: Vec::new(),
             now: 0,
+            clock_correction_ms: 0,
+            clock_out_of_bound: Vec::new(),
+            clock_this_host_out_of_bound: false,
         }
     }
 
