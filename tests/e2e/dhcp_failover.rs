@@ -502,7 +502,12 @@ fn cut_off_host_confirms_remaining_time_grants_nothing_and_converges_after_heal(
     let renewed = clients[0]
         .renew(RENEW_WAIT)
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-    assert_eq!(renewed.lease_time, Some(LEASE_SECS), "{renewed:?}");
+    assert_eq!(
+        renewed.lease_time,
+        Some(LEASE_SECS),
+        "{renewed:?}\n{}",
+        cluster.logs()
+    );
     let all = [
         &clients[0],
         &clients[1],

@@ -74,11 +74,19 @@ pub struct PeerClient {
     from: NodeId,
 }
 
+/// HTTP/2 carries every request to a peer on one connection. When the
+/// underlay drops packets (a cut, then a heal) that connection is dead but
+/// not closed, and every request on it times out until TCP gives up, minutes
+/// later: pings close it within about a second and a half, so the next
+/// request opens a new one.
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(30))
+        .http2_keep_alive_interval(Some(Duration::from_millis(500)))
+        .http2_keep_alive_timeout(Duration::from_secs(1))
+        .http2_keep_alive_while_idle(true)
 }
 
 impl PeerClient {
