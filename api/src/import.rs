@@ -267,14 +267,7 @@ fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, 
             hostname,
         },
     };
-    match table.apply(&command) {
-        Response::Rejected { reason } => {
-            item.action = "conflict".into();
-            item.reason = Some(reason.to_string());
-            (item, None)
-        }
-        _ => (item, Some(command)),
-    }
+    apply_to_copy(table, item, command)
 }
 
 fn plan_name(
@@ -314,6 +307,16 @@ fn plan_name(
         name: wanted,
         now,
     };
+    apply_to_copy(table, item, command)
+}
+
+/// Applies `command` to the planning copy: planned when it is taken, a
+/// conflict with the state machine's reason when it is refused.
+fn apply_to_copy(
+    table: &mut LeaseTable,
+    mut item: ImportItem,
+    command: Command,
+) -> (ImportItem, Option<Command>) {
     match table.apply(&command) {
         Response::Rejected { reason } => {
             item.action = "conflict".into();
