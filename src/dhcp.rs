@@ -1,6 +1,6 @@
 //! DHCP in the daemon: only the glue that needs the Raft node. `NodeCluster`
 //! is the server's view of the node (replica, role, membership-derived server
-//! config, commit), `RaftRole` feeds the broadcast filter, and `start` binds
+//! config, commit), and `start` binds
 //! the bridge socket (`raftmasq_dhcpd::io`, which is also the transport) and
 //! runs `raftmasq_dhcpd::DhcpServer` over both.
 
@@ -13,7 +13,7 @@ use raftmasq_consensus::node::{BridgeAddresses, WriteError};
 use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
 use raftmasq_consensus::{ClusterNode, NodeId};
-use raftmasq_dhcpd::io::{DhcpSocket, RoleChanges, drop_broadcasts_while_following};
+use raftmasq_dhcpd::io::DhcpSocket;
 use raftmasq_dhcpd::{BootFields, Cluster, DhcpServer, ReplyOptions, Role, ServerConfig};
 
 /// The Raft node as the DHCP server sees it.
@@ -232,11 +232,6 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<()> {
         node.clone(),
         dhcp.dns_servers.clone(),
     ));
-    let role = RaftRole {
-        metrics: node.raft().metrics(),
-        node: node.clone(),
-    };
-    tokio::spawn(drop_broadcasts_while_following(socket.clone(), role));
     let server = DhcpServer::new(Arc::new(NodeCluster::new(node, config)), socket);
     let interface = dhcp.interface.clone();
     tokio::spawn(async move {
@@ -246,23 +241,4 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<()> {
     });
     tracing::info!(interface = %dhcp.interface, port = dhcp.port, server_id = %dhcp.address, "dhcp server listening");
     Ok(())
-}
-
-/// The node's role for the broadcast filter, from the Raft metrics, which
-/// change the moment the role does.
-struct RaftRole {
-    node: ClusterNode,
-    metrics: tokio::sync::watch::Receiver<raftmasq_consensus::types::RaftMetrics>,
-}
-
-impl RoleChanges for RaftRole {
-    fn follows_a_leader(&mut self) -> bool {
-        // Mark this change seen, then read the role as `decide` does.
-        drop(self.metrics.borrow_and_update());
-        self.node.follows_a_leader()
-    }
-
-    async fn changed(&mut self) -> bool {
-        self.metrics.changed().await.is_ok()
-    }
 }

@@ -4,9 +4,12 @@
 
 /// Admin/API listener: loopback, so writes need no token unless moved off it.
 pub const ADMIN_ADDR: &str = "127.0.0.1:7381";
-/// openraft picks each election timeout in `[t, 2t)`; 1 s suits an overlay network.
-pub const ELECTION_TIMEOUT: &str = "1s";
-pub const HEARTBEAT_INTERVAL: &str = "250ms";
+/// Each node's election timeout is drawn from `[t, 1.5t)`, and a follower
+/// elects after the leader's lease (1.5t) plus that: 1.0–1.2 s of silence,
+/// ten heartbeats, on a cloud underlay (docs/reliability.md has the failover
+/// figures; a lossy or long-distance underlay wants more).
+pub const ELECTION_TIMEOUT: &str = "400ms";
+pub const HEARTBEAT_INTERVAL: &str = "100ms";
 /// How far a voter's clock may be from the voters' median and still be followed.
 pub const MAX_CLOCK_OFFSET: &str = "5s";
 /// Where `raftmasq cert` writes and the daemon reads the cluster link's TLS files.

@@ -113,7 +113,8 @@ async fn killing_the_leader_elects_another_and_loses_no_acknowledged_write() {
     let new_leader = cluster.leader().await;
     let failover = killed_at.elapsed();
     assert_ne!(new_leader, old_leader);
-    // election_timeout is 400 ms in tests, openraft draws it from [400, 800) ms.
+    // election_timeout is 400 ms in tests: a follower elects after the
+    // leader lease (600 ms) plus its own draw from [400, 600) ms.
     assert!(
         failover < Duration::from_secs(5),
         "failover took {failover:?}"

@@ -104,6 +104,21 @@ pub enum IgnoreReason {
 }
 
 impl IgnoreReason {
+    /// Ignored because only a leader with a quorum may answer it, which
+    /// this node is not right now: the next leader should (`server/held.rs`).
+    pub fn awaits_a_leader(&self) -> bool {
+        matches!(
+            self,
+            IgnoreReason::NotLeader
+                | IgnoreReason::NoQuorumDiscover
+                | IgnoreReason::NoQuorumBind
+                | IgnoreReason::NoQuorumNoLease
+                | IgnoreReason::NoQuorumRelease
+                | IgnoreReason::NoQuorumDecline
+                | IgnoreReason::NoQuorumInform
+        )
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             IgnoreReason::NotInitialized => "not_initialized",

@@ -19,8 +19,11 @@ use crate::decode::decode;
 use crate::offers::OfferBook;
 use crate::reply::{Reply, ReplyKind};
 
+mod held;
 mod lease_log;
 mod stats;
+
+pub use held::{HOLD_AT_MOST, HOLD_FOR, HeldRequests};
 
 pub use lease_log::{LeaseEvent, MAX_LOGGED_CHARS, lease_event, log_lease_event, loggable};
 pub use stats::{Event, ServerStats};
@@ -76,12 +79,34 @@ impl RateLimitedLog {
     }
 }
 
+/// How often the server looks whether this node has taken over. Whether it
+/// may serve also depends on how long ago a quorum acknowledged it, which no
+/// event announces, so the role is polled; a poll is two atomic reads.
+const TAKEOVER_POLL: Duration = Duration::from_millis(20);
+
+/// Whether a request is heard now or answered from the held ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    Now,
+    BeforeTakeover,
+}
+
 pub struct DhcpServer<C, T> {
     cluster: Arc<C>,
     transport: Arc<T>,
     offers: Mutex<OfferBook>,
+    held: Mutex<HeldRequests>,
     stats: Arc<ServerStats>,
     malformed_log: RateLimitedLog,
+}
+
+/// Stops the takeover watch when the server loop ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<C: Cluster, T: Transport> DhcpServer<C, T> {
@@ -90,6 +115,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
             cluster,
             transport,
             offers: Mutex::new(OfferBook::default()),
+            held: Mutex::new(HeldRequests::default()),
             stats: Arc::default(),
             malformed_log: RateLimitedLog {
                 last: Mutex::new(None),
@@ -106,6 +132,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     /// commit continues in its own task, so one slow commit never holds up
     /// other clients (and Raft can batch their entries).
     pub async fn run(self: Arc<Self>) -> io::Result<()> {
+        let _watch = AbortOnDrop(tokio::spawn(self.clone().answer_held_on_takeover()));
         loop {
             let received = match self.transport.recv().await {
                 Ok(received) => received,
@@ -122,6 +149,75 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     /// Handles one datagram; commits and the replies that wait for them are
     /// spawned.
     pub async fn handle(self: Arc<Self>, received: Received) {
+        self.handle_heard(received, Heard::Now).await;
+    }
+
+    /// Answers, the moment this node may serve, what it held while it could
+    /// not (see `server/held.rs`). Runs until the server loop ends.
+    async fn answer_held_on_takeover(self: Arc<Self>) {
+        let mut serving = false;
+        let mut poll = tokio::time::interval(TAKEOVER_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            poll.tick().await;
+            let role = self.cluster.role();
+            let serves = role.is_leader && role.has_quorum;
+            if serves && !serving {
+                self.clone().answer_held().await;
+            }
+            serving = serves;
+        }
+    }
+
+    /// Answers every fresh held request, oldest first, as this node would
+    /// answer it now.
+    pub async fn answer_held(self: Arc<Self>) {
+        let requests = self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_fresh(Instant::now());
+        if requests.is_empty() {
+            return;
+        }
+        info!(
+            requests = requests.len(),
+            "dhcp: answering the requests heard while no leader answered"
+        );
+        for request in requests {
+            self.stats.count_event(Event::AnsweredAfterTakeover);
+            self.clone()
+                .handle_heard(request, Heard::BeforeTakeover)
+                .await;
+        }
+    }
+
+    fn hold(&self, received: Received) {
+        let pushed_out = self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hold(Instant::now(), received);
+        self.stats.count_event(Event::HeldForLeader);
+        if pushed_out > 0 {
+            self.stats
+                .count_events(Event::HeldPushedOut, pushed_out as u64);
+        }
+    }
+
+    async fn handle_heard(self: Arc<Self>, received: Received, heard: Heard) {
+        let role = self.cluster.role();
+        // A follower of a leader stays silent to every broadcast (`decide`:
+        // not_leader), so it keeps them as they are, undecoded: the leader
+        // may be dead already, and then the next one answers them.
+        if heard == Heard::Now
+            && received.arrival == Arrival::Broadcast
+            && role.has_quorum
+            && !role.is_leader
+        {
+            self.hold(received);
+            return;
+        }
         let request = match decode(&received.bytes) {
             Ok(request) => {
                 self.stats.count_received(request.kind);
@@ -141,7 +237,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         let context = Context {
             server: self.cluster.server_config(),
             arrival: received.arrival,
-            role: self.cluster.role(),
+            role,
         };
         let now = self.cluster.now();
         let decision = self.cluster.read(|table| {
@@ -152,6 +248,9 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
             Decision::Ignore(reason) => {
                 self.stats.count_ignored(reason);
                 debug!(client_mac = %request.mac, xid = request.xid, reason = reason.label(), "dhcp request ignored");
+                if heard == Heard::Now && reason.awaits_a_leader() {
+                    self.hold(received);
+                }
             }
             Decision::Reply(reply) => self.send(&reply).await,
             Decision::Propose(proposal) => {

@@ -27,12 +27,18 @@ fn in_range(address: Ipv4Addr) -> bool {
 
 /// `dhcp_received_total{type="discover"}` of `host`'s node.
 fn received_discovers(cluster: &TestbedCluster, host: u8) -> u64 {
+    counter(cluster, host, "dhcp_received_total{type=\"discover\"} ")
+}
+
+/// The value of the series `prefix` names (name, labels and a space); 0 when
+/// the series does not exist yet.
+fn counter(cluster: &TestbedCluster, host: u8, prefix: &str) -> u64 {
     let metrics = cluster
         .get_text(host, "/metrics")
         .unwrap_or_else(|| panic!("no metrics from host {host}"));
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix("dhcp_received_total{type=\"discover\"} "))
+        .find_map(|line| line.strip_prefix(prefix))
         .map_or(0, |value| value.trim().parse().expect("a counter value"))
 }
 
@@ -135,15 +141,21 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
             lease.dns
         );
     }
-    // Only the leader received the broadcasts: a follower's kernel drops
-    // them (src/dhcp.rs, drop_broadcasts_while_following).
+    // Only the leader decoded the broadcasts; each follower held them,
+    // undecoded, for a leader to come (dhcpd/src/server/held.rs).
     let leader = cluster.leader_seen_by(1).expect("a leader");
     for host in 1..=3u8 {
         let discovers = received_discovers(&cluster, host);
+        let held = counter(
+            &cluster,
+            host,
+            "dhcp_events_total{event=\"held_for_leader\"} ",
+        );
         if host == leader {
             assert!(discovers > 0, "the leader on host {host} saw no DISCOVER");
         } else {
-            assert_eq!(discovers, 0, "follower on host {host} received broadcasts");
+            assert_eq!(discovers, 0, "follower on host {host} decoded broadcasts");
+            assert!(held > 0, "follower on host {host} held no broadcast");
         }
     }
     let resv_lease = resv.wait_lease(LEASE_WAIT).expect("reserved lease");

@@ -14,10 +14,10 @@ fn base_gets_the_documented_defaults() {
         "127.0.0.1:7381".parse::<SocketAddr>().unwrap()
     );
     assert!(!config.node.admin_writes_need_token());
-    assert_eq!(config.cluster.election_timeout, Duration::from_secs(1));
+    assert_eq!(config.cluster.election_timeout, Duration::from_millis(400));
     assert_eq!(
         config.cluster.heartbeat_interval,
-        Duration::from_millis(250)
+        Duration::from_millis(100)
     );
     assert_eq!(config.cluster.snapshot_every, 5000);
     assert!(config.dhcp.enabled);

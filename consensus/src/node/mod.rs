@@ -58,6 +58,18 @@ struct Inner {
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// The upper end of the range openraft draws each node's election timeout
+/// from, once, at start. It is also the leader's lease: a follower that heard
+/// the leader refuses other candidates that long, then waits its own timeout,
+/// so a dead leader is replaced after `max + [min, max)` of silence. Half of
+/// `min` above it keeps that short and still spreads the nodes' timeouts
+/// wide enough apart (tens of milliseconds at the least) that two
+/// candidates seldom split the vote.
+pub fn election_timeout_max(election_timeout: std::time::Duration) -> u64 {
+    let min = millis(election_timeout);
+    (min + min / 2).max(min + 1)
+}
+
 /// See [`ClusterNode::quorum_status`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuorumStatus {
@@ -89,7 +101,7 @@ impl ClusterNode {
             cluster_name: "raftmasq".into(),
             heartbeat_interval: millis(config.heartbeat_interval),
             election_timeout_min: millis(config.election_timeout),
-            election_timeout_max: millis(config.election_timeout) * 2,
+            election_timeout_max: election_timeout_max(config.election_timeout),
             install_snapshot_timeout: 10_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
             max_in_snapshot_log_to_keep: config.snapshot_every.min(1_000),
@@ -199,12 +211,6 @@ impl ClusterNode {
             is_leader,
             has_quorum: is_leader || follows_a_leader(&metrics),
         }
-    }
-
-    /// Whether this node follows a leader it knows: then the leader answers
-    /// the segment's broadcasts and this node stays silent to them.
-    pub fn follows_a_leader(&self) -> bool {
-        follows_a_leader(&self.inner.raft.metrics().borrow())
     }
 
     /// Every member's bridge address as far as this node knows it: from the

@@ -35,7 +35,6 @@ use tracing::warn;
 
 pub use frame::{Endpoints, build as build_packet};
 pub use interface::Interface;
-pub use transport::{RoleChanges, drop_broadcasts_while_following};
 
 use crate::context::Arrival;
 use crate::destination::{CLIENT_PORT, Destination};
@@ -174,13 +173,6 @@ impl DhcpSocket {
     /// the interface has several.
     pub fn set_source_address(&mut self, address: Ipv4Addr) {
         self.source = Some(address);
-    }
-
-    /// Drops (`true`) or delivers again (`false`) datagrams sent to the
-    /// limited broadcast, in the kernel. For a follower with a leader, which
-    /// ignores every broadcast; see [`udp::ignore_limited_broadcasts`].
-    pub fn ignore_limited_broadcasts(&self, ignore: bool) -> io::Result<()> {
-        udp::ignore_limited_broadcasts(&self.udp, ignore)
     }
 
     /// The next datagram: its bytes, its source, and how it arrived.

@@ -363,49 +363,6 @@ async fn reports_broadcast_and_unicast_arrival() {
 
 #[tokio::test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
-async fn ignoring_limited_broadcasts_drops_them_in_the_kernel_until_switched_off() {
-    let pair = Pair::new("ib");
-    let server = server_socket(&pair, UnicastReplies::Raw);
-    let client = client_socket(&pair, "cli0", 68);
-    // Switching off with nothing attached is fine.
-    server.ignore_limited_broadcasts(false).unwrap();
-
-    server.ignore_limited_broadcasts(true).unwrap();
-    client
-        .send_to(b"dropped", (Ipv4Addr::BROADCAST, 67))
-        .unwrap();
-    client
-        .send_to(b"directed", (Ipv4Addr::new(10, 66, 1, 255), 67))
-        .unwrap();
-    client.send_to(b"unicast", (SERVER, 67)).unwrap();
-    // Datagrams arrive in order: the broadcast before them never reached us.
-    let (bytes, _, _) = recv_within(&server, Duration::from_secs(2))
-        .await
-        .expect("directed broadcast");
-    assert_eq!(bytes, b"directed");
-    let (bytes, _, arrival) = recv_within(&server, Duration::from_secs(2))
-        .await
-        .expect("unicast");
-    assert_eq!(
-        (bytes.as_slice(), arrival),
-        (&b"unicast"[..], Arrival::Unicast)
-    );
-
-    server.ignore_limited_broadcasts(false).unwrap();
-    client
-        .send_to(b"delivered", (Ipv4Addr::BROADCAST, 67))
-        .unwrap();
-    let (bytes, _, arrival) = recv_within(&server, Duration::from_secs(2))
-        .await
-        .expect("broadcast after switching off");
-    assert_eq!(
-        (bytes.as_slice(), arrival),
-        (&b"delivered"[..], Arrival::Broadcast)
-    );
-}
-
-#[tokio::test]
-#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn udp_replies_go_to_the_relay_the_client_or_everyone() {
     let pair = Pair::new("up");
     let server = server_socket(&pair, UnicastReplies::Raw);

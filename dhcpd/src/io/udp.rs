@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt::Ipv4PacketInfo,
 };
-use socket2::{Domain, Protocol, SockFilter, SockRef, Socket, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::context::Arrival;
 
@@ -32,39 +32,6 @@ pub fn open(interface: &str, port: u16) -> io::Result<std::net::UdpSocket> {
     socket.set_nonblocking(true)?;
     socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
     Ok(socket.into())
-}
-
-/// Classic BPF run on the socket's receive path: drop a datagram sent to the
-/// limited broadcast 255.255.255.255, keep everything else. On a UDP socket
-/// the program sees the datagram from its UDP header on; `SKF_NET_OFF`
-/// reaches back to the IP header, whose destination is at byte 16.
-fn limited_broadcast_filter() -> [SockFilter; 4] {
-    const SKF_NET_OFF: u32 = 0xfff0_0000; // -0x100000 as the kernel reads it
-    const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
-    const JEQ_K: u16 = 0x15; // BPF_JMP (5) | BPF_JEQ (0x10) | BPF_K (0)
-    const RET_K: u16 = 0x06; // BPF_RET (6) | BPF_K (0)
-    [
-        SockFilter::new(LD_W_ABS, 0, 0, SKF_NET_OFF + 16),
-        // Broadcast: fall through to "drop"; else jump over it to "keep".
-        SockFilter::new(JEQ_K, 0, 1, u32::from(Ipv4Addr::BROADCAST)),
-        SockFilter::new(RET_K, 0, 0, 0),
-        SockFilter::new(RET_K, 0, 0, u32::MAX),
-    ]
-}
-
-/// Makes the kernel drop (`true`) or deliver again (`false`) datagrams sent
-/// to 255.255.255.255 before they reach this socket: a follower ignores them
-/// anyway, and would otherwise be woken, read and decode every one.
-pub fn ignore_limited_broadcasts(socket: &impl AsFd, ignore: bool) -> io::Result<()> {
-    let socket = SockRef::from(socket);
-    if ignore {
-        return socket.attach_filter(&limited_broadcast_filter());
-    }
-    match socket.detach_filter() {
-        // ENOENT: no filter was attached.
-        Err(error) if error.raw_os_error() == Some(nix::libc::ENOENT) => Ok(()),
-        other => other,
-    }
 }
 
 /// One datagram read without blocking: `WouldBlock` when there is none.

@@ -25,14 +25,24 @@ pub enum Event {
     CommitFailed,
     /// A reply could not be sent.
     SendFailed,
+    /// A request only a leader may answer, kept for the next one
+    /// (`server/held.rs`).
+    HeldForLeader,
+    /// A held request pushed out by newer ones before a leader took over.
+    HeldPushedOut,
+    /// A held request answered by this node after it took over.
+    AnsweredAfterTakeover,
 }
 
 impl Event {
-    const ALL: [Event; 4] = [
+    const ALL: [Event; 7] = [
         Event::MalformedOptions,
         Event::Unfinished,
         Event::CommitFailed,
         Event::SendFailed,
+        Event::HeldForLeader,
+        Event::HeldPushedOut,
+        Event::AnsweredAfterTakeover,
     ];
 
     pub fn label(self) -> &'static str {
@@ -41,6 +51,9 @@ impl Event {
             Event::Unfinished => "unfinished",
             Event::CommitFailed => "commit_failed",
             Event::SendFailed => "send_failed",
+            Event::HeldForLeader => "held_for_leader",
+            Event::HeldPushedOut => "held_pushed_out",
+            Event::AnsweredAfterTakeover => "answered_after_takeover",
         }
     }
 
@@ -210,8 +223,12 @@ impl ServerStats {
     }
 
     pub(crate) fn count_event(&self, event: Event) {
-        bump(&self.events[event.index()]);
-        metrics::counter!("dhcp_events_total", "event" => event.label()).increment(1);
+        self.count_events(event, 1);
+    }
+
+    pub(crate) fn count_events(&self, event: Event, count: u64) {
+        self.events[event.index()].fetch_add(count, Ordering::Relaxed);
+        metrics::counter!("dhcp_events_total", "event" => event.label()).increment(count);
     }
 
     /// A command committed without a reply waiting on it (RELEASE, DECLINE):

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::testing::{PacketBuilder, packet_options, server_config, settings};
-use crate::{DropReason, IgnoreReason, ReplyKind, Role};
+use crate::{DropReason, IgnoreReason, MessageKind, ReplyKind, Role};
 
 const DISCOVER: u8 = 1;
 const REQUEST: u8 = 3;
@@ -202,19 +202,116 @@ async fn a_client_gets_an_offer_then_an_ack_committed_to_the_table() {
 }
 
 #[tokio::test]
-async fn a_follower_stays_silent_on_broadcasts() {
+async fn a_follower_stays_silent_on_broadcasts_and_keeps_them_undecoded() {
     let mut harness = Harness::start();
     harness.cluster.leader.store(false, Ordering::SeqCst);
     harness
         .send(PacketBuilder::new(DISCOVER, mac(2)), Arrival::Broadcast)
         .await;
     assert!(harness.reply().await.is_none());
+    let stats = harness.server.stats();
+    assert_eq!(stats.events(Event::HeldForLeader), 1, "{stats:?}");
+    assert_eq!(stats.received(MessageKind::Discover), 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_node_that_takes_over_answers_what_it_heard_while_following() {
+    let mut harness = Harness::start();
+    harness.cluster.leader.store(false, Ordering::SeqCst);
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(20)).xid(41),
+            Arrival::Broadcast,
+        )
+        .await;
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(21)).xid(42),
+            Arrival::Broadcast,
+        )
+        .await;
+    assert!(harness.reply().await.is_none(), "a follower is silent");
+
+    // The leader died and this node won the election: no client has sent
+    // anything since, and both are answered, in the order they were heard.
+    harness.cluster.leader.store(true, Ordering::SeqCst);
+    let first = harness
+        .reply()
+        .await
+        .expect("the first held DISCOVER's offer");
+    let second = harness
+        .reply()
+        .await
+        .expect("the second held DISCOVER's offer");
     assert_eq!(
-        harness.server.stats().ignored(IgnoreReason::NotLeader),
-        1,
-        "{:?}",
-        harness.server.stats()
+        [
+            (first.kind, first.xid, first.mac),
+            (second.kind, second.xid, second.mac)
+        ],
+        [
+            (ReplyKind::Offer, 41, mac(20)),
+            (ReplyKind::Offer, 42, mac(21))
+        ]
     );
+    assert_eq!(
+        harness.server.stats().events(Event::AnsweredAfterTakeover),
+        2
+    );
+
+    // Answered once: losing and winning the leadership again replays nothing.
+    harness.cluster.leader.store(false, Ordering::SeqCst);
+    tokio::time::sleep(TAKEOVER_POLL * 3).await;
+    harness.cluster.leader.store(true, Ordering::SeqCst);
+    assert!(harness.reply().await.is_none());
+}
+
+#[tokio::test]
+async fn requests_refused_for_want_of_quorum_are_answered_once_it_is_back() {
+    let mut harness = Harness::start();
+    // A candidate: no leader, no quorum. A DISCOVER needs a new address,
+    // which degraded mode cannot give.
+    harness.cluster.leader.store(false, Ordering::SeqCst);
+    harness.cluster.reachable.store(false, Ordering::SeqCst);
+    harness
+        .send(
+            PacketBuilder::new(DISCOVER, mac(22)).xid(43),
+            Arrival::Broadcast,
+        )
+        .await;
+    assert!(harness.reply().await.is_none());
+    let stats = harness.server.stats();
+    assert_eq!(
+        stats.ignored(IgnoreReason::NoQuorumDiscover),
+        1,
+        "{stats:?}"
+    );
+    assert_eq!(stats.events(Event::HeldForLeader), 1, "{stats:?}");
+
+    harness.cluster.reachable.store(true, Ordering::SeqCst);
+    harness.cluster.leader.store(true, Ordering::SeqCst);
+    let offer = harness.reply().await.expect("the offer after the election");
+    assert_eq!((offer.kind, offer.xid), (ReplyKind::Offer, 43));
+}
+
+#[tokio::test]
+async fn a_follower_answers_unicast_renewals_itself_and_holds_nothing() {
+    let mut harness = Harness::start();
+    harness
+        .send(PacketBuilder::new(DISCOVER, mac(23)), Arrival::Broadcast)
+        .await;
+    let address = harness.reply().await.expect("offer").yiaddr;
+    let request = PacketBuilder::new(REQUEST, mac(23))
+        .option(50, &address.octets())
+        .option(54, &server_id());
+    harness.send(request, Arrival::Broadcast).await;
+    assert_eq!(harness.reply().await.expect("ack").kind, ReplyKind::Ack);
+
+    harness.cluster.leader.store(false, Ordering::SeqCst);
+    let renew = PacketBuilder::new(REQUEST, mac(23)).ciaddr(address);
+    harness.send(renew, Arrival::Unicast).await;
+    let ack = harness.reply().await.expect("the renewal's ack");
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, address));
+    assert_eq!(harness.server.stats().events(Event::HeldForLeader), 0);
 }
 
 #[tokio::test]
