@@ -419,6 +419,20 @@ fn decide_inner(
     }
 }
 
+/// Whether the client's lease was committed (granted or renewed) at or after
+/// `heard_at`: a request heard then, held by a follower, was answered by the
+/// leader of the time, and answering it again could undo what the client did
+/// since (a RELEASE replayed after it took a new lease). `server/held.rs`.
+pub fn answered_since(table: &LeaseTable, request: &ClientRequest, heard_at: Millis) -> bool {
+    let Some(settings) = table.settings() else {
+        return false;
+    };
+    let request = identified(request, settings.client_identity);
+    table
+        .lease_by_client(&request.client_id)
+        .is_some_and(|lease| lease.granted_at >= heard_at)
+}
+
 /// The request as the cluster identifies its client: unchanged under
 /// `client-id`; under `mac` the lease key is the hardware address and option 61
 /// is ignored for identity (dnsmasq's `--dhcp-ignore-clid`). Option 61 is still

@@ -14,7 +14,7 @@ use raftmasq_state::{Command, LeaseTable, Millis, Response};
 use tracing::{debug, info, warn};
 
 use crate::context::{Arrival, Context, Role, ServerConfig};
-use crate::decide::{Decision, IgnoreReason, decide, finish};
+use crate::decide::{Decision, IgnoreReason, answered_since, decide, finish};
 use crate::decode::decode;
 use crate::offers::OfferBook;
 use crate::reply::{Reply, ReplyKind};
@@ -23,7 +23,7 @@ mod held;
 mod lease_log;
 mod stats;
 
-pub use held::{HOLD_AT_MOST, HOLD_FOR, HeldRequests};
+pub use held::{HOLD_AT_MOST, HOLD_FOR, HeldRequest, HeldRequests};
 
 pub use lease_log::{LeaseEvent, MAX_LOGGED_CHARS, lease_event, log_lease_event, loggable};
 pub use stats::{Event, ServerStats};
@@ -88,7 +88,10 @@ const TAKEOVER_POLL: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Heard {
     Now,
-    BeforeTakeover,
+    /// Held since `heard_at` (cluster time), before this node took over.
+    BeforeTakeover {
+        heard_at: Millis,
+    },
 }
 
 pub struct DhcpServer<C, T> {
@@ -185,19 +188,23 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
             "dhcp: answering the requests heard while no leader answered"
         );
         for request in requests {
-            self.stats.count_event(Event::AnsweredAfterTakeover);
-            self.clone()
-                .handle_heard(request, Heard::BeforeTakeover)
-                .await;
+            let heard = Heard::BeforeTakeover {
+                heard_at: request.heard_at,
+            };
+            self.clone().handle_heard(request.received, heard).await;
         }
     }
 
     fn hold(&self, received: Received) {
+        let request = HeldRequest {
+            received,
+            heard_at: self.cluster.now(),
+        };
         let pushed_out = self
             .held
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .hold(Instant::now(), received);
+            .hold(Instant::now(), request);
         self.stats.count_event(Event::HeldForLeader);
         if pushed_out > 0 {
             self.stats
@@ -241,9 +248,22 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         };
         let now = self.cluster.now();
         let decision = self.cluster.read(|table| {
+            if let Heard::BeforeTakeover { heard_at } = heard
+                && answered_since(table, &request, heard_at)
+            {
+                return None;
+            }
             let mut offers = self.offers.lock().unwrap_or_else(PoisonError::into_inner);
-            decide(table, &request, &context, &mut offers, now)
+            Some(decide(table, &request, &context, &mut offers, now))
         });
+        let Some(decision) = decision else {
+            self.stats.count_event(Event::HeldAlreadyAnswered);
+            debug!(client_mac = %request.mac, xid = request.xid, "held dhcp request already answered by the old leader");
+            return;
+        };
+        if matches!(heard, Heard::BeforeTakeover { .. }) {
+            self.stats.count_event(Event::AnsweredAfterTakeover);
+        }
         match decision {
             Decision::Ignore(reason) => {
                 self.stats.count_ignored(reason);

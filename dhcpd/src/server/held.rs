@@ -6,13 +6,25 @@
 //! its own retransmission timer: about 4 s for dhcpcd and systemd-networkd
 //! (RFC 2131 §4.1), longer after that. So each follower keeps what it heard
 //! for a few seconds, and the node that takes over answers it at once, as if
-//! it had just arrived. Replies to a client that has moved on are harmless:
-//! it matches replies by `xid` and its state and drops the rest.
+//! it had just arrived, unless the client's lease was committed after the
+//! request was heard: then the old leader answered it (see
+//! `decide::answered_since`). Other replies to a client that has moved on are
+//! harmless: it matches replies by `xid` and its state and drops the rest.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use raftmasq_state::Millis;
+
 use super::Received;
+
+/// A request as it was heard.
+#[derive(Debug, Clone)]
+pub struct HeldRequest {
+    pub received: Received,
+    /// The cluster time it was heard at.
+    pub heard_at: Millis,
+}
 
 /// A client retransmits within about 4 s (RFC 2131 §4.1: 4 s ± 1 for the
 /// first retry), and then the retransmission is held too: older requests
@@ -24,7 +36,7 @@ pub const HOLD_AT_MOST: usize = 1024;
 
 #[derive(Debug)]
 pub struct HeldRequests {
-    queue: VecDeque<(Instant, Received)>,
+    queue: VecDeque<(Instant, HeldRequest)>,
     keep_for: Duration,
     capacity: usize,
 }
@@ -46,7 +58,7 @@ impl HeldRequests {
 
     /// Keeps `request`, heard at `now`; returns how many older requests
     /// were pushed out to make room (expired ones are not counted).
-    pub fn hold(&mut self, now: Instant, request: Received) -> usize {
+    pub fn hold(&mut self, now: Instant, request: HeldRequest) -> usize {
         self.forget_expired(now);
         let mut pushed_out = 0;
         while self.queue.len() >= self.capacity.max(1) {
@@ -59,7 +71,7 @@ impl HeldRequests {
 
     /// Every request still fresh at `now`, oldest first; the rest are
     /// forgotten.
-    pub fn take_fresh(&mut self, now: Instant) -> Vec<Received> {
+    pub fn take_fresh(&mut self, now: Instant) -> Vec<HeldRequest> {
         self.forget_expired(now);
         self.queue.drain(..).map(|(_, request)| request).collect()
     }
@@ -90,16 +102,19 @@ mod tests {
     use super::*;
     use crate::context::Arrival;
 
-    fn request(tag: u8) -> Received {
-        Received {
-            bytes: vec![tag],
-            source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-            arrival: Arrival::Broadcast,
+    fn request(tag: u8) -> HeldRequest {
+        HeldRequest {
+            received: Received {
+                bytes: vec![tag],
+                source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+                arrival: Arrival::Broadcast,
+            },
+            heard_at: u64::from(tag),
         }
     }
 
-    fn tags(requests: &[Received]) -> Vec<u8> {
-        requests.iter().map(|r| r.bytes[0]).collect()
+    fn tags(requests: &[HeldRequest]) -> Vec<u8> {
+        requests.iter().map(|r| r.received.bytes[0]).collect()
     }
 
     #[test]

@@ -32,10 +32,13 @@ pub enum Event {
     HeldPushedOut,
     /// A held request answered by this node after it took over.
     AnsweredAfterTakeover,
+    /// A held request not answered after the takeover: the client's lease
+    /// was committed after it was heard, so the old leader had answered it.
+    HeldAlreadyAnswered,
 }
 
 impl Event {
-    const ALL: [Event; 7] = [
+    const ALL: [Event; 8] = [
         Event::MalformedOptions,
         Event::Unfinished,
         Event::CommitFailed,
@@ -43,6 +46,7 @@ impl Event {
         Event::HeldForLeader,
         Event::HeldPushedOut,
         Event::AnsweredAfterTakeover,
+        Event::HeldAlreadyAnswered,
     ];
 
     pub fn label(self) -> &'static str {
@@ -54,6 +58,7 @@ impl Event {
             Event::HeldForLeader => "held_for_leader",
             Event::HeldPushedOut => "held_pushed_out",
             Event::AnsweredAfterTakeover => "answered_after_takeover",
+            Event::HeldAlreadyAnswered => "held_already_answered",
         }
     }
 

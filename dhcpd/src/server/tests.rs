@@ -266,6 +266,37 @@ async fn a_node_that_takes_over_answers_what_it_heard_while_following() {
 }
 
 #[tokio::test]
+async fn a_held_request_the_old_leader_answered_is_not_answered_again() {
+    let mut harness = Harness::start();
+    harness.cluster.leader.store(false, Ordering::SeqCst);
+    let discover = PacketBuilder::new(DISCOVER, mac(24)).xid(44);
+    let client_id = crate::decode(&discover.build()).expect("decodes").client_id;
+    harness.send(discover, Arrival::Broadcast).await;
+    assert!(harness.reply().await.is_none());
+
+    // The old leader lived long enough to bind the client: its lease was
+    // committed after the DISCOVER was heard (at the fake clock's 1,000,000).
+    let bound = harness.cluster.table.lock().unwrap().apply(&Command::Bind {
+        request: raftmasq_state::LeaseRequest {
+            client_id,
+            mac: mac(24),
+            hostname: None,
+            requested_address: None,
+            seen_by: Some(2),
+        },
+        now: 1_000_400,
+        lease_time_secs: Some(3600),
+    });
+    assert!(matches!(bound, Response::Lease { .. }), "{bound:?}");
+
+    harness.cluster.leader.store(true, Ordering::SeqCst);
+    assert!(harness.reply().await.is_none(), "answered twice");
+    let stats = harness.server.stats();
+    assert_eq!(stats.events(Event::HeldAlreadyAnswered), 1, "{stats:?}");
+    assert_eq!(stats.events(Event::AnsweredAfterTakeover), 0, "{stats:?}");
+}
+
+#[tokio::test]
 async fn requests_refused_for_want_of_quorum_are_answered_once_it_is_back() {
     let mut harness = Harness::start();
     // A candidate: no leader, no quorum. A DISCOVER needs a new address,
