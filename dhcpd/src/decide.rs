@@ -419,18 +419,35 @@ fn decide_inner(
     }
 }
 
-/// Whether the client's lease was committed (granted or renewed) at or after
+/// How much earlier than a follower heard a broadcast the leader may have
+/// stamped the lease that answered it: both hear it at once, but the leader
+/// reads its clock first thing and the follower's loop may run later, on a
+/// clock a few milliseconds off.
+pub const ANSWER_SLACK_MS: Millis = 1_000;
+
+/// Whether the client's lease was committed (granted or renewed) after
 /// `heard_at`: a request heard then, held by a follower, was answered by the
-/// leader of the time, and answering it again could undo what the client did
-/// since (a RELEASE replayed after it took a new lease). `server/held.rs`.
+/// leader of the time, and answering it again would extend a lease nobody
+/// asked to extend, or undo what the client did since (a RELEASE replayed
+/// after it took a new lease). `server/held.rs`.
+///
+/// A DISCOVER or REQUEST answered by a bind is stamped at about the moment
+/// it was heard, so a lease up to [`ANSWER_SLACK_MS`] older counts; skipping
+/// one wrongly costs the client one retransmission. A RELEASE or DECLINE
+/// comes before any lease that follows it, by a whole exchange, so only a
+/// later lease counts.
 pub fn answered_since(table: &LeaseTable, request: &ClientRequest, heard_at: Millis) -> bool {
     let Some(settings) = table.settings() else {
         return false;
     };
+    let since = match request.kind {
+        MessageKind::Discover | MessageKind::Request => heard_at.saturating_sub(ANSWER_SLACK_MS),
+        MessageKind::Decline | MessageKind::Release | MessageKind::Inform => heard_at,
+    };
     let request = identified(request, settings.client_identity);
     table
         .lease_by_client(&request.client_id)
-        .is_some_and(|lease| lease.granted_at >= heard_at)
+        .is_some_and(|lease| lease.granted_at >= since)
 }
 
 /// The request as the cluster identifies its client: unchanged under

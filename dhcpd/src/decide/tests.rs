@@ -1462,3 +1462,55 @@ fn naks_carry_no_boot_fields_table_3() {
     assert_eq!(field(&nak, 44, 64), "");
     assert_eq!(field(&nak, 108, 128), "");
 }
+
+/// Puts a lease for client `n` at `address` into `table`, granted at `at`.
+fn bind_at(table: &mut LeaseTable, n: u8, address: Ipv4Addr, at: Millis) {
+    let response = table.apply(&Command::Bind {
+        request: LeaseRequest {
+            client_id: ClientId::from_mac(mac(n)),
+            mac: mac(n),
+            hostname: None,
+            requested_address: Some(address),
+            seen_by: Some(1),
+        },
+        now: at,
+        lease_time_secs: Some(3600),
+    });
+    assert!(matches!(response, Response::Lease { .. }), "{response:?}");
+}
+
+#[test]
+fn a_held_request_was_answered_if_its_clients_lease_is_as_new_as_it() {
+    let mut table = table();
+    bind_at(&mut table, 1, ip(14), NOW);
+    let held_discover = decode(&discover(1).build()).unwrap();
+    let held_selecting = decode(&selecting(1, SERVER, ip(14)).build()).unwrap();
+    for held in [&held_discover, &held_selecting] {
+        // The leader stamped the bind a little before this follower heard the
+        // broadcast that asked for it.
+        assert!(answered_since(&table, held, NOW + 200), "{:?}", held.kind);
+        assert!(answered_since(&table, held, NOW - 5_000), "{:?}", held.kind);
+        // A lease older than the slack answered an earlier request.
+        assert!(
+            !answered_since(&table, held, NOW + ANSWER_SLACK_MS + 1),
+            "{:?}",
+            held.kind
+        );
+    }
+    // A client nobody has bound was answered by nobody.
+    let stranger = decode(&discover(2).build()).unwrap();
+    assert!(!answered_since(&table, &stranger, 0));
+}
+
+#[test]
+fn a_held_release_counts_as_answered_only_by_a_lease_taken_after_it() {
+    let mut table = table();
+    bind_at(&mut table, 3, ip(15), NOW);
+    let release = decode(&PacketBuilder::new(7, mac(3)).ciaddr(ip(15)).build()).unwrap();
+    // Heard after the lease it releases was granted: not answered, so the
+    // new leader must commit it.
+    assert!(!answered_since(&table, &release, NOW + 200));
+    // The client released, then took a lease again: that RELEASE is history,
+    // and replaying it would free the new lease.
+    assert!(answered_since(&table, &release, NOW - 200));
+}
