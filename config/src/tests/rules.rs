@@ -327,7 +327,7 @@ fn cluster_timing_rules() {
     rejects(
         &with(BASE, "cluster", r#"heartbeat_interval = "1s""#),
         "cluster.heartbeat_interval",
-        "must be shorter than cluster.election_timeout (1s)",
+        "must be shorter than cluster.election_timeout (400ms)",
     );
     let text = with(BASE, "cluster", r#"election_timeout = "3s""#);
     let config = parse(&with(&text, "cluster", r#"heartbeat_interval = "1s""#)).unwrap();
