@@ -120,7 +120,7 @@ pub const CATALOGUE: &[Metric] = &[
         kind: Kind::Counter,
         unit: Unit::Count,
         labels: &["event"],
-        help: "DHCP server events: skipped malformed options, failed commits, failed sends.",
+        help: "DHCP server events: skipped malformed options, failed commits and sends, requests held for the next leader.",
     },
     Metric {
         name: DHCP_COMMITTED,

@@ -27,7 +27,11 @@ fn in_range(address: Ipv4Addr) -> bool {
 
 /// `raftmasq_dhcp_received_total{type="discover"}` of `host`'s node.
 fn received_discovers(cluster: &TestbedCluster, host: u8) -> u64 {
-    counter(cluster, host, "raftmasq_dhcp_received_total{type=\"discover\"} ")
+    counter(
+        cluster,
+        host,
+        "raftmasq_dhcp_received_total{type=\"discover\"} ",
+    )
 }
 
 /// The value of the series `prefix` names (name, labels and a space); 0 when
