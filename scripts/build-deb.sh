@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Debian package into target/debian/ with cargo-deb: the two
 # binaries, the systemd unit, the example configuration as a conffile, man
-# pages (raftmasq.toml(5) from docs/configuration.md) and completions for
-# every shell, generated from the clap definitions.
+# pages (raftmasq.toml(5) from docs/configuration.md), completions for
+# every shell, generated from the clap definitions, and the monitoring files
+# of packaging/prometheus/ and packaging/grafana/ (docs/metrics.md).
 #   PROFILE=release (default) or PROFILE=dev for a quick test build.
 set -euo pipefail
 cd "$(dirname "$0")/.."

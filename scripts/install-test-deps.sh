@@ -6,7 +6,9 @@
 # that the tests start themselves, in network namespaces, with their own
 # configs. They must not be left running as system services bound to ports 53
 # or 67, so their services are kept from starting during the install
-# (policy-rc.d) and disabled and masked afterwards when systemd runs.
+# (policy-rc.d) and disabled and masked afterwards when systemd runs. The
+# prometheus package is here only for promtool; its server (port 9090) is
+# kept down the same way.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -44,8 +46,9 @@ packages=(
     lxd               # real LXD daemons, one per testbed host namespace (e2e lxd)
     lxd-client        # lxc, the LXD client the e2e lxd tests drive
     groff-base        # groff: the man pages must render without a warning
+    prometheus        # promtool: the e2e metrics test checks the scrape, alert rules and their tests
 )
-services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq)
+services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq prometheus)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -115,7 +118,7 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in groff lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium; do
+for tool in groff lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium promtool; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1

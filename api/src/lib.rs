@@ -8,7 +8,8 @@
 //! - [`rollback`]: writing a `raftmasq export` as dnsmasq's lease and host
 //!   files (`dnsctl export-dnsmasq`), the way back to dnsmasq;
 //! - [`records`]: static records as operators write them, for `dnsctl records
-//!   add` and the daemon's records file.
+//!   add` and the daemon's records file;
+//! - [`metrics`]: every metric at `/metrics`, its name, kind, unit and help.
 //!
 //! Pure: no sockets, no runtime. The `clap` feature (for `dnsctl` only) makes
 //! [`records::RecordKind`] a command-line value.
@@ -18,6 +19,7 @@
 
 pub mod import;
 mod json;
+pub mod metrics;
 pub mod records;
 pub mod rollback;
 

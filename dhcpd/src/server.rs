@@ -26,7 +26,7 @@ mod stats;
 pub use held::{HOLD_AT_MOST, HOLD_FOR, HeldRequest, HeldRequests};
 
 pub use lease_log::{LeaseEvent, MAX_LOGGED_CHARS, lease_event, log_lease_event, loggable};
-pub use stats::{Event, ServerStats};
+pub use stats::{Event, ServerStats, register_metrics};
 
 /// What the server needs from the cluster.
 pub trait Cluster: Send + Sync + 'static {

@@ -61,7 +61,7 @@ impl Forwarder {
             checking_disabled,
         };
         if let Some(answer) = self.lock().get(&cache_key, Instant::now()) {
-            metrics::counter!("dns_forward_total", "result" => "cache").increment(1);
+            crate::stats::forwarded("cache");
             return Some(answer);
         }
         let upstreams = self
@@ -81,7 +81,7 @@ impl Forwarder {
                             additionals: response.additionals,
                         };
                         self.lock().insert(cache_key, &answer, Instant::now());
-                        metrics::counter!("dns_forward_total", "result" => "upstream").increment(1);
+                        crate::stats::forwarded("upstream");
                         return Some(answer);
                     }
                     rcode => debug!(%upstream, %rcode, "upstream failed, trying the next"),
@@ -90,7 +90,7 @@ impl Forwarder {
                 Err(_) => debug!(%upstream, "upstream timed out"),
             }
         }
-        metrics::counter!("dns_forward_total", "result" => "failed").increment(1);
+        crate::stats::forwarded("failed");
         None
     }
 

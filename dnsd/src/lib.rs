@@ -26,3 +26,4 @@ pub use config::{DEFAULT_UDP_PAYLOAD, DnsServerConfig};
 pub use error::DnsError;
 pub use server::{Clock, DnsServer};
 pub use source::{MemoryZoneSource, ZoneSource};
+pub use stats::register_metrics;

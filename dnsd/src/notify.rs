@@ -117,15 +117,15 @@ async fn send(target: SocketAddr, message: Message, settings: NotifySettings) {
     match try_send(target, &message, &settings).await {
         Ok(true) => {
             debug!(%target, %zone, "notify acknowledged");
-            metrics::counter!("dns_notify_total", "result" => "acknowledged").increment(1);
+            crate::stats::notified("acknowledged");
         }
         Ok(false) => {
             warn!(%target, %zone, attempts = ATTEMPTS, "notify not acknowledged");
-            metrics::counter!("dns_notify_total", "result" => "unanswered").increment(1);
+            crate::stats::notified("unanswered");
         }
         Err(error) => {
             warn!(%target, %zone, %error, "notify failed");
-            metrics::counter!("dns_notify_total", "result" => "error").increment(1);
+            crate::stats::notified("error");
         }
     }
 }

@@ -8,6 +8,9 @@ use std::time::Instant;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use metrics::{Counter, Histogram};
+use raftmasq_api::metrics::{
+    DNS_DROPPED, DNS_FORWARD, DNS_NOTIFY, DNS_QUERIES, DNS_QUERY_DURATION,
+};
 
 use crate::fast::FastType;
 
@@ -51,14 +54,47 @@ pub(crate) fn rcode_label(rcode: ResponseCode) -> &'static str {
 
 /// Counts one answered query and its latency.
 pub(crate) fn answered(qtype: Option<RecordType>, rcode: ResponseCode, started: Instant) {
-    metrics::counter!("dns_queries_total", "qtype" => qtype_label(qtype), "rcode" => rcode_label(rcode))
+    metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(qtype), "rcode" => rcode_label(rcode))
         .increment(1);
-    metrics::histogram!("dns_query_duration_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!(DNS_QUERY_DURATION).record(started.elapsed().as_secs_f64());
 }
 
 /// Counts a datagram dropped unanswered (too short, or a response).
 pub(crate) fn dropped() {
-    metrics::counter!("dns_dropped_total").increment(1);
+    metrics::counter!(DNS_DROPPED).increment(1);
+}
+
+/// The values of `raftmasq_dns_forward_total{result}`.
+pub(crate) const FORWARD_RESULTS: [&str; 3] = ["cache", "upstream", "failed"];
+/// The values of `raftmasq_dns_notify_total{result}`.
+pub(crate) const NOTIFY_RESULTS: [&str; 3] = ["acknowledged", "unanswered", "error"];
+
+/// Counts a forwarded query by result (one of [`FORWARD_RESULTS`]).
+pub(crate) fn forwarded(result: &'static str) {
+    metrics::counter!(DNS_FORWARD, "result" => result).increment(1);
+}
+
+/// Counts a NOTIFY by result (one of [`NOTIFY_RESULTS`]).
+pub(crate) fn notified(result: &'static str) {
+    metrics::counter!(DNS_NOTIFY, "result" => result).increment(1);
+}
+
+/// Registers the DNS families that have few series at zero (the query
+/// counter's answered series come with the first answers), so each is in
+/// `/metrics` before its first event.
+pub fn register_metrics() {
+    metrics::counter!(DNS_DROPPED).increment(0);
+    for result in FORWARD_RESULTS {
+        metrics::counter!(DNS_FORWARD, "result" => result).increment(0);
+    }
+    for result in NOTIFY_RESULTS {
+        metrics::counter!(DNS_NOTIFY, "result" => result).increment(0);
+    }
+    let noerror = rcode_label(ResponseCode::NoError);
+    for qtype in [RecordType::A, RecordType::PTR] {
+        metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(Some(qtype)), "rcode" => noerror)
+            .increment(0);
+    }
 }
 
 /// The series the fast path counts into, registered once: looking a labelled
@@ -75,9 +111,9 @@ impl FastStats {
     pub fn new() -> Self {
         let noerror = rcode_label(ResponseCode::NoError);
         FastStats {
-            a: metrics::counter!("dns_queries_total", "qtype" => qtype_label(Some(RecordType::A)), "rcode" => noerror),
-            ptr: metrics::counter!("dns_queries_total", "qtype" => qtype_label(Some(RecordType::PTR)), "rcode" => noerror),
-            duration: metrics::histogram!("dns_query_duration_seconds"),
+            a: metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(Some(RecordType::A)), "rcode" => noerror),
+            ptr: metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(Some(RecordType::PTR)), "rcode" => noerror),
+            duration: metrics::histogram!(DNS_QUERY_DURATION),
         }
     }
 

@@ -3,7 +3,9 @@
 //! Counters (DHCP and DNS messages by outcome, dropped packets, latency
 //! histograms) are recorded where they happen, through the `metrics` facade.
 //! Gauges that describe state (Raft term and indexes, follower lag, pool use)
-//! are read at scrape time, so they are never stale.
+//! are read at scrape time, so they are never stale. Every name, with its
+//! help text, is in `raftmasq_api::metrics`, and is described to the recorder
+//! when it is installed; docs/metrics.md lists them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,6 +21,7 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use openraft::ServerState;
+use raftmasq_api::metrics::{self as names, CATALOGUE, Kind};
 use serde_json::json;
 
 use super::Admin;
@@ -44,10 +47,39 @@ pub fn install_recorder() {
     match metrics::set_global_recorder(Tallying { inner: recorder }) {
         Ok(()) => {
             let _ = RECORDER.set(handle);
+            describe_all();
+            raftmasq_dhcpd::server::register_metrics();
+            raftmasq_dnsd::register_metrics();
         }
         Err(error) => {
             tracing::warn!(%error, "metrics recorder not installed: /metrics will be empty")
         }
+    }
+}
+
+/// Gives every family of the catalogue its `# HELP` text (and unit) in the
+/// installed recorder. The exporter appends no unit to a name (its unit
+/// suffix is off): the catalogue's names carry their units already.
+fn describe_all() {
+    for metric in CATALOGUE {
+        let (name, help) = (metric.name, metric.help);
+        match (metric.kind, unit_of(metric.unit)) {
+            (Kind::Counter, Some(unit)) => metrics::describe_counter!(name, unit, help),
+            (Kind::Counter, None) => metrics::describe_counter!(name, help),
+            (Kind::Gauge, Some(unit)) => metrics::describe_gauge!(name, unit, help),
+            (Kind::Gauge, None) => metrics::describe_gauge!(name, help),
+            (Kind::Histogram, Some(unit)) => metrics::describe_histogram!(name, unit, help),
+            (Kind::Histogram, None) => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
+/// The facade's unit; none for a ratio or a 0/1 flag, which it has no word for.
+fn unit_of(unit: names::Unit) -> Option<Unit> {
+    match unit {
+        names::Unit::Seconds => Some(Unit::Seconds),
+        names::Unit::Count => Some(Unit::Count),
+        names::Unit::Ratio | names::Unit::Boolean => None,
     }
 }
 
@@ -78,9 +110,9 @@ static DNS_QUERIES: AtomicU64 = AtomicU64::new(0);
 /// The running total a counter also adds to, if the dashboard reads it.
 fn total_of(name: &str) -> Option<&'static AtomicU64> {
     match name {
-        "dhcp_received_total" => Some(&DHCP_RECEIVED),
-        "dhcp_replies_total" => Some(&DHCP_REPLIES),
-        "dns_queries_total" => Some(&DNS_QUERIES),
+        names::DHCP_RECEIVED => Some(&DHCP_RECEIVED),
+        names::DHCP_REPLIES => Some(&DHCP_REPLIES),
+        names::DNS_QUERIES => Some(&DNS_QUERIES),
         _ => None,
     }
 }
@@ -159,38 +191,38 @@ async fn render(State(admin): State<Admin>) -> Response {
 fn record_state(admin: &Admin) {
     let node = &admin.node;
     let metrics = node.metrics();
-    gauge!("raft_term").set(metrics.current_term as f64);
-    gauge!("raft_is_leader").set(f64::from(u8::from(metrics.state == ServerState::Leader)));
-    gauge!("raft_leader_id").set(metrics.current_leader.map_or(0.0, |id| id as f64));
-    gauge!("raft_last_log_index").set(metrics.last_log_index.unwrap_or(0) as f64);
-    gauge!("raft_applied_index").set(metrics.last_applied.map_or(0.0, |id| id.index as f64));
-    gauge!("raft_has_quorum").set(f64::from(u8::from(node.quorum_status().has_quorum)));
+    gauge!(names::RAFT_TERM).set(metrics.current_term as f64);
+    gauge!(names::RAFT_IS_LEADER).set(f64::from(u8::from(metrics.state == ServerState::Leader)));
+    gauge!(names::RAFT_LEADER_ID).set(metrics.current_leader.map_or(0.0, |id| id as f64));
+    gauge!(names::RAFT_LAST_LOG_INDEX).set(metrics.last_log_index.unwrap_or(0) as f64);
+    gauge!(names::RAFT_APPLIED_INDEX).set(metrics.last_applied.map_or(0.0, |id| id.index as f64));
+    gauge!(names::RAFT_HAS_QUORUM).set(f64::from(u8::from(node.quorum_status().has_quorum)));
     if let (Some(replication), Some(last)) = (&metrics.replication, metrics.last_log_index) {
         for (follower, matched) in replication.iter() {
             if *follower == metrics.id {
                 continue;
             }
             let lag = last.saturating_sub(matched.as_ref().map_or(0, |m| m.index));
-            gauge!("raft_follower_lag_entries", "follower" => follower.to_string()).set(lag as f64);
+            gauge!(names::RAFT_FOLLOWER_LAG, "follower" => follower.to_string()).set(lag as f64);
         }
     }
     let clock = node.clock().out_of_bound();
-    gauge!("clock_correction_ms").set(node.clock().correction_ms() as f64);
-    gauge!("clock_out_of_bound_peers").set(clock.peers.len() as f64);
-    gauge!("clock_this_host_out_of_bound").set(f64::from(u8::from(clock.this_host)));
+    gauge!(names::CLOCK_CORRECTION).set(node.clock().correction_ms() as f64 / 1000.0);
+    gauge!(names::CLOCK_OUT_OF_BOUND_PEERS).set(clock.peers.len() as f64);
+    gauge!(names::CLOCK_THIS_HOST_OUT_OF_BOUND).set(f64::from(u8::from(clock.this_host)));
     let stats = node.replica().read().table.pool_stats();
-    gauge!("dhcp_pool_size").set(stats.size as f64);
-    gauge!("dhcp_leases", "state" => "bound").set(stats.bound as f64);
-    gauge!("dhcp_leases", "state" => "offered").set(stats.offered as f64);
-    gauge!("dhcp_addresses", "state" => "free").set(stats.free as f64);
-    gauge!("dhcp_addresses", "state" => "reserved").set(stats.reserved as f64);
-    gauge!("dhcp_addresses", "state" => "quarantined").set(stats.quarantined as f64);
+    gauge!(names::DHCP_POOL_SIZE).set(stats.size as f64);
+    gauge!(names::DHCP_LEASES, "state" => "bound").set(stats.bound as f64);
+    gauge!(names::DHCP_LEASES, "state" => "offered").set(stats.offered as f64);
+    gauge!(names::DHCP_ADDRESSES, "state" => "free").set(stats.free as f64);
+    gauge!(names::DHCP_ADDRESSES, "state" => "reserved").set(stats.reserved as f64);
+    gauge!(names::DHCP_ADDRESSES, "state" => "quarantined").set(stats.quarantined as f64);
     let utilisation = if stats.size == 0 {
         0.0
     } else {
         1.0 - stats.free as f64 / stats.size as f64
     };
-    gauge!("dhcp_pool_utilisation").set(utilisation);
+    gauge!(names::DHCP_POOL_UTILISATION).set(utilisation);
 }
 
 /// Alive: the Raft core runs.
@@ -242,6 +274,8 @@ async fn readyz(State(admin): State<Admin>) -> Response {
 mod tests {
     use metrics_exporter_prometheus::PrometheusBuilder;
 
+    use raftmasq_api::metrics as names;
+
     use super::{Tallying, totals};
 
     #[test]
@@ -251,14 +285,14 @@ mod tests {
         let recorder = Tallying { inner };
         let before = totals();
         metrics::with_local_recorder(&recorder, || {
-            metrics::counter!("dhcp_received_total", "type" => "discover").increment(2);
-            metrics::counter!("dhcp_received_total", "type" => "request").increment(3);
-            metrics::counter!("dhcp_replies_total", "type" => "ack").increment(1);
-            metrics::counter!("dns_queries_total", "qtype" => "A", "rcode" => "NOERROR")
+            metrics::counter!(names::DHCP_RECEIVED, "type" => "discover").increment(2);
+            metrics::counter!(names::DHCP_RECEIVED, "type" => "request").increment(3);
+            metrics::counter!(names::DHCP_REPLIES, "type" => "ack").increment(1);
+            metrics::counter!(names::DNS_QUERIES, "qtype" => "A", "rcode" => "NOERROR")
                 .increment(7);
             // Not the dashboard's: counted and rendered, but in no total.
-            metrics::counter!("dns_dropped_total").increment(100);
-            metrics::counter!("dhcp_received_totally_different").increment(1000);
+            metrics::counter!(names::DNS_DROPPED).increment(100);
+            metrics::counter!("raftmasq_dhcp_received_totally_different").increment(1000);
         });
         let after = totals();
         assert_eq!(after.dhcp_received - before.dhcp_received, 5);
@@ -267,11 +301,11 @@ mod tests {
         // /metrics is unchanged: every series still renders with its labels.
         let text = handle.render();
         for line in [
-            "dhcp_received_total{type=\"discover\"} 2",
-            "dhcp_received_total{type=\"request\"} 3",
-            "dns_queries_total{qtype=\"A\",rcode=\"NOERROR\"} 7",
-            "dns_dropped_total 100",
-            "dhcp_received_totally_different 1000",
+            "raftmasq_dhcp_received_total{type=\"discover\"} 2",
+            "raftmasq_dhcp_received_total{type=\"request\"} 3",
+            "raftmasq_dns_queries_total{qtype=\"A\",rcode=\"NOERROR\"} 7",
+            "raftmasq_dns_dropped_total 100",
+            "raftmasq_dhcp_received_totally_different 1000",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

@@ -25,9 +25,13 @@ fn in_range(address: Ipv4Addr) -> bool {
     start <= address && address <= end
 }
 
-/// `dhcp_received_total{type="discover"}` of `host`'s node.
+/// `raftmasq_dhcp_received_total{type="discover"}` of `host`'s node.
 fn received_discovers(cluster: &TestbedCluster, host: u8) -> u64 {
-    counter(cluster, host, "dhcp_received_total{type=\"discover\"} ")
+    counter(
+        cluster,
+        host,
+        "raftmasq_dhcp_received_total{type=\"discover\"} ",
+    )
 }
 
 /// The value of the series `prefix` names (name, labels and a space); 0 when
@@ -149,7 +153,7 @@ fn real_clients_on_three_hosts_get_unique_leases_renew_release_and_names() {
         let held = counter(
             &cluster,
             host,
-            "dhcp_events_total{event=\"held_for_leader\"} ",
+            "raftmasq_dhcp_events_total{event=\"held_for_leader\"} ",
         );
         if host == leader {
             assert!(discovers > 0, "the leader on host {host} saw no DISCOVER");

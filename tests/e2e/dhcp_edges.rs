@@ -156,7 +156,7 @@ fn rapid_commit_binds_dhcpcd_in_two_messages_after_the_commit_and_others_in_four
         Some(&Ipv4Addr::new(172, 16, 0, leader).octets()[..]),
         "the leader answered"
     );
-    let rapid_acks = r#"dhcp_replies_total{type="rapid_commit_ack"}"#;
+    let rapid_acks = r#"raftmasq_dhcp_replies_total{type="rapid_commit_ack"}"#;
     assert_eq!(counter(&cluster, leader, rapid_acks), 1);
     for host in &followers {
         assert_eq!(
@@ -403,7 +403,7 @@ fn inform_without_ciaddr_is_dropped_and_a_request_without_option_50_takes_its_of
         .expect("address");
     let probe = Probe::open(&container, [2, 0x42, 0xac, 0x10, 0, 0xb0]);
     let wait = Duration::from_secs(2);
-    let dropped = r#"dhcp_dropped_total{reason="inform_without_address"}"#;
+    let dropped = r#"raftmasq_dhcp_dropped_total{reason="inform_without_address"}"#;
 
     // RFC 2131 Table 5: INFORM without ciaddr, not relayed: dropped, counted.
     probe.send(&probe.message(1, MessageType::Inform, Ipv4Addr::UNSPECIFIED));
@@ -452,6 +452,6 @@ fn inform_without_ciaddr_is_dropped_and_a_request_without_option_50_takes_its_of
         .insert(DhcpOption::ServerIdentifier(server_id));
     stranger.send(&request);
     assert!(stranger.reply(5, wait).is_none(), "no offer, no answer");
-    let ignored = r#"dhcp_ignored_total{reason="missing_requested_address"}"#;
+    let ignored = r#"raftmasq_dhcp_ignored_total{reason="missing_requested_address"}"#;
     assert_eq!(counter(&cluster, 1, ignored), 1);
 }

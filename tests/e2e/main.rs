@@ -16,6 +16,7 @@ mod dnsctl_import;
 mod export;
 mod faults;
 mod lxd;
+mod metrics;
 mod migrate;
 mod networkd;
 mod package;

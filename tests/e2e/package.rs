@@ -84,6 +84,10 @@ fn the_deb_installs_keeps_a_changed_config_and_purges_cleanly() {
         "./usr/share/fish/vendor_completions.d/dnsctl.fish",
         "./usr/share/raftmasq/completions/raftmasq.elv",
         "./usr/share/raftmasq/completions/dnsctl.ps1",
+        "./usr/share/raftmasq/prometheus/raftmasq-alerts.yml",
+        "./usr/share/raftmasq/prometheus/raftmasq-alerts.test.yml",
+        "./usr/share/raftmasq/grafana/raftmasq.json",
+        "./usr/share/doc/raftmasq/metrics.md",
     ] {
         assert!(
             contents.contains(path),

@@ -181,15 +181,15 @@ fn example_configs_boot_and_the_service_surface_works() {
     let (code, metrics) = get(testbed.host(leader_host), "/metrics");
     assert_eq!(code, 200);
     assert!(
-        metric(&metrics, "dhcp_replies_total{type=\"ack\"}").is_some_and(|n| n >= 1.0),
+        metric(&metrics, "raftmasq_dhcp_replies_total{type=\"ack\"}").is_some_and(|n| n >= 1.0),
         "{metrics}"
     );
-    assert_eq!(metric(&metrics, "raft_is_leader"), Some(1.0));
-    assert_eq!(metric(&metrics, "raft_has_quorum"), Some(1.0));
-    assert!(metric(&metrics, "dhcp_pool_size").is_some_and(|n| n > 60_000.0));
+    assert_eq!(metric(&metrics, "raftmasq_raft_is_leader"), Some(1.0));
+    assert_eq!(metric(&metrics, "raftmasq_raft_has_quorum"), Some(1.0));
+    assert!(metric(&metrics, "raftmasq_dhcp_pool_size").is_some_and(|n| n > 60_000.0));
     let (_, metrics3) = get(testbed.host(3), "/metrics");
     assert!(
-        metrics3.contains("dns_queries_total"),
+        metrics3.contains("raftmasq_dns_queries_total"),
         "DNS counted on h3:\n{metrics3}"
     );
 

@@ -1,8 +1,8 @@
 //! The server's counters, typed: one atomic per outcome, indexed by the enum
 //! that names it, so counting a packet takes no lock and allocates nothing.
-//! Each count goes to the `metrics` facade too, under the Prometheus names the
-//! dashboard and the e2e tests read (`dhcp_received_total{type="discover"}`,
-//! `dhcp_ignored_total{reason="not_leader"}`, ...).
+//! Each count goes to the `metrics` facade too, under the Prometheus names of
+//! `raftmasq_api::metrics` (`raftmasq_dhcp_received_total{type="discover"}`,
+//! `raftmasq_dhcp_ignored_total{reason="not_leader"}`, ...).
 //!
 //! The index functions match exhaustively, so a new variant of a counted enum
 //! does not compile until it has a counter.
@@ -10,11 +10,15 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use raftmasq_api::metrics::{
+    DHCP_COMMITTED, DHCP_DROPPED, DHCP_EVENTS, DHCP_IGNORED, DHCP_RECEIVED, DHCP_REPLIES,
+};
+
 use crate::decide::IgnoreReason;
 use crate::decode::{DropReason, MessageKind};
 use crate::reply::ReplyKind;
 
-/// Outcomes counted without a label of their own (`dhcp_events_total{event}`).
+/// Outcomes counted without a label of their own (`raftmasq_dhcp_events_total{event}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// A packet was decoded with at least one malformed option skipped.
@@ -188,6 +192,31 @@ fn reply_index(kind: ReplyKind) -> usize {
     }
 }
 
+/// Registers every series of the labelled DHCP counters at zero, so each
+/// family is in `/metrics` (and its `rate()` defined) before the first packet
+/// of its kind; alerts on drops then see 0, not nothing.
+pub fn register_metrics() {
+    for kind in MESSAGE_KINDS {
+        metrics::counter!(DHCP_RECEIVED, "type" => kind.label()).increment(0);
+    }
+    for reason in DROP_REASONS {
+        metrics::counter!(DHCP_DROPPED, "reason" => reason.label()).increment(0);
+    }
+    for reason in IGNORE_REASONS {
+        metrics::counter!(DHCP_IGNORED, "reason" => reason.label()).increment(0);
+    }
+    for kind in REPLY_KINDS {
+        metrics::counter!(DHCP_REPLIES, "type" => kind.label()).increment(0);
+    }
+    for event in Event::ALL {
+        metrics::counter!(DHCP_EVENTS, "event" => event.label()).increment(0);
+    }
+    // The commands a client's message commits with no reply to send.
+    for command in ["release", "decline"] {
+        metrics::counter!(DHCP_COMMITTED, "command" => command).increment(0);
+    }
+}
+
 /// Counters by outcome. `Default` is all zero.
 #[derive(Default)]
 pub struct ServerStats {
@@ -209,22 +238,22 @@ fn read(counter: &AtomicU64) -> u64 {
 impl ServerStats {
     pub(crate) fn count_received(&self, kind: MessageKind) {
         bump(&self.received[message_index(kind)]);
-        metrics::counter!("dhcp_received_total", "type" => kind.label()).increment(1);
+        metrics::counter!(DHCP_RECEIVED, "type" => kind.label()).increment(1);
     }
 
     pub(crate) fn count_dropped(&self, reason: DropReason) {
         bump(&self.dropped[drop_index(reason)]);
-        metrics::counter!("dhcp_dropped_total", "reason" => reason.label()).increment(1);
+        metrics::counter!(DHCP_DROPPED, "reason" => reason.label()).increment(1);
     }
 
     pub(crate) fn count_ignored(&self, reason: IgnoreReason) {
         bump(&self.ignored[ignore_index(reason)]);
-        metrics::counter!("dhcp_ignored_total", "reason" => reason.label()).increment(1);
+        metrics::counter!(DHCP_IGNORED, "reason" => reason.label()).increment(1);
     }
 
     pub(crate) fn count_reply(&self, kind: ReplyKind) {
         bump(&self.replies[reply_index(kind)]);
-        metrics::counter!("dhcp_replies_total", "type" => kind.label()).increment(1);
+        metrics::counter!(DHCP_REPLIES, "type" => kind.label()).increment(1);
     }
 
     pub(crate) fn count_event(&self, event: Event) {
@@ -233,13 +262,13 @@ impl ServerStats {
 
     pub(crate) fn count_events(&self, event: Event, count: u64) {
         self.events[event.index()].fetch_add(count, Ordering::Relaxed);
-        metrics::counter!("dhcp_events_total", "event" => event.label()).increment(count);
+        metrics::counter!(DHCP_EVENTS, "event" => event.label()).increment(count);
     }
 
     /// A command committed without a reply waiting on it (RELEASE, DECLINE):
-    /// exported only, by command (`dhcp_committed_total{command}`).
+    /// exported only, by command (`raftmasq_dhcp_committed_total{command}`).
     pub(crate) fn count_committed(&self, command: &'static str) {
-        metrics::counter!("dhcp_committed_total", "command" => command).increment(1);
+        metrics::counter!(DHCP_COMMITTED, "command" => command).increment(1);
     }
 
     pub fn received(&self, kind: MessageKind) -> u64 {
