@@ -11,7 +11,8 @@ pub mod types;
 pub use clock::ClusterClock;
 pub use network::{ClusterLink, ClusterTls, ClusterToken, Links, TlsError, TlsPaths};
 pub use node::{
-    Batching, ClusterNode, ClusterNodeConfig, QuorumStatus, ReadError, StartError, WriteError,
+    Batching, ClusterNode, ClusterNodeConfig, Handover, QuorumStatus, ReadError, StartError,
+    WriteError,
 };
 pub use raftmasq_state as state;
 pub use types::{Member, NodeId};

@@ -14,6 +14,7 @@ mod dns_servers;
 mod dnsctl;
 mod dnsctl_import;
 mod export;
+mod failover_bench;
 mod faults;
 mod lxd;
 mod metrics;

@@ -253,6 +253,20 @@ fn example_configs_boot_and_the_service_surface_works() {
         "exit status {exit:?}\n{}",
         log_of(leader_host)
     );
+    // The leader hands over before it exits (at most 800 ms; room here for
+    // a loaded machine), so the survivors lead at once.
+    let exited_after = stopped_at.elapsed();
+    println!("the leader exited {exited_after:?} after SIGTERM");
+    assert!(
+        exited_after < Duration::from_secs(2),
+        "SIGTERM to exit took {exited_after:?}\n{}",
+        log_of(leader_host)
+    );
+    assert!(
+        log_of(leader_host).contains("leadership handed over"),
+        "the stopping leader handed over\n{}",
+        log_of(leader_host)
+    );
     let survivor = testbed.host(follower);
     wait_for("a new leader", Duration::from_secs(10), || {
         status(survivor)

@@ -32,6 +32,9 @@ pub struct TestbedOptions {
     /// Hosts `1..=members` form the cluster; a host above it lists them plus
     /// itself, as a host that joins later does. `None`: every host.
     pub members: Option<u8>,
+    /// The daemon's default `election_timeout` and `heartbeat_interval`
+    /// instead of the testbed's shorter ones (the failover benchmark).
+    pub default_timings: bool,
 }
 
 pub struct TestbedCluster {
@@ -80,7 +83,13 @@ impl TestbedCluster {
             dns_extra,
             peers_without_bridge,
             members,
+            default_timings,
         } = options;
+        let timings = if *default_timings {
+            ""
+        } else {
+            "election_timeout = \"500ms\"\nheartbeat_interval = \"150ms\""
+        };
         let testbed = Testbed::new(&test_prefix(tag), hosts).expect("testbed");
         let dir = TempDir::new().expect("temp dir");
         let token = dir.path().join("cluster.token");
@@ -111,8 +120,7 @@ admin_addr = "127.0.0.1:7381"
 [cluster]
 token_file = "{token}"
 peers = [{peers}]
-election_timeout = "500ms"
-heartbeat_interval = "150ms"
+{timings}
 {tls}
 
 [dhcp]
@@ -264,6 +272,24 @@ upstream = ["10.99.0.254:53"]
         if let Some(mut process) = self.nodes[usize::from(host - 1)].take() {
             process.kill();
         }
+    }
+
+    /// SIGTERM to the node on `host`: a planned stop, as `systemctl stop`
+    /// does. Wait for the exit with [`TestbedCluster::wait_node_exit`].
+    pub fn terminate_node(&self, host: u8) {
+        self.signal_node(host, "TERM");
+    }
+
+    /// Waits at most `timeout` for the node on `host` to exit by itself;
+    /// whether it did. Either way the node counts as stopped afterwards
+    /// (killed if it was still running).
+    pub fn wait_node_exit(&mut self, host: u8, timeout: Duration) -> bool {
+        let Some(mut process) = self.nodes[usize::from(host - 1)].take() else {
+            return true;
+        };
+        let exited = process.wait_exit(timeout).is_some();
+        process.kill();
+        exited
     }
 
     /// Whether the node on `host` was started, not killed, and has not exited.

@@ -47,4 +47,6 @@ pub mod paths {
     pub const JOIN: &str = "/cluster/join";
     pub const READ: &str = "/cluster/read";
     pub const CLOCK: &str = "/cluster/clock";
+    /// A stopping leader asks a caught-up follower to take over.
+    pub const ELECT: &str = "/cluster/elect";
 }

@@ -21,6 +21,7 @@ pub(super) fn member_routes(node: ClusterNode) -> Router {
         .route(paths::READ, post(read_index))
         .route(paths::CLOCK, post(super::clock_sync::answer))
         .with_state(node.clone())
+        .merge(super::handover::routes(node.clone()))
         .merge(super::membership::routes(node))
 }
 

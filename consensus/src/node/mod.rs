@@ -9,12 +9,14 @@ mod bridges;
 mod clock_sync;
 mod config;
 mod expiry;
+mod handover;
 mod membership;
 mod write;
 
 pub use batch::Batching;
 pub use bridges::{BridgeAddresses, bridge_addresses};
 pub use config::ClusterNodeConfig;
+pub use handover::Handover;
 pub use membership::{
     MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG, state_name,
 };
@@ -55,6 +57,8 @@ struct Inner {
     refused: watch::Sender<Option<String>>,
     /// The voters' clock offsets that correct `config.clock`.
     peer_offsets: clock_sync::PeerOffsets,
+    /// Set by [`ClusterNode::hand_over`]: no longer the leader for DHCP and writes.
+    stepping_down: std::sync::atomic::AtomicBool,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -156,6 +160,7 @@ impl ClusterNode {
                 local_addr,
                 refused: watch::Sender::new(None),
                 peer_offsets: Default::default(),
+                stepping_down: Default::default(),
                 tasks: Default::default(),
             }),
         };
@@ -198,8 +203,16 @@ impl ClusterNode {
     /// Whether this node may act for the cluster right now. A leader counts as
     /// leader only while a quorum has acknowledged it within one election
     /// timeout: an old leader cut off on the minority side stops granting
-    /// addresses by then, although openraft still calls it leader.
+    /// addresses by then, although openraft still calls it leader. A leader
+    /// handing over before it stops ([`ClusterNode::hand_over`]) counts as a
+    /// follower: silent to broadcasts, writes go to the next leader.
     pub fn quorum_status(&self) -> QuorumStatus {
+        if self.stepping_down() {
+            return QuorumStatus {
+                is_leader: false,
+                has_quorum: true,
+            };
+        }
         let metrics = self.inner.raft.metrics();
         let metrics = metrics.borrow();
         let election_ms = millis(self.inner.config.election_timeout);

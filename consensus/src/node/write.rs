@@ -124,6 +124,14 @@ impl ClusterNode {
                 },
             });
         }
+        if self.stepping_down() {
+            // Handing over (`handover.rs`): the writer retries and reaches
+            // the next leader once it leads.
+            return Err(WriteError::NotLeader {
+                node: self.id(),
+                leader: None,
+            });
+        }
         if !self.clock().is_synced() {
             // A leader right after start has not compared clocks yet: do it
             // before its clock goes into the log for good.

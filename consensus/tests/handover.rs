@@ -1,0 +1,174 @@
+//! A planned stop of the leader (`ClusterNode::hand_over`, what the daemon
+//! does on SIGTERM): a caught-up voter leads within the bound, and nothing
+//! committed is lost; with voters down the stop still ends in its bound.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
+use raftmasq_consensus::{ClusterNode, Handover, QuorumStatus};
+use support::TestCluster;
+
+/// What the daemon gives a stopping leader.
+const WITHIN: Duration = Duration::from_millis(800);
+
+fn mac(n: u32) -> MacAddr {
+    let [_, b, c, d] = n.to_be_bytes();
+    MacAddr([0x02, 0x00, 0x00, b, c, d])
+}
+
+async fn lease(node: &ClusterNode, n: u32) -> Ipv4Addr {
+    let mac = mac(n);
+    let command = Command::Bind {
+        request: LeaseRequest {
+            client_id: ClientId::from_mac(mac),
+            mac,
+            hostname: Some(format!("h{n}")),
+            requested_address: None,
+            seen_by: Some(1),
+        },
+        now: 1_000,
+        lease_time_secs: None,
+    };
+    match node.write(command).await {
+        Ok(Response::Lease { lease }) => lease.address,
+        other => panic!("bind {n} through node {}: {other:?}", node.id()),
+    }
+}
+
+fn address_on(node: &ClusterNode, n: u32) -> Option<Ipv4Addr> {
+    node.replica()
+        .read()
+        .table
+        .lease_by_client(&ClientId::from_mac(mac(n)))
+        .map(|lease| lease.address)
+}
+
+/// A leader grants a candidate's vote only once its own election is older
+/// than the leader lease (`election_timeout_max`, 800 ms in tests).
+async fn past_the_leader_lease(cluster: &TestCluster) {
+    tokio::time::sleep(cluster.timing.0 * 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_leader_hands_over_at_once_and_loses_no_write() {
+    let mut cluster = TestCluster::start(3).await;
+    let old = cluster.ready().await;
+    let follower = cluster.follower_of(old);
+    let mut granted = BTreeMap::new();
+    for n in 0..10 {
+        let via = if n % 2 == 0 { old } else { follower };
+        granted.insert(n, lease(cluster.node(via), n).await);
+    }
+    past_the_leader_lease(&cluster).await;
+    // Writes keep coming through the follower while the leader stops.
+    let writer = {
+        let node = cluster.node(follower).clone();
+        tokio::spawn(async move {
+            let mut done = BTreeMap::new();
+            for n in 100..140 {
+                done.insert(n, lease(&node, n).await);
+            }
+            done
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let started = Instant::now();
+    let outcome = cluster.node(old).hand_over(WITHIN).await;
+    let took = started.elapsed();
+    assert_eq!(
+        cluster.node(old).quorum_status(),
+        QuorumStatus {
+            is_leader: false,
+            has_quorum: true
+        },
+        "a stopping leader no longer acts as one"
+    );
+    cluster.kill(old).await;
+    eprintln!("handover: {outcome:?} in {took:?}");
+    let Handover::Done { to } = outcome else {
+        panic!("no handover within {WITHIN:?}: {outcome:?}");
+    };
+    assert_ne!(to, old);
+    assert!(took < WITHIN, "handover took {took:?}");
+    assert_eq!(cluster.leader().await, to);
+
+    granted.extend(writer.await.expect("writer"));
+    for n in 200..205 {
+        granted.insert(n, lease(cluster.node(to), n).await);
+    }
+    for node in cluster.nodes.values() {
+        let index = cluster.last_applied(to);
+        cluster.applied_at_least(node.id(), index).await;
+        for (n, address) in &granted {
+            assert_eq!(
+                address_on(node, *n),
+                Some(*address),
+                "lease {n} on node {}",
+                node.id()
+            );
+        }
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_a_voter_down_hands_over_to_the_other() {
+    let mut cluster = TestCluster::start(3).await;
+    let old = cluster.ready().await;
+    let down = cluster.follower_of(old);
+    lease(cluster.node(old), 1).await;
+    past_the_leader_lease(&cluster).await;
+    // Down without a trace in the metrics: it acknowledged the whole log.
+    cluster.links.isolate(down, [1, 2, 3]);
+
+    let started = Instant::now();
+    let outcome = cluster.node(old).hand_over(WITHIN).await;
+    let took = started.elapsed();
+    eprintln!("handover with node {down} cut off: {outcome:?} in {took:?}");
+    let Handover::Done { to } = outcome else {
+        panic!("no handover within {WITHIN:?}: {outcome:?}");
+    };
+    assert!(to != old && to != down, "handed to node {to}");
+    assert!(took < WITHIN, "handover took {took:?}");
+    cluster.kill(old).await;
+    cluster.links.heal();
+    assert_eq!(cluster.leader().await, to);
+    lease(cluster.node(to), 2).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_without_any_voter_to_take_over_ends_in_its_bound() {
+    let mut cluster = TestCluster::start(3).await;
+    let old = cluster.ready().await;
+    let followers: Vec<_> = cluster
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| *id != old)
+        .collect();
+    assert_eq!(
+        cluster.node(followers[0]).hand_over(WITHIN).await,
+        Handover::NotLeader,
+        "a follower just stops"
+    );
+    past_the_leader_lease(&cluster).await;
+    cluster.links.isolate(old, followers.iter().copied());
+
+    let started = Instant::now();
+    let outcome = cluster.node(old).hand_over(WITHIN).await;
+    let took = started.elapsed();
+    eprintln!("handover with every voter cut off: {outcome:?} in {took:?}");
+    assert_eq!(outcome, Handover::TimedOut);
+    assert!(
+        took < WITHIN + Duration::from_millis(100),
+        "the stop took {took:?}"
+    );
+    cluster.links.heal();
+    cluster.shutdown().await;
+}
