@@ -24,6 +24,6 @@ FAILOVER_ROUNDS=${FAILOVER_ROUNDS:-20} cargo test -p raftmasq --test e2e failove
     -- --include-ignored --nocapture --test-threads 1 >"$log" 2>&1
 status=$?
 set -e
-grep -E '^(round |SIGKILL|SIGTERM|test result)' "$log" || tail -50 "$log"
+grep -oE 'round [0-9]+: .*|SIG(KILL|TERM) of the leader -> .*|test result.*' "$log" || tail -50 "$log"
 echo "load after: $(cat /proc/loadavg)"
 exit "$status"
