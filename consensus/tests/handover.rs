@@ -144,7 +144,7 @@ async fn a_stop_with_a_voter_down_hands_over_to_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_without_any_voter_to_take_over_ends_in_its_bound() {
-    let mut cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start(3).await;
     let old = cluster.ready().await;
     let followers: Vec<_> = cluster
         .nodes

@@ -34,7 +34,7 @@ The systemd unit.
 .SH SIGNALS
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
-Stop: the node closes its sockets and flushes its store; if it was the leader, the others elect a new one within the election timeout. \fBraftmasq demo\fR stops its three nodes and removes its temporary directory.
+Stop: a leader first hands leadership to a caught-up follower (at most 0.8 s), then the node closes its sockets and flushes its store. \fBraftmasq demo\fR stops its three nodes and removes its temporary directory.
 .TP
 \fBSIGHUP\fR
 Re-read the configuration file: \fBlog.level\fR and \fBdns.upstream\fR take effect at once; the log names every other changed key, which waits for a restart. A file that no longer parses changes nothing.
