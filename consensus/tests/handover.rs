@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use raftmasq_consensus::network::{PeerClient, PeerError, paths};
 use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
-use raftmasq_consensus::{ClusterNode, Handover, QuorumStatus};
-use support::TestCluster;
+use raftmasq_consensus::{ClusterLink, ClusterNode, ClusterToken, Handover, Links, QuorumStatus};
+use support::{TOKEN, TestCluster};
 
 /// What the daemon gives a stopping leader.
 const WITHIN: Duration = Duration::from_millis(800);
@@ -170,5 +171,56 @@ async fn a_stop_without_any_voter_to_take_over_ends_in_its_bound() {
         "the stop took {took:?}"
     );
     cluster.links.heal();
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_a_voter_follows_may_ask_it_to_take_over() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let followers: Vec<_> = cluster
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| *id != leader)
+        .collect();
+    let (target, other) = (followers[0], followers[1]);
+    let term = cluster.node(target).metrics().vote.leader_id().term;
+    let token = ClusterToken::new(TOKEN).expect("token");
+    let as_other = PeerClient::new(
+        other,
+        token,
+        Links::default(),
+        ClusterLink::Tls(cluster.tls(other)),
+    );
+    let addr = cluster.addrs[&target].to_string();
+    let ask = |claimed| {
+        let body = serde_json::json!({ "leader": claimed, "term": term });
+        let as_other = &as_other;
+        let addr = &addr;
+        async move {
+            as_other
+                .post::<_, Result<(), String>>(
+                    target,
+                    addr,
+                    paths::ELECT,
+                    &body,
+                    Duration::from_secs(2),
+                )
+                .await
+        }
+    };
+    // Another member's certificate speaking for the leader: refused.
+    let forged = ask(leader).await;
+    assert!(
+        matches!(forged, Err(PeerError::Forbidden { .. })),
+        "{forged:?}"
+    );
+    // Speaking for itself: the target does not follow it.
+    let refused = ask(other).await.expect("answered");
+    assert!(refused.is_err(), "{refused:?}");
+    // Nothing moved.
+    assert_eq!(cluster.leader().await, leader);
+    assert_eq!(cluster.node(target).metrics().vote.leader_id().term, term);
     cluster.shutdown().await;
 }

@@ -14,6 +14,7 @@
 //! the commands in the order the callers queued them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use openraft::error::ClientWriteError;
@@ -62,6 +63,50 @@ struct Pending {
 pub(super) struct Batcher {
     queue: mpsc::Sender<Pending>,
     node: NodeId,
+    gate: Arc<Gate>,
+}
+
+/// Lets a leader that hands over (`handover.rs`) stop proposing entries and
+/// know when the last one proposed has been answered, so that its log no
+/// longer grows when it asks a caught-up voter to take over.
+#[derive(Debug, Default)]
+pub(super) struct Gate {
+    closed: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+impl Gate {
+    /// From now on every batch is answered `NotLeader` (writers retry and
+    /// reach the next leader); entries already proposed still finish.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Entries proposed and not yet answered.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Counts an entry about to be proposed, unless the gate is closed.
+    /// Counted first, checked second (and `close` sets before it reads the
+    /// count): either the entry sees the gate closed, or `in_flight` sees
+    /// the entry.
+    fn enter(&self) -> bool {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.is_closed() {
+            self.leave();
+            return false;
+        }
+        true
+    }
+
+    fn leave(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Batcher {
@@ -73,8 +118,13 @@ impl Batcher {
         write_timeout: Duration,
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (queue, pending) = mpsc::channel(QUEUE_CAPACITY);
-        let task = run(raft, node, batching, write_timeout, pending);
-        (Batcher { queue, node }, task)
+        let gate = Arc::new(Gate::default());
+        let task = run(raft, node, batching, write_timeout, pending, gate.clone());
+        (Batcher { queue, node, gate }, task)
+    }
+
+    pub(super) fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     /// Proposes `command` in the next batch and waits for its own response.
@@ -96,6 +146,7 @@ async fn run(
     batching: Batching,
     write_timeout: Duration,
     mut pending: mpsc::Receiver<Pending>,
+    gate: Arc<Gate>,
 ) {
     let max_commands = batching.max_commands.max(1);
     let in_flight = Arc::new(Semaphore::new(batching.max_in_flight.max(1)));
@@ -114,10 +165,19 @@ async fn run(
             .map(|Pending { command, reply }| (command, reply))
             .unzip();
         let size = commands.len();
+        if !gate.enter() {
+            let handing_over = WriteError::NotLeader { node, leader: None };
+            answer_all(replies, &Err(handing_over));
+            continue;
+        }
         tracing::trace!(node_id = node, commands = size, "proposing a batch");
         match raft.client_write_ff(Proposal::Batch(commands)).await {
-            Err(_fatal) => answer_all(replies, &Err(WriteError::ShuttingDown { node })),
+            Err(_fatal) => {
+                gate.leave();
+                answer_all(replies, &Err(WriteError::ShuttingDown { node }));
+            }
             Ok(committed) => {
+                let gate = gate.clone();
                 tokio::spawn(async move {
                     let outcome = tokio::time::timeout(write_timeout, committed).await;
                     let outcome = match outcome {
@@ -131,6 +191,7 @@ async fn run(
                         Ok(Ok(Err(error))) => Err(rejected_entry(node, error)),
                         Ok(Ok(Ok(written))) => Ok(written.data),
                     };
+                    gate.leave();
                     distribute(node, replies, outcome);
                     drop(slot);
                 });

@@ -11,10 +11,11 @@
 //! has all of its log, and that one vote plus the candidate's own is a
 //! majority of three. The steps, each bounded by the caller's deadline:
 //!
-//! 1. `stepping_down`: this node stops acting as leader for DHCP and for
-//!    writes ([`super::ClusterNode::quorum_status`] says it follows; a write
-//!    gets `NotLeader`, which writers retry and then forward to the next
-//!    leader), so its log stops growing.
+//! 1. `stepping_down` (the batcher's gate closes): this node stops acting
+//!    as leader for DHCP and for writes ([`super::ClusterNode::quorum_status`]
+//!    says it follows; a write gets `NotLeader`, which writers retry and then
+//!    forward to the next leader), and it waits until the last entry it
+//!    proposed has been answered: its log no longer grows.
 //! 2. It waits until a voter has acknowledged its whole log (replication
 //!    metrics), and asks that voter over the cluster link
 //!    ([`paths::ELECT`], accepted only from the leader the voter follows, in
@@ -31,7 +32,6 @@
 //! elects as after a crash.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
@@ -50,6 +50,8 @@ const ASK_AGAIN: Duration = Duration::from_millis(250);
 /// After a voter refused or could not be reached: a pause before the next
 /// ask, so that voters that fail at once are not asked in a tight loop.
 const ASK_NEXT: Duration = Duration::from_millis(25);
+/// How often to look whether the last proposed entry has been answered.
+const SETTLE_POLL: Duration = Duration::from_millis(5);
 
 /// What [`ClusterNode::hand_over`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +130,7 @@ impl ClusterNode {
         if watch.borrow().state != ServerState::Leader {
             return Handover::NotLeader;
         }
-        self.inner.stepping_down.store(true, Ordering::SeqCst);
+        self.batcher().gate().close();
         tracing::info!(node_id = self.id(), "stopping: handing leadership over");
         let mut asked: BTreeMap<NodeId, u32> = BTreeMap::new();
         let mut next_ask = started;
@@ -152,7 +154,11 @@ impl ClusterNode {
                 );
                 return Handover::TimedOut;
             }
+            // The last entry proposed before the gate closed must be in the
+            // log (and acknowledged) before a voter counts as caught up.
+            let settled = self.batcher().gate().in_flight() == 0;
             if now >= next_ask
+                && settled
                 && metrics.state == ServerState::Leader
                 && let Some(target) = caught_up_voter(&metrics, self.id(), &asked)
             {
@@ -169,6 +175,9 @@ impl ClusterNode {
             }
             let wake = if now < next_ask {
                 next_ask.min(deadline)
+            } else if !settled {
+                // No metrics change says when the answer has gone out.
+                (now + SETTLE_POLL).min(deadline)
             } else {
                 deadline
             };
@@ -232,7 +241,7 @@ impl ClusterNode {
     /// Whether this node is handing leadership over: it no longer acts as
     /// the leader (DHCP, writes).
     pub fn stepping_down(&self) -> bool {
-        self.inner.stepping_down.load(Ordering::SeqCst)
+        self.batcher().gate().is_closed()
     }
 }
 

@@ -57,8 +57,6 @@ struct Inner {
     refused: watch::Sender<Option<String>>,
     /// The voters' clock offsets that correct `config.clock`.
     peer_offsets: clock_sync::PeerOffsets,
-    /// Set by [`ClusterNode::hand_over`]: no longer the leader for DHCP and writes.
-    stepping_down: std::sync::atomic::AtomicBool,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -160,7 +158,6 @@ impl ClusterNode {
                 local_addr,
                 refused: watch::Sender::new(None),
                 peer_offsets: Default::default(),
-                stepping_down: Default::default(),
                 tasks: Default::default(),
             }),
         };
