@@ -224,3 +224,23 @@ async fn only_the_leader_a_voter_follows_may_ask_it_to_take_over() {
     assert_eq!(cluster.node(target).metrics().vote.leader_id().term, term);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_right_after_its_election_waits_out_its_lease_and_hands_over() {
+    let mut cluster = TestCluster::start(3).await;
+    let old = cluster.ready().await;
+    // No pause: the leader was elected moments ago, and grants no vote for
+    // one lease (1.5 x 400 ms) after that.
+    let started = Instant::now();
+    let outcome = cluster.node(old).hand_over(WITHIN).await;
+    let took = started.elapsed();
+    eprintln!("handover right after the election: {outcome:?} in {took:?}");
+    let Handover::Done { to } = outcome else {
+        panic!("no handover within {WITHIN:?}: {outcome:?}");
+    };
+    assert_ne!(to, old);
+    cluster.kill(old).await;
+    assert_eq!(cluster.leader().await, to);
+    lease(cluster.node(to), 1).await;
+    cluster.shutdown().await;
+}

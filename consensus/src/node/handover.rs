@@ -25,9 +25,11 @@
 //!    new leader shows within [`ASK_AGAIN`], it asks again, the next
 //!    caught-up voter first (one may be down).
 //!
-//! A leader elected less than a lease ago refuses the vote; the candidate's
-//! higher term then reaches it in its next heartbeat's answer and it steps
-//! down, and the candidate wins its next election (one election timeout).
+//! A leader elected less than a lease ago would refuse the vote, so it
+//! waits until its election is one lease old before it asks (it notes when
+//! it became leader, [`track_leadership`]). Should it refuse anyway, the
+//! candidate's higher term reaches it in its next heartbeat's answer and it
+//! steps down, and the candidate wins its next election.
 //! The caller shuts down at the deadline whatever happened: then the cluster
 //! elects as after a crash.
 
@@ -52,6 +54,48 @@ const ASK_AGAIN: Duration = Duration::from_millis(250);
 const ASK_NEXT: Duration = Duration::from_millis(25);
 /// How often to look whether the last proposed entry has been answered.
 const SETTLE_POLL: Duration = Duration::from_millis(5);
+/// Beyond the leader lease, before a leader elected recently asks.
+const LEASE_MARGIN: Duration = Duration::from_millis(20);
+
+/// When this node last became leader, and in which term.
+#[derive(Debug, Default)]
+pub(super) struct LeaderSince(std::sync::Mutex<Option<(u64, Instant)>>);
+
+impl LeaderSince {
+    fn elected_at(&self, term: u64) -> Option<Instant> {
+        let since = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        since.filter(|(t, _)| *t == term).map(|(_, at)| at)
+    }
+}
+
+/// Notes when this node becomes leader (a little after openraft does, so
+/// the lease counted from it ends no earlier than openraft's).
+pub(super) async fn track_leadership(node: ClusterNode) {
+    let mut watch = node.raft().metrics();
+    loop {
+        let (state, term) = {
+            let metrics = watch.borrow_and_update();
+            (metrics.state, metrics.vote.leader_id().term)
+        };
+        if state == ServerState::Leader {
+            let mut since = node
+                .inner
+                .leader_since
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if since.map(|(t, _)| t) != Some(term) {
+                *since = Some((term, Instant::now()));
+            }
+        }
+        if watch.changed().await.is_err() {
+            return;
+        }
+    }
+}
 
 /// What [`ClusterNode::hand_over`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +177,16 @@ impl ClusterNode {
         self.batcher().gate().close();
         tracing::info!(node_id = self.id(), "stopping: handing leadership over");
         let mut asked: BTreeMap<NodeId, u32> = BTreeMap::new();
-        let mut next_ask = started;
+        // A leader refuses votes for one lease after its election.
+        let term = watch.borrow().vote.leader_id().term;
+        let lease =
+            Duration::from_millis(super::election_timeout_max(self.config().election_timeout));
+        let mut next_ask = match self.inner.leader_since.elected_at(term) {
+            Some(at) if at + lease + LEASE_MARGIN < deadline => {
+                (at + lease + LEASE_MARGIN).max(started)
+            }
+            _ => started,
+        };
         loop {
             let metrics = watch.borrow_and_update().clone();
             if let Some(leader) = metrics.current_leader.filter(|id| *id != self.id()) {

@@ -57,6 +57,8 @@ struct Inner {
     refused: watch::Sender<Option<String>>,
     /// The voters' clock offsets that correct `config.clock`.
     peer_offsets: clock_sync::PeerOffsets,
+    /// When this node last became leader (`handover.rs`).
+    leader_since: handover::LeaderSince,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -158,10 +160,12 @@ impl ClusterNode {
                 local_addr,
                 refused: watch::Sender::new(None),
                 peer_offsets: Default::default(),
+                leader_since: Default::default(),
                 tasks: Default::default(),
             }),
         };
         node.spawn(batching);
+        node.spawn(handover::track_leadership(node.clone()));
         node.spawn(serve(node.clone(), listener));
         if node.inner.config.link.tls().is_some() {
             node.spawn(watch_tls_files(node.clone()));
