@@ -253,18 +253,17 @@ fn example_configs_boot_and_the_service_surface_works() {
         "exit status {exit:?}\n{}",
         log_of(leader_host)
     );
-    // The leader hands over before it exits (at most 800 ms; room here for
-    // a loaded machine), so the survivors lead at once.
+    // A leader hands over before it exits, within 800 ms (room here for a
+    // loaded machine). This one was elected under a second ago, and a leader
+    // grants no vote for one lease (1.5 x the examples' 1 s election
+    // timeout) after its election: it cannot hand over in time and stops
+    // anyway (the failover benchmark times handovers of settled leaders).
     let exited_after = stopped_at.elapsed();
-    println!("the leader exited {exited_after:?} after SIGTERM");
+    let handed_over = log_of(leader_host).contains("leadership handed over");
+    println!("the leader exited {exited_after:?} after SIGTERM (handed over: {handed_over})");
     assert!(
         exited_after < Duration::from_secs(2),
         "SIGTERM to exit took {exited_after:?}\n{}",
-        log_of(leader_host)
-    );
-    assert!(
-        log_of(leader_host).contains("leadership handed over"),
-        "the stopping leader handed over\n{}",
         log_of(leader_host)
     );
     let survivor = testbed.host(follower);
