@@ -35,5 +35,8 @@ done
 # One build of everything (debug: about 3 minutes cold on 2 cores), shared by
 # every test binary and by the end-to-end tests that start the daemon.
 cargo build --workspace --all-targets
+# The failover benchmark (scripts/bench-failover.sh runs 20 rounds of each
+# signal) runs one round of each here, so it cannot rot unnoticed.
+export FAILOVER_ROUNDS=${FAILOVER_ROUNDS:-1}
 cargo test --workspace --all-targets --no-fail-fast "${cargo_args[@]}" -- \
     --include-ignored --skip faults::long_randomised_fault_schedule "${harness_args[@]}"
