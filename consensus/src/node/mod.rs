@@ -102,7 +102,8 @@ impl ClusterNode {
                 .validate()
                 .map_err(|e| StartError::RaftConfig(e.to_string()))?,
         );
-        let (log_store, state_machine) = store::open(&config.data_dir, config.id)?;
+        let (log_store, state_machine) =
+            store::open_with_cache(&config.data_dir, config.id, config.storage_cache_bytes)?;
         let replica = state_machine.handle();
         let peers = PeerClient::new(config.id, config.token.clone(), links, config.link.clone());
         let listener = ClusterListener::new(listener, config.link.tls().cloned(), config.id)

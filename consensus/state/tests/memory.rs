@@ -46,7 +46,7 @@ fn full_table(named: bool) -> LeaseTable {
     let mut table = LeaseTable::default();
     table.apply(&Command::Initialize {
         settings: ClusterSettings {
-            subnet: "10.0.0.0/16".parse().unwrap(),
+            subnet: "10.0.0.0/16".parse().expect("subnet"),
             range: AddressRange {
                 start: Ipv4Addr::new(10, 0, 0, 1),
                 end: Ipv4Addr::new(10, 0, 255, 254),
