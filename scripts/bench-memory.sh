@@ -19,7 +19,9 @@
 # (perfdhcp exchanges/s while filling, default 2000), BENCH_EXTRA (lines
 # appended to every node's [node] section, e.g. storage_cache_mib = 64),
 # BENCH_ENV (environment for the daemons, e.g. MALLOC_ARENA_MAX=2),
-# BENCH_KEEP=1 keeps the work directory.
+# BENCH_HOLD (seconds to keep the cluster running after the last report, for
+# a look with gdb or /proc; their pids are printed), BENCH_KEEP=1 keeps the
+# work directory.
 #
 # Safety: every namespace is named with this run's prefix (rmqm<pid>), every
 # link is created inside one of them, every process is started by this script
@@ -292,3 +294,7 @@ settle
 report restarted
 echo "# perfdhcp: $MAC_OFFSET distinct MACs sent in $(grep -c '^sent packets' "$WORK/perfdhcp.out") reports"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "${BENCH_HOLD:-0}" -gt 0 ]; then
+    echo "# holding for ${BENCH_HOLD} s: pids ${PID_OF[1]} ${PID_OF[2]} ${PID_OF[3]} (nodes 1 2 3)"
+    sleep "$BENCH_HOLD"
+fi

@@ -58,7 +58,7 @@ pub fn open_with_cache(
 /// and glibc keeps the freed chunks (spread over its per-thread arenas) as
 /// resident memory until it is asked to trim; measured in docs/benchmarks.md
 /// ("Memory"). A no-op off glibc.
-pub(crate) fn release_free_memory() {
+pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own arenas; it takes no pointers.
     #[allow(unsafe_code)]
