@@ -19,7 +19,8 @@
 # (perfdhcp exchanges/s while filling, default 2000), BENCH_EXTRA (lines
 # appended to every node's [node] section, e.g. storage_cache_mib = 64),
 # BENCH_ENV (environment for the daemons, e.g. MALLOC_ARENA_MAX=2),
-# BENCH_HOLD (seconds to keep the cluster running after the last report, for
+# BENCH_SETTLE (seconds to wait after the replicas agree, default 35: past
+# the daemon's 30 s trim of free memory), BENCH_HOLD (seconds to keep the cluster running after the last report, for
 # a look with gdb or /proc; their pids are printed), BENCH_KEEP=1 keeps the
 # work directory.
 #
@@ -220,8 +221,9 @@ settle() {
         [ "$SECONDS" -lt "$deadline" ] || die "replicas do not agree within 60 s: $counts"
         sleep 0.5
     done
-    # Let snapshots and purges that the load started finish.
-    sleep 5
+    # Let snapshots and purges that the load started finish, and the node's
+    # periodic malloc_trim (every 30 s after changes) run: the steady state.
+    sleep "${BENCH_SETTLE:-35}"
 }
 
 kib() { # kib PID FIELD FILE
