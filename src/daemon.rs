@@ -304,6 +304,7 @@ fn node_config(config: &Config, token: ClusterToken, link: ClusterLink) -> Clust
     node.election_timeout = config.cluster.election_timeout;
     node.heartbeat_interval = config.cluster.heartbeat_interval;
     node.snapshot_every = config.cluster.snapshot_every;
+    node.storage_cache_bytes = config.node.storage_cache_bytes;
     node.max_clock_offset = config.cluster.max_clock_offset;
     node.clock = test_clock();
     node

@@ -21,6 +21,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before any thread: see the function's docs and docs/benchmarks.md.
+    raftmasq_consensus::store::limit_malloc_arenas();
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

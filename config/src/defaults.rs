@@ -16,6 +16,10 @@ pub const MAX_CLOCK_OFFSET: &str = "5s";
 pub const TLS_CA_FILE: &str = "/etc/raftmasq/tls/ca.pem";
 pub const TLS_CERT_FILE: &str = "/etc/raftmasq/tls/node.pem";
 pub const TLS_KEY_FILE: &str = "/etc/raftmasq/tls/node.key";
+/// The storage engine's (sled's) page cache, in MiB. sled's own default is
+/// 1 GiB, which it fills with every log entry and snapshot written; 16 MiB
+/// holds the log between two snapshots (docs/benchmarks.md, "Memory").
+pub const STORAGE_CACHE_MIB: u64 = 16;
 /// Log entries between snapshots.
 pub const SNAPSHOT_EVERY: u64 = 5000;
 pub const LEASE_TIME: &str = "1h";

@@ -34,6 +34,8 @@ pub struct NodeConfig {
     pub cluster_addr: SocketAddr,
     /// Admin/API HTTP listener.
     pub admin_addr: SocketAddr,
+    /// The storage engine's page cache, in bytes (`node.storage_cache_mib`).
+    pub storage_cache_bytes: u64,
 }
 
 impl NodeConfig {

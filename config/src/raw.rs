@@ -46,6 +46,8 @@ pub(crate) struct RawNode {
     pub cluster_addr: String,
     #[serde(default = "admin_addr")]
     pub admin_addr: String,
+    #[serde(default = "storage_cache_mib")]
+    pub storage_cache_mib: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,6 +223,9 @@ fn election_timeout() -> String {
 }
 fn heartbeat_interval() -> String {
     defaults::HEARTBEAT_INTERVAL.to_string()
+}
+fn storage_cache_mib() -> u64 {
+    defaults::STORAGE_CACHE_MIB
 }
 fn snapshot_every() -> u64 {
     defaults::SNAPSHOT_EVERY

@@ -104,11 +104,17 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
     }
 }
 
+/// `node.storage_cache_mib`: below 1 MiB sled rereads every log entry it
+/// just wrote from disk; above 64 GiB is a typo.
+const MIN_STORAGE_CACHE_MIB: u64 = 1;
+const MAX_STORAGE_CACHE_MIB: u64 = 65_536;
+
 struct Node {
     id: u64,
     data_dir: std::path::PathBuf,
     cluster_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    storage_cache_mib: u64,
 }
 
 impl Node {
@@ -119,6 +125,7 @@ impl Node {
             data_dir: self.data_dir,
             cluster_addr: self.cluster_addr.unwrap_or(placeholder),
             admin_addr: self.admin_addr.unwrap_or(placeholder),
+            storage_cache_bytes: self.storage_cache_mib << 20,
         }
     }
 }
@@ -159,11 +166,21 @@ fn node(raw: &RawNode, problems: &mut Problems<'_>) -> Node {
             format!("{admin} collides with node.cluster_addr {cluster}; use another port"),
         );
     }
+    if !(MIN_STORAGE_CACHE_MIB..=MAX_STORAGE_CACHE_MIB).contains(&raw.storage_cache_mib) {
+        problems.add(
+            "node.storage_cache_mib",
+            format!(
+                "{} MiB is outside {MIN_STORAGE_CACHE_MIB}-{MAX_STORAGE_CACHE_MIB} MiB",
+                raw.storage_cache_mib
+            ),
+        );
+    }
     Node {
         id: raw.id,
         data_dir: raw.data_dir.clone(),
         cluster_addr,
         admin_addr,
+        storage_cache_mib: raw.storage_cache_mib,
     }
 }
 

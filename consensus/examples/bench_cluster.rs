@@ -2,9 +2,13 @@
 //! loopback cluster with durable sled storage, first with one command per log
 //! entry (batching off: what every version before batching did), then with
 //! the default batching; and the time to restart a node that holds a full /16
-//! (65,534 leases).
+//! (65,534 leases), with the process's resident memory (the three nodes
+//! together) at each step.
 //!
-//!     cargo run --release -p raftmasq-consensus --example bench_cluster -- [DATA_ROOT]
+//!     cargo run --release -p raftmasq-consensus --example bench_cluster -- [DATA_ROOT] [--fill-only]
+//!
+//! `--fill-only` skips the commit rates and only fills the /16 and restarts a
+//! follower (the memory figures of docs/benchmarks.md).
 //!
 //! DATA_ROOT must be on a real disk (default: ./target/bench-data), since the
 //! point is to pay for the fsyncs.
@@ -131,10 +135,44 @@ async fn measure(node: &ClusterNode) {
     }
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let root = std::env::args()
-        .nth(1)
+/// `/proc/self/status` VmRSS and VmHWM, and the anonymous part of the
+/// resident set (`/proc/self/smaps_rollup`), in MiB.
+fn memory(step: &str, leases: usize) {
+    let field = |file: &str, name: &str| -> f64 {
+        std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|line| line.starts_with(name))
+                    .and_then(|line| line.split_whitespace().nth(1))
+                    .and_then(|kib| kib.parse::<f64>().ok())
+            })
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    println!(
+        "memory {step:<22} leases {leases:>6}: VmRSS {:6.1} MiB, VmHWM {:6.1} MiB, anonymous {:6.1} MiB (three nodes in one process)",
+        field("/proc/self/status", "VmRSS:"),
+        field("/proc/self/status", "VmHWM:"),
+        field("/proc/self/smaps_rollup", "Anonymous:"),
+    );
+}
+
+fn main() {
+    // As the daemon does before any thread starts.
+    raftmasq_consensus::store::limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run());
+}
+
+async fn run() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let fill_only = args.iter().any(|arg| arg == "--fill-only");
+    let root = args
+        .iter()
+        .find(|arg| !arg.starts_with("--"))
         .map_or_else(|| PathBuf::from("target/bench-data"), PathBuf::from);
     std::fs::create_dir_all(&root).expect("data root");
     // Production timing (config defaults): election 1 s, heartbeat 250 ms.
@@ -153,6 +191,9 @@ async fn main() {
         ("batched, 2 entries in flight", in_flight(2)),
         ("batched, 4 entries in flight", in_flight(4)),
     ] {
+        if fill_only {
+            break;
+        }
         let cluster =
             TestCluster::start_batched(3, 5_000, settings(), Some(&root), Some(timing), batching)
                 .await;
@@ -169,9 +210,13 @@ async fn main() {
         TestCluster::start_timed(3, 5_000, settings(), Some(&root), Some(timing)).await;
     let leader = cluster.ready().await;
     let node = cluster.node(leader).clone();
+    memory("idle", 0);
     // Fill a /16 from empty (batched), then restart a follower that holds it all.
     let fill_started = Instant::now();
-    run_writers(&node, 0, FULL_POOL, 128).await;
+    run_writers(&node, 0, 10_000, 128).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    memory("10k leases", 10_000);
+    run_writers(&node, 10_000, FULL_POOL - 10_000, 128).await;
     println!(
         "filled the /16 ({FULL_POOL} leases) in {:.1} s",
         fill_started.elapsed().as_secs_f64()
@@ -180,6 +225,8 @@ async fn main() {
         Ok(Response::Rejected { reason }) => println!("next allocation: rejected: {reason}"),
         other => panic!("expected pool exhausted, got {other:?}"),
     }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    memory("full /16", FULL_POOL as usize);
     let leader = cluster.leader().await;
     let target = cluster.last_applied(leader);
     let follower = *cluster
@@ -199,5 +246,8 @@ async fn main() {
         started_in.as_secs_f64(),
         caught_up_in.as_secs_f64()
     );
+    drop(restarted);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    memory("follower restarted", leases);
     cluster.shutdown().await;
 }

@@ -20,6 +20,7 @@ fn base_gets_the_documented_defaults() {
         Duration::from_millis(100)
     );
     assert_eq!(config.cluster.snapshot_every, 5000);
+    assert_eq!(config.node.storage_cache_bytes, 16 << 20);
     assert!(config.dhcp.enabled);
     assert_eq!(
         config.dhcp.router,
@@ -221,6 +222,18 @@ fn node_rules() {
         "node.admin_addr",
         "collides",
     );
+    rejects(
+        &with(BASE, "node", "storage_cache_mib = 0"),
+        "node.storage_cache_mib",
+        "0 MiB is outside 1-65536 MiB",
+    );
+    rejects(
+        &with(BASE, "node", "storage_cache_mib = 100000"),
+        "node.storage_cache_mib",
+        "outside",
+    );
+    let config = parse(&with(BASE, "node", "storage_cache_mib = 64")).unwrap();
+    assert_eq!(config.node.storage_cache_bytes, 64 << 20);
 }
 
 #[test]

@@ -33,6 +33,8 @@ pub struct ClusterNodeConfig {
     pub heartbeat_interval: Duration,
     /// Log entries between snapshots.
     pub snapshot_every: u64,
+    /// The storage engine's page cache, in bytes (`node.storage_cache_mib`).
+    pub storage_cache_bytes: u64,
     /// How long a write may wait for its commit before the caller is told the
     /// cluster did not answer (no quorum, or no leader).
     pub write_timeout: Duration,
@@ -72,6 +74,7 @@ impl ClusterNodeConfig {
             election_timeout: Duration::from_millis(400),
             heartbeat_interval: Duration::from_millis(100),
             snapshot_every: 5_000,
+            storage_cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             write_timeout: Duration::from_secs(3),
             batching: Batching::default(),
             clock: ClusterClock::new(),

@@ -116,6 +116,8 @@ impl StateMachineStore {
         if let Some(snapshot) = store.slot.read()? {
             let replica = decode_replica(&snapshot.data, &snapshot.meta)?;
             store.replace(replica);
+            drop(snapshot);
+            super::release_free_memory();
         }
         Ok(store)
     }
@@ -139,8 +141,11 @@ fn decode_replica(data: &[u8], meta: &SnapshotMeta) -> Result<Replica, StorageEr
         .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
 }
 
-/// Builds snapshots from a copy of the replica taken under the lock, so
-/// serialisation does not block readers or appliers.
+/// Builds snapshots by encoding the replica under its read lock. An earlier
+/// version cloned the replica first so the encoding ran outside the lock, but
+/// the clone took about as long as the encoding and held a second copy of the
+/// whole table in memory (docs/benchmarks.md, "Memory"); readers (DNS, DHCP)
+/// share the read lock either way, only `apply` waits.
 pub struct SnapshotBuilder {
     replica: Arc<RwLock<Replica>>,
     slot: SnapshotSlot,
@@ -148,20 +153,19 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let replica = self
-            .replica
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let data = snapshot_format::encode(&replica)
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        let snapshot_id = match replica.last_applied {
+        let (data, last_applied, last_membership) = {
+            let replica = self.replica.read().unwrap_or_else(PoisonError::into_inner);
+            let data = snapshot_format::encode(&*replica)
+                .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+            (data, replica.last_applied, replica.membership.clone())
+        };
+        let snapshot_id = match last_applied {
             Some(log_id) => format!("{}-{}-{}", log_id.leader_id, log_id.index, data.len()),
             None => format!("empty-{}", data.len()),
         };
         let meta = SnapshotMeta {
-            last_log_id: replica.last_applied,
-            last_membership: replica.membership.clone(),
+            last_log_id: last_applied,
+            last_membership,
             snapshot_id,
         };
         let stored = StoredSnapshot {
@@ -169,6 +173,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             data,
         };
         self.slot.write(&stored).await?;
+        super::release_free_memory();
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(stored.data)),
@@ -238,6 +243,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             })
             .await?;
         self.replace(replica);
+        super::release_free_memory();
         Ok(())
     }
 

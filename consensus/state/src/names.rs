@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
+
 use crate::pool::IntervalSet;
 
 /// Longest DNS label (RFC 1035 §2.3.4).
@@ -81,15 +83,17 @@ pub(crate) fn is_variant_of(name: &str, desired: &str) -> bool {
 /// because one name may be both, plus for each base the set of suffix numbers
 /// in use, so the first free `base-N` is a lookup rather than a probe loop (a
 /// thousand containers all called `ubuntu` must not cost a thousand probes each).
+/// Names of up to 24 bytes are kept in the key itself: a `String` key was a
+/// third heap copy of every lease's name (docs/benchmarks.md, "Memory").
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NameIndex {
-    refs: BTreeMap<String, u32>,
+    refs: BTreeMap<CompactString, u32>,
     suffixes: BTreeMap<String, IntervalSet>,
 }
 
 impl NameIndex {
     pub(crate) fn add(&mut self, name: &str) {
-        let count = self.refs.entry(name.to_string()).or_insert(0);
+        let count = self.refs.entry(CompactString::from(name)).or_insert(0);
         *count += 1;
         if *count == 1
             && let Some((base, n)) = split_suffix(name)
@@ -139,8 +143,11 @@ impl NameIndex {
     }
 
     #[cfg(test)]
-    pub(crate) fn counts(&self) -> &BTreeMap<String, u32> {
-        &self.refs
+    pub(crate) fn counts(&self) -> BTreeMap<String, u32> {
+        self.refs
+            .iter()
+            .map(|(name, &count)| (name.to_string(), count))
+            .collect()
     }
 }
 

@@ -11,8 +11,8 @@ use raftmasq_consensus::network::pki;
 use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
 use raftmasq_consensus::types::RaftMetrics;
 use raftmasq_consensus::{
-    Batching, ClusterClock, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterTls, ClusterToken,
-    Links, Member, NodeId,
+    Batching, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterTls, ClusterToken, Links, Member,
+    NodeId,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -226,8 +226,11 @@ impl TestCluster {
         config.snapshot_every = self.snapshot_every;
         config.write_timeout = Duration::from_secs(3);
         config.batching = self.batching;
+        // The clock hook exists only with debug assertions; release builds
+        // (the `bench_cluster` example) never skew a clock.
+        #[cfg(debug_assertions)]
         if let Some(offset_ms) = self.clock_offsets.get(&id) {
-            config.clock = ClusterClock::with_test_offset(*offset_ms);
+            config.clock = raftmasq_consensus::ClusterClock::with_test_offset(*offset_ms);
         }
         config
     }

@@ -153,7 +153,7 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
     for name in by_name.keys().chain(reserved_names.keys()) {
         *counts.entry(name.clone()).or_default() += 1;
     }
-    ensure!(&counts == t.names.counts(), "name index disagrees");
+    ensure!(counts == t.names.counts(), "name index disagrees");
 
     // Quarantine.
     let expiry: BTreeSet<_> = t.quarantine.iter().map(|(&a, &u)| (u, a)).collect();
