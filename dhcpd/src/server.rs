@@ -84,6 +84,10 @@ impl RateLimitedLog {
 /// event announces, so the role is polled; a poll is two atomic reads.
 const TAKEOVER_POLL: Duration = Duration::from_millis(20);
 
+/// How often expired offers are dropped between requests (`decide` drops
+/// them on every request too).
+const OFFER_PURGE: Duration = Duration::from_secs(1);
+
 /// Whether a request is heard now or answered from the held ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Heard {
@@ -156,19 +160,32 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
     }
 
     /// Answers, the moment this node may serve, what it held while it could
-    /// not (see `server/held.rs`). Runs until the server loop ends.
+    /// not (see `server/held.rs`), and drops expired offers even when no
+    /// request comes to do it. Runs until the server loop ends.
     async fn answer_held_on_takeover(self: Arc<Self>) {
         let mut serving = false;
         let mut poll = tokio::time::interval(TAKEOVER_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut purge = tokio::time::interval(OFFER_PURGE);
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            poll.tick().await;
-            let role = self.cluster.role();
-            let serves = role.is_leader && role.has_quorum;
-            if serves && !serving {
-                self.clone().answer_held().await;
+            tokio::select! {
+                _ = poll.tick() => {
+                    let role = self.cluster.role();
+                    let serves = role.is_leader && role.has_quorum;
+                    if serves && !serving {
+                        self.clone().answer_held().await;
+                    }
+                    serving = serves;
+                }
+                _ = purge.tick() => {
+                    let now = self.cluster.now();
+                    self.offers
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .purge_expired(now);
+                }
             }
-            serving = serves;
         }
     }
 
@@ -280,6 +297,18 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                     let command = proposal.command.clone();
                     match server.cluster.commit(proposal.command).await {
                         Ok(response) => {
+                            if let (Command::Bind { request, .. }, Response::Lease { .. }) =
+                                (&command, &response)
+                            {
+                                // The offer is taken: the table holds the address now,
+                                // and a mass start would otherwise keep thousands of
+                                // offers in memory until they expire.
+                                server
+                                    .offers
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .withdraw(&request.client_id);
+                            }
                             if let Some(event) = lease_event(&command, &response) {
                                 log_lease_event(&event, server.cluster.now());
                             }

@@ -199,6 +199,8 @@ async fn a_client_gets_an_offer_then_an_ack_committed_to_the_table() {
     assert_eq!(lease.mac, mac(1));
     assert_eq!(lease.granted_name.as_deref(), Some("c1"));
     assert_eq!(harness.server.stats().replies(ReplyKind::Ack), 1);
+    // The offer was taken: nothing is left holding memory until it expires.
+    assert!(harness.server.offers.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
