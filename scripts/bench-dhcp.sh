@@ -162,6 +162,11 @@ start_raftmasq() {
     local dir=$1 i token="$1/cluster.token"
     printf 'bench-token-0123456789abcdef0123456789abcdef\n' >"$token"
     chmod 600 "$token"
+    # The cluster link's TLS, as in production (docs/security.md).
+    "$RAFTMASQ" cert init-ca --dir "$dir/tls" >/dev/null
+    for i in 1 2 3; do
+        "$RAFTMASQ" cert issue --ca-dir "$dir/tls" --node-id "$i" >/dev/null
+    done
     for i in 1 2 3; do
         cat >"$dir/node$i.toml" <<EOF
 [node]
@@ -173,6 +178,11 @@ admin_addr = "127.0.0.1:7381"
 [cluster]
 token_file = "$token"
 peers = ["1=10.99.0.1:7380 bridge=172.16.0.1", "2=10.99.0.2:7380 bridge=172.16.0.2", "3=10.99.0.3:7380 bridge=172.16.0.3"]
+
+[cluster.tls]
+ca_file = "$dir/tls/ca.pem"
+cert_file = "$dir/tls/node-$i.pem"
+key_file = "$dir/tls/node-$i.key"
 
 [dhcp]
 interface = "lxdbr0"

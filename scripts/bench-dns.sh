@@ -102,6 +102,9 @@ echo "== $versions"
 # --- raftmasq: a one-node cluster --------------------------------------------
 printf 'bench-dns-token-0123456789abcdef\n' >"$dir/token"
 chmod 600 "$dir/token"
+# The cluster link's TLS, as in production (docs/security.md).
+"$RAFTMASQ" cert init-ca --dir "$dir/tls" >/dev/null
+"$RAFTMASQ" cert issue --ca-dir "$dir/tls" --node-id 1 >/dev/null
 cat >"$dir/node1.toml" <<EOF
 [node]
 id = 1
@@ -112,6 +115,11 @@ admin_addr = "127.0.0.1:$ADMIN_PORT"
 [cluster]
 token_file = "$dir/token"
 peers = ["1=127.0.0.1:$CLUSTER_PORT"]
+
+[cluster.tls]
+ca_file = "$dir/tls/ca.pem"
+cert_file = "$dir/tls/node-1.pem"
+key_file = "$dir/tls/node-1.key"
 
 [dhcp]
 enabled = false
