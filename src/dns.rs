@@ -58,6 +58,7 @@ pub fn server_config(config: &Config) -> anyhow::Result<DnsServerConfig> {
     let mut server = DnsServerConfig::new(dns.domain.clone());
     server.ttl = dns.ttl;
     server.negative_ttl = dns.negative_ttl;
+    server.cache_size = dns.cache_size;
     server.allow_recursion = dns.allow_recursion.clone();
     server.upstream = upstream(config);
     server.secondaries = dns

@@ -20,6 +20,8 @@ pub const TLS_KEY_FILE: &str = "/etc/raftmasq/tls/node.key";
 /// 1 GiB, which it fills with every log entry and snapshot written; 16 MiB
 /// holds the log between two snapshots (docs/benchmarks.md, "Memory").
 pub const STORAGE_CACHE_MIB: u64 = 16;
+/// Forwarded answers kept by the DNS cache (a few hundred bytes each).
+pub const DNS_CACHE_SIZE: u64 = 10_000;
 /// Log entries between snapshots.
 pub const SNAPSHOT_EVERY: u64 = 5000;
 pub const LEASE_TIME: &str = "1h";

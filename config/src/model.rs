@@ -155,6 +155,8 @@ pub struct DnsConfig {
     pub ttl: Duration,
     /// TTL of NXDOMAIN/NODATA answers in the domain (SOA minimum, RFC 2308).
     pub negative_ttl: Duration,
+    /// Forwarded answers the cache keeps at most (`0`: no cache).
+    pub cache_size: usize,
     /// Extra static records; the file may not exist.
     pub records_file: Option<PathBuf>,
 }

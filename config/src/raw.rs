@@ -174,6 +174,8 @@ pub(crate) struct RawDns {
     pub ttl: String,
     #[serde(default = "negative_ttl")]
     pub negative_ttl: String,
+    #[serde(default = "dns_cache_size")]
+    pub cache_size: u64,
     pub records_file: Option<PathBuf>,
 }
 
@@ -188,6 +190,7 @@ impl Default for RawDns {
             secondaries: Vec::new(),
             ttl: dns_ttl(),
             negative_ttl: negative_ttl(),
+            cache_size: dns_cache_size(),
             records_file: None,
         }
     }
@@ -265,6 +268,9 @@ fn dns_ttl() -> String {
 }
 fn negative_ttl() -> String {
     defaults::NEGATIVE_TTL.to_string()
+}
+fn dns_cache_size() -> u64 {
+    defaults::DNS_CACHE_SIZE
 }
 fn log_level() -> String {
     defaults::LOG_LEVEL.to_string()

@@ -104,6 +104,9 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
     }
 }
 
+/// `dns.cache_size`: a million answers is some hundreds of MiB; more is a typo.
+const MAX_DNS_CACHE_SIZE: u64 = 1_000_000;
+
 /// `node.storage_cache_mib`: below 1 MiB sled rereads every log entry it
 /// just wrote from disk; above 64 GiB is a typo.
 const MIN_STORAGE_CACHE_MIB: u64 = 1;
@@ -619,8 +622,19 @@ fn dns(raw: &RawDns, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) -> D
             duration::parse(&raw.negative_ttl, DNS_TTL),
         )
         .unwrap_or_default(),
+        cache_size: dns_cache_size(raw.cache_size, problems),
         records_file: raw.records_file.clone(),
     }
+}
+
+fn dns_cache_size(size: u64, problems: &mut Problems<'_>) -> usize {
+    if size > MAX_DNS_CACHE_SIZE {
+        problems.add(
+            "dns.cache_size",
+            format!("{size} answers is above the maximum of {MAX_DNS_CACHE_SIZE}"),
+        );
+    }
+    usize::try_from(size.min(MAX_DNS_CACHE_SIZE)).unwrap_or(usize::MAX)
 }
 
 /// The containers' subnet and this host itself.

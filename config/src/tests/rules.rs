@@ -237,6 +237,25 @@ fn node_rules() {
 }
 
 #[test]
+fn dns_cache_size_rules() {
+    assert_eq!(parse(BASE).unwrap().dns.cache_size, 10_000);
+    assert_eq!(
+        parse(&with(BASE, "dns", "cache_size = 0")).unwrap().dns.cache_size,
+        0
+    );
+    rejects(
+        &with(BASE, "dns", "cache_size = 2000000"),
+        "dns.cache_size",
+        "above the maximum of 1000000",
+    );
+    rejects(
+        &with(BASE, "dns", "cache_size = -1"),
+        "dns.cache_size",
+        "",
+    );
+}
+
+#[test]
 fn peer_rules() {
     let peers = |list: &str| with(BASE, "cluster", &format!("peers = [{list}]"));
     rejects(&peers(""), "cluster.peers", "empty");
