@@ -152,3 +152,18 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use raftmasq_config::Config;
+
+    #[test]
+    fn the_forwarder_cache_takes_its_size_from_the_file() {
+        let example = include_str!("../examples/lxd1.toml");
+        let default = Config::from_toml(example, "lxd1.toml").unwrap();
+        assert_eq!(super::server_config(&default).unwrap().cache_size, 10_000);
+        let text = example.replacen("[dns]\n", "[dns]\ncache_size = 123\n", 1);
+        let sized = Config::from_toml(&text, "lxd1.toml").unwrap();
+        assert_eq!(super::server_config(&sized).unwrap().cache_size, 123);
+    }
+}

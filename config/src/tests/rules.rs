@@ -240,7 +240,10 @@ fn node_rules() {
 fn dns_cache_size_rules() {
     assert_eq!(parse(BASE).unwrap().dns.cache_size, 10_000);
     assert_eq!(
-        parse(&with(BASE, "dns", "cache_size = 0")).unwrap().dns.cache_size,
+        parse(&with(BASE, "dns", "cache_size = 0"))
+            .unwrap()
+            .dns
+            .cache_size,
         0
     );
     rejects(
@@ -248,11 +251,7 @@ fn dns_cache_size_rules() {
         "dns.cache_size",
         "above the maximum of 1000000",
     );
-    rejects(
-        &with(BASE, "dns", "cache_size = -1"),
-        "dns.cache_size",
-        "",
-    );
+    rejects(&with(BASE, "dns", "cache_size = -1"), "dns.cache_size", "");
 }
 
 #[test]
