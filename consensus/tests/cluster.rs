@@ -3,49 +3,12 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
-use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Rejection, Response};
-use raftmasq_consensus::{ClusterNode, NodeId, QuorumStatus, WriteError};
-use support::{TOKEN, TestCluster, settings};
-
-fn mac(n: u32) -> MacAddr {
-    let [_, b, c, d] = n.to_be_bytes();
-    MacAddr([0x02, 0x00, 0x00, b, c, d])
-}
-
-fn bind(n: u32) -> Command {
-    let mac = mac(n);
-    Command::Bind {
-        request: LeaseRequest {
-            client_id: ClientId::from_mac(mac),
-            mac,
-            hostname: Some(format!("c{n}")),
-            requested_address: None,
-            seen_by: Some(1),
-        },
-        now: 1_000,
-        lease_time_secs: None,
-    }
-}
-
-/// Binds a lease through `node`; returns the address granted.
-async fn lease(node: &ClusterNode, n: u32) -> Ipv4Addr {
-    match node.write(bind(n)).await {
-        Ok(Response::Lease { lease }) => lease.address,
-        other => panic!("bind {n} through node {}: {other:?}", node.id()),
-    }
-}
-
-fn address_on(node: &ClusterNode, n: u32) -> Option<Ipv4Addr> {
-    node.replica()
-        .read()
-        .table
-        .lease_by_client(&ClientId::from_mac(mac(n)))
-        .map(|lease| lease.address)
-}
+use raftmasq_consensus::state::{ClientId, Command, Rejection, Response};
+use raftmasq_consensus::{NodeId, QuorumStatus, WriteError};
+use support::{TOKEN, TestCluster, address_on, bind, client_mac as mac, lease, settings};
 
 /// Both nodes hold the same address (or none) for clients `range`.
 fn assert_same_leases(cluster: &TestCluster, a: NodeId, b: NodeId, range: std::ops::Range<u32>) {

@@ -5,48 +5,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use raftmasq_consensus::network::{PeerClient, PeerError, paths};
-use raftmasq_consensus::state::{ClientId, Command, LeaseRequest, MacAddr, Response};
-use raftmasq_consensus::{ClusterLink, ClusterNode, ClusterToken, Handover, Links, QuorumStatus};
-use support::{TOKEN, TestCluster};
+use raftmasq_consensus::{ClusterLink, ClusterToken, Handover, Links, QuorumStatus};
+use support::{TOKEN, TestCluster, address_on, lease};
 
 /// What the daemon gives a stopping leader.
 const WITHIN: Duration = Duration::from_millis(800);
-
-fn mac(n: u32) -> MacAddr {
-    let [_, b, c, d] = n.to_be_bytes();
-    MacAddr([0x02, 0x00, 0x00, b, c, d])
-}
-
-async fn lease(node: &ClusterNode, n: u32) -> Ipv4Addr {
-    let mac = mac(n);
-    let command = Command::Bind {
-        request: LeaseRequest {
-            client_id: ClientId::from_mac(mac),
-            mac,
-            hostname: Some(format!("h{n}")),
-            requested_address: None,
-            seen_by: Some(1),
-        },
-        now: 1_000,
-        lease_time_secs: None,
-    };
-    match node.write(command).await {
-        Ok(Response::Lease { lease }) => lease.address,
-        other => panic!("bind {n} through node {}: {other:?}", node.id()),
-    }
-}
-
-fn address_on(node: &ClusterNode, n: u32) -> Option<Ipv4Addr> {
-    node.replica()
-        .read()
-        .table
-        .lease_by_client(&ClientId::from_mac(mac(n)))
-        .map(|lease| lease.address)
-}
 
 /// A leader grants a candidate's vote only once its own election is older
 /// than the leader lease (`election_timeout_max`, 800 ms in tests).

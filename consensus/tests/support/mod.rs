@@ -413,3 +413,45 @@ impl TestCluster {
         }
     }
 }
+
+/// Client `n`'s MAC (and, as `ClientId::from_mac`, its identity).
+pub fn client_mac(n: u32) -> raftmasq_consensus::state::MacAddr {
+    let [_, b, c, d] = n.to_be_bytes();
+    raftmasq_consensus::state::MacAddr([0x02, 0x00, 0x00, b, c, d])
+}
+
+/// A `Bind` for client `n` (hostname `c{n}`), any address.
+pub fn bind(n: u32) -> raftmasq_consensus::state::Command {
+    use raftmasq_consensus::state::{ClientId, Command, LeaseRequest};
+    let mac = client_mac(n);
+    Command::Bind {
+        request: LeaseRequest {
+            client_id: ClientId::from_mac(mac),
+            mac,
+            hostname: Some(format!("c{n}")),
+            requested_address: None,
+            seen_by: Some(1),
+        },
+        now: 1_000,
+        lease_time_secs: None,
+    }
+}
+
+/// Binds a lease for client `n` through `node`; returns the address granted.
+pub async fn lease(node: &raftmasq_consensus::ClusterNode, n: u32) -> std::net::Ipv4Addr {
+    match node.write(bind(n)).await {
+        Ok(raftmasq_consensus::state::Response::Lease { lease }) => lease.address,
+        other => panic!("bind {n} through node {}: {other:?}", node.id()),
+    }
+}
+
+/// The address `node`'s replica holds for client `n`.
+pub fn address_on(node: &raftmasq_consensus::ClusterNode, n: u32) -> Option<std::net::Ipv4Addr> {
+    node.replica()
+        .read()
+        .table
+        .lease_by_client(&raftmasq_consensus::state::ClientId::from_mac(client_mac(
+            n,
+        )))
+        .map(|lease| lease.address)
+}
