@@ -23,7 +23,7 @@ mod held;
 mod lease_log;
 mod stats;
 
-pub use held::{HOLD_AT_MOST, HOLD_FOR, HeldRequest, HeldRequests};
+use held::{HeldRequest, HeldRequests};
 
 pub use lease_log::{LeaseEvent, MAX_LOGGED_CHARS, lease_event, log_lease_event, loggable};
 pub use stats::{Event, ServerStats, register_metrics};
@@ -191,7 +191,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
 
     /// Answers every fresh held request, oldest first, as this node would
     /// answer it now.
-    pub async fn answer_held(self: Arc<Self>) {
+    async fn answer_held(self: Arc<Self>) {
         let requests = self
             .held
             .lock()

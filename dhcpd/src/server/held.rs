@@ -76,14 +76,6 @@ impl HeldRequests {
         self.queue.drain(..).map(|(_, request)| request).collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
     fn forget_expired(&mut self, now: Instant) {
         while self
             .queue
@@ -150,7 +142,6 @@ mod tests {
         assert_eq!(held.hold(start, request(1)), 0);
         assert_eq!(held.hold(start, request(2)), 0);
         assert_eq!(held.hold(start, request(3)), 1);
-        assert_eq!(held.len(), 2);
         assert_eq!(tags(&held.take_fresh(start)), [2, 3]);
     }
 
