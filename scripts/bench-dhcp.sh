@@ -26,7 +26,8 @@
 #   scripts/bench-dhcp.sh
 # Environment: RAFTMASQ (binary, default target/release/raftmasq),
 # BENCH_SERVERS ("raftmasq dnsmasq kea kea-ha"), BENCH_RATES (ascending),
-# BENCH_PERIOD (seconds per step, default 10), BENCH_KEEP=1 keeps the work
+# BENCH_PERIOD (seconds per step, default 10), BENCH_CLUSTER_LINK=plaintext
+# (the cluster link without TLS, to measure its cost), BENCH_KEEP=1 keeps the work
 # directory (configs, server logs, perfdhcp outputs).
 #
 # Safety: every namespace is named with this run's prefix (rmqb<pid>), every
@@ -158,6 +159,18 @@ wait_port_67() {
     done
 }
 
+# The cluster link's section of node $2's file: TLS, as in production
+# (docs/security.md), or with BENCH_CLUSTER_LINK=plaintext the opt-out, to
+# measure what TLS costs.
+cluster_link() {
+    if [ "${BENCH_CLUSTER_LINK:-tls}" = plaintext ]; then
+        printf 'insecure_plaintext = true\n'
+    else
+        printf '[cluster.tls]\nca_file = "%s"\ncert_file = "%s"\nkey_file = "%s"\n' \
+            "$1/tls/ca.pem" "$1/tls/node-$2.pem" "$1/tls/node-$2.key"
+    fi
+}
+
 start_raftmasq() {
     local dir=$1 i token="$1/cluster.token"
     printf 'bench-token-0123456789abcdef0123456789abcdef\n' >"$token"
@@ -174,15 +187,13 @@ id = $i
 data_dir = "$dir/node$i"
 cluster_addr = "10.99.0.$i:7380"
 admin_addr = "127.0.0.1:7381"
+admin_socket = "$dir/admin$i.sock"
 
 [cluster]
 token_file = "$token"
 peers = ["1=10.99.0.1:7380 bridge=172.16.0.1", "2=10.99.0.2:7380 bridge=172.16.0.2", "3=10.99.0.3:7380 bridge=172.16.0.3"]
 
-[cluster.tls]
-ca_file = "$dir/tls/ca.pem"
-cert_file = "$dir/tls/node-$i.pem"
-key_file = "$dir/tls/node-$i.key"
+$(cluster_link "$dir" "$i")
 
 [dhcp]
 interface = "lxdbr0"

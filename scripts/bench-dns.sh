@@ -102,6 +102,8 @@ echo "== $versions"
 # --- raftmasq: a one-node cluster --------------------------------------------
 printf 'bench-dns-token-0123456789abcdef\n' >"$dir/token"
 chmod 600 "$dir/token"
+printf 'bench-dns-admin-token-0123456789\n' >"$dir/admin.token"
+chmod 600 "$dir/admin.token"
 # The cluster link's TLS, as in production (docs/security.md).
 "$RAFTMASQ" cert init-ca --dir "$dir/tls" >/dev/null
 "$RAFTMASQ" cert issue --ca-dir "$dir/tls" --node-id 1 >/dev/null
@@ -111,6 +113,8 @@ id = 1
 data_dir = "$dir/node1"
 cluster_addr = "127.0.0.1:$CLUSTER_PORT"
 admin_addr = "127.0.0.1:$ADMIN_PORT"
+admin_token_file = "$dir/admin.token"
+admin_socket = "$dir/admin.sock"
 
 [cluster]
 token_file = "$dir/token"
@@ -156,6 +160,7 @@ fill() {
             hi = int(n / 256); lo = n % 256
             printf "url = \"%s/api/v1/commands\"\n", admin
             print "header = \"content-type: application/json\""
+            print "header = \"authorization: Bearer bench-dns-admin-token-0123456789\""
             print "output = \"/dev/null\""
             printf "data = \"{\\\"op\\\":\\\"bind\\\",\\\"request\\\":{"
             printf "\\\"client_id\\\":[1,2,0,0,0,%d,%d],\\\"mac\\\":[2,0,0,0,%d,%d],", hi, lo, hi, lo

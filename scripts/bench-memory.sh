@@ -132,6 +132,7 @@ id = $i
 data_dir = "$dir/node$i"
 cluster_addr = "10.99.0.$i:7380"
 admin_addr = "127.0.0.1:7381"
+admin_socket = "$dir/admin$i.sock"
 $EXTRA
 
 [cluster]

@@ -21,6 +21,7 @@ packages=(
     curl              # the admin API from inside host namespaces
     nftables          # packet loss where the kernel has no netem
     iputils-ping      # ping across the VXLAN segment
+    ndisc6            # rdisc6: the router advertisements raftmasq sends (e2e ipv6)
     arping            # link-layer broadcast probes
     tcpdump           # wire captures: e2e dhcp_edges asserts on them
     isc-dhcp-client   # dhclient

@@ -30,8 +30,36 @@ pub enum CertCommand {
     Renew(NodeArgs),
     /// Replace node N's key and certificate (e.g. after the key was exposed).
     Rotate(NodeArgs),
+    /// Issue the admin listener's HTTPS certificate (server only; it names
+    /// no node and cannot join the cluster), for the names and addresses
+    /// `dnsctl` and browsers use to reach `node.admin_addr`.
+    IssueAdmin(AdminArgs),
     /// Print which node a certificate file is for.
     Show { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// A DNS name the admin API is reached by (repeatable).
+    #[arg(long = "name")]
+    names: Vec<String>,
+    /// An address the admin API is reached by (repeatable), e.g. node.admin_addr's.
+    #[arg(long = "ip")]
+    addresses: Vec<std::net::IpAddr>,
+    /// Where ca.pem and ca.key are.
+    #[arg(long, default_value = DEFAULT_DIR)]
+    ca_dir: PathBuf,
+    /// The certificate to write (default: CA_DIR/admin.pem, node.admin_tls.cert_file's default).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The key to write (default: CA_DIR/admin.key).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    #[arg(long, default_value_t = 397)]
+    days: u32,
+    /// Give the written files to this user (and its group), e.g. `raftmasq`.
+    #[arg(long)]
+    owner: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +94,7 @@ pub fn run(command: CertCommand) -> anyhow::Result<()> {
         CertCommand::Issue(args) => node(&args, Mode::Issue),
         CertCommand::Renew(args) => node(&args, Mode::Renew),
         CertCommand::Rotate(args) => node(&args, Mode::Rotate),
+        CertCommand::IssueAdmin(args) => admin(&args),
         CertCommand::Show { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
@@ -161,6 +190,38 @@ fn node(args: &NodeArgs, mode: Mode) -> anyhow::Result<()> {
         args.days,
         cert.display(),
         key.display()
+    );
+    Ok(())
+}
+
+fn admin(args: &AdminArgs) -> anyhow::Result<()> {
+    if args.names.is_empty() && args.addresses.is_empty() {
+        bail!("give at least one --name or --ip the admin API is reached by");
+    }
+    let ca = read_ca(&args.ca_dir)?;
+    let cert = args
+        .cert
+        .clone()
+        .unwrap_or_else(|| args.ca_dir.join("admin.pem"));
+    let key = args
+        .key
+        .clone()
+        .unwrap_or_else(|| args.ca_dir.join("admin.key"));
+    if let Some(parent) = cert.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir(parent)?;
+    }
+    let issued = pki::issue_admin(&ca, &args.names, &args.addresses, args.days)?;
+    write(&key, &issued.key, 0o600)?;
+    write(&cert, &issued.cert, 0o644)?;
+    if let Some(owner) = &args.owner {
+        chown(owner, &[&key, &cert])?;
+    }
+    println!(
+        "admin certificate issued, valid {} days: {} and {} (node.admin_tls.cert_file, key_file; dnsctl trusts it with --ca-file {})",
+        args.days,
+        cert.display(),
+        key.display(),
+        args.ca_dir.join("ca.pem").display()
     );
     Ok(())
 }

@@ -32,6 +32,9 @@ pub fn check(config: &Config, host: &dyn Host) -> Findings {
     if let Err(error) = config.load_token() {
         findings.problems.push(error.to_string());
     }
+    if let Err(error) = config.load_tsig_keys() {
+        findings.problems.push(error.to_string());
+    }
     if config.cluster.insecure_plaintext {
         findings.warnings.push(format!(
             "{}: cluster.insecure_plaintext = true: the cluster link is unencrypted and unauthenticated but for the token; anyone on the underlay reads the token and every lease (docs/security.md)",
@@ -40,6 +43,7 @@ pub fn check(config: &Config, host: &dyn Host) -> Findings {
     } else if let Err(error) = crate::daemon::cluster_link(config) {
         findings.problems.push(format!("{error:#}"));
     }
+    check_admin(config, &mut findings);
     if let Err(error) = crate::logging::check_filter(&config.log.level) {
         findings
             .problems
@@ -62,6 +66,28 @@ pub fn check(config: &Config, host: &dyn Host) -> Findings {
     }
     check_host(config, host, &mut findings);
     findings
+}
+
+/// The admin credential missing is a warning (the socket and reads on the
+/// host still work); an HTTPS listener without a usable certificate would
+/// not start, so that is a problem.
+fn check_admin(config: &Config, findings: &mut Findings) {
+    if let Err(error) = config.load_admin_token() {
+        findings.warnings.push(format!(
+            "{error}: admin writes over TCP (remote dnsctl, the dashboard) are refused until it exists; create it with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE"
+        ));
+    }
+    if config.node.admin.insecure_plaintext {
+        findings.warnings.push(format!(
+            "{}: node.admin_insecure_plaintext = true: the admin API and its credential travel in clear off loopback (docs/security.md)",
+            config.source.display()
+        ));
+    }
+    if config.node.admin.tls.is_some()
+        && let Err(error) = crate::admin::setup::check_tls(config)
+    {
+        findings.problems.push(format!("{error:#}"));
+    }
 }
 
 fn check_records_file(path: &Path, domain: &str, findings: &mut Findings) {
@@ -191,6 +217,58 @@ impl Host for ThisHost {
     }
 }
 
+/// Where the file's cluster-wide keys differ from the cluster's, asked of
+/// the node on this host when it runs and its admin API is plain HTTP on
+/// `node.admin_addr` (the default, loopback: reads need no credential
+/// there). Each difference is a warning: the node follows the cluster. A
+/// node that is not running (before the first start) or an HTTPS admin API
+/// adds nothing: `dnsctl settings show` tells the same.
+fn compare_with_running_node(config: &Config) -> Vec<String> {
+    if config.node.admin.tls.is_some() {
+        return Vec::new();
+    }
+    let url = format!("http://{}/api/v1/settings", config.node.admin_addr);
+    let fetched: anyhow::Result<raftmasq_api::SettingsView> = (|| {
+        raftmasq_consensus::network::tls::install_default_provider();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(2))
+                .build()?;
+            let response = client.get(&url).send().await?.error_for_status()?;
+            Ok(response.json().await?)
+        })
+    })();
+    let Ok(view) = fetched else {
+        return Vec::new();
+    };
+    if view.cluster.is_empty() {
+        return Vec::new();
+    }
+    let mut cluster = config.cluster_settings();
+    for setting in &view.cluster {
+        if let Ok(value) =
+            raftmasq_config::with_cluster_value(&cluster, &setting.key, &setting.value)
+        {
+            cluster = value;
+        }
+    }
+    raftmasq_config::differences(&cluster, &config.cluster_settings())
+        .into_iter()
+        .map(|d| {
+            format!(
+                "{}: the cluster has {}, this file {}; the node follows the cluster: dnsctl settings apply --from {} makes the file's value the cluster's, or edit the file",
+                d.key,
+                d.cluster,
+                d.file,
+                config.source.display()
+            )
+        })
+        .collect()
+}
+
 /// The exit status and output of `raftmasq check FILE`.
 pub fn run(path: &Path) -> anyhow::Result<()> {
     let config = match Config::read(path) {
@@ -200,7 +278,8 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         }
         Err(error) => return Err(error.into()),
     };
-    let findings = check(&config, &ThisHost::read());
+    let mut findings = check(&config, &ThisHost::read());
+    findings.warnings.extend(compare_with_running_node(&config));
     for warning in &findings.warnings {
         eprintln!("{}: warning: {warning}", path.display());
     }
@@ -231,6 +310,18 @@ mod tests {
         interfaces: BTreeSet<&'static str>,
         addresses: Vec<IpAddr>,
         busy: Vec<(SocketAddr, bool)>,
+    }
+
+    impl FakeHost {
+        /// Host 1 of the examples, with every address and interface its
+        /// file names and no port taken.
+        fn lxd1() -> FakeHost {
+            FakeHost {
+                interfaces: BTreeSet::from(["lxdbr0"]),
+                addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
+                busy: Vec::new(),
+            }
+        }
     }
 
     impl Host for FakeHost {
@@ -267,12 +358,16 @@ mod tests {
         let token = dir.join("token");
         std::fs::write(&token, "secret\n").unwrap();
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let admin_token = dir.join("admin.token");
+        std::fs::write(&admin_token, "admin-secret\n").unwrap();
+        std::fs::set_permissions(&admin_token, std::fs::Permissions::from_mode(0o600)).unwrap();
         let text = format!(
             r#"
 [node]
 id = 1
 data_dir = "{data}"
 cluster_addr = "10.99.0.1:7380"
+admin_token_file = "{admin_token}"
 [cluster]
 token_file = "{token}"
 peers = ["1=10.99.0.1:7380 bridge=172.16.0.1"]
@@ -292,19 +387,59 @@ level = "{level}"
 "#,
             data = dir.join("data").display(),
             token = token.display(),
+            admin_token = admin_token.display(),
         );
         Config::from_toml(&text, dir.join("host.toml")).unwrap()
+    }
+
+    #[test]
+    fn admin_credential_and_certificate_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), "", "info");
+        let host = FakeHost::lxd1();
+        std::fs::remove_file(dir.path().join("admin.token")).unwrap();
+        let findings = check(&config, &host);
+        assert!(findings.problems.is_empty(), "{:?}", findings.problems);
+        assert!(
+            findings
+                .warnings
+                .iter()
+                .any(|w| w.contains("node.admin_token_file") && w.contains("refused")),
+            "{:?}",
+            findings.warnings
+        );
+        config.node.admin.tls = Some(raftmasq_config::AdminTlsFiles {
+            cert_file: dir.path().join("admin.pem"),
+            key_file: dir.path().join("admin.key"),
+        });
+        let findings = check(&config, &host);
+        assert!(
+            findings
+                .problems
+                .iter()
+                .any(|p| p.contains("node.admin_tls.cert_file") && p.contains("issue-admin")),
+            "{:?}",
+            findings.problems
+        );
+        let ca = raftmasq_consensus::network::pki::new_ca(1).unwrap();
+        let issued = raftmasq_consensus::network::pki::issue_admin(
+            &ca,
+            &["dns1.example".to_string()],
+            &[ip("10.99.0.1")],
+            1,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("admin.pem"), &issued.cert).unwrap();
+        std::fs::write(dir.path().join("admin.key"), &issued.key).unwrap();
+        let findings = check(&config, &host);
+        assert!(findings.problems.is_empty(), "{:?}", findings.problems);
     }
 
     #[test]
     fn an_enabled_lxd_without_its_socket_is_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path(), "", "info");
-        let host = FakeHost {
-            interfaces: BTreeSet::from(["lxdbr0"]),
-            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
-            busy: vec![],
-        };
+        let host = FakeHost::lxd1();
         assert!(check(&config, &host).warnings.is_empty());
         let socket = dir.path().join("missing.socket");
         config.lxd.enabled = true;
@@ -373,11 +508,7 @@ level = "{level}"
     #[test]
     fn the_cluster_link_needs_its_certificate_unless_plaintext_is_chosen() {
         let dir = tempfile::tempdir().unwrap();
-        let host = FakeHost {
-            interfaces: BTreeSet::from(["lxdbr0"]),
-            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
-            busy: Vec::new(),
-        };
+        let host = FakeHost::lxd1();
         // The default paths (/etc/raftmasq/tls) hold nothing here.
         let missing = config_with(dir.path(), "", "info", "");
         let all = check(&missing, &host).problems.join("\n");
@@ -427,14 +558,32 @@ level = "{level}"
     }
 
     #[test]
+    fn a_tsig_secret_others_can_read_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("office-xfr.key");
+        std::fs::write(&secret, "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==\n").unwrap();
+        let keyed = format!(
+            "tsig_keys = [{{ name = \"office-xfr\", algorithm = \"hmac-sha256\", secret_file = \"{}\" }}]",
+            secret.display()
+        );
+        let config = config(dir.path(), &keyed, "info");
+        let host = FakeHost::lxd1();
+        for (mode, problem) in [(0o640, true), (0o600, false)] {
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+            let all = check(&config, &host).problems.join("\n");
+            assert_eq!(
+                all.contains("dns.tsig_keys[0].secret_file") && all.contains("chmod 600"),
+                problem,
+                "mode {mode:o}: {all}"
+            );
+        }
+    }
+
+    #[test]
     fn a_correct_host_passes() {
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path(), "", "info");
-        let host = FakeHost {
-            interfaces: BTreeSet::from(["lxdbr0"]),
-            addresses: vec![ip("10.99.0.1"), ip("172.16.0.1"), ip("127.0.0.1")],
-            busy: Vec::new(),
-        };
+        let host = FakeHost::lxd1();
         let findings = check(&config, &host);
         assert!(findings.problems.is_empty(), "{:?}", findings.problems);
         assert!(findings.warnings.is_empty(), "{:?}", findings.warnings);

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use raftmasq_config::Config;
+use raftmasq_config::{Config, NodeRole};
 use raftmasq_consensus::{
     ClusterClock, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterTls, ClusterToken, Links,
-    Member, TlsPaths,
+    Member, MemberRole, TlsPaths,
 };
 use sd_notify::NotifyState;
 use tokio::net::TcpListener;
@@ -27,6 +27,7 @@ pub async fn run(
     log_level: LogLevel,
 ) -> anyhow::Result<()> {
     crate::admin::observability::install_recorder();
+    crate::limits::check_handle_budget(&config.limits);
     let node_config = node_config(&config, token.clone(), cluster_link(&config)?);
     let listener = TcpListener::bind(config.node.cluster_addr)
         .await
@@ -47,21 +48,32 @@ pub async fn run(
     let node = ClusterNode::start(node_config, listener, Links::default()).await?;
     tracing::info!(node_id = node.id(), cluster_addr = %config.node.cluster_addr, admin_addr = %config.node.admin_addr, "raftmasq node started");
 
+    let admin_listener = raftmasq_limits::BoundedListener::new(
+        admin_listener,
+        "admin",
+        crate::limits::admin(&config.limits),
+    );
     let admin = crate::admin::serve(
         node.clone(),
-        admin_listener,
-        token,
-        config.node.admin_writes_need_token(),
+        crate::admin::setup::listener(&config, admin_listener)?,
+        crate::admin::setup::policy(&config),
         crate::dhcp::DnsServerSource::from_config(&config),
+        crate::admin::settings::FileSettings::from_config(path.clone(), &config),
     );
     let admin = tokio::spawn(admin);
+    let served = follow_cluster_domain(&node, config.clone());
+    tokio::spawn(crate::settings_drift::report(
+        node.clone(),
+        crate::admin::settings::FileSettings::from_config(path.clone(), &config),
+        config.dns.enabled.then(|| served.dns.domain.clone()),
+    ));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let dns = if config.dns.enabled {
         Some(
             crate::dns::start(
                 node.replica().clone(),
                 node.clock().clone(),
-                &config,
+                &served,
                 shutdown.clone(),
             )
             .await?,
@@ -72,7 +84,8 @@ pub async fn run(
     if config.dhcp.enabled {
         crate::dhcp::start(node.clone(), &config)?;
     }
-    load_records_file(&node, &config);
+    let router_advertisements = crate::ra::start(&served, shutdown.clone())?;
+    load_records_file(&node, &served);
     crate::lxd::start(&node, &config, shutdown.clone());
     notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);
     if let Some(interval) = sd_notify::watchdog_enabled() {
@@ -113,8 +126,34 @@ pub async fn run(
     }
     admin.abort();
     shutdown.cancel();
+    if let Some(task) = router_advertisements {
+        // Its last advertisement (router lifetime 0) tells clients to stop
+        // routing through this host at once.
+        let _ = tokio::time::timeout(Duration::from_millis(200), task).await;
+    }
     node.shutdown().await;
     outcome
+}
+
+/// DNS serves the cluster's domain, not the file's, when the replica knows
+/// it at start (a restarted node; a new node learns it after DNS started and
+/// serves its file's domain until its next start, which the settings report
+/// names). The other cluster-wide keys are read from the replica on every
+/// request.
+fn follow_cluster_domain(node: &ClusterNode, mut config: Config) -> Config {
+    let cluster = node
+        .replica()
+        .read()
+        .table
+        .settings()
+        .map(|s| s.domain.clone());
+    if let Some(domain) = cluster
+        && !domain.eq_ignore_ascii_case(&config.dns.domain)
+    {
+        tracing::warn!(file = %config.dns.domain, cluster = %domain, "dns serves the cluster's domain, not this file's");
+        config.dns.domain = domain;
+    }
+    config
 }
 
 /// Adds `dns.records_file`'s records to the cluster once it has settings (at
@@ -294,6 +333,17 @@ fn node_config(config: &Config, token: ClusterToken, link: ClusterLink) -> Clust
         .iter()
         .map(|peer| (peer.id, peer.addr.to_string()))
         .collect::<BTreeMap<_, _>>();
+    node.learners = config
+        .cluster
+        .peers
+        .iter()
+        .filter(|peer| peer.role == NodeRole::Learner)
+        .map(|peer| peer.id)
+        .collect();
+    node.role = match config.node.role {
+        NodeRole::Voter => MemberRole::Voter,
+        NodeRole::Learner => MemberRole::Learner,
+    };
     node.peer_bridges.extend(
         config
             .cluster
@@ -307,6 +357,7 @@ fn node_config(config: &Config, token: ClusterToken, link: ClusterLink) -> Clust
     node.storage_cache_bytes = config.node.storage_cache_bytes;
     node.max_clock_offset = config.cluster.max_clock_offset;
     node.clock = test_clock();
+    node.listener_limits = crate::limits::cluster(&config.limits);
     node
 }
 

@@ -126,6 +126,9 @@ fn write_files(dir: &Path) -> anyhow::Result<()> {
     let token = dir.join("cluster.token");
     fs::write(&token, "demo-cluster-token-not-for-production\n")?;
     fs::set_permissions(&token, fs::Permissions::from_mode(0o600))?;
+    let admin_token = dir.join("admin.token");
+    fs::write(&admin_token, "demo-admin-token-not-for-production\n")?;
+    fs::set_permissions(&admin_token, fs::Permissions::from_mode(0o600))?;
     let peers: Vec<String> = (1..=NODES)
         .map(|id| format!("\"{id}={} bridge=127.77.0.{id}\"", cluster_addr(id)))
         .collect();
@@ -137,6 +140,8 @@ id = {id}
 data_dir = "{data}"
 cluster_addr = "{cluster}"
 admin_addr = "{admin}"
+admin_token_file = "{admin_token}"
+admin_socket = "{admin_socket}"
 
 [cluster]
 token_file = "{token}"
@@ -166,6 +171,8 @@ listen = ["{dns}"]
             dns = dns_addr(id),
             dhcp_port = DHCP_PORT + id,
             token = token.display(),
+            admin_token = admin_token.display(),
+            admin_socket = dir.join(format!("admin{id}.sock")).display(),
             tls = tls.display(),
             peers = peers.join(", "),
         );
@@ -287,7 +294,10 @@ fn print_next_steps(dir: &Path, nodes: &Nodes) {
         "  dig @127.0.0.1 -p {} -x 127.77.0.10    # the reverse zone, on node 3",
         DNS_PORT + 3
     );
-    println!("  {dnsctl} --node {} leases", admin_addr(2));
+    println!(
+        "  {dnsctl} --config {}/node2.toml leases     # over node 2's admin socket",
+        dir.display()
+    );
     println!("  {dnsctl} --node {} status", admin_addr(1));
     for (id, child) in &nodes.0 {
         println!(
@@ -297,10 +307,11 @@ fn print_next_steps(dir: &Path, nodes: &Nodes) {
     }
     println!("  tail -f {}/node1.log", dir.display());
     println!(
-        "\nDashboard: http://{}/ui/ (any node: ports {}-{})",
+        "\nDashboard: http://{}/ui/ (any node: ports {}-{}); to make changes there, enter the admin token from {}/admin.token",
         admin_addr(1),
         ADMIN_PORT + 1,
-        ADMIN_PORT + NODES
+        ADMIN_PORT + NODES,
+        dir.display()
     );
     println!(
         "Ctrl-C (or SIGTERM) stops the demo and removes what it created; its nodes never outlive it."

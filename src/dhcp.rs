@@ -12,7 +12,7 @@ use raftmasq_config::Config;
 use raftmasq_consensus::node::{BridgeAddresses, WriteError};
 use raftmasq_consensus::state::{Command, LeaseTable, Millis, Response};
 use raftmasq_consensus::types::LogId;
-use raftmasq_consensus::{ClusterNode, NodeId};
+use raftmasq_consensus::{ClusterNode, MemberRole, NodeId};
 use raftmasq_dhcpd::io::DhcpSocket;
 use raftmasq_dhcpd::{BootFields, Cluster, DhcpServer, ReplyOptions, Role, ServerConfig};
 
@@ -23,6 +23,9 @@ pub struct NodeCluster {
     server_id: Ipv4Addr,
     /// DNS servers from the file; `None`: every member's bridge address.
     dns_servers: Option<Vec<Ipv4Addr>>,
+    /// `dhcp.denied_hostnames` and `dhcp.unknown_renewals_max_percent`.
+    denied_hostnames: Vec<String>,
+    unknown_renewals_max_percent: u8,
     /// Rebuilt only when the membership changes.
     cached: Mutex<(Option<LogId>, Arc<ServerConfig>)>,
 }
@@ -53,12 +56,16 @@ impl NodeCluster {
             cluster_server_ids: vec![config.dhcp.address],
             options: options.clone(),
             members_complete: false,
+            denied_hostnames: config.dhcp.denied_hostnames.clone(),
+            unknown_renewals_max_percent: config.dhcp.unknown_renewals_max_percent,
         });
         NodeCluster {
             node,
             options,
             server_id: config.dhcp.address,
             dns_servers: config.dhcp.dns_servers.clone(),
+            denied_hostnames: config.dhcp.denied_hostnames.clone(),
+            unknown_renewals_max_percent: config.dhcp.unknown_renewals_max_percent,
             cached: Mutex::new((None, placeholder)),
         }
     }
@@ -74,6 +81,8 @@ impl NodeCluster {
             cluster_server_ids: list.bridges.addresses,
             options,
             members_complete: list.complete,
+            denied_hostnames: self.denied_hostnames.clone(),
+            unknown_renewals_max_percent: self.unknown_renewals_max_percent,
         };
         (membership_log_id, Arc::new(config))
     }
@@ -185,6 +194,9 @@ impl Cluster for NodeCluster {
         Role {
             is_leader: status.is_leader,
             has_quorum: status.has_quorum,
+            // Not a member yet counts as a voter-to-be: it is silent anyway
+            // until it knows a leader (no quorum, no lease of its own).
+            is_voter: self.node.own_role() != Some(MemberRole::Learner),
         }
     }
 

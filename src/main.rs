@@ -10,11 +10,14 @@ mod demo_relay;
 mod dhcp;
 mod dns;
 mod export;
+mod limits;
 mod logging;
 mod lxd;
 mod man;
 mod port_holder;
+mod ra;
 mod records_file;
+mod settings_drift;
 
 use std::process::ExitCode;
 

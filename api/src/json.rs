@@ -6,6 +6,7 @@
 //! as milliseconds since the Unix epoch, so any JSON tool can read them.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
@@ -185,6 +186,10 @@ pub struct StatusView {
     /// Whether the answering node's own clock is the one out of bound.
     #[serde(default)]
     pub clock_this_host_out_of_bound: bool,
+    /// Cluster-wide keys where the answering node's file differs from the
+    /// cluster (the node follows the cluster): `dnsctl settings show`.
+    #[serde(default)]
+    pub settings_differ: Vec<SettingDifference>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,10 +235,36 @@ pub struct MemberAdd {
     pub admin_addr: Option<String>,
 }
 
+/// `GET /api/v1/members`: the membership as the answering node knows it,
+/// without probing anyone (`/status` probes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersView {
+    /// The node that answered.
+    pub node_id: NodeId,
+    /// The leader it knows of (`None`: none it has heard from lately).
+    pub leader: Option<NodeId>,
+    pub members: Vec<MemberRoleView>,
+}
+
+/// One member and its role in the membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRoleView {
+    pub id: NodeId,
+    /// `voter` or `learner`.
+    pub role: String,
+    /// Whether it is the leader the answering node knows of.
+    pub leader: bool,
+    pub cluster_addr: String,
+    pub admin_addr: Option<String>,
+    /// Its bridge address (`dhcp.address`), as it registered it.
+    pub bridge_address: Option<Ipv4Addr>,
+}
+
 /// The answer to every membership write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberChanged {
-    /// `learner_added`, `promoted`, `already_voter`, `removed`.
+    /// `learner_added`, `promoted`, `already_voter`, `demoted`,
+    /// `already_learner`, `removed`.
     pub outcome: String,
     pub id: NodeId,
     pub message: String,
@@ -259,6 +290,10 @@ pub struct ConflictView {
     pub claimant_address: Ipv4Addr,
     pub granted_instead: Option<String>,
     pub at: Millis,
+    /// The name is the zone's own (a static record or a name server's host
+    /// name), not a client's: `owner` is empty and `owner_address` 0.0.0.0.
+    #[serde(default)]
+    pub held_by_zone: bool,
 }
 
 impl From<&HostnameConflict> for ConflictView {
@@ -272,6 +307,7 @@ impl From<&HostnameConflict> for ConflictView {
             claimant_address: conflict.claimant_address,
             granted_instead: conflict.granted_instead.clone(),
             at: conflict.at,
+            held_by_zone: conflict.owner.0.is_empty(),
         }
     }
 }
@@ -279,6 +315,55 @@ impl From<&HostnameConflict> for ConflictView {
 /// The answer to a successful write that has nothing else to say.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Done {
+    pub message: String,
+}
+
+/// One cluster-wide key and its value as the file writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingValue {
+    pub key: String,
+    pub value: String,
+    /// Why it cannot change while the cluster runs; `None`: it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+}
+
+/// A key whose value differs: the cluster's and the other one (the
+/// answering node's file, or the value before a change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingDifference {
+    pub key: String,
+    /// The cluster's value (before a change: the old one).
+    pub cluster: String,
+    /// The file's value (after a change: the new one).
+    pub other: String,
+}
+
+/// `GET /api/v1/settings`: the cluster-wide settings, and where the answering
+/// node's file differs from them (the node follows the cluster).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsView {
+    pub node_id: NodeId,
+    /// Empty until the cluster has its settings.
+    pub cluster: Vec<SettingValue>,
+    /// The answering node's configuration file.
+    pub file: String,
+    pub file_differs: Vec<SettingDifference>,
+}
+
+/// `POST /api/v1/settings`: keys to set, as the file writes them
+/// (`dhcp.range = "10.0.0.10-10.0.0.200"`, `dhcp.lease_time = "2h"`).
+/// Keys not named keep the cluster's value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SettingsChange {
+    pub values: BTreeMap<String, String>,
+}
+
+/// The answer to a [`SettingsChange`]: what changed (`cluster`: old value,
+/// `other`: new one); empty when every value was the cluster's already.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsChanged {
+    pub changed: Vec<SettingDifference>,
     pub message: String,
 }
 

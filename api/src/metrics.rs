@@ -61,6 +61,10 @@ pub const DHCP_IGNORED: &str = "raftmasq_dhcp_ignored_total";
 pub const DHCP_REPLIES: &str = "raftmasq_dhcp_replies_total";
 pub const DHCP_EVENTS: &str = "raftmasq_dhcp_events_total";
 pub const DHCP_COMMITTED: &str = "raftmasq_dhcp_committed_total";
+// IPv6 router advertisements (the `ra` crate).
+pub const RA_SENT: &str = "raftmasq_ra_sent_total";
+pub const RA_SOLICITATIONS: &str = "raftmasq_ra_solicitations_total";
+pub const RA_DROPPED: &str = "raftmasq_ra_dropped_total";
 // DHCP pool, read from the replica at scrape time.
 pub const DHCP_POOL_SIZE: &str = "raftmasq_dhcp_pool_size";
 pub const DHCP_LEASES: &str = "raftmasq_dhcp_leases";
@@ -72,6 +76,11 @@ pub const DNS_QUERY_DURATION: &str = "raftmasq_dns_query_duration_seconds";
 pub const DNS_DROPPED: &str = "raftmasq_dns_dropped_total";
 pub const DNS_FORWARD: &str = "raftmasq_dns_forward_total";
 pub const DNS_NOTIFY: &str = "raftmasq_dns_notify_total";
+pub const DNS_REFUSED: &str = "raftmasq_dns_refused_total";
+pub const DNS_RATE_LIMITED: &str = "raftmasq_dns_rate_limited_total";
+// TCP listeners (cluster, admin, dns-tcp), counted by the bounded listener.
+pub const CONNECTIONS_OPEN: &str = "raftmasq_connections_open";
+pub const CONNECTIONS_REFUSED: &str = "raftmasq_connections_refused_total";
 // Raft, read from the node at scrape time.
 pub const RAFT_TERM: &str = "raftmasq_raft_term";
 pub const RAFT_IS_LEADER: &str = "raftmasq_raft_is_leader";
@@ -87,6 +96,27 @@ pub const CLOCK_THIS_HOST_OUT_OF_BOUND: &str = "raftmasq_clock_this_host_out_of_
 
 /// Every metric the daemon exposes.
 pub const CATALOGUE: &[Metric] = &[
+    Metric {
+        name: RA_SENT,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["destination"],
+        help: "IPv6 router advertisements sent: to all nodes, unicast answers to solicitations, and the final one (router lifetime 0) at shutdown.",
+    },
+    Metric {
+        name: RA_SOLICITATIONS,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["outcome"],
+        help: "Valid IPv6 router solicitations, by outcome: an answer scheduled, one already due, or the answer queue full.",
+    },
+    Metric {
+        name: RA_DROPPED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["reason"],
+        help: "IPv6 router solicitations dropped as malformed (RFC 4861 §6.1.1), by reason.",
+    },
     Metric {
         name: DHCP_RECEIVED,
         kind: Kind::Counter,
@@ -120,7 +150,7 @@ pub const CATALOGUE: &[Metric] = &[
         kind: Kind::Counter,
         unit: Unit::Count,
         labels: &["event"],
-        help: "DHCP server events: skipped malformed options, failed commits and sends, requests held for the next leader.",
+        help: "DHCP server events: skipped malformed options, failed commits and sends, requests held for the next leader, denied hostnames, refused renewals of unknown addresses.",
     },
     Metric {
         name: DHCP_COMMITTED,
@@ -191,6 +221,34 @@ pub const CATALOGUE: &[Metric] = &[
         unit: Unit::Count,
         labels: &["result"],
         help: "DNS NOTIFY messages sent to secondaries, by result.",
+    },
+    Metric {
+        name: DNS_REFUSED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["reason"],
+        help: "Signed requests and zone transfers refused, by reason (badkey, badsig, badtime, transfer_key_missing, transfer_address).",
+    },
+    Metric {
+        name: DNS_RATE_LIMITED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["action"],
+        help: "UDP queries over dns.rate_limit, by action (dropped, or slipped: answered empty with TC set).",
+    },
+    Metric {
+        name: CONNECTIONS_OPEN,
+        kind: Kind::Gauge,
+        unit: Unit::Count,
+        labels: &["listener"],
+        help: "TCP connections open now on each listener (cluster, admin, dns-tcp), within the [limits] caps.",
+    },
+    Metric {
+        name: CONNECTIONS_REFUSED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["listener", "reason"],
+        help: "TCP connections closed at once because a [limits] cap was reached, by listener and reason (full: the listener's cap; client_full: the cap per client address).",
     },
     Metric {
         name: RAFT_TERM,

@@ -12,9 +12,11 @@
 // Tests unwrap freely: a panic there is a failed test, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod cluster_keys;
 pub mod defaults;
 mod duration;
 mod error;
+mod ipv6;
 mod locate;
 mod model;
 mod names;
@@ -23,22 +25,28 @@ pub mod options;
 mod parse;
 mod raw;
 mod token;
+mod tsig;
 mod upstream;
 mod validate;
 
 use std::path::Path;
 
+pub use cluster_keys::{
+    CLUSTER_KEYS, KeyDifference, cluster_value, differences, range_problems, with_cluster_value,
+};
 pub use error::{ConfigError, Problem};
+pub use ipv6::{Ipv6Config, Ipv6Mode, SLAAC_PREFIX_LEN};
 pub use model::{
-    BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, LogFormat, LxdConfig,
-    NodeConfig, Peer, TlsFiles, UnicastReplies,
+    AdminAccess, AdminTlsFiles, BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig,
+    LimitsConfig, LogConfig, LogFormat, LxdConfig, NodeConfig, NodeRole, Peer, RateLimitConfig,
+    TlsFiles, TsigAlgorithm, TsigKeyFile, TsigSecret, UnicastReplies,
 };
 pub use net::resolv_conf_nameservers;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};
 /// The replicated settings (they belong to the state machine: they are part of
 /// the Raft log and every snapshot); the file's values are mapped into them.
 pub use raftmasq_state::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
-pub use token::ClusterToken;
+pub use token::{AdminToken, ClusterToken};
 pub use upstream::{RESOLV_CONF, RESOLVED_CONF, Upstream, UpstreamSource};
 
 impl Config {
@@ -80,6 +88,44 @@ impl Config {
                 reason,
             )
         })
+    }
+
+    /// Reads every `[[dns.tsig_keys]]` secret file: each must exist, hold
+    /// one base64 secret, and be unreadable by group and others (as the
+    /// token file). Separate from parsing for the same reasons.
+    pub fn load_tsig_keys(&self) -> Result<Vec<TsigSecret>, ConfigError> {
+        self.dns
+            .tsig_keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                let secret = tsig::read_secret(&key.secret_file).map_err(|reason| {
+                    ConfigError::single(
+                        &self.source,
+                        &format!("dns.tsig_keys[{index}].secret_file"),
+                        None,
+                        reason,
+                    )
+                })?;
+                Ok(TsigSecret {
+                    name: key.name.clone(),
+                    algorithm: key.algorithm,
+                    secret,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Config {
+    /// Reads `node.admin_token_file` under the same rules as the cluster
+    /// token (mode 600, printable, not blank).
+    pub fn load_admin_token(&self) -> Result<AdminToken, ConfigError> {
+        token::read(&self.node.admin.token_file)
+            .and_then(|token| AdminToken::new(token.expose()))
+            .map_err(|reason| {
+                ConfigError::single(&self.source, "node.admin_token_file", None, reason)
+            })
     }
 }
 

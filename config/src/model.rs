@@ -21,6 +21,9 @@ pub struct Config {
     pub dns: DnsConfig,
     pub log: LogConfig,
     pub lxd: LxdConfig,
+    pub limits: LimitsConfig,
+    /// `[ipv6]`; `None`: IPv6 is off (the default).
+    pub ipv6: Option<crate::Ipv6Config>,
     /// Where `cluster.token_file` is written, for `load_token`'s messages.
     pub(crate) token_file_position: Option<(usize, usize)>,
 }
@@ -36,14 +39,57 @@ pub struct NodeConfig {
     pub admin_addr: SocketAddr,
     /// The storage engine's page cache, in bytes (`node.storage_cache_mib`).
     pub storage_cache_bytes: u64,
+    pub admin: AdminAccess,
+    /// How this node first joins the cluster (`node.role`); afterwards the
+    /// cluster's membership decides (`dnsctl members promote|demote`).
+    pub role: NodeRole,
 }
 
-impl NodeConfig {
-    /// Off loopback, anyone on the network can reach the admin API, so writes
-    /// must carry the cluster token.
-    pub fn admin_writes_need_token(&self) -> bool {
-        !self.admin_addr.ip().is_loopback()
+/// Whether a member votes (`node.role`, and `role=` in `cluster.peers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    /// Votes, counts for quorum, may lead (and so answer DHCP).
+    #[default]
+    Voter,
+    /// Replicates and answers DNS and admin reads; never votes or leads.
+    Learner,
+}
+
+impl NodeRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Voter => "voter",
+            NodeRole::Learner => "learner",
+        }
     }
+}
+
+/// Who may use the admin API, and how (`node.admin_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAccess {
+    /// The local unix socket for `dnsctl` on this host (root, the service
+    /// user and `socket_group` only); `None`: off.
+    pub socket: Option<PathBuf>,
+    pub socket_group: String,
+    /// The admin credential every TCP write (and every read from off this
+    /// host) must present.
+    pub token_file: PathBuf,
+    pub public_reads: bool,
+    /// Accepted `Host` header names besides this node's own addresses.
+    pub hostnames: Vec<String>,
+    /// HTTPS for a non-loopback listener; `None` on loopback or with the
+    /// plaintext opt-out.
+    pub tls: Option<AdminTlsFiles>,
+    /// A non-loopback listener in clear: an explicit opt-out, logged at
+    /// error level on every start.
+    pub insecure_plaintext: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// A member of the initial cluster (`cluster.peers`).
@@ -54,6 +100,9 @@ pub struct Peer {
     /// That host's `dhcp.address` (` bridge=IP` in the entry): its DHCP server
     /// identifier and one of the DNS servers handed to clients.
     pub bridge_address: Option<Ipv4Addr>,
+    /// ` role=learner` in the entry: the node that forms a new cluster leaves
+    /// it out of the first voters (it joins by itself as a learner).
+    pub role: NodeRole,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +166,12 @@ pub struct DhcpConfig {
     pub duplicate_hostnames: HostnamePolicy,
     /// What a client's lease is keyed on: option 61 or the MAC.
     pub client_identity: ClientIdentity,
+    /// Hostnames no client may take by DHCP, lowercase labels; checked by the
+    /// node that decides, so set alike on every node.
+    pub denied_hostnames: Vec<String>,
+    /// Share of the pool, in percent, that renewals of addresses without a
+    /// lease may bind per lease time, cluster-wide (each node its part).
+    pub unknown_renewals_max_percent: u8,
     pub port: u16,
     pub unicast_replies: UnicastReplies,
     /// Answer a DISCOVER carrying option 80 with a committed ACK (RFC 4039).
@@ -159,6 +214,56 @@ pub struct DnsConfig {
     pub cache_size: usize,
     /// Extra static records; the file may not exist.
     pub records_file: Option<PathBuf>,
+    /// `[[dns.tsig_keys]]`; the secrets are read by [`Config::load_tsig_keys`].
+    pub tsig_keys: Vec<TsigKeyFile>,
+    /// One of `tsig_keys` by name: zone transfers need it, NOTIFY is signed with it.
+    pub transfer_key: Option<String>,
+    /// `[dns.rate_limit]`; `None`: off.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// A TSIG key as configured: the secret stays in its file until
+/// [`Config::load_tsig_keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsigKeyFile {
+    /// Lowercase, without trailing dot.
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    pub secret_file: PathBuf,
+}
+
+/// `hmac-sha256` or `hmac-sha512`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsigAlgorithm {
+    HmacSha256,
+    HmacSha512,
+}
+
+/// A TSIG key with its secret (base64-decoded).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigSecret {
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for TsigSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigSecret")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `[dns.rate_limit]`: UDP answers per second per client prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub responses_per_second: u32,
+    pub slip: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -167,6 +272,30 @@ pub enum LogFormat {
     #[default]
     Plain,
     Json,
+}
+
+/// `[limits]`: caps and timeouts of the TCP listeners (cluster, admin, DNS
+/// over TCP). See docs/security.md, "Limits".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub cluster_connections: usize,
+    pub admin_connections: usize,
+    pub dns_tcp_connections: usize,
+    /// On each listener, from one client address.
+    pub connections_per_client: usize,
+    /// HTTP listeners: time to send a request head (ends idle keep-alive too).
+    pub header_timeout: Duration,
+    /// HTTP listeners: no byte moving either way for this long ends a connection.
+    pub idle_timeout: Duration,
+    /// HTTP listeners: one request, head to response head.
+    pub request_timeout: Duration,
+}
+
+impl LimitsConfig {
+    /// Connections all listeners may hold together.
+    pub fn total_connections(&self) -> usize {
+        self.cluster_connections + self.admin_connections + self.dns_tcp_connections
+    }
 }
 
 /// `[lxd]`: follow the local LXD's instances (names, static addresses,
@@ -195,8 +324,9 @@ pub struct LogConfig {
 }
 
 impl Config {
-    /// The settings every node must share; compare with
-    /// [`ClusterSettings::differing_keys`] to refuse a node that disagrees.
+    /// The file's cluster-wide values: the cluster's when this node starts a
+    /// new cluster; otherwise compared with the cluster's
+    /// ([`ClusterSettings::differing_keys`]) to say where the file differs.
     pub fn cluster_settings(&self) -> ClusterSettings {
         ClusterSettings {
             subnet: self.dhcp.subnet,

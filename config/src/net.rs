@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::AddressRange;
-use crate::model::Peer;
+use crate::model::{NodeRole, Peer};
 
 pub(crate) fn ipv4(text: &str) -> Result<Ipv4Addr, String> {
     text.trim()
@@ -99,7 +99,8 @@ pub(crate) fn socket_addr_or_ip(text: &str, default_port: u16) -> Result<SocketA
 
 /// `ID=IP:PORT`, ID ≥ 1, a concrete (not wildcard) address others can dial,
 /// optionally followed by ` bridge=IPV4`: that host's `dhcp.address`, so every
-/// node knows every host's DNS server address from its own file at start.
+/// node knows every host's DNS server address from its own file at start, and
+/// ` role=learner` (or `role=voter`, the default): that host's `node.role`.
 pub(crate) fn peer(text: &str) -> Result<Peer, String> {
     let mut words = text.split_whitespace();
     let first = words.next().unwrap_or_default();
@@ -125,8 +126,23 @@ pub(crate) fn peer(text: &str) -> Result<Peer, String> {
         ));
     }
     let mut bridge_address = None;
+    let mut role = None;
     for word in words {
         match word.split_once('=') {
+            Some(("role", value)) => {
+                if role.is_some() {
+                    return Err(format!("`{text}`: role= is given twice"));
+                }
+                role = Some(match value {
+                    "voter" => NodeRole::Voter,
+                    "learner" => NodeRole::Learner,
+                    _ => {
+                        return Err(format!(
+                            "`{text}`: role={value} is neither `voter` nor `learner` (that host's node.role)"
+                        ));
+                    }
+                });
+            }
             Some(("bridge", value)) => {
                 if bridge_address.is_some() {
                     return Err(format!("`{text}`: bridge= is given twice"));
@@ -145,7 +161,7 @@ pub(crate) fn peer(text: &str) -> Result<Peer, String> {
             }
             _ => {
                 return Err(format!(
-                    "`{text}`: unknown `{word}`; after ID=IP:PORT only bridge=IP may follow"
+                    "`{text}`: unknown `{word}`; after ID=IP:PORT only bridge=IP and role=learner may follow"
                 ));
             }
         }
@@ -154,6 +170,7 @@ pub(crate) fn peer(text: &str) -> Result<Peer, String> {
         id,
         addr,
         bridge_address,
+        role: role.unwrap_or_default(),
     })
 }
 
@@ -267,6 +284,28 @@ mod tests {
         );
         assert!(peer("2=10.99.0.2").unwrap_err().contains("has no port"));
         assert!(peer("2=0.0.0.0:7380").unwrap_err().contains("wildcard"));
+    }
+
+    #[test]
+    fn peers_may_be_marked_learners() {
+        assert_eq!(peer("2=10.99.0.2:7380").unwrap().role, NodeRole::Voter);
+        let p = peer("4=10.99.0.4:7380 bridge=172.16.0.4 role=learner").unwrap();
+        assert_eq!(p.role, NodeRole::Learner);
+        assert_eq!(p.bridge_address, Some(Ipv4Addr::new(172, 16, 0, 4)));
+        assert_eq!(
+            peer("4=10.99.0.4:7380 role=voter").unwrap().role,
+            NodeRole::Voter
+        );
+        assert!(
+            peer("4=10.99.0.4:7380 role=observer")
+                .unwrap_err()
+                .contains("neither `voter` nor `learner`")
+        );
+        assert!(
+            peer("4=10.99.0.4:7380 role=learner role=voter")
+                .unwrap_err()
+                .contains("given twice")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::defaults;
-use crate::model::{LogFormat, UnicastReplies};
+use crate::model::{LogFormat, NodeRole, UnicastReplies};
 use crate::options::OptionType;
 use crate::{ClientIdentity, HostnamePolicy};
 
@@ -26,6 +26,66 @@ pub(crate) struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub lxd: RawLxd,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub ipv6: crate::ipv6::RawIpv6,
+}
+
+/// `[limits]`: caps and timeouts of the TCP listeners.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    #[serde(default = "cluster_connections")]
+    pub cluster_connections: u64,
+    #[serde(default = "admin_connections")]
+    pub admin_connections: u64,
+    #[serde(default = "dns_tcp_connections")]
+    pub dns_tcp_connections: u64,
+    #[serde(default = "connections_per_client")]
+    pub connections_per_client: u64,
+    #[serde(default = "header_timeout")]
+    pub header_timeout: String,
+    #[serde(default = "idle_timeout")]
+    pub idle_timeout: String,
+    #[serde(default = "request_timeout")]
+    pub request_timeout: String,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            cluster_connections: cluster_connections(),
+            admin_connections: admin_connections(),
+            dns_tcp_connections: dns_tcp_connections(),
+            connections_per_client: connections_per_client(),
+            header_timeout: header_timeout(),
+            idle_timeout: idle_timeout(),
+            request_timeout: request_timeout(),
+        }
+    }
+}
+
+fn cluster_connections() -> u64 {
+    defaults::CLUSTER_CONNECTIONS
+}
+fn admin_connections() -> u64 {
+    defaults::ADMIN_CONNECTIONS
+}
+fn dns_tcp_connections() -> u64 {
+    defaults::DNS_TCP_CONNECTIONS
+}
+fn connections_per_client() -> u64 {
+    defaults::CONNECTIONS_PER_CLIENT
+}
+fn header_timeout() -> String {
+    defaults::HEADER_TIMEOUT.to_string()
+}
+fn idle_timeout() -> String {
+    defaults::IDLE_TIMEOUT.to_string()
+}
+fn request_timeout() -> String {
+    defaults::REQUEST_TIMEOUT.to_string()
 }
 
 /// `[lxd]`: names and static addresses from the local LXD (off by default).
@@ -48,6 +108,47 @@ pub(crate) struct RawNode {
     pub admin_addr: String,
     #[serde(default = "storage_cache_mib")]
     pub storage_cache_mib: u64,
+    /// The local admin socket; `""` turns it off.
+    #[serde(default = "admin_socket")]
+    pub admin_socket: PathBuf,
+    #[serde(default = "admin_socket_group")]
+    pub admin_socket_group: String,
+    #[serde(default = "admin_token_file")]
+    pub admin_token_file: PathBuf,
+    /// Reads from off this host without the admin credential.
+    #[serde(default)]
+    pub admin_public_reads: bool,
+    /// `Host` header names accepted besides this node's own addresses.
+    #[serde(default)]
+    pub admin_hostnames: Vec<String>,
+    /// The explicit opt-out of HTTPS on a non-loopback admin listener.
+    #[serde(default)]
+    pub admin_insecure_plaintext: bool,
+    #[serde(default)]
+    pub admin_tls: RawAdminTls,
+    /// `voter` (the default) or `learner`: how this node first joins.
+    #[serde(default)]
+    pub role: NodeRole,
+}
+
+/// `[node.admin_tls]`: the admin listener's certificate when it is not on
+/// loopback.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdminTls {
+    #[serde(default = "admin_tls_cert_file")]
+    pub cert_file: PathBuf,
+    #[serde(default = "admin_tls_key_file")]
+    pub key_file: PathBuf,
+}
+
+impl Default for RawAdminTls {
+    fn default() -> Self {
+        RawAdminTls {
+            cert_file: admin_tls_cert_file(),
+            key_file: admin_tls_key_file(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +216,10 @@ pub(crate) struct RawDhcp {
     pub duplicate_hostnames: HostnamePolicy,
     #[serde(default)]
     pub client_identity: ClientIdentity,
+    /// `None`: [`defaults::DENIED_HOSTNAMES`]; a list replaces them.
+    pub denied_hostnames: Option<Vec<String>>,
+    #[serde(default = "unknown_renewals_max_percent")]
+    pub unknown_renewals_max_percent: u8,
     #[serde(default = "dhcp_port")]
     pub port: u16,
     #[serde(default)]
@@ -177,6 +282,32 @@ pub(crate) struct RawDns {
     #[serde(default = "dns_cache_size")]
     pub cache_size: u64,
     pub records_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tsig_keys: Vec<RawTsigKey>,
+    pub transfer_key: Option<String>,
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+/// One `[[dns.tsig_keys]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTsigKey {
+    pub name: String,
+    pub algorithm: String,
+    pub secret_file: PathBuf,
+}
+
+/// `[dns.rate_limit]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub responses_per_second: u64,
+    #[serde(default = "rate_limit_slip")]
+    pub slip: u64,
+    #[serde(default = "rate_limit_ipv4_prefix")]
+    pub ipv4_prefix: u64,
+    #[serde(default = "rate_limit_ipv6_prefix")]
+    pub ipv6_prefix: u64,
 }
 
 impl Default for RawDns {
@@ -192,6 +323,9 @@ impl Default for RawDns {
             negative_ttl: negative_ttl(),
             cache_size: dns_cache_size(),
             records_file: None,
+            tsig_keys: Vec::new(),
+            transfer_key: None,
+            rate_limit: None,
         }
     }
 }
@@ -220,6 +354,21 @@ fn yes() -> bool {
 }
 fn admin_addr() -> String {
     defaults::ADMIN_ADDR.to_string()
+}
+fn admin_socket() -> PathBuf {
+    PathBuf::from(defaults::ADMIN_SOCKET)
+}
+fn admin_socket_group() -> String {
+    defaults::ADMIN_SOCKET_GROUP.to_string()
+}
+fn admin_token_file() -> PathBuf {
+    PathBuf::from(defaults::ADMIN_TOKEN_FILE)
+}
+fn admin_tls_cert_file() -> PathBuf {
+    PathBuf::from(defaults::ADMIN_TLS_CERT_FILE)
+}
+fn admin_tls_key_file() -> PathBuf {
+    PathBuf::from(defaults::ADMIN_TLS_KEY_FILE)
 }
 fn election_timeout() -> String {
     defaults::ELECTION_TIMEOUT.to_string()
@@ -257,6 +406,9 @@ fn decline_quarantine() -> String {
 fn rapid_commit() -> bool {
     defaults::RAPID_COMMIT
 }
+fn unknown_renewals_max_percent() -> u8 {
+    defaults::UNKNOWN_RENEWALS_MAX_PERCENT
+}
 fn dhcp_port() -> u16 {
     defaults::DHCP_PORT
 }
@@ -271,6 +423,15 @@ fn negative_ttl() -> String {
 }
 fn dns_cache_size() -> u64 {
     defaults::DNS_CACHE_SIZE
+}
+fn rate_limit_slip() -> u64 {
+    defaults::RATE_LIMIT_SLIP
+}
+fn rate_limit_ipv4_prefix() -> u64 {
+    defaults::RATE_LIMIT_IPV4_PREFIX
+}
+fn rate_limit_ipv6_prefix() -> u64 {
+    defaults::RATE_LIMIT_IPV6_PREFIX
 }
 fn log_level() -> String {
     defaults::LOG_LEVEL.to_string()

@@ -51,7 +51,34 @@ impl fmt::Display for ClusterToken {
     }
 }
 
-/// Reads and checks the token file; the error is the reason only.
+/// The admin API's credential (`node.admin_token_file`): its own secret, so
+/// that the dashboard and remote `dnsctl` never hold the cluster token, and
+/// the cluster token never opens the admin API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(ClusterToken);
+
+impl AdminToken {
+    pub fn new(secret: &str) -> Result<Self, String> {
+        ClusterToken::new(secret).map(AdminToken)
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// Constant-time, as [`ClusterToken::matches`].
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0.matches(presented)
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// Reads and checks a token file; the error is the reason only.
 pub(crate) fn read(path: &Path) -> Result<ClusterToken, String> {
     let shown = path.display();
     let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {

@@ -20,8 +20,11 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::duration::{self, Bounds};
 use crate::error::Problems;
-use crate::model::{ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, NodeConfig, TlsFiles};
-use crate::raw::{RawCluster, RawConfig, RawDhcp, RawDns, RawNode};
+use crate::model::{
+    ClusterConfig, Config, DhcpConfig, DnsConfig, LogConfig, NodeConfig, RateLimitConfig, TlsFiles,
+    TsigKeyFile,
+};
+use crate::raw::{RawCluster, RawConfig, RawDhcp, RawDns, RawLimits, RawNode, RawRateLimit};
 use crate::{AddressRange, defaults, names, net, options};
 
 const fn secs(n: u64) -> Duration {
@@ -70,7 +73,8 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
     let cluster = cluster(&raw.cluster, &node, problems);
     let dhcp = dhcp(&raw.dhcp, problems);
     peer_bridges(&cluster, &node, &dhcp, problems);
-    let dns = dns(&raw.dns, &node, &dhcp, problems);
+    let ipv6 = crate::ipv6::validate(&raw.ipv6, problems);
+    let dns = dns(&raw.dns, &node, &dhcp, ipv6.as_ref(), problems);
     let log = LogConfig {
         level: check(problems, "log.level", log_level(&raw.log.level)).unwrap_or_default(),
         format: raw.log.format,
@@ -91,6 +95,7 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
         enabled: raw.lxd.enabled,
         socket: raw.lxd.socket.clone(),
     };
+    let limits = limits(&raw.limits, problems);
     let token_file_position = problems.locate("cluster.token_file");
     Config {
         source: source.to_path_buf(),
@@ -100,7 +105,45 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
         dns,
         log,
         lxd,
+        limits,
+        ipv6,
         token_file_position,
+    }
+}
+
+/// `[limits]`: a cap of 0 would refuse everyone; above 100,000 connections
+/// is past any open-file limit worth having (the caps must fit under it with
+/// a reserve; the daemon checks at start).
+const MAX_CONNECTIONS: u64 = 100_000;
+const LISTENER_TIMEOUT: Bounds = Bounds::new(secs(1), secs(3600));
+
+fn limits(raw: &RawLimits, problems: &mut Problems<'_>) -> crate::LimitsConfig {
+    let mut count = |key: &str, value: u64| {
+        if (1..=MAX_CONNECTIONS).contains(&value) {
+            value as usize
+        } else {
+            problems.add(
+                key,
+                format!("{value} is not between 1 and {MAX_CONNECTIONS} connections"),
+            );
+            1
+        }
+    };
+    let cluster_connections = count("limits.cluster_connections", raw.cluster_connections);
+    let admin_connections = count("limits.admin_connections", raw.admin_connections);
+    let dns_tcp_connections = count("limits.dns_tcp_connections", raw.dns_tcp_connections);
+    let connections_per_client = count("limits.connections_per_client", raw.connections_per_client);
+    let mut timeout = |key: &str, text: &str| {
+        check(problems, key, duration::parse(text, LISTENER_TIMEOUT)).unwrap_or(secs(10))
+    };
+    crate::LimitsConfig {
+        cluster_connections,
+        admin_connections,
+        dns_tcp_connections,
+        connections_per_client,
+        header_timeout: timeout("limits.header_timeout", &raw.header_timeout),
+        idle_timeout: timeout("limits.idle_timeout", &raw.idle_timeout),
+        request_timeout: timeout("limits.request_timeout", &raw.request_timeout),
     }
 }
 
@@ -118,6 +161,8 @@ struct Node {
     cluster_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     storage_cache_mib: u64,
+    admin: crate::AdminAccess,
+    role: crate::NodeRole,
 }
 
 impl Node {
@@ -129,6 +174,8 @@ impl Node {
             cluster_addr: self.cluster_addr.unwrap_or(placeholder),
             admin_addr: self.admin_addr.unwrap_or(placeholder),
             storage_cache_bytes: self.storage_cache_mib << 20,
+            admin: self.admin,
+            role: self.role,
         }
     }
 }
@@ -178,12 +225,67 @@ fn node(raw: &RawNode, problems: &mut Problems<'_>) -> Node {
             ),
         );
     }
+    let admin = admin_access(raw, admin_addr, problems);
     Node {
         id: raw.id,
         data_dir: raw.data_dir.clone(),
         cluster_addr,
         admin_addr,
         storage_cache_mib: raw.storage_cache_mib,
+        admin,
+        role: raw.role,
+    }
+}
+
+fn admin_access(
+    raw: &RawNode,
+    admin_addr: Option<SocketAddr>,
+    problems: &mut Problems<'_>,
+) -> crate::AdminAccess {
+    let socket = (!raw.admin_socket.as_os_str().is_empty()).then(|| raw.admin_socket.clone());
+    if let Some(socket) = &socket
+        && !socket.is_absolute()
+    {
+        problems.add(
+            "node.admin_socket",
+            format!(
+                "{} is not an absolute path (e.g. {}; \"\" turns the socket off)",
+                socket.display(),
+                defaults::ADMIN_SOCKET
+            ),
+        );
+    }
+    if raw.admin_token_file.as_os_str().is_empty() {
+        problems.add(
+            "node.admin_token_file",
+            "the admin token file path is empty",
+        );
+    }
+    for (index, name) in raw.admin_hostnames.iter().enumerate() {
+        if name.is_empty() || name.contains([':', '/', ' ']) {
+            problems.add(
+                &format!("node.admin_hostnames[{index}]"),
+                format!("{name:?} is not a host name (no port, scheme or path)"),
+            );
+        }
+    }
+    let off_loopback = admin_addr.is_some_and(|addr| !addr.ip().is_loopback());
+    let tls = (off_loopback && !raw.admin_insecure_plaintext).then(|| crate::AdminTlsFiles {
+        cert_file: raw.admin_tls.cert_file.clone(),
+        key_file: raw.admin_tls.key_file.clone(),
+    });
+    crate::AdminAccess {
+        socket,
+        socket_group: raw.admin_socket_group.clone(),
+        token_file: raw.admin_token_file.clone(),
+        public_reads: raw.admin_public_reads,
+        hostnames: raw
+            .admin_hostnames
+            .iter()
+            .map(|name| name.to_ascii_lowercase())
+            .collect(),
+        tls,
+        insecure_plaintext: raw.admin_insecure_plaintext && off_loopback,
     }
 }
 
@@ -241,6 +343,7 @@ fn cluster(raw: &RawCluster, node: &Node, problems: &mut Problems<'_>) -> Cluste
             ),
         );
     }
+    peer_roles(&peers, &ids, node, problems);
     if let (Some(own), Some(cluster_addr)) =
         (peers.iter().find(|p| p.id == node.id), node.cluster_addr)
         && own.addr != cluster_addr
@@ -393,6 +496,16 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
         "dhcp.decline_quarantine",
         duration::parse(&raw.decline_quarantine, DECLINE_QUARANTINE),
     );
+    let denied_hostnames = denied_hostnames(raw.denied_hostnames.as_deref(), problems);
+    if raw.unknown_renewals_max_percent > 100 {
+        problems.add(
+            "dhcp.unknown_renewals_max_percent",
+            format!(
+                "{} is more than 100 (percent of the pool)",
+                raw.unknown_renewals_max_percent
+            ),
+        );
+    }
     if raw.port == 0 {
         problems.add(
             "dhcp.port",
@@ -420,6 +533,8 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
             decline_quarantine: decline_quarantine.unwrap_or_default(),
             duplicate_hostnames: raw.duplicate_hostnames,
             client_identity: raw.client_identity,
+            denied_hostnames,
+            unknown_renewals_max_percent: raw.unknown_renewals_max_percent,
             port: raw.port,
             unicast_replies: raw.unicast_replies,
             rapid_commit: raw.rapid_commit,
@@ -428,6 +543,62 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
         },
         address,
         subnet,
+    }
+}
+
+/// `dhcp.denied_hostnames` as lowercase labels; the defaults when absent. A
+/// DHCP name is one label, so an entry with a dot could never match.
+fn denied_hostnames(list: Option<&[String]>, problems: &mut Problems<'_>) -> Vec<String> {
+    let Some(list) = list else {
+        return defaults::DENIED_HOSTNAMES.map(String::from).to_vec();
+    };
+    let mut labels: Vec<String> = Vec::with_capacity(list.len());
+    for (index, name) in list.iter().enumerate() {
+        if !raftmasq_state::is_valid_label(name) {
+            problems.add(
+                &format!("dhcp.denied_hostnames[{index}]"),
+                format!(
+                    "{name:?} is not a hostname label (1-63 letters, digits or hyphens, no dot)"
+                ),
+            );
+            continue;
+        }
+        let label = name.to_ascii_lowercase();
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    labels
+}
+
+/// `role=` in `cluster.peers`: this node's entry must say what `node.role`
+/// says (the node forming the cluster reads the others' roles from its own
+/// file), and the first cluster needs a voter.
+fn peer_roles(
+    peers: &[crate::Peer],
+    indexes: &BTreeMap<u64, usize>,
+    node: &Node,
+    problems: &mut Problems<'_>,
+) {
+    if let Some(own) = peers.iter().find(|p| p.id == node.id)
+        && own.role != node.role
+    {
+        let index = indexes.get(&node.id).copied().unwrap_or_default();
+        problems.add(
+            &format!("cluster.peers[{index}]"),
+            format!(
+                "this node's entry says role={} but node.role is \"{}\"; they must be equal (write role={} or leave it out for a voter)",
+                own.role.as_str(),
+                node.role.as_str(),
+                node.role.as_str()
+            ),
+        );
+    }
+    if !peers.is_empty() && peers.iter().all(|p| p.role == crate::NodeRole::Learner) {
+        problems.add(
+            "cluster.peers",
+            "every entry is role=learner; a cluster needs voters: list at least one (3 or 5 in production) without role=learner",
+        );
     }
 }
 
@@ -489,27 +660,39 @@ fn range_in_subnet(
     router_written: bool,
     problems: &mut Problems<'_>,
 ) {
-    let key = "dhcp.range";
-    if !subnet.contains(&range.start) || !subnet.contains(&range.end) {
-        problems.add(
-            key,
-            format!("range {range} is not inside dhcp.subnet {subnet}"),
-        );
-        return;
-    }
-    let mut taken = vec![
-        (subnet.network(), "the network address"),
-        (subnet.broadcast(), "the broadcast address"),
-    ];
-    taken.extend(address.map(|a| (a, "this host's dhcp.address")));
+    let mut taken = edge_addresses(subnet);
+    taken.extend(address.map(|a| (a, "this host's dhcp.address".to_string())));
     if router_written {
-        taken.extend(router.map(|r| (r, "dhcp.router")));
+        taken.extend(router.map(|r| (r, "dhcp.router".to_string())));
     }
-    for (address, what) in taken {
-        if range.contains(address) {
-            problems.add(key, format!("range {range} contains {address}, {what}"));
-        }
+    for problem in range_problems(range, subnet, &taken) {
+        problems.add("dhcp.range", problem);
     }
+}
+
+/// The subnet's network and broadcast addresses, which no pool hands out.
+pub(crate) fn edge_addresses(subnet: Ipv4Net) -> Vec<(Ipv4Addr, String)> {
+    vec![
+        (subnet.network(), "the network address".to_string()),
+        (subnet.broadcast(), "the broadcast address".to_string()),
+    ]
+}
+
+/// The range's rules, shared by the file and a range set live
+/// (`cluster_keys::range_problems`): inside the subnet, none of `taken`.
+pub(crate) fn range_problems(
+    range: AddressRange,
+    subnet: Ipv4Net,
+    taken: &[(Ipv4Addr, String)],
+) -> Vec<String> {
+    if !subnet.contains(&range.start) || !subnet.contains(&range.end) {
+        return vec![format!("range {range} is not inside dhcp.subnet {subnet}")];
+    }
+    taken
+        .iter()
+        .filter(|(address, _)| range.contains(*address))
+        .map(|(address, what)| format!("range {range} contains {address}, {what}"))
+        .collect()
 }
 
 /// Linux interface names: 1–15 bytes (IFNAMSIZ - 1), no `/` or whitespace.
@@ -533,15 +716,25 @@ fn log_level(level: &str) -> Result<String, String> {
     Ok(level.to_string())
 }
 
-fn dns(raw: &RawDns, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) -> DnsConfig {
+fn dns(
+    raw: &RawDns,
+    node: &Node,
+    dhcp: &Dhcp,
+    ipv6: Option<&crate::Ipv6Config>,
+    problems: &mut Problems<'_>,
+) -> DnsConfig {
     let domain = check(problems, "dns.domain", names::domain(&raw.domain)).unwrap_or_default();
 
     let listen: Vec<SocketAddr> = match &raw.listen {
         Some(list) => check_each(problems, "dns.listen", list, net::socket_addr),
+        // The bridge addresses: the ones leases (and, with IPv6, router
+        // advertisements) name as DNS servers.
         None => dhcp
             .address
-            .map(|a| SocketAddr::new(IpAddr::V4(a), defaults::DNS_PORT))
+            .map(IpAddr::V4)
             .into_iter()
+            .chain(ipv6.map(|v6| IpAddr::V6(v6.address)))
+            .map(|ip| SocketAddr::new(ip, defaults::DNS_PORT))
             .collect(),
     };
     if raw.enabled && raw.listen.as_ref().is_some_and(Vec::is_empty) {
@@ -604,9 +797,26 @@ fn dns(raw: &RawDns, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) -> D
 
     let allow_recursion = match &raw.allow_recursion {
         Some(list) => check_each(problems, "dns.allow_recursion", list, net::ip_net),
-        None => default_allow_recursion(dhcp.subnet),
+        None => default_allow_recursion(dhcp.subnet, ipv6.map(|v6| v6.prefix)),
     };
     let secondaries = check_each(problems, "dns.secondaries", &raw.secondaries, net::ip);
+    let tsig_keys = tsig_keys(raw, problems);
+    if let Some(name) = &raw.transfer_key {
+        let wanted = name.to_ascii_lowercase();
+        if !tsig_keys
+            .iter()
+            .any(|k| k.name == wanted.trim_end_matches('.'))
+        {
+            problems.add(
+                "dns.transfer_key",
+                format!("{name:?} is not the name of one of the [[dns.tsig_keys]]"),
+            );
+        }
+    }
+    let rate_limit = raw
+        .rate_limit
+        .as_ref()
+        .and_then(|r| rate_limit(r, problems));
 
     DnsConfig {
         enabled: raw.enabled,
@@ -624,7 +834,79 @@ fn dns(raw: &RawDns, node: &Node, dhcp: &Dhcp, problems: &mut Problems<'_>) -> D
         .unwrap_or_default(),
         cache_size: dns_cache_size(raw.cache_size, problems),
         records_file: raw.records_file.clone(),
+        transfer_key: raw
+            .transfer_key
+            .as_ref()
+            .map(|k| k.to_ascii_lowercase().trim_end_matches('.').to_string()),
+        tsig_keys,
+        rate_limit,
     }
+}
+
+/// `[[dns.tsig_keys]]`: a valid, unique name, a known algorithm, an absolute
+/// secret file (read later, see `Config::load_tsig_keys`).
+fn tsig_keys(raw: &RawDns, problems: &mut Problems<'_>) -> Vec<TsigKeyFile> {
+    let mut keys: Vec<TsigKeyFile> = Vec::new();
+    for (index, key) in raw.tsig_keys.iter().enumerate() {
+        let at = |field: &str| format!("dns.tsig_keys[{index}].{field}");
+        let name = check(problems, &at("name"), names::domain(&key.name));
+        let algorithm = check(
+            problems,
+            &at("algorithm"),
+            crate::tsig::algorithm(&key.algorithm),
+        );
+        if !key.secret_file.is_absolute() {
+            problems.add(
+                &at("secret_file"),
+                format!(
+                    "{} is not an absolute path (e.g. /etc/raftmasq/tsig/{}.key)",
+                    key.secret_file.display(),
+                    key.name
+                ),
+            );
+        }
+        let (Some(name), Some(algorithm)) = (name, algorithm) else {
+            continue;
+        };
+        if keys.iter().any(|k| k.name == name) {
+            problems.add(&at("name"), format!("{name} is listed twice"));
+            continue;
+        }
+        keys.push(TsigKeyFile {
+            name,
+            algorithm,
+            secret_file: key.secret_file.clone(),
+        });
+    }
+    keys
+}
+
+/// `[dns.rate_limit]`: at least one answer per second, slip 0–10, prefixes
+/// within the address lengths.
+fn rate_limit(raw: &RawRateLimit, problems: &mut Problems<'_>) -> Option<RateLimitConfig> {
+    let mut ok = true;
+    let mut bounded = |key: &str, value: u64, low: u64, high: u64| -> u64 {
+        if value < low || value > high {
+            problems.add(key, format!("{value} is outside {low}..={high}"));
+            ok = false;
+        }
+        value.clamp(low, high)
+    };
+    let responses_per_second = bounded(
+        "dns.rate_limit.responses_per_second",
+        raw.responses_per_second,
+        1,
+        1_000_000,
+    );
+    let slip = bounded("dns.rate_limit.slip", raw.slip, 0, 10);
+    let ipv4_prefix = bounded("dns.rate_limit.ipv4_prefix", raw.ipv4_prefix, 8, 32);
+    let ipv6_prefix = bounded("dns.rate_limit.ipv6_prefix", raw.ipv6_prefix, 16, 128);
+    ok.then(|| RateLimitConfig {
+        responses_per_second: u32::try_from(responses_per_second).unwrap_or(u32::MAX),
+        slip: u32::try_from(slip).unwrap_or(u32::MAX),
+        ipv4_prefix: u8::try_from(ipv4_prefix).unwrap_or(u8::MAX),
+        ipv6_prefix: u8::try_from(ipv6_prefix).unwrap_or(u8::MAX),
+    })
 }
 
 fn dns_cache_size(size: u64, problems: &mut Problems<'_>) -> usize {
@@ -638,8 +920,9 @@ fn dns_cache_size(size: u64, problems: &mut Problems<'_>) -> usize {
 }
 
 /// The containers' subnet and this host itself.
-fn default_allow_recursion(subnet: Option<Ipv4Net>) -> Vec<IpNet> {
+fn default_allow_recursion(subnet: Option<Ipv4Net>, prefix: Option<ipnet::Ipv6Net>) -> Vec<IpNet> {
     let mut nets: Vec<IpNet> = subnet.map(IpNet::V4).into_iter().collect();
+    nets.extend(prefix.map(IpNet::V6));
     nets.extend([
         IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
         IpNet::V6(ipnet::Ipv6Net::new_assert(

@@ -15,4 +15,4 @@ pub use node::{
     WriteError,
 };
 pub use raftmasq_state as state;
-pub use types::{Member, NodeId};
+pub use types::{Member, MemberRole, NodeId};

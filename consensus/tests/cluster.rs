@@ -318,34 +318,61 @@ async fn a_new_host_joins_as_learner_then_voter_and_can_be_removed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_with_different_settings_is_refused_with_the_keys_named() {
+async fn a_node_with_different_settings_joins_and_follows_the_cluster() {
     let mut cluster = TestCluster::start(3).await;
-    let leader = cluster.ready().await;
+    cluster.ready().await;
     let mut different = settings();
     different.lease_time_secs = 60;
     different.domain = "other".into();
     let stranger = cluster.add_node(4, different, TOKEN).await;
-    let mut refused = stranger.refused();
-    let reason = tokio::time::timeout(support::WAIT, refused.wait_for(|r| r.is_some()))
+    stranger
+        .raft()
+        .wait(Some(support::WAIT))
+        .metrics(
+            |m| {
+                m.membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|id| id == 4)
+            },
+            "node 4 becomes a voter",
+        )
         .await
-        .expect("refused in time")
-        .expect("watch open")
-        .clone()
-        .expect("a reason");
-    assert!(
-        reason.contains("dhcp.lease_time") && reason.contains("dns.domain"),
-        "{reason}"
+        .expect("joined despite its file");
+    let deadline = Instant::now() + support::WAIT;
+    while !stranger.replica().read().table.is_initialized() {
+        assert!(Instant::now() < deadline, "node 4 never got the settings");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        stranger.replica().read().table.settings(),
+        Some(&settings()),
+        "the newcomer holds the cluster's settings, not its file's"
     );
-    let members = cluster
+    assert!(stranger.refused().borrow().is_none());
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_settings_reach_every_replica_in_log_order() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.ready().await;
+    let mut grown = settings();
+    grown.lease_time_secs += 60;
+    let answer = cluster
         .node(leader)
-        .metrics()
-        .membership_config
-        .membership()
-        .clone();
-    assert!(
-        members.get_node(&4).is_none(),
-        "the refused node was not added"
-    );
+        .write(Command::ChangeSettings {
+            settings: grown.clone(),
+            now: cluster.node(leader).clock().now_millis(),
+            based_on: Some(settings()),
+        })
+        .await
+        .expect("committed");
+    assert_eq!(answer, Response::Done);
+    all_applied(&cluster, leader).await;
+    for node in cluster.nodes.values() {
+        assert_eq!(node.replica().read().table.settings(), Some(&grown));
+    }
     cluster.shutdown().await;
 }
 

@@ -23,11 +23,24 @@ pub struct ServerConfig {
     /// for a whole lease, and one with a single DNS host loses every name
     /// when that host dies.
     pub members_complete: bool,
+    /// Hostnames no client is granted (`dhcp.denied_hostnames`, default in
+    /// `raftmasq_config::defaults`), lowercase labels.
+    pub denied_hostnames: Vec<String>,
+    /// Share of the pool (percent) renewals of unknown addresses may bind per
+    /// lease time (`dhcp.unknown_renewals_max_percent`).
+    pub unknown_renewals_max_percent: u8,
 }
 
 impl ServerConfig {
     pub fn is_ours(&self, server_id: Ipv4Addr) -> bool {
         server_id == self.server_id || self.cluster_server_ids.contains(&server_id)
+    }
+
+    /// Whether the name a client asks for is on the deny list, compared as the
+    /// label it would become (first label, any case).
+    pub fn denies_hostname(&self, requested: &str) -> bool {
+        raftmasq_state::normalize_hostname(requested)
+            .is_some_and(|label| self.denied_hostnames.contains(&label))
     }
 }
 
@@ -109,20 +122,32 @@ pub struct Role {
     /// The node can get a write committed (it is, or follows, a leader that
     /// holds a quorum). Without it no address is granted (degraded mode).
     pub has_quorum: bool,
+    /// A voter; a learner is silent to every DHCP message, with or without
+    /// quorum (`IgnoreReason::Learner`).
+    pub is_voter: bool,
 }
 
 impl Role {
     pub const LEADER: Role = Role {
         is_leader: true,
         has_quorum: true,
+        is_voter: true,
     };
     pub const FOLLOWER: Role = Role {
         is_leader: false,
         has_quorum: true,
+        is_voter: true,
     };
     pub const ISOLATED: Role = Role {
         is_leader: false,
         has_quorum: false,
+        is_voter: true,
+    };
+    /// A learner, whatever its view of the leader.
+    pub const LEARNER: Role = Role {
+        is_leader: false,
+        has_quorum: true,
+        is_voter: false,
     };
 }
 
@@ -131,5 +156,8 @@ impl Role {
 pub struct Context {
     pub server: Arc<ServerConfig>,
     pub arrival: Arrival,
+    /// The datagram's IP source: 0.0.0.0 from a client without an address,
+    /// the relay's address for a relayed one.
+    pub source: Ipv4Addr,
     pub role: Role,
 }

@@ -22,6 +22,7 @@ use crate::decode::{ClientRequest, MessageKind};
 use crate::offers::OfferBook;
 use crate::options::Naming;
 use crate::reply::{self, BuildError, NakReason, Network, Reply, ReplyKind, ReplySpec};
+use crate::unknown_renewals;
 
 /// The client state a DHCPREQUEST is sent from (RFC 2131 §4.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +52,10 @@ impl RequestState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IgnoreReason {
+    /// This node is a learner: it never answers DHCP, in any mode, so a
+    /// learner's bridge address is never a client's server identifier (its
+    /// containers are served by the leader over the shared segment).
+    Learner,
     /// The cluster has no settings yet.
     NotInitialized,
     /// Some member's bridge address is not known yet, so the DNS server list
@@ -78,6 +83,12 @@ pub enum IgnoreReason {
     /// RELEASE of a lease this client does not hold: another identity or
     /// another MAC holds it, or nobody does.
     ReleaseNotOwner,
+    /// RELEASE unicast from an IP address that is not the lease's (RFC 2131
+    /// §4.4.6: the client releases from the address it gives back).
+    ReleaseWrongSource,
+    /// DECLINE of a lease this client does not hold: another identity or
+    /// another MAC holds it, or nobody does.
+    DeclineNotOwner,
     /// INIT-REBOOT from a client we have no record of: another server's client
     /// (RFC 2131 §4.3.2: MUST remain silent).
     UnknownClient,
@@ -104,6 +115,17 @@ pub enum IgnoreReason {
 }
 
 impl IgnoreReason {
+    /// Ignored because the message would have changed another client's lease:
+    /// a forgery, or a clone of a container. Logged as well as counted.
+    pub fn is_foreign_lease_change(&self) -> bool {
+        matches!(
+            self,
+            IgnoreReason::ReleaseNotOwner
+                | IgnoreReason::ReleaseWrongSource
+                | IgnoreReason::DeclineNotOwner
+        )
+    }
+
     /// Ignored because only a leader with a quorum may answer it, which
     /// this node is not right now: the next leader should (`server/held.rs`).
     pub fn awaits_a_leader(&self) -> bool {
@@ -121,6 +143,7 @@ impl IgnoreReason {
 
     pub fn label(&self) -> &'static str {
         match self {
+            IgnoreReason::Learner => "learner",
             IgnoreReason::NotInitialized => "not_initialized",
             IgnoreReason::MembersIncomplete => "members_incomplete",
             IgnoreReason::ForeignRelay => "foreign_relay",
@@ -132,6 +155,8 @@ impl IgnoreReason {
             IgnoreReason::UnclassifiableRequest => "unclassifiable_request",
             IgnoreReason::ReleaseWithoutAddress => "release_without_address",
             IgnoreReason::ReleaseNotOwner => "release_not_owner",
+            IgnoreReason::ReleaseWrongSource => "release_wrong_source",
+            IgnoreReason::DeclineNotOwner => "decline_not_owner",
             IgnoreReason::UnknownClient => "unknown_client",
             IgnoreReason::UnknownLease => "unknown_lease",
             IgnoreReason::PoolExhausted => "pool_exhausted",
@@ -340,6 +365,9 @@ fn decide_inner(
     offers: &mut OfferBook,
     now: Millis,
 ) -> Result<Decision, IgnoreReason> {
+    if !context.role.is_voter {
+        return Err(IgnoreReason::Learner);
+    }
     let settings = table.settings().ok_or(IgnoreReason::NotInitialized)?;
     if !context.server.members_complete {
         return Err(IgnoreReason::MembersIncomplete);
@@ -379,12 +407,21 @@ fn decide_inner(
         Step::Request(RequestState::Selecting, address) => Ok(decider.bind(address)),
         Step::SelectingWithoutAddress => decider.selecting_pending_offer(offers),
         Step::Request(RequestState::InitReboot, address) => decider.init_reboot(address),
-        Step::Request(state, address) => decider.renew(state, address),
+        Step::Request(state, address) => decider.renew(state, address, offers),
         Step::Decline(address) => {
+            // RFC 2131 §4.3.3: option 50 names the address found in use, and
+            // only the client it was leased to may give it up; its identity
+            // AND MAC must match, as for a RELEASE (client ids are visible in
+            // every broadcast on the bridge). The state machine checks the
+            // same on the committed state.
+            if !owns(table, request, address) {
+                return Err(IgnoreReason::DeclineNotOwner);
+            }
             offers.withdraw(&request.client_id);
             Ok(Decision::Propose(DhcpProposal {
                 command: Command::Decline {
                     client_id: request.client_id.clone(),
+                    mac: Some(request.mac),
                     address,
                     now,
                 },
@@ -398,11 +435,17 @@ fn decide_inner(
             // option 61 from another MAC frees nothing. The state machine
             // checks the same on the committed state; this check only spares
             // the log a write that would be refused.
-            let owned = table.lease_by_address(address).is_some_and(|lease| {
-                lease.client_id == request.client_id && lease.mac == request.mac
-            });
-            if !owned {
+            if !owns(table, request, address) {
                 return Err(IgnoreReason::ReleaseNotOwner);
+            }
+            // §4.4.6: the client unicasts its RELEASE from the address it
+            // gives back. One that comes from another address on the bridge
+            // (not 0.0.0.0, not a relay) is someone else's, whatever chaddr says.
+            let from_another_address = !context.source.is_unspecified()
+                && !request.is_relayed()
+                && context.source != address;
+            if from_another_address {
+                return Err(IgnoreReason::ReleaseWrongSource);
             }
             offers.withdraw(&request.client_id);
             Ok(Decision::Propose(DhcpProposal {
@@ -417,6 +460,15 @@ fn decide_inner(
         }
         Step::Inform => decider.inform(),
     }
+}
+
+/// Whether the lease on `address` is the requesting client's: its identity
+/// and its MAC. Under `dhcp.client_identity = "mac"` the identity is the MAC,
+/// so both say the same; under `client-id` a copied option 61 is not enough.
+fn owns(table: &LeaseTable, request: &ClientRequest, address: Ipv4Addr) -> bool {
+    table
+        .lease_by_address(address)
+        .is_some_and(|lease| lease.client_id == request.client_id && lease.mac == request.mac)
 }
 
 /// How much earlier than a follower heard a broadcast the leader may have
@@ -476,11 +528,21 @@ struct Decider<'a> {
 }
 
 impl Decider<'_> {
+    /// What the state machine is asked to bind. A hostname on the deny list
+    /// (`dhcp.denied_hostnames`) is left out here, on the node that decides,
+    /// so the command in the log carries no such name and every replica
+    /// applies the same thing; names the zone itself holds (static records,
+    /// name servers) the state machine refuses, since only it knows them as
+    /// of the moment the command applies.
     fn lease_request(&self, address: Option<Ipv4Addr>) -> LeaseRequest {
+        let hostname = self
+            .request
+            .requested_hostname()
+            .filter(|name| !self.server.denies_hostname(name));
         LeaseRequest {
             client_id: self.request.client_id.clone(),
             mac: self.request.mac,
-            hostname: self.request.requested_hostname().map(str::to_string),
+            hostname: hostname.map(str::to_string),
             requested_address: address,
             seen_by: Some(self.server.node_id),
         }
@@ -637,7 +699,12 @@ impl Decider<'_> {
     }
 
     /// RFC 2131 §4.3.2 RENEWING and REBINDING: extend the lease on `ciaddr`.
-    fn renew(&self, state: RequestState, address: Ipv4Addr) -> Result<Decision, IgnoreReason> {
+    fn renew(
+        &self,
+        state: RequestState,
+        address: Ipv4Addr,
+        offers: &mut OfferBook,
+    ) -> Result<Decision, IgnoreReason> {
         if !self.settings.subnet.contains(&address) {
             return self.nak(NakReason::WrongSubnet);
         }
@@ -656,7 +723,7 @@ impl Decider<'_> {
             // dnsmasq's --dhcp-authoritative (which LXD sets): bind exactly
             // that address if it is free for this client, NAK otherwise, so a
             // running container keeps its address instead of starting over.
-            return Ok(self.bind(address));
+            return self.bind_unknown(address, offers);
         }
         Ok(Decision::Propose(DhcpProposal {
             command: Command::Renew {
@@ -667,6 +734,29 @@ impl Decider<'_> {
             },
             pending: Some(self.pending(address, ReplyKind::Ack)),
         }))
+    }
+
+    /// The authoritative bind of a renewal for an address nobody holds, within
+    /// this node's part of the budget (`unknown_renewals`): past it, or for an address not
+    /// free for this client, a NAK sends the client back to DISCOVER.
+    fn bind_unknown(
+        &self,
+        address: Ipv4Addr,
+        offers: &mut OfferBook,
+    ) -> Result<Decision, IgnoreReason> {
+        let (client, mac) = (&self.request.client_id, self.request.mac);
+        if !self.table.is_available_to(client, mac, address, self.now) {
+            return self.nak(NakReason::Unavailable);
+        }
+        let pool = self.settings.range.len();
+        let nodes = self.server.cluster_server_ids.len();
+        let percent = self.server.unknown_renewals_max_percent;
+        let limit = unknown_renewals::per_node_limit(pool, percent, nodes);
+        let window_ms = self.lease_time_secs().saturating_mul(1000);
+        if !offers.unknown_renewals.try_take(limit, window_ms, self.now) {
+            return self.nak(NakReason::UnknownRenewalLimit);
+        }
+        Ok(self.bind(address))
     }
 
     /// RFC 2131 §4.3.5: configuration only; no lease time, yiaddr zero, to ciaddr.

@@ -18,6 +18,7 @@ pub mod offers;
 pub mod options;
 pub mod reply;
 pub mod server;
+pub mod unknown_renewals;
 pub mod wire;
 
 #[cfg(any(test, feature = "testing"))]

@@ -10,6 +10,8 @@ use std::net::Ipv4Addr;
 
 use raftmasq_state::{ClientId, Millis};
 
+use crate::unknown_renewals::UnknownRenewals;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Offer {
     client: ClientId,
@@ -18,6 +20,10 @@ struct Offer {
 
 /// Pending offers, indexed by address, client and expiry; every operation is
 /// O(log n). Time is an argument: an offer whose `expires_at <= now` is gone.
+///
+/// The book is what this node remembers between decisions without
+/// replicating it, so it also carries the budget of renewals for unknown
+/// addresses ([`UnknownRenewals`]): `decide` gets one mutable value.
 #[derive(Debug, Clone, Default)]
 pub struct OfferBook {
     by_address: BTreeMap<Ipv4Addr, Offer>,
@@ -25,6 +31,8 @@ pub struct OfferBook {
     by_expiry: BTreeSet<(Millis, Ipv4Addr)>,
     /// Where the next scan of the free pool starts (next-fit).
     scan_start: u32,
+    /// Addresses this node bound for renewals of leases it had no record of.
+    pub unknown_renewals: UnknownRenewals,
 }
 
 impl OfferBook {

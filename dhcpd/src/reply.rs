@@ -67,6 +67,9 @@ pub enum NakReason {
     Rejected,
     /// The committed lease was not the one asked for.
     LeaseMismatch,
+    /// A renewal for an address the cluster has no lease for, past this
+    /// node's budget for them (`unknown_renewals`): the client starts over.
+    UnknownRenewalLimit,
 }
 
 impl NakReason {
@@ -78,6 +81,7 @@ impl NakReason {
             NakReason::HeldByOther => "held_by_other",
             NakReason::Rejected => "rejected",
             NakReason::LeaseMismatch => "lease_mismatch",
+            NakReason::UnknownRenewalLimit => "unknown_renewal_limit",
         }
     }
 }

@@ -10,14 +10,15 @@ use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use raftmasq_state::{Command, LeaseTable, Millis, Response};
+use raftmasq_limits::SharedLogLimiter;
+use raftmasq_state::{Command, LeaseTable, MacAddr, Millis, Response};
 use tracing::{debug, info, warn};
 
 use crate::context::{Arrival, Context, Role, ServerConfig};
 use crate::decide::{Decision, IgnoreReason, answered_since, decide, finish};
-use crate::decode::decode;
+use crate::decode::{ClientRequest, MessageKind, decode};
 use crate::offers::OfferBook;
-use crate::reply::{Reply, ReplyKind};
+use crate::reply::{NakReason, Reply, ReplyKind};
 
 mod held;
 mod lease_log;
@@ -61,23 +62,9 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, reply: &Reply) -> impl Future<Output = io::Result<()>> + Send;
 }
 
-/// Logs at most one line per interval for a noisy condition (malformed floods).
-struct RateLimitedLog {
-    last: Mutex<Option<Instant>>,
-    every: Duration,
-}
-
-impl RateLimitedLog {
-    fn allow(&self) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < self.every) {
-            return false;
-        }
-        *last = Some(now);
-        true
-    }
-}
+/// One warning of a kind per 10 s: a flood costs six lines a minute, and
+/// the counters say how many there were.
+const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How often the server looks whether this node has taken over. Whether it
 /// may serve also depends on how long ago a quorum acknowledged it, which no
@@ -104,7 +91,16 @@ pub struct DhcpServer<C, T> {
     offers: Mutex<OfferBook>,
     held: Mutex<HeldRequests>,
     stats: Arc<ServerStats>,
-    malformed_log: RateLimitedLog,
+    malformed_log: SharedLogLimiter<()>,
+    /// Forged or cloned RELEASE/DECLINE (`IgnoreReason::is_foreign_lease_change`).
+    foreign_change_log: SharedLogLimiter<()>,
+    /// Renewals of unknown addresses NAKed past the budget.
+    unknown_renewal_log: SharedLogLimiter<()>,
+    /// Denied hostnames asked for.
+    denied_name_log: SharedLogLimiter<()>,
+    /// Requests that could not be committed, per client MAC: a client
+    /// retransmits every few seconds while the cluster cannot commit.
+    not_committed_log: SharedLogLimiter<MacAddr>,
 }
 
 /// Stops the takeover watch when the server loop ends.
@@ -124,10 +120,11 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
             offers: Mutex::new(OfferBook::default()),
             held: Mutex::new(HeldRequests::default()),
             stats: Arc::default(),
-            malformed_log: RateLimitedLog {
-                last: Mutex::new(None),
-                every: Duration::from_secs(10),
-            },
+            malformed_log: SharedLogLimiter::new(WARNING_INTERVAL),
+            foreign_change_log: SharedLogLimiter::new(WARNING_INTERVAL),
+            unknown_renewal_log: SharedLogLimiter::new(WARNING_INTERVAL),
+            denied_name_log: SharedLogLimiter::new(WARNING_INTERVAL),
+            not_committed_log: SharedLogLimiter::new(WARNING_INTERVAL),
         })
     }
 
@@ -233,11 +230,13 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         let role = self.cluster.role();
         // A follower of a leader stays silent to every broadcast (`decide`:
         // not_leader), so it keeps them as they are, undecoded: the leader
-        // may be dead already, and then the next one answers them.
+        // may be dead already, and then the next one answers them. A learner
+        // never leads: it keeps nothing (`decide`: learner).
         if heard == Heard::Now
             && received.arrival == Arrival::Broadcast
             && role.has_quorum
             && !role.is_leader
+            && role.is_voter
         {
             self.hold(received);
             return;
@@ -249,7 +248,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
             }
             Err(reason) => {
                 self.stats.count_dropped(reason);
-                if self.malformed_log.allow() {
+                if self.malformed_log.check(&()).is_some() {
                     warn!(source = %received.source, %reason, "malformed dhcp packet dropped (further drops logged at most every 10 s)");
                 }
                 return;
@@ -261,6 +260,7 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         let context = Context {
             server: self.cluster.server_config(),
             arrival: received.arrival,
+            source: *received.source.ip(),
             role,
         };
         let now = self.cluster.now();
@@ -281,9 +281,24 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         if matches!(heard, Heard::BeforeTakeover { .. }) {
             self.stats.count_event(Event::AnsweredAfterTakeover);
         }
+        self.note_denied_hostname(&request, &decision);
         match decision {
             Decision::Ignore(reason) => {
                 self.stats.count_ignored(reason);
+                if reason.is_foreign_lease_change() && self.foreign_change_log.check(&()).is_some()
+                {
+                    let ip = match request.kind {
+                        MessageKind::Decline => request.requested_address,
+                        _ => Some(request.ciaddr),
+                    };
+                    warn!(
+                        client_mac = %request.mac,
+                        ip = ?ip,
+                        source = %received.source,
+                        reason = reason.label(),
+                        "dhcp message for a lease its sender does not hold ignored (further ones logged at most every 10 s)"
+                    );
+                }
                 debug!(client_mac = %request.mac, xid = request.xid, reason = reason.label(), "dhcp request ignored");
                 if heard == Heard::Now && reason.awaits_a_leader() {
                     self.hold(received);
@@ -329,7 +344,9 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
                             // Silence: the client retransmits, and a NAK would be wrong
                             // when the lease may well be valid.
                             server.stats.count_event(Event::CommitFailed);
-                            warn!(client_mac = %request.mac, xid = request.xid, command = kind, %error, "not committed; no reply sent");
+                            if let Some(suppressed) = server.not_committed_log.check(&request.mac) {
+                                warn!(client_mac = %request.mac, xid = request.xid, command = kind, %error, suppressed, "not committed; no reply sent");
+                            }
                         }
                     }
                 });
@@ -337,8 +354,35 @@ impl<C: Cluster, T: Transport> DhcpServer<C, T> {
         }
     }
 
+    /// Counts, and logs now and then, a client whose hostname was left out
+    /// of its lease request for being on `dhcp.denied_hostnames`.
+    fn note_denied_hostname(&self, request: &ClientRequest, decision: &Decision) {
+        let Decision::Propose(proposal) = decision else {
+            return;
+        };
+        let Command::Bind { request: asked, .. } = &proposal.command else {
+            return;
+        };
+        let Some(name) = request.requested_hostname() else {
+            return;
+        };
+        if asked.hostname.is_some() {
+            return;
+        }
+        self.stats.count_event(Event::DeniedHostname);
+        if self.denied_name_log.check(&()).is_some() {
+            info!(client_mac = %request.mac, xid = request.xid, hostname = %loggable(name), "denied hostname not granted (dhcp.denied_hostnames; further ones logged at most every 10 s)");
+        }
+    }
+
     async fn send(&self, reply: &Reply) {
         self.stats.count_reply(reply.kind);
+        if reply.nak_reason == Some(NakReason::UnknownRenewalLimit) {
+            self.stats.count_event(Event::UnknownRenewalRefused);
+            if self.unknown_renewal_log.check(&()).is_some() {
+                warn!(client_mac = %reply.mac, xid = reply.xid, "renewal of an address without a lease NAKed: this node's part of the budget for them is spent (dhcp.unknown_renewals_max_percent; further ones logged at most every 10 s)");
+            }
+        }
         match self.transport.send(reply).await {
             // NAKs and ACKs without quorum change no lease, so no lease line
             // tells of them; offers and ACKs are at debug beside their lease line.

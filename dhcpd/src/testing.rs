@@ -59,6 +59,18 @@ pub fn server_config() -> ServerConfig {
             boot: BootFields::default(),
         },
         members_complete: true,
+        // The config's defaults.
+        denied_hostnames: [
+            "localhost",
+            "localdomain",
+            "ip6-localhost",
+            "ip6-loopback",
+            "wpad",
+            "isatap",
+        ]
+        .map(String::from)
+        .to_vec(),
+        unknown_renewals_max_percent: 10,
     }
 }
 
@@ -80,6 +92,7 @@ pub fn context(arrival: Arrival, role: Role) -> Context {
     Context {
         server: Arc::new(server_config()),
         arrival,
+        source: Ipv4Addr::UNSPECIFIED,
         role,
     }
 }
@@ -252,6 +265,7 @@ pub fn decode_and_decide(data: &[u8]) {
                 let context = Context {
                     server: Arc::clone(&server),
                     arrival,
+                    source: Ipv4Addr::UNSPECIFIED,
                     role,
                 };
                 let mut offers = OfferBook::new();

@@ -17,8 +17,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/raftmasq/raftmasq.toml";
     version,
     about = "Inspect and manage a raftmasq cluster (DHCP leases, DNS records, members)",
     long_about = "Inspect and manage a raftmasq cluster through the admin API of a node.\n\n\
-        By default dnsctl talks to the node on this host, found from the daemon's configuration \
-        (node.admin_addr), and uses its cluster token for writes. Reads come from that node's \
+        By default dnsctl talks to the node on this host, found from the daemon's configuration: \
+        its admin socket (node.admin_socket; root and the raftmasq group), else node.admin_addr \
+        with the admin token (node.admin_token_file). Reads come from that node's \
         replica and work while other members are down; --consistent asks for a linearizable read. \
         Writes reach the leader from any node.\n\n\
         Exit codes: 0 success, 1 error, 2 usage error; `status` also exits 3 when degraded \
@@ -29,12 +30,19 @@ pub struct Cli {
     /// The daemon's configuration file, to find the local node and its token.
     #[arg(long, short, global = true, env = "RAFTMASQ_CONFIG", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
-    /// Admin API address of the node to talk to (overrides the configuration).
+    /// The node to talk to (overrides the configuration): its admin socket
+    /// (a path), `https://HOST:PORT`, or `HOST:PORT` (plain HTTP).
     #[arg(long, global = true, env = "DNSCTL_NODE", value_name = "ADDR")]
     pub node: Option<String>,
-    /// File holding the cluster token, for writes to a node that is not on loopback.
+    /// File holding the admin token (node.admin_token_file), for the admin
+    /// API over TCP; the admin socket needs none.
     #[arg(long, global = true, env = "DNSCTL_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// CA certificate(s) to trust for an HTTPS node (default: the
+    /// configuration's cluster.tls.ca_file, which signs `raftmasq cert
+    /// issue-admin` certificates).
+    #[arg(long, global = true, env = "DNSCTL_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Print JSON (stable, documented in docs/dnsctl.md) instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -53,15 +61,19 @@ pub enum Command {
     /// Exits 0 healthy, 3 degraded (a member unreachable, or DHCP waiting
     /// for a member's bridge address), 4 without quorum or leader.
     Status,
-    /// Add, promote or remove cluster members.
-    #[command(subcommand)]
-    Members(MembersCommand),
+    /// List members and their roles (voter or learner); add, promote,
+    /// demote or remove them.
+    Members(MembersArgs),
     /// Fixed addresses (and names) for MAC addresses.
     #[command(subcommand)]
     Reservations(ReservationsCommand),
     /// Static DNS records (A, AAAA, CNAME, TXT, SRV, MX).
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// The cluster-wide settings (range, lease time, hostname policy, ...):
+    /// show them, and change them live on every node at once.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
     /// Release a lease now: the address returns to the pool, the name is freed.
     Release { address: Ipv4Addr },
     /// Hostname conflicts: who holds a name, who asked later, what it got instead.
@@ -125,6 +137,35 @@ pub enum Command {
     Man {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+}
+
+/// `dnsctl settings`.
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// The cluster's values, which keys can change live, and where the
+    /// asked node's file differs (that node follows the cluster).
+    Show,
+    /// Change one key for the whole cluster, written as in the file:
+    /// `dnsctl settings set dhcp.range 10.0.0.10-10.0.0.250`,
+    /// `dnsctl settings set dhcp.lease_time 2h`. A shrunk range that would
+    /// leave leases outside it is refused with the leases listed.
+    /// Afterwards edit every host's file to match (nodes follow the
+    /// cluster meanwhile, and say their file differs).
+    Set {
+        /// dhcp.range, dhcp.lease_time, dhcp.decline_quarantine,
+        /// dhcp.duplicate_hostnames (dhcp.subnet, dns.domain and
+        /// dhcp.client_identity cannot change live).
+        key: String,
+        /// As the file writes it: `2h`, `reject`, `10.0.0.10-10.0.0.250`.
+        value: String,
+    },
+    /// Make a configuration file's cluster-wide keys the cluster's (e.g.
+    /// after editing it on one host); prints what changed.
+    Apply {
+        /// A raftmasq.toml (default: --config).
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
     },
 }
 
@@ -202,8 +243,17 @@ impl SortKey {
     }
 }
 
+#[derive(Debug, Args)]
+pub struct MembersArgs {
+    /// Without a subcommand: list the members and their roles.
+    #[command(subcommand)]
+    pub command: Option<MembersCommand>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
+    /// Each member's role (voter or learner), the leader, its addresses.
+    List,
     /// Add a node as a learner (it replicates, does not vote).
     Add {
         id: u64,
@@ -213,8 +263,12 @@ pub enum MembersCommand {
         #[arg(long)]
         admin_addr: Option<String>,
     },
-    /// Make a caught-up learner a voter.
+    /// Make a caught-up learner a voter (it may then lead).
     Promote { id: u64 },
+    /// Make a voter a learner: it keeps replicating and answering DNS, and
+    /// no longer votes or leads. Refused for the last voter, and when too
+    /// few of the remaining voters are up to carry on.
+    Demote { id: u64 },
     /// Remove a member (voter or learner).
     Remove { id: u64 },
 }

@@ -39,12 +39,20 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(outcome) => {
             let mut stdout = std::io::stdout().lock();
+            let colour = output::use_colour(
+                stdout.is_terminal(),
+                std::env::var("NO_COLOR").ok().as_deref(),
+            );
+            let text = output::terminal_safe(&outcome.text, colour);
             // A closed pipe (`dnsctl leases | head`) is not an error worth reporting.
-            let _ = stdout.write_all(outcome.text.as_bytes());
+            let _ = stdout.write_all(text.as_bytes());
             ExitCode::from(outcome.exit_code)
         }
         Err(error) => {
-            eprintln!("dnsctl: {error}");
+            eprintln!(
+                "dnsctl: {}",
+                output::terminal_safe(&error.to_string(), false)
+            );
             ExitCode::from(error.exit_code())
         }
     }

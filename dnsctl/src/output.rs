@@ -1,7 +1,53 @@
 //! Human output: aligned tables, relative times, and colour only where it helps
-//! (a terminal, and never with `NO_COLOR`).
+//! (a terminal, and never with `NO_COLOR`); and [`terminal_safe`], which every
+//! byte dnsctl prints passes through.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+
+/// `text` made safe to print on a terminal: every control character but
+/// newline and tab (C0, DEL, C1, so every ESC sequence) and every bidi
+/// override is written as a `\u00XX` escape. Hostnames come from DHCP clients
+/// (option 12 is any bytes a container sends), so without this `dnsctl
+/// leases` would run an attacker's escape sequences in the operator's
+/// terminal (retitle it, move the cursor, hide lines). The escape is JSON's
+/// own, so JSON output stays valid JSON with the same meaning (serde_json
+/// leaves DEL and C1 raw). With `colour`, the colour codes [`table`] writes
+/// itself are kept; data cannot carry one, since each [`Cell`] is made safe
+/// before it is painted.
+pub fn terminal_safe(text: &str, colour: bool) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if colour
+            && let Some(code) = OWN_COLOUR_CODES
+                .iter()
+                .find(|code| rest.starts_with(**code))
+        {
+            out.push_str(code);
+            rest = &rest[code.len()..];
+            continue;
+        }
+        if is_unsafe(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    Cow::Owned(out)
+}
+
+/// The SGR sequences [`paint`] writes: reset, dim, red, green, yellow.
+const OWN_COLOUR_CODES: [&str; 5] = ["\x1b[0m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m"];
+
+fn is_unsafe(c: char) -> bool {
+    let bidi_override = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    (c.is_control() && c != '\n' && c != '\t') || bidi_override
+}
 
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty
 /// (<https://no-color.org>).
@@ -26,11 +72,15 @@ pub struct Cell {
 }
 
 impl Cell {
+    /// A cell of `text`, made [`terminal_safe`] (no colour of its own) so
+    /// that widths count what is printed and nothing in it is painted over.
     pub fn new(text: impl Into<String>, tone: Tone) -> Cell {
-        Cell {
-            text: text.into(),
-            tone,
-        }
+        let text: String = text.into();
+        let text = match terminal_safe(&text, false) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(safe) => safe,
+        };
+        Cell { text, tone }
     }
 }
 
@@ -124,6 +174,49 @@ pub fn or_dash<T: ToString>(value: Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_and_escape_sequences_are_escaped() {
+        let hostname = "evil\x1b]0;pwned\x07\x1b[2J\r\u{9b}31m\x7f\u{202e}txt";
+        let safe = terminal_safe(hostname, false);
+        assert_eq!(
+            safe,
+            "evil\\u001b]0;pwned\\u0007\\u001b[2J\\u000d\\u009b31m\\u007f\\u202etxt"
+        );
+        assert!(!safe.chars().any(|c| c.is_control()));
+        assert!(matches!(
+            terminal_safe("web-1\tok\n", false),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(terminal_safe("ünïcode ✓", true), "ünïcode ✓");
+    }
+
+    #[test]
+    fn only_our_own_colour_codes_survive_and_only_with_colour() {
+        let painted = paint("bound", Tone::Good, true);
+        assert_eq!(terminal_safe(&painted, true), painted);
+        assert_eq!(terminal_safe(&painted, false), "\\u001b[32mbound\\u001b[0m");
+        // Other SGR codes are not ours: concealed text, blinking.
+        assert_eq!(terminal_safe("\x1b[8mx", true), "\\u001b[8mx");
+    }
+
+    #[test]
+    fn escaped_json_stays_valid_json_with_the_same_value() {
+        let value = serde_json::json!({ "requested_hostname": "a\u{7f}b\u{9b}c\x1bd" });
+        let text = serde_json::to_string(&value).unwrap();
+        let safe = terminal_safe(&text, false);
+        assert!(!safe.chars().any(|c| c.is_control()));
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn table_cells_carry_no_control_characters_and_align_on_what_is_printed() {
+        let rows = vec![vec![Cell::from("a\x1b[2Jb"), Cell::from("x")]];
+        let text = table(&["name", "other"], &rows, true);
+        assert!(text.contains("a\\u001b[2Jb  x"), "{text}");
+        assert!(!text.contains("\x1b[2J"));
+    }
 
     #[test]
     fn relative_times_are_short_and_round_up() {

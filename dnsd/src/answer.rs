@@ -1,16 +1,19 @@
 //! From request bytes to response messages: header checks, EDNS (RFC 6891),
-//! opcodes, access control, and truncation. Synchronous and socket-free; the
-//! server module does the I/O and the forwarder the upstream round trips.
+//! TSIG (RFC 8945, the decisions in `tsig`), opcodes, access control,
+//! truncation and signing. Synchronous and socket-free; the server module
+//! does the I/O and the forwarder the upstream round trips.
 
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::rdata::tsig::TSIG;
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
 use ipnet::IpNet;
 
 use crate::lookup::{self, Lookup, View};
 use crate::transfer;
+use crate::tsig::{self, Checked, Keyring, Refusal, ResponseTsig};
 
 /// Largest DNS message (the TCP length prefix is 16 bits).
 const MAX_TCP_MESSAGE: usize = u16::MAX as usize;
@@ -30,6 +33,9 @@ pub(crate) enum Transport {
 pub(crate) struct Policy {
     pub allow_recursion: Vec<IpNet>,
     pub secondaries: Vec<IpAddr>,
+    /// If set, AXFR/IXFR need a request signed with this key, and the
+    /// address list is not consulted.
+    pub transfer_key: Option<Name>,
     pub max_udp_payload: u16,
 }
 
@@ -42,6 +48,16 @@ impl Policy {
     pub fn is_secondary(&self, client: IpAddr) -> bool {
         let client = canonical(client);
         self.secondaries.iter().any(|s| canonical(*s) == client)
+    }
+
+    /// Whether `client`, whose request was signed with `key` (if any), may
+    /// transfer a zone: with a transfer key, by the key alone (as BIND's
+    /// `allow-transfer { key k; }`); without, by address.
+    pub fn transfer_allowed(&self, client: IpAddr, key: Option<&Name>) -> bool {
+        match &self.transfer_key {
+            Some(required) => key == Some(required),
+            None => self.is_secondary(client),
+        }
     }
 }
 
@@ -67,6 +83,8 @@ pub(crate) struct Context {
     /// Largest response that may go back over UDP.
     pub udp_limit: u16,
     pub transport: Transport,
+    /// The TSIG every response carries: `None` for an unsigned request.
+    pub tsig: Option<ResponseTsig>,
 }
 
 impl Context {
@@ -87,6 +105,14 @@ impl Context {
     pub fn qtype(&self) -> Option<RecordType> {
         self.query.as_ref().map(Query::query_type)
     }
+
+    /// The key a verified request was signed with.
+    pub fn signed_by(&self) -> Option<&Name> {
+        match &self.tsig {
+            Some(ResponseTsig::Signed(signing)) => Some(signing.key()),
+            _ => None,
+        }
+    }
 }
 
 /// A request that passed the header checks: one IN query with opcode QUERY.
@@ -101,13 +127,36 @@ pub(crate) enum Parsed {
     Query(Request),
     /// An error answered without looking at the zones.
     Reply(Context, Message),
+    /// A signed request whose TSIG did not hold: NOTAUTH, with the TSIG
+    /// error in `ctx.tsig`; `key` is the key name the request gave.
+    TsigRefused {
+        ctx: Context,
+        reply: Message,
+        refusal: Refusal,
+        key: Name,
+    },
     /// Not worth an answer: too short to carry an ID, or itself a response
     /// (answering responses invites reflection loops).
     Drop,
 }
 
+/// What checking a request needs besides its bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checks<'k> {
+    pub transport: Transport,
+    pub max_udp_payload: u16,
+    pub keys: &'k Keyring,
+    /// Unix seconds, for TSIG's time check and Time Signed.
+    pub now_secs: u64,
+}
+
 /// Decodes and checks a request.
-pub(crate) fn parse(bytes: &[u8], transport: Transport, max_udp_payload: u16) -> Parsed {
+pub(crate) fn parse(bytes: &[u8], checks: &Checks<'_>) -> Parsed {
+    let Checks {
+        transport,
+        max_udp_payload,
+        ..
+    } = *checks;
     let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
         return Parsed::Drop;
     };
@@ -124,6 +173,7 @@ pub(crate) fn parse(bytes: &[u8], transport: Transport, max_udp_payload: u16) ->
         dnssec_ok: false,
         udp_limit: PLAIN_UDP_LIMIT,
         transport,
+        tsig: None,
     };
     let Ok(message) = Message::from_vec(bytes) else {
         // Includes a second OPT record (RFC 6891 §6.1.1) and malformed options.
@@ -145,14 +195,28 @@ pub(crate) fn parse(bytes: &[u8], transport: Transport, max_udp_payload: u16) ->
             .max_payload()
             .clamp(PLAIN_UDP_LIMIT, max_udp_payload.max(PLAIN_UDP_LIMIT));
         ctx.edns = Some(ours);
-        if edns.version() > 0 {
-            // §6.1.3: answer BADVERS with the highest version we do implement.
-            let reply = ctx.response(ResponseCode::BADVERS);
-            return Parsed::Reply(ctx, reply);
-        }
+    }
+    if let Some(signature) = &message.signature
+        && let Some(refused) = check_tsig(&mut ctx, bytes, signature, checks)
+    {
+        return refused;
+    }
+    if message.edns.as_ref().is_some_and(|edns| edns.version() > 0) {
+        // RFC 6891 §6.1.3: answer BADVERS with the highest version we do implement.
+        let reply = ctx.response(ResponseCode::BADVERS);
+        return Parsed::Reply(ctx, reply);
     }
     if message.op_code != OpCode::Query {
-        // UPDATE, NOTIFY (we are the primary), STATUS, IQUERY and unassigned codes.
+        // UPDATE, NOTIFY (we are the primary), STATUS, IQUERY and unassigned
+        // codes. As BIND (`dns_message_reply`): every header flag but QR is
+        // cleared (no RD, CD or AD echoed: they mean something only to a
+        // query), and the question is echoed only for NOTIFY and UPDATE,
+        // whose first section has a meaning we know (the zone).
+        ctx.recursion_desired = false;
+        ctx.checking_disabled = false;
+        if !matches!(message.op_code, OpCode::Notify | OpCode::Update) {
+            ctx.query = None;
+        }
         let reply = ctx.response(ResponseCode::NotImp);
         return Parsed::Reply(ctx, reply);
     }
@@ -168,12 +232,41 @@ pub(crate) fn parse(bytes: &[u8], transport: Transport, max_udp_payload: u16) ->
     Parsed::Query(Request { ctx, query })
 }
 
+/// Checks a request's TSIG: verified, `ctx` signs every answer (and `None`);
+/// refused, the NOTAUTH answer to send instead.
+fn check_tsig(
+    ctx: &mut Context,
+    bytes: &[u8],
+    signature: &Record<TSIG>,
+    checks: &Checks<'_>,
+) -> Option<Parsed> {
+    match tsig::check(bytes, signature, checks.keys, checks.now_secs) {
+        Checked::Verified(signing) => {
+            ctx.tsig = Some(ResponseTsig::Signed(signing));
+            None
+        }
+        Checked::Refused(refusal, response_tsig) => {
+            ctx.tsig = Some(response_tsig);
+            let reply = ctx.response(ResponseCode::NotAuth);
+            Some(Parsed::TsigRefused {
+                ctx: ctx.clone(),
+                reply,
+                refusal,
+                key: signature.name.clone(),
+            })
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// Responses ready to encode (several only for AXFR).
     Messages(Vec<Message>),
     /// Ask an upstream resolver.
     Forward,
+    /// A zone transfer this client may not have (by address, or for want
+    /// of the transfer key): REFUSED, counted and logged by the caller.
+    TransferRefused(Message),
 }
 
 /// Answers a parsed request from the zones, or decides to forward it.
@@ -189,8 +282,8 @@ pub(crate) fn respond(
     let recursion = policy.recursion_allowed(client);
     let reply = |rcode| Outcome::Messages(vec![ctx.response(rcode)]);
     if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-        if !policy.is_secondary(client) {
-            return reply(ResponseCode::Refused);
+        if !policy.transfer_allowed(client, ctx.signed_by()) {
+            return Outcome::TransferRefused(ctx.response(ResponseCode::Refused));
         }
         let Some(zone) = view
             .zone_named(&lookup::key(qname))
@@ -262,32 +355,117 @@ fn transfer_messages(ctx: &Context, records: Vec<Record>) -> Vec<Message> {
     messages
 }
 
-/// Encodes a response, truncating it for UDP (RFC 2181 §9: TC set, and the
-/// answer dropped rather than half an RRset sent); the client retries over TCP.
+/// Encodes the responses to one request, each truncated for UDP if it must
+/// be (RFC 2181 §9: TC set, and the answer dropped rather than half an RRset
+/// sent; the client retries over TCP), and each with the request's TSIG:
+/// signed ones chained message to message (RFC 8945 §5.3.1), and a
+/// truncated one signed as truncated (§5.3).
+pub(crate) fn encode_all(ctx: &Context, messages: &[Message]) -> Vec<Vec<u8>> {
+    let mut seal = Seal::of(ctx);
+    messages
+        .iter()
+        .map(|message| encode_sealed(ctx, message, &mut seal))
+        .collect()
+}
+
+/// [`encode_all`] for one message.
 pub(crate) fn encode(ctx: &Context, message: &Message) -> Vec<u8> {
+    encode_sealed(ctx, message, &mut Seal::of(ctx))
+}
+
+fn encode_sealed(ctx: &Context, message: &Message, seal: &mut Seal<'_>) -> Vec<u8> {
     let limit = match ctx.transport {
         Transport::Udp => usize::from(ctx.udp_limit),
         Transport::Tcp => MAX_TCP_MESSAGE,
     };
-    match message.to_vec() {
-        Ok(bytes) if bytes.len() <= limit => bytes,
-        Ok(_) if ctx.transport == Transport::Udp => {
+    match seal.seal(message) {
+        Some((bytes, mac)) if bytes.len() <= limit => {
+            seal.advance(mac);
+            bytes
+        }
+        Some(_) if ctx.transport == Transport::Udp => {
             let mut truncated = ctx.response(message.metadata.response_code);
             truncated.metadata = message.metadata;
             truncated.metadata.truncation = true;
-            encode_or_servfail(ctx, &truncated)
+            sealed_or_servfail(ctx, &truncated, seal)
         }
-        _ => encode_or_servfail(ctx, &ctx.response(ResponseCode::ServFail)),
+        _ => sealed_or_servfail(ctx, &ctx.response(ResponseCode::ServFail), seal),
     }
 }
 
-fn encode_or_servfail(ctx: &Context, message: &Message) -> Vec<u8> {
-    message.to_vec().unwrap_or_else(|_| {
+fn sealed_or_servfail(ctx: &Context, message: &Message, seal: &mut Seal<'_>) -> Vec<u8> {
+    let sealed = seal.seal(message).or_else(|| {
         // Only a question we could not re-encode gets here: drop it too.
         let mut bare = ctx.response(ResponseCode::ServFail);
         bare.queries.clear();
-        bare.to_vec().unwrap_or_default()
-    })
+        seal.seal(&bare)
+    });
+    match sealed {
+        Some((bytes, mac)) => {
+            seal.advance(mac);
+            bytes
+        }
+        None => Vec::new(),
+    }
+}
+
+/// How the responses to one request are closed: not at all, with a fixed
+/// unsigned TSIG (BADKEY, BADSIG), or signed.
+enum Seal<'c> {
+    Plain,
+    Unsigned(&'c Record<TSIG>),
+    Signed(tsig::Chain<'c>),
+}
+
+impl<'c> Seal<'c> {
+    fn of(ctx: &'c Context) -> Self {
+        match &ctx.tsig {
+            None => Seal::Plain,
+            Some(ResponseTsig::Unsigned(record)) => Seal::Unsigned(record),
+            Some(ResponseTsig::Signed(signing)) => Seal::Signed(signing.chain()),
+        }
+    }
+
+    /// The wire form of `message` closed this way, and the MAC to chain
+    /// from if it is sent.
+    fn seal(&self, message: &Message) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        match self {
+            Seal::Plain => Some((message.to_vec().ok()?, None)),
+            Seal::Unsigned(record) => Some((
+                tsig::with_signature(message, Box::new((*record).clone()))?,
+                None,
+            )),
+            Seal::Signed(chain) => {
+                let unsigned = message.to_vec().ok()?;
+                let (record, mac) = chain.sign(&unsigned)?;
+                Some((tsig::with_signature(message, record)?, Some(mac)))
+            }
+        }
+    }
+
+    fn advance(&mut self, mac: Option<Vec<u8>>) {
+        if let (Seal::Signed(chain), Some(mac)) = (self, mac) {
+            chain.advance(mac);
+        }
+    }
+}
+
+/// An empty answer with TC set, for a datagram the rate limiter slips
+/// (`None`: not a query worth one).
+pub(crate) fn slipped(bytes: &[u8], max_udp_payload: u16) -> Option<Vec<u8>> {
+    let keys = Keyring::default();
+    let checks = Checks {
+        transport: Transport::Udp,
+        max_udp_payload,
+        keys: &keys,
+        now_secs: 0,
+    };
+    let Parsed::Query(request) = parse(bytes, &checks) else {
+        return None;
+    };
+    let mut message = request.ctx.response(ResponseCode::NoError);
+    message.metadata.truncation = true;
+    message.to_vec().ok()
 }
 
 /// For metrics: the response code of an encoded response.

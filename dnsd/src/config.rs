@@ -5,9 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 
 use crate::error::DnsError;
+use crate::rrl::RateLimit;
 
 /// UDP payload size we advertise and honour (the DNS flag day 2020 value).
 pub const DEFAULT_UDP_PAYLOAD: u16 = 1232;
@@ -46,6 +47,50 @@ pub struct DnsServerConfig {
     pub max_udp_payload: u16,
     /// Idle TCP connections are closed after this long (RFC 7766 §6.2.3).
     pub tcp_idle_timeout: Duration,
+    /// TSIG keys (RFC 8945): requests signed with one are verified and
+    /// answered signed; any other signed request gets NOTAUTH/BADKEY.
+    pub tsig_keys: Vec<TsigKey>,
+    /// If set, the name of one of `tsig_keys`: AXFR and IXFR need a request
+    /// signed with it (from any address; `secondaries` is then only where
+    /// NOTIFY goes), and NOTIFY is signed with it.
+    pub transfer_key: Option<String>,
+    /// UDP response-rate limiting; `None` (the default) is off.
+    pub rate_limit: Option<RateLimit>,
+    /// TCP connections open at once, over all TCP listeners; more are
+    /// closed at once (`limits.dns_tcp_connections`).
+    pub tcp_max_connections: usize,
+    /// TCP connections open at once from one client address
+    /// (`limits.connections_per_client`).
+    pub tcp_max_per_client: usize,
+    /// The bridge's IPv6 /64 (`ipv6.prefix`): lease names get the AAAA of
+    /// their MAC's EUI-64 address in it, and its `ip6.arpa` zone answers
+    /// PTR for those. `None`: IPv4 only.
+    pub ipv6_prefix: Option<Ipv6Net>,
+}
+
+/// A TSIG key: name, algorithm and the shared secret (already decoded).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigKey {
+    pub name: String,
+    pub algorithm: TsigAlgorithmName,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The TSIG algorithms we sign and verify with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsigAlgorithmName {
+    HmacSha256,
+    HmacSha512,
 }
 
 impl DnsServerConfig {
@@ -66,6 +111,12 @@ impl DnsServerConfig {
             cache_size: 10_000,
             max_udp_payload: DEFAULT_UDP_PAYLOAD,
             tcp_idle_timeout: Duration::from_secs(10),
+            tsig_keys: Vec::new(),
+            transfer_key: None,
+            rate_limit: None,
+            tcp_max_connections: 256,
+            tcp_max_per_client: 32,
+            ipv6_prefix: None,
         }
     }
 
@@ -93,6 +144,13 @@ impl DnsServerConfig {
                 address: *address,
             });
         }
+        if let Some(prefix) = self.ipv6_prefix
+            && (prefix.prefix_len() != 64 || prefix.addr() != prefix.network())
+        {
+            return Err(invalid(format!(
+                "ipv6_prefix {prefix}: SLAAC names need a /64 without host bits"
+            )));
+        }
         if self.max_udp_payload < 512 {
             return Err(invalid("max_udp_payload must be at least 512".into()));
         }
@@ -105,6 +163,7 @@ impl DnsServerConfig {
             ttl: secs(self.ttl),
             negative_ttl: secs(self.negative_ttl),
             nameservers,
+            ipv6_prefix: self.ipv6_prefix,
         })
     }
 }
@@ -133,4 +192,5 @@ pub(crate) struct ZoneConfig {
     pub ttl: u32,
     pub negative_ttl: u32,
     pub nameservers: Vec<NameServer>,
+    pub ipv6_prefix: Option<Ipv6Net>,
 }

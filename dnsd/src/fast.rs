@@ -1,5 +1,6 @@
-//! The fast path for the queries a cloud's DNS mostly gets: a plain A query
-//! for a lease name, or a PTR query for a leased address, over UDP.
+//! The fast path for the queries a cloud's DNS mostly gets: a plain A (or,
+//! with IPv6 on, AAAA) query for a lease name, or a PTR query for a leased
+//! IPv4 address, over UDP.
 //!
 //! It reads the request bytes in place and writes the answer straight into a
 //! reusable buffer: no hickory message, no `Name`, no allocation. It takes only
@@ -21,6 +22,7 @@ use crate::zones::parse_octet;
 const HEADER_LEN: usize = 12;
 const TYPE_A: u16 = 1;
 const TYPE_PTR: u16 = 12;
+const TYPE_AAAA: u16 = 28;
 const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 /// Longest name on the wire (RFC 1035 §2.3.4), and so the longest dotted form.
@@ -53,6 +55,8 @@ pub(crate) struct FastContext<'a> {
 pub(crate) enum FastType {
     A,
     Ptr,
+    /// A lease name's EUI-64 address (`slaac`).
+    Aaaa,
 }
 
 /// A request in the one shape the fast path takes.
@@ -106,17 +110,16 @@ pub(crate) fn try_answer(
     out.extend_from_slice(&QNAME_POINTER);
     match question.qtype {
         FastType::A => {
-            let label = name.strip_suffix(domain)?.strip_suffix('.')?;
-            if label.is_empty()
-                || label.contains('.')
-                || ctx.config.nameservers.iter().any(|ns| ns.lower == name)
-                || !table.records_named(name).is_empty()
-            {
-                return None;
-            }
-            let address = table.address_of_name_at(label, ctx.now)?;
+            let address = lease_address(name, domain, table, ctx)?;
             write_record_head(out, TYPE_A, ctx.config.ttl, 4);
             out.extend_from_slice(&address.octets());
+        }
+        FastType::Aaaa => {
+            let prefix = ctx.config.ipv6_prefix?;
+            let address = lease_address(name, domain, table, ctx)?;
+            let mac = table.lease_by_address(address)?.mac;
+            write_record_head(out, TYPE_AAAA, ctx.config.ttl, 16);
+            out.extend_from_slice(&crate::slaac::address(prefix, mac).octets());
         }
         FastType::Ptr => {
             let address = reverse_address(name)?;
@@ -191,6 +194,7 @@ fn parse(request: &[u8]) -> Option<Question<'_>> {
     let qtype = match qtype {
         TYPE_A => FastType::A,
         TYPE_PTR => FastType::Ptr,
+        TYPE_AAAA => FastType::Aaaa,
         _ => return None,
     };
     let edns = if count(10) == 1 {
@@ -272,6 +276,25 @@ fn write_opt(out: &mut Vec<u8>, max_payload: u16, dnssec_ok: bool) {
     let flags = if dnssec_ok { DNSSEC_OK } else { 0 };
     out.extend_from_slice(&flags.to_be_bytes());
     out.extend_from_slice(&0u16.to_be_bytes());
+}
+
+/// The address of the live lease named `name` when that lease is all the
+/// name holds (no NS, no static record of that name).
+fn lease_address(
+    name: &str,
+    domain: &str,
+    table: &LeaseTable,
+    ctx: &FastContext<'_>,
+) -> Option<Ipv4Addr> {
+    let label = name.strip_suffix(domain)?.strip_suffix('.')?;
+    if label.is_empty()
+        || label.contains('.')
+        || ctx.config.nameservers.iter().any(|ns| ns.lower == name)
+        || !table.records_named(name).is_empty()
+    {
+        return None;
+    }
+    table.address_of_name_at(label, ctx.now)
 }
 
 /// `d.c.b.a.in-addr.arpa` (four canonical decimal octets) as `a.b.c.d`.

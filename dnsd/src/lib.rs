@@ -4,7 +4,8 @@
 //!
 //! Shape (see `DESIGN.md`): `answer` turns request bytes into responses,
 //! `lookup` answers from a borrowed table and the caller's clock, `transfer`
-//! lists a zone for AXFR; `server`, `forward` and `notify` do the I/O.
+//! lists a zone for AXFR, `tsig` checks and signs TSIG, `rrl` limits UDP
+//! answers per client prefix; `server`, `forward` and `notify` do the I/O.
 
 mod answer;
 mod cache;
@@ -14,16 +15,20 @@ mod fast;
 mod forward;
 mod lookup;
 mod notify;
+mod rrl;
 mod rrs;
 mod server;
+mod slaac;
 mod source;
 mod stats;
 mod transfer;
+mod tsig;
 mod udp;
 mod zones;
 
-pub use config::{DEFAULT_UDP_PAYLOAD, DnsServerConfig};
+pub use config::{DEFAULT_UDP_PAYLOAD, DnsServerConfig, TsigAlgorithmName, TsigKey};
 pub use error::DnsError;
+pub use rrl::RateLimit;
 pub use server::{Clock, DnsServer};
 pub use source::{MemoryZoneSource, ZoneSource};
 pub use stats::register_metrics;

@@ -13,7 +13,8 @@ use raftmasq_state::{LeaseTable, Millis, RecordData};
 
 use crate::config::ZoneConfig;
 use crate::rrs;
-use crate::zones::{self, ReverseName, Zone, ZoneKind};
+use crate::slaac;
+use crate::zones::{self, ReverseName, ReverseName6, Zone, ZoneKind};
 
 /// Longest CNAME chain followed inside our zones (BIND follows 16; we hold few).
 const MAX_CNAME_CHAIN: usize = 8;
@@ -36,7 +37,7 @@ impl<'a> View<'a> {
             table,
             serial,
             config,
-            zones: zones::zones(&config.domain, subnet),
+            zones: zones::zones(&config.domain, subnet, config.ipv6_prefix),
             now,
         }
     }
@@ -180,7 +181,9 @@ fn node(view: &View<'_>, zone: &Zone, rel: &str, lname: &str, owner: &Name) -> N
     match zone.kind {
         ZoneKind::Forward => {
             forward_node(view, rel, lname, owner, &mut records);
-            let exists = !records.is_empty() || is_empty_non_terminal(view, lname);
+            let exists = !records.is_empty()
+                || is_empty_non_terminal(view, lname)
+                || (!rel.is_empty() && view.table.has_machine_name_under(rel));
             Node { records, exists }
         }
         ZoneKind::Reverse { net, subnet } => match zones::parse_reverse(net, rel) {
@@ -206,7 +209,55 @@ fn node(view: &View<'_>, zone: &Zone, rel: &str, lname: &str, owner: &Name) -> N
                 exists: false,
             },
         },
+        ZoneKind::Reverse6 { prefix } => match zones::parse_reverse6(prefix, rel) {
+            ReverseName6::Address(address) => {
+                if let Some(label) = name_of_slaac_address(view, prefix, address)
+                    && let Some(target) = rrs::absolute(&format!("{label}.{}", config.domain))
+                {
+                    records.push(rrs::ptr(owner.clone(), config.ttl, target));
+                }
+                let exists = !records.is_empty();
+                Node { records, exists }
+            }
+            // Every interior node of a /64 zone leads to addresses: NODATA.
+            ReverseName6::Interior => Node {
+                records,
+                exists: true,
+            },
+            ReverseName6::Invalid => Node {
+                records,
+                exists: false,
+            },
+        },
     }
+}
+
+/// The lease name whose MAC forms `address` by EUI-64, if that lease is
+/// bound and has not ended by the view's clock. Leases are walked (no index
+/// by MAC), but only for an address whose interface identifier has EUI-64's
+/// `ff:fe`, and only for PTR questions in the `ip6.arpa` zone. With several
+/// live leases of one MAC (client-id identity) the lowest address's name wins.
+fn name_of_slaac_address<'t>(
+    view: &View<'t>,
+    prefix: ipnet::Ipv6Net,
+    address: std::net::Ipv6Addr,
+) -> Option<&'t str> {
+    let mac = slaac::mac_of(prefix, address)?;
+    view.table
+        .leases()
+        .filter(|lease| lease.mac == mac)
+        .find_map(|lease| view.table.name_of_address_at(lease.address, view.now))
+}
+
+/// The AAAA of the lease at `address`: its MAC's EUI-64 address in the
+/// bridge's prefix, when IPv6 is on.
+pub(crate) fn slaac_address_of_lease(
+    view: &View<'_>,
+    address: std::net::Ipv4Addr,
+) -> Option<std::net::Ipv6Addr> {
+    let prefix = view.config.ipv6_prefix?;
+    let lease = view.table.lease_by_address(address)?;
+    Some(slaac::address(prefix, lease.mac))
 }
 
 fn forward_node(view: &View<'_>, rel: &str, lname: &str, owner: &Name, records: &mut Vec<Record>) {
@@ -218,16 +269,24 @@ fn forward_node(view: &View<'_>, rel: &str, lname: &str, owner: &Name, records: 
     let has_cname = statics
         .iter()
         .any(|r| matches!(r.data, RecordData::Cname { .. }));
-    // Lease names are single labels under the domain. A static CNAME owns its
-    // name outright (RFC 1034 §3.6.2), so it hides a lease of the same name.
+    // Lease names are a label under the domain, or two for an LXD instance
+    // of another project (`c1.web`). A static CNAME owns its name outright
+    // (RFC 1034 §3.6.2), so it hides a lease of the same name.
     if !has_cname
         && !rel.is_empty()
-        && !rel.contains('.')
         && let Some(address) = view.table.address_of_name_at(rel, view.now)
     {
         let duplicate = statics.iter().any(|r| r.data == RecordData::A { address });
         if !duplicate {
             records.push(rrs::a(owner.clone(), config.ttl, address));
+        }
+        if let Some(v6) = slaac_address_of_lease(view, address) {
+            let duplicate = statics
+                .iter()
+                .any(|r| r.data == RecordData::Aaaa { address: v6 });
+            if !duplicate {
+                records.push(rrs::aaaa(owner.clone(), config.ttl, v6));
+            }
         }
     }
     records.extend(

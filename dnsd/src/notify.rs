@@ -5,14 +5,18 @@
 //! per interval: the secondary then transfers the newest serial once. Each
 //! NOTIFY is resent with a doubling timeout until the secondary answers
 //! (§3.6), and a newer one supersedes an older one still being retried.
+//!
+//! With `dns.transfer_key` each NOTIFY is TSIG-signed with it, and only an
+//! answer whose TSIG verifies counts as acknowledged (a secondary that
+//! refuses the key answers NOTAUTH: counted as `refused`, not retried).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, Record, RecordType, TSigner};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -22,17 +26,31 @@ use tracing::{debug, warn};
 use crate::config::ZoneConfig;
 use crate::lookup::View;
 use crate::rrs;
+use crate::server::Clock;
 use crate::source::ZoneSource;
 
 /// Sends per NOTIFY before giving up (BIND tries 5 times).
 const ATTEMPTS: u32 = 5;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct NotifySettings {
     pub targets: Vec<SocketAddr>,
     pub interval: Duration,
     pub timeout: Duration,
     pub source: Option<IpAddr>,
+    /// The transfer key, which signs every NOTIFY.
+    pub key: Option<TSigner>,
+    /// Time Signed comes from the server's clock (Unix ms).
+    pub clock: Clock,
+}
+
+/// How one NOTIFY ended.
+enum Delivery {
+    Acknowledged,
+    /// Answered with an error (e.g. NOTAUTH: the secondary does not know
+    /// our key), or with a TSIG that does not verify.
+    Refused(String),
+    Unanswered,
 }
 
 /// The NOTIFY for one zone: opcode NOTIFY, AA, the zone's SOA as question
@@ -114,12 +132,16 @@ async fn send(target: SocketAddr, message: Message, settings: NotifySettings) {
         .first()
         .map(|q| q.name().to_string())
         .unwrap_or_default();
-    match try_send(target, &message, &settings).await {
-        Ok(true) => {
+    match try_send(target, message, &settings).await {
+        Ok(Delivery::Acknowledged) => {
             debug!(%target, %zone, "notify acknowledged");
             crate::stats::notified("acknowledged");
         }
-        Ok(false) => {
+        Ok(Delivery::Refused(why)) => {
+            warn!(%target, %zone, why, "notify refused");
+            crate::stats::notified("refused");
+        }
+        Ok(Delivery::Unanswered) => {
             warn!(%target, %zone, attempts = ATTEMPTS, "notify not acknowledged");
             crate::stats::notified("unanswered");
         }
@@ -132,9 +154,9 @@ async fn send(target: SocketAddr, message: Message, settings: NotifySettings) {
 
 async fn try_send(
     target: SocketAddr,
-    message: &Message,
+    mut message: Message,
     settings: &NotifySettings,
-) -> std::io::Result<bool> {
+) -> std::io::Result<Delivery> {
     let ip = settings.source.unwrap_or(if target.is_ipv4() {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     } else {
@@ -142,6 +164,12 @@ async fn try_send(
     });
     let socket = UdpSocket::bind((ip, 0)).await?;
     socket.connect(target).await?;
+    let mut verifier = match &settings.key {
+        Some(key) => message
+            .finalize(key, (settings.clock)() / 1000)
+            .map_err(std::io::Error::other)?,
+        None => None,
+    };
     let bytes = message.to_vec().map_err(std::io::Error::other)?;
     let mut buf = vec![0; 4096];
     let mut timeout = settings.timeout;
@@ -154,22 +182,30 @@ async fn try_send(
             // An ICMP refusal surfaces as an error on a connected socket;
             // count it as no answer and try again.
             let Ok(n) = received else { break };
-            let acknowledged = buf
-                .get(..n)
-                .and_then(|b| Message::from_vec(b).ok())
-                .is_some_and(|r| {
-                    r.metadata.id == message.metadata.id
-                        && r.metadata.message_type == MessageType::Response
-                        && r.metadata.op_code == OpCode::Notify
-                });
-            if acknowledged {
-                return Ok(true);
+            let Some(answer) = buf.get(..n) else { continue };
+            let Some(response) = Message::from_vec(answer).ok().filter(|r| {
+                r.metadata.id == message.metadata.id
+                    && r.metadata.message_type == MessageType::Response
+                    && r.metadata.op_code == OpCode::Notify
+            }) else {
+                continue;
+            };
+            if response.metadata.response_code != ResponseCode::NoError {
+                return Ok(Delivery::Refused(
+                    response.metadata.response_code.to_string(),
+                ));
             }
+            if let Some(verifier) = verifier.as_mut()
+                && let Err(error) = verifier.verify(answer)
+            {
+                return Ok(Delivery::Refused(format!("answer's TSIG: {error}")));
+            }
+            return Ok(Delivery::Acknowledged);
         }
         if tokio::time::Instant::now() < deadline {
             tokio::time::sleep_until(deadline).await;
         }
         timeout = timeout.saturating_mul(2);
     }
-    Ok(false)
+    Ok(Delivery::Unanswered)
 }

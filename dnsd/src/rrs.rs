@@ -75,6 +75,10 @@ pub(crate) fn a(owner: Name, ttl: u32, address: Ipv4Addr) -> Record {
     Record::from_rdata(owner, ttl, RData::A(A(address)))
 }
 
+pub(crate) fn aaaa(owner: Name, ttl: u32, address: std::net::Ipv6Addr) -> Record {
+    Record::from_rdata(owner, ttl, RData::AAAA(AAAA(address)))
+}
+
 pub(crate) fn ptr(owner: Name, ttl: u32, target: Name) -> Record {
     Record::from_rdata(owner, ttl, RData::PTR(PTR(target)))
 }

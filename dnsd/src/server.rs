@@ -1,10 +1,12 @@
 //! The I/O edge: UDP and TCP on sockets the caller bound, until cancelled.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::Name;
+use raftmasq_limits::{Admitted, BoundedListener, ListenerLimits, SharedLogLimiter};
 use raftmasq_state::Millis;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -13,19 +15,22 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::answer::{self, Outcome, Parsed, Policy, Request, Transport};
+use crate::answer::{self, Checks, Outcome, Parsed, Policy, Request, Transport};
 use crate::config::{DnsServerConfig, ZoneConfig};
 use crate::error::DnsError;
 use crate::fast::{self, FastContext};
 use crate::forward::Forwarder;
 use crate::lookup::View;
 use crate::notify::{self, NotifySettings};
+use crate::rrl::{RateLimiter, Verdict};
 use crate::source::ZoneSource;
 use crate::stats;
+use crate::tsig::Keyring;
 use crate::udp::{self, Inbox, Outbox};
 
-/// Concurrent TCP connections per listener; more are closed at once.
-const MAX_TCP_CONNECTIONS: usize = 256;
+/// How long a client may take to send a query's bytes once its length has
+/// arrived.
+const TCP_MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Concurrent forwarded UDP queries; beyond this, queries are dropped and
 /// the clients retry.
 const MAX_FORWARDS: usize = 1024;
@@ -49,6 +54,12 @@ struct Shared {
     clock: Clock,
     notify: NotifySettings,
     tcp_idle_timeout: Duration,
+    keys: Keyring,
+    /// `dns.rate_limit`; `None` when off, so the UDP loop pays one branch.
+    rate_limiter: Option<Mutex<RateLimiter>>,
+    /// At most one warning per interval for refused TSIG and transfers.
+    refusal_warnings: SharedLogLimiter<()>,
+    tcp_limits: ListenerLimits,
 }
 
 /// A request handled as far as it can be without waiting.
@@ -66,9 +77,21 @@ impl DnsServer {
         clock: Clock,
     ) -> Result<Self, DnsError> {
         let zone = config.zone_config()?;
+        let keys = Keyring::new(&config.tsig_keys)?;
+        let transfer_key = match &config.transfer_key {
+            Some(name) => Some(
+                keys.get(name)
+                    .ok_or_else(|| {
+                        DnsError::Config(format!("transfer_key {name} is not one of the tsig keys"))
+                    })?
+                    .clone(),
+            ),
+            None => None,
+        };
         let policy = Policy {
             allow_recursion: config.allow_recursion.clone(),
             secondaries: config.secondaries.iter().map(SocketAddr::ip).collect(),
+            transfer_key: transfer_key.as_ref().map(|k| k.signer_name().clone()),
             max_udp_payload: config.max_udp_payload,
         };
         let shared = Shared {
@@ -80,14 +103,26 @@ impl DnsServer {
                 config.upstream_timeout,
                 config.cache_size,
             ),
-            clock,
             notify: NotifySettings {
                 targets: config.secondaries.clone(),
                 interval: config.notify_interval,
                 timeout: config.notify_timeout,
                 source: config.notify_source,
+                key: transfer_key,
+                clock: clock.clone(),
             },
+            clock,
             tcp_idle_timeout: config.tcp_idle_timeout,
+            keys,
+            rate_limiter: config.rate_limit.map(|r| Mutex::new(RateLimiter::new(r))),
+            refusal_warnings: SharedLogLimiter::new(REFUSAL_WARNING_INTERVAL),
+            tcp_limits: ListenerLimits {
+                max_connections: config.tcp_max_connections,
+                max_per_client: config.tcp_max_per_client,
+                header_timeout: TCP_MESSAGE_TIMEOUT,
+                idle_timeout: config.tcp_idle_timeout,
+                request_timeout: config.tcp_idle_timeout,
+            },
         };
         Ok(DnsServer {
             shared: Arc::new(shared),
@@ -139,8 +174,15 @@ impl DnsServer {
                 shutdown.clone(),
             ));
         }
-        for listener in tcp {
-            tasks.spawn(serve_tcp(self.shared.clone(), listener, shutdown.clone()));
+        // One set of caps for every TCP listener: they share the handle budget.
+        let mut tcp = tcp.into_iter();
+        if let Some(listener) = tcp.next() {
+            let first = BoundedListener::new(listener, "dns-tcp", self.shared.tcp_limits);
+            for listener in tcp {
+                let bounded = first.sharing_caps(listener);
+                tasks.spawn(serve_tcp(self.shared.clone(), bounded, shutdown.clone()));
+            }
+            tasks.spawn(serve_tcp(self.shared.clone(), first, shutdown.clone()));
         }
         let shared = &self.shared;
         let notifier = notify::run(
@@ -182,11 +224,13 @@ impl DnsServer {
 impl Shared {
     /// Answers what the fast path can of one batch, all under one read of
     /// the table, into `outbox`; lists the indices of the other datagrams in
-    /// `general`. The read lock is held for the batch (at most
+    /// `general`, but for those the rate limiter held back (`verdicts`,
+    /// empty when it is off). The read lock is held for the batch (at most
     /// [`udp::BATCH`] lookups of about a microsecond each), not per query.
     fn answer_fast(
         &self,
         inbox: &Inbox,
+        verdicts: &[Verdict],
         outbox: &mut Outbox,
         general: &mut Vec<usize>,
         stats: &stats::FastStats,
@@ -199,6 +243,10 @@ impl Shared {
         };
         self.source.read(&mut |table, _serial| {
             for (index, (bytes, from)) in inbox.datagrams().enumerate() {
+                // Held back by the rate limiter: dealt with after the read.
+                if verdicts.get(index).is_some_and(|v| *v != Verdict::Answer) {
+                    continue;
+                }
                 let started = Instant::now();
                 let start = outbox.bytes.len();
                 let client = answer::client_ip(from);
@@ -226,7 +274,14 @@ impl Shared {
     /// Everything but the upstream round trip; synchronous and quick.
     fn step(&self, bytes: &[u8], from: SocketAddr, transport: Transport) -> Step {
         let started = Instant::now();
-        let request = match answer::parse(bytes, transport, self.policy.max_udp_payload) {
+        let now = (self.clock)();
+        let checks = Checks {
+            transport,
+            max_udp_payload: self.policy.max_udp_payload,
+            keys: &self.keys,
+            now_secs: now / 1000,
+        };
+        let request = match answer::parse(bytes, &checks) {
             Parsed::Drop => {
                 stats::dropped();
                 return Step::Done(Vec::new());
@@ -235,9 +290,19 @@ impl Shared {
                 stats::answered(ctx.qtype(), answer::rcode_of(&message), started);
                 return Step::Done(vec![answer::encode(&ctx, &message)]);
             }
+            Parsed::TsigRefused {
+                ctx,
+                reply,
+                refusal,
+                key,
+            } => {
+                stats::tsig_refused(refusal.label());
+                self.warn_refused(from, refusal.label(), &key);
+                stats::answered(ctx.qtype(), answer::rcode_of(&reply), started);
+                return Step::Done(vec![answer::encode(&ctx, &reply)]);
+            }
             Parsed::Query(request) => request,
         };
-        let now = (self.clock)();
         let client = answer::client_ip(from);
         let mut outcome = None;
         self.source.read(&mut |table, serial| {
@@ -248,13 +313,53 @@ impl Shared {
         let messages = match outcome {
             Some(Outcome::Forward) => return Step::Forward(Box::new(request), started),
             Some(Outcome::Messages(messages)) => messages,
+            Some(Outcome::TransferRefused(message)) => {
+                let reason = if self.policy.transfer_key.is_some() {
+                    "transfer_key_missing"
+                } else {
+                    "transfer_address"
+                };
+                stats::tsig_refused(reason);
+                let key = ctx.signed_by().cloned().unwrap_or_else(Name::root);
+                self.warn_refused(from, reason, &key);
+                vec![message]
+            }
             None => vec![ctx.response(ResponseCode::ServFail)],
         };
         let rcode = messages
             .first()
             .map_or(ResponseCode::ServFail, answer::rcode_of);
         stats::answered(ctx.qtype(), rcode, started);
-        Step::Done(messages.iter().map(|m| answer::encode(ctx, m)).collect())
+        Step::Done(answer::encode_all(ctx, &messages))
+    }
+
+    /// Logs a refused signed request or transfer, at most once per
+    /// [`REFUSAL_WARNING_INTERVAL`] (a client retrying, or a flood of forged
+    /// signatures, must not fill the log); the metric counts every one.
+    fn warn_refused(&self, from: SocketAddr, reason: &str, key: &Name) {
+        if let Some(suppressed) = self.refusal_warnings.check(&()) {
+            warn!(client = %from, reason, key = %key, suppressed, "dns request refused");
+        } else {
+            debug!(client = %from, reason, key = %key, "dns request refused");
+        }
+    }
+
+    /// The rate limiter's verdict on each datagram of a batch, into
+    /// `verdicts` (left empty when rate limiting is off).
+    fn rate_limit(&self, inbox: &Inbox, verdicts: &mut Vec<Verdict>) {
+        verdicts.clear();
+        let Some(limiter) = &self.rate_limiter else {
+            return;
+        };
+        let now = (self.clock)();
+        let mut limiter = limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        verdicts.extend(
+            inbox
+                .datagrams()
+                .map(|(_, from)| limiter.check(answer::client_ip(from), now)),
+        );
     }
 
     async fn forward(&self, request: Request, started: Instant) -> Vec<u8> {
@@ -276,6 +381,30 @@ impl Shared {
         message.metadata.recursion_available = true;
         stats::answered(ctx.qtype(), answer::rcode_of(&message), started);
         answer::encode(ctx, &message)
+    }
+}
+
+/// At most one warning about refused requests per this interval.
+const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A datagram the rate limiter held back: nothing, or an empty truncated
+/// answer (the client retries over TCP); counted either way.
+fn limited(
+    verdict: Verdict,
+    bytes: &[u8],
+    from: SocketAddr,
+    max_udp_payload: u16,
+    outbox: &mut Outbox,
+) {
+    match verdict {
+        Verdict::Slip => match answer::slipped(bytes, max_udp_payload) {
+            Some(truncated) => {
+                outbox.queue(&truncated, from);
+                stats::rate_limited("slipped");
+            }
+            None => stats::rate_limited("dropped"),
+        },
+        Verdict::Drop | Verdict::Answer => stats::rate_limited("dropped"),
     }
 }
 
@@ -334,6 +463,7 @@ fn answer_udp(
     let mut inbox = Inbox::new();
     let mut outbox = Outbox::new();
     let mut general = Vec::with_capacity(udp::BATCH);
+    let mut verdicts = Vec::with_capacity(udp::BATCH);
     let stats = stats::FastStats::new();
     while !shutdown.is_cancelled() {
         if let Err(error) = inbox.receive(socket) {
@@ -342,7 +472,22 @@ fn answer_udp(
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        shared.answer_fast(&inbox, &mut outbox, &mut general, &stats);
+        shared.rate_limit(&inbox, &mut verdicts);
+        shared.answer_fast(&inbox, &verdicts, &mut outbox, &mut general, &stats);
+        for (index, verdict) in verdicts.iter().enumerate() {
+            if let Some((bytes, from)) = inbox
+                .datagram(index)
+                .filter(|_| *verdict != Verdict::Answer)
+            {
+                limited(
+                    *verdict,
+                    bytes,
+                    from,
+                    shared.policy.max_udp_payload,
+                    &mut outbox,
+                );
+            }
+        }
         for (bytes, from) in general.drain(..).filter_map(|i| inbox.datagram(i)) {
             match shared.step(bytes, from, Transport::Udp) {
                 Step::Done(responses) => {
@@ -368,34 +513,22 @@ fn answer_udp(
     }
 }
 
+/// Accepts within the listener's caps (over them, or out of handles, the
+/// listener closes, pauses and logs by itself) until cancelled.
 async fn serve_tcp(
     shared: Arc<Shared>,
-    listener: TcpListener,
+    mut listener: BoundedListener,
     shutdown: CancellationToken,
 ) -> Result<(), DnsError> {
-    let connections = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
     let mut tasks = JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    warn!(%error, "tcp accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            debug!(%peer, "too many tcp connections, closing");
-            continue;
+            accepted = listener.accept() => accepted,
         };
         let shared = shared.clone();
         tasks.spawn(async move {
             serve_connection(&shared, stream, peer).await;
-            drop(permit);
         });
         while tasks.try_join_next().is_some() {}
     }
@@ -404,15 +537,18 @@ async fn serve_tcp(
 }
 
 /// Answers length-prefixed queries in order (RFC 7766 §8) until the client
-/// closes or stays idle too long.
-async fn serve_connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
+/// closes or stays idle too long. One query is answered at a time: a client
+/// pipelining more has them wait in its own socket buffer, so a connection
+/// never holds more than one query's work (and one forwarding socket).
+async fn serve_connection(shared: &Shared, mut stream: Admitted<TcpStream>, peer: SocketAddr) {
     let idle = shared.tcp_idle_timeout;
     loop {
         let Ok(Ok(len)) = tokio::time::timeout(idle, stream.read_u16()).await else {
             return;
         };
         let mut request = vec![0; usize::from(len)];
-        let Ok(Ok(_)) = tokio::time::timeout(idle, stream.read_exact(&mut request)).await else {
+        let read = stream.read_exact(&mut request);
+        let Ok(Ok(_)) = tokio::time::timeout(TCP_MESSAGE_TIMEOUT, read).await else {
             return;
         };
         let responses = shared.respond(&request, peer, Transport::Tcp).await;

@@ -9,7 +9,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use metrics::{Counter, Histogram};
 use raftmasq_api::metrics::{
-    DNS_DROPPED, DNS_FORWARD, DNS_NOTIFY, DNS_QUERIES, DNS_QUERY_DURATION,
+    DNS_DROPPED, DNS_FORWARD, DNS_NOTIFY, DNS_QUERIES, DNS_QUERY_DURATION, DNS_RATE_LIMITED,
+    DNS_REFUSED,
 };
 
 use crate::fast::FastType;
@@ -67,7 +68,17 @@ pub(crate) fn dropped() {
 /// The values of `raftmasq_dns_forward_total{result}`.
 pub(crate) const FORWARD_RESULTS: [&str; 3] = ["cache", "upstream", "failed"];
 /// The values of `raftmasq_dns_notify_total{result}`.
-pub(crate) const NOTIFY_RESULTS: [&str; 3] = ["acknowledged", "unanswered", "error"];
+pub(crate) const NOTIFY_RESULTS: [&str; 4] = ["acknowledged", "refused", "unanswered", "error"];
+/// The values of `raftmasq_dns_refused_total{reason}`.
+pub(crate) const REFUSED_REASONS: [&str; 5] = [
+    "badkey",
+    "badsig",
+    "badtime",
+    "transfer_key_missing",
+    "transfer_address",
+];
+/// The values of `raftmasq_dns_rate_limited_total{action}`.
+pub(crate) const RATE_LIMIT_ACTIONS: [&str; 2] = ["dropped", "slipped"];
 
 /// Counts a forwarded query by result (one of [`FORWARD_RESULTS`]).
 pub(crate) fn forwarded(result: &'static str) {
@@ -77,6 +88,16 @@ pub(crate) fn forwarded(result: &'static str) {
 /// Counts a NOTIFY by result (one of [`NOTIFY_RESULTS`]).
 pub(crate) fn notified(result: &'static str) {
     metrics::counter!(DNS_NOTIFY, "result" => result).increment(1);
+}
+
+/// Counts a refused signed request or transfer (one of [`REFUSED_REASONS`]).
+pub(crate) fn tsig_refused(reason: &'static str) {
+    metrics::counter!(DNS_REFUSED, "reason" => reason).increment(1);
+}
+
+/// Counts a datagram held back by the rate limiter (one of [`RATE_LIMIT_ACTIONS`]).
+pub(crate) fn rate_limited(action: &'static str) {
+    metrics::counter!(DNS_RATE_LIMITED, "action" => action).increment(1);
 }
 
 /// Registers the DNS families that have few series at zero (the query
@@ -90,6 +111,12 @@ pub fn register_metrics() {
     for result in NOTIFY_RESULTS {
         metrics::counter!(DNS_NOTIFY, "result" => result).increment(0);
     }
+    for reason in REFUSED_REASONS {
+        metrics::counter!(DNS_REFUSED, "reason" => reason).increment(0);
+    }
+    for action in RATE_LIMIT_ACTIONS {
+        metrics::counter!(DNS_RATE_LIMITED, "action" => action).increment(0);
+    }
     let noerror = rcode_label(ResponseCode::NoError);
     for qtype in [RecordType::A, RecordType::PTR] {
         metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(Some(qtype)), "rcode" => noerror)
@@ -102,6 +129,7 @@ pub fn register_metrics() {
 pub(crate) struct FastStats {
     a: Counter,
     ptr: Counter,
+    aaaa: Counter,
     duration: Histogram,
 }
 
@@ -113,6 +141,7 @@ impl FastStats {
         FastStats {
             a: metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(Some(RecordType::A)), "rcode" => noerror),
             ptr: metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(Some(RecordType::PTR)), "rcode" => noerror),
+            aaaa: metrics::counter!(DNS_QUERIES, "qtype" => qtype_label(Some(RecordType::AAAA)), "rcode" => noerror),
             duration: metrics::histogram!(DNS_QUERY_DURATION),
         }
     }
@@ -122,6 +151,7 @@ impl FastStats {
         match qtype {
             FastType::A => self.a.increment(1),
             FastType::Ptr => self.ptr.increment(1),
+            FastType::Aaaa => self.aaaa.increment(1),
         }
         self.duration.record(started.elapsed().as_secs_f64());
     }

@@ -36,7 +36,16 @@ pub(crate) fn zone_records(view: &View<'_>, zone: &Zone) -> Vec<Record> {
                             }
                 });
                 if !hidden && let Some(owner) = rrs::absolute(&fqdn) {
-                    records.push(rrs::a(owner, config.ttl, lease.address));
+                    records.push(rrs::a(owner.clone(), config.ttl, lease.address));
+                }
+                if let Some(v6) = crate::lookup::slaac_address_of_lease(view, lease.address)
+                    && !statics.iter().any(|r| {
+                        matches!(r.data, RecordData::Cname { .. })
+                            || r.data == RecordData::Aaaa { address: v6 }
+                    })
+                    && let Some(owner) = rrs::absolute(&fqdn)
+                {
+                    records.push(rrs::aaaa(owner, config.ttl, v6));
                 }
             }
             for record in view.table.records() {
@@ -52,6 +61,21 @@ pub(crate) fn zone_records(view: &View<'_>, zone: &Zone) -> Vec<Record> {
             for lease in live.filter(|l| subnet.contains(&l.address)) {
                 if let Some(label) = &lease.granted_name
                     && let Some(owner) = rrs::absolute(&crate::zones::ptr_name(lease.address))
+                    && let Some(target) = rrs::absolute(&format!("{label}.{}", config.domain))
+                {
+                    records.push(rrs::ptr(owner, config.ttl, target));
+                }
+            }
+        }
+        ZoneKind::Reverse6 { prefix } => {
+            // One PTR per EUI-64 address; with several leases of one MAC
+            // the lowest address's name, as lookups answer.
+            let mut seen = std::collections::HashSet::new();
+            for lease in live {
+                let address = crate::slaac::address(prefix, lease.mac);
+                if let Some(label) = &lease.granted_name
+                    && seen.insert(address)
+                    && let Some(owner) = rrs::absolute(&crate::zones::ptr6_name(address))
                     && let Some(target) = rrs::absolute(&format!("{label}.{}", config.domain))
                 {
                     records.push(rrs::ptr(owner, config.ttl, target));

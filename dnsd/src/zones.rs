@@ -3,10 +3,10 @@
 //! Names are handled as lowercase ASCII without the trailing dot, the form the
 //! lease table indexes them by.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::Name;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ZoneKind {
@@ -14,6 +14,9 @@ pub(crate) enum ZoneKind {
     Forward,
     /// An `in-addr.arpa` zone covering `net`: PTRs of leases.
     Reverse { net: Ipv4Net, subnet: Ipv4Net },
+    /// The `ip6.arpa` zone of the bridge's /64: PTRs of the EUI-64
+    /// addresses of leases (`slaac`).
+    Reverse6 { prefix: Ipv6Net },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,23 @@ impl Zone {
         }
     }
 
+    /// The `ip6.arpa` zone of `prefix`: one nibble label per 4 bits of the
+    /// prefix (the config crate makes it a /64, so 16 labels).
+    pub fn reverse6(prefix: Ipv6Net) -> Zone {
+        let nibbles = usize::from(prefix.prefix_len() / 4);
+        let mut labels: Vec<String> = nibbles_of(prefix.network())[..nibbles]
+            .iter()
+            .rev()
+            .map(|n| format!("{n:x}"))
+            .collect();
+        labels.push("ip6".into());
+        labels.push("arpa".into());
+        Zone {
+            apex: labels.join("."),
+            kind: ZoneKind::Reverse6 { prefix },
+        }
+    }
+
     /// The apex as a DNS name.
     pub fn name(&self) -> Name {
         // Apexes are built from validated labels, so this cannot fail in practice.
@@ -69,12 +89,16 @@ impl Zone {
     }
 }
 
-/// The zones served for `domain` and (once the replica knows it) `subnet`;
-/// the more specific zone first so a lookup picks the closest enclosing one.
-pub(crate) fn zones(domain: &str, subnet: Option<Ipv4Net>) -> Vec<Zone> {
-    let mut zones = Vec::with_capacity(2);
+/// The zones served for `domain`, (once the replica knows it) `subnet` and
+/// (with IPv6) `prefix`; the more specific zone first so a lookup picks the
+/// closest enclosing one.
+pub(crate) fn zones(domain: &str, subnet: Option<Ipv4Net>, prefix: Option<Ipv6Net>) -> Vec<Zone> {
+    let mut zones = Vec::with_capacity(3);
     if let Some(subnet) = subnet {
         zones.push(Zone::reverse(subnet));
+    }
+    if let Some(prefix) = prefix {
+        zones.push(Zone::reverse6(prefix));
     }
     zones.push(Zone::forward(domain));
     zones.sort_by_key(|z| std::cmp::Reverse(z.apex.matches('.').count()));
@@ -97,6 +121,63 @@ pub(crate) enum ReverseName {
     Network(Ipv4Net),
     /// Not an address (bad label, too many octets).
     Invalid,
+}
+
+/// A name inside an `ip6.arpa` zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReverseName6 {
+    /// 32 nibbles: a PTR owner.
+    Address(Ipv6Addr),
+    /// Fewer nibbles: an interior node of the zone.
+    Interior,
+    /// Not an address (bad label, too many nibbles).
+    Invalid,
+}
+
+/// Parses the labels of `relative` (below the apex of the zone for `prefix`).
+pub(crate) fn parse_reverse6(prefix: Ipv6Net, relative: &str) -> ReverseName6 {
+    let mut nibbles = nibbles_of(prefix.network());
+    let mut count = usize::from(prefix.prefix_len() / 4);
+    if !relative.is_empty() {
+        for label in relative.rsplit('.') {
+            let nibble = match label.as_bytes() {
+                [digit] => (*digit as char).to_digit(16),
+                _ => None,
+            };
+            let (Some(nibble), true) = (nibble, count < 32) else {
+                return ReverseName6::Invalid;
+            };
+            nibbles[count] = nibble as u8;
+            count += 1;
+        }
+    }
+    if count < 32 {
+        return ReverseName6::Interior;
+    }
+    let value = nibbles
+        .iter()
+        .fold(0u128, |acc, nibble| (acc << 4) | u128::from(*nibble));
+    ReverseName6::Address(Ipv6Addr::from(value))
+}
+
+/// The 32 nibbles of `address`, most significant first.
+fn nibbles_of(address: Ipv6Addr) -> [u8; 32] {
+    let mut nibbles = [0u8; 32];
+    for (index, octet) in address.octets().iter().enumerate() {
+        nibbles[2 * index] = octet >> 4;
+        nibbles[2 * index + 1] = octet & 0x0f;
+    }
+    nibbles
+}
+
+/// `b.a.9.8. … .ip6.arpa` for an IPv6 address (RFC 3596 §2.5).
+pub(crate) fn ptr6_name(address: Ipv6Addr) -> String {
+    let mut name = String::with_capacity(72);
+    for nibble in nibbles_of(address).iter().rev() {
+        name.push_str(&format!("{nibble:x}."));
+    }
+    name.push_str("ip6.arpa");
+    name
 }
 
 /// Parses the labels of `relative` (below the apex of a zone for `net`).
@@ -178,7 +259,7 @@ mod tests {
 
     #[test]
     fn names_fall_in_the_closest_zone() {
-        let zones = zones("lxd", Some(net("172.16.0.0/16")));
+        let zones = zones("lxd", Some(net("172.16.0.0/16")), None);
         let (zone, rel) = find(&zones, "c1.lxd").unwrap();
         assert_eq!((zone.apex.as_str(), rel), ("lxd", "c1"));
         let (zone, rel) = find(&zones, "16.172.in-addr.arpa").unwrap();
@@ -186,6 +267,31 @@ mod tests {
         assert!(find(&zones, "xlxd").is_none());
         assert!(find(&zones, "example.com").is_none());
         assert!(find(&zones, "17.172.in-addr.arpa").is_none());
+    }
+
+    #[test]
+    fn ip6_arpa_names_parse_nibble_by_nibble() {
+        let prefix: Ipv6Net = "fd42:1::/64".parse().unwrap();
+        let zone = Zone::reverse6(prefix);
+        assert_eq!(zone.apex, "0.0.0.0.0.0.0.0.1.0.0.0.2.4.d.f.ip6.arpa");
+        let address: Ipv6Addr = "fd42:1::ff:fe00:1".parse().unwrap();
+        let name = ptr6_name(address);
+        assert_eq!(
+            name,
+            "1.0.0.0.0.0.e.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.2.4.d.f.ip6.arpa"
+        );
+        let rel = zone.relative(&name).unwrap();
+        assert_eq!(parse_reverse6(prefix, rel), ReverseName6::Address(address));
+        assert_eq!(parse_reverse6(prefix, ""), ReverseName6::Interior);
+        assert_eq!(parse_reverse6(prefix, "0.0"), ReverseName6::Interior);
+        assert_eq!(parse_reverse6(prefix, "x.0"), ReverseName6::Invalid);
+        assert_eq!(parse_reverse6(prefix, "10.0"), ReverseName6::Invalid);
+        assert_eq!(
+            parse_reverse6(prefix, &format!("0.{rel}")),
+            ReverseName6::Invalid
+        );
+        let all = zones("lxd", Some(net("172.16.0.0/16")), Some(prefix));
+        assert_eq!(find(&all, &name).unwrap().0.apex, zone.apex);
     }
 
     #[test]

@@ -142,7 +142,10 @@ impl Client {
     /// instances, so nothing that happens in between is missed.
     pub async fn events(&self) -> Result<Events, Error> {
         let stream = self.connect().await?;
-        let connect = tokio_tungstenite::client_async("ws://lxd/1.0/events?type=lifecycle", stream);
+        let connect = tokio_tungstenite::client_async(
+            "ws://lxd/1.0/events?type=lifecycle&all-projects=true",
+            stream,
+        );
         let (socket, _) = tokio::time::timeout(REQUEST_TIMEOUT, connect)
             .await
             .map_err(|_| Error::Timeout {

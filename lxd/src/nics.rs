@@ -50,9 +50,9 @@ pub enum Problem {
     },
     /// The instance name is not a DNS label (1-63 letters, digits, hyphens).
     InvalidName { instance: String },
-    /// Instances outside the default project: LXD names them
-    /// `NAME.PROJECT`, two labels, and lease names are one label.
-    ProjectNotNamed { instance: String, project: String },
+    /// A project name that is not a DNS label: the instance cannot be
+    /// named `NAME.PROJECT` as LXD names it.
+    InvalidProject { instance: String, project: String },
     /// The static address key does not hold an IPv4 address.
     BadStatic {
         instance: String,
@@ -87,9 +87,9 @@ impl fmt::Display for Problem {
                 f,
                 "instance name {instance:?} is not a DNS label (1-63 letters, digits or hyphens): its NICs keep the client's own hostname"
             ),
-            Problem::ProjectNotNamed { instance, project } => write!(
+            Problem::InvalidProject { instance, project } => write!(
                 f,
-                "instance {instance} is in project {project}: LXD names it {instance}.{project}, two labels, and lease names are one label; its NICs keep the client's own hostname"
+                "instance {instance} is in project {project:?}, which is not a DNS label: it cannot be named {instance}.PROJECT; its NICs keep the client's own hostname"
             ),
             Problem::BadStatic {
                 instance,
@@ -160,8 +160,9 @@ fn is_on_bridge(device: &BTreeMap<String, String>, bridge: &str) -> bool {
             || (get("nictype") == Some("bridged") && get("parent") == Some(bridge)))
 }
 
-/// The instance's DNS label: its name, lowercased (DNS is case-blind and
-/// the table keeps names in lowercase), in the default project only.
+/// The instance's DNS name, lowercased (DNS is case-blind and the table
+/// keeps names in lowercase): its name in the default project, and
+/// `NAME.PROJECT` in another, as LXD's own DNS names it.
 fn instance_label(instance: &Instance, problems: &mut Vec<Problem>) -> Option<String> {
     if !is_valid_label(&instance.name) {
         problems.push(Problem::InvalidName {
@@ -169,14 +170,17 @@ fn instance_label(instance: &Instance, problems: &mut Vec<Problem>) -> Option<St
         });
         return None;
     }
-    if instance.project != DEFAULT_PROJECT {
-        problems.push(Problem::ProjectNotNamed {
+    if instance.project == DEFAULT_PROJECT {
+        return Some(instance.name.to_ascii_lowercase());
+    }
+    if !is_valid_label(&instance.project) {
+        problems.push(Problem::InvalidProject {
             instance: instance.name.clone(),
             project: instance.project.clone(),
         });
         return None;
     }
-    Some(instance.name.to_ascii_lowercase())
+    Some(format!("{}.{}", instance.name, instance.project).to_ascii_lowercase())
 }
 
 /// The device's own `hwaddr` if set, else the `volatile.DEVICE.hwaddr` LXD

@@ -1,4 +1,5 @@
-//! `POST /members` (add a learner), `POST /members/{id}/promote`,
+//! `GET /members` (who is a voter, who a learner), `POST /members` (add a
+//! learner), `POST /members/{id}/promote`, `POST /members/{id}/demote`,
 //! `DELETE /members/{id}`: membership changes, forwarded to the leader.
 
 use std::net::SocketAddr;
@@ -6,16 +7,19 @@ use std::net::SocketAddr;
 use axum::extract::{Path, State};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use raftmasq_api::{MemberAdd, MemberChanged};
-use raftmasq_consensus::node::{MembershipChange, MembershipError, MembershipOutcome};
-use raftmasq_consensus::{Member, NodeId};
+use raftmasq_api::{MemberAdd, MemberChanged, MemberRoleView, MembersView};
+use raftmasq_consensus::node::{
+    MembershipChange, MembershipError, MembershipOutcome, RECOMMENDED_MIN_VOTERS,
+};
+use raftmasq_consensus::{Member, MemberRole, NodeId};
 
 use super::{Admin, Failure};
 
 pub(super) fn routes() -> Router<Admin> {
     Router::new()
-        .route("/members", post(add))
+        .route("/members", post(add).get(list))
         .route("/members/{id}/promote", post(promote))
+        .route("/members/{id}/demote", post(demote))
         .route("/members/{id}", delete(remove))
 }
 
@@ -50,6 +54,45 @@ async fn add(
     .await
 }
 
+/// This node's view of the membership: no round trip, so it answers while
+/// the cluster has no quorum.
+async fn list(State(admin): State<Admin>) -> Json<MembersView> {
+    let node = &admin.node;
+    let metrics = node.metrics();
+    let membership = metrics.membership_config.membership();
+    let leader = node.known_leader();
+    let members = membership
+        .nodes()
+        .map(|(id, member)| {
+            let role = if membership.voter_ids().any(|voter| voter == *id) {
+                MemberRole::Voter
+            } else {
+                MemberRole::Learner
+            };
+            MemberRoleView {
+                id: *id,
+                role: role.as_str().to_string(),
+                leader: leader == Some(*id),
+                cluster_addr: member.cluster_addr.clone(),
+                admin_addr: member.admin_addr.clone(),
+                bridge_address: member.bridge_address,
+            }
+        })
+        .collect();
+    Json(MembersView {
+        node_id: node.id(),
+        leader,
+        members,
+    })
+}
+
+async fn demote(
+    State(admin): State<Admin>,
+    Path(id): Path<NodeId>,
+) -> Result<Json<MemberChanged>, Failure> {
+    change(&admin, MembershipChange::Demote { id }).await
+}
+
 async fn promote(
     State(admin): State<Admin>,
     Path(id): Path<NodeId>,
@@ -82,6 +125,35 @@ async fn change(admin: &Admin, change: MembershipChange) -> Result<Json<MemberCh
         MembershipOutcome::AlreadyVoter { id } => {
             ("already_voter", id, format!("node {id} is already a voter"))
         }
+        MembershipOutcome::Demoted {
+            id,
+            was_leader,
+            voters_left,
+        } => (
+            "demoted",
+            id,
+            format!(
+                "node {id} is now a learner: it replicates and answers DNS, and no longer votes{}; the cluster has {voters_left} voter{}{}",
+                if was_leader {
+                    " (it was the leader: it stepped down and the voters elect a new one)"
+                } else {
+                    ""
+                },
+                if voters_left == 1 { "" } else { "s" },
+                if voters_left < RECOMMENDED_MIN_VOTERS {
+                    format!(
+                        ". WARNING: fewer than {RECOMMENDED_MIN_VOTERS} voters survive no voter failure; promote a learner (dnsctl members promote ID) to get back to 3 or 5"
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        MembershipOutcome::AlreadyLearner { id } => (
+            "already_learner",
+            id,
+            format!("node {id} is already a learner"),
+        ),
         MembershipOutcome::Removed { id, was_leader } => (
             "removed",
             id,
@@ -111,7 +183,9 @@ fn failure(error: MembershipError) -> Failure {
         MembershipError::AddressConflict { .. }
         | MembershipError::NotALearner { .. }
         | MembershipError::NotCaughtUp { .. }
-        | MembershipError::LastVoter { .. } => Failure::conflict(message),
+        | MembershipError::LastVoter { .. }
+        | MembershipError::DemoteLastVoter { .. }
+        | MembershipError::WouldLoseQuorum { .. } => Failure::conflict(message),
         MembershipError::StillInProgress { .. } => Failure::unavailable(message),
         MembershipError::Write(write) => write.into(),
     }

@@ -4,78 +4,76 @@
 //!
 //! Reads come from the local replica (they work while other members are down)
 //! unless `?consistent=true` asks for a linearizable read. Writes reach the
-//! leader from any node and need the cluster token when the listener is not
-//! on loopback. Errors are `{"error": kind, "message": what to do}` with
-//! 400 bad input, 401 token, 404 unknown, 409 refused by the cluster state,
-//! 503 no quorum or leader unreachable. A write a browser sends always needs
-//! the token and must come from this listener's own page (403 otherwise):
-//! see `dashboard::browser`.
+//! leader from any node. Who may do what is `access` (the admin credential
+//! over TCP, peer credentials on the local socket); where connections come
+//! from is `listen`. Errors are `{"error": kind, "message": what to do}` with
+//! 400 bad input, 401 credential, 403 refused, 404 unknown, 409 refused by
+//! the cluster state, 503 no quorum or leader unreachable.
 //!
 //! The web dashboard (`/ui/`) lives in `dashboard`.
 
+mod access;
 mod conflicts;
 pub(crate) mod dashboard;
 mod import;
 mod leases;
+pub(crate) mod listen;
 mod members;
 pub mod observability;
 pub(crate) mod records;
 mod reservations;
+pub(crate) mod settings;
+pub(crate) mod setup;
 mod status;
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use raftmasq_api::{ApiError, PREFIX};
 use raftmasq_consensus::state::{Command, Millis, Rejection, Response as Answer};
 use raftmasq_consensus::store::Replica;
-use raftmasq_consensus::{ClusterNode, ClusterToken, ReadError, WriteError};
-use tokio::net::TcpListener;
+use raftmasq_consensus::{ClusterNode, ReadError, WriteError};
 
 #[derive(Clone)]
 pub(crate) struct Admin {
     node: ClusterNode,
-    token: ClusterToken,
-    writes_need_token: bool,
     history: dashboard::SharedHistory,
     /// The DNS servers leases get: shown in `/status`, and a node is not
     /// ready until the list names every host.
     dns_servers: crate::dhcp::DnsServerSource,
+    /// This node's file's cluster-wide values (`settings`).
+    file_settings: Arc<settings::FileSettings>,
 }
 
 /// Serves the admin API and the dashboard, and keeps the dashboard's history,
 /// until the returned future is dropped.
-pub async fn serve(
+pub(crate) async fn serve(
     node: ClusterNode,
-    listener: TcpListener,
-    token: ClusterToken,
-    writes_need_token: bool,
+    listener: listen::AdminListener,
+    policy: access::AccessPolicy,
     dns_servers: crate::dhcp::DnsServerSource,
+    file_settings: settings::FileSettings,
 ) {
     let history = Arc::new(Mutex::new(dashboard::History::new()));
     let admin = Admin {
         node: node.clone(),
-        token,
-        writes_need_token,
         history: history.clone(),
         dns_servers,
+        file_settings: Arc::new(file_settings),
     };
     let recorder = dashboard::recorder::run(node, history, || Some(observability::totals()));
+    let limits = listener.limits();
+    let app = router(admin, Arc::new(policy));
     tokio::select! {
-        served = axum::serve(listener, router(admin)) => {
-            if let Err(error) = served {
-                tracing::error!(%error, "admin listener stopped");
-            }
-        }
+        () = raftmasq_limits::http::serve(listener, app, limits) => {}
         () = recorder => {}
     }
 }
 
-fn router(admin: Admin) -> Router {
+fn router(admin: Admin, policy: Arc<access::AccessPolicy>) -> Router {
     let api = Router::new()
         .merge(status::routes())
         .merge(leases::routes())
@@ -84,59 +82,15 @@ fn router(admin: Admin) -> Router {
         .merge(records::routes())
         .merge(conflicts::routes())
         .merge(import::routes())
+        .merge(settings::routes())
         .merge(dashboard::api_routes())
         .layer(axum::extract::DefaultBodyLimit::max(32 << 20))
-        .route_layer(middleware::from_fn_with_state(admin.clone(), authorize))
         .with_state(admin.clone());
     Router::new()
         .merge(observability::routes().with_state(admin.clone()))
         .merge(dashboard::page_routes().with_state(admin))
         .nest(PREFIX, api)
-}
-
-/// Reads never need the token; writes do when the listener is reachable from
-/// the network, and always when a browser sends them (from this listener's
-/// own page only: another origin is refused even with the token).
-async fn authorize(State(admin): State<Admin>, request: Request, next: Next) -> Response {
-    let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
-    if is_read {
-        return next.run(request).await;
-    }
-    let path = request.uri().path().to_string();
-    let (token_needed, hint) = match dashboard::browser::classify(request.headers()) {
-        dashboard::browser::Sender::CrossOrigin(why) => {
-            tracing::warn!(%path, %why, "cross-origin admin write refused");
-            return Failure::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "writes from a web page are accepted only from this node's own dashboard ({why})"
-                ),
-            )
-            .into_response();
-        }
-        dashboard::browser::Sender::SameOrigin => (
-            true,
-            "changes from the dashboard need the cluster token: enter it under Admin token",
-        ),
-        dashboard::browser::Sender::Tool => (
-            admin.writes_need_token,
-            "writes over the network need the cluster token (Authorization: Bearer TOKEN)",
-        ),
-    };
-    if !token_needed || presents_token(request.headers(), &admin.token) {
-        return next.run(request).await;
-    }
-    tracing::warn!(%path, "admin write without a valid token refused");
-    Failure::new(StatusCode::UNAUTHORIZED, "unauthorized", hint).into_response()
-}
-
-fn presents_token(headers: &HeaderMap, token: &ClusterToken) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|secret| token.matches(secret))
+        .layer(middleware::from_fn_with_state(policy, access::check))
 }
 
 /// An error answer: status code, stable kind, and a message that says what to do.
@@ -219,7 +173,8 @@ pub(crate) fn refused(reason: &Rejection) -> Failure {
         | Rejection::InvalidRecord(_)
         | Rejection::InvalidHostname { .. }
         | Rejection::InvalidSettings(_)
-        | Rejection::Retired { .. } => Failure::bad_request(message),
+        | Rejection::Retired { .. }
+        | Rejection::SettingFixed { .. } => Failure::bad_request(message),
         Rejection::NoSuchLease { .. } | Rejection::NoSuchRecord => Failure::not_found(message),
         Rejection::NoSuchReservation { mac } => Failure::not_found(format!(
             "{message}; `dnsctl reservations list` shows the reservations ({mac} has none)"

@@ -50,6 +50,7 @@ pub fn install_recorder() {
             describe_all();
             raftmasq_dhcpd::server::register_metrics();
             raftmasq_dnsd::register_metrics();
+            raftmasq_ra::register_metrics();
         }
         Err(error) => {
             tracing::warn!(%error, "metrics recorder not installed: /metrics will be empty")

@@ -33,7 +33,7 @@ async fn status(
     State(admin): State<Admin>,
     Query(options): Query<ReadOptions>,
 ) -> Result<Json<StatusView>, Failure> {
-    let (initialized, domain, subnet, stats) = admin
+    let (initialized, domain, subnet, stats, settings_differ) = admin
         .read(options.consistent, |replica| {
             let table = &replica.table;
             let settings = table.settings();
@@ -42,6 +42,9 @@ async fn status(
                 settings.map(|s| s.domain.clone()),
                 settings.map(|s| s.subnet.to_string()),
                 table.pool_stats(),
+                settings
+                    .map(|s| admin.file_settings.differences(s))
+                    .unwrap_or_default(),
             )
         })
         .await?;
@@ -149,6 +152,7 @@ async fn status(
         clock_correction_ms: admin.node.clock().correction_ms(),
         clock_out_of_bound: admin.node.clock().out_of_bound().peers,
         clock_this_host_out_of_bound: admin.node.clock().out_of_bound().this_host,
+        settings_differ,
     }))
 }
 

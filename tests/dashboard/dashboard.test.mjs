@@ -19,6 +19,9 @@ const BASE = env('DASHBOARD_URL');
 const OTHER = env('DASHBOARD_OTHER_URL');
 const NODE_ID = env('DASHBOARD_NODE_ID');
 const TOKEN = env('DASHBOARD_TOKEN');
+// The cluster's own secret: the admin API must not take it (the dashboard
+// never needs it).
+const CLUSTER_TOKEN = env('DASHBOARD_CLUSTER_TOKEN');
 const LEASES = env('DASHBOARD_LEASES').split(',');
 const VICTIM_ID = env('DASHBOARD_VICTIM_ID');
 const VICTIM_PID = Number(env('DASHBOARD_VICTIM_PID'));
@@ -204,8 +207,8 @@ test('a write without the token is refused, in the API and in the page', async (
   await fresh.waitForSelector('#members tbody tr[data-member-id]');
   assert.match(await fresh.textContent('#token-state'), /Read-only/);
 
-  // The browser's own request, same origin, no token: 401 although the
-  // listener is on loopback (where dnsctl needs no token).
+  // The browser's own request, same origin, no token: 401, on loopback as
+  // everywhere over TCP.
   const status = await fresh.evaluate(async (mac) => {
     const response = await fetch('/api/v1/reservations', {
       method: 'POST',
@@ -224,6 +227,14 @@ test('a write without the token is refused, in the API and in the page', async (
   const message = await fresh.textContent('#reservation-message');
   assert.match(message, /401/);
   assert.match(message, /token/);
+
+  // The cluster token is not an admin credential.
+  const withClusterToken = await fetch(`${BASE}/api/v1/reservations`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${CLUSTER_TOKEN}` },
+    body: JSON.stringify({ mac: REFUSED_MAC, address: '10.0.0.78', hostname: null }),
+  });
+  assert.equal(withClusterToken.status, 401);
 
   // Another origin (node 2's own dashboard is one) cannot write, even with
   // the token: a browser-like request with its Origin is refused with 403.

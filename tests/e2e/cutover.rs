@@ -30,6 +30,8 @@ const BLOCKS: &[&str] = &[
     "rollback-export",
     "rollback-install",
     "lxd-restore",
+    "lxd-stop-b",
+    "lxd-restore-b",
 ];
 
 /// The line the quickstart adds under `[dhcp]` and `[dns]` for the cut-over.
@@ -483,6 +485,86 @@ fn lxd_files(net: &std::path::Path) -> String {
     text
 }
 
+/// The tools an LXD cut-over test needs, the quickstart's blocks, and a
+/// three-host testbed (not started) keyed on MACs, as the LXD quickstart is.
+fn lxd_cutover_testbed(what: &str, tag: &str) -> (BTreeMap<String, String>, TestbedCluster) {
+    let mut tools = lxd::TOOLS.to_vec();
+    tools.extend(["bridge", "curl", "dnsmasq", "sh", "sed", "cp", "timeout"]);
+    netns::require(what, &tools);
+    let options = TestbedOptions {
+        dhcp_extra: format!("client_identity = \"mac\"\n{CUT_OVER}"),
+        dns_extra: CUT_OVER.to_string(),
+        ..TestbedOptions::default()
+    };
+    let cluster = TestbedCluster::prepare_with(crate::binary(), tag, 3, &options);
+    (quickstart_blocks(), cluster)
+}
+
+/// Launches `c1` (with LXD's static address 172.16.0.77) and `c2` while
+/// LXD's dnsmasq serves the bridge; returns each name with the address LXD
+/// leased it.
+fn launch_leased_by_lxd(lxd: &LxdHost) -> Vec<(&'static str, Ipv4Addr)> {
+    lxd.launch("c1", &[]).expect("launch c1");
+    lxd.lxc(&[
+        "config",
+        "device",
+        "override",
+        "c1",
+        "eth0",
+        "ipv4.address=172.16.0.77",
+    ])
+    .expect("static address");
+    lxd.launch("c2", &[]).expect("launch c2");
+    let mut leased = Vec::new();
+    for name in ["c1", "c2"] {
+        let (address, said) = lxd_dhcp(lxd, name, None);
+        assert!(said.contains("obtained from 172.16.0.1"), "{said}");
+        leased.push((name, address.parse::<Ipv4Addr>().expect(&said)));
+    }
+    assert_eq!(
+        leased[0].1,
+        Ipv4Addr::new(172, 16, 0, 77),
+        "LXD's static address"
+    );
+    leased
+}
+
+/// The quickstart's `serve` block on `host`, then its node restarted on it.
+fn restart_serving(
+    blocks: &BTreeMap<String, String>,
+    cluster: &mut TestbedCluster,
+    host: u8,
+    env: &[(&str, PathBuf)],
+) {
+    run_block(blocks, "serve", cluster.testbed.host(host), env);
+    cluster.kill_node(host);
+    cluster.start_node(host);
+}
+
+/// Every instance asks for its address again and gets it, with no NAK;
+/// `context` (the cluster's logs, say) goes into a failure's message.
+/// Returns what udhcpc said for each.
+fn rebind_keeps_addresses(
+    lxd: &LxdHost,
+    before: &[(&str, Ipv4Addr)],
+    phase: &str,
+    context: impl Fn() -> String,
+) -> Vec<String> {
+    let mut said_all = Vec::new();
+    for (name, address) in before {
+        let (bound, said) = lxd_dhcp(lxd, name, Some(*address));
+        assert_eq!(
+            bound,
+            address.to_string(),
+            "{name} {phase}: {said}\n{}",
+            context()
+        );
+        assert!(!said.contains("NAK"), "{name} {phase}: {said}");
+        said_all.push(said);
+    }
+    said_all
+}
+
 /// One-shot udhcpc in an LXD instance (as the fixture's `dhcp`), asking for
 /// `address` if given; returns the bound address and udhcpc's own words
 /// ("lease of A obtained from S", "received DHCP NAK").
@@ -506,16 +588,7 @@ fn lxd_dhcp(lxd: &LxdHost, name: &str, address: Option<Ipv4Addr>) -> (String, St
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn lxd_instances_keep_addresses_and_names_through_the_quickstarts_cutover_and_rollback() {
-    let mut tools = lxd::TOOLS.to_vec();
-    tools.extend(["bridge", "curl", "dnsmasq", "sh", "sed", "cp", "timeout"]);
-    netns::require("LXD cut-over and rollback", &tools);
-    let blocks = quickstart_blocks();
-    let options = TestbedOptions {
-        dhcp_extra: format!("client_identity = \"mac\"\n{CUT_OVER}"),
-        dns_extra: CUT_OVER.to_string(),
-        ..TestbedOptions::default()
-    };
-    let mut cluster = TestbedCluster::prepare_with(crate::binary(), "lxcut", 3, &options);
+    let (blocks, mut cluster) = lxd_cutover_testbed("LXD cut-over and rollback", "lxcut");
     let dir = cluster.dir.path().to_path_buf();
     let image = lxd::build_image(&dir).expect("busybox image");
     let lxd = LxdHost::start(cluster.testbed.host(1), &dir, &image, BridgeMode::Managed)
@@ -531,28 +604,7 @@ fn lxd_instances_keep_addresses_and_names_through_the_quickstarts_cutover_and_ro
         "ipv4.dhcp.ranges=172.16.0.10-172.16.0.250",
     ])
     .unwrap_or_else(|e| panic!("{e}\n{}", lxd.daemon_log()));
-    lxd.launch("c1", &[]).expect("launch c1");
-    lxd.lxc(&[
-        "config",
-        "device",
-        "override",
-        "c1",
-        "eth0",
-        "ipv4.address=172.16.0.77",
-    ])
-    .expect("static address");
-    lxd.launch("c2", &[]).expect("launch c2");
-    let mut before = Vec::new();
-    for name in ["c1", "c2"] {
-        let (address, said) = lxd_dhcp(&lxd, name, None);
-        assert!(said.contains("obtained from 172.16.0.1"), "{said}");
-        before.push((name, address.parse::<Ipv4Addr>().expect(&said)));
-    }
-    assert_eq!(
-        before[0].1,
-        Ipv4Addr::new(172, 16, 0, 77),
-        "LXD's static address"
-    );
+    let before = launch_leased_by_lxd(&lxd);
     let names: Vec<(String, Ipv4Addr)> = before.iter().map(|(n, a)| (n.to_string(), *a)).collect();
     names_resolve(&cluster, &[1], &names);
 
@@ -590,30 +642,15 @@ fn lxd_instances_keep_addresses_and_names_through_the_quickstarts_cutover_and_ro
     // LXD's DHCP and DNS off (the quickstart's own line), raftmasq's on.
     run_block(&blocks, "lxd-stop", cluster.testbed.host(1), &h1);
     for host in 1..=3 {
-        run_block(
-            &blocks,
-            "serve",
-            cluster.testbed.host(host),
-            &env(&cluster, host),
-        );
-        cluster.kill_node(host);
-        cluster.start_node(host);
+        let host_env = env(&cluster, host);
+        restart_serving(&blocks, &mut cluster, host, &host_env);
     }
     cluster.wait_ready(Duration::from_secs(30));
     let again = run_block(&blocks, "import", cluster.testbed.host(1), &h1);
     let again = String::from_utf8_lossy(&again.stdout).into_owned();
     assert!(again.contains("0 to add, 0 applied"), "{again}");
     names_resolve(&cluster, &[1, 2, 3], &names);
-    for (name, address) in &before {
-        let (bound, said) = lxd_dhcp(&lxd, name, Some(*address));
-        assert_eq!(
-            bound,
-            address.to_string(),
-            "{name} after the cut-over: {said}\n{}",
-            cluster.logs()
-        );
-        assert!(!said.contains("NAK"), "{said}");
-    }
+    rebind_keeps_addresses(&lxd, &before, "after the cut-over", || cluster.logs());
     names_resolve(&cluster, &[1, 2, 3], &names);
 
     // Rollback: raftmasq stops, its export goes where LXD's dnsmasq reads
@@ -625,15 +662,120 @@ fn lxd_instances_keep_addresses_and_names_through_the_quickstarts_cutover_and_ro
     run_block(&blocks, "rollback-install", cluster.testbed.host(1), &h1);
     run_block(&blocks, "lxd-restore", cluster.testbed.host(1), &h1);
     names_resolve(&cluster, &[1], &names);
-    for (name, address) in &before {
-        let (bound, said) = lxd_dhcp(&lxd, name, Some(*address));
-        assert_eq!(
-            bound,
-            address.to_string(),
-            "{name} after the rollback: {said}"
-        );
+    for said in rebind_keeps_addresses(&lxd, &before, "after the rollback", String::new) {
         assert!(said.contains("obtained from 172.16.0.1"), "{said}");
-        assert!(!said.contains("NAK"), "{said}");
     }
+    drop(lxd);
+}
+
+/// Mode (b), as on an LXD cluster member: LXD's own bridge is local to the
+/// host and its dnsmasq leases the instances; the quickstart's mode (b) lines
+/// move the instances to the unmanaged bridge `br0` on the overlay, where
+/// raftmasq serves them, and back. Addresses and names are kept both ways.
+#[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn lxd_mode_b_instances_keep_addresses_and_names_through_the_cutover_and_rollback() {
+    let (blocks, mut cluster) = lxd_cutover_testbed("LXD mode (b) cut-over and rollback", "lxcb");
+    let dir = cluster.dir.path().to_path_buf();
+    // Host 1 serves DHCP on mode (b)'s bridge.
+    let config = cluster.config_path(1);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        "interface = \"lxdbr0\"",
+        &format!("interface = \"{}\"", lxd::UNMANAGED_BRIDGE),
+    );
+    std::fs::write(&config, text).expect("config");
+    let image = lxd::build_image(&dir).expect("busybox image");
+    let lxd = LxdHost::start(
+        cluster.testbed.host(1),
+        &dir,
+        &image,
+        BridgeMode::ClusterMember,
+    )
+    .unwrap_or_else(|e| panic!("LXD on h1: {e}"));
+    let before = launch_leased_by_lxd(&lxd);
+    let names: Vec<(String, Ipv4Addr)> = before.iter().map(|(n, a)| (n.to_string(), *a)).collect();
+
+    for host in 1..=3 {
+        cluster.start_node(host);
+    }
+    cluster.wait_ready(Duration::from_secs(30));
+    let net = lxd.dir.join("networks/lxdbr0");
+    let backup = dir.join("backup");
+    let env = |cluster: &TestbedCluster, host: u8| {
+        let mut env = vec![
+            ("LXD_NET", net.clone()),
+            ("BACKUP", backup.clone()),
+            ("RAFTMASQ_CONFIG", cluster.config_path(host)),
+            ("N", PathBuf::from(host.to_string())),
+        ];
+        env.extend(lxd.client_env());
+        env
+    };
+    let h1 = env(&cluster, 1);
+    run_block(&blocks, "import", cluster.testbed.host(1), &h1);
+    let leases = cluster.leases(2, true);
+    for (name, address) in &before {
+        let mac = lxd.mac(name).expect("mac");
+        let lease = lease_for_mac(&leases, &mac)
+            .unwrap_or_else(|| panic!("{name} not imported: {leases:?}\n{}", lxd_files(&net)));
+        assert_eq!(lease["address"], address.to_string());
+    }
+
+    // Mode (b)'s step 3: the instances onto br0, the subnet to br0.
+    run_block(&blocks, "lxd-stop-b", cluster.testbed.host(1), &h1);
+    // The running instances moved: their host ends are br0's ports now.
+    let ports = |cluster: &TestbedCluster, bridge: &str| {
+        cluster
+            .testbed
+            .host(1)
+            .exec(&["ip", "-br", "link", "show", "master", bridge])
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let links = cluster
+        .testbed
+        .host(1)
+        .exec(&["ip", "-d", "-br", "link"])
+        .unwrap_or_default();
+    let c1 = lxd
+        .lxc(&["config", "show", "c1", "--expanded"])
+        .unwrap_or_default();
+    assert_eq!(
+        ports(&cluster, lxd::UNMANAGED_BRIDGE),
+        3,
+        "br0: the overlay and two instances\n{links}\n{c1}"
+    );
+    assert_eq!(
+        ports(&cluster, "lxdbr0"),
+        0,
+        "instances left on LXD's bridge"
+    );
+    for host in 1..=3 {
+        let host_env = env(&cluster, host);
+        restart_serving(&blocks, &mut cluster, host, &host_env);
+    }
+    cluster.wait_ready(Duration::from_secs(30));
+    rebind_keeps_addresses(&lxd, &before, "after the cut-over", || cluster.logs());
+    names_resolve(&cluster, &[1, 2, 3], &names);
+
+    // Rollback: raftmasq's export for LXD's dnsmasq, the instances back on
+    // LXD's bridge.
+    for host in 1..=3 {
+        cluster.kill_node(host);
+    }
+    run_block(&blocks, "rollback-export", cluster.testbed.host(1), &h1);
+    run_block(&blocks, "rollback-install", cluster.testbed.host(1), &h1);
+    run_block(&blocks, "lxd-restore-b", cluster.testbed.host(1), &h1);
+    assert_eq!(
+        ports(&cluster, "lxdbr0"),
+        2,
+        "the instances are back on LXD's bridge"
+    );
+    for said in rebind_keeps_addresses(&lxd, &before, "after the rollback", String::new) {
+        assert!(said.contains("obtained from 172.16.0.1"), "{said}");
+    }
+    names_resolve(&cluster, &[1], &names);
     drop(lxd);
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use raftmasq_consensus::state::{ClientId, Command as StateCommand, MacAddr};
 use raftmasq_tests::admin::AdminClient;
-use raftmasq_tests::cluster::TOKEN;
+use raftmasq_tests::cluster::{ADMIN_TOKEN, TOKEN};
 use raftmasq_tests::dnsprobe;
 use raftmasq_tests::{Daemon, LoopbackCluster, free_port, wall_ms};
 use serde_json::Value;
@@ -94,6 +94,7 @@ async fn populate(admin: &AdminClient, addr: &str) -> Result<Vec<String>, String
     let declined = MacAddr([2, 0x42, 0, 0, 0, 0x15]);
     let decline = serde_json::to_value(StateCommand::Decline {
         client_id: ClientId::from_mac(declined),
+        mac: Some(declined),
         address: addresses[4].parse().map_err(|e| format!("{e}"))?,
         now: wall_ms(),
     })
@@ -198,7 +199,8 @@ fn the_dashboard_shows_the_cluster_and_its_forms_work_in_headless_chromium() {
             format!("http://{}", addrs[index(other)]),
         )
         .env("DASHBOARD_NODE_ID", page.to_string())
-        .env("DASHBOARD_TOKEN", TOKEN)
+        .env("DASHBOARD_TOKEN", ADMIN_TOKEN)
+        .env("DASHBOARD_CLUSTER_TOKEN", TOKEN)
         .env("DASHBOARD_LEASES", leases.join(","))
         .env("DASHBOARD_VICTIM_ID", victim.to_string())
         .env("DASHBOARD_VICTIM_PID", victim_pid.to_string())

@@ -59,7 +59,7 @@ fn names(messages: &[DhcpMessage]) -> Vec<&'static str> {
 }
 
 /// A counter's value in `host`'s Prometheus text (0 when absent).
-fn counter(cluster: &TestbedCluster, host: u8, series: &str) -> u64 {
+pub(crate) fn counter(cluster: &TestbedCluster, host: u8, series: &str) -> u64 {
     let metrics = cluster
         .get_text(host, "/metrics")
         .unwrap_or_else(|| panic!("no metrics from host {host}"));
@@ -320,13 +320,13 @@ fn with_rapid_commit_switched_off_a_rapid_client_takes_four_messages() {
 
 /// A hand-made client for what real clients do not send: a UDP socket on
 /// port 68 of a container's `eth0`, sending broadcasts.
-struct Probe {
-    socket: std::net::UdpSocket,
-    mac: [u8; 6],
+pub(crate) struct Probe {
+    pub(crate) socket: std::net::UdpSocket,
+    pub(crate) mac: [u8; 6],
 }
 
 impl Probe {
-    fn open(container: &Container, mac: [u8; 6]) -> Probe {
+    pub(crate) fn open(container: &Container, mac: [u8; 6]) -> Probe {
         let socket = raftmasq_tests::dnsprobe::in_netns(&container.netns.path(), || {
             use socket2::{Domain, Protocol, Socket, Type};
             // Sockets keep the namespace they were made in.
@@ -345,7 +345,7 @@ impl Probe {
 
     /// A client message of `kind` with the broadcast bit set (so every
     /// answer comes back to 255.255.255.255:68, i.e. to this socket).
-    fn message(&self, xid: u32, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
+    pub(crate) fn message(&self, xid: u32, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
         let mut message = Message::new_with_id(
             xid,
             ciaddr,
@@ -359,15 +359,21 @@ impl Probe {
         message
     }
 
-    fn send(&self, message: &Message) {
+    pub(crate) fn send(&self, message: &Message) {
+        self.send_to(message, Ipv4Addr::BROADCAST);
+    }
+
+    /// Sends `message` to `server`:67 (the broadcast address, or a node's
+    /// bridge address for a unicast from the container's own address).
+    pub(crate) fn send_to(&self, message: &Message, server: Ipv4Addr) {
         let bytes = message.to_vec().expect("encodable");
         self.socket
-            .send_to(&bytes, "255.255.255.255:67")
-            .expect("broadcast sent");
+            .send_to(&bytes, (server, 67))
+            .expect("datagram sent");
     }
 
     /// The reply with `xid` arriving within `wait`, if any.
-    fn reply(&self, xid: u32, wait: Duration) -> Option<Message> {
+    pub(crate) fn reply(&self, xid: u32, wait: Duration) -> Option<Message> {
         let deadline = std::time::Instant::now() + wait;
         let mut buffer = [0u8; 1500];
         while std::time::Instant::now() < deadline {

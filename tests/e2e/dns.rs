@@ -52,7 +52,7 @@ fn dns_at(host: u8) -> SocketAddr {
     SocketAddr::from((underlay(host), 53))
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -89,7 +89,12 @@ fn office_zones(hosts: u8) -> Vec<Zone> {
 
 /// A `Bind` command as the admin API takes it: a client with `mac` asking
 /// for `hostname`, committed at `now`.
-fn bind_command(hostname: &str, mac: [u8; 6], now: u64, lease_secs: Option<u64>) -> Value {
+pub(crate) fn bind_command(
+    hostname: &str,
+    mac: [u8; 6],
+    now: u64,
+    lease_secs: Option<u64>,
+) -> Value {
     let mut client_id = vec![1u8];
     client_id.extend(mac);
     json!({
@@ -114,7 +119,7 @@ fn release_command(mac: [u8; 6], address: Ipv4Addr) -> Value {
 
 /// Posts a command to the first of `hosts` that commits it, retrying for at
 /// most 10 s (a leader election may be under way).
-fn commit(cluster: &TestbedCluster, hosts: &[u8], command: &Value) -> Value {
+pub(crate) fn commit(cluster: &TestbedCluster, hosts: &[u8], command: &Value) -> Value {
     let mut last = String::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

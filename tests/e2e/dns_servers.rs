@@ -213,6 +213,8 @@ fn the_list_follows_hosts_that_join_and_leave() {
         "-sf",
         "--max-time",
         "10",
+        "-H",
+        &raftmasq_tests::testbed_cluster::bearer(),
         "-X",
         "DELETE",
         "http://127.0.0.1:7381/api/v1/members/4",

@@ -118,7 +118,7 @@ impl Run {
 }
 
 /// Runs `dnsctl --config NODE.toml ARGS`.
-fn dnsctl(node: &NodeFiles, args: &[&str]) -> Run {
+pub(crate) fn dnsctl(node: &NodeFiles, args: &[&str]) -> Run {
     let output = dnsctl_command(dnsctl_binary())
         .arg("--config")
         .arg(&node.config)
@@ -128,14 +128,14 @@ fn dnsctl(node: &NodeFiles, args: &[&str]) -> Run {
     Run::from(output)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
 }
 
-fn start(cluster: &LoopbackCluster) -> Vec<Daemon> {
+pub(crate) fn start(cluster: &LoopbackCluster) -> Vec<Daemon> {
     cluster
         .nodes
         .iter()
@@ -143,21 +143,25 @@ fn start(cluster: &LoopbackCluster) -> Vec<Daemon> {
         .collect()
 }
 
-fn logs(daemons: &[Daemon]) -> String {
+pub(crate) fn logs(daemons: &[Daemon]) -> String {
     daemons
         .iter()
         .map(|d| format!("--- {}\n{}", d.log.display(), d.log_text()))
         .collect()
 }
 
-fn wait_leader(rt: &tokio::runtime::Runtime, cluster: &LoopbackCluster, daemons: &[Daemon]) -> u64 {
+pub(crate) fn wait_leader(
+    rt: &tokio::runtime::Runtime,
+    cluster: &LoopbackCluster,
+    daemons: &[Daemon],
+) -> u64 {
     let addrs: Vec<String> = cluster.nodes.iter().map(|n| n.admin_addr.clone()).collect();
     rt.block_on(AdminClient::default().wait_ready(&addrs, Duration::from_secs(30)))
         .unwrap_or_else(|e| panic!("{e}\n{}", logs(daemons)))
 }
 
 /// Polls `probe` every 100 ms for at most `timeout`.
-fn eventually(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if probe() {
@@ -578,15 +582,21 @@ fn removing_the_leader_hands_over_to_the_remaining_voters() {
 }
 
 /// The admin API off loopback: a one-node cluster in its own namespace whose
-/// admin listener is on 192.0.2.1 (so `admin_writes_need_token()` holds for
-/// real, with no test-only switch). `dnsctl` runs in the same namespace.
+/// admin listener is on 192.0.2.1, so it must speak HTTPS, and every write
+/// (and every read from another address) needs the admin credential, never
+/// the cluster token. `dnsctl` and curl run in the same namespace; curl bound
+/// to 192.0.2.2 is a client on another host.
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
-fn writes_off_loopback_need_the_cluster_token() {
+fn off_loopback_the_admin_api_is_https_and_needs_the_admin_token() {
     use raftmasq_tests::netns::{self, Netns, test_prefix};
-    netns::require("writes_off_loopback_need_the_cluster_token", &["ip"]);
+    netns::require(
+        "off_loopback_the_admin_api_is_https_and_needs_the_admin_token",
+        &["ip", "curl"],
+    );
     let cluster = LoopbackCluster::new(1, "");
     let files = &cluster.nodes[0];
+    let tls_dir = cluster.path().join("tls");
     let admin_addr = "192.0.2.1:7381";
     let text = std::fs::read_to_string(&files.config).expect("config");
     let text = text.replace(
@@ -594,15 +604,62 @@ fn writes_off_loopback_need_the_cluster_token() {
         &format!("admin_addr = \"{admin_addr}\""),
     );
     assert!(text.contains(admin_addr));
+    let text = format!(
+        "{text}\n[node.admin_tls]\ncert_file = \"{dir}/admin.pem\"\nkey_file = \"{dir}/admin.key\"\n",
+        dir = tls_dir.display()
+    );
     std::fs::write(&files.config, text).expect("rewrite config");
-    let wrong_token = cluster.path().join("wrong.token");
-    std::fs::write(&wrong_token, "not-the-cluster-token\n").expect("wrong token");
+    let config = files.config.to_string_lossy().into_owned();
+    let daemon_binary = crate::binary().to_string_lossy().into_owned();
+
+    // Without its certificate the node would serve the credential in clear:
+    // `raftmasq check` says so and how to fix it.
+    let check = std::process::Command::new(&daemon_binary)
+        .args(["check", "--config", &config])
+        .output()
+        .expect("raftmasq check");
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        !check.status.success(),
+        "check passed without the admin certificate"
+    );
+    assert!(
+        said.contains("node.admin_tls.cert_file") && said.contains("issue-admin"),
+        "{said}"
+    );
+    let issued = std::process::Command::new(&daemon_binary)
+        .args([
+            "cert",
+            "issue-admin",
+            "--ip",
+            "192.0.2.1",
+            "--name",
+            "dns1.example",
+            "--ca-dir",
+        ])
+        .arg(&tls_dir)
+        .output()
+        .expect("raftmasq cert issue-admin");
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+
+    let wrong_token = cluster.path().join("cluster-as-admin.token");
+    std::fs::copy(cluster.path().join("cluster.token"), &wrong_token).expect("copy token");
+    let admin_token = cluster
+        .path()
+        .join("admin.token")
+        .to_string_lossy()
+        .into_owned();
+    let ca = tls_dir.join("ca.pem").to_string_lossy().into_owned();
 
     let ns = Netns::create(&format!("{}dnsctl", test_prefix("tk"))).expect("netns");
-    ns.ip(["addr", "add", "192.0.2.1/32", "dev", "lo"])
-        .expect("address");
-    let daemon_binary = crate::binary().to_string_lossy().into_owned();
-    let config = files.config.to_string_lossy().into_owned();
+    for address in ["192.0.2.1/32", "192.0.2.2/32"] {
+        ns.ip(["addr", "add", address, "dev", "lo"])
+            .expect("address");
+    }
     let _daemon = ns
         .spawn(&[daemon_binary.as_str(), "--config", &config], &files.log)
         .expect("daemon");
@@ -616,6 +673,7 @@ fn writes_off_loopback_need_the_cluster_token() {
         Run::from(output)
     };
     let log = || std::fs::read_to_string(&files.log).unwrap_or_default();
+    // By default dnsctl uses the node's admin socket (root: no token).
     assert!(
         eventually(Duration::from_secs(20), || {
             let status = run(&["--config", &config, "status", "--json"]);
@@ -627,34 +685,147 @@ fn writes_off_loopback_need_the_cluster_token() {
         log()
     );
     let reserve = ["reservations", "add", "02:42:00:00:0b:01", "10.0.7.1"];
+    let https = "https://192.0.2.1:7381";
+    let remote = [
+        "--ca-file",
+        ca.as_str(),
+        "--node",
+        https,
+        "--config",
+        "/nonexistent",
+    ];
 
-    // Reads need no token.
-    run(&["--node", admin_addr, "--config", "/nonexistent", "leases"]).ok();
-    // No token at all.
-    let mut args = vec!["--node", admin_addr, "--config", "/nonexistent"];
-    args.extend_from_slice(&reserve);
-    let err = run(&args).fails(1, "writes over the network need the cluster token");
-    assert!(err.contains("dnsctl sent no token"), "{err}");
-    // A wrong token.
+    // Plain HTTP gets nothing.
+    let curl = |args: &[&str]| -> (String, String) {
+        let output = std::process::Command::new("ip")
+            .args(["netns", "exec", ns.name(), "curl", "-s", "--max-time", "5"])
+            .args(args)
+            .args(["-o", "/dev/null", "-w", "%{http_code}"])
+            .output()
+            .expect("curl");
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, _) = curl(&["http://192.0.2.1:7381/api/v1/status"]);
+    assert!(code == "000" || code == "400", "plain HTTP answered {code}");
+    // Reads on the host pass; from another address they need the token.
+    run(&[&remote[..], &["leases"]].concat()).ok();
+    let bearer = format!(
+        "authorization: Bearer {}",
+        raftmasq_tests::cluster::ADMIN_TOKEN
+    );
+    let leases = "https://192.0.2.1:7381/api/v1/leases";
+    let from_elsewhere = ["--cacert", ca.as_str(), "--interface", "192.0.2.2"];
+    assert_eq!(curl(&[&from_elsewhere[..], &[leases]].concat()).0, "401");
+    assert_eq!(
+        curl(&[&from_elsewhere[..], &["-H", &bearer, leases]].concat()).0,
+        "200"
+    );
+    assert_eq!(
+        curl(
+            &[
+                &from_elsewhere[..],
+                &["-H", &bearer, "-H", "Host: rebound.example", leases]
+            ]
+            .concat()
+        )
+        .0,
+        "403"
+    );
+    assert_eq!(
+        curl(
+            &[
+                &from_elsewhere[..],
+                &["-H", "Host: dns1.example:7381", "-H", &bearer, leases]
+            ]
+            .concat()
+        )
+        .0,
+        "403",
+        "dns1.example is not in node.admin_hostnames"
+    );
+    assert_eq!(
+        curl(&["--cacert", &ca, "https://192.0.2.1:7381/healthz"]).0,
+        "200"
+    );
+
+    // Writes: no token, the cluster token, then the admin token.
+    let err = run(&[&remote[..], &reserve[..]].concat()).fails(1, "writes need the admin token");
+    assert!(err.contains("dnsctl sent no admin token"), "{err}");
     let wrong = wrong_token.to_string_lossy().into_owned();
-    let mut args = vec!["--node", admin_addr, "--token-file", &wrong];
-    args.extend_from_slice(&reserve);
-    run(&args).fails(1, "the token dnsctl sent was refused");
+    run(&[&remote[..], &["--token-file", &wrong], &reserve[..]].concat())
+        .fails(1, "the token dnsctl sent was refused");
     assert_eq!(
         run(&["--config", &config, "reservations", "list", "--json"]).json(),
         serde_json::json!([]),
         "a refused write changed nothing"
     );
-    // The token from the daemon's own configuration, found by default.
-    let mut args = vec!["--config", config.as_str()];
-    args.extend_from_slice(&reserve);
-    run(&args).ok();
+    run(&[&remote[..], &["--token-file", &admin_token], &reserve[..]].concat()).ok();
     assert_eq!(
         run(&["--config", &config, "reservations", "list", "--json"]).json()[0]["address"],
         "10.0.7.1"
     );
+    // Without --ca-file the node's certificate is not trusted.
+    run(&["--node", https, "--config", "/nonexistent", "leases"]).fails(1, "unreachable");
     // The last voter cannot be removed.
     run(&["--config", &config, "members", "remove", "1"]).fails(1, "is the last voter");
+}
+
+/// On loopback too, a local user who holds no credential cannot write: the
+/// TCP listener wants the admin token, and the admin socket admits only root,
+/// the service user and its group, checked on the connecting process's
+/// credentials (here even with the socket's file mode wide open).
+#[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn a_local_user_without_the_credential_cannot_write() {
+    raftmasq_tests::netns::require(
+        "a_local_user_without_the_credential_cannot_write",
+        &["setpriv"],
+    );
+    let rt = runtime();
+    let cluster = LoopbackCluster::new(1, "");
+    let daemons = start(&cluster);
+    wait_leader(&rt, &cluster, &daemons);
+    let node = &cluster.nodes[0];
+    let socket = cluster.path().join("admin1.sock");
+    assert!(socket.exists(), "no admin socket at {}", socket.display());
+    // Let `nobody` reach the socket file at all, so only the peer check stands.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(cluster.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod dir");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777))
+        .expect("chmod socket");
+    let socket = socket.to_string_lossy().into_owned();
+    let as_nobody = |args: &[&str]| -> Run {
+        let output = dnsctl_command(Path::new("setpriv"))
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(dnsctl_binary())
+            .args(["--config", "/nonexistent"])
+            .args(args)
+            .output()
+            .expect("run dnsctl as nobody");
+        Run::from(output)
+    };
+    let reserve = ["reservations", "add", "02:42:00:00:0c:01", "10.0.8.1"];
+    let err = as_nobody(&[&["--node", node.admin_addr.as_str()], &reserve[..]].concat())
+        .fails(1, "writes need the admin token");
+    assert!(err.contains("dnsctl sent no admin token"), "{err}");
+    let refused = as_nobody(&[&["--node", socket.as_str()], &reserve[..]].concat());
+    assert_ne!(
+        refused.code, 0,
+        "nobody wrote over the socket: {}",
+        refused.stdout
+    );
+    let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+    assert!(log.contains("admin socket: refused"), "{log}");
+    // Reads on loopback stay open to local users.
+    as_nobody(&["--node", node.admin_addr.as_str(), "leases"]).ok();
+    // Root over the socket: no token needed.
+    dnsctl(node, &reserve).ok();
+    let listed = dnsctl(node, &["reservations", "list", "--json"]).json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }
 
 /// `leases --watch --json`: the leases there are, then one line per change,

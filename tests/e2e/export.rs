@@ -98,6 +98,8 @@ async fn export_reads_a_stopped_nodes_state() {
     let dnsctl = |args: &[&str]| {
         std::process::Command::new(crate::dnsctl::dnsctl_binary())
             .args(["--node", &fresh_addrs[1]])
+            .arg("--token-file")
+            .arg(fresh.path().join("admin.token"))
             .args(args)
             .output()
             .expect("run dnsctl")

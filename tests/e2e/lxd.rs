@@ -291,6 +291,38 @@ fn follows_lxd(tag: &str, mode: BridgeMode) {
         Duration::from_secs(1),
     );
 
+    // An instance of another project is NAME.PROJECT, as LXD names it; the
+    // default project's web1 keeps its own name and address.
+    hosts[2].create_project("shop").expect("lxc project create");
+    hosts[2]
+        .launch_in("shop", "web1")
+        .expect("launch shop/web1");
+    let shop_web1 = hosts[2]
+        .dhcp_in(Some("shop"), "web1", Some("something-else"))
+        .expect("udhcpc shop/web1");
+    assert_ne!(shop_web1, web1, "two instances called web1 got one address");
+    wait_answer(
+        &cluster,
+        "web1.shop.lxd",
+        "A",
+        std::slice::from_ref(&shop_web1),
+        Duration::from_secs(10),
+    );
+    wait_answer(
+        &cluster,
+        &reverse(&shop_web1),
+        "PTR",
+        &["web1.shop.lxd.".to_string()],
+        Duration::from_secs(5),
+    );
+    wait_answer(
+        &cluster,
+        "web1.lxd",
+        "A",
+        std::slice::from_ref(&web1),
+        Duration::from_secs(1),
+    );
+
     // Delete: the name and the address are free within a second everywhere.
     // Each host is watched by its own thread, so one host's probes (a dig
     // and an admin request, processes in a namespace) do not delay the

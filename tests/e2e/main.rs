@@ -1,6 +1,8 @@
 //! End-to-end tests: real `raftmasq` processes (and, for DHCP/DNS, real clients
 //! in network namespaces). One test binary, a module per area.
 
+mod attacker;
+mod cert_rotation;
 mod check;
 mod crash;
 mod cutover;
@@ -9,13 +11,19 @@ mod demo;
 mod dhcp;
 mod dhcp_edges;
 mod dhcp_failover;
+mod dhcp_security;
 mod dns;
 mod dns_servers;
+mod dns_tsig;
 mod dnsctl;
 mod dnsctl_import;
 mod export;
 mod failover_bench;
 mod faults;
+mod ipv6;
+mod learners;
+mod limits;
+mod live_settings;
 mod lxd;
 mod metrics;
 mod migrate;

@@ -28,8 +28,12 @@ fn example_config(example: &str, dir: &Path, token: &Path, host: u8) -> PathBuf 
         "{example} changed its data_dir line"
     );
     assert!(
-        text.contains("token_file = \"/etc/raftmasq/cluster.token\""),
+        text.contains("\ntoken_file = \"/etc/raftmasq/cluster.token\""),
         "{example} changed its token_file line"
+    );
+    assert!(
+        text.contains("admin_socket = \"/run/raftmasq/admin.sock\""),
+        "{example} changed its admin_socket line"
     );
     assert!(
         text.contains("\"/etc/raftmasq/tls/"),
@@ -52,8 +56,22 @@ fn example_config(example: &str, dir: &Path, token: &Path, host: u8) -> PathBuf 
             ),
         )
         .replace(
-            "token_file = \"/etc/raftmasq/cluster.token\"",
-            &format!("token_file = \"{}\"", token.display()),
+            "admin_token_file = \"/etc/raftmasq/admin.token\"",
+            &format!(
+                "admin_token_file = \"{}\"",
+                dir.join("admin.token").display()
+            ),
+        )
+        .replace(
+            "admin_socket = \"/run/raftmasq/admin.sock\"",
+            &format!(
+                "admin_socket = \"{}\"",
+                dir.join(format!("admin{host}.sock")).display()
+            ),
+        )
+        .replace(
+            "\ntoken_file = \"/etc/raftmasq/cluster.token\"",
+            &format!("\ntoken_file = \"{}\"", token.display()),
         );
     let path = dir.join(format!("lxd{host}.toml"));
     fs::write(&path, text).expect("config");
@@ -321,6 +339,37 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     assert!(
         output.status.success() && stderr.trim().is_empty(),
         "systemd-analyze verify: {stderr}"
+    );
+}
+
+/// The unit grants only the capabilities the code uses (ports below 1024;
+/// raw frames and SO_BINDTODEVICE need CAP_NET_RAW) and enough file handles
+/// for the listeners' default caps and the reserve.
+#[test]
+fn the_systemd_unit_grants_only_used_capabilities_and_enough_file_handles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = fs::read_to_string(root.join("packaging/raftmasq.service")).expect("unit");
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("the unit sets {key}"))
+            .to_string()
+    };
+    for key in ["AmbientCapabilities", "CapabilityBoundingSet"] {
+        let mut capabilities: Vec<_> = value(key).split_whitespace().map(str::to_string).collect();
+        capabilities.sort();
+        assert_eq!(
+            capabilities,
+            ["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+            "{key}"
+        );
+    }
+    let limit: u64 = value("LimitNOFILE").parse().expect("a number of handles");
+    let example = include_str!("../../examples/lxd1.toml");
+    let config = raftmasq_config::Config::from_toml(example, "lxd1.toml").expect("example");
+    assert!(
+        raftmasq_limits::handles::fits(config.limits.total_connections() as u64, limit),
+        "LimitNOFILE={limit} leaves no reserve beside the default caps"
     );
 }
 

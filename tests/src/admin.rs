@@ -38,6 +38,7 @@ impl AdminClient {
         let response = self
             .http
             .post(format!("http://{admin_addr}/api/v1/commands"))
+            .bearer_auth(crate::cluster::ADMIN_TOKEN)
             .json(command)
             .send()
             .await

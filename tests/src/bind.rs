@@ -40,6 +40,23 @@ pub enum Zone {
         name: String,
         primaries: Vec<Ipv4Addr>,
     },
+    /// As `Secondary`, but every SOA query and transfer to the primaries is
+    /// TSIG-signed with `key`, and only NOTIFY signed with it is accepted.
+    SignedSecondary {
+        name: String,
+        primaries: Vec<Ipv4Addr>,
+        key: TsigKey,
+    },
+}
+
+/// A TSIG key as named.conf writes it (`key "name" { algorithm; secret; }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsigKey {
+    pub name: String,
+    /// `hmac-sha256`, `hmac-sha512`.
+    pub algorithm: String,
+    /// Base64.
+    pub secret: String,
 }
 
 impl Named {
@@ -163,6 +180,21 @@ controls {{ }};
 zone "." {{ type hint; file "{d}/root.hints"; }};
 "#
     );
+    let mut keys: Vec<&TsigKey> = Vec::new();
+    for zone in zones {
+        if let Zone::SignedSecondary { key, .. } = zone
+            && !keys.contains(&key)
+        {
+            keys.push(key);
+        }
+    }
+    for key in keys {
+        let _ = writeln!(
+            text,
+            r#"key "{}" {{ algorithm {}; secret "{}"; }};"#,
+            key.name, key.algorithm, key.secret
+        );
+    }
     for zone in zones {
         match zone {
             Zone::Primary { name, .. } => {
@@ -183,6 +215,21 @@ zone "." {{ type hint; file "{d}/root.hints"; }};
                     text,
                     r#"zone "{name}" {{ type secondary; file "{d}/{name}.sec"; primaries {{ {list} }}; allow-notify {{ {list} }}; request-ixfr no; }};"#,
                     list = list(primaries)
+                );
+            }
+            Zone::SignedSecondary {
+                name,
+                primaries,
+                key,
+            } => {
+                let signed: String = primaries
+                    .iter()
+                    .map(|a| format!("{a} key \"{}\"; ", key.name))
+                    .collect();
+                let _ = writeln!(
+                    text,
+                    r#"zone "{name}" {{ type secondary; file "{d}/{name}.sec"; primaries {{ {signed}}}; allow-notify {{ key "{key}"; }}; request-ixfr no; }};"#,
+                    key = key.name
                 );
             }
         }
@@ -272,5 +319,40 @@ mod tests {
         assert!(text.contains("forwarders { 10.99.0.1; 10.99.0.2; }"));
         assert!(text.contains("request-ixfr no;"));
         assert!(!text.contains("/etc/"), "{text}");
+    }
+
+    #[test]
+    fn signed_secondaries_name_their_key_for_every_primary() {
+        let key = TsigKey {
+            name: "office-xfr".into(),
+            algorithm: "hmac-sha256".into(),
+            secret: "c2VjcmV0".into(),
+        };
+        let zones = [Zone::SignedSecondary {
+            name: "lxd".into(),
+            primaries: vec![Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(10, 99, 0, 2)],
+            key,
+        }];
+        let text = config(
+            Path::new("/tmp/x"),
+            Ipv4Addr::new(10, 99, 0, 253),
+            false,
+            &zones,
+        )
+        .unwrap();
+        assert!(
+            text.contains(r#"key "office-xfr" { algorithm hmac-sha256; secret "c2VjcmV0"; };"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"primaries { 10.99.0.1 key "office-xfr"; 10.99.0.2 key "office-xfr"; };"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"allow-notify { key "office-xfr"; };"#),
+            "{text}"
+        );
     }
 }

@@ -10,6 +10,24 @@ use tempfile::TempDir;
 use crate::free_port;
 
 pub const TOKEN: &str = "e2e-test-token-0123456789abcdef";
+/// The admin API's credential in every test cluster (not the cluster token).
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-fedcba9876543210";
+
+/// Writes `ADMIN_TOKEN` to `dir/admin.token` (mode 600) and returns the
+/// `[node]` lines that point a node at it and give it its own admin socket
+/// (nodes of one test share the machine's `/run`).
+pub fn admin_access(dir: &Path, id: u64) -> String {
+    let token = dir.join("admin.token");
+    if !token.exists() {
+        fs::write(&token, format!("{ADMIN_TOKEN}\n")).expect("write admin token");
+        fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).expect("chmod admin token");
+    }
+    format!(
+        "admin_token_file = \"{}\"\nadmin_socket = \"{}\"",
+        token.display(),
+        dir.join(format!("admin{id}.sock")).display()
+    )
+}
 
 /// Issues the CA (`ca.pem`, `ca.key`) and the certificates of nodes `ids`
 /// into `dir` (`node-N.pem`, `node-N.key`), fast and in process, as
@@ -47,6 +65,8 @@ pub struct NodeFiles {
     pub data_dir: PathBuf,
     pub cluster_addr: String,
     pub admin_addr: String,
+    /// Its DNS listener, when the cluster was built with DNS on.
+    pub dns_addr: Option<String>,
 }
 
 /// A directory holding the token and each node's config, data and log.
@@ -59,6 +79,14 @@ impl LoopbackCluster {
     /// Writes configs for nodes `1..=n` on loopback, DHCP and DNS off (Raft and
     /// the admin API only); `extra` is appended to every file.
     pub fn new(n: u64, extra: &str) -> LoopbackCluster {
+        Self::with_roles(n, &[], false, extra)
+    }
+
+    /// Like [`LoopbackCluster::new`], with nodes `learners` configured as
+    /// learners (`node.role`, and `role=learner` in every file's peers),
+    /// and, with `dns`, each node's DNS on a loopback port of its own
+    /// (`extra` then goes on in `[dns]`, after `enabled` and `listen`).
+    pub fn with_roles(n: u64, learners: &[u64], dns: bool, extra: &str) -> LoopbackCluster {
         let dir = TempDir::new().expect("temp dir");
         let token_file = dir.path().join("cluster.token");
         fs::write(&token_file, format!("{TOKEN}\n")).expect("write token");
@@ -69,7 +97,15 @@ impl LoopbackCluster {
         let peers: Vec<String> = cluster_ports
             .iter()
             .enumerate()
-            .map(|(i, port)| format!("\"{}=127.0.0.1:{port}\"", i + 1))
+            .map(|(i, port)| {
+                let id = i as u64 + 1;
+                let role = if learners.contains(&id) {
+                    " role=learner"
+                } else {
+                    ""
+                };
+                format!("\"{id}=127.0.0.1:{port}{role}\"")
+            })
             .collect();
         let mut nodes = Vec::new();
         for id in 1..=n {
@@ -78,12 +114,24 @@ impl LoopbackCluster {
             let admin_addr = format!("127.0.0.1:{}", free_port());
             let data_dir = dir.path().join(format!("node{id}"));
             let config = dir.path().join(format!("node{id}.toml"));
+            let role = if learners.contains(&id) {
+                "role = \"learner\""
+            } else {
+                ""
+            };
+            let dns_addr = dns.then(|| format!("127.0.0.1:{}", free_port()));
+            let dns_section = match &dns_addr {
+                Some(addr) => format!("enabled = true\nlisten = [\"{addr}\"]"),
+                None => "enabled = false".to_string(),
+            };
             let text = format!(
                 r#"[node]
 id = {id}
 data_dir = "{data}"
 cluster_addr = "{cluster_addr}"
 admin_addr = "{admin_addr}"
+{admin_access}
+{role}
 
 [cluster]
 token_file = "{token}"
@@ -101,13 +149,14 @@ range = "10.0.0.10-10.0.255.254"
 lease_time = "1h"
 
 [dns]
-enabled = false
+{dns_section}
 domain = "lxd"
 {extra}
 "#,
                 data = data_dir.display(),
                 token = token_file.display(),
                 tls = tls_section(&tls_dir, id),
+                admin_access = admin_access(dir.path(), id),
                 peers = peers.join(", "),
             );
             fs::write(&config, text).expect("write config");
@@ -118,6 +167,7 @@ domain = "lxd"
                 data_dir,
                 cluster_addr,
                 admin_addr,
+                dns_addr,
             });
         }
         LoopbackCluster { dir, nodes }

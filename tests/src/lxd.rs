@@ -50,7 +50,15 @@ pub enum BridgeMode {
     Managed,
     /// (b) an unmanaged bridge; instances use `nictype=bridged parent=BR`.
     Unmanaged,
+    /// Before mode (b)'s cut-over, as on an LXD cluster member: LXD's own
+    /// managed bridge, local to the host (no overlay), with LXD's DHCP and
+    /// DNS on; the testbed's bridge, joined to the overlay, is renamed
+    /// [`UNMANAGED_BRIDGE`] and has no address yet.
+    ClusterMember,
 }
+
+/// Mode (b)'s unmanaged bridge, as the quickstart names it.
+pub const UNMANAGED_BRIDGE: &str = "br0";
 
 const CGROUP_V1: &[&str] = &[
     "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
@@ -145,29 +153,34 @@ impl LxdHost {
                     "bridge.external_interfaces=vx0",
                     &format!("bridge.hwaddr={}", host.bridge_mac()),
                 ])?;
+                lxd.add_default_nic(&[&format!("network={BRIDGE}")])?;
+            }
+            BridgeMode::ClusterMember => {
+                for args in [
+                    vec!["link", "set", BRIDGE, "down"],
+                    vec!["link", "set", BRIDGE, "name", UNMANAGED_BRIDGE],
+                    vec!["addr", "flush", "dev", UNMANAGED_BRIDGE],
+                    vec!["link", "set", UNMANAGED_BRIDGE, "up"],
+                ] {
+                    host.netns.ip(args)?;
+                }
                 lxd.lxc(&[
-                    "profile",
-                    "device",
-                    "add",
-                    "default",
-                    "eth0",
-                    "nic",
-                    &format!("network={BRIDGE}"),
-                    "name=eth0",
+                    "network",
+                    "create",
+                    BRIDGE,
+                    &format!("ipv4.address={}/{BRIDGE_PREFIX_LEN}", host.bridge_address()),
+                    "ipv4.nat=false",
+                    "ipv6.address=none",
+                    "ipv4.dhcp=true",
+                    "dns.mode=managed",
+                    "ipv4.firewall=false",
+                    "ipv4.routing=false",
+                    "ipv4.dhcp.ranges=172.16.0.10-172.16.0.250",
                 ])?;
+                lxd.add_default_nic(&[&format!("network={BRIDGE}")])?;
             }
             BridgeMode::Unmanaged => {
-                lxd.lxc(&[
-                    "profile",
-                    "device",
-                    "add",
-                    "default",
-                    "eth0",
-                    "nic",
-                    "nictype=bridged",
-                    &format!("parent={BRIDGE}"),
-                    "name=eth0",
-                ])?;
+                lxd.add_default_nic(&["nictype=bridged", &format!("parent={BRIDGE}")])?;
             }
         }
         Ok(lxd)
@@ -272,6 +285,15 @@ impl LxdHost {
         command
     }
 
+    /// Gives the default profile the NIC `eth0` with `settings` (how it
+    /// reaches the bridge), so every instance launched gets it.
+    fn add_default_nic(&self, settings: &[&str]) -> io::Result<String> {
+        let mut args = vec!["profile", "device", "add", "default", "eth0", "nic"];
+        args.extend_from_slice(settings);
+        args.push("name=eth0");
+        self.lxc(&args)
+    }
+
     /// Runs `lxc args` against this daemon; stdout, or an error with stderr.
     pub fn lxc(&self, args: &[&str]) -> io::Result<String> {
         run(self.client("lxc").args(args))
@@ -307,6 +329,28 @@ impl LxdHost {
         self.lxc(&args).map(drop)
     }
 
+    /// A project sharing the default project's images and profiles (so its
+    /// instances get the same NIC), as `lxc project create` makes it.
+    pub fn create_project(&self, project: &str) -> io::Result<()> {
+        self.lxc(&[
+            "project",
+            "create",
+            project,
+            "-c",
+            "features.images=false",
+            "-c",
+            "features.profiles=false",
+        ])
+        .map(drop)
+    }
+
+    /// `lxc launch IMAGE NAME --project PROJECT`.
+    pub fn launch_in(&self, project: &str, name: &str) -> io::Result<()> {
+        self.remember(&format!("{project}/{name}"));
+        self.lxc(&["launch", IMAGE, name, "--project", project])
+            .map(drop)
+    }
+
     /// `lxc copy FROM TO` and start it.
     pub fn copy(&self, from: &str, to: &str) -> io::Result<()> {
         self.remember(to);
@@ -323,7 +367,16 @@ impl LxdHost {
 
     /// `lxc exec NAME -- args`.
     pub fn exec(&self, name: &str, args: &[&str]) -> io::Result<String> {
-        let mut all = vec!["exec", name, "--"];
+        self.exec_in(None, name, args)
+    }
+
+    /// `lxc exec NAME [--project P] -- args`.
+    pub fn exec_in(&self, project: Option<&str>, name: &str, args: &[&str]) -> io::Result<String> {
+        let mut all = vec!["exec", name];
+        if let Some(project) = project {
+            all.extend(["--project", project]);
+        }
+        all.push("--");
         all.extend(args);
         self.lxc(&all)
     }
@@ -339,6 +392,16 @@ impl LxdHost {
     /// Runs udhcpc inside the instance until it is bound (`-q`), sending
     /// `hostname` as option 12 if given; returns the bound IPv4 address.
     pub fn dhcp(&self, name: &str, hostname: Option<&str>) -> io::Result<String> {
+        self.dhcp_in(None, name, hostname)
+    }
+
+    /// [`LxdHost::dhcp`] for an instance of `project`.
+    pub fn dhcp_in(
+        &self,
+        project: Option<&str>,
+        name: &str,
+        hostname: Option<&str>,
+    ) -> io::Result<String> {
         let option;
         let mut args = vec![
             "udhcpc",
@@ -357,8 +420,8 @@ impl LxdHost {
             option = format!("hostname:{hostname}");
             args.extend(["-x", option.as_str()]);
         }
-        self.exec(name, &args)?;
-        let address = self.exec(name, &["cat", "/run/udhcpc.ip"])?;
+        self.exec_in(project, name, &args)?;
+        let address = self.exec_in(project, name, &["cat", "/run/udhcpc.ip"])?;
         Ok(address.trim().to_string())
     }
 
@@ -384,9 +447,10 @@ impl LxdHost {
         let launched =
             std::mem::take(&mut *self.launched.lock().unwrap_or_else(|p| p.into_inner()));
         if self.pid.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-            for name in &launched {
+            for entry in &launched {
+                let (project, name) = entry.split_once('/').unwrap_or(("default", entry));
                 let _ = Command::new("timeout")
-                    .args(["20", "lxc", "delete", "-f", name])
+                    .args(["20", "lxc", "delete", "-f", name, "--project", project])
                     .env("LXD_DIR", &self.dir)
                     .env("LXD_CONF", &self.conf)
                     .stdin(Stdio::null())
@@ -396,7 +460,12 @@ impl LxdHost {
             }
         }
         self.stop_daemon();
-        remove_cgroups(&launched);
+        // liblxc names an instance of another project PROJECT_NAME.
+        let liblxc_names: Vec<String> = launched
+            .iter()
+            .map(|entry| entry.replace('/', "_"))
+            .collect();
+        remove_cgroups(&liblxc_names);
         // liblxc's lock directory for this LXD_DIR: /run/lxc/lock/<LXD_DIR>.
         let lock_root = Path::new("/run/lxc/lock");
         remove_up_to(

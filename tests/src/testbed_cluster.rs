@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::cluster::{TOKEN, tls_section, write_tls};
+use crate::cluster::{ADMIN_TOKEN, TOKEN, admin_access, tls_section, write_tls};
 use crate::netns::{NsProcess, Testbed, test_prefix};
 
 /// The DHCP pool of every testbed cluster.
@@ -35,6 +35,19 @@ pub struct TestbedOptions {
     /// The daemon's default `election_timeout` and `heartbeat_interval`
     /// instead of the testbed's shorter ones (the failover benchmark).
     pub default_timings: bool,
+    /// IPv6 on the bridge: each host's `lxdbr0` gets [`ipv6_address`] (and
+    /// ignores other hosts' advertisements, as a router does), and `[ipv6]`
+    /// turns on router advertisements every 4 s for [`IPV6_PREFIX`]; DNS
+    /// listens on the IPv6 address too.
+    pub ipv6: bool,
+}
+
+/// The bridge's IPv6 prefix when [`TestbedOptions::ipv6`] is on.
+pub const IPV6_PREFIX: &str = "fd42:1::/64";
+
+/// Host `host`'s IPv6 address on the bridge: `fd42:1::N`.
+pub fn ipv6_address(host: u8) -> String {
+    format!("fd42:1::{host}")
 }
 
 pub struct TestbedCluster {
@@ -84,6 +97,7 @@ impl TestbedCluster {
             peers_without_bridge,
             members,
             default_timings,
+            ipv6,
         } = options;
         let timings = if *default_timings {
             ""
@@ -91,6 +105,26 @@ impl TestbedCluster {
             "election_timeout = \"500ms\"\nheartbeat_interval = \"150ms\""
         };
         let testbed = Testbed::new(&test_prefix(tag), hosts).expect("testbed");
+        if *ipv6 {
+            for i in 1..=hosts {
+                let ns = &testbed.host(i).netns;
+                // A router ignores the others' advertisements (LXD's bridges
+                // forward, which has the same effect).
+                ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.lxdbr0.accept_ra=0"])
+                    .expect("accept_ra");
+                // With duplicate address detection, as LXD adds it: the
+                // daemon starts while the address is still tentative.
+                ns.ip([
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{}/64", ipv6_address(i)),
+                    "dev",
+                    "lxdbr0",
+                ])
+                .expect("bridge IPv6 address");
+            }
+        }
         let dir = TempDir::new().expect("temp dir");
         let token = dir.path().join("cluster.token");
         fs::write(&token, format!("{TOKEN}\n")).expect("token");
@@ -116,6 +150,7 @@ id = {i}
 data_dir = "{data}"
 cluster_addr = "10.99.0.{i}:7380"
 admin_addr = "127.0.0.1:7381"
+{admin_access}
 
 [cluster]
 token_file = "{token}"
@@ -133,13 +168,28 @@ lease_time = "2m"
 
 [dns]
 domain = "lxd"
-listen = ["172.16.0.{i}:53", "10.99.0.{i}:53"]
+listen = ["172.16.0.{i}:53", "10.99.0.{i}:53"{listen6}]
 upstream = ["10.99.0.254:53"]
 {dns_extra}
+{ipv6_section}
 "#,
+                listen6 = if *ipv6 {
+                    format!(", \"[{}]:53\"", ipv6_address(i))
+                } else {
+                    String::new()
+                },
+                ipv6_section = if *ipv6 {
+                    format!(
+                        "[ipv6]\nenabled = true\nprefix = \"{IPV6_PREFIX}\"\naddress = \"{}\"\ninterval = \"4s\"\nmtu = 1450\n",
+                        ipv6_address(i)
+                    )
+                } else {
+                    String::new()
+                },
                 data = dir.path().join(format!("node{i}")).display(),
                 token = token.display(),
                 tls = tls_section(&tls_dir, u64::from(i)),
+                admin_access = admin_access(dir.path(), u64::from(i)),
                 peers = peers.join(", "),
             );
             fs::write(dir.path().join(format!("node{i}.toml")), text).expect("config");
@@ -150,6 +200,11 @@ upstream = ["10.99.0.254:53"]
             dir,
             binary: binary.to_path_buf(),
         }
+    }
+
+    /// The process id of the node on `host`, if it runs.
+    pub fn node_pid(&self, host: u8) -> Option<u32> {
+        self.nodes[usize::from(host - 1)].as_ref()?.pid()
     }
 
     pub fn config_path(&self, host: u8) -> PathBuf {
@@ -310,7 +365,7 @@ upstream = ["10.99.0.254:53"]
         let url = format!("http://127.0.0.1:7381{path}");
         self.testbed
             .host(host)
-            .exec(&["curl", "-sf", "--max-time", "3", &url])
+            .exec(&["curl", "-sf", "--max-time", "3", "-H", &bearer(), &url])
             .ok()
     }
 
@@ -329,6 +384,8 @@ upstream = ["10.99.0.254:53"]
                 "5",
                 "-H",
                 "content-type: application/json",
+                "-H",
+                &bearer(),
                 "-d",
                 &body,
                 &url,
@@ -471,4 +528,9 @@ pub fn lease_for_mac<'a>(leases: &'a [Value], mac: &str) -> Option<&'a Value> {
         }
         _ => false,
     })
+}
+
+/// The admin credential as a curl header.
+pub fn bearer() -> String {
+    format!("authorization: Bearer {ADMIN_TOKEN}")
 }

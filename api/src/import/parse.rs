@@ -267,13 +267,24 @@ fn parse_lxd_line(text: &str, line: usize, source: &str) -> Result<LxdEntry, Str
             "IPv6 address {ipv6} not imported: raftmasq serves DHCPv4 only"
         ));
     }
+    // NAME.PROJECT: an instance outside LXD's default project. It becomes
+    // the MAC's name as it is; a reservation's hostname is one label.
     let name = match name {
         Some(name) if name.contains('.') => {
-            notes.push(format!(
-                "name {name:?} (NAME.PROJECT, an instance outside LXD's default project) not imported: \
-                 it is not one DNS label; raftmasq's [lxd] integration names these instances"
-            ));
-            None
+            match (raftmasq_state::normalize_machine_name(name), address) {
+                (Some(machine), None) => Some(machine),
+                (Some(_), Some(_)) => {
+                    notes.push(format!(
+                        "name {name:?} (NAME.PROJECT, an instance outside LXD's default project) not set on the \
+                         reservation, whose hostname is one label; raftmasq's [lxd] integration names the instance"
+                    ));
+                    None
+                }
+                (None, _) => {
+                    notes.push(format!("name {name:?} is not a DNS name: not imported"));
+                    None
+                }
+            }
         }
         other => other.map(str::to_string),
     };

@@ -144,7 +144,7 @@ not-a-mac,172.16.0.54,x
         LxdEntry::Name(name) => Some((name.mac, name.name.clone(), name.note.is_some())),
         LxdEntry::Reservation(_) => None,
     };
-    assert_eq!(entries.len(), 6, "{entries:?}");
+    assert_eq!(entries.len(), 7, "{entries:?}");
     assert_eq!(
         reservation(&entries[0]),
         Some((
@@ -170,9 +170,12 @@ not-a-mac,172.16.0.54,x
             true
         ))
     );
-    // NAME.PROJECT is not one label: the line is reported, its address kept.
+    // NAME.PROJECT (another project's instance) is the MAC's name; with a
+    // static address, the reservation keeps the address and says why it has
+    // no hostname.
+    assert_eq!(name(&entries[5]), Some((mac(7), "web.proj".into(), false)));
     assert_eq!(
-        reservation(&entries[5]),
+        reservation(&entries[6]),
         Some((mac(8), Ipv4Addr::new(172, 16, 0, 53), None, true))
     );
     let LxdEntry::Reservation(host) = &entries[0] else {
@@ -184,26 +187,28 @@ not-a-mac,172.16.0.54,x
         .iter()
         .map(|u| (u.line, u.reason.as_str()))
         .collect();
-    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(reasons[0].0, 6);
     assert!(reasons[0].1.contains("IPv6"), "{reasons:?}");
-    // A project instance without a static address: nothing importable.
-    assert_eq!(reasons[1].0, 7);
-    assert!(reasons[1].1.contains("NAME.PROJECT"), "{reasons:?}");
-    assert_eq!(reasons[2].0, 9);
-    assert!(reasons[2].1.contains("not a MAC"));
-    assert_eq!(reasons[3].0, 10);
-    assert!(reasons[3].1.contains("unexpected field"));
+    assert_eq!(reasons[1].0, 9);
+    assert!(reasons[1].1.contains("not a MAC"));
+    assert_eq!(reasons[2].0, 10);
+    assert!(reasons[2].1.contains("unexpected field"));
     assert!(
         unsupported
             .iter()
             .all(|u| u.source.as_deref() == Some("dnsmasq.hosts/c1"))
     );
-    // The project instance's line gives no name.
+    // The project instance with a static address: its line's note says why
+    // the reservation has no hostname.
+    let LxdEntry::Reservation(project_host) = &entries[6] else {
+        panic!("{entries:?}");
+    };
     assert!(
-        !entries
-            .iter()
-            .any(|e| matches!(e, LxdEntry::Name(n) if n.mac == mac(7)))
+        project_host
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("NAME.PROJECT"))
     );
 }
 

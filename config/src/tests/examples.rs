@@ -164,3 +164,48 @@ fn every_key_in_the_examples_is_documented() {
         }
     }
 }
+
+/// The examples' commented `[ipv6]` section, turned on as its comment says
+/// (its lines uncommented, the IPv6 listener added), is valid.
+#[test]
+fn every_example_with_its_ipv6_section_turned_on_is_valid() {
+    for (path, text) in examples() {
+        let mut on = String::new();
+        let mut in_section = false;
+        for line in text.lines() {
+            if line == "# [ipv6]" {
+                in_section = true;
+            } else if line.is_empty() {
+                in_section = false;
+            }
+            let line = if in_section && line.contains(" = ") || line == "# [ipv6]" {
+                line.trim_start_matches("# ")
+            } else {
+                line
+            };
+            on.push_str(line);
+            on.push('\n');
+        }
+        let n = path
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .replace("lxd", "");
+        let on = on.replacen(
+            "listen = [\"",
+            &format!("listen = [\"[fd42:1::{n}]:53\", \""),
+            1,
+        );
+        let config = Config::from_toml(&on, &path)
+            .unwrap_or_else(|error| panic!("{}: {error}\n{on}", path.display()));
+        let ipv6 = config.ipv6.expect("[ipv6] turned on");
+        assert_eq!(ipv6.address.to_string(), format!("fd42:1::{n}"));
+        assert_eq!(ipv6.mtu, Some(1450));
+        assert!(
+            config
+                .dns
+                .listen
+                .contains(&format!("[fd42:1::{n}]:53").parse().unwrap())
+        );
+    }
+}

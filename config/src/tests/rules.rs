@@ -13,7 +13,18 @@ fn base_gets_the_documented_defaults() {
         config.node.admin_addr,
         "127.0.0.1:7381".parse::<SocketAddr>().unwrap()
     );
-    assert!(!config.node.admin_writes_need_token());
+    let admin = &config.node.admin;
+    assert_eq!(
+        admin.socket.as_deref(),
+        Some(std::path::Path::new("/run/raftmasq/admin.sock"))
+    );
+    assert_eq!(admin.socket_group, "raftmasq");
+    assert_eq!(
+        admin.token_file,
+        std::path::Path::new("/etc/raftmasq/admin.token")
+    );
+    assert!(!admin.public_reads);
+    assert_eq!(admin.tls, None, "no HTTPS on loopback");
     assert_eq!(config.cluster.election_timeout, Duration::from_millis(400));
     assert_eq!(
         config.cluster.heartbeat_interval,
@@ -87,7 +98,15 @@ fn explicit_values_override_defaults() {
     assert_eq!(config.dhcp.duplicate_hostnames, HostnamePolicy::Reject);
     assert_eq!(config.dhcp.unicast_replies, UnicastReplies::Broadcast);
     assert_eq!(config.dhcp.client_identity, ClientIdentity::Mac);
-    assert!(config.node.admin_writes_need_token());
+    let tls = config.node.admin.tls.as_ref().expect("HTTPS off loopback");
+    assert_eq!(
+        tls.cert_file,
+        std::path::Path::new("/etc/raftmasq/tls/admin.pem")
+    );
+    assert_eq!(
+        tls.key_file,
+        std::path::Path::new("/etc/raftmasq/tls/admin.key")
+    );
     assert_eq!(config.dns.domain, "cloud.example");
     assert_eq!(config.log.format, LogFormat::Json);
     assert_eq!(
@@ -255,6 +274,34 @@ fn dns_cache_size_rules() {
 }
 
 #[test]
+fn limits_rules() {
+    let defaults = parse(BASE).unwrap().limits;
+    assert_eq!(defaults.cluster_connections, 256);
+    assert_eq!(defaults.admin_connections, 64);
+    assert_eq!(defaults.dns_tcp_connections, 256);
+    assert_eq!(defaults.connections_per_client, 32);
+    assert_eq!(defaults.header_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(defaults.total_connections(), 576);
+    let set = parse(&with(BASE, "limits", "admin_connections = 8")).unwrap();
+    assert_eq!(set.limits.admin_connections, 8);
+    rejects(
+        &with(BASE, "limits", "cluster_connections = 0"),
+        "limits.cluster_connections",
+        "not between 1 and 100000",
+    );
+    rejects(
+        &with(BASE, "limits", "idle_timeout = \"10ms\""),
+        "limits.idle_timeout",
+        "below the minimum of 1s",
+    );
+    rejects(
+        &with(BASE, "limits", "per_client = 3"),
+        "limits.per_client",
+        "unknown key",
+    );
+}
+
+#[test]
 fn peer_rules() {
     let peers = |list: &str| with(BASE, "cluster", &format!("peers = [{list}]"));
     rejects(&peers(""), "cluster.peers", "empty");
@@ -287,6 +334,51 @@ fn peer_rules() {
         &peers(r#""1=10.99.0.1:7380", "2=0.0.0.0:7380""#),
         "cluster.peers[1]",
         "wildcard",
+    );
+}
+
+#[test]
+fn learner_role_rules() {
+    use crate::NodeRole;
+    assert_eq!(parse(BASE).unwrap().node.role, NodeRole::Voter);
+    let learner = with(BASE, "node", "role = \"learner\"");
+    // This node's entry must say what node.role says.
+    rejects(
+        &learner,
+        "cluster.peers[0]",
+        "this node's entry says role=voter but node.role is \"learner\"",
+    );
+    let learner = with(
+        &learner,
+        "cluster",
+        r#"peers = ["1=10.99.0.1:7380 role=learner", "2=10.99.0.2:7380", "3=10.99.0.3:7380"]"#,
+    );
+    let config = parse(&learner).unwrap();
+    assert_eq!(config.node.role, NodeRole::Learner);
+    assert_eq!(config.cluster.peers[0].role, NodeRole::Learner);
+    assert_eq!(config.cluster.peers[1].role, NodeRole::Voter);
+    rejects(
+        &with(
+            BASE,
+            "cluster",
+            r#"peers = ["1=10.99.0.1:7380 role=learner", "2=10.99.0.2:7380"]"#,
+        ),
+        "cluster.peers[0]",
+        "node.role is \"voter\"",
+    );
+    rejects(
+        &with(
+            &learner,
+            "cluster",
+            r#"peers = ["1=10.99.0.1:7380 role=learner", "2=10.99.0.2:7380 role=learner"]"#,
+        ),
+        "cluster.peers",
+        "a cluster needs voters",
+    );
+    rejects(
+        &with(BASE, "node", "role = \"observer\""),
+        "node.role",
+        "unknown variant `observer`, expected `voter` or `learner`",
     );
 }
 
@@ -937,5 +1029,293 @@ fn lxd_is_off_by_default_and_takes_an_absolute_socket() {
         &with(BASE, "lxd", "bridge = \"x\""),
         "lxd.bridge",
         "unknown key `bridge`",
+    );
+}
+
+#[test]
+fn admin_access_keys() {
+    let text = with(BASE, "node", r#"admin_addr = "10.99.0.1:7381""#);
+    let text = with(&text, "node", "admin_insecure_plaintext = true");
+    let text = with(&text, "node", r#"admin_socket = """#);
+    let text = with(&text, "node", "admin_public_reads = true");
+    let text = with(&text, "node", r#"admin_hostnames = ["DNS1.Example"]"#);
+    let config = parse(&text).unwrap();
+    let admin = &config.node.admin;
+    assert_eq!(admin.tls, None);
+    assert!(admin.insecure_plaintext);
+    assert_eq!(admin.socket, None);
+    assert!(admin.public_reads);
+    assert_eq!(admin.hostnames, ["dns1.example"]);
+    // On loopback the opt-out means nothing, and says so by being off.
+    let loopback = parse(&with(BASE, "node", "admin_insecure_plaintext = true")).unwrap();
+    assert!(!loopback.node.admin.insecure_plaintext);
+
+    rejects(
+        &with(BASE, "node", r#"admin_socket = "run/admin.sock""#),
+        "node.admin_socket",
+        "not an absolute path",
+    );
+    rejects(
+        &with(BASE, "node", r#"admin_hostnames = ["dns1.example:7381"]"#),
+        "node.admin_hostnames[0]",
+        "not a host name",
+    );
+    rejects(
+        &with(BASE, "node", r#"admin_token_file = """#),
+        "node.admin_token_file",
+        "empty",
+    );
+}
+
+#[test]
+fn denied_hostnames_default_to_the_capture_names_and_a_list_replaces_them() {
+    let config = parse(BASE).unwrap();
+    assert_eq!(
+        config.dhcp.denied_hostnames,
+        [
+            "localhost",
+            "localdomain",
+            "ip6-localhost",
+            "ip6-loopback",
+            "wpad",
+            "isatap"
+        ]
+    );
+    let text = with(
+        BASE,
+        "dhcp",
+        r#"denied_hostnames = ["WPAD", "printer", "wpad"]"#,
+    );
+    assert_eq!(
+        parse(&text).unwrap().dhcp.denied_hostnames,
+        ["wpad", "printer"]
+    );
+    let text = with(BASE, "dhcp", "denied_hostnames = []");
+    assert!(parse(&text).unwrap().dhcp.denied_hostnames.is_empty());
+    rejects(
+        &with(BASE, "dhcp", r#"denied_hostnames = ["ok", "www.lxd"]"#),
+        "dhcp.denied_hostnames[1]",
+        "\"www.lxd\" is not a hostname label",
+    );
+}
+
+#[test]
+fn unknown_renewals_share_defaults_to_ten_percent_and_is_at_most_all() {
+    assert_eq!(parse(BASE).unwrap().dhcp.unknown_renewals_max_percent, 10);
+    let text = with(BASE, "dhcp", "unknown_renewals_max_percent = 0");
+    assert_eq!(parse(&text).unwrap().dhcp.unknown_renewals_max_percent, 0);
+    rejects(
+        &with(BASE, "dhcp", "unknown_renewals_max_percent = 101"),
+        "dhcp.unknown_renewals_max_percent",
+        "101 is more than 100",
+    );
+}
+
+#[test]
+fn tsig_key_and_transfer_key_rules() {
+    let key = |name: &str, algorithm: &str, file: &str| {
+        format!(
+            "\n[[dns.tsig_keys]]\nname = \"{name}\"\nalgorithm = \"{algorithm}\"\nsecret_file = \"{file}\"\n"
+        )
+    };
+    let office = key(
+        "Office-Xfr.",
+        "hmac-sha256",
+        "/etc/raftmasq/tsig/office-xfr.key",
+    );
+    let text = format!(
+        "{}{office}",
+        with(BASE, "dns", "transfer_key = \"office-xfr\"")
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(
+        config.dns.tsig_keys,
+        [crate::TsigKeyFile {
+            name: "office-xfr".into(),
+            algorithm: crate::TsigAlgorithm::HmacSha256,
+            secret_file: "/etc/raftmasq/tsig/office-xfr.key".into(),
+        }]
+    );
+    assert_eq!(config.dns.transfer_key.as_deref(), Some("office-xfr"));
+    assert!(parse(BASE).unwrap().dns.tsig_keys.is_empty());
+    assert_eq!(parse(BASE).unwrap().dns.transfer_key, None);
+
+    rejects(
+        &with(BASE, "dns", "transfer_key = \"office-xfr\""),
+        "dns.transfer_key",
+        "not the name of one of the [[dns.tsig_keys]]",
+    );
+    rejects(
+        &format!("{BASE}{}", key("k", "hmac-md5", "/k")),
+        "dns.tsig_keys[0].algorithm",
+        "hmac-sha256",
+    );
+    rejects(
+        &format!("{BASE}{}", key("k", "hmac-sha512", "k.key")),
+        "dns.tsig_keys[0].secret_file",
+        "absolute",
+    );
+    rejects(
+        &format!("{BASE}{office}{}", key("office-xfr", "hmac-sha512", "/k")),
+        "dns.tsig_keys[1].name",
+        "listed twice",
+    );
+    rejects(
+        &format!("{BASE}{}", key("bad name", "hmac-sha256", "/k")),
+        "dns.tsig_keys[0].name",
+        "",
+    );
+}
+
+#[test]
+fn tsig_secrets_are_read_from_private_files() {
+    let private = token_file("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==\n", 0o600);
+    let shared = token_file("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==\n", 0o644);
+    let text = |path: &std::path::Path| {
+        format!(
+            "{BASE}\n[[dns.tsig_keys]]\nname = \"office-xfr\"\nalgorithm = \"hmac-sha512\"\nsecret_file = \"{}\"\n",
+            path.display()
+        )
+    };
+    let keys = parse(&text(private.path()))
+        .unwrap()
+        .load_tsig_keys()
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].secret, b"secret-secret-secret-secret!");
+    assert!(
+        !format!("{keys:?}").contains("secret-secret"),
+        "never printed"
+    );
+    let error = parse(&text(shared.path()))
+        .unwrap()
+        .load_tsig_keys()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("dns.tsig_keys[0].secret_file") && error.contains("chmod 600"),
+        "{error}"
+    );
+}
+
+#[test]
+fn rate_limit_rules() {
+    assert_eq!(parse(BASE).unwrap().dns.rate_limit, None, "off by default");
+    let config = parse(&format!(
+        "{BASE}\n[dns.rate_limit]\nresponses_per_second = 20\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.dns.rate_limit,
+        Some(crate::RateLimitConfig {
+            responses_per_second: 20,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+        })
+    );
+    rejects(
+        &format!("{BASE}\n[dns.rate_limit]\nresponses_per_second = 0\n"),
+        "dns.rate_limit.responses_per_second",
+        "outside 1..=1000000",
+    );
+    rejects(
+        &format!("{BASE}\n[dns.rate_limit]\nresponses_per_second = 5\nslip = 11\n"),
+        "dns.rate_limit.slip",
+        "outside 0..=10",
+    );
+    rejects(
+        &format!("{BASE}\n[dns.rate_limit]\nresponses_per_second = 5\nipv4_prefix = 33\n"),
+        "dns.rate_limit.ipv4_prefix",
+        "",
+    );
+    rejects(
+        &format!("{BASE}\n[dns.rate_limit]\nresponses_per_second = 5\nburst = 3\n"),
+        "dns.rate_limit.burst",
+        "unknown key",
+    );
+}
+
+const IPV6: &str = "[ipv6]\nenabled = true\nprefix = \"fd42:1::/64\"\naddress = \"fd42:1::1\"\n";
+
+#[test]
+fn ipv6_is_off_by_default() {
+    assert_eq!(parse(BASE).unwrap().ipv6, None);
+}
+
+#[test]
+fn ipv6_gets_the_documented_defaults_and_listens_for_dns() {
+    let config = parse(&format!("{BASE}\n{IPV6}")).unwrap();
+    let ipv6 = config.ipv6.clone().unwrap();
+    assert_eq!(ipv6.prefix.to_string(), "fd42:1::/64");
+    assert_eq!(ipv6.mode, crate::Ipv6Mode::Slaac);
+    assert!(ipv6.router_advertisements);
+    assert_eq!(ipv6.interval, Duration::from_secs(600));
+    assert_eq!(ipv6.router_lifetime, Duration::from_secs(1800));
+    assert_eq!(
+        ipv6.advertised_dns_servers(),
+        vec!["fd42:1::1".parse::<std::net::Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(ipv6.mtu, None);
+    assert_eq!(
+        config.dns.listen,
+        [
+            "172.16.0.1:53".parse::<SocketAddr>().unwrap(),
+            "[fd42:1::1]:53".parse().unwrap()
+        ]
+    );
+    assert!(
+        config
+            .dns
+            .allow_recursion
+            .contains(&"fd42:1::/64".parse().unwrap())
+    );
+}
+
+#[test]
+fn bad_ipv6_values_name_their_key() {
+    let cases = [
+        (
+            "prefix = \"fd42:1::/56\"",
+            "ipv6.prefix",
+            "SLAAC needs a /64",
+        ),
+        ("prefix = \"fd42:1::1/64\"", "ipv6.prefix", "host bits set"),
+        (
+            "address = \"fd43::1\"",
+            "ipv6.address",
+            "outside ipv6.prefix",
+        ),
+        (
+            "address = \"fd42:1::\"",
+            "ipv6.address",
+            "subnet-router anycast",
+        ),
+        ("interval = \"2s\"", "ipv6.interval", "below the minimum"),
+        (
+            "router_lifetime = \"10s\"",
+            "ipv6.router_lifetime",
+            "shorter than ipv6.interval",
+        ),
+        ("mtu = 1000", "ipv6.mtu", "1280..=65535"),
+        (
+            "dns_servers = [\"172.16.0.1\"]",
+            "ipv6.dns_servers[0]",
+            "not an IPv6 address",
+        ),
+        ("mode = \"stateful\"", "ipv6.mode", "slaac"),
+    ];
+    for (line, key, reason) in cases {
+        let text = with(&format!("{BASE}\n{IPV6}"), "ipv6", line);
+        rejects(&text, key, reason);
+    }
+}
+
+#[test]
+fn ipv6_enabled_without_a_prefix_says_what_is_missing() {
+    rejects(
+        &format!("{BASE}\n[ipv6]\nenabled = true\n"),
+        "ipv6.prefix",
+        "missing",
     );
 }

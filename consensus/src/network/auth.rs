@@ -55,6 +55,11 @@ pub fn bearer(token: &ClusterToken) -> String {
     format!("Bearer {}", token.expose())
 }
 
+static REFUSED_TOKENS: std::sync::LazyLock<raftmasq_limits::SharedLogLimiter<String>> =
+    std::sync::LazyLock::new(|| {
+        raftmasq_limits::SharedLogLimiter::new(std::time::Duration::from_secs(10))
+    });
+
 /// Axum middleware: 401 unless the request carries the cluster token.
 pub async fn require_token(
     State(token): State<ClusterToken>,
@@ -69,7 +74,11 @@ pub async fn require_token(
     match presented {
         Some(secret) if token.matches(secret) => next.run(request).await,
         _ => {
-            tracing::warn!(path = %request.uri().path(), "cluster request without a valid token refused");
+            let path = request.uri().path().to_string();
+            // A client repeating it gets one line per interval.
+            if let Some(suppressed) = REFUSED_TOKENS.check(&path) {
+                tracing::warn!(%path, suppressed, "cluster request without a valid token refused");
+            }
             (StatusCode::UNAUTHORIZED, "missing or wrong cluster token\n").into_response()
         }
     }

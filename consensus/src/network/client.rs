@@ -1,8 +1,10 @@
 //! Outgoing cluster requests: Raft RPCs and forwarded client requests.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use raftmasq_limits::{ExponentialBackoff, SharedLogLimiter};
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -15,6 +17,7 @@ use openraft::raft::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::peer_backoff::{self, PeerBackoff};
 use super::{ClusterLink, ClusterToken, Links, paths};
 use crate::types::{Member, NodeId, TypeConfig};
 
@@ -56,7 +59,48 @@ pub enum PeerError {
         addr: String,
         reason: String,
     },
+    #[error("node {target} ({addr}) failed recently: not asked again for {retry_in:?}")]
+    BackingOff {
+        target: NodeId,
+        addr: String,
+        retry_in: Duration,
+    },
 }
+
+impl PeerError {
+    /// Whether the member failed the request in a way the next request
+    /// would fail too (rather than being slow, refusing this one request,
+    /// or not being asked at all): these start or extend its backoff. A 403
+    /// is about what one request claims, and other 4xx about the request.
+    fn is_member_failure(&self) -> bool {
+        match self {
+            PeerError::Unreachable { .. }
+            | PeerError::Unauthorized { .. }
+            | PeerError::Decode { .. } => true,
+            PeerError::Status { status, .. } => *status >= 500 || *status == 429,
+            PeerError::Forbidden { .. }
+            | PeerError::Timeout { .. }
+            | PeerError::BackingOff { .. } => false,
+        }
+    }
+
+    /// The kind, as the key of the rate-limited warning.
+    fn kind(&self) -> &'static str {
+        match self {
+            PeerError::Unreachable { .. } => "unreachable",
+            PeerError::Timeout { .. } => "timeout",
+            PeerError::Unauthorized { .. } => "unauthorized",
+            PeerError::Forbidden { .. } => "forbidden",
+            PeerError::Status { .. } => "status",
+            PeerError::Decode { .. } => "decode",
+            PeerError::BackingOff { .. } => "backing off",
+        }
+    }
+}
+
+/// One warning per member and kind of failure per interval.
+static MEMBER_FAILURES: LazyLock<SharedLogLimiter<(NodeId, &'static str)>> =
+    LazyLock::new(|| SharedLogLimiter::new(Duration::from_secs(10)));
 
 /// HTTP client for one node's outgoing cluster traffic; cheap to clone.
 ///
@@ -72,18 +116,22 @@ pub struct PeerClient {
     token: ClusterToken,
     links: Links,
     from: NodeId,
+    /// Members that failed lately, left alone for a while (`peer_backoff`).
+    backoff: Arc<Mutex<PeerBackoff>>,
 }
 
 /// HTTP/2 carries every request to a peer on one connection. When the
 /// underlay drops packets (a cut, then a heal) that connection is dead but
 /// not closed, and every request on it times out until TCP gives up, minutes
 /// later: pings close it within about a second and a half, so the next
-/// request opens a new one.
+/// request opens a new one. An idle HTTP/1.1 connection (the plaintext
+/// link) is given up well before the peer's listener closes it (its header
+/// timeout, 10 s by default), so no request is sent on a closing one.
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Some(Duration::from_millis(500)))
         .http2_keep_alive_timeout(Duration::from_secs(1))
         .http2_keep_alive_while_idle(true)
@@ -100,6 +148,7 @@ impl PeerClient {
             token,
             links,
             from,
+            backoff: Arc::default(),
         }
     }
 
@@ -129,8 +178,63 @@ impl PeerClient {
         Ok((client, "https"))
     }
 
-    /// POSTs `body` as JSON to `http://{addr}{path}` and decodes the JSON answer.
+    /// POSTs `body` as JSON to `http://{addr}{path}` and decodes the JSON
+    /// answer; fails at once, sending nothing, while `target` is in its
+    /// backoff after failures (`peer_backoff`).
     pub async fn post<Req, Resp>(
+        &self,
+        target: NodeId,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        if self.links.is_cut(self.from, target) {
+            return Err(PeerError::Unreachable {
+                target,
+                addr: addr.to_string(),
+                reason: "link cut".into(),
+            });
+        }
+        let admitted = self.backoff().admit(target, Instant::now());
+        if let Err(retry_in) = admitted {
+            return Err(PeerError::BackingOff {
+                target,
+                addr: addr.to_string(),
+                retry_in,
+            });
+        }
+        let result = self.send(target, addr, path, body, timeout).await;
+        match &result {
+            Ok(_) => self.backoff().succeeded(target),
+            Err(error) if error.is_member_failure() => {
+                let pause = self.backoff().failed(target, Instant::now());
+                if let Some(suppressed) = MEMBER_FAILURES.check(&(target, error.kind())) {
+                    tracing::warn!(
+                        node_id = self.from,
+                        target,
+                        %path,
+                        %error,
+                        pause_ms = pause.as_millis() as u64,
+                        suppressed,
+                        "cluster member failed a request: leaving it alone for a while"
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn backoff(&self) -> std::sync::MutexGuard<'_, PeerBackoff> {
+        self.backoff.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn send<Req, Resp>(
         &self,
         target: NodeId,
         addr: &str,
@@ -158,13 +262,6 @@ impl PeerClient {
                 }
             }
         };
-        if self.links.is_cut(self.from, target) {
-            return Err(PeerError::Unreachable {
-                target,
-                addr: addr_owned(),
-                reason: "link cut".into(),
-            });
-        }
         let (http, scheme) = self
             .client_for(target)
             .map_err(|reason| PeerError::Unreachable {
@@ -270,9 +367,14 @@ impl PeerConnection {
             .client
             .post(self.target, &self.addr, path, request, option.hard_ttl())
             .await
-            .map_err(|error| match error {
-                PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&error)),
-                other => RPCError::Network(NetworkError::new(&other)),
+            .map_err(|error| {
+                if error.is_member_failure() || matches!(error, PeerError::BackingOff { .. }) {
+                    // openraft pauses only after Unreachable; anything else
+                    // it retries at once.
+                    RPCError::Unreachable(Unreachable::new(&error))
+                } else {
+                    RPCError::Network(NetworkError::new(&error))
+                }
             })?;
         result.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
     }
@@ -304,5 +406,65 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         self.call(paths::VOTE, &request, &option).await
+    }
+
+    /// openraft's pauses after `Unreachable`: the same doubling as
+    /// `peer_backoff`, so replication waits instead of failing fast there.
+    fn backoff(&self) -> openraft::network::Backoff {
+        let mut pauses = ExponentialBackoff::new(peer_backoff::BASE, peer_backoff::CAP);
+        openraft::network::Backoff::new(std::iter::repeat_with(move || pauses.next_pause()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::PeerError;
+
+    fn status(status: u16) -> PeerError {
+        PeerError::Status {
+            target: 2,
+            addr: "10.99.0.2:7380".into(),
+            status,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_failures_the_next_request_would_meet_start_a_backoff() {
+        let addr = || "10.99.0.2:7380".to_string();
+        assert!(status(500).is_member_failure());
+        assert!(status(503).is_member_failure());
+        assert!(status(429).is_member_failure());
+        assert!(!status(404).is_member_failure(), "about the request");
+        let unreachable = PeerError::Unreachable {
+            target: 2,
+            addr: addr(),
+            reason: "tls handshake: invalid peer certificate".into(),
+        };
+        assert!(unreachable.is_member_failure());
+        assert!(
+            PeerError::Unauthorized {
+                target: 2,
+                addr: addr()
+            }
+            .is_member_failure()
+        );
+        let forbidden = PeerError::Forbidden {
+            target: 2,
+            addr: addr(),
+            reason: "a claim for another node".into(),
+        };
+        assert!(
+            !forbidden.is_member_failure(),
+            "about what one request claims"
+        );
+        let timeout = PeerError::Timeout {
+            target: 2,
+            addr: addr(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(!timeout.is_member_failure(), "already paid its timeout");
     }
 }

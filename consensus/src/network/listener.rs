@@ -1,4 +1,5 @@
-//! The cluster listener's edge: accepts TCP connections, completes the TLS
+//! The cluster listener's edge: accepts TCP connections within the
+//! listener's caps (`raftmasq_limits::BoundedListener`), completes the TLS
 //! handshake (with a deadline, many at once, off the accept loop) and hands
 //! axum each connection together with the node its certificate names.
 //!
@@ -6,14 +7,14 @@
 //! naming no node.
 
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
+use raftmasq_limits::{BoundedListener, SharedLogLimiter};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::tls::{ClusterTls, node_id_of};
@@ -58,7 +59,7 @@ impl Drop for ClusterListener {
 impl ClusterListener {
     /// Starts accepting on `listener`; `tls: None` is the plaintext opt-out.
     pub fn new(
-        listener: TcpListener,
+        listener: BoundedListener,
         tls: Option<ClusterTls>,
         node_id: NodeId,
     ) -> io::Result<Self> {
@@ -96,19 +97,23 @@ impl Listener for ClusterListener {
 
 type Ready = mpsc::Sender<(Box<dyn Connection>, PeerIdentity)>;
 
-async fn accept(listener: TcpListener, tls: Option<ClusterTls>, ready: Ready, node_id: NodeId) {
+/// Failed handshakes, logged once per client address per interval: a
+/// scanner or a misconfigured host retries without end.
+static HANDSHAKE_FAILURES: LazyLock<SharedLogLimiter<IpAddr>> =
+    LazyLock::new(|| SharedLogLimiter::new(Duration::from_secs(10)));
+
+async fn accept(
+    mut listener: BoundedListener,
+    tls: Option<ClusterTls>,
+    ready: Ready,
+    node_id: NodeId,
+) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
-        let (stream, addr) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file handles and the like: wait, do not spin.
-                tracing::warn!(node_id, %error, "cluster listener cannot accept");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+        // Over the caps, or out of handles: the listener closes, pauses and
+        // logs by itself.
+        let (stream, addr) = listener.accept().await;
+        let _ = stream.get_ref().set_nodelay(true);
         let Some(tls) = tls.clone() else {
             let peer = PeerIdentity { addr, node: None };
             if ready.send((Box::new(stream), peer)).await.is_err() {
@@ -128,11 +133,15 @@ async fn accept(listener: TcpListener, tls: Option<ClusterTls>, ready: Ready, no
             {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
-                    tracing::warn!(node_id, peer = %addr, %error, "cluster TLS handshake refused");
+                    if let Some(suppressed) = HANDSHAKE_FAILURES.check(&addr.ip()) {
+                        tracing::warn!(node_id, peer = %addr, %error, suppressed, "cluster TLS handshake refused");
+                    }
                     return;
                 }
                 Err(_elapsed) => {
-                    tracing::warn!(node_id, peer = %addr, "cluster TLS handshake timed out");
+                    if let Some(suppressed) = HANDSHAKE_FAILURES.check(&addr.ip()) {
+                        tracing::warn!(node_id, peer = %addr, suppressed, "cluster TLS handshake timed out");
+                    }
                     return;
                 }
             };

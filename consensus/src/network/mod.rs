@@ -5,14 +5,17 @@
 
 mod auth;
 mod client;
+mod contact;
 mod links;
 mod listener;
+mod peer_backoff;
 pub mod pki;
 mod server;
 pub mod tls;
 
 pub use auth::{ClusterToken, Refused, bearer, check_claim, require_token};
 pub use client::{HttpNetwork, PeerClient, PeerError};
+pub use contact::LeaderContact;
 pub use links::Links;
 pub use listener::{ClusterListener, PeerIdentity};
 pub use server::raft_routes;

@@ -153,6 +153,43 @@ pub fn issue_node(ca: &Pem, id: NodeId, key_pem: Option<&str>, days: u32) -> Res
     })
 }
 
+/// A server-only certificate for the admin listener (HTTPS for `dnsctl` and
+/// the dashboard), for the given host names and addresses, signed by `ca`.
+/// It names no node, so it cannot be used on the cluster link.
+pub fn issue_admin(
+    ca: &Pem,
+    names: &[String],
+    addresses: &[std::net::IpAddr],
+    days: u32,
+) -> Result<Pem, PkiError> {
+    let ca_key = KeyPair::from_pem(&ca.key)?;
+    let issuer = Issuer::new(ca_params(&ca_key, days)?, ca_key);
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(names.to_vec())?;
+    params
+        .subject_alt_names
+        .extend(addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+    let common_name = names
+        .first()
+        .cloned()
+        .or_else(|| addresses.first().map(ToString::to_string))
+        .unwrap_or_else(|| "raftmasq admin".to_string());
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.serial_number = Some(serial(0));
+    validity(&mut params, days)?;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
 /// Fails unless `leaf` is accepted by the CA certificate in `ca` (catches a
 /// CA key that is not the CA certificate's).
 fn check_signed_by(ca: &Pem, leaf: &CertificateDer<'_>) -> Result<(), PkiError> {

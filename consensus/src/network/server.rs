@@ -10,7 +10,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 
-use super::{PeerIdentity, Refused, check_claim, paths};
+use super::{LeaderContact, PeerIdentity, Refused, check_claim, paths};
 use crate::types::{NodeId, Raft, TypeConfig, Vote};
 
 /// The node a vote speaks for: the leader it names, or the candidate.
@@ -18,28 +18,42 @@ fn voter(vote: &Vote) -> Option<NodeId> {
     vote.leader_id().voted_for()
 }
 
-/// Routes for the Raft RPCs; the caller adds authentication.
-pub fn raft_routes(raft: Raft) -> Router {
+/// Routes for the Raft RPCs; the caller adds authentication. `contact`
+/// learns of every leader request this node accepts.
+pub fn raft_routes(raft: Raft, contact: LeaderContact) -> Router {
     Router::new()
         .route(paths::APPEND, post(append))
         .route(paths::VOTE, post(vote))
         .route(paths::SNAPSHOT, post(snapshot))
-        .with_state(raft)
+        .with_state(Rpc { raft, contact })
+}
+
+#[derive(Clone)]
+struct Rpc {
+    raft: Raft,
+    contact: LeaderContact,
 }
 
 type Answer<T, E = RaftError<NodeId>> = Result<Json<Result<T, E>>, Refused>;
 
 async fn append(
-    State(raft): State<Raft>,
+    State(rpc): State<Rpc>,
     ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Json(request): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Answer<AppendEntriesResponse<NodeId>> {
     check_claim(&peer, voter(&request.vote), "append entries")?;
-    Ok(Json(raft.append_entries(request).await))
+    let answer = rpc.raft.append_entries(request).await;
+    // Any answer but HigherVote means this node accepted the sender as its
+    // leader (a conflict only asks for earlier entries).
+    if matches!(&answer, Ok(response) if !matches!(response, AppendEntriesResponse::HigherVote(_)))
+    {
+        rpc.contact.heard();
+    }
+    Ok(Json(answer))
 }
 
 async fn vote(
-    State(raft): State<Raft>,
+    State(Rpc { raft, .. }): State<Rpc>,
     ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Json(request): Json<VoteRequest<NodeId>>,
 ) -> Answer<VoteResponse<NodeId>> {
@@ -48,10 +62,15 @@ async fn vote(
 }
 
 async fn snapshot(
-    State(raft): State<Raft>,
+    State(rpc): State<Rpc>,
     ConnectInfo(peer): ConnectInfo<PeerIdentity>,
     Json(request): Json<InstallSnapshotRequest<TypeConfig>>,
 ) -> Answer<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
     check_claim(&peer, voter(&request.vote), "install a snapshot")?;
-    Ok(Json(raft.install_snapshot(request).await))
+    let sender = request.vote;
+    let answer = rpc.raft.install_snapshot(request).await;
+    if matches!(&answer, Ok(response) if response.vote == sender) {
+        rpc.contact.heard();
+    }
+    Ok(Json(answer))
 }

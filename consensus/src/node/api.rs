@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::{ClusterNode, WriteError};
 use crate::network::{PeerIdentity, Refused, check_claim, paths};
-use crate::types::{LogId, Member, NodeId};
+use crate::types::{LogId, Member, MemberRole, NodeId};
 
 /// Endpoints for members only (see `members_only`).
 pub(super) fn member_routes(node: ClusterNode) -> Router {
@@ -55,22 +55,34 @@ pub struct JoinRequest {
     pub id: NodeId,
     pub member: Member,
     pub settings: ClusterSettings,
+    /// The node's `node.role`: how it joins if it is not a member yet.
+    /// (Absent from nodes older than learners: they join as voters.)
+    #[serde(default)]
+    pub role: MemberRole,
+    /// The node's store has joined before: whatever role the cluster gives
+    /// it stays (an operator's promote or demote sticks across restarts).
+    #[serde(default)]
+    pub keep_role: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinAccepted {
-    /// Already a voter with this information.
+    /// Already a member (in the role it has) with this information.
     AlreadyMember,
-    /// A voter whose announced information (admin address, bridge address) was updated.
+    /// A member whose announced information (admin address, bridge address) was updated.
     Updated,
     /// Added as a learner, caught up, and promoted to voter.
     Added,
+    /// Added as a learner (`node.role = "learner"`); it stays one.
+    AddedAsLearner,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "refusal", rename_all = "snake_case")]
 pub enum JoinRefused {
+    /// Sent only by releases before live settings (a node now follows the
+    /// cluster's settings); kept so their answer still decodes.
     #[error(
         "this node's settings differ from the cluster's in {}: make them identical on every host (the cluster's values are authoritative)",
         keys.join(", ")
@@ -97,13 +109,16 @@ async fn handle_join(
     node: &ClusterNode,
     request: JoinRequest,
 ) -> Result<JoinAccepted, JoinRefused> {
+    // Settings that differ are no reason to refuse: the node follows the
+    // cluster's and says which keys of its file differ.
     if let Some(cluster) = node.replica().read().table.settings() {
         let keys = request.settings.differing_keys(cluster);
         if !keys.is_empty() {
-            tracing::warn!(node_id = request.id, ?keys, "join refused: settings differ");
-            return Err(JoinRefused::SettingsDiffer {
-                keys: keys.into_iter().map(String::from).collect(),
-            });
+            tracing::info!(
+                node_id = request.id,
+                ?keys,
+                "joining node's file differs from the cluster settings; it follows the cluster"
+            );
         }
     }
     let metrics = node.metrics();
@@ -116,6 +131,7 @@ async fn handle_join(
     }
     let membership = metrics.membership_config.membership().clone();
     let is_voter = membership.voter_ids().any(|id| id == request.id);
+    let wants_voter = request.role == MemberRole::Voter && !request.keep_role;
     let change_error = |error: openraft::error::RaftError<
         NodeId,
         openraft::error::ClientWriteError<NodeId, Member>,
@@ -125,40 +141,59 @@ async fn handle_join(
             reason: error.to_string(),
         })
     };
-    match membership.get_node(&request.id) {
-        Some(known) if known.cluster_addr != request.member.cluster_addr => {
-            Err(JoinRefused::AddressConflict {
-                id: request.id,
-                registered: known.cluster_addr.clone(),
-            })
-        }
-        Some(known) if is_voter && *known == request.member => Ok(JoinAccepted::AlreadyMember),
-        Some(known) if is_voter => {
+    let known = membership.get_node(&request.id).cloned();
+    if let Some(known) = &known
+        && known.cluster_addr != request.member.cluster_addr
+    {
+        return Err(JoinRefused::AddressConflict {
+            id: request.id,
+            registered: known.cluster_addr.clone(),
+        });
+    }
+    let mut updated = false;
+    match &known {
+        Some(known) if *known != request.member => {
             tracing::info!(node_id = request.id, old = ?known, new = ?request.member, "updating member information");
-            let nodes = BTreeMap::from([(request.id, request.member)]);
+            let nodes = BTreeMap::from([(request.id, request.member.clone())]);
             node.raft()
                 .change_membership(ChangeMembers::SetNodes(nodes), true)
                 .await
                 .map_err(change_error)?;
-            Ok(JoinAccepted::Updated)
+            updated = true;
         }
-        known => {
-            // A new host, or a learner: (re-)add it as a learner, wait until it has
-            // caught up, then make it a voter.
-            if known != Some(&request.member) {
-                tracing::info!(node_id = request.id, member = %request.member, "adding learner");
-                node.raft()
-                    .add_learner(request.id, request.member, true)
-                    .await
-                    .map_err(change_error)?;
-            }
-            tracing::info!(node_id = request.id, "promoting learner to voter");
-            let ids = BTreeSet::from([request.id]);
+        Some(_) => {}
+        None => {
+            tracing::info!(node_id = request.id, member = %request.member, role = %request.role, "adding learner");
+            // A voter-to-be is waited for until it has caught up.
             node.raft()
-                .change_membership(ChangeMembers::AddVoterIds(ids), false)
+                .add_learner(request.id, request.member.clone(), wants_voter)
                 .await
                 .map_err(change_error)?;
-            Ok(JoinAccepted::Added)
+            if !wants_voter {
+                return Ok(JoinAccepted::AddedAsLearner);
+            }
         }
     }
+    if is_voter || !wants_voter {
+        return Ok(if updated {
+            JoinAccepted::Updated
+        } else {
+            JoinAccepted::AlreadyMember
+        });
+    }
+    if known.is_some() {
+        // A learner joining for the first time as a voter (added beforehand
+        // by `dnsctl members add`): wait until it has caught up.
+        node.raft()
+            .add_learner(request.id, request.member, true)
+            .await
+            .map_err(change_error)?;
+    }
+    tracing::info!(node_id = request.id, "promoting learner to voter");
+    let ids = BTreeSet::from([request.id]);
+    node.raft()
+        .change_membership(ChangeMembers::AddVoterIds(ids), false)
+        .await
+        .map_err(change_error)?;
+    Ok(JoinAccepted::Added)
 }

@@ -86,6 +86,12 @@ impl Gate {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Proposes again: a leader that handed over to be demoted
+    /// (`membership.rs`) keeps running, and may lead again once promoted.
+    pub(super) fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+    }
+
     /// Entries proposed and not yet answered.
     pub(super) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)

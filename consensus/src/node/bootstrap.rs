@@ -1,5 +1,6 @@
-//! Forming and joining a cluster, and refusing to run with settings that
-//! differ from the cluster's.
+//! Forming and joining a cluster. A node whose file's cluster-wide settings
+//! differ from the cluster's follows the cluster (the daemon says which keys
+//! differ); only the first leader of a new cluster writes its own.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,18 +13,23 @@ use super::api::{JoinAccepted, JoinRefused, JoinRequest};
 use super::write::WriteError;
 use crate::backoff::Backoff;
 use crate::network::paths;
-use crate::types::{Member, NodeId};
+use crate::types::{Member, MemberRole, NodeId};
 
 pub(super) async fn start(node: &ClusterNode) {
     let initialized = node.raft().is_initialized().await.unwrap_or(false);
     let config = node.config();
-    let first_peer = config.peers.keys().next().copied();
-    if !initialized && first_peer == Some(config.id) {
-        // Exactly one node (the lowest id of `peers`) initialises a new cluster;
-        // a restarted node has a log and never gets here.
-        let members: BTreeMap<NodeId, Member> = config
+    let voters = || {
+        config
             .peers
             .iter()
+            .filter(|(id, _)| !config.learners.contains(id))
+    };
+    let first_voter = voters().next().map(|(id, _)| *id);
+    if !initialized && config.role == MemberRole::Voter && first_voter == Some(config.id) {
+        // Exactly one node (the lowest voter id of `peers`) initialises a new
+        // cluster, with the voters of `peers`; learners join by themselves. A
+        // restarted node has a log and never gets here.
+        let members: BTreeMap<NodeId, Member> = voters()
             .map(|(id, addr)| {
                 let member = if *id == config.id {
                     config.member.clone()
@@ -40,34 +46,60 @@ pub(super) async fn start(node: &ClusterNode) {
             .collect();
         match node.raft().initialize(members).await {
             Ok(()) => {
-                tracing::info!(node_id = config.id, peers = ?config.peers, "initialised a new cluster")
+                tracing::info!(node_id = config.id, voters = ?voters().collect::<Vec<_>>(), learners = ?config.learners, "initialised a new cluster")
             }
             Err(error) => {
                 tracing::info!(node_id = config.id, %error, "cluster already initialised")
             }
         }
     }
-    node.spawn(register(node.clone()));
-    node.spawn(guard_settings(node.clone()));
+    // The file's role decides only the first join: once this store has
+    // joined, a restart keeps whatever role the cluster gave it.
+    node.spawn(register(node.clone(), Joining::first(!initialized)));
+    node.spawn(super::roles::report_role_changes(node.clone()));
     node.spawn(seed_settings(node.clone()));
     node.spawn(super::expiry::expire_due_leases(node.clone()));
     node.spawn(super::clock_sync::keep_in_sync(node.clone()));
 }
 
-/// Makes sure this node is a voter and that the cluster knows its current
-/// addresses: joins a running cluster, or updates its member information.
-async fn register(node: ClusterNode) {
+/// Whether this start is the store's first (the file's role applies) or a
+/// restart (the cluster's membership decides the role).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Joining {
+    keep_role: bool,
+}
+
+impl Joining {
+    fn first(fresh_store: bool) -> Self {
+        Joining {
+            keep_role: !fresh_store,
+        }
+    }
+}
+
+/// Makes sure this node is a member (a voter if its file says so and this is
+/// its first join) and that the cluster knows its current addresses: joins a
+/// running cluster, or updates its member information.
+async fn register(node: ClusterNode, mut joining: Joining) {
     // Unbounded: a node waits as long as it takes the cluster to form.
     let mut backoff = Backoff::fixed(Duration::from_millis(500));
     loop {
         let attempt = backoff.failures() + 1;
-        if is_registered(&node) {
+        if node.own_role() == Some(MemberRole::Voter) {
+            // The first join's role is reached (or the node was a voter from
+            // the start): from now on only addresses are updated, so an
+            // operator's demotion is never undone by a join still retrying.
+            joining.keep_role = true;
+        }
+        if is_registered(&node, joining) {
             return;
         }
         let request = JoinRequest {
             id: node.id(),
             member: node.member().clone(),
             settings: node.config().settings.clone(),
+            role: node.config().role,
+            keep_role: joining.keep_role,
         };
         for (target, addr) in join_targets(&node) {
             let answer: Result<Result<JoinAccepted, JoinRefused>, _> = node
@@ -90,12 +122,15 @@ async fn register(node: ClusterNode) {
                     );
                     return;
                 }
-                Ok(Err(
-                    refused @ (JoinRefused::SettingsDiffer { .. }
-                    | JoinRefused::AddressConflict { .. }),
-                )) => {
+                Ok(Err(refused @ JoinRefused::AddressConflict { .. })) => {
                     node.refuse(refused.to_string());
                     return;
+                }
+                // A leader of an older release still refuses a node whose
+                // settings differ: keep asking (another member may lead
+                // next, or be upgraded) instead of stopping.
+                Ok(Err(refused @ JoinRefused::SettingsDiffer { .. })) if attempt % 20 == 1 => {
+                    tracing::warn!(node_id = node.id(), via = target, %refused, "join refused by an older leader")
                 }
                 Ok(Err(JoinRefused::Write(WriteError::NotLeader { .. }))) => {}
                 Ok(Err(other)) => {
@@ -111,11 +146,12 @@ async fn register(node: ClusterNode) {
     }
 }
 
-fn is_registered(node: &ClusterNode) -> bool {
+fn is_registered(node: &ClusterNode, joining: Joining) -> bool {
     let metrics = node.metrics();
     let membership = metrics.membership_config.membership();
-    membership.voter_ids().any(|id| id == node.id())
-        && membership.get_node(&node.id()) == Some(node.member())
+    let wants_voter = node.config().role == MemberRole::Voter && !joining.keep_role;
+    let role_settled = !wants_voter || membership.voter_ids().any(|id| id == node.id());
+    role_settled && membership.get_node(&node.id()) == Some(node.member())
 }
 
 /// The leader first if known, then every other peer we know of.
@@ -131,39 +167,6 @@ fn join_targets(node: &ClusterNode) -> Vec<(NodeId, String)> {
         ordered.sort_by_key(|(id, _)| *id != leader);
     }
     ordered
-}
-
-/// Refuses to serve once the replicated settings are known and differ from
-/// this node's configuration.
-async fn guard_settings(node: ClusterNode) {
-    let mut applied = node.replica().subscribe();
-    loop {
-        let differing = node
-            .replica()
-            .read()
-            .table
-            .settings()
-            .map(|cluster| node.config().settings.differing_keys(cluster));
-        match differing {
-            Some(keys) if keys.is_empty() => return,
-            Some(keys) => {
-                node.refuse(
-                    JoinRefused::SettingsDiffer {
-                        keys: keys.into_iter().map(String::from).collect(),
-                    }
-                    .to_string(),
-                );
-                if let Err(error) = node.raft().shutdown().await {
-                    tracing::warn!(node_id = node.id(), %error, "raft shutdown failed");
-                }
-                return;
-            }
-            None => {}
-        }
-        if applied.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// The first leader of a new cluster writes the shared settings as the first

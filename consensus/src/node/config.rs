@@ -1,14 +1,15 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use raftmasq_limits::ListenerLimits;
 use raftmasq_state::ClusterSettings;
 
 use super::Batching;
 use crate::clock::ClusterClock;
 use crate::network::{ClusterLink, ClusterToken};
-use crate::types::{Member, NodeId};
+use crate::types::{Member, MemberRole, NodeId};
 
 /// Everything a cluster member needs to run; built by the daemon from its
 /// configuration file.
@@ -21,6 +22,12 @@ pub struct ClusterNodeConfig {
     pub member: Member,
     /// The initial members (`cluster.peers`): id → cluster address.
     pub peers: BTreeMap<NodeId, String>,
+    /// Those of `peers` marked `role=learner`: the node forming a new cluster
+    /// leaves them out of the first voters (they join as learners).
+    pub learners: BTreeSet<NodeId>,
+    /// How this node first joins (`node.role`). Once it is a member the
+    /// cluster's membership decides: a restart neither promotes nor demotes it.
+    pub role: MemberRole,
     /// The bridge addresses the configuration gives for members
     /// (`cluster.peers` entries with `bridge=`), this node's own included:
     /// known from the first second, before any member has registered.
@@ -48,6 +55,8 @@ pub struct ClusterNodeConfig {
     pub max_clock_offset: Duration,
     /// TLS (the default) or the explicit plaintext opt-out.
     pub link: ClusterLink,
+    /// Caps and timeouts of the cluster listener (`[limits]`).
+    pub listener_limits: ListenerLimits,
 }
 
 impl ClusterNodeConfig {
@@ -64,6 +73,8 @@ impl ClusterNodeConfig {
             id,
             data_dir,
             peers: BTreeMap::from([(id, member.cluster_addr.clone())]),
+            learners: BTreeSet::new(),
+            role: MemberRole::Voter,
             peer_bridges: member
                 .bridge_address
                 .map(|address| BTreeMap::from([(id, address)]))
@@ -82,6 +93,7 @@ impl ClusterNodeConfig {
                 crate::clock::DEFAULT_MAX_OFFSET_MS.unsigned_abs(),
             ),
             link,
+            listener_limits: ListenerLimits::CLUSTER,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Operator-driven membership changes (`dnsctl members add|promote|remove`)
+//! Operator-driven membership changes (`dnsctl members add|promote|demote|remove`)
 //! and the per-member health report behind `dnsctl status`.
 //!
 //! Like writes, a change reaches the leader from any node: it is forwarded
@@ -43,6 +43,8 @@ pub enum MembershipChange {
     AddLearner { id: NodeId, member: Member },
     /// Make a caught-up learner a voter.
     Promote { id: NodeId },
+    /// Make a voter a learner: it keeps replicating and serving reads.
+    Demote { id: NodeId },
     /// Remove a voter or learner from the cluster.
     Remove { id: NodeId },
 }
@@ -51,11 +53,34 @@ pub enum MembershipChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum MembershipOutcome {
-    LearnerAdded { id: NodeId },
-    Promoted { id: NodeId },
-    AlreadyVoter { id: NodeId },
-    Removed { id: NodeId, was_leader: bool },
+    LearnerAdded {
+        id: NodeId,
+    },
+    Promoted {
+        id: NodeId,
+    },
+    AlreadyVoter {
+        id: NodeId,
+    },
+    /// `voters_left`: how many voters the cluster has now.
+    Demoted {
+        id: NodeId,
+        was_leader: bool,
+        voters_left: usize,
+    },
+    AlreadyLearner {
+        id: NodeId,
+    },
+    Removed {
+        id: NodeId,
+        was_leader: bool,
+    },
 }
+
+/// Below this many voters the cluster survives no voter failure (two
+/// voters need both; one is a single point of failure): demoting below it
+/// is allowed, and the answer says so.
+pub const RECOMMENDED_MIN_VOTERS: usize = 3;
 
 /// Why a membership change was not made. Each message says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -75,6 +100,19 @@ pub enum MembershipError {
         "node {id} is the last voter: removing it would leave no cluster; add and promote another member first"
     )]
     LastVoter { id: NodeId },
+    #[error(
+        "node {id} is the last voter: demoting it would leave no cluster; promote another member first"
+    )]
+    DemoteLastVoter { id: NodeId },
+    #[error(
+        "demoting node {id} would leave {live} of its {remaining} remaining voters reachable and caught up, fewer than the {needed} a quorum needs: bring the others back (`dnsctl status`) first"
+    )]
+    WouldLoseQuorum {
+        id: NodeId,
+        live: usize,
+        remaining: usize,
+        needed: usize,
+    },
     #[error(
         "a previous membership change is still in progress after {timeout_ms} ms: check `dnsctl status` and retry"
     )]
@@ -154,7 +192,7 @@ impl ClusterNode {
         MemberReport {
             id: self.id(),
             state: state_name(metrics.state).to_string(),
-            leader: metrics.current_leader,
+            leader: self.known_leader(),
             term: metrics.current_term,
             last_log_index: metrics.last_log_index,
             committed: applied,
@@ -305,6 +343,60 @@ impl ClusterNode {
                 .await?;
                 Ok(MembershipOutcome::Promoted { id: *id })
             }
+            MembershipChange::Demote { id } => {
+                if membership.get_joint_config().len() > 1 {
+                    // The checks below count voters: wait until the previous
+                    // change has left joint consensus.
+                    return Err(Retry::InProgress);
+                }
+                if membership.get_node(id).is_none() {
+                    return Err(Retry::Fail(MembershipError::UnknownMember { id: *id }));
+                }
+                if !voters.contains(id) {
+                    return Ok(MembershipOutcome::AlreadyLearner { id: *id });
+                }
+                let remaining: BTreeSet<NodeId> =
+                    voters.iter().copied().filter(|v| v != id).collect();
+                if remaining.is_empty() {
+                    return Err(Retry::Fail(MembershipError::DemoteLastVoter { id: *id }));
+                }
+                if *id == self.id() {
+                    // openraft lets a leader that is no longer a voter go on
+                    // leading (its vote stays committed): a learner would
+                    // lead. So the leader hands over first, and the new
+                    // leader, which the caller's retry reaches, demotes it.
+                    return Err(Retry::Fail(self.hand_over_to_be_demoted().await.into()));
+                }
+                // The change commits only with a quorum of the voters that
+                // remain: refuse at once, with the reason, when too few of
+                // them are up to date, rather than time out.
+                let live = self.live_voters(&metrics, &remaining).await;
+                let needed = remaining.len() / 2 + 1;
+                if live < needed {
+                    return Err(Retry::Fail(MembershipError::WouldLoseQuorum {
+                        id: *id,
+                        live,
+                        remaining: remaining.len(),
+                        needed,
+                    }));
+                }
+                // `retain`: the demoted voter stays as a learner. A demoted
+                // leader keeps leading until the change is committed, then
+                // steps down; the remaining voters elect a leader.
+                self.commit(
+                    deadline,
+                    self.raft().change_membership(
+                        ChangeMembers::RemoveVoters(BTreeSet::from([*id])),
+                        true,
+                    ),
+                )
+                .await?;
+                Ok(MembershipOutcome::Demoted {
+                    id: *id,
+                    was_leader: *id == self.id(),
+                    voters_left: remaining.len(),
+                })
+            }
             MembershipChange::Remove { id } => {
                 if membership.get_node(id).is_none() {
                     return Err(Retry::Fail(MembershipError::UnknownMember { id: *id }));
@@ -381,6 +473,82 @@ impl ClusterNode {
                 WriteError::ShuttingDown { node: self.id() }.into(),
             )),
         }
+    }
+}
+
+/// How long a leader that is to be demoted may take to hand over, at least
+/// (three leases if that is longer).
+const DEMOTE_HANDOVER: Duration = Duration::from_secs(3);
+
+/// How long a voter may take to answer the liveness probe of a demotion.
+const LIVENESS_PROBE: Duration = Duration::from_millis(700);
+
+impl ClusterNode {
+    /// Hands leadership to a caught-up voter before this node is demoted,
+    /// then serves again as a follower. The answer is the error the
+    /// demotion's caller retries with: `NotLeader` naming the new leader.
+    async fn hand_over_to_be_demoted(&self) -> WriteError {
+        // Unlike a stopping leader, this one keeps running: its heartbeats
+        // would keep every follower's lease fresh, and with four voters or
+        // more the candidate needs a follower's vote besides this one's
+        // (consensus/DESIGN.md, "Planned stops"). Silent, the followers'
+        // leases run out within one lease and the candidate wins.
+        self.raft().runtime_config().heartbeat(false);
+        let lease = super::election_timeout_max(self.config().election_timeout);
+        let within = DEMOTE_HANDOVER.max(Duration::from_millis(lease.saturating_mul(3)));
+        let handed = self.hand_over(within).await;
+        self.raft().runtime_config().heartbeat(true);
+        self.batcher().gate().open();
+        tracing::info!(
+            node_id = self.id(),
+            ?handed,
+            "handed leadership over to be demoted"
+        );
+        match handed {
+            super::Handover::Done { to } => WriteError::NotLeader {
+                node: self.id(),
+                leader: Some(to),
+            },
+            super::Handover::NotLeader | super::Handover::TimedOut => WriteError::NoLeader {
+                node: self.id(),
+                last_leader: Some(self.id()),
+            },
+        }
+    }
+
+    /// How many of `voters` are up to date and answering: this leader, and
+    /// those whose replicated log is within [`PROMOTE_MAX_LAG`] entries of
+    /// its own and that answer a probe now (a voter killed a moment ago
+    /// still looks caught up in the replication metrics).
+    async fn live_voters(
+        &self,
+        metrics: &crate::types::RaftMetrics,
+        voters: &BTreeSet<NodeId>,
+    ) -> usize {
+        let last = metrics.last_log_index.unwrap_or(0);
+        let mut probes = tokio::task::JoinSet::new();
+        let mut live = 0;
+        for voter in voters {
+            if *voter == self.id() {
+                live += 1;
+                continue;
+            }
+            let caught_up = metrics
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(voter).copied().flatten())
+                .is_some_and(|matched| last.saturating_sub(matched.index) <= PROMOTE_MAX_LAG);
+            if caught_up {
+                let (node, voter) = (self.clone(), *voter);
+                probes.spawn(async move { node.probe(voter, LIVENESS_PROBE).await.is_ok() });
+            }
+        }
+        while let Some(answered) = probes.join_next().await {
+            if matches!(answered, Ok(true)) {
+                live += 1;
+            }
+        }
+        live
     }
 }
 

@@ -11,6 +11,7 @@ mod config;
 mod expiry;
 mod handover;
 mod membership;
+mod roles;
 mod write;
 
 pub use batch::Batching;
@@ -18,7 +19,8 @@ pub use bridges::{BridgeAddresses, bridge_addresses};
 pub use config::ClusterNodeConfig;
 pub use handover::Handover;
 pub use membership::{
-    MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG, state_name,
+    MemberReport, MembershipChange, MembershipError, MembershipOutcome, PROMOTE_MAX_LAG,
+    RECOMMENDED_MIN_VOTERS, state_name,
 };
 pub use write::{ReadError, WriteError};
 
@@ -33,11 +35,11 @@ use tokio::task::JoinHandle;
 
 use crate::clock::ClusterClock;
 use crate::network::{
-    ClusterListener, ClusterTls, ClusterToken, HttpNetwork, Links, PeerClient, PeerIdentity,
-    TlsError, raft_routes,
+    ClusterListener, ClusterTls, ClusterToken, HttpNetwork, LeaderContact, Links, PeerClient,
+    PeerIdentity, TlsError, raft_routes,
 };
 use crate::store::{self, ReplicaHandle, StoreOpenError};
-use crate::types::{Member, NodeId, Raft, RaftMetrics};
+use crate::types::{Member, MemberRole, NodeId, Raft, RaftMetrics};
 
 /// A running cluster member. Cheap to clone.
 #[derive(Clone)]
@@ -53,12 +55,15 @@ struct Inner {
     replica: ReplicaHandle,
     peers: PeerClient,
     local_addr: SocketAddr,
-    /// Set when this node must stop serving: its settings differ from the cluster's.
+    /// Set when this node must stop serving: the cluster refused it (its id is
+    /// registered at another address).
     refused: watch::Sender<Option<String>>,
     /// The voters' clock offsets that correct `config.clock`.
     peer_offsets: clock_sync::PeerOffsets,
     /// When this node last became leader (`handover.rs`).
     leader_since: handover::LeaderSince,
+    /// When a leader's request was last accepted here (a learner's quorum).
+    contact: LeaderContact,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -122,6 +127,8 @@ impl ClusterNode {
             store::open_with_cache(&config.data_dir, config.id, config.storage_cache_bytes)?;
         let replica = state_machine.handle();
         let peers = PeerClient::new(config.id, config.token.clone(), links, config.link.clone());
+        let listener =
+            raftmasq_limits::BoundedListener::new(listener, "cluster", config.listener_limits);
         let listener = ClusterListener::new(listener, config.link.tls().cloned(), config.id)
             .map_err(StartError::Listener)?;
         match config.link.tls() {
@@ -162,6 +169,7 @@ impl ClusterNode {
                 refused: watch::Sender::new(None),
                 peer_offsets: Default::default(),
                 leader_since: Default::default(),
+                contact: Default::default(),
                 tasks: Default::default(),
             }),
         };
@@ -225,8 +233,45 @@ impl ClusterNode {
                 .is_some_and(|ms| ms < election_ms);
         QuorumStatus {
             is_leader,
-            has_quorum: is_leader || follows_a_leader(&metrics),
+            has_quorum: is_leader || self.follows_a_live_leader(&metrics),
         }
+    }
+
+    /// The leader as this node knows it: openraft's, except that a learner
+    /// that has not heard from it within the leader's lease knows none (see
+    /// `network/contact.rs`).
+    pub fn known_leader(&self) -> Option<NodeId> {
+        let metrics = self.inner.raft.metrics();
+        let metrics = metrics.borrow();
+        if metrics.state == openraft::ServerState::Learner && !self.heard_a_leader_lately() {
+            return None;
+        }
+        metrics.current_leader
+    }
+
+    fn follows_a_live_leader(&self, metrics: &RaftMetrics) -> bool {
+        match metrics.state {
+            openraft::ServerState::Follower => metrics.current_leader.is_some(),
+            openraft::ServerState::Learner => {
+                metrics.current_leader.is_some() && self.heard_a_leader_lately()
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a leader's request was accepted within the leader's lease
+    /// (`election_timeout_max`): heartbeats come every `heartbeat_interval`,
+    /// far more often.
+    fn heard_a_leader_lately(&self) -> bool {
+        let lease = election_timeout_max(self.inner.config.election_timeout);
+        self.inner
+            .contact
+            .heard_within(std::time::Duration::from_millis(lease))
+    }
+
+    /// This node's role in its view of the membership (`None`: not a member).
+    pub fn own_role(&self) -> Option<MemberRole> {
+        roles::role_of(&self.metrics(), self.id())
     }
 
     /// Every member's bridge address as far as this node knows it: from the
@@ -237,12 +282,25 @@ impl ClusterNode {
         let metrics = metrics.borrow();
         let config = &self.inner.config;
         let membership = metrics.membership_config.membership();
+        // Before any log, the voters of `peers` stand in for the membership.
+        let initial_voters: std::collections::BTreeMap<NodeId, String> = config
+            .peers
+            .iter()
+            .filter(|(id, _)| !config.learners.contains(id))
+            .map(|(id, addr)| (*id, addr.clone()))
+            .collect();
+        let own_bridge = match config.role {
+            MemberRole::Voter => config.member.bridge_address,
+            // A learner-to-be does not list itself before it has joined.
+            MemberRole::Learner if membership.get_node(&config.id).is_none() => None,
+            MemberRole::Learner => config.member.bridge_address,
+        };
         bridge_addresses(
             membership.nodes(),
             |id| membership.voter_ids().any(|voter| voter == id),
-            &config.peers,
+            &initial_voters,
             &config.peer_bridges,
-            (config.id, config.member.bridge_address),
+            (config.id, own_bridge),
         )
     }
 
@@ -256,7 +314,7 @@ impl ClusterNode {
         &self.inner.config.member
     }
 
-    /// Becomes `Some(reason)` when the cluster refused this node (settings differ);
+    /// Becomes `Some(reason)` when the cluster refused this node (its id is taken);
     /// the daemon then exits with that reason.
     pub fn refused(&self) -> watch::Receiver<Option<String>> {
         self.inner.refused.subscribe()
@@ -381,7 +439,7 @@ async fn serve(node: ClusterNode, listener: ClusterListener) {
     let token: ClusterToken = node.config().token.clone();
     let members_only = api::member_routes(node.clone())
         .layer(middleware::from_fn_with_state(node.clone(), members_only));
-    let app = raft_routes(node.raft().clone())
+    let app = raft_routes(node.raft().clone(), node.inner.contact.clone())
         .merge(api::join_routes(node.clone()))
         .merge(members_only)
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
@@ -389,11 +447,13 @@ async fn serve(node: ClusterNode, listener: ClusterListener) {
             token,
             crate::network::require_token,
         ));
-    let service = app.into_make_service_with_connect_info::<PeerIdentity>();
-    if let Err(error) = axum::serve(listener, service).await {
-        tracing::error!(node_id = node.id(), %error, "cluster listener stopped");
-    }
+    raftmasq_limits::http::serve(listener, app, node.config().listener_limits).await;
 }
+
+static NOT_A_MEMBER: std::sync::LazyLock<raftmasq_limits::SharedLogLimiter<NodeId>> =
+    std::sync::LazyLock::new(|| {
+        raftmasq_limits::SharedLogLimiter::new(std::time::Duration::from_secs(10))
+    });
 
 /// Forwarded writes, reads, membership changes, status and clock: for the
 /// cluster's members only (over TLS; in plaintext the token decides).
@@ -406,7 +466,10 @@ async fn members_only(
     use axum::response::IntoResponse;
     match peer.node {
         Some(id) if !node.is_member(id) => {
-            tracing::warn!(node_id = node.id(), peer = %peer.addr, certified = id, path = %request.uri().path(), "cluster request refused: not a member");
+            // A removed node keeps asking: one line per interval.
+            if let Some(suppressed) = NOT_A_MEMBER.check(&id) {
+                tracing::warn!(node_id = node.id(), peer = %peer.addr, certified = id, path = %request.uri().path(), suppressed, "cluster request refused: not a member");
+            }
             crate::network::Refused(format!(
                 "node {id} is not a member of this cluster: it may only join"
             ))
@@ -414,13 +477,6 @@ async fn members_only(
         }
         _ => next.run(request).await,
     }
-}
-
-fn follows_a_leader(metrics: &RaftMetrics) -> bool {
-    matches!(
-        metrics.state,
-        openraft::ServerState::Follower | openraft::ServerState::Learner
-    ) && metrics.current_leader.is_some()
 }
 
 /// How often a node that applied entries hands glibc's free memory back.

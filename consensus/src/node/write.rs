@@ -77,6 +77,7 @@ fn stamp(command: &mut Command, leader_now: Millis) {
         | Command::Decline { now, .. }
         | Command::NameMac { now, .. }
         | Command::ForgetMac { now, .. }
+        | Command::ChangeSettings { now, .. }
         | Command::Expire { now } => *now = leader_now,
         Command::Initialize { .. }
         | Command::Reserve { .. }

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::settings::ClusterSettings;
+use crate::settings::{AddressRange, ClusterSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{ClientId, Lease, MacAddr, Millis, NodeId, Reservation, StaticRecord};
@@ -71,8 +71,15 @@ pub enum Command {
         now: Millis,
     },
     /// The client found the address in use (DHCPDECLINE): quarantine it.
+    /// The lease on `address` must be held by `client_id` and, when given,
+    /// by `mac` (a forged DHCPDECLINE from another MAC that copies option 61
+    /// quarantines nothing).
     Decline {
         client_id: ClientId,
+        /// Absent from entries written before the MAC was checked: those
+        /// matched on `client_id` only, and still do.
+        #[serde(default)]
+        mac: Option<MacAddr>,
         address: Ipv4Addr,
         now: Millis,
     },
@@ -110,6 +117,22 @@ pub enum Command {
     RemoveRecord {
         record: StaticRecord,
     },
+    /// Replaces the cluster-wide settings of a running cluster (`dnsctl
+    /// settings set|apply`). Applied in log order with the leases: a range
+    /// may grow, move or shrink as long as no live lease is left outside it
+    /// ([`Rejection::RangeStrandsLeases`]); a new lease time applies to the
+    /// next grant or renewal, and no lease ends earlier than it did. The
+    /// subnet, domain and client identity are fixed ([`Rejection::SettingFixed`]).
+    ChangeSettings {
+        settings: ClusterSettings,
+        now: Millis,
+        /// The settings the change was made from, when the proposer read
+        /// them: applied only if they are still the cluster's, so two changes
+        /// of different keys made at once cannot undo each other
+        /// ([`Rejection::SettingsChangedMeanwhile`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        based_on: Option<ClusterSettings>,
+    },
 }
 
 impl Command {
@@ -129,6 +152,7 @@ impl Command {
             Command::ForgetMac { .. } => "forget_mac",
             Command::AddRecord { .. } => "add_record",
             Command::RemoveRecord { .. } => "remove_record",
+            Command::ChangeSettings { .. } => "change_settings",
         }
     }
 }
@@ -191,6 +215,50 @@ pub enum Rejection {
     /// kept only so old logs replay), so it never reaches the log.
     #[error("{command} is retired: no node proposes it any more (old logs still replay it)")]
     Retired { command: String },
+    /// A `ChangeSettings` made from settings that another change replaced
+    /// before it applied.
+    #[error(
+        "the cluster settings changed meanwhile (another change applied first); look again and retry"
+    )]
+    SettingsChangedMeanwhile,
+    /// A cluster-wide setting that cannot change while the cluster runs.
+    #[error("{key} cannot change while the cluster runs: {reason}")]
+    SettingFixed { key: String, reason: String },
+    /// A new range would leave live leases outside it; `leases` lists the
+    /// first [`MAX_LISTED_STRANDED`] of them by address, `total` counts all.
+    #[error(
+        "range {range} would strand {total} lease(s) outside it: {}{}; release them (dnsctl release ADDRESS), or wait until they end, or keep them inside the range",
+        leases.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        if *total > leases.len() { ", ..." } else { "" }
+    )]
+    RangeStrandsLeases {
+        range: AddressRange,
+        leases: Vec<StrandedLease>,
+        total: usize,
+    },
+}
+
+/// How many blocking leases a [`Rejection::RangeStrandsLeases`] lists.
+pub const MAX_LISTED_STRANDED: usize = 32;
+
+/// A live lease that a new range would leave outside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrandedLease {
+    pub address: Ipv4Addr,
+    pub mac: MacAddr,
+    pub client_id: ClientId,
+    pub name: Option<String>,
+    pub expires_at: Millis,
+}
+
+impl fmt::Display for StrandedLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}", self.address, self.mac)?;
+        if let Some(name) = &self.name {
+            write!(f, " {name}")?;
+        }
+        write!(f, ")")
+    }
 }
 
 impl Command {
@@ -238,6 +306,13 @@ impl fmt::Display for Command {
                     "remove {} record {}",
                     record.data.type_name(),
                     record.name
+                )
+            }
+            Command::ChangeSettings { settings, .. } => {
+                write!(
+                    f,
+                    "change settings: range {} lease time {}s",
+                    settings.range, settings.lease_time_secs
                 )
             }
         }

@@ -24,11 +24,13 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-pub use command::{Command, LeaseRequest, Rejection, Response};
-pub use names::{MAX_LABEL_LEN, is_valid_label, normalize_hostname};
+pub use command::{Command, LeaseRequest, MAX_LISTED_STRANDED, Rejection, Response, StrandedLease};
+pub use names::{
+    MAX_LABEL_LEN, is_valid_host_name, is_valid_label, normalize_hostname, normalize_machine_name,
+};
 pub use proposal::Proposal;
 pub use records::normalize_dns_name;
 pub use settings::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
 pub use snapshot::SnapshotError;
-pub use table::{LeaseTable, MAX_CONFLICTS, PoolStats, PreviousLease};
+pub use table::{LeaseTable, MAX_CONFLICTS, PoolStats, PreviousLease, fixed_key_reason};
 pub use types::*;

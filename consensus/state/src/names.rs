@@ -31,6 +31,37 @@ pub fn is_valid_label(label: &str) -> bool {
         && !label.ends_with('-')
 }
 
+/// The name an integration gives a machine (`NameMac`): one label, or two
+/// for LXD's `NAME.PROJECT` (an instance outside the default project, named
+/// as LXD's own DNS names it), lowercased. `None` unless every label is a
+/// valid hostname label.
+pub fn normalize_machine_name(raw: &str) -> Option<String> {
+    let mut labels = raw.split('.');
+    let first = labels.next()?;
+    let second = labels.next();
+    if labels.next().is_some()
+        || !is_valid_label(first)
+        || second.is_some_and(|l| !is_valid_label(l))
+    {
+        return None;
+    }
+    Some(raw.to_ascii_lowercase())
+}
+
+/// A granted name: a label, or `label.label` (see [`normalize_machine_name`]).
+pub fn is_valid_host_name(name: &str) -> bool {
+    normalize_machine_name(name).is_some_and(|normal| normal == name)
+}
+
+/// `c1.web` → (`c1`, `.web`); `c1` → (`c1`, ``). The policy suffixes the
+/// first label: `c1-2.web`.
+fn split_first_label(name: &str) -> (&str, &str) {
+    match name.find('.') {
+        Some(dot) => name.split_at(dot),
+        None => (name, ""),
+    }
+}
+
 /// `name` as the lowercase key the name indexes use. DNS looks names up on
 /// every query, almost always in lowercase already: copy only for a capital.
 pub(crate) fn lowercase_key(name: &str) -> Cow<'_, str> {
@@ -41,9 +72,23 @@ pub(crate) fn lowercase_key(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// `base-n`, with `base` trimmed so the label stays within 63 characters.
+/// `base-n`, with `base` trimmed so the label stays within 63 characters
+/// (`label-n.project` for a two-label name).
 pub(crate) fn suffixed(base: &str, n: u32) -> String {
-    format!("{}-{n}", trimmed_base(base, digits(n)))
+    let (label, rest) = split_first_label(base);
+    format!("{}-{n}{rest}", trimmed_base(label, digits(n)))
+}
+
+/// The key the suffix index files `desired`'s width-`digits` suffixes under:
+/// its first label trimmed for them, and the rest.
+fn suffix_key(desired: &str, digits: usize) -> Cow<'_, str> {
+    let (label, rest) = split_first_label(desired);
+    let trimmed = trimmed_base(label, digits);
+    if rest.is_empty() {
+        Cow::Borrowed(trimmed)
+    } else {
+        Cow::Owned(format!("{trimmed}{rest}"))
+    }
 }
 
 fn trimmed_base(base: &str, digits: usize) -> &str {
@@ -57,10 +102,21 @@ fn digits(n: u32) -> usize {
     n.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
-/// Splits `c1-12` into `("c1", 12)`: only suffixes the policy could have made
-/// (a decimal `>= 2` without leading zeros).
-fn split_suffix(name: &str) -> Option<(&str, u32)> {
-    let (base, number) = name.rsplit_once('-')?;
+/// Splits `c1-12` into `("c1", 12)` and `c1-12.web` into `("c1.web", 12)`:
+/// only suffixes the policy could have made (a decimal `>= 2` without
+/// leading zeros, at the end of the first label).
+fn split_suffix(name: &str) -> Option<(Cow<'_, str>, u32)> {
+    let (label, rest) = split_first_label(name);
+    let (base, n) = split_label_suffix(label)?;
+    if rest.is_empty() {
+        Some((Cow::Borrowed(base), n))
+    } else {
+        Some((Cow::Owned(format!("{base}{rest}")), n))
+    }
+}
+
+fn split_label_suffix(label: &str) -> Option<(&str, u32)> {
+    let (base, number) = label.rsplit_once('-')?;
     if base.is_empty() || number.is_empty() || number.starts_with('0') {
         return None;
     }
@@ -76,7 +132,7 @@ fn split_suffix(name: &str) -> Option<(&str, u32)> {
 /// `c1-2`.
 pub(crate) fn is_variant_of(name: &str, desired: &str) -> bool {
     name == desired
-        || split_suffix(name).is_some_and(|(base, n)| base == trimmed_base(desired, digits(n)))
+        || split_suffix(name).is_some_and(|(base, n)| base == suffix_key(desired, digits(n)))
 }
 
 /// Every name in use (granted to a bound lease or reserved), with a count
@@ -98,7 +154,10 @@ impl NameIndex {
         if *count == 1
             && let Some((base, n)) = split_suffix(name)
         {
-            self.suffixes.entry(base.to_string()).or_default().insert(n);
+            self.suffixes
+                .entry(base.into_owned())
+                .or_default()
+                .insert(n);
         }
     }
 
@@ -112,11 +171,11 @@ impl NameIndex {
         }
         self.refs.remove(name);
         if let Some((base, n)) = split_suffix(name)
-            && let Some(used) = self.suffixes.get_mut(base)
+            && let Some(used) = self.suffixes.get_mut(base.as_ref())
         {
             used.remove(n);
             if used.len() == 0 {
-                self.suffixes.remove(base);
+                self.suffixes.remove(base.as_ref());
             }
         }
     }
@@ -129,8 +188,8 @@ impl NameIndex {
         for width in 1..=10usize {
             let high = 10u64.pow(width as u32) - 1;
             let high = u32::try_from(high).unwrap_or(u32::MAX);
-            let base = trimmed_base(desired, width);
-            let n = match self.suffixes.get(base) {
+            let base = suffix_key(desired, width);
+            let n = match self.suffixes.get(base.as_ref()) {
                 Some(used) => used.first_absent_at_or_after(low)?,
                 None => low,
             };
@@ -190,6 +249,45 @@ mod tests {
         assert_eq!(suffixed(&long, 10).len(), 63);
         assert!(is_variant_of(&suffixed(&long, 10), &long));
         assert_eq!(suffixed("c1", 3), "c1-3");
+    }
+
+    #[test]
+    fn machine_names_are_one_label_or_name_dot_project() {
+        assert_eq!(normalize_machine_name("C1").as_deref(), Some("c1"));
+        assert_eq!(normalize_machine_name("c1.Web").as_deref(), Some("c1.web"));
+        assert_eq!(normalize_machine_name("c1.web.x"), None);
+        assert_eq!(normalize_machine_name("c1."), None);
+        assert_eq!(normalize_machine_name(".web"), None);
+        assert_eq!(normalize_machine_name("c_1.web"), None);
+        assert!(is_valid_host_name("c1-2.web"));
+        assert!(!is_valid_host_name("C1.web"));
+    }
+
+    #[test]
+    fn two_label_names_are_suffixed_in_their_first_label() {
+        assert_eq!(suffixed("c1.web", 2), "c1-2.web");
+        assert!(is_variant_of("c1-2.web", "c1.web"));
+        assert!(!is_variant_of("c1-2.db", "c1.web"));
+        assert!(!is_variant_of("c1.web-2", "c1.web"));
+        assert!(!is_variant_of("c1-2", "c1.web"));
+        let long = format!("{}.web", "z".repeat(63));
+        let name = suffixed(&long, 12);
+        assert!(is_valid_host_name(&name), "{name}");
+        assert!(is_variant_of(&name, &long));
+        let mut index = NameIndex::default();
+        for name in ["c1.web", "c1-2.web", "c1", "c1-3"] {
+            index.add(name);
+        }
+        assert_eq!(
+            index.first_free_suffixed("c1.web").as_deref(),
+            Some("c1-3.web")
+        );
+        assert_eq!(index.first_free_suffixed("c1").as_deref(), Some("c1-2"));
+        index.remove("c1-2.web");
+        assert_eq!(
+            index.first_free_suffixed("c1.web").as_deref(),
+            Some("c1-2.web")
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! The settings that every node of one cluster must agree on.
+//! The settings that every node of one cluster shares.
 //!
-//! They are replicated through Raft (the first log entry carries them, and
-//! every snapshot), so they live with the state machine, which never reads a
-//! node's local file: the config crate maps the file's values into them, and a
-//! node whose file disagrees is refused with the list of differing keys
-//! instead of silently diverging. Field names and serde representations are
-//! the log and snapshot format (`tests/serialized_forms.rs` pins them).
+//! They are replicated through Raft (the first log entry carries them, every
+//! snapshot, and each `ChangeSettings` entry), so they live with the state
+//! machine, which never reads a node's local file: the config crate maps the
+//! file's values into them, and a node whose file disagrees follows the
+//! cluster's and names the differing keys ([`ClusterSettings::differing_keys`]).
+//! Field names and serde representations are the log and snapshot format
+//! (`tests/serialized_forms.rs` pins them).
 
 use std::net::Ipv4Addr;
 
@@ -77,7 +78,7 @@ impl std::fmt::Display for AddressRange {
     }
 }
 
-/// Settings that must be identical on every node of a cluster.
+/// Settings every node of a cluster acts on alike (the replicated ones, not its file's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSettings {
     /// The shared L2 segment's subnet (`dhcp.subnet`).

@@ -31,8 +31,11 @@ mod hostnames;
 mod index;
 mod integrations;
 mod leases;
+mod live_settings;
 mod reads;
 mod reservations;
+
+pub use live_settings::fixed_key_reason;
 
 /// How many hostname conflicts the table keeps (the most recent).
 pub const MAX_CONFLICTS: usize = 1000;
@@ -174,9 +177,10 @@ impl LeaseTable {
             } => self.release(client_id.as_ref(), *mac, *address, *now),
             Command::Decline {
                 client_id,
+                mac,
                 address,
                 now,
-            } => self.decline(client_id, *address, *now),
+            } => self.decline(client_id, *mac, *address, *now),
             Command::Expire { now } => {
                 let (_, leases) = self.advance(*now);
                 Ok(Response::Expired { leases })
@@ -187,11 +191,19 @@ impl LeaseTable {
             Command::ForgetMac { mac, now } => Ok(self.forget_mac(*mac, *now)),
             Command::AddRecord { record } => {
                 let domain = self.settings.as_ref().map_or("", |s| s.domain.as_str());
-                self.records.add(record, domain).map(|()| Response::Done)
+                self.records.add(record, domain).map(|()| {
+                    self.yield_name_to_record(&record.name);
+                    Response::Done
+                })
             }
             Command::RemoveRecord { record } => {
                 self.records.remove(record).map(|()| Response::Done)
             }
+            Command::ChangeSettings {
+                settings,
+                now,
+                based_on,
+            } => self.change_settings(settings, *now, based_on.as_ref()),
         };
         result.unwrap_or_else(|reason| Response::Rejected { reason })
     }

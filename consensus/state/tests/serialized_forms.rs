@@ -42,3 +42,48 @@ fn settings_written_before_client_identity_existed_still_load() {
     let settings: ClusterSettings = serde_json::from_str(json).unwrap();
     assert_eq!(settings.client_identity, ClientIdentity::ClientId);
 }
+
+/// `ChangeSettings` as this release writes it: logs keep it, so its form is
+/// pinned like the others. Older logs hold no such entry and read as before.
+#[test]
+fn a_change_settings_entry_has_a_pinned_form() {
+    let json = r#"{"op":"change_settings","settings":{"subnet":"10.0.0.0/27","range":{"start":"10.0.0.2","end":"10.0.0.25"},"domain":"lxd","lease_time_secs":120,"duplicate_hostnames":"reject","decline_quarantine_secs":30,"client_identity":"client-id"},"now":1700000000000}"#;
+    let command: Command = serde_json::from_str(json).unwrap();
+    let Command::ChangeSettings {
+        settings,
+        now,
+        based_on: None,
+    } = &command
+    else {
+        panic!("not a ChangeSettings: {command:?}");
+    };
+    assert_eq!(*now, 1_700_000_000_000);
+    assert_eq!(settings.range.len(), 24);
+    assert_eq!(serde_json::to_string(&command).unwrap(), json);
+}
+
+/// The refusal of a shrink, as the admin API carries it to `dnsctl`.
+#[test]
+fn a_stranding_refusal_lists_the_leases_in_its_form() {
+    let json = r#"{"result":"rejected","reason":{"reason":"range_strands_leases","detail":{"range":{"start":"10.0.0.2","end":"10.0.0.4"},"leases":[{"address":"10.0.0.5","mac":[0,22,62,0,0,3],"client_id":[1,0,22,62,0,0,3],"name":"c3","expires_at":60000}],"total":1}}}"#;
+    let mac = raftmasq_state::MacAddr([0x00, 0x16, 0x3e, 0x00, 0x00, 0x03]);
+    let response = raftmasq_state::Response::Rejected {
+        reason: raftmasq_state::Rejection::RangeStrandsLeases {
+            range: raftmasq_state::AddressRange {
+                start: "10.0.0.2".parse().unwrap(),
+                end: "10.0.0.4".parse().unwrap(),
+            },
+            leases: vec![raftmasq_state::StrandedLease {
+                address: "10.0.0.5".parse().unwrap(),
+                mac,
+                client_id: raftmasq_state::ClientId::from_mac(mac),
+                name: Some("c3".into()),
+                expires_at: 60_000,
+            }],
+            total: 1,
+        },
+    };
+    assert_eq!(serde_json::to_string(&response).unwrap(), json);
+    let back: raftmasq_state::Response = serde_json::from_str(json).unwrap();
+    assert_eq!(back, response);
+}

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
 use raftmasq_consensus::types::RaftMetrics;
 use raftmasq_consensus::{
     Batching, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterTls, ClusterToken, Links, Member,
-    NodeId,
+    MemberRole, NodeId,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -64,6 +64,8 @@ pub struct TestCluster {
     pub ca: pki::Pem,
     /// Where the nodes' TLS files are.
     pub tls_dir: TempDir,
+    /// Nodes configured as learners (`node.role`, `role=learner` in peers).
+    pub learners: BTreeSet<NodeId>,
 }
 
 /// TLS for a lone node `id` whose files go into `dir`.
@@ -151,6 +153,22 @@ impl TestCluster {
         .await
     }
 
+    /// Voters `1..=voters`, then learners `voters+1..=voters+learners`, all
+    /// in `cluster.peers` (the learners marked so).
+    pub async fn start_with_learners(voters: u64, learners: u64) -> Self {
+        Self::start_roles(
+            voters + learners,
+            5_000,
+            settings(),
+            None,
+            None,
+            Batching::default(),
+            BTreeMap::new(),
+            (voters + 1..=voters + learners).collect(),
+        )
+        .await
+    }
+
     async fn start_all(
         n: u64,
         snapshot_every: u64,
@@ -159,6 +177,30 @@ impl TestCluster {
         timing: Option<(Duration, Duration)>,
         batching: Batching,
         clock_offsets: BTreeMap<NodeId, i64>,
+    ) -> Self {
+        Self::start_roles(
+            n,
+            snapshot_every,
+            settings,
+            data_root,
+            timing,
+            batching,
+            clock_offsets,
+            BTreeSet::new(),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_roles(
+        n: u64,
+        snapshot_every: u64,
+        settings: ClusterSettings,
+        data_root: Option<&std::path::Path>,
+        timing: Option<(Duration, Duration)>,
+        batching: Batching,
+        clock_offsets: BTreeMap<NodeId, i64>,
+        learners: BTreeSet<NodeId>,
     ) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
@@ -185,6 +227,7 @@ impl TestCluster {
             clock_offsets,
             ca: test_ca(),
             tls_dir: TempDir::new().expect("temp dir"),
+            learners,
         };
         for (id, listener) in listeners {
             let dir = match data_root {
@@ -222,6 +265,12 @@ impl TestCluster {
             settings,
         );
         config.peers = self.peers.clone();
+        config.learners = self.learners.clone();
+        config.role = if self.learners.contains(&id) {
+            MemberRole::Learner
+        } else {
+            MemberRole::Voter
+        };
         (config.election_timeout, config.heartbeat_interval) = self.timing;
         config.snapshot_every = self.snapshot_every;
         config.write_timeout = Duration::from_secs(3);

@@ -118,6 +118,14 @@ impl Node {
         self.decide_at(packet, Arrival::Unicast, NOW)
     }
 
+    /// A unicast datagram from the IP address `source`.
+    fn unicast_from(&mut self, packet: &PacketBuilder, source: Ipv4Addr) -> Decision {
+        let request = decode(&packet.build()).unwrap();
+        let mut context = context(Arrival::Unicast, self.role);
+        context.source = source;
+        decide(&self.table, &request, &context, &mut self.offers, NOW)
+    }
+
     /// Commits the proposal in the table and finishes its reply.
     fn commit(&mut self, decision: Decision) -> Option<Reply> {
         let proposal = expect_proposal(decision);
@@ -336,6 +344,7 @@ fn nothing_is_answered_while_a_members_dns_address_is_unknown() {
     let incomplete = Context {
         server: Arc::new(server),
         arrival: Arrival::Broadcast,
+        source: Ipv4Addr::UNSPECIFIED,
         role: Role::LEADER,
     };
     let bound_lease = bound(1, ip(15), NOW + 600_000);
@@ -644,9 +653,11 @@ fn renewing_an_unknown_lease_on_an_address_reserved_for_another_is_naked() {
             hostname: None,
         },
     );
-    let decision = node.unicast(&request(1).ciaddr(ip(12)));
-    let nak = node.commit(decision).expect("a NAK");
-    assert_eq!(nak.kind, ReplyKind::Nak);
+    // NAKed at once: the log is spared the write the state machine would
+    // refuse, and the budget for unknown renewals is not spent on it.
+    let nak = expect_reply(node.unicast(&request(1).ciaddr(ip(12))));
+    assert_eq!(nak.nak_reason, Some(NakReason::Unavailable));
+    assert_eq!(node.offers.unknown_renewals.in_window(), 0);
 }
 
 #[test]
@@ -787,6 +798,42 @@ fn followers_answer_unicast_inform_and_release() {
     expect_proposal(node.unicast(&release));
 }
 
+// ---- Learners (issue 17): never a DHCP server ----
+
+/// A learner answers nothing, with or without quorum: not the leader's
+/// broadcasts, not the unicast renewals a follower forwards, and not the
+/// degraded-mode ACK a voter gives a valid lease without quorum. So its
+/// bridge address never becomes a client's server identifier.
+#[test]
+fn a_learner_is_silent_to_every_message_with_or_without_quorum() {
+    let isolated_learner = Role {
+        has_quorum: false,
+        ..Role::LEARNER
+    };
+    for role in [Role::LEARNER, isolated_learner] {
+        let mut node = Node::with_role(role);
+        node.hold(bound(1, ip(12), NOW + 1_000_000));
+        let packets = [
+            discover(2),
+            selecting(2, SERVER, ip(14)),
+            init_reboot(1, ip(12)),
+            request(1).ciaddr(ip(12)),
+            PacketBuilder::new(4, mac(1)).option(50, &ip(12).octets()),
+            PacketBuilder::new(7, mac(1)).ciaddr(ip(12)),
+            PacketBuilder::new(8, mac(1)).ciaddr(ip(12)),
+        ];
+        for packet in &packets {
+            for arrival in [Arrival::Unicast, Arrival::Broadcast] {
+                expect_ignore(node.decide_at(packet, arrival, NOW), IgnoreReason::Learner);
+            }
+        }
+        assert!(
+            !IgnoreReason::Learner.awaits_a_leader(),
+            "a learner keeps nothing for later: it never leads"
+        );
+    }
+}
+
 // ---- Without quorum (issue 3, item 3) ----
 
 #[test]
@@ -871,6 +918,7 @@ fn without_quorum_no_new_address_is_granted_and_nothing_is_written() {
     node.role = Role {
         is_leader: true,
         has_quorum: false,
+        is_voter: true,
     };
     expect_ignore(node.broadcast(&discover(2)), IgnoreReason::NoQuorumDiscover);
 }
@@ -963,6 +1011,7 @@ fn release_to_another_server_or_without_ciaddr_is_ignored() {
 #[test]
 fn decline_proposes_decline_and_sends_nothing_4_3_3() {
     let mut node = Node::leader();
+    node.hold(bound(1, ip(10), NOW + 60_000));
     let _ = expect_reply(node.broadcast(&discover(1)));
     let packet = PacketBuilder::new(4, mac(1))
         .option(50, &ip(10).octets())
@@ -972,6 +1021,7 @@ fn decline_proposes_decline_and_sends_nothing_4_3_3() {
         proposal.command,
         Command::Decline {
             client_id: ClientId::from_mac(mac(1)),
+            mac: Some(mac(1)),
             address: ip(10),
             now: NOW
         }
@@ -1288,6 +1338,7 @@ fn rapid_commit_switched_off_answers_with_an_offer_without_option_80() {
     let context = Context {
         server: Arc::new(server),
         arrival: Arrival::Broadcast,
+        source: Ipv4Addr::UNSPECIFIED,
         role: Role::LEADER,
     };
     let offer = expect_reply(decide(
@@ -1373,6 +1424,7 @@ fn boot_context() -> Context {
     Context {
         server: Arc::new(server),
         arrival: Arrival::Broadcast,
+        source: Ipv4Addr::UNSPECIFIED,
         role: Role::LEADER,
     }
 }
@@ -1513,4 +1565,178 @@ fn a_held_release_counts_as_answered_only_by_a_lease_taken_after_it() {
     // The client released, then took a lease again: that RELEASE is history,
     // and replaying it would free the new lease.
     assert!(answered_since(&table, &release, NOW - 200));
+}
+
+#[test]
+fn release_unicast_from_another_address_is_ignored_4_4_6() {
+    let mut node = Node::leader();
+    node.hold(bound(1, ip(12), NOW + 60_000));
+    // The owner's identity and MAC, copied, but sent from another container's address.
+    let forged = PacketBuilder::new(7, mac(1)).ciaddr(ip(12));
+    expect_ignore(
+        node.unicast_from(&forged, ip(13)),
+        IgnoreReason::ReleaseWrongSource,
+    );
+    assert!(IgnoreReason::ReleaseWrongSource.is_foreign_lease_change());
+    assert!(node.table.lease_by_address(ip(12)).is_some());
+    // From the lease's own address, from 0.0.0.0, or through a relay: released.
+    expect_proposal(node.unicast_from(&forged, ip(12)));
+    expect_proposal(node.unicast_from(&forged, Ipv4Addr::UNSPECIFIED));
+    let relayed = PacketBuilder::new(7, mac(1)).ciaddr(ip(12)).giaddr(ip(1));
+    expect_proposal(node.unicast_from(&relayed, ip(1)));
+}
+
+#[test]
+fn decline_from_anyone_but_the_owner_is_ignored() {
+    let mut node = Node::leader();
+    let duid = [0xff, 0, 0, 0, 1, 0, 2, 0, 0, 0xab, 0x11, 0xcd];
+    let mut lease = bound(1, ip(12), NOW + 60_000);
+    lease.client_id = ClientId(duid.to_vec());
+    node.hold(lease);
+    let decline = |n: u8, address: Ipv4Addr| {
+        PacketBuilder::new(4, mac(n))
+            .option(50, &address.octets())
+            .option(54, &SERVER.octets())
+    };
+    let cases = [
+        // Option 61 copied by another MAC.
+        decline(2, ip(12)).option(61, &duid),
+        // The owner's MAC with another identity.
+        decline(1, ip(12)),
+        // The owner, for an address it does not hold.
+        decline(1, ip(13)).option(61, &duid),
+    ];
+    for packet in &cases {
+        expect_ignore(node.broadcast(packet), IgnoreReason::DeclineNotOwner);
+    }
+    assert!(node.table.lease_by_address(ip(12)).is_some());
+    let proposal = expect_proposal(node.broadcast(&decline(1, ip(12)).option(61, &duid)));
+    assert_eq!(node.table.apply(&proposal.command), Response::Done);
+    assert!(node.table.lease_by_address(ip(12)).is_none());
+}
+
+#[test]
+fn under_mac_identity_a_decline_still_needs_the_owners_mac() {
+    let mut settings = settings();
+    settings.client_identity = ClientIdentity::Mac;
+    let mut node = Node {
+        table: table_with(settings),
+        ..Node::leader()
+    };
+    node.hold(bound(1, ip(12), NOW + 60_000));
+    // LXD copies share option 61; under `mac` it plays no part, so a copy's
+    // DECLINE (its own MAC) names another client.
+    let clone = PacketBuilder::new(4, mac(2))
+        .option(50, &ip(12).octets())
+        .option(61, &[1, 2, 3]);
+    expect_ignore(node.broadcast(&clone), IgnoreReason::DeclineNotOwner);
+    let owner = PacketBuilder::new(4, mac(1))
+        .option(50, &ip(12).octets())
+        .option(61, &[1, 2, 3]);
+    expect_proposal(node.broadcast(&owner));
+}
+
+#[test]
+fn a_denied_hostname_is_left_out_of_the_bind_but_the_lease_is_granted() {
+    let mut node = Node::leader();
+    for (n, name) in [
+        (1u8, &b"localhost"[..]),
+        (2, b"WPAD"),
+        (3, b"isatap.example.org"),
+    ] {
+        let packet = request(n)
+            .option(54, &SERVER.octets())
+            .option(50, &ip(10 + n).octets())
+            .option(12, name);
+        let proposal = expect_proposal(node.broadcast(&packet));
+        let Command::Bind { request, .. } = &proposal.command else {
+            panic!("expected a bind, got {:?}", proposal.command);
+        };
+        assert_eq!(request.hostname, None, "{}", String::from_utf8_lossy(name));
+        let reply = node.commit(Decision::Propose(proposal)).unwrap();
+        assert_eq!(reply.kind, ReplyKind::Ack);
+    }
+    // Option 81's first label is checked as well.
+    let fqdn = selecting(4, SERVER, ip(15)).option(81, b"\x05\0\0\x04wpad\x03lxd\x00");
+    let Command::Bind { request, .. } = expect_proposal(node.broadcast(&fqdn)).command else {
+        panic!("expected a bind");
+    };
+    assert_eq!(request.hostname, None);
+    // Any other name goes through as sent.
+    let web = selecting(5, SERVER, ip(16));
+    let Command::Bind { request, .. } = expect_proposal(node.broadcast(&web)).command else {
+        panic!("expected a bind");
+    };
+    assert_eq!(request.hostname.as_deref(), Some("web"));
+}
+
+#[test]
+fn an_empty_deny_list_denies_nothing() {
+    let mut server = server_config();
+    server.denied_hostnames = Vec::new();
+    assert!(!server.denies_hostname("localhost"));
+    assert!(server_config().denies_hostname("LocalHost.lxd"));
+    assert!(!server_config().denies_hostname("localhost2"));
+}
+
+/// A unicast RENEWING for `address` from client `n`, which the table does not know.
+fn unknown_renewal(n: u8, address: Ipv4Addr) -> PacketBuilder {
+    request(n).ciaddr(address)
+}
+
+#[test]
+fn renewals_for_unknown_addresses_take_at_most_their_share_of_the_pool() {
+    let mut settings = settings();
+    // 10.0.0.10-10.0.0.109: 100 addresses, so 10 % is 10; split between
+    // the three nodes of `server_config`, 3 for this one.
+    settings.range.end = ip(109);
+    let mut node = Node {
+        table: table_with(settings),
+        ..Node::leader()
+    };
+    let (mut bound, mut refused) = (0, 0);
+    for n in 0..100u8 {
+        let decision = node.unicast(&unknown_renewal(n, ip(10 + n)));
+        match decision {
+            Decision::Propose(_) => {
+                assert!(
+                    node.commit(decision)
+                        .is_some_and(|r| r.kind == ReplyKind::Ack)
+                );
+                bound += 1;
+            }
+            Decision::Reply(reply) => {
+                assert_eq!(reply.nak_reason, Some(NakReason::UnknownRenewalLimit));
+                refused += 1;
+            }
+            Decision::Ignore(reason) => panic!("ignored: {reason:?}"),
+        }
+    }
+    assert_eq!((bound, refused), (3, 97));
+    assert_eq!(node.table.pool_stats().bound, 3);
+    // Known leases renew as ever.
+    let renewal = unknown_renewal(0, ip(10));
+    assert!(matches!(node.unicast(&renewal), Decision::Propose(_)));
+    // A lease time later the budget is whole again.
+    let later = NOW + 3_600_000;
+    let decision = node.decide_at(&unknown_renewal(200, ip(100)), Arrival::Unicast, later);
+    assert!(matches!(decision, Decision::Propose(_)));
+}
+
+#[test]
+fn a_zero_share_naks_every_unknown_renewal() {
+    let mut node = Node::leader();
+    let request = decode(&unknown_renewal(2, ip(14)).build()).unwrap();
+    let mut context = context(Arrival::Unicast, Role::LEADER);
+    let mut server = server_config();
+    server.unknown_renewals_max_percent = 0;
+    context.server = Arc::new(server);
+    let reply = expect_reply(decide(
+        &node.table,
+        &request,
+        &context,
+        &mut node.offers,
+        NOW,
+    ));
+    assert_eq!(reply.nak_reason, Some(NakReason::UnknownRenewalLimit));
 }

@@ -39,10 +39,16 @@ pub enum Event {
     /// A held request not answered after the takeover: the client's lease
     /// was committed after it was heard, so the old leader had answered it.
     HeldAlreadyAnswered,
+    /// A client asked for a name on `dhcp.denied_hostnames`; it was decided
+    /// without it.
+    DeniedHostname,
+    /// A renewal for an address without a lease was NAKed: this node's budget
+    /// for them (`dhcp.unknown_renewals_max_percent`) was spent.
+    UnknownRenewalRefused,
 }
 
 impl Event {
-    const ALL: [Event; 8] = [
+    const ALL: [Event; 10] = [
         Event::MalformedOptions,
         Event::Unfinished,
         Event::CommitFailed,
@@ -51,6 +57,8 @@ impl Event {
         Event::HeldPushedOut,
         Event::AnsweredAfterTakeover,
         Event::HeldAlreadyAnswered,
+        Event::DeniedHostname,
+        Event::UnknownRenewalRefused,
     ];
 
     pub fn label(self) -> &'static str {
@@ -63,6 +71,8 @@ impl Event {
             Event::HeldPushedOut => "held_pushed_out",
             Event::AnsweredAfterTakeover => "answered_after_takeover",
             Event::HeldAlreadyAnswered => "held_already_answered",
+            Event::DeniedHostname => "denied_hostname",
+            Event::UnknownRenewalRefused => "unknown_renewal_refused",
         }
     }
 
@@ -120,7 +130,7 @@ fn drop_index(reason: DropReason) -> usize {
     }
 }
 
-const IGNORE_REASONS: [IgnoreReason; 22] = [
+const IGNORE_REASONS: [IgnoreReason; 25] = [
     IgnoreReason::NotInitialized,
     IgnoreReason::MembersIncomplete,
     IgnoreReason::ForeignRelay,
@@ -143,6 +153,9 @@ const IGNORE_REASONS: [IgnoreReason; 22] = [
     IgnoreReason::NoQuorumInform,
     IgnoreReason::ReplyTooLarge,
     IgnoreReason::EncodeFailed,
+    IgnoreReason::ReleaseWrongSource,
+    IgnoreReason::DeclineNotOwner,
+    IgnoreReason::Learner,
 ];
 
 fn ignore_index(reason: IgnoreReason) -> usize {
@@ -169,6 +182,9 @@ fn ignore_index(reason: IgnoreReason) -> usize {
         IgnoreReason::NoQuorumInform => 19,
         IgnoreReason::ReplyTooLarge => 20,
         IgnoreReason::EncodeFailed => 21,
+        IgnoreReason::ReleaseWrongSource => 22,
+        IgnoreReason::DeclineNotOwner => 23,
+        IgnoreReason::Learner => 24,
     }
 }
 

@@ -60,6 +60,7 @@ impl Cluster for FakeCluster {
         Role {
             is_leader: self.leader.load(Ordering::SeqCst),
             has_quorum: self.reachable.load(Ordering::SeqCst),
+            is_voter: true,
         }
     }
 

@@ -26,9 +26,14 @@ pub(super) fn conflicts_text(list: &[ConflictView], colour: bool) -> String {
                 Some(name) => Cell::new(format!("suffixed: {name}"), Tone::Warn),
                 None => Cell::new("rejected (no name)", Tone::Bad),
             };
+            let holder = if c.held_by_zone {
+                "the zone (static record or NS)".to_string()
+            } else {
+                format!("{} ({})", c.owner_address, c.owner)
+            };
             vec![
                 c.name.clone().into(),
-                format!("{} ({})", c.owner_address, c.owner).into(),
+                holder.into(),
                 format!("{} ({})", c.claimant_address, c.claimant_mac).into(),
                 outcome,
                 format!("{} ago", relative(i128::from(now) - i128::from(c.at))).into(),

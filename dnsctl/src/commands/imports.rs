@@ -11,7 +11,7 @@ use crate::api::Done;
 use crate::client::Client;
 use crate::error::Error;
 use crate::import::{self, ImportReport, ImportRequest};
-use crate::output::{Cell, Tone, or_dash, relative, table};
+use crate::output::{Cell, Tone, or_dash, relative, table, terminal_safe};
 
 /// The files `import-dnsmasq` reads.
 pub(super) struct Sources<'a> {
@@ -100,7 +100,7 @@ pub(super) fn import_dnsmasq(
     let failed = report.count("conflict") + report.count("rejected");
     if !dry_run && failed > 0 {
         // Print the report, then fail: some leases did not make it.
-        print!("{text}");
+        print!("{}", terminal_safe(&text, style.colour));
         return Err(Error::Incomplete(format!(
             "{failed} entries were not imported: resolve the conflicts above and run the import again (imported entries show as unchanged)"
         )));
@@ -133,7 +133,7 @@ pub(super) fn import_state(
     }
     let failed = report.count("conflict") + report.count("rejected");
     if !dry_run && failed > 0 {
-        print!("{text}");
+        print!("{}", terminal_safe(&text, style.colour));
         return Err(Error::Incomplete(format!(
             "{failed} entries were not restored: resolve the conflicts above and run the import again"
         )));

@@ -11,7 +11,7 @@ use crate::api::LeaseView;
 use crate::cli::LeaseArgs;
 use crate::client::Client;
 use crate::error::Error;
-use crate::output::{Cell, Tone, or_dash, relative, table};
+use crate::output::{Cell, Tone, or_dash, relative, table, terminal_safe};
 
 pub(super) fn leases(
     client: &Client,
@@ -52,7 +52,7 @@ fn watch_leases(
         leases_text(&first, now_millis(), style.colour)
     };
     let printed = stdout
-        .write_all(table.as_bytes())
+        .write_all(terminal_safe(&table, style.colour).as_bytes())
         .and_then(|()| stdout.flush())
         .and_then(|()| {
             watch(

@@ -8,6 +8,7 @@ mod members;
 mod records;
 mod release;
 mod reservations;
+mod settings;
 mod status;
 mod watch;
 
@@ -53,6 +54,9 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome, Error> {
         }
         Command::Records(command) => records::records(&client, command, cli.consistent, style),
         Command::Release { address } => release::release(&client, *address, style),
+        Command::Settings(command) => {
+            settings::settings(&client, command, &cli.config, cli.consistent, style)
+        }
         Command::Conflicts => conflicts::conflicts(&client, cli.consistent, style),
         Command::ImportDnsmasq {
             leases,

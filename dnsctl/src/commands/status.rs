@@ -111,6 +111,18 @@ pub fn status_text(status: &StatusView, colour: bool) -> String {
             missing.join(", ")
         );
     }
+    if !status.settings_differ.is_empty() {
+        let keys: Vec<String> = status
+            .settings_differ
+            .iter()
+            .map(|d| format!("{} (cluster {}, file {})", d.key, d.cluster, d.other))
+            .collect();
+        let _ = writeln!(
+            out,
+            "settings: this node follows the cluster; its file differs in {} · dnsctl settings show",
+            keys.join(", ")
+        );
+    }
     out.push('\n');
     let rows: Vec<Vec<Cell>> = status
         .members
@@ -210,7 +222,23 @@ mod tests {
             clock_correction_ms: 0,
             clock_out_of_bound: Vec::new(),
             clock_this_host_out_of_bound: false,
+            settings_differ: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_file_that_differs_is_named_with_both_values() {
+        let mut status = three_member_status();
+        status.settings_differ = vec![crate::api::SettingDifference {
+            key: "dhcp.lease_time".into(),
+            cluster: "2h".into(),
+            other: "1h".into(),
+        }];
+        let text = status_text(&status, false);
+        assert!(
+            text.contains("its file differs in dhcp.lease_time (cluster 2h, file 1h)"),
+            "{text}"
+        );
     }
 
     #[test]

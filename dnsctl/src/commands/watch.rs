@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::now_millis;
 use crate::api::LeaseView;
-use crate::output::{or_dash, relative};
+use crate::output::{or_dash, relative, terminal_safe};
 
 /// What happened to the lease on one address between two polls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -140,6 +140,7 @@ pub fn watch<E: std::fmt::Display>(
             Ok(current) => current,
             Err(error) => {
                 if !failing {
+                    let error = terminal_safe(&error.to_string(), false).into_owned();
                     eprintln!("dnsctl: {error} (still watching)");
                     failing = true;
                 }
@@ -154,9 +155,10 @@ pub fn watch<E: std::fmt::Display>(
         for change in lease_changes(&last, &current) {
             if json {
                 let line = serde_json::to_string(&change).map_err(std::io::Error::other)?;
-                writeln!(out, "{line}")?;
+                writeln!(out, "{}", terminal_safe(&line, false))?;
             } else {
-                writeln!(out, "{}", change_line(&change, now))?;
+                let line = change_line(&change, now);
+                writeln!(out, "{}", terminal_safe(&line, false))?;
             }
         }
         out.flush()?;

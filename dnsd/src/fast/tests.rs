@@ -13,9 +13,10 @@ use raftmasq_state::{
 };
 
 use super::{FastContext, FastType, try_answer};
-use crate::answer::{self as general, Outcome, Parsed, Policy, Transport};
+use crate::answer::{self as general, Checks, Outcome, Parsed, Policy, Transport};
 use crate::config::{DnsServerConfig, ZoneConfig};
 use crate::lookup::View;
+use crate::tsig::Keyring;
 
 const T0: u64 = 1_700_000_000_000;
 const LEASE_SECS: u64 = 3600;
@@ -39,8 +40,8 @@ fn request(n: u8, hostname: &str) -> LeaseRequest {
     }
 }
 
-/// Leases c1..c5 (.1-.5), web-1 (.6, also a static A), ns1 (.7, also a name
-/// server), offered (.8, only offered), short (.9, ends after a minute);
+/// Leases c1..c5 (.1-.5), web-1 (.6, without its name since the static A
+/// added after it took it), ns1 (.7, refused its name: a name server's), offered (.8, only offered), short (.9, ends after a minute);
 /// static records alias (CNAME to c1) and _sip._tcp (SRV).
 fn table() -> LeaseTable {
     let mut table = LeaseTable::default();
@@ -117,6 +118,7 @@ fn zone_config() -> ZoneConfig {
         ("ns1".into(), Ipv4Addr::new(10, 0, 0, 1)),
         ("ns2".into(), Ipv4Addr::new(10, 0, 0, 2)),
     ];
+    config.ipv6_prefix = Some("fd42:1::/64".parse().unwrap());
     config.zone_config().unwrap()
 }
 
@@ -124,6 +126,7 @@ fn policy(max_udp_payload: u16) -> Policy {
     Policy {
         allow_recursion: vec!["127.0.0.1/32".parse().unwrap()],
         secondaries: Vec::new(),
+        transfer_key: None,
         max_udp_payload,
     }
 }
@@ -138,13 +141,26 @@ fn general_answer(
     policy: &Policy,
     now: u64,
 ) -> Option<Vec<u8>> {
-    match general::parse(bytes, Transport::Udp, policy.max_udp_payload) {
+    let keys = Keyring::default();
+    let checks = Checks {
+        transport: Transport::Udp,
+        max_udp_payload: policy.max_udp_payload,
+        keys: &keys,
+        now_secs: now / 1000,
+    };
+    match general::parse(bytes, &checks) {
         Parsed::Drop => None,
-        Parsed::Reply(ctx, message) => Some(general::encode(&ctx, &message)),
+        Parsed::Reply(ctx, message)
+        | Parsed::TsigRefused {
+            ctx,
+            reply: message,
+            ..
+        } => Some(general::encode(&ctx, &message)),
         Parsed::Query(request) => {
             let view = View::new(table, 7, config, now);
             match general::respond(&request, client, policy, &view) {
                 Outcome::Forward => None,
+                Outcome::TransferRefused(message) => Some(general::encode(&request.ctx, &message)),
                 Outcome::Messages(messages) => {
                     Some(general::encode(&request.ctx, messages.first()?))
                 }
@@ -310,7 +326,7 @@ fn wire() -> impl Strategy<Value = Wire> {
         ],
         prop_oneof![6 => Just([1u16, 0, 0]), 1 => Just([0, 0, 0]), 1 => Just([2, 0, 0]), 1 => Just([1, 1, 0]), 1 => Just([1, 0, 1])],
         prop::sample::select(NAMES).prop_flat_map(mixed_case),
-        prop_oneof![4 => Just(1u16), 4 => Just(12), 1 => Just(28), 1 => Just(5), 1 => Just(255), 1 => Just(33)],
+        prop_oneof![4 => Just(1u16), 4 => Just(12), 3 => Just(28), 1 => Just(5), 1 => Just(255), 1 => Just(33)],
         prop_oneof![8 => Just(1u16), 1 => Just(3), 1 => Just(255)],
         prop::option::of(opt()),
         prop_oneof![8 => Just(Vec::new()), 1 => prop::collection::vec(any::<u8>(), 1..3)],
@@ -387,12 +403,14 @@ fn lease_questions_take_the_fast_path() {
             FastType::A,
         ),
         (Wire::plain("short.lxd", 1), FastType::A),
+        (Wire::plain("c1.lxd", 28), FastType::Aaaa),
+        (Wire::plain("C2.Lxd", 28), FastType::Aaaa),
         (Wire::plain("1.0.16.172.in-addr.arpa", 12), FastType::Ptr),
         (Wire::plain("9.0.16.172.IN-ADDR.arpa", 12), FastType::Ptr),
         (
             Wire {
                 opt: Some(dnssec),
-                ..Wire::plain("6.0.16.172.in-addr.arpa", 12)
+                ..Wire::plain("5.0.16.172.in-addr.arpa", 12)
             },
             FastType::Ptr,
         ),
@@ -440,7 +458,7 @@ fn everything_else_takes_the_general_path() {
         ("a static record too", Wire::plain("web-1.lxd", 1), T0),
         ("a name server's name", Wire::plain("ns1.lxd", 1), T0),
         ("a CNAME", Wire::plain("alias.lxd", 1), T0),
-        ("another type", Wire::plain("c1.lxd", 28), T0),
+        ("another type", Wire::plain("c1.lxd", 16), T0),
         ("outside our zones", Wire::plain("c1.example.com", 1), T0),
         ("the apex", Wire::plain("lxd", 1), T0),
         (

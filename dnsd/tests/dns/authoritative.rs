@@ -344,3 +344,44 @@ async fn an_empty_replica_answers_servfail_for_the_domain() {
     let response = h.udp(&query("c1.lxd.", RecordType::A)).await;
     assert_eq!(response.metadata.response_code, ResponseCode::NXDomain);
 }
+
+/// An LXD instance outside the default project is `NAME.PROJECT` under the
+/// domain, as LXD's own DNS names it; the project is an empty non-terminal.
+#[tokio::test]
+async fn a_project_instance_answers_as_name_dot_project() {
+    let h = start(config()).await;
+    let named = h.apply(Command::NameMac {
+        mac: mac(12),
+        name: "c1.web".into(),
+        now: h.now(),
+    });
+    assert_eq!(named, Response::Done);
+    // The MAC's name is granted (it wins over what the client sends).
+    h.bind(12, "c1.web");
+    let response = h.udp(&query("c1.web.lxd.", RecordType::A)).await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(a_records(&response), vec![ip(12)]);
+    let response = h
+        .udp(&query("12.0.16.172.in-addr.arpa.", RecordType::PTR))
+        .await;
+    match &response.answers[..] {
+        [record] => match &record.data {
+            RData::PTR(ptr) => assert_eq!(ptr.0, Name::from_ascii("c1.web.lxd.").unwrap()),
+            other => panic!("not a PTR: {other:?}"),
+        },
+        other => panic!("one PTR expected: {other:?}"),
+    }
+    // `web.lxd` has a name below it: NODATA, not NXDOMAIN (RFC 8020).
+    let response = h.udp(&query("web.lxd.", RecordType::A)).await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert!(response.answers.is_empty());
+    // Nothing else changed: `c1.lxd` is not that instance, `x.web.lxd` nothing.
+    for name in ["c1.lxd.", "x.web.lxd.", "db.lxd."] {
+        let response = h.udp(&query(name, RecordType::A)).await;
+        assert_eq!(
+            response.metadata.response_code,
+            ResponseCode::NXDomain,
+            "{name}"
+        );
+    }
+}

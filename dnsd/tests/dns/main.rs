@@ -7,5 +7,7 @@ mod authoritative;
 mod forwarding;
 mod fuzz;
 mod protocol;
+mod slaac;
 mod support;
 mod transfer;
+mod tsig;

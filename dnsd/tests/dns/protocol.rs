@@ -120,23 +120,39 @@ async fn formerr_for_anything_but_one_question() {
 }
 
 #[tokio::test]
-async fn notimp_for_opcodes_we_do_not_serve() {
+async fn notimp_for_opcodes_we_do_not_serve_with_the_query_flags_cleared() {
     let h = start(config()).await;
     for op_code in [
         OpCode::Update,
         OpCode::Status,
         OpCode::Notify,
         OpCode::Unknown(1),
+        OpCode::Unknown(3),
+        OpCode::Unknown(15),
     ] {
         let mut request = query("lxd.", RecordType::SOA);
         request.metadata.op_code = op_code;
+        request.metadata.id = 0x5151;
+        request.metadata.recursion_desired = true;
+        request.metadata.checking_disabled = true;
+        request.metadata.authentic_data = true;
         let response = h.udp(&request).await;
-        assert_eq!(
-            response.metadata.response_code,
-            ResponseCode::NotImp,
-            "{op_code:?}"
+        let flags = &response.metadata;
+        assert_eq!(flags.response_code, ResponseCode::NotImp, "{op_code:?}");
+        assert_eq!((flags.id, flags.op_code), (0x5151, op_code));
+        // As BIND: RD, CD and AD (and AA, RA) are a query's; none is echoed.
+        assert!(
+            !flags.recursion_desired
+                && !flags.checking_disabled
+                && !flags.authentic_data
+                && !flags.authoritative
+                && !flags.recursion_available,
+            "{op_code:?}: {flags:?}"
         );
-        assert_eq!(response.metadata.op_code, op_code);
+        // The question (the zone, for NOTIFY and UPDATE) only where it has a
+        // meaning we know.
+        let echoed = matches!(op_code, OpCode::Notify | OpCode::Update);
+        assert_eq!(response.queries.len(), usize::from(echoed), "{op_code:?}");
     }
 }
 
@@ -159,4 +175,78 @@ async fn other_classes_are_refused() {
     request.queries[0].set_query_class(DNSClass::CH);
     let response = h.udp(&request).await;
     assert_eq!(response.metadata.response_code, ResponseCode::Refused);
+}
+
+/// Opens a TCP connection and reports whether the server closes it within
+/// half a second (over a cap) or keeps it (admitted).
+async fn closed_at_once(h: &Harness) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut stream = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            stream.read(&mut byte)
+        )
+        .await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn tcp_connections_over_the_per_client_cap_are_closed_and_the_rest_answered() {
+    let mut limited = config();
+    limited.tcp_max_per_client = 2;
+    let h = start(limited).await;
+    h.bind(10, "c1");
+    // Two idle connections from 127.0.0.1 take its share ...
+    let first = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    // ... so a third is closed at once (before the idle timeout).
+    assert!(closed_at_once(&h).await, "over the per-client cap");
+    // Another client address still gets answers.
+    let other: std::net::IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
+    let responses = tcp_from(other, h.addr, &query("c1.lxd.", RecordType::A)).await;
+    assert_eq!(a_records(&responses[0]), vec![ip(10)]);
+    // Closing one frees its slot.
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let responses = h.tcp(&query("c1.lxd.", RecordType::A)).await;
+    assert_eq!(a_records(&responses[0]), vec![ip(10)]);
+    drop(second);
+}
+
+#[tokio::test]
+async fn pipelined_tcp_queries_are_answered_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = start(config()).await;
+    for n in 10..20 {
+        h.bind(n, &format!("c{n}"));
+    }
+    let mut stream = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    // Ten queries in one write, before reading any answer (RFC 7766 §6.2.1.1).
+    let mut burst = Vec::new();
+    for n in 10..20u8 {
+        let mut message = query(&format!("c{n}.lxd."), RecordType::A);
+        message.metadata.id = u16::from(n);
+        let bytes = message.to_vec().unwrap();
+        burst.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        burst.extend_from_slice(&bytes);
+    }
+    stream.write_all(&burst).await.unwrap();
+    for n in 10..20u8 {
+        let read = async {
+            let len = stream.read_u16().await?;
+            let mut buf = vec![0; usize::from(len)];
+            stream.read_exact(&mut buf).await?;
+            Ok::<_, std::io::Error>(buf)
+        };
+        let buf = tokio::time::timeout(std::time::Duration::from_secs(5), read)
+            .await
+            .expect("answered in time")
+            .expect("read");
+        let response = Message::from_vec(&buf).unwrap();
+        assert_eq!(response.metadata.id, u16::from(n), "in order");
+        assert_eq!(a_records(&response), vec![ip(n)]);
+    }
 }

@@ -14,7 +14,7 @@ use raftmasq_state::{
     RecordData, Response, StaticRecord,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 /// The fake clock's start, Unix ms.
@@ -226,16 +226,7 @@ pub async fn tcp_from(source: IpAddr, server: SocketAddr, message: &Message) -> 
     let mut responses = Vec::new();
     let mut soas = 0;
     loop {
-        let read = async {
-            let len = stream.read_u16().await?;
-            let mut buf = vec![0; usize::from(len)];
-            stream.read_exact(&mut buf).await?;
-            Ok::<_, std::io::Error>(buf)
-        };
-        let buf = tokio::time::timeout(Duration::from_secs(5), read)
-            .await
-            .unwrap()
-            .unwrap();
+        let buf = read_tcp_message(&mut stream).await;
         let response = Message::from_vec(&buf).unwrap();
         soas += response
             .answers
@@ -266,4 +257,19 @@ pub fn soa_serial(record: &Record) -> u32 {
         RData::SOA(soa) => soa.serial,
         other => panic!("not an SOA: {other:?}"),
     }
+}
+
+/// Reads one length-prefixed DNS message from `stream` (RFC 1035 §4.2.2),
+/// failing the test after 5 s.
+pub async fn read_tcp_message(stream: &mut TcpStream) -> Vec<u8> {
+    let read = async {
+        let len = stream.read_u16().await?;
+        let mut buf = vec![0; usize::from(len)];
+        stream.read_exact(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("a DNS message within 5 s")
+        .expect("read a DNS message")
 }

@@ -31,6 +31,7 @@ fn instance(
 
 const MAC1: &str = "00:16:3e:00:00:01";
 const MAC2: &str = "00:16:3e:00:00:02";
+const MAC3: &str = "00:16:3e:00:00:03";
 
 fn mac(text: &str) -> MacAddr {
     text.parse().unwrap()
@@ -208,10 +209,10 @@ fn static_address_from_the_nic_then_the_device_key_then_the_instance_key() {
 }
 
 #[test]
-fn projects_and_invalid_names_keep_the_nic_but_give_no_name() {
+fn another_projects_instance_is_name_dot_project_and_invalid_names_get_none() {
     let nic = &[("type", "nic"), ("network", "lxdbr0")][..];
     let project = instance(
-        "web1",
+        "Web1",
         "shop",
         &[("volatile.eth0.hwaddr", MAC1)],
         &[("eth0", nic)],
@@ -222,23 +223,26 @@ fn projects_and_invalid_names_keep_the_nic_but_give_no_name() {
         &[("volatile.eth0.hwaddr", MAC2)],
         &[("eth0", nic)],
     );
-    let out = desired([&project, &invalid], "lxdbr0");
+    let odd_project = instance(
+        "c3",
+        "my_project",
+        &[("volatile.eth0.hwaddr", MAC3)],
+        &[("eth0", nic)],
+    );
+    let out = desired([&project, &invalid, &odd_project], "lxdbr0");
     // Still followed: deleting them releases their leases.
-    assert_eq!(out.nics.len(), 2);
-    assert!(out.nics.values().all(|n| n.name.is_none()));
+    assert_eq!(out.nics.len(), 3);
+    assert_eq!(out.nics[&mac(MAC1)].name.as_deref(), Some("web1.shop"));
     assert_eq!(out.nics[&mac(MAC1)].project, "shop");
-    assert!(out.problems.contains(&Problem::ProjectNotNamed {
-        instance: "web1".into(),
-        project: "shop".into()
-    }));
+    assert_eq!(out.nics[&mac(MAC2)].name, None);
+    assert_eq!(out.nics[&mac(MAC3)].name, None);
     assert!(out.problems.contains(&Problem::InvalidName {
         instance: "bad_name".into()
     }));
-    assert!(
-        out.problems
-            .iter()
-            .any(|p| p.to_string().contains("names it web1.shop"))
-    );
+    assert!(out.problems.contains(&Problem::InvalidProject {
+        instance: "c3".into(),
+        project: "my_project".into()
+    }));
 }
 
 #[test]

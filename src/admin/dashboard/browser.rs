@@ -1,6 +1,6 @@
 //! Which writes come from a browser, and whether from this origin.
 //!
-//! The dashboard authenticates writes with the cluster token, which its
+//! The dashboard authenticates with the admin token, which its
 //! script sends in an `Authorization` header; nothing is ever kept in a
 //! cookie, so another site cannot make a browser attach it. Two rules close
 //! the rest (see docs/dashboard.md):

@@ -128,16 +128,19 @@ impl ConflictWatch {
                 Some(instead) => format!("got {instead} instead"),
                 None => "was refused the name".to_string(),
             };
+            // An empty owner is the zone itself: a static record or a name
+            // server holds the name (see `raftmasq_state`'s `zone_conflict`).
+            let holder = if conflict.owner.0.is_empty() {
+                "the zone (a static record or name server)".to_string()
+            } else {
+                format!("{} ({})", conflict.owner, conflict.owner_address)
+            };
             found.push((
                 conflict.at,
                 "conflict",
                 format!(
-                    "hostname {} is held by {} ({}); {} ({}) {outcome}",
-                    conflict.name,
-                    conflict.owner,
-                    conflict.owner_address,
-                    conflict.claimant_mac,
-                    conflict.claimant_address,
+                    "hostname {} is held by {holder}; {} ({}) {outcome}",
+                    conflict.name, conflict.claimant_mac, conflict.claimant_address,
                 ),
             ));
         }
@@ -247,6 +250,23 @@ mod tests {
             granted_instead: Some(format!("{name}-2")),
             at,
         }
+    }
+
+    #[test]
+    fn a_conflict_with_the_zone_names_the_zone_as_holder() {
+        let mut watch = ConflictWatch::new(600_000);
+        let mut with_zone = conflict("www", 2, 1_000_000);
+        with_zone.owner = ClientId(Vec::new());
+        with_zone.owner_address = std::net::Ipv4Addr::UNSPECIFIED;
+        with_zone.granted_instead = None;
+        let found = watch.observe(&[with_zone], 1_000_500);
+        assert!(
+            found[0]
+                .2
+                .contains("held by the zone (a static record or name server);"),
+            "{}",
+            found[0].2
+        );
     }
 
     #[test]

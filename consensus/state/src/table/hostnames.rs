@@ -1,5 +1,6 @@
 //! Hostnames of leases: which name a client may have under the cluster policy
-//! (reservations first, then suffix or reject for a taken name).
+//! (reservations first, then suffix or reject for a taken name), and the names
+//! the zone keeps for itself, which no lease takes.
 
 use std::net::Ipv4Addr;
 
@@ -7,6 +8,7 @@ use crate::settings::HostnamePolicy;
 
 use super::LeaseTable;
 use crate::names::normalize_hostname;
+use crate::records::normalize_dns_name;
 use crate::types::{ClientId, HostnameConflict, MacAddr, Millis};
 
 impl LeaseTable {
@@ -38,8 +40,54 @@ impl LeaseTable {
         Some((ClientId::from_mac(owner), address))
     }
 
+    /// Whether `label` under the cluster domain is the zone's own: the owner of
+    /// a static record, or a name server's host name (`ns1`, `ns2`, ...: the
+    /// daemon names each host's NS `ns<node id>`, and node ids are not in the
+    /// state machine, so every `ns<digits>` is kept). A lease never takes such
+    /// a name, whatever the policy: DNS would answer the lease's address
+    /// beside the operator's records (dnsmasq likewise refuses a DHCP name
+    /// that `/etc/hosts` has). A single label can never be the apex itself.
+    pub(crate) fn is_zone_name(&self, label: &str) -> bool {
+        let domain = self.settings.as_ref().map_or("", |s| s.domain.as_str());
+        is_name_server_label(label) || !self.records.named(&format!("{label}.{domain}")).is_empty()
+    }
+
+    /// A static record was added under `record_name`: if that is a lease's
+    /// name, the lease keeps its address but loses the name (the operator's
+    /// record wins, as it does in DNS), and the conflict is recorded so the
+    /// operator sees whose name went.
+    pub(super) fn yield_name_to_record(&mut self, record_name: &str) {
+        let Some(domain) = self
+            .settings
+            .as_ref()
+            .map(|s| s.domain.to_ascii_lowercase())
+        else {
+            return;
+        };
+        let Ok(name) = normalize_dns_name(record_name) else {
+            return;
+        };
+        let Some(label) = name.strip_suffix(&format!(".{domain}")) else {
+            return;
+        };
+        let Some(&(address, _)) = self.by_name.get(label) else {
+            return;
+        };
+        let Some(mut lease) = self.remove_lease(address) else {
+            return;
+        };
+        if let Some(name) = lease.granted_name.take() {
+            let claimant = (&lease.client_id, lease.mac, address);
+            let conflict = zone_conflict(name, claimant, self.last_now);
+            self.record_conflict(conflict);
+        }
+        self.insert_lease(lease);
+    }
+
     /// Grants `desired` or, if someone else holds it, applies the policy and
-    /// records the conflict. The claimant's own old lease is already gone.
+    /// records the conflict. The claimant's own old lease is already gone. A
+    /// name of the zone's own ([`Self::is_zone_name`]) is never granted: the
+    /// conflict is recorded with no owner client (see [`zone_conflict`]).
     pub(super) fn grant_name(
         &mut self,
         policy: HostnamePolicy,
@@ -48,6 +96,10 @@ impl LeaseTable {
         now: Millis,
     ) -> Option<String> {
         let desired = desired?;
+        if self.is_zone_name(&desired) {
+            self.record_conflict(zone_conflict(desired, claimant, now));
+            return None;
+        }
         let Some((owner, owner_address)) = self.name_owner(&desired, claimant.1) else {
             return Some(desired);
         };
@@ -66,5 +118,33 @@ impl LeaseTable {
             at: now,
         });
         instead
+    }
+}
+
+/// `ns` and a decimal number: the name server host names the daemon publishes.
+pub(crate) fn is_name_server_label(label: &str) -> bool {
+    label
+        .strip_prefix("ns")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A conflict with the zone itself (a static record or a name server): there
+/// is no owner client, so `owner` is empty and `owner_address` 0.0.0.0, which
+/// the admin API shows as "held by the zone" (a conflict's stored form is
+/// part of the snapshot format, so it gains no field).
+pub(super) fn zone_conflict(
+    name: String,
+    claimant: (&ClientId, MacAddr, Ipv4Addr),
+    now: Millis,
+) -> HostnameConflict {
+    HostnameConflict {
+        name,
+        owner: ClientId(Vec::new()),
+        owner_address: Ipv4Addr::UNSPECIFIED,
+        claimant: claimant.0.clone(),
+        claimant_mac: claimant.1,
+        claimant_address: claimant.2,
+        granted_instead: None,
+        at: now,
     }
 }

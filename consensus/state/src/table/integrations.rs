@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use super::LeaseTable;
 use crate::command::{Rejection, Response};
-use crate::names::{is_variant_of, normalize_hostname};
+use crate::names::{is_variant_of, normalize_machine_name};
 use crate::types::{LeaseState, MacAddr, Millis};
 
 impl LeaseTable {
@@ -27,11 +27,9 @@ impl LeaseTable {
     ) -> Result<Response, Rejection> {
         let limits = self.limits()?;
         let (now, _) = self.advance(now);
-        let name = normalize_hostname(raw)
-            .filter(|n| n.len() == raw.len())
-            .ok_or_else(|| Rejection::InvalidHostname {
-                name: raw.to_string(),
-            })?;
+        let name = normalize_machine_name(raw).ok_or_else(|| Rejection::InvalidHostname {
+            name: raw.to_string(),
+        })?;
         self.mac_names.insert(mac, name);
         // Rename its bound leases that do not carry the name (or a suffixed
         // variant of it) yet: each is taken out, granted the name under the
@@ -45,6 +43,9 @@ impl LeaseTable {
             let fits = match (current, desired.as_deref()) {
                 (Some(current), Some(desired)) => is_variant_of(current, desired),
                 (None, None) => true,
+                // The zone keeps that name: granting it again would only
+                // record the same conflict on every report of the instance.
+                (None, Some(desired)) if self.is_zone_name(desired) => true,
                 _ => false,
             };
             if lease.state != LeaseState::Bound || fits {

@@ -115,7 +115,10 @@ impl LeaseTable {
             .as_ref()
             .filter(|l| l.state == LeaseState::Bound)
             .and_then(|l| l.granted_name.clone())
-            .filter(|name| desired.as_deref().is_some_and(|d| is_variant_of(name, d)));
+            .filter(|name| desired.as_deref().is_some_and(|d| is_variant_of(name, d)))
+            // A name that became the zone's (a static record added since it
+            // was granted) is not kept.
+            .filter(|name| !self.is_zone_name(name));
         let granted_name = match kept {
             Some(name) => Some(name),
             None => self.grant_name(
@@ -129,6 +132,12 @@ impl LeaseTable {
             .lease_time_secs
             .unwrap_or(limits.lease_time_secs)
             .max(1);
+        // A shorter lease time (dhcp.lease_time changed) never ends a lease
+        // the client already holds on this address earlier than it did.
+        let held_until = old
+            .as_ref()
+            .filter(|l| l.state == LeaseState::Bound && l.address == args.address)
+            .map_or(0, |l| l.expires_at);
         let lease = Lease {
             address: args.address,
             client_id: args.client.clone(),
@@ -137,7 +146,7 @@ impl LeaseTable {
             granted_name,
             state: LeaseState::Bound,
             granted_at: now,
-            expires_at: now.saturating_add(secs_to_ms(secs)),
+            expires_at: now.saturating_add(secs_to_ms(secs)).max(held_until),
             seen_by: args.seen_by.or(old.and_then(|l| l.seen_by)),
         };
         self.insert_lease(lease.clone());
@@ -179,7 +188,8 @@ impl LeaseTable {
                 let mut lease = self.remove_lease(address).ok_or(no_lease)?;
                 let secs = lease_time_secs.unwrap_or(limits.lease_time_secs).max(1);
                 lease.granted_at = now;
-                lease.expires_at = now.saturating_add(secs_to_ms(secs));
+                // Never earlier than it ended before (see `bind_at`).
+                lease.expires_at = now.saturating_add(secs_to_ms(secs)).max(lease.expires_at);
                 self.insert_lease(lease.clone());
                 Ok(Response::Lease { lease })
             }
@@ -233,19 +243,22 @@ impl LeaseTable {
         Ok(Response::Done)
     }
 
+    /// Quarantines `address` if its lease belongs to the client named: its
+    /// identity and, when given, its MAC (as for [`Self::release`]).
     pub(super) fn decline(
         &mut self,
         client: &ClientId,
+        mac: Option<MacAddr>,
         address: Ipv4Addr,
         now: Millis,
     ) -> Result<Response, Rejection> {
         let limits = self.limits()?;
         let (now, _) = self.advance(now);
-        if self
+        let held = self
             .leases
             .get(&address)
-            .is_none_or(|l| l.client_id != *client)
-        {
+            .is_some_and(|l| l.client_id == *client && mac.is_none_or(|m| m == l.mac));
+        if !held {
             return Err(Rejection::NoSuchLease { address });
         }
         self.remove_lease(address);

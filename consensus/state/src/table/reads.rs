@@ -76,6 +76,17 @@ impl LeaseTable {
         self.mac_names.get(&mac).map(String::as_str)
     }
 
+    /// Whether a machine is named below `parent` (`c1.web` below `web`): then
+    /// `parent` is an empty non-terminal of the zone, not a name that does
+    /// not exist (RFC 8020). A walk of the integration's names, done only
+    /// for a name that has nothing of its own.
+    pub fn has_machine_name_under(&self, parent: &str) -> bool {
+        self.mac_names.values().any(|name| {
+            name.strip_suffix(parent)
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+        })
+    }
+
     pub fn reservation_for_mac(&self, mac: MacAddr) -> Option<&Reservation> {
         self.reservations.get(&mac)
     }

@@ -139,10 +139,20 @@ fn command() -> impl Strategy<Value = Command> {
         1 => (c.clone(), now.clone()).prop_map(|(c, now)| Command::ForgetMac { mac: mac(c), now }),
         1 => (c, addr, now.clone()).prop_map(|(c, address, now)| Command::Decline {
             client_id: client(c),
+            mac: None,
             address,
             now,
         }),
-        1 => now.prop_map(|now| Command::Expire { now }),
+        1 => now.clone().prop_map(|now| Command::Expire { now }),
+        1 => (2u8..12, 6u8..30, 1u64..5, any::<bool>(), now)
+            .prop_map(|(start, end, lease_time_secs, reject, now)| {
+                let policy = if reject { HostnamePolicy::Reject } else { HostnamePolicy::Suffix };
+                let mut settings = settings(policy);
+                settings.range.start = ip(start);
+                settings.range.end = ip(end);
+                settings.lease_time_secs = lease_time_secs;
+                Command::ChangeSettings { settings, now, based_on: None }
+            }),
     ]
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use crate::names::is_valid_label;
+use crate::names::is_valid_host_name;
 use crate::table::MAX_CONFLICTS;
 use crate::{LeaseState, LeaseTable};
 
@@ -60,10 +60,17 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
             }
         }
         if let Some(name) = &lease.granted_name {
-            ensure!(is_valid_label(name), "granted name {name:?} is not a label");
+            ensure!(
+                is_valid_host_name(name),
+                "granted name {name:?} is not a label or label.project"
+            );
             ensure!(
                 name.to_ascii_lowercase() == *name,
                 "granted name {name:?} not lowercase"
+            );
+            ensure!(
+                !t.is_zone_name(name),
+                "lease {address} holds {name}, a name the zone keeps"
             );
             ensure!(
                 by_name

@@ -11,6 +11,8 @@ mod unit;
 
 use std::net::Ipv4Addr;
 
+pub(crate) use invariants::check as check_invariants;
+
 use crate::settings::{AddressRange, ClusterSettings, HostnamePolicy};
 
 use crate::{ClientId, Command, Lease, LeaseRequest, LeaseTable, MacAddr, Rejection, Response};

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use super::invariants::check;
 use super::*;
 use crate::names::{normalize_hostname, suffixed};
-use crate::{LeaseState, MAX_CONFLICTS, RecordData, Reservation, StaticRecord};
+use crate::{AddressRange, LeaseState, MAX_CONFLICTS, RecordData, Reservation, StaticRecord};
 
 /// More clients than addresses in the range, so the pool runs dry.
 const CLIENTS: u8 = 10;
@@ -74,7 +74,22 @@ enum Op {
     ForgetMac {
         c: u8,
     },
+    /// `ChangeSettings` with a range `start..=end` of the /27 (some touching
+    /// its network or broadcast address, some backwards), one of
+    /// `LEASE_TIMES`, a policy and a quarantine.
+    ChangeSettings {
+        start: u8,
+        end: u8,
+        lease_time: usize,
+        reject: bool,
+        quarantine_secs: u64,
+        stale: bool,
+    },
 }
+
+/// Lease times a settings change picks from: shorter and longer than the
+/// starting 300 s.
+const LEASE_TIMES: [u64; 4] = [300, 30, 90, 1200];
 
 /// Names an integration may give a MAC: clashing with clients' hostnames,
 /// and labels the table must refuse.
@@ -119,6 +134,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<bool>(), 0u8..4).prop_map(|(add, which)| Op::Record { add, which }),
         1 => (c.clone(), 0..MAC_NAMES.len()).prop_map(|(c, name)| Op::NameMac { c, name }),
         1 => c.clone().prop_map(|c| Op::ForgetMac { c }),
+        1 => (0u8..32, 0u8..32, 0..LEASE_TIMES.len(), any::<bool>(), 1u64..60,
+              proptest::bool::weighted(0.25))
+            .prop_map(|(start, end, lease_time, reject, quarantine_secs, stale)| {
+                Op::ChangeSettings { start, end, lease_time, reject, quarantine_secs, stale }
+            }),
     ]
 }
 
@@ -372,6 +392,7 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
             },
             Op::Decline { c, address: a } => Command::Decline {
                 client_id: client(*c),
+                mac: None,
                 address: target(*c, *a),
                 now,
             },
@@ -402,7 +423,42 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                 now,
             },
             Op::ForgetMac { c } => Command::ForgetMac { mac: mac(*c), now },
+            Op::ChangeSettings {
+                start,
+                end,
+                lease_time,
+                reject,
+                quarantine_secs,
+                stale,
+            } => {
+                let mut settings = pre.settings().unwrap().clone();
+                settings.range = AddressRange {
+                    start: ip(*start),
+                    end: ip(*end),
+                };
+                settings.lease_time_secs = LEASE_TIMES[*lease_time];
+                settings.duplicate_hostnames = if *reject {
+                    HostnamePolicy::Reject
+                } else {
+                    HostnamePolicy::Suffix
+                };
+                settings.decline_quarantine_secs = *quarantine_secs;
+                // Made from the current settings, or (one in four) from
+                // settings another change replaced: refused then.
+                let based_on = pre.settings().cloned().map(|mut base| {
+                    if *stale {
+                        base.lease_time_secs += 1;
+                    }
+                    base
+                });
+                Command::ChangeSettings {
+                    settings,
+                    now,
+                    based_on,
+                }
+            }
         };
+        let lease_time_ms = 1000 * pre.settings().unwrap().lease_time_secs;
         let conflicts_before = pre.conflicts().count();
         let candidates: Option<Vec<Ipv4Addr>> = match &command {
             Command::Allocate { request, .. } => {
@@ -492,9 +548,17 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                     } = &command
                     {
                         prop_assert_eq!(lease.state, LeaseState::Bound);
+                        // Never earlier than the live lease it replaces
+                        // on the same address.
+                        let held_until = view
+                            .live_of(&r.client_id)
+                            .filter(|l| l.address == lease.address)
+                            .filter(|l| l.state == LeaseState::Bound)
+                            .map_or(0, |l| l.expires_at);
                         prop_assert_eq!(
                             lease.expires_at,
-                            eff + 1000 * lease_time_secs.unwrap_or(300)
+                            (eff + lease_time_secs.map_or(lease_time_ms, |s| 1000 * s))
+                                .max(held_until)
                         );
                         let (name, conflict) =
                             view.expected_name(&r.client_id, r.mac, r.hostname.as_deref());
@@ -543,7 +607,11 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                         prop_assert!(expected, "renew granted unexpectedly: {}", command);
                         prop_assert_eq!(lease.address, *a);
                         prop_assert_eq!(lease.state, LeaseState::Bound);
-                        prop_assert_eq!(lease.expires_at, eff + 300_000);
+                        let held_until = view
+                            .live_of(client_id)
+                            .filter(|l| l.address == *a && l.state == LeaseState::Bound)
+                            .map_or(0, |l| l.expires_at);
+                        prop_assert_eq!(lease.expires_at, (eff + lease_time_ms).max(held_until));
                     }
                     _ => prop_assert!(
                         !expected,
@@ -624,7 +692,8 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                 }
             }
             Command::NameMac { mac: m, name, .. } => {
-                let valid = !name.contains('.') && !name.contains('_');
+                let valid =
+                    crate::names::normalize_machine_name(name).as_deref() == Some(name.as_str());
                 prop_assert_eq!(response == Response::Done, valid, "{}", command);
                 if valid {
                     prop_assert_eq!(table.name_of_mac(*m), Some(name.as_str()));
@@ -642,13 +711,30 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                         {
                             match &lease.granted_name {
                                 Some(granted) => prop_assert!(
-                                    granted == name || granted.starts_with(&format!("{name}-")),
+                                    granted == name || {
+                                        // `label-N.project`: the suffix ends the first label.
+                                        let (label, rest) = name
+                                            .split_once('.')
+                                            .map_or((name.as_str(), ""), |(l, r)| (l, r));
+                                        let rest = if rest.is_empty() {
+                                            String::new()
+                                        } else {
+                                            format!(".{rest}")
+                                        };
+                                        granted.starts_with(&format!("{label}-"))
+                                            && granted.ends_with(&rest)
+                                            && granted.matches('.').count()
+                                                == name.matches('.').count()
+                                    },
                                     "{} named {} after {}",
                                     lease.address,
                                     granted,
                                     command
                                 ),
-                                None => prop_assert_eq!(policy, HostnamePolicy::Reject),
+                                None => prop_assert_eq!(
+                                    pre.settings().unwrap().duplicate_hostnames,
+                                    HostnamePolicy::Reject
+                                ),
                             }
                         }
                     }
@@ -666,6 +752,54 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                 prop_assert!(table.reservation_for_mac(*m).is_none());
                 prop_assert_eq!(table.name_of_mac(*m), None);
             }
+            Command::ChangeSettings {
+                settings, based_on, ..
+            } => {
+                let range = settings.range;
+                let stale = based_on.as_ref() != pre.settings();
+                let valid =
+                    !stale && range.start <= range.end && range.start > ip(0) && range.end < ip(31);
+                let stranded: Vec<Ipv4Addr> = pre
+                    .leases()
+                    .filter(|l| l.expires_at > eff && !range.contains(l.address))
+                    .filter(|l| {
+                        pre.reservation_for_address(l.address)
+                            .is_none_or(|r| r.mac != l.mac)
+                    })
+                    .map(|l| l.address)
+                    .collect();
+                match &response {
+                    Response::Done => {
+                        prop_assert!(valid && stranded.is_empty(), "{} accepted", command);
+                        prop_assert_eq!(table.settings(), Some(settings));
+                    }
+                    Response::Rejected {
+                        reason: Rejection::RangeStrandsLeases { leases, total, .. },
+                    } => {
+                        prop_assert!(valid);
+                        prop_assert_eq!(*total, stranded.len());
+                        let listed: Vec<Ipv4Addr> = leases.iter().map(|l| l.address).collect();
+                        prop_assert_eq!(listed, stranded);
+                        prop_assert_eq!(table.settings(), pre.settings());
+                    }
+                    Response::Rejected {
+                        reason: Rejection::InvalidSettings(_),
+                    } => prop_assert!(!valid && !stale, "{} refused as invalid", command),
+                    Response::Rejected {
+                        reason: Rejection::SettingsChangedMeanwhile,
+                    } => {
+                        prop_assert!(stale, "{} refused as stale", command);
+                        prop_assert_eq!(table.settings(), pre.settings());
+                    }
+                    other => return Err(TestCaseError::fail(format!("{command}: {other:?}"))),
+                }
+                // No live lease lost, moved or shortened; every address in
+                // the new range is free exactly when nobody holds it.
+                for lease in pre.leases().filter(|l| l.expires_at > eff) {
+                    prop_assert_eq!(table.lease_by_address(lease.address), Some(lease));
+                }
+                prop_assert_eq!(table.leases().count(), view_live_count(&pre, eff));
+            }
             _ => {}
         }
         // The memory model agrees with the table's.
@@ -676,6 +810,10 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
         prop_assert_eq!(&table_memory, &memory.0, "memory after {}", command);
     }
     Ok(())
+}
+
+fn view_live_count(pre: &LeaseTable, now: u64) -> usize {
+    pre.leases().filter(|l| l.expires_at > now).count()
 }
 
 fn steps() -> impl Strategy<Value = Vec<(i64, Op)>> {

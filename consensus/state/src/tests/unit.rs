@@ -582,6 +582,7 @@ fn decline_quarantines_until_the_quarantine_ends() {
     assert_eq!(
         rejected(table.apply(&Command::Decline {
             client_id: client(2),
+            mac: None,
             address: ip(2),
             now: 1_000
         })),
@@ -590,6 +591,7 @@ fn decline_quarantines_until_the_quarantine_ends() {
     assert_eq!(
         table.apply(&Command::Decline {
             client_id: client(1),
+            mac: None,
             address: ip(2),
             now: 1_000
         }),
@@ -821,6 +823,7 @@ fn pool_stats_count_each_kind() {
     leased(bind(&mut table, 4, None, 0));
     table.apply(&Command::Decline {
         client_id: client(4),
+        mac: None,
         address: ip(4),
         now: 0,
     });
@@ -850,6 +853,7 @@ fn snapshots_round_trip_exactly() {
     leased(bind(&mut table, 6, None, 0));
     table.apply(&Command::Decline {
         client_id: client(6),
+        mac: None,
         address: ip(5),
         now: 20,
     });
@@ -904,6 +908,7 @@ fn next_expiry_tracks_the_earliest_lease_and_quarantine() {
     let declined = leased(bind(&mut table, 3, None, 6_000));
     table.apply(&Command::Decline {
         client_id: client(3),
+        mac: None,
         address: declined.address,
         now: 6_000,
     });
@@ -970,9 +975,24 @@ fn a_mac_name_held_by_another_client_follows_the_policy() {
 }
 
 #[test]
+fn a_project_instance_is_named_name_dot_project_and_suffixed_in_its_first_label() {
+    let mut t = table(SUFFIX);
+    name_mac(&mut t, 1, "c1.web", 1_000);
+    let first = leased(bind(&mut t, 1, Some("other"), 1_000));
+    assert_eq!(first.granted_name.as_deref(), Some("c1.web"));
+    // The default project's c1 is another name; a second web/c1 is suffixed.
+    name_mac(&mut t, 2, "c1", 1_000);
+    let second = leased(bind(&mut t, 2, None, 1_000));
+    assert_eq!(second.granted_name.as_deref(), Some("c1"));
+    name_mac(&mut t, 3, "c1.web", 1_000);
+    let third = leased(bind(&mut t, 3, None, 1_000));
+    assert_eq!(third.granted_name.as_deref(), Some("c1-2.web"));
+}
+
+#[test]
 fn an_invalid_mac_name_is_refused_and_changes_nothing() {
     let mut t = table(SUFFIX);
-    for bad in ["my_box", "a.b", "", "-x", &"x".repeat(64)] {
+    for bad in ["my_box", "a.b.c", "a..b", ".b", "", "-x", &"x".repeat(64)] {
         assert!(matches!(
             rejected(name_mac(&mut t, 1, bad, 1_000)),
             Rejection::InvalidHostname { .. }
@@ -1035,4 +1055,116 @@ fn mac_names_survive_a_snapshot_and_old_snapshots_still_load() {
     assert!(!json.contains("mac_names"), "{json}");
     let back: LeaseTable = serde_json::from_str(&json).expect("old form loads");
     assert_eq!(back, plain);
+}
+
+#[test]
+fn a_dhcp_decline_must_come_from_the_owners_identity_and_mac() {
+    let mut table = table(SUFFIX);
+    let lease = leased(bind(&mut table, 1, Some("c1"), 0));
+    let from = |client_id: ClientId, mac: MacAddr| Command::Decline {
+        client_id,
+        mac: Some(mac),
+        address: lease.address,
+        now: 1,
+    };
+    let refused = Rejection::NoSuchLease {
+        address: lease.address,
+    };
+    // Option 61 copied by another MAC quarantines nothing.
+    assert_eq!(rejected(table.apply(&from(client(1), mac(2)))), refused);
+    assert_eq!(rejected(table.apply(&from(client(2), mac(1)))), refused);
+    assert_eq!(table.address_of_name("c1"), Some(lease.address));
+    assert_eq!(table.apply(&from(client(1), mac(1))), Response::Done);
+    assert!(table.lease_by_address(lease.address).is_none());
+    check(&table).unwrap();
+}
+
+fn add_a_record(table: &mut LeaseTable, name: &str, last: u8) {
+    let record = StaticRecord {
+        name: name.into(),
+        ttl: None,
+        data: RecordData::A { address: ip(last) },
+    };
+    assert_eq!(table.apply(&Command::AddRecord { record }), Response::Done);
+}
+
+#[test]
+fn a_static_records_name_is_never_granted_to_a_lease() {
+    for policy in [SUFFIX, REJECT] {
+        let mut table = table(policy);
+        add_a_record(&mut table, "www.lxd", 30);
+        let lease = leased(bind(&mut table, 1, Some("WWW"), 0));
+        assert_eq!(lease.granted_name, None, "{policy:?}");
+        assert_eq!(lease.requested_hostname.as_deref(), Some("WWW"));
+        assert_eq!(table.address_of_name("www"), None);
+        let conflict = table.conflicts().last().unwrap();
+        assert_eq!(conflict.name, "www");
+        assert!(conflict.owner.0.is_empty());
+        assert_eq!(conflict.owner_address, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(conflict.claimant, client(1));
+        // A record elsewhere, or deeper, leaves the label free.
+        add_a_record(&mut table, "mail.example.org", 31);
+        add_a_record(&mut table, "host.web.lxd", 32);
+        let mail = leased(bind(&mut table, 2, Some("mail"), 0));
+        assert_eq!(mail.granted_name.as_deref(), Some("mail"));
+        let web = leased(bind(&mut table, 3, Some("web"), 0));
+        assert_eq!(web.granted_name.as_deref(), Some("web"));
+        check(&table).unwrap();
+    }
+}
+
+#[test]
+fn name_server_host_names_are_never_granted() {
+    let mut table = table(SUFFIX);
+    for (n, name) in [(1, "ns1"), (2, "NS2"), (3, "ns17")] {
+        let lease = leased(bind(&mut table, n, Some(name), 0));
+        assert_eq!(lease.granted_name, None, "{name}");
+    }
+    for (n, name) in [(4, "ns"), (5, "ns1a"), (6, "dns1")] {
+        let lease = leased(bind(&mut table, n, Some(name), 0));
+        assert_eq!(lease.granted_name.as_deref(), Some(name), "{name}");
+    }
+    check(&table).unwrap();
+}
+
+#[test]
+fn a_static_record_added_later_takes_the_name_from_the_lease() {
+    let mut table = table(SUFFIX);
+    let lease = leased(bind(&mut table, 1, Some("www"), 0));
+    assert_eq!(table.address_of_name("www"), Some(lease.address));
+    add_a_record(&mut table, "WWW.lxd.", 30);
+    let now_held = table.lease_by_address(lease.address).unwrap();
+    assert_eq!(now_held.granted_name, None);
+    assert_eq!(now_held.expires_at, lease.expires_at);
+    assert_eq!(table.address_of_name("www"), None);
+    let conflict = table.conflicts().last().unwrap();
+    assert_eq!(
+        (conflict.name.as_str(), conflict.claimant_address),
+        ("www", lease.address)
+    );
+    // Renewing or rebinding does not win the name back.
+    leased(renew(&mut table, 1, lease.address, 1_000));
+    let rebound = leased(bind(&mut table, 1, Some("www"), 2_000));
+    assert_eq!(rebound.granted_name, None);
+    check(&table).unwrap();
+}
+
+#[test]
+fn an_instance_named_like_a_static_record_gets_no_name_and_one_conflict() {
+    let mut table = table(SUFFIX);
+    add_a_record(&mut table, "www.lxd", 30);
+    let lease = leased(bind(&mut table, 1, None, 0));
+    let name_www = Command::NameMac {
+        mac: mac(1),
+        name: "www".into(),
+        now: 1,
+    };
+    assert_eq!(table.apply(&name_www), Response::Done);
+    assert_eq!(table.apply(&name_www), Response::Done);
+    assert_eq!(
+        table.lease_by_address(lease.address).unwrap().granted_name,
+        None
+    );
+    assert_eq!(table.conflicts().count(), 0);
+    check(&table).unwrap();
 }

@@ -58,17 +58,24 @@ class ApiFailure extends Error {
   }
 }
 
+// Reads carry the token too: a node off this host answers reads only with it
+// (unless node.admin_public_reads).
+function authorized(headers) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = 'Bearer ' + token;
+  return headers;
+}
+
 async function getJson(path) {
-  const response = await fetch(API + path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  const headers = authorized({ Accept: 'application/json' });
+  const response = await fetch(API + path, { headers, cache: 'no-store' });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new ApiFailure(response.status, body.error, body.message || response.statusText);
   return body;
 }
 
 async function send(method, path, body) {
-  const headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = 'Bearer ' + token;
+  const headers = authorized({ Accept: 'application/json', 'Content-Type': 'application/json' });
   const response = await fetch(API + path, { method, headers, body: JSON.stringify(body), cache: 'no-store' });
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) throw new ApiFailure(response.status, answer.error, answer.message || response.statusText);
@@ -366,7 +373,7 @@ function renderConflicts(conflicts) {
   const rows = conflicts.slice().reverse().map((c) => el('tr', {},
     el('td', { text: clock(c.at) }),
     el('td', { text: c.name }),
-    el('td', { text: `${c.owner_address} (${c.owner})` }),
+    el('td', { text: c.held_by_zone ? 'the zone (static record or NS)' : `${c.owner_address} (${c.owner})` }),
     el('td', { text: `${c.claimant_address} (${c.claimant_mac})` }),
     el('td', { text: c.granted_instead ? `got ${c.granted_instead}` : 'refused' })));
   if (rows.length === 0) rows.push(el('tr', {}, el('td', { class: 'empty', colspan: 5, text: 'No hostname conflicts.' })));
@@ -528,7 +535,7 @@ function showToken() {
   const line = $('token-state');
   line.textContent = on
     ? 'Token set for this tab: changes are sent with it.'
-    : 'Read-only: enter the cluster token to make changes.';
+    : 'Read-only: enter the admin token (node.admin_token_file) to make changes.';
   line.classList.toggle('on', on);
 }
 
