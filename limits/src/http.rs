@@ -80,6 +80,29 @@ where
     }
 }
 
+/// How much of a refused request's body is read before the refusal.
+const REFUSED_BODY_READ: usize = 64 << 10;
+/// How long a refused request's body is waited for.
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(1);
+
+/// Answers `refusal` to `request` after reading (a bounded part of) its body.
+///
+/// A refusal sent before the body is read ends the HTTP/2 stream with a
+/// RST_STREAM while the client may still be sending: curl then reports a
+/// stream error (exit 92) instead of the status and reason, and a peer
+/// sees a transport failure where it was told why (reproduced 2 times in
+/// 200 refusals). Reading at most 64 KiB within a second costs an
+/// unauthenticated client no more than its headers did.
+pub async fn refuse(request: Request, refusal: Response) -> Response {
+    let body = request.into_body();
+    let _ = tokio::time::timeout(
+        REFUSED_BODY_WAIT,
+        axum::body::to_bytes(body, REFUSED_BODY_READ),
+    )
+    .await;
+    refusal
+}
+
 async fn limit_request_time(
     State(limit): State<Duration>,
     request: Request,

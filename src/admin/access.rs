@@ -149,11 +149,19 @@ pub(crate) async fn check(
         Decision::Allow => next.run(request).await,
         Decision::NeedsCredential(hint) => {
             tracing::warn!(%path, ?caller, "admin request without a valid admin token refused");
-            Failure::new(StatusCode::UNAUTHORIZED, "unauthorized", hint).into_response()
+            raftmasq_limits::http::refuse(
+                request,
+                Failure::new(StatusCode::UNAUTHORIZED, "unauthorized", hint).into_response(),
+            )
+            .await
         }
         Decision::Forbidden(why) => {
             tracing::warn!(%path, ?caller, %why, "admin request refused");
-            Failure::new(StatusCode::FORBIDDEN, "forbidden", why).into_response()
+            raftmasq_limits::http::refuse(
+                request,
+                Failure::new(StatusCode::FORBIDDEN, "forbidden", why).into_response(),
+            )
+            .await
         }
     }
 }

@@ -29,28 +29,8 @@ const SECRET_MAC: &str = "02:42:ac:10:5e:c7";
 const ATTACKER: &str = "10.99.0.66";
 
 /// `curl` from the attacker's namespace to a node's cluster port: the HTTP
-/// status (`000` when no TLS session was made) and the body. curl 7.88 now
-/// and then gives up on a request at once with exit 92 and no output (seen
-/// with the same request answered before and after); such a try is repeated,
-/// at most three times.
+/// status (`000` when no TLS session was made) and the body.
 fn attack(
-    cluster: &TestbedCluster,
-    node: u8,
-    path: &str,
-    credentials: Option<(&Path, &Path)>,
-    body: &Value,
-) -> (String, String) {
-    let mut answer = attack_once(cluster, node, path, credentials, body);
-    for _ in 0..2 {
-        if !answer.1.ends_with("(exit status: 92)") {
-            break;
-        }
-        answer = attack_once(cluster, node, path, credentials, body);
-    }
-    answer
-}
-
-fn attack_once(
     cluster: &TestbedCluster,
     node: u8,
     path: &str,

@@ -79,7 +79,9 @@ pub async fn require_token(
             if let Some(suppressed) = REFUSED_TOKENS.check(&path) {
                 tracing::warn!(%path, suppressed, "cluster request without a valid token refused");
             }
-            (StatusCode::UNAUTHORIZED, "missing or wrong cluster token\n").into_response()
+            let refusal =
+                (StatusCode::UNAUTHORIZED, "missing or wrong cluster token\n").into_response();
+            raftmasq_limits::http::refuse(request, refusal).await
         }
     }
 }

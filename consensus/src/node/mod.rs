@@ -470,10 +470,11 @@ async fn members_only(
             if let Some(suppressed) = NOT_A_MEMBER.check(&id) {
                 tracing::warn!(node_id = node.id(), peer = %peer.addr, certified = id, path = %request.uri().path(), suppressed, "cluster request refused: not a member");
             }
-            crate::network::Refused(format!(
+            let refusal = crate::network::Refused(format!(
                 "node {id} is not a member of this cluster: it may only join"
             ))
-            .into_response()
+            .into_response();
+            raftmasq_limits::http::refuse(request, refusal).await
         }
         _ => next.run(request).await,
     }

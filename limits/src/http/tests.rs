@@ -127,3 +127,54 @@ async fn stopping_the_server_closes_its_open_connections() {
         .expect("closed when the server stops")
         .expect("read");
 }
+
+/// Refusing before the body is read (an auth middleware) must still reach
+/// an HTTP/2 client as the status, not as a reset stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_before_the_body_reaches_an_http2_client_whole() {
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let router = Router::new().route(
+        "/refuse",
+        axum::routing::post(|request: Request| async move {
+            super::refuse(request, (StatusCode::FORBIDDEN, "no\n").into_response()).await
+        }),
+    );
+    let tcp = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = tcp.local_addr().expect("local address");
+    tokio::spawn(serve(
+        BoundedListener::new(tcp, "test", LIMITS),
+        router,
+        LIMITS,
+    ));
+    let url = format!("http://{addr}/refuse");
+    let mut failures = Vec::new();
+    for _ in 0..200 {
+        let output = tokio::process::Command::new("curl")
+            .args([
+                "-s",
+                "--http2-prior-knowledge",
+                "--max-time",
+                "3",
+                "-o",
+                "/dev/null",
+            ])
+            .args(["-w", "%{http_code}", "-H", "content-type: application/json"])
+            .args(["-d", "null", &url])
+            .output()
+            .await
+            .expect("curl runs");
+        let code = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() || code != "403" {
+            failures.push(format!("{} {code}", output.status));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 200 refusals failed: {failures:?}",
+        failures.len()
+    );
+}
