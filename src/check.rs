@@ -218,26 +218,35 @@ impl Host for ThisHost {
 }
 
 /// Where the file's cluster-wide keys differ from the cluster's, asked of
-/// the node on this host when it runs and its admin API is plain HTTP on
+/// the node on this host when it runs: over its admin socket when it has one
+/// this user may use (no credential, TLS or not), else over plain HTTP on
 /// `node.admin_addr` (the default, loopback: reads need no credential
 /// there). Each difference is a warning: the node follows the cluster. A
-/// node that is not running (before the first start) or an HTTPS admin API
-/// adds nothing: `dnsctl settings show` tells the same.
+/// node that is not running (before the first start), or one reachable only
+/// over HTTPS, adds nothing: `dnsctl settings show` tells the same.
 fn compare_with_running_node(config: &Config) -> Vec<String> {
-    if config.node.admin.tls.is_some() {
-        return Vec::new();
-    }
-    let url = format!("http://{}/api/v1/settings", config.node.admin_addr);
+    let socket = config
+        .node
+        .admin
+        .socket
+        .as_deref()
+        .filter(|path| std::os::unix::net::UnixStream::connect(path).is_ok());
+    let url = match socket {
+        Some(_) => "http://localhost/api/v1/settings".to_string(),
+        None if config.node.admin.tls.is_some() => return Vec::new(),
+        None => format!("http://{}/api/v1/settings", config.node.admin_addr),
+    };
     let fetched: anyhow::Result<raftmasq_api::SettingsView> = (|| {
         raftmasq_consensus::network::tls::install_default_provider();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         runtime.block_on(async {
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(2))
-                .build()?;
-            let response = client.get(&url).send().await?.error_for_status()?;
+            let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2));
+            if let Some(path) = socket {
+                client = client.unix_socket(path);
+            }
+            let response = client.build()?.get(&url).send().await?.error_for_status()?;
             Ok(response.json().await?)
         })
     })();
@@ -390,6 +399,71 @@ level = "{level}"
             admin_token = admin_token.display(),
         );
         Config::from_toml(&text, dir.join("host.toml")).unwrap()
+    }
+
+    /// Answers the first HTTP request on `socket` with `body` (JSON), then
+    /// stops; connections that send nothing (the caller's probe whether it
+    /// may connect) are skipped, at most three.
+    fn serve_once(socket: &Path, body: String) -> std::thread::JoinHandle<()> {
+        use std::io::{Read, Write};
+        let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..3 {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).unwrap() {
+                        0 => break,
+                        n => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                if request.is_empty() {
+                    continue;
+                }
+                assert!(request.starts_with(b"GET /api/v1/settings "));
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(answer.as_bytes()).unwrap();
+                return;
+            }
+            panic!("no request came");
+        })
+    }
+
+    #[test]
+    fn a_running_node_behind_https_is_asked_over_its_admin_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), "", "info");
+        config.node.admin.tls = Some(raftmasq_config::AdminTlsFiles {
+            cert_file: dir.path().join("admin.pem"),
+            key_file: dir.path().join("admin.key"),
+        });
+        let socket = dir.path().join("admin.sock");
+        // No socket yet: an HTTPS-only node is not asked.
+        config.node.admin.socket = Some(socket.clone());
+        assert!(compare_with_running_node(&config).is_empty());
+
+        let cluster_lease_time = config.cluster_settings().lease_time_secs * 3;
+        let view = raftmasq_api::SettingsView {
+            node_id: 1,
+            cluster: vec![raftmasq_api::SettingValue {
+                key: "dhcp.lease_time".into(),
+                value: format!("{cluster_lease_time}s"),
+                fixed: None,
+            }],
+            file: "host.toml".into(),
+            file_differs: Vec::new(),
+        };
+        let server = serve_once(&socket, serde_json::to_string(&view).unwrap());
+        let warnings = compare_with_running_node(&config);
+        server.join().unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("dhcp.lease_time")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
