@@ -20,7 +20,8 @@ use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, lease_for_
 
 const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/quickstart-lxd.md");
 
-/// The blocks this test runs, in the order the quickstart gives them.
+/// The blocks these tests (and `lxd_ipv6`'s) run, in the order the
+/// quickstart gives them.
 const BLOCKS: &[&str] = &[
     "vars",
     "import-dry-run",
@@ -32,6 +33,7 @@ const BLOCKS: &[&str] = &[
     "lxd-restore",
     "lxd-stop-b",
     "lxd-restore-b",
+    "ipv6-a",
 ];
 
 /// The line the quickstart adds under `[dhcp]` and `[dns]` for the cut-over.
@@ -73,7 +75,7 @@ fn marked_blocks(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(blocks)
 }
 
-fn quickstart_blocks() -> BTreeMap<String, String> {
+pub(crate) fn quickstart_blocks() -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(QUICKSTART).expect("docs/quickstart-lxd.md");
     let blocks = marked_blocks(&text).unwrap_or_else(|e| panic!("{QUICKSTART}: {e}"));
     for name in BLOCKS {
@@ -124,7 +126,7 @@ fn the_quickstart_marks_what_the_tests_run() {
 /// (for at most two minutes),
 /// with the test's directories for the quickstart's variables and the built
 /// binaries first on PATH.
-fn run_block(
+pub(crate) fn run_block(
     blocks: &BTreeMap<String, String>,
     name: &str,
     host: &Host,

@@ -25,6 +25,7 @@ mod learners;
 mod limits;
 mod live_settings;
 mod lxd;
+mod lxd_ipv6;
 mod metrics;
 mod migrate;
 mod networkd;
