@@ -9,32 +9,17 @@
 use std::time::Duration;
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
+use raftmasq_tests::dig::dig_short;
 use raftmasq_tests::netns::{self, Container, wait_until};
-use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, ipv6_address};
+use raftmasq_tests::testbed_cluster::{
+    TestbedCluster, TestbedOptions, bridge_link_local, ipv6_address, slaac_address,
+};
 
 const TOOLS: &[&str] = &[
     "ip", "bridge", "curl", "udhcpc", "dig", "rdisc6", "ping", "sysctl",
 ];
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 const SLAAC_WAIT: Duration = Duration::from_secs(30);
-
-/// The modified EUI-64 address of `mac` in fd42:1::/64 (RFC 4291 app. A).
-fn eui64(mac: [u8; 6]) -> String {
-    let [a, b, c, d, e, f] = mac;
-    let words = [
-        u16::from_be_bytes([a ^ 0x02, b]),
-        u16::from_be_bytes([c, 0xff]),
-        u16::from_be_bytes([0xfe, d]),
-        u16::from_be_bytes([e, f]),
-    ];
-    let address = std::net::Ipv6Addr::new(0xfd42, 1, 0, 0, words[0], words[1], words[2], words[3]);
-    address.to_string()
-}
-
-/// Host `host`'s bridge link-local address (its MAC is 02:16:3e:00:ff:0N).
-fn router_link_local(host: u8) -> String {
-    format!("fe80::16:3eff:fe00:ff{host:02x}")
-}
 
 /// Turns IPv6 back on in a testbed container (it starts with it off), with
 /// EUI-64 addresses (`addr_gen_mode=0`) and router advertisements accepted.
@@ -56,18 +41,6 @@ fn global_addresses(container: &Container) -> String {
     container
         .exec(&["ip", "-6", "addr", "show", "dev", "eth0", "scope", "global"])
         .unwrap_or_default()
-}
-
-fn dig_short(ns: &netns::Netns, server: &str, args: &[&str]) -> String {
-    let mut command = vec![
-        "dig".to_string(),
-        format!("@{server}"),
-        "+short".into(),
-        "+tries=2".into(),
-        "+time=2".into(),
-    ];
-    command.extend(args.iter().map(|a| a.to_string()));
-    ns.exec(&command).unwrap_or_default().trim().to_string()
 }
 
 /// `rdisc6`'s report of every advertisement answering one solicitation,
@@ -143,7 +116,10 @@ fn containers_get_slaac_addresses_names_and_routers_that_survive_a_dead_host() {
     for container in [&c1, &c3] {
         enable_slaac(container);
     }
-    let expected = [eui64(macs[0]), eui64(macs[1])];
+    let expected = [
+        slaac_address(&mac_text(macs[0])),
+        slaac_address(&mac_text(macs[1])),
+    ];
     for (container, address) in [(&c1, &expected[0]), (&c3, &expected[1])] {
         let formed = wait_until(SLAAC_WAIT, Duration::from_millis(200), || {
             global_addresses(container).contains(&format!("{address}/64"))
@@ -167,7 +143,7 @@ fn containers_get_slaac_addresses_names_and_routers_that_survive_a_dead_host() {
     }
     for host in 1..=3u8 {
         assert!(
-            seen.contains(&format!("from {}", router_link_local(host))),
+            seen.contains(&format!("from {}", bridge_link_local(host))),
             "no advertisement from host {host}:\n{seen}"
         );
         assert!(
@@ -246,12 +222,12 @@ fn containers_get_slaac_addresses_names_and_routers_that_survive_a_dead_host() {
     cluster.kill_node(1);
     let after = solicit(&c1);
     assert!(
-        !after.contains(&format!("from {}", router_link_local(1))),
+        !after.contains(&format!("from {}", bridge_link_local(1))),
         "{after}"
     );
     for host in 2..=3u8 {
         assert!(
-            after.contains(&format!("from {}", router_link_local(host))),
+            after.contains(&format!("from {}", bridge_link_local(host))),
             "host {host} stopped advertising after host 1 died:\n{after}"
         );
     }
@@ -263,7 +239,7 @@ fn containers_get_slaac_addresses_names_and_routers_that_survive_a_dead_host() {
         .unwrap_or_default();
     for host in 2..=3u8 {
         assert!(
-            routes.contains(&router_link_local(host)),
+            routes.contains(&bridge_link_local(host)),
             "no default route via host {host}: {routes}"
         );
     }
@@ -292,13 +268,13 @@ fn containers_get_slaac_addresses_names_and_routers_that_survive_a_dead_host() {
     };
     assert!(
         wait_until(Duration::from_secs(3), Duration::from_millis(100), || {
-            !routes_now().contains(&router_link_local(2))
+            !routes_now().contains(&bridge_link_local(2))
         }),
         "host 2 is still a default router after its node stopped: {}",
         routes_now()
     );
     assert!(
-        routes_now().contains(&router_link_local(3)),
+        routes_now().contains(&bridge_link_local(3)),
         "{}",
         routes_now()
     );

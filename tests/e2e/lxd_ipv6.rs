@@ -8,45 +8,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use raftmasq_tests::dig::dig_short;
 use raftmasq_tests::lxd::{self, BridgeMode, LxdHost};
 use raftmasq_tests::netns::{self, wait_until};
-use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, ipv6_address};
+use raftmasq_tests::testbed_cluster::{
+    TestbedCluster, TestbedOptions, bridge_link_local, ipv6_address, slaac_address,
+};
 
 use crate::cutover::{quickstart_blocks, run_block};
 
 const SLAAC_WAIT: Duration = Duration::from_secs(30);
-
-/// The modified EUI-64 address of `mac` (`aa:bb:...`) in fd42:1::/64.
-fn eui64(mac: &str) -> String {
-    let octets: Vec<u8> = mac
-        .split(':')
-        .map(|o| u8::from_str_radix(o, 16).expect("MAC octet"))
-        .collect();
-    let word = |a: u8, b: u8| u16::from_be_bytes([a, b]);
-    std::net::Ipv6Addr::new(
-        0xfd42,
-        1,
-        0,
-        0,
-        word(octets[0] ^ 0x02, octets[1]),
-        word(octets[2], 0xff),
-        word(0xfe, octets[3]),
-        word(octets[4], octets[5]),
-    )
-    .to_string()
-}
-
-fn dig_short(ns: &netns::Netns, server: &str, args: &[&str]) -> String {
-    let mut command = vec![
-        "dig".to_string(),
-        format!("@{server}"),
-        "+short".into(),
-        "+tries=2".into(),
-        "+time=2".into(),
-    ];
-    command.extend(args.iter().map(|a| a.to_string()));
-    ns.exec(&command).unwrap_or_default().trim().to_string()
-}
 
 /// The instance's init PID, for tools run in its network namespace.
 fn instance_pid(lxd: &LxdHost, name: &str) -> String {
@@ -71,12 +42,6 @@ fn solicit_from(lxd: &LxdHost, name: &str) -> String {
         .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Host `host`'s bridge link-local address (LXD's bridge takes the fixture's
-/// `bridge.hwaddr`, 02:16:3e:00:ff:0N, as the testbed's bridges have).
-fn router_link_local(host: u8) -> String {
-    format!("fe80::16:3eff:fe00:ff{host:02x}")
 }
 
 #[test]
@@ -127,7 +92,7 @@ fn lxd_managed_bridge_keeps_ipv6_by_the_quickstart() {
     let mac = lxd.mac("c1").expect("MAC");
     lxd.dhcp("c1", Some("c1"))
         .unwrap_or_else(|e| panic!("udhcpc in c1: {e}\n{}", cluster.logs()));
-    let expected = eui64(&mac);
+    let expected = slaac_address(&mac);
     let mut formed = String::new();
     let slaac = wait_until(SLAAC_WAIT, Duration::from_millis(200), || {
         formed = lxd
@@ -172,19 +137,19 @@ fn lxd_managed_bridge_keeps_ipv6_by_the_quickstart() {
     let seen = solicit_from(&lxd, "c1");
     for host in 1..=3 {
         assert!(
-            seen.contains(&format!("from {}", router_link_local(host))),
+            seen.contains(&format!("from {}", bridge_link_local(host))),
             "no advertisement from host {host}:\n{seen}"
         );
     }
     cluster.kill_node(1);
     let seen = solicit_from(&lxd, "c1");
     assert!(
-        !seen.contains(&format!("from {}", router_link_local(1))),
+        !seen.contains(&format!("from {}", bridge_link_local(1))),
         "host 1 still advertises with raftmasq dead (LXD's dnsmasq?):\n{seen}\n{}",
         lxd.daemon_log()
     );
     assert!(
-        seen.contains(&format!("from {}", router_link_local(2))),
+        seen.contains(&format!("from {}", bridge_link_local(2))),
         "host 2 stopped advertising:\n{seen}"
     );
 }

@@ -134,6 +134,20 @@ pub fn parse(text: &str) -> Vec<DigReply> {
     replies
 }
 
+/// `dig @server +short ARGS` in `ns` (2 tries of 2 s): the answer's data,
+/// trimmed; empty when dig failed or nothing answered.
+pub fn dig_short(ns: &Netns, server: &str, args: &[&str]) -> String {
+    let mut command = vec![
+        "dig".to_string(),
+        format!("@{server}"),
+        "+short".into(),
+        "+tries=2".into(),
+        "+time=2".into(),
+    ];
+    command.extend(args.iter().map(|a| a.to_string()));
+    ns.exec(&command).unwrap_or_default().trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,34 @@ pub fn ipv6_address(host: u8) -> String {
     format!("fd42:1::{host}")
 }
 
+/// The SLAAC address in [`IPV6_PREFIX`] of `mac` (`aa:bb:cc:dd:ee:ff`): its
+/// modified EUI-64 interface identifier (RFC 4291 app. A).
+pub fn slaac_address(mac: &str) -> String {
+    let octets: Vec<u8> = mac
+        .split(':')
+        .map(|o| u8::from_str_radix(o, 16).expect("MAC octet"))
+        .collect();
+    assert_eq!(octets.len(), 6, "MAC {mac}");
+    let word = |a: u8, b: u8| u16::from_be_bytes([a, b]);
+    std::net::Ipv6Addr::new(
+        0xfd42,
+        1,
+        0,
+        0,
+        word(octets[0] ^ 0x02, octets[1]),
+        word(octets[2], 0xff),
+        word(0xfe, octets[3]),
+        word(octets[4], octets[5]),
+    )
+    .to_string()
+}
+
+/// Host `host`'s bridge link-local address (its MAC is 02:16:3e:00:ff:0N, on
+/// the testbed's bridges and on LXD's, which the fixture gives that MAC).
+pub fn bridge_link_local(host: u8) -> String {
+    format!("fe80::16:3eff:fe00:ff{host:02x}")
+}
+
 pub struct TestbedCluster {
     // Processes first: they are killed before their namespaces go.
     nodes: Vec<Option<NsProcess>>,
@@ -533,4 +561,23 @@ pub fn lease_for_mac<'a>(leases: &'a [Value], mac: &str) -> Option<&'a Value> {
 /// The admin credential as a curl header.
 pub fn bearer() -> String {
     format!("authorization: Bearer {ADMIN_TOKEN}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slaac_addresses_flip_the_universal_bit_and_insert_fffe() {
+        // The quickstart's example: 00:16:3e:12:34:56.
+        assert_eq!(
+            slaac_address("00:16:3e:12:34:56"),
+            "fd42:1::216:3eff:fe12:3456"
+        );
+        assert_eq!(
+            slaac_address("02:42:ac:10:01:01"),
+            "fd42:1::42:acff:fe10:101"
+        );
+        assert_eq!(bridge_link_local(3), "fe80::16:3eff:fe00:ff03");
+    }
 }
