@@ -46,20 +46,8 @@ pub struct AdminArgs {
     /// An address the admin API is reached by (repeatable), e.g. node.admin_addr's.
     #[arg(long = "ip")]
     addresses: Vec<std::net::IpAddr>,
-    /// Where ca.pem and ca.key are.
-    #[arg(long, default_value = DEFAULT_DIR)]
-    ca_dir: PathBuf,
-    /// The certificate to write (default: CA_DIR/admin.pem, node.admin_tls.cert_file's default).
-    #[arg(long)]
-    cert: Option<PathBuf>,
-    /// The key to write (default: CA_DIR/admin.key).
-    #[arg(long)]
-    key: Option<PathBuf>,
-    #[arg(long, default_value_t = 397)]
-    days: u32,
-    /// Give the written files to this user (and its group), e.g. `raftmasq`.
-    #[arg(long)]
-    owner: Option<String>,
+    #[command(flatten)]
+    files: IssuedFiles,
 }
 
 #[derive(Debug, Args)]
@@ -67,13 +55,25 @@ pub struct NodeArgs {
     /// The node id the certificate is for (`node.id` of that host).
     #[arg(long)]
     node_id: u64,
+    #[command(flatten)]
+    files: IssuedFiles,
+    /// `issue` over existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Where the CA is and where an issued certificate and key go.
+#[derive(Debug, Args)]
+pub struct IssuedFiles {
     /// Where ca.pem and ca.key are.
     #[arg(long, default_value = DEFAULT_DIR)]
     ca_dir: PathBuf,
-    /// The certificate to write (default: CA_DIR/node-N.pem).
+    /// The certificate to write (default: CA_DIR/node-N.pem, or
+    /// CA_DIR/admin.pem for `issue-admin`, node.admin_tls.cert_file's default).
     #[arg(long)]
     cert: Option<PathBuf>,
-    /// The key to write, or with `renew` to keep (default: CA_DIR/node-N.key).
+    /// The key to write, or with `renew` to keep (default: CA_DIR/node-N.key,
+    /// or CA_DIR/admin.key).
     #[arg(long)]
     key: Option<PathBuf>,
     /// Validity in days.
@@ -83,9 +83,19 @@ pub struct NodeArgs {
     /// the user the service runs as. The key stays mode 600.
     #[arg(long)]
     owner: Option<String>,
-    /// `issue` over existing files.
-    #[arg(long)]
-    force: bool,
+}
+
+impl IssuedFiles {
+    /// The certificate and key paths: as given, else `STEM.pem` and
+    /// `STEM.key` in the CA directory.
+    fn paths(&self, stem: &str) -> (PathBuf, PathBuf) {
+        let cert = self.cert.clone();
+        let key = self.key.clone();
+        (
+            cert.unwrap_or_else(|| self.ca_dir.join(format!("{stem}.pem"))),
+            key.unwrap_or_else(|| self.ca_dir.join(format!("{stem}.key"))),
+        )
+    }
 }
 
 pub fn run(command: CertCommand) -> anyhow::Result<()> {
@@ -138,16 +148,10 @@ enum Mode {
 }
 
 fn node(args: &NodeArgs, mode: Mode) -> anyhow::Result<()> {
-    let ca = read_ca(&args.ca_dir)?;
+    let files = &args.files;
+    let ca = read_ca(&files.ca_dir)?;
     let id = args.node_id;
-    let cert = args
-        .cert
-        .clone()
-        .unwrap_or_else(|| args.ca_dir.join(format!("node-{id}.pem")));
-    let key = args
-        .key
-        .clone()
-        .unwrap_or_else(|| args.ca_dir.join(format!("node-{id}.key")));
+    let (cert, key) = files.paths(&format!("node-{id}"));
     let kept_key = match mode {
         Mode::Issue => {
             if !args.force && (cert.exists() || key.exists()) {
@@ -169,7 +173,7 @@ fn node(args: &NodeArgs, mode: Mode) -> anyhow::Result<()> {
     if let Some(parent) = cert.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_dir(parent)?;
     }
-    let issued = pki::issue_node(&ca, id, kept_key.as_deref(), args.days)?;
+    let issued = pki::issue_node(&ca, id, kept_key.as_deref(), files.days)?;
     // The key first: a node reloading between the two writes sees a key
     // that does not match its certificate, keeps its old pair, and loads
     // the new one when the certificate lands.
@@ -177,7 +181,7 @@ fn node(args: &NodeArgs, mode: Mode) -> anyhow::Result<()> {
         write(&key, &issued.key, 0o600)?;
     }
     write(&cert, &issued.cert, 0o644)?;
-    if let Some(owner) = &args.owner {
+    if let Some(owner) = &files.owner {
         chown(owner, &[&key, &cert])?;
     }
     let done = match mode {
@@ -187,7 +191,7 @@ fn node(args: &NodeArgs, mode: Mode) -> anyhow::Result<()> {
     };
     println!(
         "node {id}: certificate {done}, valid {} days: {} and {}",
-        args.days,
+        files.days,
         cert.display(),
         key.display()
     );
@@ -198,30 +202,24 @@ fn admin(args: &AdminArgs) -> anyhow::Result<()> {
     if args.names.is_empty() && args.addresses.is_empty() {
         bail!("give at least one --name or --ip the admin API is reached by");
     }
-    let ca = read_ca(&args.ca_dir)?;
-    let cert = args
-        .cert
-        .clone()
-        .unwrap_or_else(|| args.ca_dir.join("admin.pem"));
-    let key = args
-        .key
-        .clone()
-        .unwrap_or_else(|| args.ca_dir.join("admin.key"));
+    let files = &args.files;
+    let ca = read_ca(&files.ca_dir)?;
+    let (cert, key) = files.paths("admin");
     if let Some(parent) = cert.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_dir(parent)?;
     }
-    let issued = pki::issue_admin(&ca, &args.names, &args.addresses, args.days)?;
+    let issued = pki::issue_admin(&ca, &args.names, &args.addresses, files.days)?;
     write(&key, &issued.key, 0o600)?;
     write(&cert, &issued.cert, 0o644)?;
-    if let Some(owner) = &args.owner {
+    if let Some(owner) = &files.owner {
         chown(owner, &[&key, &cert])?;
     }
     println!(
         "admin certificate issued, valid {} days: {} and {} (node.admin_tls.cert_file, key_file; dnsctl trusts it with --ca-file {})",
-        args.days,
+        files.days,
         cert.display(),
         key.display(),
-        args.ca_dir.join("ca.pem").display()
+        files.ca_dir.join("ca.pem").display()
     );
     Ok(())
 }
@@ -277,11 +275,13 @@ mod tests {
     fn args(dir: &Path, id: u64) -> NodeArgs {
         NodeArgs {
             node_id: id,
-            ca_dir: dir.to_path_buf(),
-            cert: None,
-            key: None,
-            days: 30,
-            owner: None,
+            files: IssuedFiles {
+                ca_dir: dir.to_path_buf(),
+                cert: None,
+                key: None,
+                days: 30,
+                owner: None,
+            },
             force: false,
         }
     }
