@@ -31,7 +31,8 @@
 #
 # Environment: RAFTMASQ (binary), MEMBERS, VOTERS (5), WRITES (20000),
 # WRITERS (64), SAMPLES (200), LEASES, SNAPSHOT_EVERY (100),
-# BENCH_CLUSTER_LINK=plaintext (cluster link without TLS), BENCH_KEEP=1 keeps
+# BENCH_CLUSTER_LINK=plaintext (cluster link without TLS), BENCH_CLUSTER_EXTRA
+# (lines for every [cluster] section, e.g. 'heartbeat_interval = "250ms"'), BENCH_KEEP=1 keeps
 # the work directory.
 #
 # Safety: one namespace (rmqsc<pid>) with only its loopback; every daemon is
@@ -71,6 +72,7 @@ SAMPLES=${SAMPLES:-200}
 LEASES=${LEASES:-"10000 50000 100000 250000"}
 SNAPSHOT_EVERY=${SNAPSHOT_EVERY:-100}
 LINK=${BENCH_CLUSTER_LINK:-tls}
+CLUSTER_EXTRA=${BENCH_CLUSTER_EXTRA:-}
 PROBE="python3 scripts/bench/scale_probe.py"
 TICKS_PER_SEC=$(getconf CLK_TCK)
 declare -A PID_OF=()
@@ -104,6 +106,7 @@ addr() { echo "127.0.1.$1"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 printf 'bench-scale-token-0123456789abcdef0123\n' >"$WORK/cluster.token"
@@ -149,6 +152,7 @@ admin_socket = ""
 token_file = "$WORK/cluster.token"
 peers = [$peers]
 snapshot_every = $SNAPSHOT_EVERY
+$CLUSTER_EXTRA
 $([ "$LINK" = tls ] || echo "insecure_plaintext = true")
 
 $tls
@@ -289,8 +293,10 @@ members_case() {
         rss_learners=$((rss_learners + 1))
     done
     echo "rss: leader $(mib "$rss_leader") MiB$([ "$rss_learners" -eq 0 ] || echo "; learners mean $(mib $((rss_learner_sum / rss_learners))) MiB")"
-    echo "log lines at ERROR or panics while running: $(cat "$dir"/node*.log | grep -c ' ERROR \|panicked' || true)"
-    grep -h ' ERROR \|panicked' "$dir"/node*.log | head -3 || true
+    echo "log lines at ERROR or panics while running: $(cat "$dir"/node*.log | grep -c ' ERROR \|panicked' || true)" \
+        "(RPC timeouts: $(cat "$dir"/node*.log | grep -c ' ERROR .*did not answer within' || true);" \
+        "membership change in progress: $(cat "$dir"/node*.log | grep -c ' ERROR .*undergoing a configuration change' || true))"
+    grep -h ' ERROR \|panicked' "$dir"/node*.log | grep -v 'did not answer within\|undergoing a configuration change' | head -3 || true
     stop_all
 }
 
@@ -344,7 +350,7 @@ leases_case() {
         du_line="" rss_line=""
         for i in $(seq "$n"); do
             du_line+=" node$i $(du -sk "$dir/node$i" | cut -f1) KiB (snapshot $(snapshot_bytes "$dir" "$i"));"
-            rss_line+=" node$i $(mib "$(rss_kib "${PID_OF[$i]}")") MiB;"
+            rss_line+=" node$i $(mib "$(rss_kib "${PID_OF[$i]}")") MiB (peak $(mib "$(hwm_kib "${PID_OF[$i]}")"));"
         done
         echo "size $size: data dir:$du_line"
         echo "size $size: rss:$rss_line load $(load)"
@@ -360,7 +366,7 @@ leases_case() {
     stop_all
 }
 
-echo "# bench-scale $(date -u +%FT%TZ) on $(nproc) cores ($(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)); cluster link $LINK; load $(load)"
+echo "# bench-scale $(date -u +%FT%TZ) on $(nproc) cores ($(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)); cluster link $LINK; [cluster] extra: $(tr '\n' ' ' <<<"${CLUSTER_EXTRA:-none}"); load $(load)"
 echo "# raftmasq: $RAFTMASQ ($(stat -c %y "$RAFTMASQ" | cut -d. -f1)); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 for part in $PARTS; do
     case $part in
