@@ -20,6 +20,7 @@ Standard library only, so it runs wherever the daemons do.
 import argparse
 import http.client
 import json
+import math
 import random
 import select
 import socket
@@ -105,7 +106,8 @@ def percentile(values, fraction):
     ordered = sorted(values)
     if not ordered:
         return None
-    rank = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
+    # Nearest rank: the smallest value with at least `fraction` of all at or below it.
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
     return ordered[rank]
 
 
