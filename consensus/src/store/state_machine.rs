@@ -83,6 +83,7 @@ impl SnapshotSlot {
         let signature = Some(snapshot.meta.signature());
         let bytes = snapshot_format::encode(snapshot)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
+        let stored_len = bytes.len();
         self.tree
             .insert(CURRENT_SNAPSHOT, bytes)
             .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
@@ -90,6 +91,13 @@ impl SnapshotSlot {
             .flush_async()
             .await
             .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
+        // Its size is what a lagging follower is sent and what a restart
+        // decodes: operators size disks and links by it (docs/benchmarks.md).
+        tracing::info!(
+            bytes = stored_len,
+            last_log_index = snapshot.meta.last_log_id.map(|id| id.index),
+            "snapshot stored"
+        );
         Ok(())
     }
 }
