@@ -85,6 +85,7 @@ pub async fn run(
         crate::dhcp::start(node.clone(), &config)?;
     }
     let router_advertisements = crate::ra::start(&served, shutdown.clone())?;
+    crate::dhcp6::start(&served, shutdown.clone())?;
     load_records_file(&node, &served);
     crate::lxd::start(&node, &config, shutdown.clone());
     notify_systemd(&[NotifyState::Ready, NotifyState::Status("serving")]);

@@ -89,6 +89,9 @@ pub fn advice(addr: SocketAddr, transport: Transport, holders: &[Holder], bridge
         (67, true) => format!(
             "; if this is LXD's dnsmasq, run `lxc network set {bridge} ipv4.dhcp false` and `lxc network set {bridge} raw.dnsmasq port=0`"
         ),
+        (547, true) => format!(
+            "; if this is LXD's dnsmasq, run `lxc network set {bridge} ipv6.dhcp false` (raftmasq answers DHCPv6 with ipv6.mode = \"stateless\")"
+        ),
         _ => "; stop it or choose another address".to_string(),
     };
     format!("{addr}/{transport} is in use: {who}{fix}")
@@ -226,6 +229,28 @@ mod tests {
         );
         assert!(
             text.contains("lxc network set br1 ipv4.dhcp false"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn dnsmasq_on_port_547_gets_the_dhcpv6_fix() {
+        let holders = [Holder {
+            pid: 8,
+            name: "dnsmasq".into(),
+        }];
+        let text = advice(
+            "[::]:547".parse().expect("addr"),
+            Transport::Udp,
+            &holders,
+            "br1",
+        );
+        assert!(
+            text.contains("[::]:547/udp is in use: held by dnsmasq (pid 8)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lxc network set br1 ipv6.dhcp false"),
             "{text}"
         );
     }

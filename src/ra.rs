@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 /// server); `None` when IPv6 or advertisements are off.
 pub fn advertisement(config: &Config) -> Option<(Advertisement, Duration)> {
     let ipv6 = config.ipv6.as_ref().filter(|v6| v6.router_advertisements)?;
+    // Both modes so far have clients form their addresses by SLAAC.
     let flags = match ipv6.mode {
-        Ipv6Mode::Slaac => PrefixFlags {
+        Ipv6Mode::Slaac | Ipv6Mode::Stateless => PrefixFlags {
             on_link: true,
             autonomous: true,
         },
@@ -39,7 +40,8 @@ pub fn advertisement(config: &Config) -> Option<(Advertisement, Duration)> {
         // out two lost advertisements.
         dns_lifetime: ipv6.interval * 3,
         managed: false,
-        other_config: false,
+        // O flag (RFC 4861 §4.2): "ask DHCPv6 for other configuration".
+        other_config: ipv6.mode.serves_dhcpv6(),
     };
     Some((advert, ipv6.interval))
 }
@@ -122,5 +124,21 @@ mod tests {
         );
         assert_eq!(advert.search_domains, vec!["lxd".to_string()]);
         assert_eq!(advert.mtu, Some(1450));
+        assert!(
+            !advert.managed && !advert.other_config,
+            "SLAAC: M and O clear"
+        );
+    }
+
+    #[test]
+    fn stateless_sets_the_o_flag_and_keeps_slaac() {
+        let text = format!(
+            "{}\n[ipv6]\nenabled = true\nprefix = \"fd42:1::/64\"\naddress = \"fd42:1::2\"\nmode = \"stateless\"\n",
+            include_str!("../examples/lxd1.toml")
+        );
+        let config = Config::from_toml(&text, "lxd1.toml").unwrap();
+        let (advert, _) = advertisement(&config).unwrap();
+        assert!(advert.other_config && !advert.managed);
+        assert!(advert.flags.on_link && advert.flags.autonomous);
     }
 }

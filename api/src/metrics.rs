@@ -65,6 +65,11 @@ pub const DHCP_COMMITTED: &str = "raftmasq_dhcp_committed_total";
 pub const RA_SENT: &str = "raftmasq_ra_sent_total";
 pub const RA_SOLICITATIONS: &str = "raftmasq_ra_solicitations_total";
 pub const RA_DROPPED: &str = "raftmasq_ra_dropped_total";
+// Stateless DHCPv6 (the `dhcp6` crate).
+pub const DHCP6_RECEIVED: &str = "raftmasq_dhcp6_received_total";
+pub const DHCP6_SENT: &str = "raftmasq_dhcp6_sent_total";
+pub const DHCP6_IGNORED: &str = "raftmasq_dhcp6_ignored_total";
+pub const DHCP6_DROPPED: &str = "raftmasq_dhcp6_dropped_total";
 // DHCP pool, read from the replica at scrape time.
 pub const DHCP_POOL_SIZE: &str = "raftmasq_dhcp_pool_size";
 pub const DHCP_LEASES: &str = "raftmasq_dhcp_leases";
@@ -116,6 +121,34 @@ pub const CATALOGUE: &[Metric] = &[
         unit: Unit::Count,
         labels: &["reason"],
         help: "IPv6 router solicitations dropped as malformed (RFC 4861 §6.1.1), by reason.",
+    },
+    Metric {
+        name: DHCP6_RECEIVED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["type"],
+        help: "DHCPv6 datagrams received on the bridge, by message type (the first byte, whether or not the rest decodes).",
+    },
+    Metric {
+        name: DHCP6_SENT,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["type"],
+        help: "DHCPv6 answers sent: Reply to Information-request, Advertise (NoAddrsAvail) to Solicit.",
+    },
+    Metric {
+        name: DHCP6_IGNORED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["reason"],
+        help: "Valid DHCPv6 messages left unanswered, by reason (for another server, needing the stateful service, relayed, not a client message).",
+    },
+    Metric {
+        name: DHCP6_DROPPED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["reason"],
+        help: "DHCPv6 requests dropped as malformed or as RFC 8415 section 16 has servers discard them, by reason.",
     },
     Metric {
         name: DHCP_RECEIVED,

@@ -1,6 +1,6 @@
-//! `[ipv6]`: IPv6 on the bridge. This round: router advertisements (SLAAC)
-//! and DNS names for the addresses clients form from them. DHCPv6 will add
-//! modes here, not a new section.
+//! `[ipv6]`: IPv6 on the bridge: router advertisements (SLAAC), stateless
+//! DHCPv6 for DNS settings, and DNS names for the addresses clients form.
+//! Stateful DHCPv6 will add a mode here, not a new section.
 //!
 //! Off by default, so files without the section mean what they meant.
 
@@ -22,9 +22,8 @@ const INTERVAL: Bounds = Bounds::seconds(Duration::from_secs(4), Duration::from_
 /// AdvDefaultLifetime: 0 (not a default router) up to 9000 s (§6.2.1).
 const ROUTER_LIFETIME: Bounds = Bounds::seconds(Duration::ZERO, Duration::from_secs(9000));
 
-/// How clients on the bridge get their IPv6 addresses. Only SLAAC exists so
-/// far; the DHCPv6 modes (`stateless`: SLAAC plus DHCPv6 for options,
-/// `stateful`: addresses from DHCPv6) will be further variants.
+/// How clients on the bridge get their IPv6 addresses and settings.
+/// Stateful DHCPv6 (addresses from DHCPv6) will be a further variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ipv6Mode {
@@ -32,13 +31,23 @@ pub enum Ipv6Mode {
     /// form their own addresses (RFC 4862).
     #[default]
     Slaac,
+    /// SLAAC as above, with the O flag set: clients ask DHCPv6 for the DNS
+    /// servers and search domain (RFC 8415 §18.2.6, Information-request),
+    /// which every host answers. LXD's default for a managed bridge.
+    Stateless,
 }
 
 impl Ipv6Mode {
     pub fn as_str(&self) -> &'static str {
         match self {
             Ipv6Mode::Slaac => "slaac",
+            Ipv6Mode::Stateless => "stateless",
         }
+    }
+
+    /// Whether this mode answers DHCPv6.
+    pub fn serves_dhcpv6(&self) -> bool {
+        matches!(self, Ipv6Mode::Stateless)
     }
 }
 

@@ -75,6 +75,16 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
     peer_bridges(&cluster, &node, &dhcp, problems);
     let ipv6 = crate::ipv6::validate(&raw.ipv6, problems);
     let dns = dns(&raw.dns, &node, &dhcp, ipv6.as_ref(), problems);
+    if let Some(v6) = &ipv6
+        && v6.mode.serves_dhcpv6()
+        && !raw.dns.enabled
+        && v6.dns_servers.is_none()
+    {
+        problems.add(
+            "ipv6.mode",
+            "\"stateless\" DHCPv6 hands out DNS servers, but dns.enabled is false and ipv6.dns_servers is not set: set ipv6.dns_servers, enable DNS, or use \"slaac\"",
+        );
+    }
     let log = LogConfig {
         level: check(problems, "log.level", log_level(&raw.log.level)).unwrap_or_default(),
         format: raw.log.format,

@@ -20,5 +20,6 @@ mod stats;
 pub use advert::{Advertisement, PrefixFlags};
 pub use schedule::{Destination, Schedule, Timing};
 pub use server::{RaServer, ServerError};
+pub use socket::interface_mac;
 pub use solicit::{Malformed, Solicitation, decode_solicitation};
 pub use stats::register_metrics;

@@ -140,7 +140,8 @@ fn is_link_scoped(address: Ipv6Addr) -> bool {
 }
 
 /// The interface's MAC, for the source link-layer address option.
-pub(crate) fn interface_mac(interface: &str) -> io::Result<[u8; 6]> {
+/// The MAC of `interface`, as sysfs reports it.
+pub fn interface_mac(interface: &str) -> io::Result<[u8; 6]> {
     let path = format!("/sys/class/net/{interface}/address");
     let text = std::fs::read_to_string(&path)?;
     parse_mac(text.trim())

@@ -23,7 +23,7 @@ const SLAAC_WAIT: Duration = Duration::from_secs(30);
 
 /// Turns IPv6 back on in a testbed container (it starts with it off), with
 /// EUI-64 addresses (`addr_gen_mode=0`) and router advertisements accepted.
-fn enable_slaac(container: &Container) {
+pub(crate) fn enable_slaac(container: &Container) {
     for setting in [
         "net.ipv6.conf.eth0.addr_gen_mode=0",
         "net.ipv6.conf.eth0.accept_ra=1",
@@ -60,7 +60,7 @@ fn solicit(container: &Container) -> String {
 /// answer can miss rdisc6's 1.5 s window on a loaded machine (seen once in
 /// CI: host 1's, with hosts 2 and 3 heard); a client retries as the RFC
 /// has it, and so does this, while a host that never answers still fails.
-fn solicit_until_heard(container: &Container, hosts: &[u8]) -> String {
+pub(crate) fn solicit_until_heard(container: &Container, hosts: &[u8]) -> String {
     let mut seen = String::new();
     for _ in 0..3 {
         seen.push_str(&solicit(container));

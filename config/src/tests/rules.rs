@@ -1303,12 +1303,29 @@ fn bad_ipv6_values_name_their_key() {
             "ipv6.dns_servers[0]",
             "not an IPv6 address",
         ),
-        ("mode = \"stateful\"", "ipv6.mode", "slaac"),
+        (
+            "mode = \"stateful\"",
+            "ipv6.mode",
+            "expected `slaac` or `stateless`",
+        ),
     ];
     for (line, key, reason) in cases {
         let text = with(&format!("{BASE}\n{IPV6}"), "ipv6", line);
         rejects(&text, key, reason);
     }
+}
+
+#[test]
+fn stateless_dhcpv6_is_a_mode_and_needs_a_dns_server_to_hand_out() {
+    let stateless = with(&format!("{BASE}\n{IPV6}"), "ipv6", "mode = \"stateless\"");
+    let ipv6 = parse(&stateless).unwrap().ipv6.unwrap();
+    assert_eq!(ipv6.mode, crate::Ipv6Mode::Stateless);
+    assert!(ipv6.mode.serves_dhcpv6());
+    assert!(!crate::Ipv6Mode::Slaac.serves_dhcpv6());
+    let without_dns = with(&stateless, "dns", "enabled = false");
+    rejects(&without_dns, "ipv6.mode", "hands out DNS servers");
+    let listed = with(&without_dns, "ipv6", "dns_servers = [\"fd42:1::53\"]");
+    assert!(parse(&listed).is_ok());
 }
 
 #[test]
