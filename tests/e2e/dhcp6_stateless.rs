@@ -17,7 +17,7 @@ use raftmasq_tests::testbed_cluster::{
     TestbedCluster, TestbedOptions, ipv6_address, slaac_address,
 };
 
-use crate::ipv6::{enable_slaac, solicit_until_heard};
+use crate::ipv6::{counter, enable_slaac, solicit_until_heard};
 
 const TOOLS: &[&str] = &["ip", "bridge", "curl", "dhclient", "rdisc6", "sysctl"];
 const ANSWER_WAIT: Duration = Duration::from_secs(20);
@@ -93,15 +93,6 @@ fn value<'a>(events: &'a str, key: &str) -> &'a str {
         .trim_matches('\'')
 }
 
-fn sent_replies(cluster: &TestbedCluster, host: u8) -> u64 {
-    cluster
-        .get_text(host, "/metrics")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("raftmasq_dhcp6_sent_total{type=\"reply\"} "))
-        .map_or(0, |value| value.trim().parse().unwrap_or(0))
-}
-
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn stateless_clients_get_dns_by_information_request_from_every_host_and_after_a_death() {
@@ -156,7 +147,9 @@ fn stateless_clients_get_dns_by_information_request_from_every_host_and_after_a_
         assert!(!value(&seen, "new_dhcp6_server_id").is_empty(), "{seen}");
         println!("{name}: {seen}");
     }
-    let replies: u64 = (1..=3u8).map(|host| sent_replies(&cluster, host)).sum();
+    let replies: u64 = (1..=3u8)
+        .map(|host| counter(&cluster, host, "raftmasq_dhcp6_sent_total{type=\"reply\"} "))
+        .sum();
     assert!(replies >= 2, "{replies} replies counted by the hosts");
 
     // Host 1's node dies (kill -9). Stateless DHCPv6 needs no leader and

@@ -76,7 +76,7 @@ pub(crate) fn solicit_until_heard(container: &Container, hosts: &[u8]) -> String
 }
 
 /// The value of the series `prefix` (name, labels, space) on `host`'s node.
-fn counter(cluster: &TestbedCluster, host: u8, prefix: &str) -> u64 {
+pub(crate) fn counter(cluster: &TestbedCluster, host: u8, prefix: &str) -> u64 {
     cluster
         .get_text(host, "/metrics")
         .unwrap_or_default()
