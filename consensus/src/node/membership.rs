@@ -2,9 +2,13 @@
 //! and the per-member health report behind `dnsctl status`.
 //!
 //! Like writes, a change reaches the leader from any node: it is forwarded
-//! over the cluster listener. Only the leader may change the membership, and
+//! over the cluster listener. Only the leader may change the membership.
 //! openraft refuses a change while the previous one (joint → uniform) is still
-//! in flight, so the leader retries `InProgress` until its deadline.
+//! in flight, so every change on the leader (these and the joins of `api.rs`)
+//! first takes its turn in the leader's change queue (`change_queue.rs`).
+//! `InProgress` is still retried until the deadline: a change whose caller
+//! gave up may still be committing, and a new leader's own membership entry
+//! may not be committed yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -117,6 +121,8 @@ pub enum MembershipError {
         "a previous membership change is still in progress after {timeout_ms} ms: check `dnsctl status` and retry"
     )]
     StillInProgress { timeout_ms: u64 },
+    #[error(transparent)]
+    Queue(#[from] super::QueueError),
     #[error(transparent)]
     Write(#[from] WriteError),
 }
@@ -259,6 +265,9 @@ impl ClusterNode {
         change: MembershipChange,
         deadline: Instant,
     ) -> Result<MembershipOutcome, MembershipError> {
+        // Checks and change under one turn: the checks read the membership
+        // the change then builds on.
+        let _turn = self.change_queue().turn(deadline).await?;
         let mut backoff =
             Backoff::linear(Duration::from_millis(50), Duration::from_millis(500)).until(deadline);
         loop {
@@ -431,11 +440,47 @@ impl ClusterNode {
         }
     }
 
+    /// Takes this leader's next turn for a membership change (`change_queue.rs`).
+    pub(super) async fn membership_turn(
+        &self,
+        deadline: Instant,
+    ) -> Result<super::change_queue::Turn, super::QueueError> {
+        self.change_queue().turn(deadline).await
+    }
+
+    /// Commits one membership change (call with a turn held), retrying
+    /// `InProgress` until `deadline`; any other failure is returned with
+    /// its reason.
+    pub(super) async fn commit_change<T, F>(
+        &self,
+        deadline: Instant,
+        mut change: impl FnMut() -> F,
+    ) -> Result<T, MembershipError>
+    where
+        F: Future<Output = Result<T, ChangeError>>,
+    {
+        let mut backoff =
+            Backoff::linear(Duration::from_millis(20), Duration::from_millis(200)).until(deadline);
+        loop {
+            match self.commit(deadline, change()).await {
+                Ok(done) => return Ok(done),
+                Err(Retry::Fail(error)) => return Err(error),
+                Err(Retry::InProgress) => {
+                    if !backoff.wait().await {
+                        return Err(MembershipError::StillInProgress {
+                            timeout_ms: millis(CHANGE_TIMEOUT),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
     async fn commit<T>(
         &self,
         deadline: Instant,
         change: impl Future<Output = Result<T, ChangeError>>,
-    ) -> Result<(), Retry> {
+    ) -> Result<T, Retry> {
         match timeout_at(deadline, change).await {
             Err(_elapsed) => Err(Retry::Fail(
                 WriteError::Timeout {
@@ -444,7 +489,7 @@ impl ClusterNode {
                 }
                 .into(),
             )),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(done)) => Ok(done),
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
                 ChangeMembershipError::InProgress(_),
             )))) => Err(Retry::InProgress),
