@@ -189,6 +189,7 @@ async fn report(State(node): State<ClusterNode>, Json(()): Json<()>) -> Json<Mem
 }
 
 type ChangeError = RaftError<NodeId, ClientWriteError<NodeId, Member>>;
+type ChangeResponse = openraft::raft::ClientWriteResponse<crate::types::TypeConfig>;
 
 impl ClusterNode {
     /// This node's own view of Raft.
@@ -451,14 +452,15 @@ impl ClusterNode {
     /// Commits one membership change (call with a turn held), retrying
     /// `InProgress` until `deadline`; any other failure is returned with
     /// its reason.
-    pub(super) async fn commit_change<T, F>(
+    pub(super) async fn commit_change<F>(
         &self,
         deadline: Instant,
         mut change: impl FnMut() -> F,
-    ) -> Result<T, MembershipError>
+    ) -> Result<ChangeResponse, MembershipError>
     where
-        F: Future<Output = Result<T, ChangeError>>,
+        F: Future<Output = Result<ChangeResponse, ChangeError>>,
     {
+        let started = Instant::now();
         let mut backoff =
             Backoff::linear(Duration::from_millis(20), Duration::from_millis(200)).until(deadline);
         loop {
@@ -468,7 +470,7 @@ impl ClusterNode {
                 Err(Retry::InProgress) => {
                     if !backoff.wait().await {
                         return Err(MembershipError::StillInProgress {
-                            timeout_ms: millis(CHANGE_TIMEOUT),
+                            timeout_ms: millis(started.elapsed()),
                         });
                     }
                 }
@@ -476,11 +478,33 @@ impl ClusterNode {
         }
     }
 
-    async fn commit<T>(
+    /// Waits (briefly) until this node's metrics show the membership
+    /// committed at `log_id`: the next turn's checks read the metrics,
+    /// which openraft updates a moment after it answered the change.
+    async fn metrics_show(&self, log_id: &crate::types::LogId) {
+        let shown = self
+            .raft()
+            .wait(Some(Duration::from_secs(1)))
+            .metrics(
+                |metrics| {
+                    metrics
+                        .membership_config
+                        .log_id()
+                        .is_some_and(|shown| shown >= *log_id)
+                },
+                "membership change shown in the metrics",
+            )
+            .await;
+        if let Err(error) = shown {
+            tracing::debug!(node_id = self.id(), %error, "membership change not yet in the metrics");
+        }
+    }
+
+    async fn commit(
         &self,
         deadline: Instant,
-        change: impl Future<Output = Result<T, ChangeError>>,
-    ) -> Result<T, Retry> {
+        change: impl Future<Output = Result<ChangeResponse, ChangeError>>,
+    ) -> Result<ChangeResponse, Retry> {
         match timeout_at(deadline, change).await {
             Err(_elapsed) => Err(Retry::Fail(
                 WriteError::Timeout {
@@ -489,7 +513,10 @@ impl ClusterNode {
                 }
                 .into(),
             )),
-            Ok(Ok(done)) => Ok(done),
+            Ok(Ok(done)) => {
+                self.metrics_show(&done.log_id).await;
+                Ok(done)
+            }
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
                 ChangeMembershipError::InProgress(_),
             )))) => Err(Retry::InProgress),
