@@ -186,7 +186,11 @@ fn failure(error: MembershipError) -> Failure {
         | MembershipError::LastVoter { .. }
         | MembershipError::DemoteLastVoter { .. }
         | MembershipError::WouldLoseQuorum { .. } => Failure::conflict(message),
-        MembershipError::StillInProgress { .. } => Failure::unavailable(message),
+        // Busy, not wrong: the same command succeeds once the leader's
+        // queue of membership changes has moved on.
+        MembershipError::StillInProgress { .. } | MembershipError::Queue(_) => {
+            Failure::unavailable(message)
+        }
         MembershipError::Write(write) => write.into(),
     }
 }

@@ -129,12 +129,16 @@ async fn register(node: ClusterNode, mut joining: Joining) {
                 // A leader of an older release still refuses a node whose
                 // settings differ: keep asking (another member may lead
                 // next, or be upgraded) instead of stopping.
-                Ok(Err(refused @ JoinRefused::SettingsDiffer { .. })) if attempt % 20 == 1 => {
-                    tracing::warn!(node_id = node.id(), via = target, %refused, "join refused by an older leader")
+                Ok(Err(refused @ JoinRefused::SettingsDiffer { .. })) => {
+                    node.count_join_refusal();
+                    if attempt % 20 == 1 {
+                        tracing::warn!(node_id = node.id(), via = target, %refused, "join refused by an older leader")
+                    }
                 }
                 Ok(Err(JoinRefused::Write(WriteError::NotLeader { .. }))) => {}
                 Ok(Err(other)) => {
-                    tracing::debug!(node_id = node.id(), via = target, %other, "join not done yet")
+                    node.count_join_refusal();
+                    tracing::info!(node_id = node.id(), via = target, %other, "join refused; retrying")
                 }
                 Err(error) if attempt % 20 == 1 => {
                     tracing::info!(node_id = node.id(), via = target, %error, "waiting for the cluster")

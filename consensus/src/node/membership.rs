@@ -2,9 +2,13 @@
 //! and the per-member health report behind `dnsctl status`.
 //!
 //! Like writes, a change reaches the leader from any node: it is forwarded
-//! over the cluster listener. Only the leader may change the membership, and
+//! over the cluster listener. Only the leader may change the membership.
 //! openraft refuses a change while the previous one (joint → uniform) is still
-//! in flight, so the leader retries `InProgress` until its deadline.
+//! in flight, so every change on the leader (these and the joins of `api.rs`)
+//! first takes its turn in the leader's change queue (`change_queue.rs`).
+//! `InProgress` is still retried until the deadline: a change whose caller
+//! gave up may still be committing, and a new leader's own membership entry
+//! may not be committed yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -118,6 +122,8 @@ pub enum MembershipError {
     )]
     StillInProgress { timeout_ms: u64 },
     #[error(transparent)]
+    Queue(#[from] super::QueueError),
+    #[error(transparent)]
     Write(#[from] WriteError),
 }
 
@@ -183,6 +189,7 @@ async fn report(State(node): State<ClusterNode>, Json(()): Json<()>) -> Json<Mem
 }
 
 type ChangeError = RaftError<NodeId, ClientWriteError<NodeId, Member>>;
+type ChangeResponse = openraft::raft::ClientWriteResponse<crate::types::TypeConfig>;
 
 impl ClusterNode {
     /// This node's own view of Raft.
@@ -259,6 +266,9 @@ impl ClusterNode {
         change: MembershipChange,
         deadline: Instant,
     ) -> Result<MembershipOutcome, MembershipError> {
+        // Checks and change under one turn: the checks read the membership
+        // the change then builds on.
+        let _turn = self.change_queue().turn(deadline).await?;
         let mut backoff =
             Backoff::linear(Duration::from_millis(50), Duration::from_millis(500)).until(deadline);
         loop {
@@ -431,11 +441,70 @@ impl ClusterNode {
         }
     }
 
-    async fn commit<T>(
+    /// Takes this leader's next turn for a membership change (`change_queue.rs`).
+    pub(super) async fn membership_turn(
         &self,
         deadline: Instant,
-        change: impl Future<Output = Result<T, ChangeError>>,
-    ) -> Result<(), Retry> {
+    ) -> Result<super::change_queue::Turn, super::QueueError> {
+        self.change_queue().turn(deadline).await
+    }
+
+    /// Commits one membership change (call with a turn held), retrying
+    /// `InProgress` until `deadline`; any other failure is returned with
+    /// its reason.
+    pub(super) async fn commit_change<F>(
+        &self,
+        deadline: Instant,
+        mut change: impl FnMut() -> F,
+    ) -> Result<ChangeResponse, MembershipError>
+    where
+        F: Future<Output = Result<ChangeResponse, ChangeError>>,
+    {
+        let started = Instant::now();
+        let mut backoff =
+            Backoff::linear(Duration::from_millis(20), Duration::from_millis(200)).until(deadline);
+        loop {
+            match self.commit(deadline, change()).await {
+                Ok(done) => return Ok(done),
+                Err(Retry::Fail(error)) => return Err(error),
+                Err(Retry::InProgress) => {
+                    if !backoff.wait().await {
+                        return Err(MembershipError::StillInProgress {
+                            timeout_ms: millis(started.elapsed()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits (briefly) until this node's metrics show the membership
+    /// committed at `log_id`: the next turn's checks read the metrics,
+    /// which openraft updates a moment after it answered the change.
+    async fn metrics_show(&self, log_id: &crate::types::LogId) {
+        let shown = self
+            .raft()
+            .wait(Some(Duration::from_secs(1)))
+            .metrics(
+                |metrics| {
+                    metrics
+                        .membership_config
+                        .log_id()
+                        .is_some_and(|shown| shown >= *log_id)
+                },
+                "membership change shown in the metrics",
+            )
+            .await;
+        if let Err(error) = shown {
+            tracing::debug!(node_id = self.id(), %error, "membership change not yet in the metrics");
+        }
+    }
+
+    async fn commit(
+        &self,
+        deadline: Instant,
+        change: impl Future<Output = Result<ChangeResponse, ChangeError>>,
+    ) -> Result<ChangeResponse, Retry> {
         match timeout_at(deadline, change).await {
             Err(_elapsed) => Err(Retry::Fail(
                 WriteError::Timeout {
@@ -444,7 +513,10 @@ impl ClusterNode {
                 }
                 .into(),
             )),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(done)) => {
+                self.metrics_show(&done.log_id).await;
+                Ok(done)
+            }
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
                 ChangeMembershipError::InProgress(_),
             )))) => Err(Retry::InProgress),

@@ -6,6 +6,7 @@ mod at_leader;
 mod batch;
 mod bootstrap;
 mod bridges;
+mod change_queue;
 mod clock_sync;
 mod config;
 mod expiry;
@@ -14,8 +15,10 @@ mod membership;
 mod roles;
 mod write;
 
+pub use api::{JoinAccepted, JoinRefused, JoinRequest};
 pub use batch::Batching;
 pub use bridges::{BridgeAddresses, bridge_addresses};
+pub use change_queue::{CHANGE_QUEUE_LIMIT, CHANGE_QUEUE_MAX_WAIT, QueueError};
 pub use config::ClusterNodeConfig;
 pub use handover::Handover;
 pub use membership::{
@@ -64,6 +67,10 @@ struct Inner {
     leader_since: handover::LeaderSince,
     /// When a leader's request was last accepted here (a learner's quorum).
     contact: LeaderContact,
+    /// Membership changes made while this node leads take turns here.
+    changes: change_queue::ChangeQueue,
+    /// Join answers from a leader that refused this node (see `join_refusals`).
+    join_refusals: std::sync::atomic::AtomicU64,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -170,6 +177,8 @@ impl ClusterNode {
                 peer_offsets: Default::default(),
                 leader_since: Default::default(),
                 contact: Default::default(),
+                changes: Default::default(),
+                join_refusals: Default::default(),
                 tasks: Default::default(),
             }),
         };
@@ -186,6 +195,26 @@ impl ClusterNode {
 
     pub fn id(&self) -> NodeId {
         self.inner.config.id
+    }
+
+    /// How many times a leader answered this node's join with a refusal
+    /// (anything but "not the leader" or an unreachable peer), each costing
+    /// a retry after a pause. Concurrent joins queue on the leader, so this
+    /// stays 0 unless a change truly failed.
+    pub fn join_refusals(&self) -> u64 {
+        self.inner
+            .join_refusals
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_join_refusal(&self) {
+        self.inner
+            .join_refusals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn change_queue(&self) -> &change_queue::ChangeQueue {
+        &self.inner.changes
     }
 
     pub fn raft(&self) -> &Raft {

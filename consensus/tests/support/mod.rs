@@ -332,6 +332,29 @@ impl TestCluster {
         node
     }
 
+    /// Adds nodes that are not among the initial peers, all started at
+    /// once: their joins reach the leader together.
+    pub async fn add_nodes_at_once(&mut self, ids: &[NodeId]) -> Vec<ClusterNode> {
+        let mut listeners = Vec::new();
+        let mut dirs = Vec::new();
+        for id in ids {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            self.addrs.insert(*id, listener.local_addr().expect("addr"));
+            listeners.push((*id, listener));
+            dirs.push(TempDir::new().expect("temp dir"));
+        }
+        let launches = listeners
+            .into_iter()
+            .zip(&dirs)
+            .map(|((id, listener), dir)| self.launch(id, dir.path(), listener, settings(), TOKEN));
+        let nodes = futures::future::join_all(launches).await;
+        for ((id, dir), node) in ids.iter().zip(dirs).zip(&nodes) {
+            self.dirs.insert(*id, dir);
+            self.nodes.insert(*id, node.clone());
+        }
+        nodes
+    }
+
     pub fn data_dir(&self, id: NodeId) -> &std::path::Path {
         self.dirs[&id].path()
     }
