@@ -189,6 +189,13 @@ impl V6Leases {
             .and_then(|lease| lease.name.as_deref())
     }
 
+    /// The address a `BindV6` for a new binding would get now (for an
+    /// ADVERTISE, which is not committed): the hint if free, else the
+    /// lowest free address of `range`.
+    pub fn candidate(&self, range: V6Range, hint: Option<Ipv6Addr>) -> Option<Ipv6Addr> {
+        self.choose(range, hint)
+    }
+
     pub fn is_quarantined(&self, address: Ipv6Addr) -> bool {
         self.quarantine.contains_key(&address)
     }
