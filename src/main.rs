@@ -8,6 +8,7 @@ mod daemon;
 mod demo;
 mod demo_relay;
 mod dhcp;
+mod dhcp6;
 mod dns;
 mod export;
 mod limits;
