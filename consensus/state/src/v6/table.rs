@@ -402,7 +402,7 @@ impl V6Leases {
         {
             return None;
         }
-        if v4.records_named(&desired).first().is_some() {
+        if !v4.records_named(&desired).is_empty() {
             return None;
         }
         Some(desired)
