@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use dhcproto::Encodable;
+use raftmasq_api::metrics as names;
 use raftmasq_config::{Config, Ipv6Mode, V6ReservationKey};
 use raftmasq_consensus::state::MacAddr;
 use raftmasq_consensus::state::v6::{Duid, V6Range};
@@ -143,8 +144,7 @@ async fn serve(
         let request = match parse(buffer.get(..len).unwrap_or_default()) {
             Ok(request) => request,
             Err(reason) => {
-                metrics::counter!("raftmasq_dhcpv6_dropped_total", "reason" => reason.as_str())
-                    .increment(1);
+                metrics::counter!(names::DHCPV6_DROPPED, "reason" => reason.as_str()).increment(1);
                 continue;
             }
         };
@@ -162,8 +162,7 @@ async fn serve(
         };
         match decision {
             V6Decision::Ignore(reason) => {
-                metrics::counter!("raftmasq_dhcpv6_ignored_total", "reason" => reason.as_str())
-                    .increment(1);
+                metrics::counter!(names::DHCPV6_IGNORED, "reason" => reason.as_str()).increment(1);
             }
             V6Decision::Reply(message) => send(&socket, &message, from).await,
             V6Decision::Propose(proposal) => {
@@ -176,7 +175,7 @@ async fn serve(
                             send(&socket, &reply, from).await;
                         }
                         Err(error) => {
-                            metrics::counter!("raftmasq_dhcpv6_commit_failed_total").increment(1);
+                            metrics::counter!(names::DHCPV6_COMMIT_FAILED).increment(1);
                             tracing::warn!(%error, "dhcpv6 lease not committed; the client retries");
                         }
                     }
@@ -190,7 +189,7 @@ async fn send(socket: &UdpSocket, message: &dhcproto::v6::Message, to: SocketAdd
     match message.to_vec() {
         Ok(bytes) => match socket.send_to(&bytes, to).await {
             Ok(_) => {
-                metrics::counter!("raftmasq_dhcpv6_replies_total", "type" => format!("{:?}", message.msg_type()).to_lowercase()).increment(1);
+                metrics::counter!(names::DHCPV6_REPLIES, "type" => format!("{:?}", message.msg_type()).to_lowercase()).increment(1);
             }
             Err(error) => tracing::warn!(%error, %to, "dhcpv6 reply not sent"),
         },
