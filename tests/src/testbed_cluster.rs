@@ -40,6 +40,9 @@ pub struct TestbedOptions {
     /// turns on router advertisements every 4 s for [`IPV6_PREFIX`]; DNS
     /// listens on the IPv6 address too.
     pub ipv6: bool,
+    /// Appended to `[ipv6]` when [`TestbedOptions::ipv6`] is on, e.g.
+    /// `mode = "stateful"` and a `range`.
+    pub ipv6_extra: String,
 }
 
 /// The bridge's IPv6 prefix when [`TestbedOptions::ipv6`] is on.
@@ -126,6 +129,7 @@ impl TestbedCluster {
             members,
             default_timings,
             ipv6,
+            ipv6_extra,
         } = options;
         let timings = if *default_timings {
             ""
@@ -208,7 +212,7 @@ upstream = ["10.99.0.254:53"]
                 },
                 ipv6_section = if *ipv6 {
                     format!(
-                        "[ipv6]\nenabled = true\nprefix = \"{IPV6_PREFIX}\"\naddress = \"{}\"\ninterval = \"4s\"\nmtu = 1450\n",
+                        "[ipv6]\nenabled = true\nprefix = \"{IPV6_PREFIX}\"\naddress = \"{}\"\ninterval = \"4s\"\nmtu = 1450\n{ipv6_extra}\n",
                         ipv6_address(i)
                     )
                 } else {
