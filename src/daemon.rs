@@ -83,6 +83,7 @@ pub async fn run(
     };
     if config.dhcp.enabled {
         crate::dhcp::start(node.clone(), &config)?;
+        crate::dhcp6_stateful::start(node.clone(), &config, shutdown.clone())?;
     }
     let router_advertisements = crate::ra::start(&served, shutdown.clone())?;
     crate::dhcp6::start(&served, shutdown.clone())?;

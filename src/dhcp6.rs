@@ -1,4 +1,5 @@
-//! Stateless DHCPv6 in the daemon: `[ipv6] mode = "stateless"` mapped to
+//! Stateless DHCPv6 in the daemon (stateful: `src/dhcp6_stateful.rs`):
+//! `[ipv6] mode = "stateless"` mapped to
 //! the `dhcp6` crate's service on `dhcp.interface`. Every host answers (see
 //! dhcp6/DESIGN.md, "Who answers"), leader or not: the answer is the same
 //! configuration on every host and needs no replicated state.
@@ -6,7 +7,7 @@
 use std::str::FromStr;
 
 use anyhow::Context;
-use raftmasq_config::Config;
+use raftmasq_config::{Config, Ipv6Mode};
 use raftmasq_dhcp6::{Dhcp6Server, SERVER_PORT, StatelessService, server_duid};
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +16,11 @@ use crate::port_holder::{self, Transport};
 /// The service `config` describes for a bridge with MAC `mac`; `None`
 /// when IPv6 is off or its mode does not answer DHCPv6.
 pub fn service(config: &Config, mac: [u8; 6]) -> anyhow::Result<Option<StatelessService>> {
-    let Some(ipv6) = config.ipv6.as_ref().filter(|v6| v6.mode.serves_dhcpv6()) else {
+    let Some(ipv6) = config
+        .ipv6
+        .as_ref()
+        .filter(|v6| v6.mode == Ipv6Mode::Stateless)
+    else {
         return Ok(None);
     };
     // The same servers and domain as the router advertisements name

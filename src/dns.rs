@@ -50,6 +50,15 @@ impl ZoneSource for ReplicaZones {
         read(&replica.table, serial);
     }
 
+    fn read_with_v6(
+        &self,
+        read: &mut dyn FnMut(&LeaseTable, Option<&raftmasq_consensus::state::v6::V6Leases>, u64),
+    ) {
+        let replica = self.replica.read();
+        let serial = replica.last_applied.map_or(0, |log_id| log_id.index);
+        read(&replica.table, Some(&replica.v6), serial);
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }
@@ -97,6 +106,10 @@ pub fn server_config(config: &Config) -> anyhow::Result<DnsServerConfig> {
     server.tcp_max_connections = config.limits.dns_tcp_connections;
     server.tcp_max_per_client = config.limits.connections_per_client;
     server.ipv6_prefix = config.ipv6.as_ref().map(|v6| v6.prefix);
+    server.ipv6_leases = config
+        .ipv6
+        .as_ref()
+        .is_some_and(|v6| v6.mode == raftmasq_config::Ipv6Mode::Stateful);
     Ok(server)
 }
 

@@ -9,6 +9,7 @@ mod demo;
 mod demo_relay;
 mod dhcp;
 mod dhcp6;
+mod dhcp6_stateful;
 mod dns;
 mod export;
 mod limits;

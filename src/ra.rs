@@ -13,12 +13,12 @@ use tokio_util::sync::CancellationToken;
 /// server); `None` when IPv6 or advertisements are off.
 pub fn advertisement(config: &Config) -> Option<(Advertisement, Duration)> {
     let ipv6 = config.ipv6.as_ref().filter(|v6| v6.router_advertisements)?;
-    // Both modes so far have clients form their addresses by SLAAC.
-    let flags = match ipv6.mode {
-        Ipv6Mode::Slaac | Ipv6Mode::Stateless => PrefixFlags {
-            on_link: true,
-            autonomous: true,
-        },
+    // RFC 4861 §4.2/§4.6.2: stateful hosts take addresses only from DHCPv6
+    // (M set, the prefix not autonomous); stateless ones form their own and
+    // ask DHCPv6 for options (O set).
+    let flags = PrefixFlags {
+        on_link: true,
+        autonomous: ipv6.mode != Ipv6Mode::Stateful,
     };
     // Name this host as a DNS server only if it serves DNS, unless the
     // operator listed the servers.
@@ -39,9 +39,8 @@ pub fn advertisement(config: &Config) -> Option<(Advertisement, Duration)> {
         // RFC 8106 §5.1: at least MaxRtrAdvInterval; three intervals ride
         // out two lost advertisements.
         dns_lifetime: ipv6.interval * 3,
-        managed: false,
-        // O flag (RFC 4861 §4.2): "ask DHCPv6 for other configuration".
-        other_config: ipv6.mode.serves_dhcpv6(),
+        managed: ipv6.mode == Ipv6Mode::Stateful,
+        other_config: ipv6.mode != Ipv6Mode::Slaac,
     };
     Some((advert, ipv6.interval))
 }
@@ -124,21 +123,26 @@ mod tests {
         );
         assert_eq!(advert.search_domains, vec!["lxd".to_string()]);
         assert_eq!(advert.mtu, Some(1450));
-        assert!(
-            !advert.managed && !advert.other_config,
-            "SLAAC: M and O clear"
-        );
+        assert!(!advert.managed && !advert.other_config);
     }
 
     #[test]
-    fn stateless_sets_the_o_flag_and_keeps_slaac() {
-        let text = format!(
-            "{}\n[ipv6]\nenabled = true\nprefix = \"fd42:1::/64\"\naddress = \"fd42:1::2\"\nmode = \"stateless\"\n",
+    fn stateless_sets_o_and_stateful_sets_m_with_the_prefix_not_autonomous() {
+        let base = format!(
+            "{}\n[ipv6]\nenabled = true\nprefix = \"fd42:1::/64\"\naddress = \"fd42:1::2\"\n",
             include_str!("../examples/lxd1.toml")
         );
-        let config = Config::from_toml(&text, "lxd1.toml").unwrap();
-        let (advert, _) = advertisement(&config).unwrap();
-        assert!(advert.other_config && !advert.managed);
-        assert!(advert.flags.on_link && advert.flags.autonomous);
+        let stateless =
+            Config::from_toml(&format!("{base}mode = \"stateless\"\n"), "lxd1.toml").unwrap();
+        let (advert, _) = advertisement(&stateless).unwrap();
+        assert!(advert.flags.autonomous && advert.other_config && !advert.managed);
+        let stateful = Config::from_toml(
+            &format!("{base}mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"\n"),
+            "lxd1.toml",
+        )
+        .unwrap();
+        let (advert, _) = advertisement(&stateful).unwrap();
+        assert!(advert.flags.on_link && !advert.flags.autonomous);
+        assert!(advert.managed && advert.other_config);
     }
 }

@@ -545,3 +545,28 @@ mod tests {
         }
     }
 }
+
+/// One DHCPv6 lease as `GET /api/v1/leases6` and `dnsctl leases` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V6LeaseView {
+    pub address: std::net::Ipv6Addr,
+    /// The client's DUID, hex octets separated by `:`.
+    pub duid: String,
+    pub iaid: u32,
+    pub mac: Option<String>,
+    pub name: Option<String>,
+    pub expires_at: Millis,
+}
+
+impl V6LeaseView {
+    pub fn new(lease: &raftmasq_state::v6::V6Lease) -> Self {
+        V6LeaseView {
+            address: lease.address,
+            duid: lease.binding.duid.to_string(),
+            iaid: lease.binding.iaid,
+            mac: lease.mac.map(|m| m.to_string()),
+            name: lease.name.clone(),
+            expires_at: lease.expires_at,
+        }
+    }
+}

@@ -75,6 +75,12 @@ pub const DHCP_POOL_SIZE: &str = "raftmasq_dhcp_pool_size";
 pub const DHCP_LEASES: &str = "raftmasq_dhcp_leases";
 pub const DHCP_ADDRESSES: &str = "raftmasq_dhcp_addresses";
 pub const DHCP_POOL_UTILISATION: &str = "raftmasq_dhcp_pool_utilisation_ratio";
+// DHCPv6 (`[ipv6] mode = "stateless" | "stateful"`).
+pub const DHCPV6_LEASES: &str = "raftmasq_dhcpv6_leases";
+pub const DHCPV6_DROPPED: &str = "raftmasq_dhcpv6_dropped_total";
+pub const DHCPV6_IGNORED: &str = "raftmasq_dhcpv6_ignored_total";
+pub const DHCPV6_REPLIES: &str = "raftmasq_dhcpv6_replies_total";
+pub const DHCPV6_COMMIT_FAILED: &str = "raftmasq_dhcpv6_commit_failed_total";
 // DNS, counted by the server.
 pub const DNS_QUERIES: &str = "raftmasq_dns_queries_total";
 pub const DNS_QUERY_DURATION: &str = "raftmasq_dns_query_duration_seconds";
@@ -219,6 +225,41 @@ pub const CATALOGUE: &[Metric] = &[
         unit: Unit::Ratio,
         labels: &[],
         help: "Fraction of the DHCP pool that is not free (0 to 1).",
+    },
+    Metric {
+        name: DHCPV6_LEASES,
+        kind: Kind::Gauge,
+        unit: Unit::Count,
+        labels: &[],
+        help: "DHCPv6 address leases (IA_NA) in this node's replica.",
+    },
+    Metric {
+        name: DHCPV6_DROPPED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["reason"],
+        help: "DHCPv6 datagrams dropped before a decision (malformed, not_from_client).",
+    },
+    Metric {
+        name: DHCPV6_IGNORED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["reason"],
+        help: "DHCPv6 messages left unanswered, by reason.",
+    },
+    Metric {
+        name: DHCPV6_REPLIES,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["type"],
+        help: "DHCPv6 replies sent, by message type (advertise, reply).",
+    },
+    Metric {
+        name: DHCPV6_COMMIT_FAILED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &[],
+        help: "DHCPv6 leases that could not be committed (the client retries).",
     },
     Metric {
         name: DNS_QUERIES,

@@ -35,7 +35,9 @@ pub use cluster_keys::{
     CLUSTER_KEYS, KeyDifference, cluster_value, differences, range_problems, with_cluster_value,
 };
 pub use error::{ConfigError, Problem};
-pub use ipv6::{Ipv6Config, Ipv6Mode, SLAAC_PREFIX_LEN};
+pub use ipv6::{
+    Ipv6Config, Ipv6Mode, Ipv6Range, SLAAC_PREFIX_LEN, V6Reservation, V6ReservationKey,
+};
 pub use model::{
     AdminAccess, AdminTlsFiles, BootConfig, ClusterConfig, Config, DhcpConfig, DnsConfig,
     LimitsConfig, LogConfig, LogFormat, LxdConfig, NodeConfig, NodeRole, Peer, RateLimitConfig,

@@ -82,7 +82,7 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
     {
         problems.add(
             "ipv6.mode",
-            "\"stateless\" DHCPv6 hands out DNS servers, but dns.enabled is false and ipv6.dns_servers is not set: set ipv6.dns_servers, enable DNS, or use \"slaac\"",
+            format!("\"{}\" DHCPv6 hands out DNS servers, but dns.enabled is false and ipv6.dns_servers is not set: set ipv6.dns_servers, enable DNS, or use \"slaac\"", v6.mode.as_str()),
         );
     }
     let log = LogConfig {

@@ -19,6 +19,7 @@ pub mod options;
 pub mod reply;
 pub mod server;
 pub mod unknown_renewals;
+pub mod v6;
 pub mod wire;
 
 #[cfg(any(test, feature = "testing"))]

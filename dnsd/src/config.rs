@@ -66,6 +66,10 @@ pub struct DnsServerConfig {
     /// their MAC's EUI-64 address in it, and its `ip6.arpa` zone answers
     /// PTR for those. `None`: IPv4 only.
     pub ipv6_prefix: Option<Ipv6Net>,
+    /// `ipv6.mode = "stateful"`: IPv6 names come from the DHCPv6 leases
+    /// (AAAA of the leased address, its `ip6.arpa` PTR), not from EUI-64
+    /// (clients form no SLAAC address when the prefix is not autonomous).
+    pub ipv6_leases: bool,
 }
 
 /// A TSIG key: name, algorithm and the shared secret (already decoded).
@@ -117,6 +121,7 @@ impl DnsServerConfig {
             tcp_max_connections: 256,
             tcp_max_per_client: 32,
             ipv6_prefix: None,
+            ipv6_leases: false,
         }
     }
 
@@ -164,6 +169,7 @@ impl DnsServerConfig {
             negative_ttl: secs(self.negative_ttl),
             nameservers,
             ipv6_prefix: self.ipv6_prefix,
+            ipv6_leases: self.ipv6_leases,
         })
     }
 }
@@ -193,4 +199,5 @@ pub(crate) struct ZoneConfig {
     pub negative_ttl: u32,
     pub nameservers: Vec<NameServer>,
     pub ipv6_prefix: Option<Ipv6Net>,
+    pub ipv6_leases: bool,
 }

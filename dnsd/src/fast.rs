@@ -115,6 +115,10 @@ pub(crate) fn try_answer(
             out.extend_from_slice(&address.octets());
         }
         FastType::Aaaa => {
+            // DHCPv6 lease names are the general path's (it has the v6 table).
+            if ctx.config.ipv6_leases {
+                return None;
+            }
             let prefix = ctx.config.ipv6_prefix?;
             let address = lease_address(name, domain, table, ctx)?;
             let mac = table.lease_by_address(address)?.mac;

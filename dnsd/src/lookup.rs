@@ -9,6 +9,7 @@
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use raftmasq_state::v6::V6Leases;
 use raftmasq_state::{LeaseTable, Millis, RecordData};
 
 use crate::config::ZoneConfig;
@@ -25,6 +26,8 @@ pub(crate) struct View<'a> {
     pub serial: u64,
     pub config: &'a ZoneConfig,
     pub zones: Vec<Zone>,
+    /// The DHCPv6 leases (names of stateful clients), when the source has them.
+    pub v6: Option<&'a V6Leases>,
     /// The reader's clock: leases that ended by now are gone, whether or not
     /// an `Expire` command has been applied yet.
     pub now: Millis,
@@ -38,8 +41,14 @@ impl<'a> View<'a> {
             serial,
             config,
             zones: zones::zones(&config.domain, subnet, config.ipv6_prefix),
+            v6: None,
             now,
         }
+    }
+
+    pub fn with_v6(mut self, v6: Option<&'a V6Leases>) -> Self {
+        self.v6 = v6;
+        self
     }
 
     /// Until the replica holds the cluster's first entry we know neither the
@@ -211,7 +220,13 @@ fn node(view: &View<'_>, zone: &Zone, rel: &str, lname: &str, owner: &Name) -> N
         },
         ZoneKind::Reverse6 { prefix } => match zones::parse_reverse6(prefix, rel) {
             ReverseName6::Address(address) => {
-                if let Some(label) = name_of_slaac_address(view, prefix, address)
+                let label = if view.config.ipv6_leases {
+                    view.v6
+                        .and_then(|v6| v6.name_of_address_at(address, view.now))
+                } else {
+                    name_of_slaac_address(view, prefix, address)
+                };
+                if let Some(label) = label
                     && let Some(target) = rrs::absolute(&format!("{label}.{}", config.domain))
                 {
                     records.push(rrs::ptr(owner.clone(), config.ttl, target));
@@ -255,7 +270,10 @@ pub(crate) fn slaac_address_of_lease(
     view: &View<'_>,
     address: std::net::Ipv4Addr,
 ) -> Option<std::net::Ipv6Addr> {
-    let prefix = view.config.ipv6_prefix?;
+    let prefix = view
+        .config
+        .ipv6_prefix
+        .filter(|_| !view.config.ipv6_leases)?;
     let lease = view.table.lease_by_address(address)?;
     Some(slaac::address(prefix, lease.mac))
 }
@@ -288,6 +306,17 @@ fn forward_node(view: &View<'_>, rel: &str, lname: &str, owner: &Name, records: 
                 records.push(rrs::aaaa(owner.clone(), config.ttl, v6));
             }
         }
+    }
+    // A DHCPv6 lease's name (stateful mode): its leased address.
+    if !has_cname
+        && !rel.is_empty()
+        && let Some(v6) = view.v6
+        && let Some(address) = v6.address_of_name_at(rel, view.now)
+        && !statics
+            .iter()
+            .any(|r| r.data == RecordData::Aaaa { address })
+    {
+        records.push(rrs::aaaa(owner.clone(), config.ttl, address));
     }
     records.extend(
         statics

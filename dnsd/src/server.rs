@@ -305,8 +305,8 @@ impl Shared {
         };
         let client = answer::client_ip(from);
         let mut outcome = None;
-        self.source.read(&mut |table, serial| {
-            let view = View::new(table, serial, &self.zone, now);
+        self.source.read_with_v6(&mut |table, v6, serial| {
+            let view = View::new(table, serial, &self.zone, now).with_v6(v6);
             outcome = Some(answer::respond(&request, client, &self.policy, &view));
         });
         let ctx = &request.ctx;

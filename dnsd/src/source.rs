@@ -6,6 +6,7 @@
 
 use std::sync::{PoisonError, RwLock};
 
+use raftmasq_state::v6::V6Leases;
 use raftmasq_state::{Command, LeaseTable, Response};
 use tokio::sync::watch;
 
@@ -14,6 +15,12 @@ pub trait ZoneSource: Send + Sync + 'static {
     /// Runs `read` on the current table; `serial` is the Raft applied index
     /// (the zones' SOA serial, mod 2^32). `read` must not block.
     fn read(&self, read: &mut dyn FnMut(&LeaseTable, u64));
+
+    /// [`ZoneSource::read`] with the DHCPv6 lease table beside the v4 one,
+    /// for sources that have it (the daemon's replica); others have none.
+    fn read_with_v6(&self, read: &mut dyn FnMut(&LeaseTable, Option<&V6Leases>, u64)) {
+        self.read(&mut |table, serial| read(table, None, serial));
+    }
 
     /// Changes whenever the table changes (drives NOTIFY).
     fn changes(&self) -> watch::Receiver<u64>;

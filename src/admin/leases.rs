@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use raftmasq_api::{Done, LeaseQuery, LeaseView};
+use raftmasq_api::{Done, LeaseQuery, LeaseView, V6LeaseView};
 use raftmasq_consensus::state::{Command, Lease};
 
 use super::{Admin, Failure};
@@ -15,6 +15,7 @@ use super::{Admin, Failure};
 pub(super) fn routes() -> Router<Admin> {
     Router::new()
         .route("/leases", get(list))
+        .route("/leases6", get(list_v6))
         .route("/leases/{address}/release", post(release))
         .route("/commands", post(command))
 }
@@ -34,6 +35,26 @@ async fn list(
         .map(|lease| LeaseView::new(lease, now))
         .collect();
     Ok(Json(query.select(views).map_err(Failure::bad_request)?))
+}
+
+/// The DHCPv6 leases that have not ended, by address. Takes `consistent`
+/// like `/leases`; the other filters are v4's.
+async fn list_v6(
+    State(admin): State<Admin>,
+    Query(query): Query<LeaseQuery>,
+) -> Result<Json<Vec<V6LeaseView>>, Failure> {
+    let now = admin.now();
+    let leases: Vec<V6LeaseView> = admin
+        .read(query.consistent, |replica| {
+            replica
+                .v6
+                .leases()
+                .filter(|lease| lease.expires_at > now)
+                .map(V6LeaseView::new)
+                .collect()
+        })
+        .await?;
+    Ok(Json(leases))
 }
 
 async fn release(

@@ -212,7 +212,11 @@ fn record_state(admin: &Admin) {
     gauge!(names::CLOCK_CORRECTION).set(node.clock().correction_ms() as f64 / 1000.0);
     gauge!(names::CLOCK_OUT_OF_BOUND_PEERS).set(clock.peers.len() as f64);
     gauge!(names::CLOCK_THIS_HOST_OUT_OF_BOUND).set(f64::from(u8::from(clock.this_host)));
-    let stats = node.replica().read().table.pool_stats();
+    let (stats, v6_leases) = {
+        let replica = node.replica().read();
+        (replica.table.pool_stats(), replica.v6.len())
+    };
+    gauge!(names::DHCPV6_LEASES).set(v6_leases as f64);
     gauge!(names::DHCP_POOL_SIZE).set(stats.size as f64);
     gauge!(names::DHCP_LEASES, "state" => "bound").set(stats.bound as f64);
     gauge!(names::DHCP_LEASES, "state" => "offered").set(stats.offered as f64);

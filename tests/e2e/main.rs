@@ -9,6 +9,7 @@ mod cutover;
 mod dashboard;
 mod demo;
 mod dhcp;
+mod dhcp6;
 mod dhcp6_stateless;
 mod dhcp_edges;
 mod dhcp_failover;

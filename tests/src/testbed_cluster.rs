@@ -41,7 +41,7 @@ pub struct TestbedOptions {
     /// listens on the IPv6 address too.
     pub ipv6: bool,
     /// Appended to `[ipv6]` when [`TestbedOptions::ipv6`] is on, e.g.
-    /// `mode = "stateless"`.
+    /// `mode = "stateful"` and a `range`.
     pub ipv6_extra: String,
 }
 

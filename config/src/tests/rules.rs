@@ -1303,14 +1303,108 @@ fn bad_ipv6_values_name_their_key() {
             "ipv6.dns_servers[0]",
             "not an IPv6 address",
         ),
+        ("mode = \"stateful\"", "ipv6.range", "missing"),
+        ("mode = \"dhcp\"", "ipv6.mode", "stateful"),
         (
-            "mode = \"stateful\"",
-            "ipv6.mode",
-            "expected `slaac` or `stateless`",
+            "mode = \"stateful\"\nrange = \"fd42:1::1fff-fd42:1::1000\"",
+            "ipv6.range",
+            "reversed",
+        ),
+        (
+            "mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:2::1fff\"",
+            "ipv6.range",
+            "outside ipv6.prefix",
+        ),
+        (
+            "mode = \"stateful\"\nrange = \"fd42:1::1000\"",
+            "ipv6.range",
+            "not a range",
+        ),
+        (
+            "mode = \"stateful\"\nrange = \"fd42:1::-fd42:1::ff\"",
+            "ipv6.range",
+            "subnet-router anycast",
+        ),
+        (
+            "mode = \"stateful\"\nrange = \"fd42:1::1-fd42:1::ff\"",
+            "ipv6.range",
+            "this host's ipv6.address",
+        ),
+        (
+            "range = \"fd42:1::1000-fd42:1::1fff\"",
+            "ipv6.range",
+            "only used with mode = \"stateful\"",
+        ),
+        (
+            "mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"\nlease_time = \"5s\"",
+            "ipv6.lease_time",
+            "below the minimum",
         ),
     ];
     for (line, key, reason) in cases {
         let text = with(&format!("{BASE}\n{IPV6}"), "ipv6", line);
+        rejects(&text, key, reason);
+    }
+}
+
+const STATEFUL: &str = "[ipv6]\nenabled = true\nprefix = \"fd42:1::/64\"\naddress = \"fd42:1::1\"\nmode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"\n";
+
+#[test]
+fn stateful_ipv6_reads_range_lease_time_and_reservations() {
+    let text = format!(
+        "{BASE}\n{STATEFUL}lease_time = \"2h\"\n[[ipv6.reservations]]\nmac = \"00:16:3e:00:00:09\"\naddress = \"fd42:1::50\"\nhostname = \"db\"\n[[ipv6.reservations]]\nduid = \"00:03:00:01:00:16:3e:00:00:0a\"\naddress = \"fd42:1::51\"\n"
+    );
+    let ipv6 = parse(&text).unwrap().ipv6.unwrap();
+    assert_eq!(ipv6.mode, crate::Ipv6Mode::Stateful);
+    let range = ipv6.range.unwrap();
+    assert_eq!(
+        (range.start.to_string(), range.end.to_string()),
+        ("fd42:1::1000".into(), "fd42:1::1fff".into())
+    );
+    assert_eq!(ipv6.lease_time, Duration::from_secs(7200));
+    assert_eq!(ipv6.reservations.len(), 2);
+    assert_eq!(
+        ipv6.reservations[0].key,
+        crate::V6ReservationKey::Mac([0, 0x16, 0x3e, 0, 0, 9])
+    );
+    assert_eq!(ipv6.reservations[0].hostname.as_deref(), Some("db"));
+    assert_eq!(
+        ipv6.reservations[1].key,
+        crate::V6ReservationKey::Duid(vec![0, 3, 0, 1, 0, 0x16, 0x3e, 0, 0, 0x0a])
+    );
+}
+
+#[test]
+fn bad_ipv6_reservations_name_their_key() {
+    let cases = [
+        (
+            "mac = \"00:16:3e:00:00:09\"\naddress = \"fd42:1::1000\"",
+            "ipv6.reservations[0].address",
+            "inside ipv6.range",
+        ),
+        (
+            "mac = \"00:16:3e:00:00:09\"\naddress = \"fd43::5\"",
+            "ipv6.reservations[0].address",
+            "outside ipv6.prefix",
+        ),
+        (
+            "duid = \"zz\"\naddress = \"fd42:1::50\"",
+            "ipv6.reservations[0].duid",
+            "not a DUID",
+        ),
+        (
+            "address = \"fd42:1::50\"",
+            "ipv6.reservations[0].duid",
+            "by duid or by mac",
+        ),
+        (
+            "mac = \"00:16:3e:00:00:09\"",
+            "ipv6.reservations[0].address",
+            "missing",
+        ),
+    ];
+    for (body, key, reason) in cases {
+        let text = format!("{BASE}\n{STATEFUL}[[ipv6.reservations]]\n{body}\n");
         rejects(&text, key, reason);
     }
 }

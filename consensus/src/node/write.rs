@@ -78,6 +78,9 @@ fn stamp(command: &mut Command, leader_now: Millis) {
         | Command::NameMac { now, .. }
         | Command::ForgetMac { now, .. }
         | Command::ChangeSettings { now, .. }
+        | Command::BindV6 { now, .. }
+        | Command::ReleaseV6 { now, .. }
+        | Command::DeclineV6 { now, .. }
         | Command::Expire { now } => *now = leader_now,
         Command::Initialize { .. }
         | Command::Reserve { .. }

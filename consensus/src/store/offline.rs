@@ -34,7 +34,7 @@ pub async fn read_replica(dir: &Path) -> Result<Replica, StoreOpenError> {
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(proposal) => {
-                    replica.table.apply_all(proposal.commands());
+                    replica.apply_commands(proposal.commands());
                 }
                 EntryPayload::Membership(membership) => {
                     replica.membership = StoredMembership::new(Some(entry.log_id), membership);

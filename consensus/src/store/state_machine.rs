@@ -11,6 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
+use raftmasq_state::v6::{self, V6Leases};
 use raftmasq_state::{LeaseTable, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -21,11 +22,36 @@ use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, T
 const CURRENT_SNAPSHOT: &[u8] = b"current";
 
 /// This node's copy of the replicated state.
+///
+/// Snapshot form: the fields in this order. `v6` was appended last; a
+/// snapshot written before it (three fields, no v6 table) is read by
+/// [`decode_replica`] as [`ReplicaBeforeV6`] with an empty v6 table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Replica {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
     pub table: LeaseTable,
+    /// The DHCPv6 leases, beside the v4 table (raftmasq_state::v6).
+    #[serde(default)]
+    pub v6: V6Leases,
+}
+
+impl Replica {
+    /// Applies the commands of one committed entry to the v4 and v6 tables.
+    pub fn apply_commands(&mut self, commands: &[raftmasq_state::Command]) -> Vec<Response> {
+        v6::apply_all_both(&mut self.table, &mut self.v6, commands)
+    }
+}
+
+/// The replica as snapshots held it before the v6 table: postcard has no
+/// optional trailing fields (a missing one ends the input early), so such a
+/// snapshot is decoded in this form and given an empty v6 table. JSON
+/// snapshots need no such help (`#[serde(default)]`).
+#[derive(Deserialize)]
+struct ReplicaBeforeV6 {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    table: LeaseTable,
 }
 
 /// Shared read access to the local replica, for DNS, DHCP and the admin API.
@@ -145,8 +171,21 @@ impl StateMachineStore {
 }
 
 fn decode_replica(data: &[u8], meta: &SnapshotMeta) -> Result<Replica, StorageError> {
-    snapshot_format::decode(data)
-        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
+    let current = snapshot_format::decode::<Replica>(data);
+    let error = match current {
+        Ok(replica) => return Ok(replica),
+        Err(error) => error,
+    };
+    match snapshot_format::decode::<ReplicaBeforeV6>(data) {
+        Ok(old) => Ok(Replica {
+            last_applied: old.last_applied,
+            membership: old.membership,
+            table: old.table,
+            v6: V6Leases::default(),
+        }),
+        // The error of the current form says more about a damaged snapshot.
+        Err(_) => Err(StorageIOError::read_snapshot(Some(meta.signature()), &error).into()),
+    }
 }
 
 /// Builds snapshots by encoding the replica under its read lock. An earlier
@@ -209,7 +248,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 replica.last_applied = Some(entry.log_id);
                 let response = match entry.payload {
                     EntryPayload::Blank => Vec::new(),
-                    EntryPayload::Normal(proposal) => replica.table.apply_all(proposal.commands()),
+                    EntryPayload::Normal(proposal) => replica.apply_commands(proposal.commands()),
                     EntryPayload::Membership(membership) => {
                         replica.membership = StoredMembership::new(Some(entry.log_id), membership);
                         Vec::new()
@@ -374,6 +413,62 @@ mod tests {
         assert_eq!(replica_again.table, replica.table);
         assert_eq!(replica_again.last_applied, replica.last_applied);
         assert_eq!(replica_again.membership, replica.membership);
+    }
+
+    /// A binary snapshot written before the v6 table (the replica's first
+    /// three fields only) loads with an empty v6 table; one written now
+    /// keeps its v6 leases.
+    #[test]
+    fn a_snapshot_without_the_v6_table_loads_and_one_with_it_keeps_it() {
+        #[derive(Serialize)]
+        struct Before<'a> {
+            last_applied: Option<LogId>,
+            membership: &'a StoredMembership,
+            table: &'a LeaseTable,
+        }
+        let (stored, mut replica) = release_0_1_replica();
+        let old = snapshot_format::encode(&Before {
+            last_applied: replica.last_applied,
+            membership: &replica.membership,
+            table: &replica.table,
+        })
+        .unwrap();
+        let loaded = decode_replica(&old, &stored.meta).unwrap();
+        assert_eq!(loaded.table, replica.table);
+        assert!(loaded.v6.is_empty());
+
+        let mac = raftmasq_state::MacAddr([0x02, 0, 0, 0, 0, 1]);
+        let request = raftmasq_state::v6::V6LeaseRequest {
+            binding: raftmasq_state::v6::V6Binding {
+                duid: raftmasq_state::v6::Duid::link_layer(mac),
+                iaid: 7,
+            },
+            mac: Some(mac),
+            fqdn_label: Some("six".into()),
+            reserved_name: None,
+            want: raftmasq_state::v6::V6Want::Dynamic { hint: None },
+        };
+        let range = raftmasq_state::v6::V6Range {
+            start: "fd42:1::1000".parse().unwrap(),
+            end: "fd42:1::1fff".parse().unwrap(),
+        };
+        let now = replica.table.last_now();
+        let response = replica.apply_commands(&[Command::BindV6 {
+            request,
+            range,
+            now,
+            lease_time_secs: 3600,
+        }]);
+        assert!(
+            matches!(response[0], Response::LeaseV6 { .. }),
+            "{response:?}"
+        );
+        let new = snapshot_format::encode(&replica).unwrap();
+        let loaded = decode_replica(&new, &stored.meta).unwrap();
+        assert_eq!(loaded.v6, replica.v6);
+        assert_eq!(loaded.v6.len(), 1);
+        // Damaged bytes are still refused, not read as an old snapshot.
+        assert!(decode_replica(&new[..new.len() - 3], &stored.meta).is_err());
     }
 
     /// The sizes consensus/DESIGN.md quotes: the sled slot of the release 0.1

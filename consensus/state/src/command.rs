@@ -4,12 +4,13 @@
 //! function of the log.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::settings::{AddressRange, ClusterSettings};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{ClientId, Lease, MacAddr, Millis, NodeId, Reservation, StaticRecord};
+use crate::v6::{V6Binding, V6Lease, V6LeaseRequest, V6Range};
 
 /// Who is asking for an address, as seen in a DHCP request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +134,31 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         based_on: Option<ClusterSettings>,
     },
+    // The DHCPv6 commands, applied to the v6 table (`v6::apply_both`).
+    // Appended last: postcard numbers variants by position.
+    /// Commit an IA_NA lease (DHCPv6 REPLY to REQUEST, RENEW, REBIND or a
+    /// rapid-commit SOLICIT). A binding that holds an address keeps it and
+    /// is extended; otherwise the address is chosen inside `apply` from
+    /// `range` (the leader's `ipv6.range`), so two clients never get one.
+    BindV6 {
+        request: V6LeaseRequest,
+        range: V6Range,
+        now: Millis,
+        lease_time_secs: u64,
+    },
+    /// DHCPv6 RELEASE of `address`, which `binding` must hold.
+    ReleaseV6 {
+        binding: V6Binding,
+        address: Ipv6Addr,
+        now: Millis,
+    },
+    /// DHCPv6 DECLINE: the address is in use on the link; quarantine it.
+    DeclineV6 {
+        binding: V6Binding,
+        address: Ipv6Addr,
+        now: Millis,
+        quarantine_secs: u64,
+    },
 }
 
 impl Command {
@@ -153,6 +179,9 @@ impl Command {
             Command::AddRecord { .. } => "add_record",
             Command::RemoveRecord { .. } => "remove_record",
             Command::ChangeSettings { .. } => "change_settings",
+            Command::BindV6 { .. } => "bind_v6",
+            Command::ReleaseV6 { .. } => "release_v6",
+            Command::DeclineV6 { .. } => "decline_v6",
         }
     }
 }
@@ -171,6 +200,10 @@ pub enum Response {
     Done,
     Rejected {
         reason: Rejection,
+    },
+    /// The v6 lease as it stands after a `BindV6`.
+    LeaseV6 {
+        lease: V6Lease,
     },
 }
 
@@ -236,6 +269,14 @@ pub enum Rejection {
         leases: Vec<StrandedLease>,
         total: usize,
     },
+    /// A v6 command given to the v4 table or the reverse (a wiring bug:
+    /// the store applies through `v6::apply_both`).
+    #[error("not a command for this table (v4 and v6 commands apply to their own tables)")]
+    NotAV6Command,
+    #[error("address {address} is not available to this client")]
+    V6AddressUnavailable { address: Ipv6Addr },
+    #[error("no lease for this client on {address}")]
+    V6NoSuchLease { address: Ipv6Addr },
 }
 
 /// How many blocking leases a [`Rejection::RangeStrandsLeases`] lists.
@@ -315,6 +356,13 @@ impl fmt::Display for Command {
                     settings.range, settings.lease_time_secs
                 )
             }
+            Command::BindV6 { request, .. } => write!(
+                f,
+                "bind v6 for {} iaid {}",
+                request.binding.duid, request.binding.iaid
+            ),
+            Command::ReleaseV6 { address, .. } => write!(f, "release v6 {address}"),
+            Command::DeclineV6 { address, .. } => write!(f, "decline v6 {address}"),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod settings;
 mod snapshot;
 mod table;
 pub mod types;
+pub mod v6;
 
 #[cfg(test)]
 mod tests;

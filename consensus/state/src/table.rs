@@ -204,6 +204,9 @@ impl LeaseTable {
                 now,
                 based_on,
             } => self.change_settings(settings, *now, based_on.as_ref()),
+            Command::BindV6 { .. } | Command::ReleaseV6 { .. } | Command::DeclineV6 { .. } => {
+                Err(Rejection::NotAV6Command)
+            }
         };
         result.unwrap_or_else(|reason| Response::Rejected { reason })
     }

@@ -7,7 +7,7 @@ use raftmasq_state::Millis;
 
 use super::watch::{lease_changes, watch};
 use super::{Style, now_millis, render};
-use crate::api::LeaseView;
+use crate::api::{LeaseView, V6LeaseView};
 use crate::cli::LeaseArgs;
 use crate::client::Client;
 use crate::error::Error;
@@ -24,8 +24,22 @@ pub(super) fn leases(
     if args.watch {
         return watch_leases(client, args, &query, leases, style);
     }
+    // The DHCPv6 leases follow in text (JSON keeps its v4 list; scripts
+    // read `/api/v1/leases6`). A node without DHCPv6 support answers 404:
+    // no v6 section then.
+    let v6: Vec<V6LeaseView> = if style.json {
+        Vec::new()
+    } else {
+        client.get("/leases6", &query).unwrap_or_default()
+    };
     render(style, &leases, |leases, colour| {
-        leases_text(leases, now_millis(), colour)
+        let now = now_millis();
+        let mut text = leases_text(leases, now, colour);
+        if !v6.is_empty() {
+            text.push('\n');
+            text.push_str(&v6_leases_text(&v6, now, colour));
+        }
+        text
     })
 }
 
@@ -127,10 +141,54 @@ pub fn leases_text(leases: &[LeaseView], now: Millis, colour: bool) -> String {
     )
 }
 
+/// The DHCPv6 leases: address, DUID, IAID, name, expiry.
+pub fn v6_leases_text(leases: &[V6LeaseView], now: Millis, colour: bool) -> String {
+    let rows: Vec<Vec<Cell>> = leases
+        .iter()
+        .map(|lease| {
+            vec![
+                lease.address.to_string().into(),
+                lease.duid.clone().into(),
+                lease.iaid.to_string().into(),
+                or_dash(lease.name.as_ref()).into(),
+                relative(i128::from(lease.expires_at) - i128::from(now)).into(),
+            ]
+        })
+        .collect();
+    table(
+        &["ipv6 address", "duid", "iaid", "dns name", "expires"],
+        &rows,
+        colour,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn v6_leases_show_address_duid_iaid_name_and_expiry() {
+        let lease = V6LeaseView {
+            address: "fd42:1::1000".parse().unwrap(),
+            duid: "00:03:00:01:00:16:3e:00:00:01".into(),
+            iaid: 7,
+            mac: Some("00:16:3e:00:00:01".into()),
+            name: Some("c1".into()),
+            expires_at: 61_000,
+        };
+        let text = v6_leases_text(&[lease], 1_000, false);
+        for part in [
+            "IPV6 ADDRESS",
+            "fd42:1::1000",
+            "00:03:00:01:00:16:3e:00:00:01",
+            " 7 ",
+            "c1",
+            "1m",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from\n{text}");
+        }
+    }
 
     #[test]
     fn the_lease_table_shows_every_column_in_human_units() {

@@ -504,3 +504,82 @@ fn everything_else_takes_the_general_path() {
         assert!(fast.is_none(), "{what}: took the fast path");
     }
 }
+
+/// Stateful DHCPv6 (`ipv6_leases`): a lease name's AAAA is its DHCPv6
+/// address, not the EUI-64 one, and its `ip6.arpa` PTR names it; the fast
+/// path, which has no v6 table, leaves AAAA to the general path.
+#[test]
+fn dhcpv6_lease_names_answer_aaaa_and_ptr_on_the_general_path() {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::RData;
+    use raftmasq_state::v6::{
+        Duid, V6Binding, V6LeaseRequest, V6Leases, V6Range, V6Want, apply_both,
+    };
+
+    let mut table = table();
+    let mut v6 = V6Leases::default();
+    let mac = MacAddr([0x00, 0x16, 0x3e, 0, 0, 1]);
+    let leased: std::net::Ipv6Addr = "fd42:1::1000".parse().unwrap();
+    let response = apply_both(
+        &mut table,
+        &mut v6,
+        &Command::BindV6 {
+            request: V6LeaseRequest {
+                binding: V6Binding {
+                    duid: Duid::link_layer(mac),
+                    iaid: 1,
+                },
+                mac: Some(mac),
+                fqdn_label: None,
+                reserved_name: None,
+                want: V6Want::Dynamic { hint: None },
+            },
+            range: V6Range {
+                start: leased,
+                end: "fd42:1::1fff".parse().unwrap(),
+            },
+            now: T0,
+            lease_time_secs: LEASE_SECS,
+        },
+    );
+    assert!(matches!(response, Response::LeaseV6 { .. }), "{response:?}");
+    let mut config = zone_config();
+    config.ipv6_leases = true;
+    let policy = policy(1232);
+    let answer = |wire: Wire| -> Vec<RData> {
+        let bytes = wire.bytes();
+        let keys = Keyring::default();
+        let checks = Checks {
+            transport: Transport::Udp,
+            max_udp_payload: 1232,
+            keys: &keys,
+            now_secs: (T0 + 1) / 1000,
+        };
+        let Parsed::Query(request) = general::parse(&bytes, &checks) else {
+            panic!("not a query")
+        };
+        let view = View::new(&table, 7, &config, T0 + 1).with_v6(Some(&v6));
+        let Outcome::Messages(messages) = general::respond(&request, LOCAL, &policy, &view) else {
+            panic!("no answer")
+        };
+        let message = Message::from_vec(&general::encode(&request.ctx, &messages[0])).unwrap();
+        message.answers.iter().map(|r| r.data.clone()).collect()
+    };
+    let aaaa = answer(Wire::plain("c1.lxd", 28));
+    assert_eq!(aaaa, vec![RData::AAAA(leased.into())]);
+    let nibbles: Vec<String> = leased
+        .octets()
+        .iter()
+        .rev()
+        .flat_map(|b| [format!("{:x}", b & 0xf), format!("{:x}", b >> 4)])
+        .collect();
+    let reverse = format!("{}.ip6.arpa", nibbles.join("."));
+    let ptr = answer(Wire::plain(&reverse, 12));
+    assert_eq!(ptr.len(), 1);
+    assert!(ptr[0].to_string().starts_with("c1.lxd"), "{ptr:?}");
+    // The A stays on the fast path; the AAAA does not take it.
+    let bytes = Wire::plain("c1.lxd", 28).bytes();
+    assert!(fast_answer(&bytes, LOCAL, &table, &config, &policy, T0 + 1).is_none());
+    let bytes = Wire::plain("c1.lxd", 1).bytes();
+    assert!(fast_answer(&bytes, LOCAL, &table, &config, &policy, T0 + 1).is_some());
+}

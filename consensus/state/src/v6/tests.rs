@@ -1,0 +1,413 @@
+//! Tests of the v6 table: behaviour by behaviour, and random command
+//! sequences checked against the invariants (no address twice, reservations
+//! honoured, one name one owner across v4 and v6, snapshots round-trip).
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::net::Ipv6Addr;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::tests::{mac, request, table};
+use crate::{Command, HostnamePolicy, LeaseTable, Rejection, Response};
+
+const RANGE: V6Range = V6Range {
+    start: Ipv6Addr::new(0xfd42, 1, 0, 0, 0, 0, 0, 0x1000),
+    end: Ipv6Addr::new(0xfd42, 1, 0, 0, 0, 0, 0, 0x1007),
+};
+
+fn reserved_address() -> Ipv6Addr {
+    Ipv6Addr::new(0xfd42, 1, 0, 0, 0, 0, 0, 0x50)
+}
+
+fn binding(n: u8, iaid: u32) -> V6Binding {
+    V6Binding {
+        duid: Duid::link_layer(mac(n)),
+        iaid,
+    }
+}
+
+fn v6_request(n: u8, iaid: u32, fqdn: Option<&str>, want: V6Want) -> V6LeaseRequest {
+    V6LeaseRequest {
+        binding: binding(n, iaid),
+        mac: Some(mac(n)),
+        fqdn_label: fqdn.map(str::to_string),
+        reserved_name: None,
+        want,
+    }
+}
+
+fn bind(v4: &mut LeaseTable, v6: &mut V6Leases, request: V6LeaseRequest, now: u64) -> Response {
+    apply_both(
+        v4,
+        v6,
+        &Command::BindV6 {
+            request,
+            range: RANGE,
+            now,
+            lease_time_secs: 60,
+        },
+    )
+}
+
+fn lease(response: Response) -> V6Lease {
+    match response {
+        Response::LeaseV6 { lease } => lease,
+        other => panic!("expected a v6 lease, got {other:?}"),
+    }
+}
+
+const ANY: V6Want = V6Want::Dynamic { hint: None };
+
+#[test]
+fn duid_ll_and_llt_carry_the_mac_others_do_not() {
+    assert_eq!(Duid::link_layer(mac(7)).mac(), Some(mac(7)));
+    let llt = Duid(vec![0, 1, 0, 1, 1, 2, 3, 4, 0, 0x16, 0x3e, 0, 0, 9]);
+    assert_eq!(llt.mac(), Some(mac(9)));
+    assert_eq!(Duid(vec![0, 2, 0, 0, 0, 9, 1]).mac(), None);
+    assert_eq!(Duid(vec![0, 3, 0, 6, 1, 2, 3, 4, 5, 6]).mac(), None);
+}
+
+#[test]
+fn a_binding_keeps_its_address_on_renewal_and_a_new_one_gets_the_next() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    let first = lease(bind(&mut v4, &mut v6, v6_request(1, 1, None, ANY), 1_000));
+    assert_eq!(first.address, RANGE.start);
+    let again = lease(bind(&mut v4, &mut v6, v6_request(1, 1, None, ANY), 20_000));
+    assert_eq!(again.address, first.address);
+    assert_eq!(again.expires_at, 80_000);
+    let other_ia = lease(bind(&mut v4, &mut v6, v6_request(1, 2, None, ANY), 20_000));
+    assert_ne!(other_ia.address, first.address);
+    assert_eq!(v6.len(), 2);
+}
+
+#[test]
+fn the_pool_runs_out_and_expiry_frees_it() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    for n in 0..8 {
+        lease(bind(&mut v4, &mut v6, v6_request(n, 1, None, ANY), 1_000));
+    }
+    assert_eq!(
+        bind(&mut v4, &mut v6, v6_request(9, 1, None, ANY), 1_000),
+        Response::Rejected {
+            reason: Rejection::PoolExhausted
+        }
+    );
+    v4.apply(&Command::Expire { now: 61_000 });
+    apply_both(&mut v4, &mut v6, &Command::Expire { now: 61_000 });
+    assert!(v6.is_empty());
+    lease(bind(&mut v4, &mut v6, v6_request(9, 1, None, ANY), 61_000));
+}
+
+#[test]
+fn a_reservation_is_bound_exactly_and_refused_while_another_holds_it() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    let want = V6Want::Reserved(reserved_address());
+    let mut reserved = v6_request(1, 1, None, want);
+    reserved.reserved_name = Some("db".into());
+    let got = lease(bind(&mut v4, &mut v6, reserved.clone(), 1_000));
+    assert_eq!(
+        (got.address, got.name.as_deref()),
+        (reserved_address(), Some("db"))
+    );
+    // Another client asking for the reserved address (its own misconfigured
+    // reservation) is refused; the owner renews.
+    assert_eq!(
+        bind(&mut v4, &mut v6, v6_request(2, 1, None, want), 2_000),
+        Response::Rejected {
+            reason: Rejection::V6AddressUnavailable {
+                address: reserved_address()
+            }
+        }
+    );
+    assert_eq!(
+        lease(bind(&mut v4, &mut v6, reserved, 3_000)).address,
+        reserved_address()
+    );
+}
+
+#[test]
+fn a_client_moves_onto_a_reservation_made_after_its_dynamic_lease() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    let dynamic = lease(bind(&mut v4, &mut v6, v6_request(1, 1, None, ANY), 1_000));
+    let want = V6Want::Reserved(reserved_address());
+    let moved = lease(bind(&mut v4, &mut v6, v6_request(1, 1, None, want), 2_000));
+    assert_eq!(moved.address, reserved_address());
+    assert!(v6.lease_by_address(dynamic.address).is_none());
+}
+
+#[test]
+fn release_and_decline_need_the_owner_and_decline_quarantines() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    let got = lease(bind(&mut v4, &mut v6, v6_request(1, 1, None, ANY), 1_000));
+    let forged = Command::ReleaseV6 {
+        binding: binding(2, 1),
+        address: got.address,
+        now: 2_000,
+    };
+    assert_eq!(
+        apply_both(&mut v4, &mut v6, &forged),
+        Response::Rejected {
+            reason: Rejection::V6NoSuchLease {
+                address: got.address
+            }
+        }
+    );
+    let decline = Command::DeclineV6 {
+        binding: binding(1, 1),
+        address: got.address,
+        now: 2_000,
+        quarantine_secs: 30,
+    };
+    assert_eq!(apply_both(&mut v4, &mut v6, &decline), Response::Done);
+    assert!(v6.is_quarantined(got.address));
+    let next = lease(bind(&mut v4, &mut v6, v6_request(1, 1, None, ANY), 3_000));
+    assert_ne!(next.address, got.address);
+    apply_both(&mut v4, &mut v6, &Command::Expire { now: 32_001 });
+    assert!(!v6.is_quarantined(got.address));
+}
+
+#[test]
+fn the_v6_name_follows_the_macs_v4_lease_and_never_takes_another_macs() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    let bind4 = |n, name: &str| Command::Bind {
+        request: request(n, Some(name), None),
+        now: 1_000,
+        lease_time_secs: None,
+    };
+    assert!(matches!(
+        apply_both(&mut v4, &mut v6, &bind4(1, "web")),
+        Response::Lease { .. }
+    ));
+    // Same MAC: its v4 name wins over the FQDN it sends.
+    let same = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(1, 1, Some("other.lxd"), ANY),
+        1_000,
+    ));
+    assert_eq!(same.name.as_deref(), Some("web"));
+    assert_eq!(v6.address_of_name_at("web", 1_000), Some(same.address));
+    assert_eq!(v6.name_of_address_at(same.address, 1_000), Some("web"));
+    // Another MAC asking for the name by FQDN gets an address, no name.
+    let thief = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(2, 1, Some("web"), ANY),
+        1_000,
+    ));
+    assert_eq!(thief.name, None);
+    // A free FQDN label is granted.
+    let free = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(3, 1, Some("Cache.lxd"), ANY),
+        1_000,
+    ));
+    assert_eq!(free.name.as_deref(), Some("cache"));
+    // And then no other v6 client takes it.
+    let late = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(4, 1, Some("cache"), ANY),
+        1_000,
+    ));
+    assert_eq!(late.name, None);
+}
+
+#[test]
+fn forget_mac_drops_the_machines_v6_leases_too() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(1, 1, Some("a"), ANY),
+        1_000,
+    ));
+    let forget = Command::ForgetMac {
+        mac: mac(1),
+        now: 2_000,
+    };
+    apply_both(&mut v4, &mut v6, &forget);
+    assert!(v6.is_empty());
+    assert_eq!(v6.address_of_name_at("a", 2_000), None);
+}
+
+#[test]
+fn v6_commands_on_the_v4_table_are_refused() {
+    let mut v4 = table(HostnamePolicy::Suffix);
+    let command = Command::ReleaseV6 {
+        binding: binding(1, 1),
+        address: RANGE.start,
+        now: 0,
+    };
+    assert_eq!(
+        v4.apply(&command),
+        Response::Rejected {
+            reason: Rejection::NotAV6Command
+        }
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Bind {
+        client: u8,
+        iaid: u32,
+        fqdn: Option<u8>,
+        hint: Option<u8>,
+    },
+    BindReserved {
+        client: u8,
+    },
+    Bind4 {
+        client: u8,
+        name: u8,
+    },
+    Release {
+        client: u8,
+        iaid: u32,
+        offset: u8,
+    },
+    Decline {
+        client: u8,
+        iaid: u32,
+        offset: u8,
+    },
+    Expire,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..12, 0u32..2, proptest::option::of(0u8..4), proptest::option::of(0u8..10))
+            .prop_map(|(client, iaid, fqdn, hint)| Op::Bind { client, iaid, fqdn, hint }),
+        1 => (0u8..12).prop_map(|client| Op::BindReserved { client }),
+        2 => (0u8..12, 0u8..4).prop_map(|(client, name)| Op::Bind4 { client, name }),
+        1 => (0u8..12, 0u32..2, 0u8..8).prop_map(|(client, iaid, offset)| Op::Release { client, iaid, offset }),
+        1 => (0u8..12, 0u32..2, 0u8..8).prop_map(|(client, iaid, offset)| Op::Decline { client, iaid, offset }),
+        1 => Just(Op::Expire),
+    ]
+}
+
+/// Clients 0 and 1 share one reserved address (a misconfiguration the
+/// table must survive); others have none.
+fn reservation_of(client: u8) -> Option<Ipv6Addr> {
+    (client < 2).then(reserved_address)
+}
+
+fn run(ops: &[Op]) -> (LeaseTable, V6Leases, u64) {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    let mut now = 1_000;
+    let names = ["a", "b", "c", "d"];
+    for op in ops {
+        now += 7_000;
+        let offset = |o: u8| Ipv6Addr::from(u128::from(RANGE.start) + u128::from(o));
+        let command = match op.clone() {
+            Op::Bind {
+                client,
+                iaid,
+                fqdn,
+                hint,
+            } => {
+                let want = V6Want::Dynamic {
+                    hint: hint.map(offset),
+                };
+                let request = v6_request(client, iaid, fqdn.map(|n| names[n as usize]), want);
+                Command::BindV6 {
+                    request,
+                    range: RANGE,
+                    now,
+                    lease_time_secs: 60,
+                }
+            }
+            Op::BindReserved { client } => {
+                let want = reservation_of(client).map_or(ANY, V6Want::Reserved);
+                Command::BindV6 {
+                    request: v6_request(client, 0, None, want),
+                    range: RANGE,
+                    now,
+                    lease_time_secs: 60,
+                }
+            }
+            Op::Bind4 { client, name } => Command::Bind {
+                request: request(client, Some(names[name as usize]), None),
+                now,
+                lease_time_secs: None,
+            },
+            Op::Release {
+                client,
+                iaid,
+                offset: o,
+            } => Command::ReleaseV6 {
+                binding: binding(client, iaid),
+                address: offset(o),
+                now,
+            },
+            Op::Decline {
+                client,
+                iaid,
+                offset: o,
+            } => Command::DeclineV6 {
+                binding: binding(client, iaid),
+                address: offset(o),
+                now,
+                quarantine_secs: 20,
+            },
+            Op::Expire => Command::Expire { now },
+        };
+        let response = apply_both(&mut v4, &mut v6, &command);
+        if let (Command::BindV6 { request, .. }, Response::LeaseV6 { lease }) =
+            (&command, &response)
+        {
+            if let V6Want::Reserved(address) = request.want {
+                assert_eq!(lease.address, address, "reservation not honoured");
+            } else {
+                // A dynamic request keeps what the binding holds: its
+                // reservation, for the reserved clients 0 and 1.
+                let kept_reservation = lease.address == reserved_address()
+                    && (request.mac == Some(mac(0)) || request.mac == Some(mac(1)));
+                assert!(
+                    RANGE.contains(lease.address) || kept_reservation,
+                    "{} outside the range",
+                    lease.address
+                );
+            }
+        }
+    }
+    (v4, v6, now)
+}
+
+proptest! {
+    #[test]
+    fn no_address_twice_names_have_one_owner_and_snapshots_round_trip(ops in proptest::collection::vec(op(), 0..80)) {
+        let (v4, v6, now) = run(&ops);
+        let mut addresses = BTreeSet::new();
+        let mut bindings = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for lease in v6.leases() {
+            prop_assert!(addresses.insert(lease.address), "{} leased twice", lease.address);
+            prop_assert!(bindings.insert(lease.binding.clone()), "a binding holds two addresses");
+            prop_assert!(!v6.is_quarantined(lease.address));
+            prop_assert!(lease.expires_at > v6.last_now);
+            if let Some(name) = &lease.name {
+                prop_assert!(names.insert(name.clone()), "v6 name {name} twice");
+                // One name, one owner: when the v6 lease was granted (or
+                // last renewed) no other MAC held its name in v4. v4 does
+                // not yet look at v6 names, so another MAC may have taken it
+                // in v4 since: only after the v6 grant.
+                if let Some(address) = v4.address_of_name_at(name, now)
+                    && let Some(v4_lease) = v4.lease_by_address(address)
+                    && Some(v4_lease.mac) != lease.mac
+                {
+                    prop_assert!(v4_lease.granted_at > lease.granted_at, "v6 took {name} from another MAC's v4 lease");
+                }
+                prop_assert_eq!(v6.address_of_name_at(name, v6.last_now), Some(lease.address));
+            }
+        }
+        let bytes = serde_json::to_vec(&v6).unwrap();
+        let back: V6Leases = serde_json::from_slice(&bytes).unwrap();
+        prop_assert_eq!(back, v6);
+    }
+}
