@@ -28,6 +28,21 @@ use tokio_util::sync::CancellationToken;
 const ALL_DHCP_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 const SERVER_PORT: u16 = 547;
 
+/// Registers the stateful server's series at zero, so each family is in
+/// `/metrics` before the first packet of its kind (as every other server's).
+pub fn register_metrics() {
+    for reason in raftmasq_dhcpd::v6::V6DropReason::ALL {
+        metrics::counter!(names::DHCPV6_DROPPED, "reason" => reason.as_str()).increment(0);
+    }
+    for reason in raftmasq_dhcpd::v6::V6IgnoreReason::ALL {
+        metrics::counter!(names::DHCPV6_IGNORED, "reason" => reason.as_str()).increment(0);
+    }
+    for kind in ["advertise", "reply"] {
+        metrics::counter!(names::DHCPV6_REPLIES, "type" => kind).increment(0);
+    }
+    metrics::counter!(names::DHCPV6_COMMIT_FAILED).increment(0);
+}
+
 /// This node's v6 settings; `None` unless `[ipv6]` runs DHCPv6.
 pub fn server_config(config: &Config, bridge_mac: MacAddr) -> Option<V6ServerConfig> {
     let ipv6 = config

@@ -52,6 +52,7 @@ pub fn install_recorder() {
             raftmasq_dnsd::register_metrics();
             raftmasq_ra::register_metrics();
             raftmasq_dhcp6::register_metrics();
+            crate::dhcp6_stateful::register_metrics();
         }
         Err(error) => {
             tracing::warn!(%error, "metrics recorder not installed: /metrics will be empty")

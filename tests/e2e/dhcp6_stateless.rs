@@ -102,7 +102,7 @@ fn stateless_clients_get_dns_by_information_request_from_every_host_and_after_a_
         ipv6_extra: "mode = \"stateless\"".into(),
         ..TestbedOptions::default()
     };
-    let mut cluster = TestbedCluster::start_with(crate::binary(), "d6", 3, &options);
+    let mut cluster = TestbedCluster::start_with(crate::binary(), "d6s", 3, &options);
     cluster.wait_ready(Duration::from_secs(30));
     let work = tempfile::TempDir::new().expect("client dir");
     let mac = "02:42:ac:10:06:01";

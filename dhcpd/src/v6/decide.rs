@@ -104,6 +104,18 @@ pub enum V6IgnoreReason {
 }
 
 impl V6IgnoreReason {
+    pub const ALL: [V6IgnoreReason; 9] = [
+        V6IgnoreReason::NotInitialized,
+        V6IgnoreReason::Learner,
+        V6IgnoreReason::NotLeader,
+        V6IgnoreReason::Degraded,
+        V6IgnoreReason::MissingClientId,
+        V6IgnoreReason::BadServerId,
+        V6IgnoreReason::ForOtherServer,
+        V6IgnoreReason::Stateless,
+        V6IgnoreReason::NoIaNa,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             V6IgnoreReason::NotInitialized => "not_initialized",

@@ -19,6 +19,8 @@ pub enum V6DropReason {
 }
 
 impl V6DropReason {
+    pub const ALL: [V6DropReason; 2] = [V6DropReason::Malformed, V6DropReason::NotFromClient];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             V6DropReason::Malformed => "malformed",
