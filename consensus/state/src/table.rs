@@ -150,6 +150,14 @@ impl LeaseTable {
     /// Applies one committed command. Deterministic: the same log gives the same
     /// table and the same responses on every replica.
     pub fn apply(&mut self, command: &Command) -> Response {
+        // A lone table is the default network; other networks are
+        // dispatched by `OtherNetworks::apply` (crate::networks).
+        if let Command::InNetwork { network, command } = command
+            && network == crate::networks::DEFAULT_NETWORK
+            && !matches!(**command, Command::InNetwork { .. })
+        {
+            return self.apply(command);
+        }
         let result = match command {
             Command::Initialize { settings } => self.initialize(settings),
             _ if self.settings.is_none() => Err(Rejection::NotInitialized),
@@ -204,6 +212,9 @@ impl LeaseTable {
                 now,
                 based_on,
             } => self.change_settings(settings, *now, based_on.as_ref()),
+            Command::InNetwork { network, .. } => Err(Rejection::UnknownNetwork {
+                network: network.clone(),
+            }),
         };
         result.unwrap_or_else(|reason| Response::Rejected { reason })
     }
