@@ -79,6 +79,7 @@ fn stamp(command: &mut Command, leader_now: Millis) {
         | Command::ForgetMac { now, .. }
         | Command::ChangeSettings { now, .. }
         | Command::Expire { now } => *now = leader_now,
+        Command::InNetwork { command, .. } => stamp(command, leader_now),
         Command::Initialize { .. }
         | Command::Reserve { .. }
         | Command::Unreserve { .. }

@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
-use raftmasq_state::{LeaseTable, Response};
+use raftmasq_state::{LeaseTable, OtherNetworks, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -20,12 +20,50 @@ use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, T
 
 const CURRENT_SNAPSHOT: &[u8] = b"current";
 
-/// This node's copy of the replicated state.
+/// This node's copy of the replicated state. Field order is the snapshot
+/// format ([`snapshot_format`]); fields are added at the end with a version bump.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Replica {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// The `default` network's table: the one table of single-network releases.
     pub table: LeaseTable,
+    /// The tables of the other networks (raftmasq_state::networks). Since
+    /// snapshot format 2; absent from JSON snapshots of older releases.
+    #[serde(default)]
+    pub networks: OtherNetworks,
+}
+
+impl Replica {
+    /// The table of `network`, if the cluster has it.
+    pub fn network(&self, network: &str) -> Option<&LeaseTable> {
+        self.networks.get(&self.table, network)
+    }
+
+    /// Every network and its table, `default` first.
+    pub fn all_networks(&self) -> impl Iterator<Item = (&str, &LeaseTable)> {
+        self.networks.all(&self.table)
+    }
+}
+
+/// The replica as snapshot format 1 had it (one network), read from data
+/// directories and followers of single-network releases.
+#[derive(Deserialize)]
+struct ReplicaV1 {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    table: LeaseTable,
+}
+
+impl From<ReplicaV1> for Replica {
+    fn from(old: ReplicaV1) -> Self {
+        Replica {
+            last_applied: old.last_applied,
+            membership: old.membership,
+            table: old.table,
+            networks: OtherNetworks::default(),
+        }
+    }
 }
 
 /// Shared read access to the local replica, for DNS, DHCP and the admin API.
@@ -145,7 +183,7 @@ impl StateMachineStore {
 }
 
 fn decode_replica(data: &[u8], meta: &SnapshotMeta) -> Result<Replica, StorageError> {
-    snapshot_format::decode(data)
+    snapshot_format::decode_with_v1::<Replica, ReplicaV1>(data)
         .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
 }
 
@@ -209,7 +247,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 replica.last_applied = Some(entry.log_id);
                 let response = match entry.payload {
                     EntryPayload::Blank => Vec::new(),
-                    EntryPayload::Normal(proposal) => replica.table.apply_all(proposal.commands()),
+                    EntryPayload::Normal(proposal) => {
+                        let Replica {
+                            table, networks, ..
+                        } = &mut *replica;
+                        networks.apply_all(table, proposal.commands())
+                    }
                     EntryPayload::Membership(membership) => {
                         replica.membership = StoredMembership::new(Some(entry.log_id), membership);
                         Vec::new()
