@@ -169,6 +169,8 @@ async fn a_node_on_format_1_data_adds_a_network_and_writes_format_2() {
     )
     .expect("millis fit");
     config.clock = ClusterClock::with_test_offset(fixture_time_ms() + 1_000 - now_ms);
+    // The upgraded file names a second network: the leader adds it.
+    config.networks = vec![("lab".to_string(), lab_settings())];
     let node = ClusterNode::start(config, listener, Links::default())
         .await
         .expect("start on format-1 data");
@@ -178,13 +180,24 @@ async fn a_node_on_format_1_data_adds_a_network_and_writes_format_2() {
         .await
         .expect("leader");
 
-    let init = Command::for_network(
+    let mut applied = node.replica().subscribe();
+    tokio::time::timeout(support::WAIT, async {
+        while node.replica().read().network("lab").is_none() {
+            applied.changed().await.expect("node runs");
+        }
+    })
+    .await
+    .expect("the leader adds the configured network");
+    let again = Command::for_network(
         "lab",
         Command::Initialize {
             settings: lab_settings(),
         },
     );
-    assert_eq!(node.write(init).await.expect("add lab"), Response::Done);
+    assert!(matches!(
+        node.write(again).await.expect("write"),
+        Response::Rejected { .. }
+    ));
     let lab_web = granted(
         node.write(Command::for_network("lab", bind(1, "web")))
             .await
