@@ -335,3 +335,58 @@ fn start_network(
     tracing::info!(network = %network.name, interface = %interface, port = dhcp.port, server_id = %network.address, "dhcp server listening");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use raftmasq_config::Config;
+
+    use super::ServedNetwork;
+
+    const NETWORKS: &str = r#"
+[[dhcp.networks]]
+name = "lab"
+interface = "br-lab"
+address = "10.1.0.1"
+subnet = "10.1.0.0/24"
+range = "10.1.0.10-10.1.0.200"
+routers = ["10.1.0.254"]
+
+[[dhcp.networks]]
+name = "off"
+enabled = false
+interface = "br-off"
+address = "10.2.0.1"
+subnet = "10.2.0.0/24"
+range = "10.2.0.10-10.2.0.200"
+"#;
+
+    /// One listener per enabled network, each with its own bridge, server
+    /// identifier and routers; `[dhcp]` is `default` and comes first.
+    #[test]
+    fn every_enabled_network_gets_a_listener_of_its_own() {
+        let example = include_str!("../examples/lxd1.toml");
+        let single = Config::from_toml(example, "lxd1.toml").unwrap();
+        let served = ServedNetwork::all(&single);
+        assert_eq!(served.len(), 1);
+        assert_eq!(served[0].name, "default");
+        assert_eq!(served[0].interface, single.dhcp.interface);
+        assert_eq!(served[0].address, single.dhcp.address);
+
+        let text = format!("{example}\n{NETWORKS}");
+        let several = Config::from_toml(&text, "lxd1.toml").unwrap();
+        let served = ServedNetwork::all(&several);
+        let names: Vec<&str> = served.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["default", "lab"],
+            "the disabled network is not served"
+        );
+        let lab = &served[1];
+        assert_eq!(lab.interface, "br-lab");
+        assert_eq!(lab.address, Ipv4Addr::new(10, 1, 0, 1));
+        assert_eq!(lab.routers, [Ipv4Addr::new(10, 1, 0, 254)]);
+        assert_eq!(lab.dns_servers, Some(vec![Ipv4Addr::new(10, 1, 0, 1)]));
+    }
+}
