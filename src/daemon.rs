@@ -329,6 +329,8 @@ fn node_config(config: &Config, token: ClusterToken, link: ClusterLink) -> Clust
         link,
         config.cluster_settings(),
     );
+    // `default` is `settings`; the rest are seeded by the leader.
+    node.networks = config.network_settings().into_iter().skip(1).collect();
     node.peers = config
         .cluster
         .peers

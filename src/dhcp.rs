@@ -16,9 +16,57 @@ use raftmasq_consensus::{ClusterNode, MemberRole, NodeId};
 use raftmasq_dhcpd::io::DhcpSocket;
 use raftmasq_dhcpd::{BootFields, Cluster, DhcpServer, ReplyOptions, Role, ServerConfig};
 
-/// The Raft node as the DHCP server sees it.
+/// One DHCP listener's network: the bridge it listens on, the lease table
+/// it serves and what its replies say (`[dhcp]` is `default`, each
+/// `[[dhcp.networks]]` entry another). A request is served from the network
+/// of the interface it arrived on; a relayed request (giaddr) would be
+/// looked up by the network whose subnet holds giaddr, not built yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedNetwork {
+    pub name: String,
+    pub interface: String,
+    /// This host's address on the bridge: the server identifier there.
+    pub address: Ipv4Addr,
+    pub routers: Vec<Ipv4Addr>,
+    /// `None`: every member's bridge address (the default network only).
+    pub dns_servers: Option<Vec<Ipv4Addr>>,
+}
+
+impl ServedNetwork {
+    /// Every network this node serves DHCP on, `default` first.
+    pub fn all(config: &Config) -> Vec<ServedNetwork> {
+        let dhcp = &config.dhcp;
+        let mut all = vec![ServedNetwork {
+            name: raftmasq_consensus::state::DEFAULT_NETWORK.to_string(),
+            interface: dhcp.interface.clone(),
+            address: dhcp.address,
+            routers: vec![dhcp.router],
+            dns_servers: dhcp.dns_servers.clone(),
+        }];
+        all.extend(dhcp.networks.iter().filter(|n| n.enabled).map(|n| {
+            ServedNetwork {
+                name: n.name.clone(),
+                interface: n.interface.clone(),
+                address: n.address,
+                routers: n.routers.clone(),
+                // Members' addresses on this bridge are not replicated yet:
+                // this host answers DNS on its own.
+                dns_servers: Some(vec![n.address]),
+            }
+        }));
+        all
+    }
+}
+
+/// The table of a network the cluster has not initialised yet: empty, so
+/// the server answers nothing from it until the leader adds the network.
+static NO_NETWORK: std::sync::LazyLock<LeaseTable> = std::sync::LazyLock::new(LeaseTable::default);
+
+/// The Raft node as the DHCP server of one network sees it.
 pub struct NodeCluster {
     node: ClusterNode,
+    /// The network whose table this server reads and whose commands it writes.
+    network: String,
     options: ReplyOptions,
     server_id: Ipv4Addr,
     /// DNS servers from the file; `None`: every member's bridge address.
@@ -31,9 +79,11 @@ pub struct NodeCluster {
 }
 
 impl NodeCluster {
-    pub fn new(node: ClusterNode, config: &Config) -> Self {
+    /// The server of `network`; the rest of its answers (lease timing,
+    /// options, boot fields, hostname rules) come from `[dhcp]`.
+    pub fn for_network(node: ClusterNode, config: &Config, network: &ServedNetwork) -> Self {
         let options = ReplyOptions {
-            routers: vec![config.dhcp.router],
+            routers: network.routers.clone(),
             dns_servers: Vec::new(),
             lease_time_secs: None,
             offer_hold_ms: u64::try_from(config.dhcp.offer_hold.as_millis()).unwrap_or(u64::MAX),
@@ -52,8 +102,8 @@ impl NodeCluster {
         };
         let placeholder = Arc::new(ServerConfig {
             node_id: node.id(),
-            server_id: config.dhcp.address,
-            cluster_server_ids: vec![config.dhcp.address],
+            server_id: network.address,
+            cluster_server_ids: vec![network.address],
             options: options.clone(),
             members_complete: false,
             denied_hostnames: config.dhcp.denied_hostnames.clone(),
@@ -61,9 +111,10 @@ impl NodeCluster {
         });
         NodeCluster {
             node,
+            network: network.name.clone(),
             options,
-            server_id: config.dhcp.address,
-            dns_servers: config.dhcp.dns_servers.clone(),
+            server_id: network.address,
+            dns_servers: network.dns_servers.clone(),
             denied_hostnames: config.dhcp.denied_hostnames.clone(),
             unknown_renewals_max_percent: config.dhcp.unknown_renewals_max_percent,
             cached: Mutex::new((None, placeholder)),
@@ -75,10 +126,17 @@ impl NodeCluster {
         let list = dns_server_list(&self.node, self.dns_servers.as_deref());
         let mut options = self.options.clone();
         options.dns_servers = list.servers;
+        // Members' bridge addresses are the default network's; on another
+        // network only this host's own address is known.
+        let cluster_server_ids = if self.network == raftmasq_consensus::state::DEFAULT_NETWORK {
+            list.bridges.addresses
+        } else {
+            vec![self.server_id]
+        };
         let config = ServerConfig {
             node_id: self.node.id(),
             server_id: self.server_id,
-            cluster_server_ids: list.bridges.addresses,
+            cluster_server_ids,
             options,
             members_complete: list.complete,
             denied_hostnames: self.denied_hostnames.clone(),
@@ -186,7 +244,8 @@ pub async fn report_missing_dns_servers(node: ClusterNode, configured: Option<Ve
 
 impl Cluster for NodeCluster {
     fn read<R>(&self, read: impl FnOnce(&LeaseTable) -> R) -> R {
-        read(&self.node.replica().read().table)
+        let replica = self.node.replica().read();
+        read(replica.network(&self.network).unwrap_or(&NO_NETWORK))
     }
 
     fn role(&self) -> Role {
@@ -218,7 +277,9 @@ impl Cluster for NodeCluster {
     type CommitError = WriteError;
 
     async fn commit(&self, command: Command) -> Result<Response, WriteError> {
-        self.node.write(command).await
+        self.node
+            .write(Command::for_network(&self.network, command))
+            .await
     }
 
     fn now(&self) -> Millis {
@@ -226,31 +287,106 @@ impl Cluster for NodeCluster {
     }
 }
 
-/// Binds the bridge socket and starts serving. Its counters reach Prometheus
-/// through the `metrics` facade.
+/// Binds one socket per served network's bridge and starts serving each.
+/// Its counters reach Prometheus through the `metrics` facade.
 pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<()> {
     let dhcp = &config.dhcp;
-    let mut socket = DhcpSocket::bind_with(&dhcp.interface, dhcp.port, dhcp.unicast_replies)
-        .map_err(|e| {
-            let any = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, dhcp.port));
-            crate::port_holder::explain(e, any, crate::port_holder::Transport::Udp, &dhcp.interface)
-        })
-        .with_context(|| {
-        format!("cannot serve DHCP on dhcp.interface {:?} port {} (needs root or CAP_NET_BIND_SERVICE + CAP_NET_RAW)", dhcp.interface, dhcp.port)
-    })?;
-    socket.set_source_address(dhcp.address);
-    let socket = Arc::new(socket);
     tokio::spawn(report_missing_dns_servers(
         node.clone(),
         dhcp.dns_servers.clone(),
     ));
-    let server = DhcpServer::new(Arc::new(NodeCluster::new(node, config)), socket);
-    let interface = dhcp.interface.clone();
+    for network in ServedNetwork::all(config) {
+        start_network(node.clone(), config, &network)?;
+    }
+    Ok(())
+}
+
+fn start_network(
+    node: ClusterNode,
+    config: &Config,
+    network: &ServedNetwork,
+) -> anyhow::Result<()> {
+    let dhcp = &config.dhcp;
+    let interface = network.interface.clone();
+    let mut socket = DhcpSocket::bind_with(&interface, dhcp.port, dhcp.unicast_replies)
+        .map_err(|e| {
+            let any = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, dhcp.port));
+            crate::port_holder::explain(e, any, crate::port_holder::Transport::Udp, &interface)
+        })
+        .with_context(|| {
+            format!(
+                "cannot serve DHCP for network {} on interface {:?} port {} (needs root or CAP_NET_BIND_SERVICE + CAP_NET_RAW)",
+                network.name, interface, dhcp.port
+            )
+        })?;
+    socket.set_source_address(network.address);
+    let socket = Arc::new(socket);
+    let server = DhcpServer::new(
+        Arc::new(NodeCluster::for_network(node, config, network)),
+        socket,
+    );
+    let name = network.name.clone();
+    let task_interface = interface.clone();
     tokio::spawn(async move {
         if let Err(error) = server.run().await {
-            tracing::error!(%error, interface, "dhcp server stopped");
+            tracing::error!(%error, interface = task_interface, network = name, "dhcp server stopped");
         }
     });
-    tracing::info!(interface = %dhcp.interface, port = dhcp.port, server_id = %dhcp.address, "dhcp server listening");
+    tracing::info!(network = %network.name, interface = %interface, port = dhcp.port, server_id = %network.address, "dhcp server listening");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use raftmasq_config::Config;
+
+    use super::ServedNetwork;
+
+    const NETWORKS: &str = r#"
+[[dhcp.networks]]
+name = "lab"
+interface = "br-lab"
+address = "10.1.0.1"
+subnet = "10.1.0.0/24"
+range = "10.1.0.10-10.1.0.200"
+routers = ["10.1.0.254"]
+
+[[dhcp.networks]]
+name = "off"
+enabled = false
+interface = "br-off"
+address = "10.2.0.1"
+subnet = "10.2.0.0/24"
+range = "10.2.0.10-10.2.0.200"
+"#;
+
+    /// One listener per enabled network, each with its own bridge, server
+    /// identifier and routers; `[dhcp]` is `default` and comes first.
+    #[test]
+    fn every_enabled_network_gets_a_listener_of_its_own() {
+        let example = include_str!("../examples/lxd1.toml");
+        let single = Config::from_toml(example, "lxd1.toml").unwrap();
+        let served = ServedNetwork::all(&single);
+        assert_eq!(served.len(), 1);
+        assert_eq!(served[0].name, "default");
+        assert_eq!(served[0].interface, single.dhcp.interface);
+        assert_eq!(served[0].address, single.dhcp.address);
+
+        let text = format!("{example}\n{NETWORKS}");
+        let several = Config::from_toml(&text, "lxd1.toml").unwrap();
+        let served = ServedNetwork::all(&several);
+        let names: Vec<&str> = served.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["default", "lab"],
+            "the disabled network is not served"
+        );
+        let lab = &served[1];
+        assert_eq!(lab.interface, "br-lab");
+        assert_eq!(lab.address, Ipv4Addr::new(10, 1, 0, 1));
+        assert_eq!(lab.routers, [Ipv4Addr::new(10, 1, 0, 254)]);
+        assert_eq!(lab.dns_servers, Some(vec![Ipv4Addr::new(10, 1, 0, 1)]));
+    }
 }

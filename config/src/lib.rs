@@ -21,6 +21,7 @@ mod locate;
 mod model;
 mod names;
 mod net;
+mod networks;
 pub mod options;
 mod parse;
 mod raw;
@@ -44,6 +45,7 @@ pub use model::{
     TlsFiles, TsigAlgorithm, TsigKeyFile, TsigSecret, UnicastReplies,
 };
 pub use net::resolv_conf_nameservers;
+pub use networks::NetworkConfig;
 pub use options::{DhcpOptionValue, OptionType, OptionValue, StaticRoute};
 /// The replicated settings (they belong to the state machine: they are part of
 /// the Raft log and every snapshot); the file's values are mapped into them.

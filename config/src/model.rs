@@ -181,6 +181,8 @@ pub struct DhcpConfig {
     /// Operator options, validated and ready to encode, in file order
     /// (`[dhcp.options]` first, then `[[dhcp.option]]`).
     pub options: Vec<DhcpOptionValue>,
+    /// `[[dhcp.networks]]`: the networks beside this one, which is `default`.
+    pub networks: Vec<crate::NetworkConfig>,
 }
 
 /// The BOOTP boot fields (`[dhcp.options]` `next_server`, `server_name`,
@@ -337,6 +339,19 @@ impl Config {
             decline_quarantine_secs: self.dhcp.decline_quarantine.as_secs(),
             client_identity: self.dhcp.client_identity,
         }
+    }
+
+    /// Every network's replicated settings, `default` (`[dhcp]`) first.
+    pub fn network_settings(&self) -> Vec<(String, ClusterSettings)> {
+        let default = self.cluster_settings();
+        let mut all = vec![(raftmasq_state::DEFAULT_NETWORK.to_string(), default.clone())];
+        all.extend(
+            self.dhcp
+                .networks
+                .iter()
+                .map(|n| (n.name.clone(), n.cluster_settings(&default))),
+        );
+        all
     }
 
     /// This node's entry in `cluster.peers` (validation guarantees it exists).

@@ -230,6 +230,9 @@ pub(crate) struct RawDhcp {
     pub options: RawNamedOptions,
     #[serde(default)]
     pub option: Vec<RawOption>,
+    /// `[[dhcp.networks]]`: networks beside this one (`default`).
+    #[serde(default)]
+    pub networks: Vec<crate::networks::RawNetwork>,
 }
 
 /// `[dhcp.options]`: the options operators set most, by name.

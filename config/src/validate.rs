@@ -85,6 +85,7 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
             format!("\"{}\" DHCPv6 hands out DNS servers, but dns.enabled is false and ipv6.dns_servers is not set: set ipv6.dns_servers, enable DNS, or use \"slaac\"", v6.mode.as_str()),
         );
     }
+    crate::networks::check_domains(&dhcp.config.networks, &dns.domain, problems);
     let log = LogConfig {
         level: check(problems, "log.level", log_level(&raw.log.level)).unwrap_or_default(),
         format: raw.log.format,
@@ -524,6 +525,14 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
     }
     let options = options::validate(&raw.options, &raw.option, subnet, problems);
     let boot = options::boot(&raw.options, problems);
+    let networks = crate::networks::validate(
+        &raw.networks,
+        &crate::networks::DefaultNetwork {
+            interface: &raw.interface,
+            subnet,
+        },
+        problems,
+    );
 
     let placeholder = Ipv4Addr::UNSPECIFIED;
     Dhcp {
@@ -550,6 +559,7 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
             rapid_commit: raw.rapid_commit,
             boot,
             options,
+            networks,
         },
         address,
         subnet,
@@ -706,7 +716,7 @@ pub(crate) fn range_problems(
 }
 
 /// Linux interface names: 1–15 bytes (IFNAMSIZ - 1), no `/` or whitespace.
-fn interface(name: &str) -> Result<(), String> {
+pub(crate) fn interface(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 15 {
         return Err(format!(
             "`{name}` is not an interface name: use 1 to 15 characters"

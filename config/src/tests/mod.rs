@@ -1,6 +1,7 @@
 //! Tests of the whole path: text → `Config` or an error naming file, key, reason.
 
 mod examples;
+mod networks;
 mod rules;
 
 use std::io::Write;

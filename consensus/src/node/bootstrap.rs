@@ -174,11 +174,13 @@ fn join_targets(node: &ClusterNode) -> Vec<(NodeId, String)> {
 }
 
 /// The first leader of a new cluster writes the shared settings as the first
-/// command; later leaders find them already there.
+/// command; later leaders find them already there. Then each configured
+/// network the cluster lacks is initialised the same way.
 async fn seed_settings(node: ClusterNode) {
     let mut metrics = node.raft().metrics();
     loop {
         if node.replica().read().table.is_initialized() {
+            seed_networks(&node, &mut metrics).await;
             return;
         }
         let is_leader = metrics.borrow().state == ServerState::Leader;
@@ -189,6 +191,7 @@ async fn seed_settings(node: ClusterNode) {
             match node.write(command).await {
                 Ok(Response::Done) => {
                     tracing::info!(node_id = node.id(), "cluster settings written");
+                    seed_networks(&node, &mut metrics).await;
                     return;
                 }
                 Ok(other) => {
@@ -197,11 +200,64 @@ async fn seed_settings(node: ClusterNode) {
                         ?other,
                         "cluster settings already present"
                     );
+                    seed_networks(&node, &mut metrics).await;
                     return;
                 }
                 Err(error) => {
                     tracing::warn!(node_id = node.id(), %error, "could not write the cluster settings yet")
                 }
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Initialises every configured network (`ClusterNodeConfig::networks`) the
+/// replica does not have yet, once this node leads; a refusal (an overlapping
+/// subnet or shared domain the file check missed, e.g. files that differ
+/// between hosts) is logged and that network left out.
+async fn seed_networks(
+    node: &ClusterNode,
+    metrics: &mut tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, Member>>,
+) {
+    let mut pending: Vec<(String, raftmasq_state::ClusterSettings)> =
+        node.config().networks.clone();
+    // Bounded: one attempt per network per leadership change, at most 100 rounds.
+    for _ in 0..100 {
+        pending.retain(|(name, _)| node.replica().read().network(name).is_none());
+        if pending.is_empty() {
+            return;
+        }
+        if metrics.borrow().state == ServerState::Leader {
+            let mut retry = Vec::new();
+            for (name, settings) in pending {
+                let command = Command::for_network(
+                    &name,
+                    Command::Initialize {
+                        settings: settings.clone(),
+                    },
+                );
+                match node.write(command).await {
+                    Ok(Response::Done) => {
+                        tracing::info!(node_id = node.id(), network = %name, "network added to the cluster");
+                    }
+                    Ok(Response::Rejected { reason }) => {
+                        tracing::warn!(node_id = node.id(), network = %name, %reason, "network refused by the cluster");
+                    }
+                    Ok(other) => {
+                        tracing::info!(node_id = node.id(), network = %name, ?other, "network already present");
+                    }
+                    Err(error) => {
+                        tracing::warn!(node_id = node.id(), network = %name, %error, "could not add the network yet");
+                        retry.push((name, settings));
+                    }
+                }
+            }
+            pending = retry;
+            if pending.is_empty() {
+                return;
             }
         }
         if metrics.changed().await.is_err() {

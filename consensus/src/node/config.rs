@@ -33,8 +33,13 @@ pub struct ClusterNodeConfig {
     /// known from the first second, before any member has registered.
     pub peer_bridges: BTreeMap<NodeId, Ipv4Addr>,
     pub token: ClusterToken,
-    /// Settings every member must share.
+    /// Settings every member must share: the `default` network's.
     pub settings: ClusterSettings,
+    /// The other networks (`[[dhcp.networks]]`), by name: a leader
+    /// initialises each that the cluster does not have yet, so a network
+    /// added to the file of a running cluster appears at the next leader
+    /// term or start. Empty: the cluster serves `default` only.
+    pub networks: Vec<(String, ClusterSettings)>,
     /// Minimum election timeout; openraft picks each timeout in [t, 2t).
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
@@ -82,6 +87,7 @@ impl ClusterNodeConfig {
             member,
             token,
             settings,
+            networks: Vec::new(),
             election_timeout: Duration::from_millis(400),
             heartbeat_interval: Duration::from_millis(100),
             snapshot_every: 5_000,

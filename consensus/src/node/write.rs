@@ -82,6 +82,7 @@ fn stamp(command: &mut Command, leader_now: Millis) {
         | Command::ReleaseV6 { now, .. }
         | Command::DeclineV6 { now, .. }
         | Command::Expire { now } => *now = leader_now,
+        Command::InNetwork { command, .. } => stamp(command, leader_now),
         Command::Initialize { .. }
         | Command::Reserve { .. }
         | Command::Unreserve { .. }

@@ -23,8 +23,13 @@ use serde::de::DeserializeOwned;
 
 /// Starts every binary snapshot. Never `{`, so legacy JSON is told apart.
 pub const MAGIC: [u8; 4] = *b"RMQS";
-/// The format after [`MAGIC`]: 1 = postcard.
-pub const VERSION: u8 = 1;
+/// The format after [`MAGIC`]: postcard of the current types. 1: the replica
+/// of single-network releases (`{last_applied, membership, table}`); 2: the
+/// replica gained a trailing `networks` (the tables of the networks other
+/// than `default`). The sled slot's envelope `{meta, data}` is alike in both.
+pub const VERSION: u8 = 2;
+/// The oldest binary version this release still reads.
+pub const OLDEST_VERSION: u8 = 1;
 
 /// Why snapshot bytes could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -48,19 +53,35 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, FormatError> {
     postcard::to_extend(value, bytes).map_err(FormatError::Binary)
 }
 
-/// Reads bytes in the current format, or the legacy JSON of older releases.
+/// Reads bytes in the current format, format 1 of a type whose layout has not
+/// changed since (the envelope), or the legacy JSON of older releases.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
+    decode_with_v1::<T, T>(bytes)
+}
+
+/// Like [`decode`] for a type whose format-1 layout was `V1`, converted on read.
+pub fn decode_with_v1<T, V1>(bytes: &[u8]) -> Result<T, FormatError>
+where
+    T: DeserializeOwned,
+    V1: DeserializeOwned + Into<T>,
+{
     match bytes.strip_prefix(&MAGIC) {
-        Some([VERSION, body @ ..]) => match postcard::take_from_bytes(body)? {
-            (value, []) => Ok(value),
-            // A value that ends early is a damaged or foreign snapshot.
-            _ => Err(FormatError::Binary(postcard::Error::DeserializeBadEncoding)),
-        },
+        Some([VERSION, body @ ..]) => whole(body),
+        Some([OLDEST_VERSION, body @ ..]) => whole::<V1>(body).map(Into::into),
         Some([version, ..]) => Err(FormatError::UnknownVersion(*version)),
         Some([]) => Err(FormatError::Binary(
             postcard::Error::DeserializeUnexpectedEnd,
         )),
         None => Ok(serde_json::from_slice(bytes)?),
+    }
+}
+
+/// The value in `body`, which must hold nothing after it.
+fn whole<T: DeserializeOwned>(body: &[u8]) -> Result<T, FormatError> {
+    match postcard::take_from_bytes(body)? {
+        (value, []) => Ok(value),
+        // A value that ends early is a damaged or foreign snapshot.
+        _ => Err(FormatError::Binary(postcard::Error::DeserializeBadEncoding)),
     }
 }
 
@@ -146,5 +167,45 @@ mod tests {
         let with: LeaseTable = decode(&encode(&table).unwrap()).unwrap();
         assert_eq!(with.name_of_mac(named), Some("c1"));
         assert_eq!(with, table);
+    }
+
+    /// A type whose format-1 layout was shorter is read from version-1
+    /// bytes through its old layout; version-2 bytes need the new one.
+    #[test]
+    fn version_1_bytes_are_read_through_the_old_layout() {
+        #[derive(serde::Deserialize, Serialize, Debug, PartialEq)]
+        struct Old {
+            a: u64,
+        }
+        #[derive(serde::Deserialize, Serialize, Debug, PartialEq)]
+        struct New {
+            a: u64,
+            more: Vec<String>,
+        }
+        impl From<Old> for New {
+            fn from(old: Old) -> Self {
+                New {
+                    a: old.a,
+                    more: Vec::new(),
+                }
+            }
+        }
+        let mut v1 = MAGIC.to_vec();
+        v1.push(OLDEST_VERSION);
+        v1.extend(postcard::to_stdvec(&Old { a: 7 }).unwrap());
+        assert_eq!(
+            decode_with_v1::<New, Old>(&v1).unwrap(),
+            New { a: 7, more: vec![] }
+        );
+        // Read without the old layout, the short body is refused, not misread.
+        assert!(decode::<New>(&v1).is_err());
+        let new = New {
+            a: 7,
+            more: vec!["lab".into()],
+        };
+        assert_eq!(
+            decode_with_v1::<New, Old>(&encode(&new).unwrap()).unwrap(),
+            new
+        );
     }
 }

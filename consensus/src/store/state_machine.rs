@@ -12,7 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use raftmasq_state::v6::{self, V6Leases};
-use raftmasq_state::{LeaseTable, Response};
+use raftmasq_state::{Command, LeaseTable, OtherNetworks, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -21,37 +21,77 @@ use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, T
 
 const CURRENT_SNAPSHOT: &[u8] = b"current";
 
-/// This node's copy of the replicated state.
-///
-/// Snapshot form: the fields in this order. `v6` was appended last; a
-/// snapshot written before it (three fields, no v6 table) is read by
-/// [`decode_replica`] as [`ReplicaBeforeV6`] with an empty v6 table.
+/// This node's copy of the replicated state. Field order is the snapshot
+/// format ([`snapshot_format`]); fields are added at the end with a version
+/// bump (format 2 added `networks` and `v6`; format 1 is read as
+/// [`ReplicaV1`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Replica {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// The `default` network's table: the one table of single-network releases.
     pub table: LeaseTable,
-    /// The DHCPv6 leases, beside the v4 table (raftmasq_state::v6).
+    /// The tables of the other networks (raftmasq_state::networks). Since
+    /// snapshot format 2; absent from JSON snapshots of older releases.
+    #[serde(default)]
+    pub networks: OtherNetworks,
+    /// The DHCPv6 leases, beside the v4 tables (raftmasq_state::v6). Since
+    /// snapshot format 2.
     #[serde(default)]
     pub v6: V6Leases,
 }
 
 impl Replica {
-    /// Applies the commands of one committed entry to the v4 and v6 tables.
-    pub fn apply_commands(&mut self, commands: &[raftmasq_state::Command]) -> Vec<Response> {
-        v6::apply_all_both(&mut self.table, &mut self.v6, commands)
+    /// The table of `network`, if the cluster has it.
+    pub fn network(&self, network: &str) -> Option<&LeaseTable> {
+        self.networks.get(&self.table, network)
+    }
+
+    /// Applies the commands of one committed entry: v6 commands to the v6
+    /// table, the others to the network they name (expiry and forgetting a
+    /// MAC reach the v6 table too).
+    pub fn apply_commands(&mut self, commands: &[Command]) -> Vec<Response> {
+        let Replica {
+            table,
+            networks,
+            v6,
+            ..
+        } = self;
+        commands
+            .iter()
+            .map(|command| {
+                v6::apply_with(table, v6, command, |table, command| {
+                    networks.apply(table, command)
+                })
+            })
+            .collect()
+    }
+
+    /// Every network and its table, `default` first.
+    pub fn all_networks(&self) -> impl Iterator<Item = (&str, &LeaseTable)> {
+        self.networks.all(&self.table)
     }
 }
 
-/// The replica as snapshots held it before the v6 table: postcard has no
-/// optional trailing fields (a missing one ends the input early), so such a
-/// snapshot is decoded in this form and given an empty v6 table. JSON
-/// snapshots need no such help (`#[serde(default)]`).
+/// The replica as snapshot format 1 had it (one network), read from data
+/// directories and followers of single-network releases.
 #[derive(Deserialize)]
-struct ReplicaBeforeV6 {
+struct ReplicaV1 {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     table: LeaseTable,
+}
+
+impl From<ReplicaV1> for Replica {
+    fn from(old: ReplicaV1) -> Self {
+        Replica {
+            last_applied: old.last_applied,
+            membership: old.membership,
+            table: old.table,
+            networks: OtherNetworks::default(),
+            v6: V6Leases::default(),
+        }
+    }
 }
 
 /// Shared read access to the local replica, for DNS, DHCP and the admin API.
@@ -171,21 +211,8 @@ impl StateMachineStore {
 }
 
 fn decode_replica(data: &[u8], meta: &SnapshotMeta) -> Result<Replica, StorageError> {
-    let current = snapshot_format::decode::<Replica>(data);
-    let error = match current {
-        Ok(replica) => return Ok(replica),
-        Err(error) => error,
-    };
-    match snapshot_format::decode::<ReplicaBeforeV6>(data) {
-        Ok(old) => Ok(Replica {
-            last_applied: old.last_applied,
-            membership: old.membership,
-            table: old.table,
-            v6: V6Leases::default(),
-        }),
-        // The error of the current form says more about a damaged snapshot.
-        Err(_) => Err(StorageIOError::read_snapshot(Some(meta.signature()), &error).into()),
-    }
+    snapshot_format::decode_with_v1::<Replica, ReplicaV1>(data)
+        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
 }
 
 /// Builds snapshots by encoding the replica under its read lock. An earlier
@@ -427,12 +454,14 @@ mod tests {
             table: &'a LeaseTable,
         }
         let (stored, mut replica) = release_0_1_replica();
-        let old = snapshot_format::encode(&Before {
+        // As format 1 wrote it: the three fields under version byte 1.
+        let mut old = snapshot_format::encode(&Before {
             last_applied: replica.last_applied,
             membership: &replica.membership,
             table: &replica.table,
         })
         .unwrap();
+        old[snapshot_format::MAGIC.len()] = snapshot_format::OLDEST_VERSION;
         let loaded = decode_replica(&old, &stored.meta).unwrap();
         assert_eq!(loaded.table, replica.table);
         assert!(loaded.v6.is_empty());

@@ -159,6 +159,15 @@ pub enum Command {
         now: Millis,
         quarantine_secs: u64,
     },
+    /// `command` for the network named `network` (crate::networks). A
+    /// command outside this wrapper is for the `default` network, as every
+    /// entry written before networks existed was; so commands for `default`
+    /// are written without it, and a log that names no other network reads
+    /// the same to a release without networks.
+    InNetwork {
+        network: String,
+        command: Box<Command>,
+    },
 }
 
 impl Command {
@@ -182,6 +191,7 @@ impl Command {
             Command::BindV6 { .. } => "bind_v6",
             Command::ReleaseV6 { .. } => "release_v6",
             Command::DeclineV6 { .. } => "decline_v6",
+            Command::InNetwork { command, .. } => command.kind(),
         }
     }
 }
@@ -277,6 +287,30 @@ pub enum Rejection {
     V6AddressUnavailable { address: Ipv6Addr },
     #[error("no lease for this client on {address}")]
     V6NoSuchLease { address: Ipv6Addr },
+    /// A command for a network the cluster has not initialised.
+    #[error("no network named {network} in this cluster")]
+    UnknownNetwork { network: String },
+    #[error("invalid network name {network:?}: {reason}")]
+    InvalidNetwork { network: String, reason: String },
+    /// A new network's subnet overlaps another network's: an address would
+    /// belong to both.
+    #[error("network {network}'s subnet {subnet} overlaps network {other}'s subnet {other_subnet}")]
+    NetworksOverlap {
+        network: String,
+        subnet: ipnet::Ipv4Net,
+        other: String,
+        other_subnet: ipnet::Ipv4Net,
+    },
+    /// A new network's domain is another network's: a name would have two
+    /// owners (crate::networks).
+    #[error(
+        "network {network}'s domain {domain} is already network {other}'s; each network needs its own domain"
+    )]
+    DomainShared {
+        network: String,
+        domain: String,
+        other: String,
+    },
 }
 
 /// How many blocking leases a [`Rejection::RangeStrandsLeases`] lists.
@@ -306,7 +340,32 @@ impl Command {
     /// Whether this command is kept only for old logs and must not be
     /// proposed again (see [`Command::Allocate`]).
     pub fn is_retired(&self) -> bool {
-        matches!(self, Command::Allocate { .. })
+        match self {
+            Command::Allocate { .. } => true,
+            Command::InNetwork { command, .. } => command.is_retired(),
+            _ => false,
+        }
+    }
+
+    /// Wraps `command` for `network`; a command for the default network is
+    /// returned as it is (see [`Command::InNetwork`]).
+    pub fn for_network(network: &str, command: Command) -> Command {
+        if network == crate::networks::DEFAULT_NETWORK {
+            command
+        } else {
+            Command::InNetwork {
+                network: network.to_string(),
+                command: Box::new(command),
+            }
+        }
+    }
+
+    /// The network this command is for.
+    pub fn network(&self) -> &str {
+        match self {
+            Command::InNetwork { network, .. } => network,
+            _ => crate::networks::DEFAULT_NETWORK,
+        }
     }
 }
 
@@ -363,6 +422,7 @@ impl fmt::Display for Command {
             ),
             Command::ReleaseV6 { address, .. } => write!(f, "release v6 {address}"),
             Command::DeclineV6 { address, .. } => write!(f, "decline v6 {address}"),
+            Command::InNetwork { network, command } => write!(f, "{command} in network {network}"),
         }
     }
 }

@@ -150,6 +150,14 @@ impl LeaseTable {
     /// Applies one committed command. Deterministic: the same log gives the same
     /// table and the same responses on every replica.
     pub fn apply(&mut self, command: &Command) -> Response {
+        // A lone table is the default network; other networks are
+        // dispatched by `OtherNetworks::apply` (crate::networks).
+        if let Command::InNetwork { network, command } = command
+            && network == crate::networks::DEFAULT_NETWORK
+            && !matches!(**command, Command::InNetwork { .. })
+        {
+            return self.apply(command);
+        }
         let result = match command {
             Command::Initialize { settings } => self.initialize(settings),
             _ if self.settings.is_none() => Err(Rejection::NotInitialized),
@@ -207,6 +215,9 @@ impl LeaseTable {
             Command::BindV6 { .. } | Command::ReleaseV6 { .. } | Command::DeclineV6 { .. } => {
                 Err(Rejection::NotAV6Command)
             }
+            Command::InNetwork { network, .. } => Err(Rejection::UnknownNetwork {
+                network: network.clone(),
+            }),
         };
         result.unwrap_or_else(|reason| Response::Rejected { reason })
     }

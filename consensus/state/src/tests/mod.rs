@@ -6,6 +6,7 @@
 mod batch;
 mod fill;
 mod invariants;
+mod networks;
 mod prop;
 mod unit;
 

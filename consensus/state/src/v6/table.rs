@@ -93,6 +93,18 @@ impl TryFrom<V6Data> for V6Leases {
 /// concern both (`Expire`, `ForgetMac`) to both. The store calls this for
 /// every entry, so v4 and v6 apply in one log order.
 pub fn apply_both(v4: &mut LeaseTable, v6: &mut V6Leases, command: &Command) -> Response {
+    apply_with(v4, v6, command, |v4, command| v4.apply(command))
+}
+
+/// [`apply_both`] with the v4 side given: `apply_v4` applies a non-v6
+/// command to the v4 state whose `default` table is `v4` (one table, or
+/// every network of a cluster with several).
+pub fn apply_with(
+    v4: &mut LeaseTable,
+    v6: &mut V6Leases,
+    command: &Command,
+    apply_v4: impl FnOnce(&mut LeaseTable, &Command) -> Response,
+) -> Response {
     match command {
         Command::BindV6 { .. } | Command::ReleaseV6 { .. } | Command::DeclineV6 { .. } => {
             if !v4.is_initialized() {
@@ -104,14 +116,14 @@ pub fn apply_both(v4: &mut LeaseTable, v6: &mut V6Leases, command: &Command) -> 
         }
         Command::Expire { now } => {
             v6.advance(*now);
-            v4.apply(command)
+            apply_v4(v4, command)
         }
         Command::ForgetMac { mac, now } => {
             v6.advance(*now);
             v6.forget_mac(*mac);
-            v4.apply(command)
+            apply_v4(v4, command)
         }
-        _ => v4.apply(command),
+        _ => apply_v4(v4, command),
     }
 }
 

@@ -1,0 +1,263 @@
+//! `[[dhcp.networks]]`: the networks a cluster serves beside the one of
+//! `[dhcp]` (which is network `default`, so a file without the list means
+//! what it always meant). Each has its own bridge, subnet, pool, routers and
+//! domain; lease time, hostname policy, quarantine and client identity come
+//! from `[dhcp]`. The cluster refuses overlapping subnets and shared domains
+//! at run time too (raftmasq_state::networks); the file is checked first so
+//! the operator hears of it with the file, key and reason.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use raftmasq_state::{AddressRange, ClusterSettings, DEFAULT_NETWORK, is_valid_network_name};
+use serde::Deserialize;
+
+use crate::error::Problems;
+use crate::net;
+
+/// One `[[dhcp.networks]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNetwork {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub interface: String,
+    pub address: String,
+    pub subnet: String,
+    pub range: String,
+    pub routers: Option<Vec<String>>,
+    pub domain: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A network beside `default`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// 1-63 lowercase letters, digits or hyphens; never `default`.
+    pub name: String,
+    /// When false this node serves no DHCP on the network.
+    pub enabled: bool,
+    /// The bridge the network's clients are on; one listener each.
+    pub interface: String,
+    /// This host's address on that bridge; the server identifier there.
+    pub address: Ipv4Addr,
+    pub subnet: Ipv4Net,
+    pub range: AddressRange,
+    /// Option 3, in order; `[address]` when not written.
+    pub routers: Vec<Ipv4Addr>,
+    /// `None`: `NAME.DNS_DOMAIN` ([`NetworkConfig::domain_under`]).
+    pub domain: Option<String>,
+}
+
+impl NetworkConfig {
+    /// The network's DNS domain given the cluster's `dns.domain`.
+    pub fn domain_under(&self, dns_domain: &str) -> String {
+        match &self.domain {
+            Some(domain) => domain.clone(),
+            None => format!("{}.{dns_domain}", self.name),
+        }
+    }
+
+    /// The network's replicated settings: its own subnet, range and domain,
+    /// the rest from `[dhcp]`'s (`default`).
+    pub fn cluster_settings(&self, default: &ClusterSettings) -> ClusterSettings {
+        ClusterSettings {
+            subnet: self.subnet,
+            range: self.range,
+            domain: self.domain_under(&default.domain),
+            ..default.clone()
+        }
+    }
+}
+
+/// What the default network (`[dhcp]`) holds, for the cross-network checks.
+pub(crate) struct DefaultNetwork<'a> {
+    pub interface: &'a str,
+    pub subnet: Option<Ipv4Net>,
+}
+
+/// Validates `[[dhcp.networks]]`; every problem under `dhcp.networks[i].KEY`.
+pub(crate) fn validate(
+    raw: &[RawNetwork],
+    default: &DefaultNetwork<'_>,
+    problems: &mut Problems<'_>,
+) -> Vec<NetworkConfig> {
+    let mut networks = Vec::with_capacity(raw.len());
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut interfaces: BTreeMap<&str, String> = BTreeMap::new();
+    interfaces.insert(default.interface, "dhcp.interface (network default)".into());
+    let mut subnets: Vec<(Ipv4Net, String)> = default
+        .subnet
+        .map(|s| (s, "dhcp.subnet (network default)".to_string()))
+        .into_iter()
+        .collect();
+    for (index, entry) in raw.iter().enumerate() {
+        let key = |field: &str| format!("dhcp.networks[{index}].{field}");
+        if entry.name == DEFAULT_NETWORK {
+            problems.add(
+                &key("name"),
+                "`default` is the network of [dhcp] itself; give this one another name",
+            );
+        } else if !is_valid_network_name(&entry.name) {
+            problems.add(
+                &key("name"),
+                format!(
+                    "`{}` is not a network name: use 1 to 63 lowercase letters, digits or hyphens, not starting or ending with a hyphen",
+                    entry.name
+                ),
+            );
+        } else if let Some(first) = names.insert(&entry.name, index) {
+            problems.add(
+                &key("name"),
+                format!(
+                    "network `{}` is already defined by dhcp.networks[{first}]",
+                    entry.name
+                ),
+            );
+        }
+        if let Err(reason) = crate::validate::interface(&entry.interface) {
+            problems.add(&key("interface"), reason);
+        } else if let Some(first) = interfaces.insert(&entry.interface, key("interface")) {
+            problems.add(
+                &key("interface"),
+                format!(
+                    "interface {} is already {first}'s; each network needs its own bridge",
+                    entry.interface
+                ),
+            );
+        }
+        let address = check(problems, &key("address"), net::ipv4(&entry.address));
+        let subnet = check(problems, &key("subnet"), net::subnet(&entry.subnet));
+        let range = check(problems, &key("range"), net::range(&entry.range));
+        let routers: Vec<Ipv4Addr> = match &entry.routers {
+            Some(list) if list.is_empty() => {
+                problems.add(
+                    &key("routers"),
+                    "the list is empty; omit the key to hand out this host's address",
+                );
+                Vec::new()
+            }
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, text)| {
+                    check(
+                        problems,
+                        &format!("dhcp.networks[{index}].routers[{i}]"),
+                        net::ipv4(text),
+                    )
+                })
+                .collect(),
+            None => address.into_iter().collect(),
+        };
+        if let Some(domain) = &entry.domain
+            && let Err(reason) = raftmasq_state::normalize_dns_name(domain)
+        {
+            problems.add(
+                &key("domain"),
+                format!("`{domain}` is not a domain: {reason}"),
+            );
+        }
+        if let Some(subnet) = subnet {
+            let mut host = |field: &str, what: &str, address: Ipv4Addr| {
+                if !subnet.contains(&address) {
+                    problems.add(
+                        field,
+                        format!("{what} {address} is outside this network's subnet {subnet}"),
+                    );
+                } else if address == subnet.network() || address == subnet.broadcast() {
+                    problems.add(
+                        field,
+                        format!("{what} {address} is the network or broadcast address of {subnet}"),
+                    );
+                }
+            };
+            if let Some(address) = address {
+                host(&key("address"), "address", address);
+            }
+            if entry.routers.is_some() {
+                for (i, router) in routers.iter().enumerate() {
+                    host(
+                        &format!("dhcp.networks[{index}].routers[{i}]"),
+                        "router",
+                        *router,
+                    );
+                }
+            }
+            if let Some(range) = range {
+                let mut taken = crate::validate::edge_addresses(subnet);
+                taken
+                    .extend(address.map(|a| (a, "this host's address on the network".to_string())));
+                for problem in crate::validate::range_problems(range, subnet, &taken) {
+                    problems.add(&key("range"), problem.replace("dhcp.subnet", "subnet"));
+                }
+            }
+            for (other, whose) in &subnets {
+                if other.contains(&subnet.network()) || subnet.contains(&other.network()) {
+                    problems.add(
+                        &key("subnet"),
+                        format!(
+                            "subnet {subnet} overlaps {other} of {whose}; an address must belong to one network"
+                        ),
+                    );
+                }
+            }
+            subnets.push((subnet, key("subnet")));
+        }
+        let placeholder = Ipv4Addr::UNSPECIFIED;
+        networks.push(NetworkConfig {
+            name: entry.name.clone(),
+            enabled: entry.enabled,
+            interface: entry.interface.clone(),
+            address: address.unwrap_or(placeholder),
+            subnet: subnet.unwrap_or_default(),
+            range: range.unwrap_or(AddressRange {
+                start: placeholder,
+                end: placeholder,
+            }),
+            routers,
+            domain: entry
+                .domain
+                .as_ref()
+                .map(|d| raftmasq_state::normalize_dns_name(d).unwrap_or_else(|_| d.clone())),
+        });
+    }
+    networks
+}
+
+/// No two networks share a domain (one name, one owner), checked once
+/// `dns.domain`, the default network's domain, is known.
+pub(crate) fn check_domains(
+    networks: &[NetworkConfig],
+    dns_domain: &str,
+    problems: &mut Problems<'_>,
+) {
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    owners.insert(
+        dns_domain.to_ascii_lowercase(),
+        "dns.domain (network default)".into(),
+    );
+    for (index, network) in networks.iter().enumerate() {
+        let domain = network.domain_under(dns_domain).to_ascii_lowercase();
+        let key = format!("dhcp.networks[{index}].domain");
+        if let Some(owner) = owners.get(&domain) {
+            problems.add(
+                &key,
+                format!(
+                    "domain {domain} is already {owner}'s; each network needs its own domain (a name has one owner)"
+                ),
+            );
+        } else {
+            owners.insert(domain, key);
+        }
+    }
+}
+
+fn check<T>(problems: &mut Problems<'_>, key: &str, result: Result<T, String>) -> Option<T> {
+    result.map_err(|reason| problems.add(key, reason)).ok()
+}

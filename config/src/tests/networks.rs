@@ -1,0 +1,162 @@
+//! `[[dhcp.networks]]`: more networks beside `[dhcp]`'s, which is `default`.
+
+use std::net::Ipv4Addr;
+
+use super::{BASE, parse, rejects};
+
+const LAB: &str = r#"
+[[dhcp.networks]]
+name = "lab"
+interface = "br-lab"
+address = "10.1.0.1"
+subnet = "10.1.0.0/24"
+range = "10.1.0.10-10.1.0.200"
+"#;
+
+/// `BASE` with `networks` appended (`[[dhcp.networks]]` tables may follow any table).
+fn with_networks(networks: &str) -> String {
+    format!("{BASE}{networks}")
+}
+
+#[test]
+fn a_file_without_networks_is_one_network_named_default() {
+    let config = parse(BASE).unwrap();
+    assert!(config.dhcp.networks.is_empty());
+    let all = config.network_settings();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].0, "default");
+    assert_eq!(all[0].1, config.cluster_settings());
+}
+
+#[test]
+fn a_second_network_gets_its_own_subnet_range_and_domain() {
+    let config = parse(&with_networks(LAB)).unwrap();
+    let lab = &config.dhcp.networks[0];
+    assert_eq!(lab.name, "lab");
+    assert!(lab.enabled);
+    assert_eq!(lab.interface, "br-lab");
+    assert_eq!(
+        lab.routers,
+        [Ipv4Addr::new(10, 1, 0, 1)],
+        "router defaults to address"
+    );
+    let all = config.network_settings();
+    assert_eq!(all.len(), 2);
+    let (name, settings) = &all[1];
+    assert_eq!(name, "lab");
+    assert_eq!(settings.subnet, "10.1.0.0/24".parse().unwrap());
+    assert_eq!(settings.range.start, Ipv4Addr::new(10, 1, 0, 10));
+    assert_eq!(settings.domain, format!("lab.{}", config.dns.domain));
+    assert_eq!(settings.lease_time_secs, all[0].1.lease_time_secs);
+}
+
+#[test]
+fn routers_and_domain_may_be_written() {
+    let text = with_networks(&format!(
+        "{LAB}routers = [\"10.1.0.254\", \"10.1.0.253\"]\ndomain = \"Lab.Example\"\nenabled = false\n"
+    ));
+    let config = parse(&text).unwrap();
+    let lab = &config.dhcp.networks[0];
+    assert_eq!(
+        lab.routers,
+        [Ipv4Addr::new(10, 1, 0, 254), Ipv4Addr::new(10, 1, 0, 253)]
+    );
+    assert_eq!(lab.domain.as_deref(), Some("lab.example"));
+    assert!(!lab.enabled);
+}
+
+#[test]
+fn overlapping_subnets_are_refused() {
+    let overlapping = LAB.replace("10.1.0.", "172.16.9.");
+    rejects(
+        &with_networks(&overlapping),
+        "dhcp.networks[0].subnet",
+        "overlaps 172.16.0.0/16 of dhcp.subnet (network default)",
+    );
+    let twice = format!(
+        "{LAB}{}",
+        LAB.replace("\"lab\"", "\"lab2\"")
+            .replace("br-lab", "br-lab2")
+            .replace("10.1.0.0/24", "10.1.0.0/16")
+            .replace("10.1.0.1\"", "10.1.1.1\"")
+    );
+    rejects(
+        &with_networks(&twice),
+        "dhcp.networks[1].subnet",
+        "overlaps 10.1.0.0/24 of dhcp.networks[0].subnet",
+    );
+}
+
+#[test]
+fn a_range_or_address_outside_the_subnet_is_refused() {
+    rejects(
+        &with_networks(&LAB.replace("10.1.0.10-10.1.0.200", "10.1.0.10-10.1.1.5")),
+        "dhcp.networks[0].range",
+        "is not inside subnet 10.1.0.0/24",
+    );
+    rejects(
+        &with_networks(&LAB.replace("10.1.0.10-10.1.0.200", "10.1.0.1-10.1.0.9")),
+        "dhcp.networks[0].range",
+        "contains 10.1.0.1, this host's address on the network",
+    );
+    rejects(
+        &with_networks(&LAB.replace("address = \"10.1.0.1\"", "address = \"10.2.0.1\"")),
+        "dhcp.networks[0].address",
+        "outside this network's subnet",
+    );
+    rejects(
+        &with_networks(&format!("{LAB}routers = [\"10.9.0.1\"]\n")),
+        "dhcp.networks[0].routers[0]",
+        "outside this network's subnet",
+    );
+}
+
+#[test]
+fn duplicate_names_interfaces_and_domains_are_refused() {
+    let second = LAB
+        .replace("10.1.0.", "10.2.0.")
+        .replace("br-lab", "br-lab2");
+    rejects(
+        &with_networks(&format!("{LAB}{second}")),
+        "dhcp.networks[1].name",
+        "network `lab` is already defined by dhcp.networks[0]",
+    );
+    let same_bridge = LAB
+        .replace("10.1.0.", "10.2.0.")
+        .replace("\"lab\"", "\"lab2\"");
+    rejects(
+        &with_networks(&format!("{LAB}{same_bridge}")),
+        "dhcp.networks[1].interface",
+        "interface br-lab is already dhcp.networks[0].interface's",
+    );
+    rejects(
+        &with_networks(&LAB.replace("br-lab", "lxdbr0")),
+        "dhcp.networks[0].interface",
+        "already dhcp.interface (network default)'s",
+    );
+    let config = parse(BASE).unwrap();
+    rejects(
+        &with_networks(&format!("{LAB}domain = \"{}\"\n", config.dns.domain)),
+        "dhcp.networks[0].domain",
+        "each network needs its own domain",
+    );
+}
+
+#[test]
+fn bad_names_and_default_are_refused() {
+    rejects(
+        &with_networks(&LAB.replace("\"lab\"", "\"default\"")),
+        "dhcp.networks[0].name",
+        "`default` is the network of [dhcp] itself",
+    );
+    rejects(
+        &with_networks(&LAB.replace("\"lab\"", "\"Lab_1\"")),
+        "dhcp.networks[0].name",
+        "is not a network name",
+    );
+    rejects(
+        &with_networks(&format!("{LAB}routers = []\n")),
+        "dhcp.networks[0].routers",
+        "the list is empty",
+    );
+}
