@@ -61,8 +61,11 @@ fn the_deb_installs_keeps_a_changed_config_and_purges_cleanly() {
         .arg("--fast")
         .env("PROFILE", "dev")
         .current_dir(repo));
-    let deb = fs::read_dir(repo.join("target/debian"))
-        .expect("target/debian")
+    // cargo-deb writes under the target directory, wherever it is.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo.join("target"), std::path::PathBuf::from);
+    let deb = fs::read_dir(target.join("debian"))
+        .expect("the target directory's debian/")
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .find(|path| path.extension().is_some_and(|e| e == "deb"))
