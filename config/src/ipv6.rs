@@ -1,6 +1,6 @@
-//! `[ipv6]`: IPv6 on the bridge. This round: router advertisements (SLAAC)
-//! and DNS names for the addresses clients form from them. DHCPv6 will add
-//! modes here, not a new section.
+//! `[ipv6]`: IPv6 on the bridge: router advertisements (SLAAC), DHCPv6
+//! (`mode`: stateless or stateful, with `range`, `lease_time` and
+//! reservations) and DNS names for the addresses clients get.
 //!
 //! Off by default, so files without the section mean what they meant.
 

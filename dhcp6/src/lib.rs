@@ -1,4 +1,5 @@
-//! DHCPv6 on the bridge (RFC 8415). This round: the stateless service
+//! Stateless DHCPv6 on the bridge (RFC 8415; the stateful server is
+//! `raftmasq_dhcpd::v6`). The stateless service
 //! (§6.1, §18.3.6): clients that formed their addresses by SLAAC ask for the
 //! DNS servers and the search domain with an Information-request, and every
 //! host answers from its configuration. No state, so no Raft: like router
