@@ -83,14 +83,6 @@ pub fn server_config(config: &Config, bridge_mac: MacAddr) -> Option<V6ServerCon
     })
 }
 
-fn bridge_mac(interface: &str) -> anyhow::Result<MacAddr> {
-    let path = format!("/sys/class/net/{interface}/address");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    text.trim()
-        .parse()
-        .with_context(|| format!("{path} holds no Ethernet MAC"))
-}
-
 fn interface_index(interface: &str) -> anyhow::Result<u32> {
     let path = format!("/sys/class/net/{interface}/ifindex");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
@@ -119,7 +111,11 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let interface = config.dhcp.interface.clone();
-    let mac = bridge_mac(&interface)?;
+    // The same source as the stateless server's identifier and the RA's
+    // link-layer option (sysfs).
+    let mac = raftmasq_ra::interface_mac(&interface)
+        .map(MacAddr)
+        .with_context(|| format!("cannot read the MAC of dhcp.interface {interface:?} for the DHCPv6 server identifier"))?;
     let Some(v6) = server_config(config, mac) else {
         return Ok(());
     };
