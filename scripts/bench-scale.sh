@@ -6,7 +6,7 @@
 #
 #   cargo build --release -p raftmasq --bin raftmasq
 #   scripts/bench-scale.sh             # both parts; as root
-#   scripts/bench-scale.sh members     # or: leases
+#   scripts/bench-scale.sh members     # or: leases, networks
 #
 # Part "members": clusters of 3, 10, 25 and 50 members ($MEMBERS; 3 voters
 # at 3 members, else $VOTERS, the rest learners), each fresh:
@@ -28,9 +28,15 @@
 # on disk, each member's resident memory, then a follower stopped (SIGTERM)
 # and started again: the seconds until its /readyz is 200 and its DNS answers
 # the newest lease's name, and its resident memory afterwards.
+# Part "networks": the same as "leases" with the table spread over
+# $NETWORKS networks (`default`, a /16, and $NETWORKS - 1 `[[dhcp.networks]]`
+# entries, each a /16 of 10.K.0.0 with its own domain); lease n is written
+# to network n mod $NETWORKS (an `in_network` command for all but
+# `default`), so each size holds size / $NETWORKS leases per network. 250,000
+# leases need $NETWORKS >= 4 (a /16 pool holds 65,279).
 #
 # Environment: RAFTMASQ (binary), MEMBERS, VOTERS (5), WRITES (20000),
-# WRITERS (64), SAMPLES (200), LEASES, SNAPSHOT_EVERY (100),
+# WRITERS (64), SAMPLES (200), LEASES, NETWORKS (4), SNAPSHOT_EVERY (100),
 # BENCH_CLUSTER_LINK=plaintext (cluster link without TLS), BENCH_CLUSTER_EXTRA
 # (lines for every [cluster] section, e.g. 'heartbeat_interval = "250ms"'), BENCH_KEEP=1 keeps
 # the work directory.
@@ -70,6 +76,7 @@ WRITES=${WRITES:-20000}
 WRITERS=${WRITERS:-64}
 SAMPLES=${SAMPLES:-200}
 LEASES=${LEASES:-"10000 50000 100000 250000"}
+NETWORKS=${NETWORKS:-4}
 SNAPSHOT_EVERY=${SNAPSHOT_EVERY:-100}
 LINK=${BENCH_CLUSTER_LINK:-tls}
 CLUSTER_EXTRA=${BENCH_CLUSTER_EXTRA:-}
@@ -114,9 +121,11 @@ printf 'bench-scale-admin-token-0123456789abcd\n' >"$WORK/admin.token"
 chmod 600 "$WORK/cluster.token" "$WORK/admin.token"
 TOKEN=$(cat "$WORK/admin.token")
 
-# write_configs DIR N VOTERS SUBNET RANGE: node files for a fresh cluster.
+# write_configs DIR N VOTERS SUBNET RANGE [NETWORKS]: node files for a fresh
+# cluster; NETWORKS (1) counts `default`, the others are net1, net2, ... on
+# 10.K.0.0/16 (no bridge: DHCP is off, the tables are filled by the API).
 write_configs() {
-    local dir=$1 n=$2 voters=$3 subnet=$4 range=$5 i peers="" role tls
+    local dir=$1 n=$2 voters=$3 subnet=$4 range=$5 networks=${6:-1} i k peers="" role tls
     mkdir -p "$dir"
     if [ "$LINK" = tls ]; then
         "$RAFTMASQ" cert init-ca --dir "$dir/tls" >/dev/null
@@ -183,6 +192,18 @@ admin_connections = 1024
 [log]
 level = "warn,raftmasq_consensus::store=info"
 EOF
+        for k in $(seq 1 $((networks - 1))); do
+            cat >>"$dir/node$i.toml" <<EOF
+
+[[dhcp.networks]]
+name = "net$k"
+enabled = false
+interface = "rmqbn$k"
+address = "10.$k.0.$i"
+subnet = "10.$k.0.0/16"
+range = "10.$k.1.0-10.$k.255.254"
+EOF
+        done
     done
 }
 
@@ -211,10 +232,12 @@ stop_all() {
 admins() { local i; for i in $(seq "$1"); do printf '%s:7381 ' "$(addr "$i")"; done; }
 dnses() { local i; for i in $(seq "$1"); do printf '%s:53 ' "$(addr "$i")"; done; }
 
-# bind_file FILE FROM TO PREFIX ADMIN: a curl config of Binds [FROM, TO) of
-# new clients named PREFIX<n>, the pool choosing the address.
+# bind_file FILE FROM TO PREFIX ADMIN [NETWORKS]: a curl config of Binds
+# [FROM, TO) of new clients named PREFIX<n>, the pool choosing the address;
+# with NETWORKS > 1, client n's Bind is for network n mod NETWORKS (0 is
+# `default`, K is net<K>: an in_network command around the Bind).
 bind_file() {
-    awk -v from="$2" -v to="$3" -v prefix="$4" -v admin="$5" -v token="$TOKEN" \
+    awk -v from="$2" -v to="$3" -v prefix="$4" -v admin="$5" -v networks="${6:-1}" -v token="$TOKEN" \
         -v now="$(date +%s%3N)" 'BEGIN {
         for (n = from; n < to; n++) {
             if (n > from) print "next"
@@ -222,12 +245,16 @@ bind_file() {
             print "header = \"content-type: application/json\""
             printf "header = \"authorization: Bearer %s\"\n", token
             print "output = \"/dev/null\""
-            printf "data = \"{\\\"op\\\":\\\"bind\\\",\\\"request\\\":{"
+            k = n % networks
+            printf "data = \""
+            if (k > 0) printf "{\\\"op\\\":\\\"in_network\\\",\\\"network\\\":\\\"net%d\\\",\\\"command\\\":", k
+            printf "{\\\"op\\\":\\\"bind\\\",\\\"request\\\":{"
             printf "\\\"client_id\\\":[1,2,0,0,%d,%d,%d],", int(n / 65536), int(n / 256) % 256, n % 256
             printf "\\\"mac\\\":[2,0,0,%d,%d,%d],", int(n / 65536), int(n / 256) % 256, n % 256
             printf "\\\"hostname\\\":\\\"%s%d\\\",", prefix, n
             printf "\\\"requested_address\\\":null,"
-            printf "\\\"seen_by\\\":1},\\\"now\\\":%s,\\\"lease_time_secs\\\":null}\"\n", now
+            printf "\\\"seen_by\\\":1},\\\"now\\\":%s,\\\"lease_time_secs\\\":null}", now
+            printf "%s\"\n", (k > 0 ? "}" : "")
         }
     }' >"$1"
 }
@@ -325,22 +352,42 @@ snapshot_now() {
     return 0
 }
 
+# newest_in_default SIZE K: the highest n < SIZE whose lease is in `default`
+# (n mod K = 0), for the name a restarted member must answer.
+newest_in_default() { echo $(((($1 - 1) / $2) * $2)); }
+
+# leases_case [NETWORKS]: one network on a /14 (1, the default), or NETWORKS
+# /16 networks sharing the table.
 leases_case() {
-    local dir="$WORK/leases" n=3 i leader leader_admin follower have=0 size t0 serving started \
-        du_line rss_line
-    write_configs "$dir" "$n" 3 172.16.0.0/14 172.16.1.0-172.19.255.254
+    local networks=${1:-1} dir n=3 i leader leader_admin follower have=0 size t0 serving started \
+        du_line rss_line newest in_default
+    if [ "$networks" -eq 1 ]; then
+        dir="$WORK/leases"
+        write_configs "$dir" "$n" 3 172.16.0.0/14 172.16.1.0-172.19.255.254
+    else
+        dir="$WORK/networks$networks"
+        write_configs "$dir" "$n" 3 172.16.0.0/16 172.16.1.0-172.16.255.254 "$networks"
+    fi
     for i in $(seq "$n"); do start_node "$dir" "$i"; done
     # shellcheck disable=SC2046
     leader=$($PROBE ready --timeout 60 --admin $(admins "$n")) || die "lease cluster not ready"
     leader_admin="$(addr "$leader"):7381"
     follower=$(((leader % 3) + 1))
-    echo "## leases: 3 voters, subnet 172.16.0.0/14, pool 172.16.1.0-172.19.255.254, snapshot_every $SNAPSHOT_EVERY; leader=$leader; load $(load)"
+    if [ "$networks" -eq 1 ]; then
+        echo "## leases: 3 voters, subnet 172.16.0.0/14, pool 172.16.1.0-172.19.255.254, snapshot_every $SNAPSHOT_EVERY; leader=$leader; load $(load)"
+    else
+        echo "## leases over $networks networks: 3 voters, default 172.16.0.0/16 and net1..net$((networks - 1)) on 10.K.0.0/16, lease n in network n mod $networks, snapshot_every $SNAPSHOT_EVERY; leader=$leader; load $(load)"
+    fi
     for size in $LEASES; do
-        bind_file "$dir/fill.curl" "$have" "$size" l "$leader_admin"
+        bind_file "$dir/fill.curl" "$have" "$size" l "$leader_admin" "$networks"
         burst "$dir/fill.curl"
         echo "fill $have -> $size: $((size - have)) Binds in $BURST_SECONDS s = $(awk -v n=$((size - have)) -v s="$BURST_SECONDS" 'BEGIN {printf "%.0f", n / s}')/s; load $(load)"
         have=$size
-        [ "$(bound "$leader_admin")" = "$size" ] || die "the leader does not hold $size leases"
+        # `default`'s count (status shows it); every other write answered 200,
+        # which a refused Bind does not.
+        in_default=$(((size + networks - 1) / networks))
+        [ "$(bound "$leader_admin")" = "$in_default" ] ||
+            die "the leader does not hold $in_default leases in default at size $size"
         # shellcheck disable=SC2046
         $PROBE caught-up --timeout 300 --leader "$leader_admin" --admin $(admins "$n") >/dev/null ||
             die "members did not catch up at $size"
@@ -357,11 +404,12 @@ leases_case() {
         stop_node "$follower"
         started=$(date +%s.%N)
         start_node "$dir" "$follower"
+        newest=$(newest_in_default "$size" "$networks")
         serving=$($PROBE serving --timeout 300 --since "$started" --admin "$(addr "$follower"):7381" \
-            --dns "$(addr "$follower"):53" --name "l$((size - 1)).lxd") ||
+            --dns "$(addr "$follower"):53" --name "l$newest.lxd") ||
             die "node $follower not serving after restart at $size"
         sleep 5
-        echo "size $size: node $follower restarted: DNS answers l$((size - 1)).lxd after $(cut -d' ' -f1 <<<"$serving") s (/readyz 200 after $(cut -d' ' -f2 <<<"$serving") s); rss 5 s later $(mib "$(rss_kib "${PID_OF[$follower]}")") MiB; load $(load)"
+        echo "size $size: node $follower restarted: DNS answers l$newest.lxd after $(cut -d' ' -f1 <<<"$serving") s (/readyz 200 after $(cut -d' ' -f2 <<<"$serving") s); rss 5 s later $(mib "$(rss_kib "${PID_OF[$follower]}")") MiB; load $(load)"
     done
     stop_all
 }
@@ -377,8 +425,9 @@ for part in $PARTS; do
             members_case "$n" "$v"
         done
         ;;
-    leases) leases_case ;;
-    *) die "unknown part $part (members, leases)" ;;
+    leases) leases_case 1 ;;
+    networks) leases_case "$NETWORKS" ;;
+    *) die "unknown part $part (members, leases, networks)" ;;
     esac
 done
 echo "# done $(date -u +%FT%TZ); load $(load)"
