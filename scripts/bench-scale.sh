@@ -5,7 +5,7 @@
 # :53; DHCP off, the cluster link in TLS as in production).
 #
 #   cargo build --release -p raftmasq --bin raftmasq
-#   scripts/bench-scale.sh             # both parts; as root
+#   scripts/bench-scale.sh             # members and leases; as root
 #   scripts/bench-scale.sh members     # or: leases, networks
 #
 # Part "members": clusters of 3, 10, 25 and 50 members ($MEMBERS; 3 voters
@@ -68,7 +68,7 @@ if [ -z "${BENCH_SCALE_NS:-}" ]; then
     exit "$status"
 fi
 
-PARTS=${1:-"members leases"}
+PARTS=${*:-"members leases"}
 RAFTMASQ=${RAFTMASQ:-target/release/raftmasq}
 MEMBERS=${MEMBERS:-"3 10 25 50"}
 VOTERS=${VOTERS:-5}
