@@ -8,6 +8,7 @@ mod daemon;
 mod demo;
 mod demo_relay;
 mod dhcp;
+mod dhcp_relay;
 mod dhcp6;
 mod dhcp6_stateful;
 mod dns;
