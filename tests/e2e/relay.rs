@@ -5,7 +5,8 @@
 //! `dhcrelay` on host 4 relays its containers' broadcasts to all three
 //! hosts' underlay addresses; a real udhcpc there must get a lease from that
 //! network's pool, named by the leader, and renew it by unicast straight to
-//! its server identifier over the routed path. Then `kill -9` of the leader:
+//! its server identifier over the routed path (with the relay stopped, so
+//! that only that path can renew it). Then `kill -9` of the leader:
 //! a second client behind the relay still gets a lease, from the new leader,
 //! and not the first client's address (the new leader's replica holds it).
 //!
@@ -117,12 +118,14 @@ fn routed_host_behind_dhcrelay_gets_leases_and_keeps_getting_them_after_the_lead
         )
     });
     let first_address = assert_relayed_lease(&lease, leader);
-    assert!(routed.relay_running(), "{}", routed.relay_log());
     eprintln!("dhcp relay: rl1 bound {first_address} from node {leader} through dhcrelay");
 
     // RENEWING: udhcpc unicasts to its server identifier, the leader's
     // underlay address, over the routed path (giaddr zero: the relay
-    // listener places it by ciaddr).
+    // listener places it by ciaddr). The relay is stopped meanwhile, so a
+    // REBINDING broadcast could not be what renews it.
+    assert!(routed.relay_running(), "{}", routed.relay_log());
+    routed.stop_relay();
     first
         .netns
         .ip(["route", "add", "default", "via", routed_host::GATEWAY])
@@ -132,6 +135,7 @@ fn routed_host_behind_dhcrelay_gets_leases_and_keeps_getting_them_after_the_lead
         .unwrap_or_else(|e| panic!("{e}\nclient: {}\n{}", client.log(), cluster.logs()));
     assert_eq!(renewed.address, Some(first_address), "{renewed:?}");
     assert_eq!(renewed.server_id, Some(underlay(leader)), "{renewed:?}");
+    routed.start_relay(&servers, work.path()).expect("dhcrelay again");
 
     // kill -9 of the leader; a second client behind the relay is served by
     // the new leader.

@@ -148,6 +148,13 @@ impl RoutedHost {
         Ok(())
     }
 
+    /// Stops the relay (SIGKILL): only routed unicast reaches the cluster.
+    pub fn stop_relay(&mut self) {
+        if let Some(mut relay) = self.relay.take() {
+            relay.kill();
+        }
+    }
+
     /// Whether the relay still runs.
     pub fn relay_running(&mut self) -> bool {
         self.relay.as_mut().is_some_and(NsProcess::is_running)
