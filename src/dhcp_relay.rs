@@ -176,7 +176,11 @@ pub fn start(node: ClusterNode, config: &Config, served: &[ServedNetwork]) -> an
 
 /// Every network's subnet by name, `default` included.
 fn network_subnets(config: &Config) -> BTreeMap<String, Ipv4Net> {
-    config.network_settings().into_iter().map(|(name, settings)| (name, settings.subnet)).collect()
+    config
+        .network_settings()
+        .into_iter()
+        .map(|(name, settings)| (name, settings.subnet))
+        .collect()
 }
 
 /// Reads datagrams until the socket fails for good; each goes to its

@@ -20,8 +20,8 @@ use tracing::{info, warn};
 use crate::context::{Arrival, Context, ServerConfig};
 use crate::decode::{ClientRequest, MessageKind};
 use crate::offers::OfferBook;
-use crate::relay;
 use crate::options::Naming;
+use crate::relay;
 use crate::reply::{self, BuildError, NakReason, Network, Reply, ReplyKind, ReplySpec};
 use crate::unknown_renewals;
 

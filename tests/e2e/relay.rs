@@ -57,7 +57,10 @@ routers = ["{gateway}"]
 #[track_caller]
 fn assert_relayed_lease(lease: &Lease, leader: u8) -> Ipv4Addr {
     let address = lease.address.expect("an address");
-    assert!(in_pool(address), "{address} is not from rack4's pool: {lease:?}");
+    assert!(
+        in_pool(address),
+        "{address} is not from rack4's pool: {lease:?}"
+    );
     assert_eq!(lease.server_id, Some(underlay(leader)), "{lease:?}");
     assert_eq!(
         lease.routers,
@@ -93,7 +96,10 @@ fn routed_host_behind_dhcrelay_gets_leases_and_keeps_getting_them_after_the_lead
     // The routed host is on no bridge of the cluster: no overlay, only the
     // underlay and its own bridge.
     let links = routed.netns.ip(["-o", "link", "show"]).expect("links");
-    assert!(!links.contains("vx0") && !links.contains("lxdbr0"), "{links}");
+    assert!(
+        !links.contains("vx0") && !links.contains("lxdbr0"),
+        "{links}"
+    );
 
     let servers: Vec<String> = (1..=HOSTS).map(|i| underlay(i).to_string()).collect();
     let mut routed = routed;
@@ -135,7 +141,9 @@ fn routed_host_behind_dhcrelay_gets_leases_and_keeps_getting_them_after_the_lead
         .unwrap_or_else(|e| panic!("{e}\nclient: {}\n{}", client.log(), cluster.logs()));
     assert_eq!(renewed.address, Some(first_address), "{renewed:?}");
     assert_eq!(renewed.server_id, Some(underlay(leader)), "{renewed:?}");
-    routed.start_relay(&servers, work.path()).expect("dhcrelay again");
+    routed
+        .start_relay(&servers, work.path())
+        .expect("dhcrelay again");
 
     // kill -9 of the leader; a second client behind the relay is served by
     // the new leader.

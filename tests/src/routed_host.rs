@@ -21,7 +21,7 @@
 use std::io;
 use std::path::Path;
 
-use crate::netns::{CONTAINER_INTERFACE, Container, NsProcess, Netns, Testbed, UNDERLAY_INTERFACE};
+use crate::netns::{CONTAINER_INTERFACE, Container, Netns, NsProcess, Testbed, UNDERLAY_INTERFACE};
 
 /// The routed host's bridge.
 pub const BRIDGE: &str = "rbr0";
@@ -56,7 +56,9 @@ impl RoutedHost {
             "netns",
             testbed.underlay().name(),
         ])?;
-        testbed.underlay().ip(["link", "set", &peer, "master", "ubr0"])?;
+        testbed
+            .underlay()
+            .ip(["link", "set", &peer, "master", "ubr0"])?;
         testbed.underlay().ip(["link", "set", &peer, "up"])?;
         netns.ip([
             "addr",
@@ -71,13 +73,8 @@ impl RoutedHost {
         netns.ip(["link", "set", BRIDGE, "up"])?;
         netns.exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
         for host in testbed.hosts() {
-            host.netns.ip([
-                "route",
-                "add",
-                SUBNET,
-                "via",
-                &underlay_address(index),
-            ])?;
+            host.netns
+                .ip(["route", "add", SUBNET, "via", &underlay_address(index)])?;
         }
         Ok(RoutedHost {
             relay: None,
@@ -111,7 +108,8 @@ impl RoutedHost {
         netns.ip(["link", "set", CONTAINER_INTERFACE, "address", mac])?;
         netns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])?;
         netns.ip(["link", "set", CONTAINER_INTERFACE, "up"])?;
-        self.netns.ip(["link", "set", &host_port, "master", BRIDGE])?;
+        self.netns
+            .ip(["link", "set", &host_port, "master", BRIDGE])?;
         self.netns.ip(["link", "set", &host_port, "up"])?;
         Ok(Container {
             name: name.to_string(),
@@ -162,7 +160,10 @@ impl RoutedHost {
 
     /// The relay's output so far.
     pub fn relay_log(&self) -> String {
-        self.relay.as_ref().map(NsProcess::log_text).unwrap_or_default()
+        self.relay
+            .as_ref()
+            .map(NsProcess::log_text)
+            .unwrap_or_default()
     }
 }
 

@@ -91,11 +91,10 @@ fn sub_options_of_the_wrong_length_are_ignored() {
 fn the_override_replaces_the_server_id_and_joins_ours() {
     let server = Arc::new(server_config());
     let override_address = Ipv4Addr::new(172, 31, 0, 1);
-    let relayed = request(
-        PacketBuilder::new(1, MAC)
-            .giaddr(override_address)
-            .option(82, &with_sub(sub_option::SERVER_ID_OVERRIDE, override_address)),
-    );
+    let relayed = request(PacketBuilder::new(1, MAC).giaddr(override_address).option(
+        82,
+        &with_sub(sub_option::SERVER_ID_OVERRIDE, override_address),
+    ));
     let seen = server_for(&relayed, &server);
     assert_eq!(seen.server_id, override_address);
     assert!(seen.is_ours(override_address));
