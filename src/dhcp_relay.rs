@@ -278,3 +278,149 @@ pub fn member_addresses(node: &ClusterNode, own: Ipv4Addr) -> Vec<Ipv4Addr> {
     }
     addresses
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
+    use dhcproto::{Encodable, Encoder};
+
+    use super::*;
+
+    fn packet(giaddr: Ipv4Addr, ciaddr: Ipv4Addr, kind: MessageType, xid: u32) -> Vec<u8> {
+        let mut message = Message::default();
+        message
+            .set_opcode(Opcode::BootRequest)
+            .set_xid(xid)
+            .set_giaddr(giaddr)
+            .set_ciaddr(ciaddr)
+            .set_chaddr(&[2, 0x42, 0, 0, 0, 1]);
+        message.opts_mut().insert(DhcpOption::MessageType(kind));
+        let mut bytes = Vec::new();
+        message
+            .encode(&mut Encoder::new(&mut bytes))
+            .expect("encode");
+        bytes
+    }
+
+    /// A network without `interface` is served by no bridge listener, and its
+    /// DNS servers are left to the members' cluster addresses.
+    #[test]
+    fn a_relay_only_network_has_no_bridge_and_no_fixed_dns_servers() {
+        let text = format!(
+            "{}\n[[dhcp.networks]]\nname = \"rack4\"\naddress = \"10.99.0.1\"\nsubnet = \"172.31.0.0/24\"\nrange = \"172.31.0.10-172.31.0.200\"\nrouters = [\"172.31.0.1\"]\n",
+            include_str!("../examples/lxd1.toml")
+        );
+        let config = Config::from_toml(&text, "lxd1.toml").expect("config");
+        let served = ServedNetwork::all(&config);
+        let rack = served.iter().find(|n| n.name == "rack4").expect("served");
+        assert_eq!(rack.interface, None);
+        assert_eq!(rack.address, Ipv4Addr::new(10, 99, 0, 1));
+        assert_eq!(rack.dns_servers, None);
+        assert_eq!(rack.routers, [Ipv4Addr::new(172, 31, 0, 1)]);
+        assert!(network_subnets(&config).contains_key("rack4"));
+    }
+
+    async fn next(queue: &mut mpsc::Receiver<Received>) -> Received {
+        tokio::time::timeout(Duration::from_secs(5), queue.recv())
+            .await
+            .expect("a datagram within 5 s")
+            .expect("queue open")
+    }
+
+    /// Each datagram reaches the server of the network that holds its link
+    /// (giaddr) or, unrelayed, its ciaddr; one with neither reaches none.
+    #[tokio::test]
+    async fn datagrams_go_to_the_network_of_their_link_and_no_further() {
+        let socket = Arc::new(bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).expect("bind"));
+        let listener = socket.local_addr().expect("address");
+        let (to_default, mut default) = mpsc::channel(8);
+        let (to_rack, mut rack) = mpsc::channel(8);
+        let route = Route {
+            subnets: vec![
+                "172.16.0.0/16".parse().expect("subnet"),
+                "172.31.0.0/24".parse().expect("subnet"),
+            ],
+            queues: vec![to_default, to_rack],
+        };
+        let task = tokio::spawn(listen(socket, route));
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("client");
+        let zero = Ipv4Addr::UNSPECIFIED;
+        let relay = Ipv4Addr::new(172, 31, 0, 1);
+        // Unserved first: an unrelayed DISCOVER, and a relay of another subnet.
+        for bytes in [
+            packet(zero, zero, MessageType::Discover, 1),
+            packet(
+                Ipv4Addr::new(192, 168, 0, 1),
+                zero,
+                MessageType::Discover,
+                2,
+            ),
+            b"not dhcp".to_vec(),
+        ] {
+            client.send_to(&bytes, listener).await.expect("send");
+        }
+        let relayed = packet(relay, zero, MessageType::Discover, 3);
+        client.send_to(&relayed, listener).await.expect("send");
+        let renewal = packet(zero, Ipv4Addr::new(172, 16, 0, 50), MessageType::Request, 4);
+        client.send_to(&renewal, listener).await.expect("send");
+
+        let got = next(&mut rack).await;
+        assert_eq!(got.bytes, relayed);
+        assert_eq!(got.arrival, Arrival::Unicast);
+        let got = next(&mut default).await;
+        assert_eq!(got.bytes, renewal, "the unserved ones went nowhere");
+        assert!(rack.try_recv().is_err() && default.try_recv().is_err());
+        task.abort();
+    }
+
+    /// Replies leave from the listener's socket: to the relay's server port,
+    /// or to a renewing client; nothing for a reply that needs the link.
+    #[tokio::test]
+    async fn replies_go_to_the_relay_or_the_client_from_the_listener() {
+        use raftmasq_dhcpd::{Destination, ReplyKind};
+        let socket = Arc::new(bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).expect("bind"));
+        let from = socket.local_addr().expect("address");
+        let (_sender, receiver) = mpsc::channel(1);
+        let transport = RelayTransport {
+            socket,
+            queue: Mutex::new(receiver),
+        };
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer");
+        let SocketAddr::V4(peer_address) = peer.local_addr().expect("address") else {
+            panic!("IPv4");
+        };
+        let reply = |destination| Reply {
+            kind: ReplyKind::Offer,
+            nak_reason: None,
+            destination,
+            xid: 7,
+            mac: raftmasq_consensus::state::MacAddr([2, 0x42, 0, 0, 0, 1]),
+            yiaddr: Ipv4Addr::new(172, 31, 0, 10),
+            packet: vec![2, 1, 6, 0],
+            omitted_options: Vec::new(),
+        };
+        let mut buffer = [0u8; 16];
+        for destination in [
+            Destination::Relay(peer_address),
+            Destination::Unicast(peer_address),
+        ] {
+            transport.send(&reply(destination)).await.expect("sent");
+            let (len, source) =
+                tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buffer))
+                    .await
+                    .expect("a reply within 5 s")
+                    .expect("recv");
+            assert_eq!(&buffer[..len], &[2, 1, 6, 0]);
+            assert_eq!(source, from);
+        }
+        transport
+            .send(&reply(Destination::Broadcast))
+            .await
+            .expect("not sent, not an error");
+        let nothing =
+            tokio::time::timeout(Duration::from_millis(200), peer.recv_from(&mut buffer)).await;
+        assert!(nothing.is_err(), "a broadcast cannot be routed");
+    }
+}
