@@ -34,6 +34,8 @@ packages=(
                       # mount namespace, so that `networkctl renew` works (never the machine's bus)
     util-linux        # unshare, nsenter (into a networkd client's namespaces)
     dnsmasq-base      # reference DHCP/DNS server, without the system service
+    isc-dhcp-relay    # dhcrelay: the routed host's relay agent (e2e relay); the tests run it
+                      # in a host namespace with its own pid file, never as a service
     bind9             # reference DNS server
     bind9-dnsutils    # dig
     kea-dhcp4-server  # reference DHCP server (memfile; libdhcp_ha.so for hot-standby)
@@ -49,7 +51,7 @@ packages=(
     groff-base        # groff: the man pages must render without a warning
     prometheus        # promtool: the e2e metrics test checks the scrape, alert rules and their tests
 )
-services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq prometheus)
+services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq isc-dhcp-relay prometheus)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -119,7 +121,7 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in groff lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium promtool; do
+for tool in groff lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dhcrelay unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium promtool; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1

@@ -135,6 +135,15 @@ fn check_host(config: &Config, host: &dyn Host, findings: &mut Findings) {
         vec![("node.admin_addr".into(), config.node.admin_addr.ip())];
     if config.dhcp.enabled {
         addresses.push(("dhcp.address".into(), IpAddr::V4(config.dhcp.address)));
+        // A relay-only network's address is where its relay listener binds.
+        for (index, network) in config.dhcp.networks.iter().enumerate() {
+            if network.enabled && network.is_relay_only() {
+                addresses.push((
+                    format!("dhcp.networks[{index}].address"),
+                    IpAddr::V4(network.address),
+                ));
+            }
+        }
     }
     if config.dns.enabled {
         for (index, listen) in config.dns.listen.iter().enumerate() {
@@ -576,6 +585,34 @@ level = "{level}"
         assert!(
             warnings.contains("dns.listen 10.99.0.1:53 (UDP): in use"),
             "{warnings}"
+        );
+    }
+
+    #[test]
+    fn a_relay_only_networks_address_must_be_this_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), "", "info");
+        let rack = |address: &str| raftmasq_config::NetworkConfig {
+            name: "rack4".into(),
+            enabled: true,
+            interface: None,
+            address: address.parse().unwrap(),
+            subnet: "172.31.0.0/24".parse().unwrap(),
+            range: raftmasq_consensus::state::AddressRange {
+                start: "172.31.0.10".parse().unwrap(),
+                end: "172.31.0.200".parse().unwrap(),
+            },
+            routers: vec!["172.31.0.1".parse().unwrap()],
+            domain: None,
+        };
+        config.dhcp.networks = vec![rack("10.99.0.1")];
+        let all = check(&config, &FakeHost::lxd1()).problems.join("\n");
+        assert!(!all.contains("dhcp.networks"), "{all}");
+        config.dhcp.networks = vec![rack("10.99.0.9")];
+        let all = check(&config, &FakeHost::lxd1()).problems.join("\n");
+        assert!(
+            all.contains("dhcp.networks[0].address: 10.99.0.9 is not an address of this host"),
+            "{all}"
         );
     }
 

@@ -19,13 +19,15 @@ use raftmasq_dhcpd::{BootFields, Cluster, DhcpServer, ReplyOptions, Role, Server
 /// One DHCP listener's network: the bridge it listens on, the lease table
 /// it serves and what its replies say (`[dhcp]` is `default`, each
 /// `[[dhcp.networks]]` entry another). A request is served from the network
-/// of the interface it arrived on; a relayed request (giaddr) would be
-/// looked up by the network whose subnet holds giaddr, not built yet.
+/// of the interface it arrived on; one that reaches the relay listener
+/// (`crate::dhcp_relay`) from the network whose subnet holds its link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedNetwork {
     pub name: String,
-    pub interface: String,
-    /// This host's address on the bridge: the server identifier there.
+    /// `None`: relay-only, served by the relay listener alone.
+    pub interface: Option<String>,
+    /// This host's address on the bridge: the server identifier there (for
+    /// a relay-only network, the address the relays send to).
     pub address: Ipv4Addr,
     pub routers: Vec<Ipv4Addr>,
     /// `None`: every member's bridge address (the default network only).
@@ -38,7 +40,7 @@ impl ServedNetwork {
         let dhcp = &config.dhcp;
         let mut all = vec![ServedNetwork {
             name: raftmasq_consensus::state::DEFAULT_NETWORK.to_string(),
-            interface: dhcp.interface.clone(),
+            interface: Some(dhcp.interface.clone()),
             address: dhcp.address,
             routers: vec![dhcp.router],
             dns_servers: dhcp.dns_servers.clone(),
@@ -50,8 +52,9 @@ impl ServedNetwork {
                 address: n.address,
                 routers: n.routers.clone(),
                 // Members' addresses on this bridge are not replicated yet:
-                // this host answers DNS on its own.
-                dns_servers: Some(vec![n.address]),
+                // this host answers DNS on its own. A relay-only network's
+                // clients get every member's cluster address.
+                dns_servers: (!n.is_relay_only()).then(|| vec![n.address]),
             }
         }));
         all
@@ -69,6 +72,9 @@ pub struct NodeCluster {
     network: String,
     options: ReplyOptions,
     server_id: Ipv4Addr,
+    /// Reached through relays only: server identifiers and DNS servers are
+    /// the members' cluster addresses, not bridge addresses.
+    relay_only: bool,
     /// DNS servers from the file; `None`: every member's bridge address.
     dns_servers: Option<Vec<Ipv4Addr>>,
     /// `dhcp.denied_hostnames` and `dhcp.unknown_renewals_max_percent`.
@@ -114,6 +120,7 @@ impl NodeCluster {
             network: network.name.clone(),
             options,
             server_id: network.address,
+            relay_only: network.interface.is_none(),
             dns_servers: network.dns_servers.clone(),
             denied_hostnames: config.dhcp.denied_hostnames.clone(),
             unknown_renewals_max_percent: config.dhcp.unknown_renewals_max_percent,
@@ -128,7 +135,15 @@ impl NodeCluster {
         options.dns_servers = list.servers;
         // Members' bridge addresses are the default network's; on another
         // network only this host's own address is known.
-        let cluster_server_ids = if self.network == raftmasq_consensus::state::DEFAULT_NETWORK {
+        let cluster_server_ids = if self.relay_only {
+            // A relayed client may name any member after a failover; each
+            // member's address from the relay is its cluster address.
+            let members = crate::dhcp_relay::member_addresses(&self.node, self.server_id);
+            if self.dns_servers.is_none() {
+                options.dns_servers = members.clone();
+            }
+            members
+        } else if self.network == raftmasq_consensus::state::DEFAULT_NETWORK {
             list.bridges.addresses
         } else {
             vec![self.server_id]
@@ -295,19 +310,24 @@ pub fn start(node: ClusterNode, config: &Config) -> anyhow::Result<()> {
         node.clone(),
         dhcp.dns_servers.clone(),
     ));
-    for network in ServedNetwork::all(config) {
-        start_network(node.clone(), config, &network)?;
+    crate::dhcp_relay::register_metrics();
+    let served = ServedNetwork::all(config);
+    for network in &served {
+        if let Some(interface) = &network.interface {
+            start_network(node.clone(), config, network, interface)?;
+        }
     }
-    Ok(())
+    crate::dhcp_relay::start(node, config, &served)
 }
 
 fn start_network(
     node: ClusterNode,
     config: &Config,
     network: &ServedNetwork,
+    interface: &str,
 ) -> anyhow::Result<()> {
     let dhcp = &config.dhcp;
-    let interface = network.interface.clone();
+    let interface = interface.to_string();
     let mut socket = DhcpSocket::bind_with(&interface, dhcp.port, dhcp.unicast_replies)
         .map_err(|e| {
             let any = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, dhcp.port));
@@ -371,7 +391,7 @@ range = "10.2.0.10-10.2.0.200"
         let served = ServedNetwork::all(&single);
         assert_eq!(served.len(), 1);
         assert_eq!(served[0].name, "default");
-        assert_eq!(served[0].interface, single.dhcp.interface);
+        assert_eq!(served[0].interface.as_ref(), Some(&single.dhcp.interface));
         assert_eq!(served[0].address, single.dhcp.address);
 
         let text = format!("{example}\n{NETWORKS}");
@@ -384,7 +404,7 @@ range = "10.2.0.10-10.2.0.200"
             "the disabled network is not served"
         );
         let lab = &served[1];
-        assert_eq!(lab.interface, "br-lab");
+        assert_eq!(lab.interface.as_deref(), Some("br-lab"));
         assert_eq!(lab.address, Ipv4Addr::new(10, 1, 0, 1));
         assert_eq!(lab.routers, [Ipv4Addr::new(10, 1, 0, 254)]);
         assert_eq!(lab.dns_servers, Some(vec![Ipv4Addr::new(10, 1, 0, 1)]));

@@ -10,6 +10,7 @@ mod demo_relay;
 mod dhcp;
 mod dhcp6;
 mod dhcp6_stateful;
+mod dhcp_relay;
 mod dns;
 mod export;
 mod limits;

@@ -61,6 +61,7 @@ pub const DHCP_IGNORED: &str = "raftmasq_dhcp_ignored_total";
 pub const DHCP_REPLIES: &str = "raftmasq_dhcp_replies_total";
 pub const DHCP_EVENTS: &str = "raftmasq_dhcp_events_total";
 pub const DHCP_COMMITTED: &str = "raftmasq_dhcp_committed_total";
+pub const DHCP_RELAY_UNSERVED: &str = "raftmasq_dhcp_relay_unserved_total";
 // IPv6 router advertisements (the `ra` crate).
 pub const RA_SENT: &str = "raftmasq_ra_sent_total";
 pub const RA_SOLICITATIONS: &str = "raftmasq_ra_solicitations_total";
@@ -169,6 +170,13 @@ pub const CATALOGUE: &[Metric] = &[
         unit: Unit::Count,
         labels: &["reason"],
         help: "DHCP packets dropped undecoded (malformed or not a client message), by reason.",
+    },
+    Metric {
+        name: DHCP_RELAY_UNSERVED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &["reason"],
+        help: "DHCP datagrams to the relay listener that no network serves, by reason: not relayed (and no ciaddr), the link they name is in no network's subnet, undecodable, or the network's queue was full.",
     },
     Metric {
         name: DHCP_IGNORED,

@@ -23,7 +23,8 @@ pub(crate) struct RawNetwork {
     pub name: String,
     #[serde(default = "yes")]
     pub enabled: bool,
-    pub interface: String,
+    /// Absent: a relay-only network, reached through DHCP relays alone.
+    pub interface: Option<String>,
     pub address: String,
     pub subnet: String,
     pub range: String,
@@ -42,9 +43,14 @@ pub struct NetworkConfig {
     pub name: String,
     /// When false this node serves no DHCP on the network.
     pub enabled: bool,
-    /// The bridge the network's clients are on; one listener each.
-    pub interface: String,
-    /// This host's address on that bridge; the server identifier there.
+    /// The bridge the network's clients are on; one listener each. `None`:
+    /// relay-only, the clients are on a link of another host (routed) and
+    /// their requests come through a DHCP relay there.
+    pub interface: Option<String>,
+    /// This host's address on that bridge; the server identifier there. For
+    /// a relay-only network, this host's address the relays send to (e.g.
+    /// its underlay address): the relay listener binds it, and it is the
+    /// server identifier of the network's replies.
     pub address: Ipv4Addr,
     pub subnet: Ipv4Net,
     pub range: AddressRange,
@@ -55,6 +61,11 @@ pub struct NetworkConfig {
 }
 
 impl NetworkConfig {
+    /// Served through relays only: no bridge of this host is on it.
+    pub fn is_relay_only(&self) -> bool {
+        self.interface.is_none()
+    }
+
     /// The network's DNS domain given the cluster's `dns.domain`.
     pub fn domain_under(&self, dns_domain: &str) -> String {
         match &self.domain {
@@ -120,20 +131,28 @@ pub(crate) fn validate(
                 ),
             );
         }
-        if let Err(reason) = crate::validate::interface(&entry.interface) {
-            problems.add(&key("interface"), reason);
-        } else if let Some(first) = interfaces.insert(&entry.interface, key("interface")) {
-            problems.add(
-                &key("interface"),
-                format!(
-                    "interface {} is already {first}'s; each network needs its own bridge",
-                    entry.interface
-                ),
-            );
+        let relay_only = entry.interface.is_none();
+        if let Some(interface) = &entry.interface {
+            if let Err(reason) = crate::validate::interface(interface) {
+                problems.add(&key("interface"), reason);
+            } else if let Some(first) = interfaces.insert(interface, key("interface")) {
+                problems.add(
+                    &key("interface"),
+                    format!(
+                        "interface {interface} is already {first}'s; each network needs its own bridge"
+                    ),
+                );
+            }
         }
         let address = check(problems, &key("address"), net::ipv4(&entry.address));
         let subnet = check(problems, &key("subnet"), net::subnet(&entry.subnet));
         let range = check(problems, &key("range"), net::range(&entry.range));
+        if relay_only && entry.routers.is_none() {
+            problems.add(
+                &key("routers"),
+                "a network without `interface` is served through relays only, so this host's address is not on it: give its routers (usually the relay's address on that link, e.g. routers = [\"172.31.0.1\"])",
+            );
+        }
         let routers: Vec<Ipv4Addr> = match &entry.routers {
             Some(list) if list.is_empty() => {
                 problems.add(
@@ -164,6 +183,25 @@ pub(crate) fn validate(
             );
         }
         if let Some(subnet) = subnet {
+            // A relay-only network's address is this host's on the path
+            // from the relays (the underlay), never on the network itself.
+            if let Some(address) = address
+                && relay_only
+            {
+                if subnet.contains(&address) {
+                    problems.add(
+                        &key("address"),
+                        format!(
+                            "address {address} is inside this relay-only network's subnet {subnet}; give this host's address the relays send to (its underlay address), which is outside it"
+                        ),
+                    );
+                } else if address.is_unspecified() || address.is_broadcast() {
+                    problems.add(
+                        &key("address"),
+                        format!("address {address} is not a host address the relays can send to"),
+                    );
+                }
+            }
             let mut host = |field: &str, what: &str, address: Ipv4Addr| {
                 if !subnet.contains(&address) {
                     problems.add(
@@ -177,7 +215,9 @@ pub(crate) fn validate(
                     );
                 }
             };
-            if let Some(address) = address {
+            if let Some(address) = address
+                && !relay_only
+            {
                 host(&key("address"), "address", address);
             }
             if entry.routers.is_some() {
@@ -191,8 +231,11 @@ pub(crate) fn validate(
             }
             if let Some(range) = range {
                 let mut taken = crate::validate::edge_addresses(subnet);
-                taken
-                    .extend(address.map(|a| (a, "this host's address on the network".to_string())));
+                if !relay_only {
+                    taken.extend(
+                        address.map(|a| (a, "this host's address on the network".to_string())),
+                    );
+                }
                 for problem in crate::validate::range_problems(range, subnet, &taken) {
                     problems.add(&key("range"), problem.replace("dhcp.subnet", "subnet"));
                 }

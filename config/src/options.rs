@@ -149,6 +149,7 @@ pub fn reserved(code: u8) -> Option<&'static str> {
         80 => "rapid commit is answered per RFC 4039; turn it off with dhcp.rapid_commit",
         81 => "the client FQDN reply is built from the name the cluster grants",
         82 => "relay agent information is added by relays and echoed by the server",
+        118 => "subnet selection is sent by clients or relays and echoed by the server (RFC 3011)",
         _ => return None,
     })
 }

@@ -21,6 +21,7 @@ use crate::context::{Arrival, Context, ServerConfig};
 use crate::decode::{ClientRequest, MessageKind};
 use crate::offers::OfferBook;
 use crate::options::Naming;
+use crate::relay;
 use crate::reply::{self, BuildError, NakReason, Network, Reply, ReplyKind, ReplySpec};
 use crate::unknown_renewals;
 
@@ -61,7 +62,8 @@ pub enum IgnoreReason {
     /// Some member's bridge address is not known yet, so the DNS server list
     /// would leave out a host (`ServerConfig::members_complete`).
     MembersIncomplete,
-    /// Relayed from a network we have no pool for.
+    /// Relayed (or asking by option 118) for a link outside this network's
+    /// subnet: the link selection, subnet selection or giaddr names another.
     ForeignRelay,
     /// A broadcast or relayed message, and this node is not the leader.
     NotLeader,
@@ -374,9 +376,25 @@ fn decide_inner(
     }
     let identified = identified(request, settings.client_identity);
     let request = &*identified;
-    if request.is_relayed() && !settings.subnet.contains(&request.giaddr) {
+    // RFC 3527 / RFC 3011 / giaddr: the link the client is on must be this
+    // network's (the relay listener chose the network by the same address).
+    if let Some(link) = relay::link_address(request)
+        && !settings.subnet.contains(&link)
+    {
         return Err(IgnoreReason::ForeignRelay);
     }
+    // RFC 5107: a relay's server identifier override is ours for this request.
+    let overridden;
+    let context = match relay::server_for(request, &context.server) {
+        Cow::Borrowed(_) => context,
+        Cow::Owned(server) => {
+            overridden = Context {
+                server,
+                ..context.clone()
+            };
+            &overridden
+        }
+    };
     let step = match classify(request, context) {
         Ok(step) => step,
         Err(IgnoreReason::OtherServerSelected) => {

@@ -50,6 +50,8 @@ pub mod code {
     pub const CLIENT_FQDN: u8 = 81;
     /// RFC 3046.
     pub const RELAY_AGENT_INFO: u8 = 82;
+    /// RFC 3011: the subnet the client (or a relay) asks to be served from.
+    pub const SUBNET_SELECTION: u8 = 118;
     pub const SUBNET_MASK: u8 = 1;
     pub const ROUTER: u8 = 3;
     pub const DNS_SERVERS: u8 = 6;
@@ -197,6 +199,9 @@ pub struct ClientRequest {
     pub max_message_size: Option<u16>,
     /// Option 82, echoed unchanged in replies (RFC 3046 §2.2).
     pub relay_agent_info: Option<Vec<u8>>,
+    /// Option 118 (RFC 3011): an address on the subnet to serve the client
+    /// from, instead of giaddr or the arrival interface (`crate::relay`).
+    pub subnet_selection: Option<Ipv4Addr>,
     /// Option 60: PXE clients say `PXEClient…` here (they get boot options unasked).
     pub vendor_class: Option<Vec<u8>>,
     /// Option 80 was present (RFC 4039): the client accepts an ACK to its DISCOVER.
@@ -291,6 +296,7 @@ pub fn decode(bytes: &[u8]) -> Result<ClientRequest, DropReason> {
         parameter_request_list: None,
         max_message_size: None,
         relay_agent_info: None,
+        subnet_selection: None,
         vendor_class: None,
         rapid_commit: false,
         malformed_options: Vec::new(),
@@ -352,6 +358,10 @@ fn apply_option(request: &mut ClientRequest, option: u8, data: &[u8]) -> bool {
             }
             request.relay_agent_info = Some(data.to_vec());
         }
+        code::SUBNET_SELECTION => match address(data) {
+            Some(ip) => request.subnet_selection = Some(ip),
+            None => return false,
+        },
         code::VENDOR_CLASS => {
             if data.is_empty() {
                 return false;

@@ -16,6 +16,7 @@ mod encode;
 pub mod io;
 pub mod offers;
 pub mod options;
+pub mod relay;
 pub mod reply;
 pub mod server;
 pub mod unknown_renewals;

@@ -231,6 +231,15 @@ fn plan(input: &OptionsInput<'_>, omitted: &mut Vec<u8>) -> Vec<Planned> {
         // RFC 6842: echo the client identifier in OFFER, ACK and NAK.
         add(code::CLIENT_ID, client_id.clone(), Need::Required);
     }
+    if let Some(link) = request.subnet_selection {
+        // RFC 3011 §3: a server that honours option 118 returns it as sent,
+        // asked for or not.
+        add(
+            code::SUBNET_SELECTION,
+            link.octets().to_vec(),
+            Need::Required,
+        );
+    }
     if let Some(info) = &request.relay_agent_info {
         // RFC 3046 §2.2: echo the relay agent information, unchanged, last.
         add(code::RELAY_AGENT_INFO, info.clone(), Need::Required);

@@ -33,6 +33,7 @@ mod migrate;
 mod networkd;
 mod package;
 mod records_file;
+mod relay;
 mod service;
 mod testbed;
 

@@ -34,7 +34,8 @@ fn a_second_network_gets_its_own_subnet_range_and_domain() {
     let lab = &config.dhcp.networks[0];
     assert_eq!(lab.name, "lab");
     assert!(lab.enabled);
-    assert_eq!(lab.interface, "br-lab");
+    assert_eq!(lab.interface.as_deref(), Some("br-lab"));
+    assert!(!lab.is_relay_only());
     assert_eq!(
         lab.routers,
         [Ipv4Addr::new(10, 1, 0, 1)],
@@ -158,5 +159,47 @@ fn bad_names_and_default_are_refused() {
         &with_networks(&format!("{LAB}routers = []\n")),
         "dhcp.networks[0].routers",
         "the list is empty",
+    );
+}
+
+/// A network behind a DHCP relay on another (routed) host: no interface;
+/// `address` is this host's address the relays send to.
+const RACK: &str = r#"
+[[dhcp.networks]]
+name = "rack4"
+address = "10.99.0.1"
+subnet = "172.31.0.0/24"
+range = "172.31.0.10-172.31.0.200"
+routers = ["172.31.0.1"]
+"#;
+
+#[test]
+fn a_network_without_interface_is_relay_only() {
+    let config = parse(&with_networks(RACK)).unwrap();
+    let rack = &config.dhcp.networks[0];
+    assert!(rack.is_relay_only());
+    assert_eq!(rack.interface, None);
+    assert_eq!(rack.address, Ipv4Addr::new(10, 99, 0, 1));
+    assert_eq!(rack.routers, [Ipv4Addr::new(172, 31, 0, 1)]);
+    let all = config.network_settings();
+    assert_eq!(all[1].1.subnet, "172.31.0.0/24".parse().unwrap());
+}
+
+#[test]
+fn a_relay_only_network_needs_routers_and_an_address_off_its_subnet() {
+    rejects(
+        &with_networks(&RACK.replace("routers = [\"172.31.0.1\"]\n", "")),
+        "dhcp.networks[0].routers",
+        "served through relays only",
+    );
+    rejects(
+        &with_networks(&RACK.replace("10.99.0.1", "172.31.0.5")),
+        "dhcp.networks[0].address",
+        "inside this relay-only network's subnet",
+    );
+    rejects(
+        &with_networks(&RACK.replace("routers = [\"172.31.0.1\"]", "routers = [\"10.5.0.1\"]")),
+        "dhcp.networks[0].routers[0]",
+        "outside this network's subnet",
     );
 }

@@ -1740,3 +1740,85 @@ fn a_zero_share_naks_every_unknown_renewal() {
     ));
     assert_eq!(reply.nak_reason, Some(NakReason::UnknownRenewalLimit));
 }
+
+// ---- Relays: RFC 3527 link selection, RFC 3011 subnet selection, RFC 5107 override ----
+
+/// Option 82 with a circuit id, then a sub-option `code` holding `address`.
+fn agent_info(code: u8, address: Ipv4Addr) -> Vec<u8> {
+    let mut info = vec![1, 3, b'e', b't', b'h', code, 4];
+    info.extend_from_slice(&address.octets());
+    info
+}
+
+#[test]
+fn link_selection_names_the_network_when_giaddr_is_elsewhere_rfc3527() {
+    let mut node = Node::leader();
+    let relay = Ipv4Addr::new(192, 168, 9, 1);
+    let packet = discover(1)
+        .giaddr(relay)
+        .option(82, &agent_info(relay::sub_option::LINK_SELECTION, ip(1)));
+    let reply = expect_reply(node.unicast(&packet));
+    // Served from 10.0.0.0/24, still answered to giaddr (RFC 3527 §4).
+    assert_eq!(
+        reply.destination,
+        Destination::Relay(SocketAddrV4::new(relay, 67))
+    );
+    assert_eq!(option(&reply, 82), Some(agent_info(5, ip(1))), "echoed");
+    let foreign = discover(2).giaddr(ip(254)).option(
+        82,
+        &agent_info(
+            relay::sub_option::LINK_SELECTION,
+            Ipv4Addr::new(192, 168, 9, 1),
+        ),
+    );
+    expect_ignore(node.unicast(&foreign), IgnoreReason::ForeignRelay);
+}
+
+#[test]
+fn subnet_selection_option_118_names_the_network_rfc3011() {
+    let mut node = Node::leader();
+    let packet = discover(1)
+        .giaddr(Ipv4Addr::new(192, 168, 9, 1))
+        .option(118, &ip(1).octets());
+    expect_reply(node.unicast(&packet));
+    let foreign = discover(2)
+        .giaddr(ip(254))
+        .option(118, &Ipv4Addr::new(192, 168, 9, 0).octets());
+    expect_ignore(node.unicast(&foreign), IgnoreReason::ForeignRelay);
+}
+
+#[test]
+fn server_id_override_is_the_server_id_of_the_reply_and_is_ours_rfc5107() {
+    let mut node = Node::leader();
+    let relay_address = ip(254);
+    let info = agent_info(relay::sub_option::SERVER_ID_OVERRIDE, relay_address);
+    let offer = expect_reply(node.unicast(&discover(1).giaddr(relay_address).option(82, &info)));
+    assert_eq!(option(&offer, 54), Some(relay_address.octets().to_vec()));
+    // The client selects the override address: ours, so it is bound and the
+    // ACK names the override again.
+    let offered = Ipv4Addr::new(
+        offer.packet[16],
+        offer.packet[17],
+        offer.packet[18],
+        offer.packet[19],
+    );
+    let select = selecting(1, relay_address, offered)
+        .giaddr(relay_address)
+        .option(82, &info);
+    let decision = node.unicast(&select);
+    let ack = node.commit(decision).expect("an ACK");
+    assert_eq!(option(&ack, 53), Some(vec![5]));
+    assert_eq!(option(&ack, 54), Some(relay_address.octets().to_vec()));
+    // Without the override, a REQUEST naming that address is another server's.
+    let other = selecting(2, relay_address, ip(13)).giaddr(relay_address);
+    expect_ignore(node.unicast(&other), IgnoreReason::OtherServerSelected);
+}
+
+#[test]
+fn option_82_from_a_client_is_not_a_relay_rfc3046() {
+    // giaddr zero: a client's own option 82 selects nothing and overrides nothing.
+    let mut node = Node::leader();
+    let info = agent_info(relay::sub_option::SERVER_ID_OVERRIDE, ip(254));
+    let offer = expect_reply(node.broadcast(&discover(1).option(82, &info)));
+    assert_eq!(option(&offer, 54), Some(SERVER.octets().to_vec()));
+}

@@ -141,6 +141,18 @@ fn client_id_and_relay_info_are_echoed_rfc6842_rfc3046() {
 }
 
 #[test]
+fn subnet_selection_is_echoed_unasked_rfc3011_3() {
+    let request = request(base().option(55, &[1]).option(118, &[10, 0, 0, 0]));
+    let options = reply_options();
+    let fitted = choose(
+        &input(&request, &options, ReplyKind::Offer, Naming::None),
+        548,
+    )
+    .unwrap();
+    assert_eq!(value(&fitted, 118), Some(&[10, 0, 0, 0][..]));
+}
+
+#[test]
 fn operator_values_for_the_servers_own_codes_are_left_out() {
     // One table (raftmasq_config::options::reserved): what the config
     // refuses, the server leaves out, including 1/3/6/15 (set through
