@@ -5,9 +5,9 @@
 //! lease. Debian's busybox has no `udhcpc6` applet (`busybox --list | grep
 //! udhcpc6` prints nothing), so busybox is not one of the v6 clients.
 //!
-//! Not yet covered here (see the report of issue 16): `dhcpcd`, and the
-//! failover (kill -9 the leader, a new client within the v4 bound, a renewal
-//! without NoBinding).
+//! dhcpcd is `dhcp6_dhcpcd.rs`; the failover (kill -9 the leader, a new
+//! client within the v4 bound, renewals without NoBinding) is
+//! `dhcp6_failover.rs`.
 
 use std::time::Duration;
 
