@@ -195,6 +195,7 @@ fn dhcpv6_leader_killed_new_client_within_5s_renewals_keep_addresses_ras_continu
 
     // The existing clients: unanswered RENEW at T1 (it names the dead
     // node), REBIND at T2 answered by the new leader with the same address.
+    let mut rebinds = Vec::new();
     for (i, client) in clients.iter().enumerate() {
         let rebound = client
             .wait_event(seen[i], Duration::from_secs(LEASE_SECS + 10), Event6::is_bound)
@@ -208,10 +209,16 @@ fn dhcpv6_leader_killed_new_client_within_5s_renewals_keep_addresses_ras_continu
         assert_eq!(rebound.event, "REBIND6", "{rebound:?}\n{}", client.log());
         assert_eq!(rebound.address, Some(addresses[i]), "kept its address");
         assert_eq!(rebound.server_id.as_ref(), Some(&new_server), "{rebound:?}");
+        let position = client
+            .events()
+            .iter()
+            .position(|event| *event == rebound)
+            .expect("the rebind is among the events");
+        rebinds.push(position + 1);
     }
     // Their next renewal names the new leader and is answered as a RENEW.
     for (i, client) in clients.iter().enumerate() {
-        let after = client.events().len() - 1;
+        let after = rebinds[i];
         let renewed = client
             .wait_event(after, Duration::from_secs(LEASE_SECS), Event6::is_bound)
             .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
