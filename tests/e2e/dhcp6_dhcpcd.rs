@@ -79,7 +79,11 @@ fn dhcpcd_gets_unique_v6_leases_named_in_dns_on_every_host() {
                 cluster.logs()
             );
             let ptr = dig_short(&container.netns, &server, &["-x", &address]);
-            assert_eq!(ptr.trim(), format!("{name}."), "host {host} PTR of {address}");
+            assert_eq!(
+                ptr.trim(),
+                format!("{name}."),
+                "host {host} PTR of {address}"
+            );
         }
     }
     for client in &mut clients {

@@ -70,7 +70,11 @@ pub(crate) fn enable_ipv6(container: &Container) {
             .exec(&["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"])
             .is_ok_and(|out| out.contains("fe80::") && !out.contains("tentative"))
     });
-    assert!(link_local, "no link-local address on eth0 of {}", container.name);
+    assert!(
+        link_local,
+        "no link-local address on eth0 of {}",
+        container.name
+    );
 }
 
 pub(crate) fn in_range(address: Ipv6Addr) -> bool {
@@ -86,7 +90,10 @@ fn leases6(cluster: &TestbedCluster, host: u8, consistent: bool) -> Vec<Value> {
     let path = format!("/api/v1/leases6?consistent={consistent}");
     match cluster.get(host, &path) {
         Some(Value::Array(leases)) => leases,
-        other => panic!("host {host}: no v6 lease list: {other:?}\n{}", cluster.logs()),
+        other => panic!(
+            "host {host}: no v6 lease list: {other:?}\n{}",
+            cluster.logs()
+        ),
     }
 }
 
@@ -110,8 +117,7 @@ fn assert_no_nobinding(traces: &[(&str, &V6Trace)]) {
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn dhcpv6_leader_killed_new_client_within_5s_renewals_keep_addresses_ras_continue() {
     netns::require("dhcpv6 failover", TOOLS);
-    let mut cluster =
-        TestbedCluster::start_with(crate::binary(), "f6", 3, &stateful_options("1m"));
+    let mut cluster = TestbedCluster::start_with(crate::binary(), "f6", 3, &stateful_options("1m"));
     let leader = host_index(cluster.wait_ready(Duration::from_secs(30)));
     let survivors: Vec<u8> = (1..=3).filter(|host| *host != leader).collect();
     let work = tempfile::TempDir::new().expect("client dir");
@@ -132,8 +138,13 @@ fn dhcpv6_leader_killed_new_client_within_5s_renewals_keep_addresses_ras_continu
         enable_ipv6(container);
         traces.push(V6Trace::start(container, work.path()).expect("tcpdump"));
         clients.push(
-            Dhcp6Client::start(Client6Kind::Dhclient, container, work.path(), &container.name)
-                .expect("dhclient -6"),
+            Dhcp6Client::start(
+                Client6Kind::Dhclient,
+                container,
+                work.path(),
+                &container.name,
+            )
+            .expect("dhclient -6"),
         );
     }
     let first: Vec<Event6> = clients
@@ -198,7 +209,11 @@ fn dhcpv6_leader_killed_new_client_within_5s_renewals_keep_addresses_ras_continu
     let mut rebinds = Vec::new();
     for (i, client) in clients.iter().enumerate() {
         let rebound = client
-            .wait_event(seen[i], Duration::from_secs(LEASE_SECS + 10), Event6::is_bound)
+            .wait_event(
+                seen[i],
+                Duration::from_secs(LEASE_SECS + 10),
+                Event6::is_bound,
+            )
             .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
         eprintln!(
             "dhcpv6 failover: {} {} {:?} after the kill",
@@ -252,7 +267,11 @@ fn dhcpv6_leader_killed_new_client_within_5s_renewals_keep_addresses_ras_continu
             "{address} missing from {reference:?}"
         );
     }
-    assert_eq!(held.len(), reference.len(), "an address twice: {reference:?}");
+    assert_eq!(
+        held.len(),
+        reference.len(),
+        "an address twice: {reference:?}"
+    );
     let converged = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
         (1..=3).all(|host| leases6(&cluster, host, false) == reference)
     });

@@ -116,22 +116,20 @@ impl<'c> Dhcp6Client<'c> {
         let process = match kind {
             Client6Kind::Dhclient => {
                 fs::write(dir.join("dhclient6.conf"), "")?;
-                let args: Vec<String> = [
-                    "dhclient", "-6", "-d", "-v", "-D", "LL", "-cf",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([
-                    path_str(&dir.join("dhclient6.conf"))?,
-                    "-sf".into(),
-                    path_str(&script)?,
-                    "-lf".into(),
-                    path_str(&dir.join("leases"))?,
-                    "-pf".into(),
-                    path_str(&dir.join("pid"))?,
-                    CONTAINER_INTERFACE.into(),
-                ])
-                .collect();
+                let args: Vec<String> = ["dhclient", "-6", "-d", "-v", "-D", "LL", "-cf"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain([
+                        path_str(&dir.join("dhclient6.conf"))?,
+                        "-sf".into(),
+                        path_str(&script)?,
+                        "-lf".into(),
+                        path_str(&dir.join("leases"))?,
+                        "-pf".into(),
+                        path_str(&dir.join("pid"))?,
+                        CONTAINER_INTERFACE.into(),
+                    ])
+                    .collect();
                 container.spawn(&args, &log)?
             }
             Client6Kind::Dhcpcd => {
