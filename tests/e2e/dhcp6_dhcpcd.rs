@@ -14,7 +14,7 @@ use raftmasq_tests::dig::dig_short;
 use raftmasq_tests::netns::{self, Container, wait_until};
 use raftmasq_tests::testbed_cluster::TestbedCluster;
 
-use crate::dhcp6_failover::{enable_ipv6, in_range, stateful_options};
+use crate::dhcp6::{enable_ipv6, in_range, stateful_options};
 
 const TOOLS: &[&str] = &["ip", "bridge", "curl", "dhcpcd", "unshare", "dig", "sysctl"];
 const LEASE_WAIT: Duration = Duration::from_secs(30);

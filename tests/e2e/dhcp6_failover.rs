@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use raftmasq_tests::clients6::{Client6Kind, Dhcp6Client, Event6, V6Trace};
 use raftmasq_tests::netns::{self, Container, wait_until};
-use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions, bridge_link_local};
+use raftmasq_tests::testbed_cluster::{TestbedCluster, bridge_link_local};
 use serde_json::Value;
 
+use crate::dhcp6::{enable_ipv6, in_range, stateful_options};
 use crate::ipv6::solicit_until_heard;
 
 const TOOLS: &[&str] = &[
@@ -34,53 +35,6 @@ const LEASE_WAIT: Duration = Duration::from_secs(20);
 const FAILOVER_LIMIT: Duration = Duration::from_secs(5);
 /// The lease time in these tests: the minimum `ipv6.lease_time`.
 const LEASE_SECS: u64 = 60;
-pub(crate) const RANGE: (u128, u128) = (
-    0xfd42_0001_0000_0000_0000_0000_0000_1000,
-    0xfd42_0001_0000_0000_0000_0000_0000_1fff,
-);
-
-pub(crate) fn stateful_options(lease_time: &str) -> TestbedOptions {
-    TestbedOptions {
-        ipv6: true,
-        ipv6_extra: format!(
-            "mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"\nlease_time = \"{lease_time}\"\n"
-        ),
-        ..TestbedOptions::default()
-    }
-}
-
-/// IPv6 on in a testbed container (it starts with it off), without SLAAC:
-/// the address comes from DHCPv6. Returns once the link-local address is
-/// usable (the clients bind to it).
-pub(crate) fn enable_ipv6(container: &Container) {
-    for setting in [
-        "net.ipv6.conf.eth0.addr_gen_mode=0",
-        "net.ipv6.conf.eth0.accept_ra=0",
-        "net.ipv6.conf.eth0.accept_dad=0",
-        "net.ipv6.conf.all.disable_ipv6=0",
-        "net.ipv6.conf.lo.disable_ipv6=0",
-        "net.ipv6.conf.eth0.disable_ipv6=0",
-    ] {
-        container
-            .exec(&["sysctl", "-q", "-w", setting])
-            .unwrap_or_else(|e| panic!("sysctl {setting}: {e}"));
-    }
-    let link_local = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-        container
-            .exec(&["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"])
-            .is_ok_and(|out| out.contains("fe80::") && !out.contains("tentative"))
-    });
-    assert!(
-        link_local,
-        "no link-local address on eth0 of {}",
-        container.name
-    );
-}
-
-pub(crate) fn in_range(address: Ipv6Addr) -> bool {
-    (RANGE.0..=RANGE.1).contains(&u128::from(address))
-}
-
 fn host_index(node_id: u64) -> u8 {
     u8::try_from(node_id).expect("node ids are host indexes")
 }
