@@ -2,7 +2,7 @@
 # Installs what raftmasq's end-to-end tests and benchmarks need on Debian
 # (bookworm or later). Idempotent: safe to run on every CI run.
 #
-# The servers among these packages (dnsmasq, bind9, kea) are reference peers
+# The servers among these packages (dnsmasq, bind9, kea-dhcp4, kea-dhcp6) are reference peers
 # that the tests start themselves, in network namespaces, with their own
 # configs. They must not be left running as system services bound to ports 53
 # or 67, so their services are kept from starting during the install
@@ -39,6 +39,7 @@ packages=(
     bind9             # reference DNS server
     bind9-dnsutils    # dig
     kea-dhcp4-server  # reference DHCP server (memfile; libdhcp_ha.so for hot-standby)
+    kea-dhcp6-server  # reference DHCPv6 server for scripts/bench-dhcp6.sh (memfile)
     kea-admin         # perfdhcp, for the benchmark
     dnsperf           # DNS benchmark
     knot-dnsutils     # kxdpgun, the DNS benchmark's open-loop generator
@@ -51,7 +52,7 @@ packages=(
     groff-base        # groff: the man pages must render without a warning
     prometheus        # promtool: the e2e metrics test checks the scrape, alert rules and their tests
 )
-services=(bind9 named kea-dhcp4-server kea-ctrl-agent dnsmasq isc-dhcp-relay prometheus)
+services=(bind9 named kea-dhcp4-server kea-dhcp6-server kea-ctrl-agent dnsmasq isc-dhcp-relay prometheus)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -121,7 +122,7 @@ if ! command -v cargo-deb >/dev/null && command -v cargo >/dev/null; then
     cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-for tool in groff lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dhcrelay unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 perfdhcp dnsperf kxdpgun node chromium promtool; do
+for tool in groff lxd lxc curl ip bridge tc nft ping arping dhclient udhcpc dhcpcd dhcrelay unshare nsenter networkctl dbus-daemon dnsmasq named dig kea-dhcp4 kea-dhcp6 perfdhcp dnsperf kxdpgun node chromium promtool; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is missing after install" >&2
         status=1

@@ -38,5 +38,15 @@ cargo build --workspace --all-targets
 # The failover benchmark (scripts/bench-failover.sh runs 20 rounds of each
 # signal) runs one round of each here, so it cannot rot unnoticed.
 export FAILOVER_ROUNDS=${FAILOVER_ROUNDS:-1}
+status=0
 cargo test --workspace --all-targets --no-fail-fast "${cargo_args[@]}" -- \
-    --include-ignored --skip faults::long_randomised_fault_schedule "${harness_args[@]}"
+    --include-ignored --skip faults::long_randomised_fault_schedule "${harness_args[@]}" ||
+    status=$?
+# The DHCPv6 benchmark, one short low-rate step per server with the debug
+# build (about 20 s), so that it cannot rot unnoticed either. It needs root,
+# as the namespace tests do: under CI it runs (and fails) without.
+if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = true ]; then
+    BENCH_SMOKE=1 RAFTMASQ=${CARGO_TARGET_DIR:-target}/debug/raftmasq scripts/bench-dhcp6.sh ||
+        status=$?
+fi
+exit "$status"

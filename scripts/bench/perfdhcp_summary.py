@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarises one perfdhcp run (run with `-x t`) as one line of key=value.
 
-4-way exchanges: DISCOVER-OFFER (DO) then REQUEST-ACK (RA). An exchange is
+4-way exchanges: DISCOVER-OFFER (DO) then REQUEST-ACK (RA); with -6,
+SOLICIT-ADVERTISE and REQUEST-REPLY count as DO and RA. An exchange is
 dropped when its OFFER or its ACK did not arrive within perfdhcp's drop time,
 so the 4-way drop ratio is 1 - ACKs received / DISCOVERs sent. Latencies come
 from the per-packet timestamps that `-x t` prints for every exchange that
@@ -28,13 +29,17 @@ def parse(lines):
     timestamps = None
     for line in lines:
         line = line.strip()
-        if line.startswith("***Statistics for: DISCOVER-OFFER"):
+        if line.startswith(("***Statistics for: DISCOVER-OFFER",
+                             "***Statistics for: SOLICIT-ADVERTISE")):
             section, timestamps = "DO", None
-        elif line.startswith("***Statistics for: REQUEST-ACK"):
+        elif line.startswith(("***Statistics for: REQUEST-ACK",
+                               "***Statistics for: REQUEST-REPLY")):
             section, timestamps = "RA", None
-        elif line.startswith("***Timestamps for packets: DISCOVER-OFFER"):
+        elif line.startswith(("***Timestamps for packets: DISCOVER-OFFER",
+                               "***Timestamps for packets: SOLICIT-ADVERTISE")):
             section, timestamps = None, "DO"
-        elif line.startswith("***Timestamps for packets: REQUEST-ACK"):
+        elif line.startswith(("***Timestamps for packets: REQUEST-ACK",
+                               "***Timestamps for packets: REQUEST-REPLY")):
             section, timestamps = None, "RA"
         elif line.startswith("***"):
             section, timestamps = None, None

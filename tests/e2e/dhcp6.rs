@@ -5,10 +5,11 @@
 //! lease. Debian's busybox has no `udhcpc6` applet (`busybox --list | grep
 //! udhcpc6` prints nothing), so busybox is not one of the v6 clients.
 //!
-//! Not yet covered here (see the report of issue 16): `dhcpcd`, and the
-//! failover (kill -9 the leader, a new client within the v4 bound, a renewal
-//! without NoBinding).
+//! dhcpcd is `dhcp6_dhcpcd.rs`; the failover (kill -9 the leader, a new
+//! client within the v4 bound, renewals without NoBinding) is
+//! `dhcp6_failover.rs`.
 
+use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient};
@@ -21,7 +22,27 @@ const TOOLS: &[&str] = &[
 ];
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 
-fn enable_ipv6(container: &Container) {
+/// `ipv6.range` of [`stateful_options`], as numbers.
+const RANGE: (u128, u128) = (
+    0xfd42_0001_0000_0000_0000_0000_0000_1000,
+    0xfd42_0001_0000_0000_0000_0000_0000_1fff,
+);
+
+/// The testbed with `[ipv6] mode = "stateful"`, its range and `lease_time`.
+pub(crate) fn stateful_options(lease_time: &str) -> TestbedOptions {
+    TestbedOptions {
+        ipv6: true,
+        ipv6_extra: format!(
+            "mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"\nlease_time = \"{lease_time}\"\n"
+        ),
+        ..TestbedOptions::default()
+    }
+}
+
+/// IPv6 on in a testbed container (it starts with it off), without SLAAC:
+/// the address comes from DHCPv6. Returns once the link-local address is
+/// usable (the clients bind to it).
+pub(crate) fn enable_ipv6(container: &Container) {
     for setting in [
         "net.ipv6.conf.eth0.addr_gen_mode=0",
         "net.ipv6.conf.eth0.accept_ra=0",
@@ -34,25 +55,27 @@ fn enable_ipv6(container: &Container) {
             .exec(&["sysctl", "-q", "-w", setting])
             .unwrap_or_else(|e| panic!("sysctl {setting}: {e}"));
     }
-    // dhclient binds to the link-local address, which must exist first.
     let link_local = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
         container
             .exec(&["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"])
             .is_ok_and(|out| out.contains("fe80::") && !out.contains("tentative"))
     });
-    assert!(link_local, "no link-local address on eth0");
+    assert!(
+        link_local,
+        "no link-local address on eth0 of {}",
+        container.name
+    );
+}
+
+pub(crate) fn in_range(address: Ipv6Addr) -> bool {
+    (RANGE.0..=RANGE.1).contains(&u128::from(address))
 }
 
 #[test]
 #[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn dhclient6_gets_a_stateful_lease_named_in_dns_on_every_host() {
     netns::require("dhcpv6", TOOLS);
-    let options = TestbedOptions {
-        ipv6: true,
-        ipv6_extra: "mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"\n".into(),
-        ..TestbedOptions::default()
-    };
-    let cluster = TestbedCluster::start_with(crate::binary(), "d6", 3, &options);
+    let cluster = TestbedCluster::start_with(crate::binary(), "d6", 3, &stateful_options("1h"));
     cluster.wait_ready(Duration::from_secs(30));
     let work = tempfile::TempDir::new().expect("client dir");
     let c1 = cluster
@@ -103,12 +126,7 @@ fn dhclient6_gets_a_stateful_lease_named_in_dns_on_every_host() {
             )
         });
     let parsed: std::net::Ipv6Addr = address.parse().expect("an IPv6 address");
-    assert!(
-        (0xfd42_0001_0000_0000_0000_0000_0000_1000u128
-            ..=0xfd42_0001_0000_0000_0000_0000_0000_1fffu128)
-            .contains(&u128::from(parsed)),
-        "{parsed} outside the range"
-    );
+    assert!(in_range(parsed), "{parsed} outside the range");
     for host in 1..=3 {
         // Over IPv4: `-sf /bin/true` leaves the leased address off eth0, so
         // the container has no global IPv6 source to ask from.

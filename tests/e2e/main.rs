@@ -10,6 +10,8 @@ mod dashboard;
 mod demo;
 mod dhcp;
 mod dhcp6;
+mod dhcp6_dhcpcd;
+mod dhcp6_failover;
 mod dhcp6_stateless;
 mod dhcp_edges;
 mod dhcp_failover;

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod bind;
 pub mod capture;
 pub mod clients;
+pub mod clients6;
 pub mod cluster;
 pub mod dig;
 pub mod dnsmasq;

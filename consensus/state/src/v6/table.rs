@@ -28,6 +28,8 @@ pub struct V6Leases {
     by_binding: BTreeMap<V6Binding, Ipv6Addr>,
     by_name: BTreeMap<String, Ipv6Addr>,
     expiry: BTreeSet<(Millis, Ipv6Addr)>,
+    /// The leased addresses as runs of consecutive ones: first -> last.
+    leased_runs: BTreeMap<u128, u128>,
 }
 
 /// Field order and names are the snapshot form.
@@ -336,8 +338,11 @@ impl V6Leases {
     // ----- allocation and names -----
 
     /// The hint if it is in the range and free, else the lowest free address
-    /// of the range. O(occupied addresses in the range), not O(range): the
-    /// walk steps only over leased or quarantined addresses.
+    /// of the range. O(log leases + quarantined addresses in the range): the
+    /// runs of consecutive leased addresses (`leased_runs`) are stepped over
+    /// whole, so a range filled from its start costs one lookup, not a walk
+    /// over every lease (that walk made each ADVERTISE and each allocation
+    /// linear in the number of leases: docs/benchmarks.md, "DHCPv6").
     fn choose(&self, range: V6Range, hint: Option<Ipv6Addr>) -> Option<Ipv6Addr> {
         if let Some(hint) = hint
             && range.contains(hint)
@@ -345,28 +350,31 @@ impl V6Leases {
         {
             return Some(hint);
         }
-        let occupied: BTreeSet<u128> = self
-            .leases
-            .range(range.start..=range.end)
-            .map(|(a, _)| u128::from(*a))
-            .chain(
-                self.quarantine
-                    .range(range.start..=range.end)
-                    .map(|(a, _)| u128::from(*a)),
-            )
-            .collect();
         let end = u128::from(range.end);
         let mut candidate = u128::from(range.start);
-        for taken in occupied {
-            if taken != candidate {
-                break;
+        // Each turn passes one quarantined address or returns.
+        loop {
+            if let Some(run_end) = self.leased_run_end(candidate) {
+                candidate = run_end.checked_add(1)?;
             }
-            if candidate == end {
+            if candidate > end {
                 return None;
             }
-            candidate += 1;
+            let address = Ipv6Addr::from(candidate);
+            if !self.quarantine.contains_key(&address) {
+                return Some(address);
+            }
+            candidate = candidate.checked_add(1)?;
         }
-        (candidate <= end).then(|| Ipv6Addr::from(candidate))
+    }
+
+    /// The last address of the run of leased addresses that holds `address`.
+    fn leased_run_end(&self, address: u128) -> Option<u128> {
+        self.leased_runs
+            .range(..=address)
+            .next_back()
+            .map(|(_, &end)| end)
+            .filter(|&end| end >= address)
     }
 
     fn is_free(&self, address: Ipv6Addr) -> bool {
@@ -428,6 +436,7 @@ impl V6Leases {
             self.by_name.insert(name.clone(), lease.address);
         }
         self.expiry.insert((lease.expires_at, lease.address));
+        self.mark_leased(u128::from(lease.address));
         self.leases.insert(lease.address, lease);
     }
 
@@ -440,6 +449,48 @@ impl V6Leases {
             self.by_name.remove(name);
         }
         self.expiry.remove(&(lease.expires_at, address));
+        self.unmark_leased(u128::from(address));
         Some(lease)
+    }
+
+    /// Adds `address` to `leased_runs`, joining the runs either side.
+    fn mark_leased(&mut self, address: u128) {
+        if self.leased_run_end(address).is_some() {
+            return;
+        }
+        let start = address
+            .checked_sub(1)
+            .and_then(|before| {
+                self.leased_runs
+                    .range(..=before)
+                    .next_back()
+                    .filter(|&(_, &end)| end == before)
+                    .map(|(&start, _)| start)
+            })
+            .unwrap_or(address);
+        let end = address
+            .checked_add(1)
+            .and_then(|after| self.leased_runs.remove(&after))
+            .unwrap_or(address);
+        self.leased_runs.insert(start, end);
+    }
+
+    /// Takes `address` out of `leased_runs`, splitting its run.
+    fn unmark_leased(&mut self, address: u128) {
+        let Some((&start, &end)) = self
+            .leased_runs
+            .range(..=address)
+            .next_back()
+            .filter(|&(_, &end)| end >= address)
+        else {
+            return;
+        };
+        self.leased_runs.remove(&start);
+        if start < address {
+            self.leased_runs.insert(start, address - 1);
+        }
+        if address < end {
+            self.leased_runs.insert(address + 1, end);
+        }
     }
 }
