@@ -21,8 +21,13 @@ use raftmasq_state::{
 use serde::{Deserialize, Serialize};
 
 mod parse;
+mod v6;
 
-pub use parse::{ConfFile, LxdEntry, parse_conf, parse_lease_time, parse_leases, parse_lxd_hosts};
+pub use parse::{
+    ConfFile, LeaseFile, LxdEntry, parse_conf, parse_lease_file, parse_lease_time, parse_leases,
+    parse_lxd_hosts,
+};
+pub use v6::DnsmasqLease6;
 
 /// One line of dnsmasq's lease file: `EXPIRY MAC IP HOSTNAME CLIENTID`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +91,9 @@ pub struct ImportRequest {
     /// Names for MACs (LXD host files); absent in requests of older `dnsctl`s.
     #[serde(default)]
     pub names: Vec<DnsmasqName>,
+    /// DHCPv6 leases; absent in requests of older `dnsctl`s.
+    #[serde(default)]
+    pub leases6: Vec<DnsmasqLease6>,
     pub dry_run: bool,
 }
 
@@ -104,6 +112,9 @@ pub struct ImportItem {
     pub source: Option<String>,
     pub mac: Option<String>,
     pub address: Option<Ipv4Addr>,
+    /// A DHCPv6 lease's address (kind `lease6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<std::net::Ipv6Addr>,
     pub hostname: Option<String>,
     /// For leases: when the lease ends (ms since the epoch) once imported.
     pub expires_at: Option<Millis>,
@@ -195,6 +206,7 @@ pub fn state_request(
             leases,
             reservations,
             names: Vec::new(),
+            leases6: Vec::new(),
             dry_run,
         },
         export.records,
@@ -211,7 +223,20 @@ pub fn plan(
     request: &ImportRequest,
     now: Millis,
 ) -> Vec<(ImportItem, Option<Command>)> {
+    plan_with_v6(table, &raftmasq_state::v6::V6Leases::default(), request, now)
+}
+
+/// [`plan`] with the cluster's DHCPv6 leases: the v6 lines are planned
+/// after the v4 ones (so a v6 lease's name follows the same machine's v4
+/// lease, and one name has one owner across both) on copies of both tables.
+pub fn plan_with_v6(
+    table: &LeaseTable,
+    v6_table: &raftmasq_state::v6::V6Leases,
+    request: &ImportRequest,
+    now: Millis,
+) -> Vec<(ImportItem, Option<Command>)> {
     let mut simulated = table.clone();
+    let mut simulated_v6 = v6_table.clone();
     let mut out = Vec::new();
     for host in &request.reservations {
         out.push(plan_reservation(&mut simulated, host));
@@ -221,6 +246,9 @@ pub fn plan(
     }
     for lease in &request.leases {
         out.push(plan_lease(&mut simulated, lease, now));
+    }
+    for lease in &request.leases6 {
+        out.push(v6::plan_lease6(&mut simulated, &mut simulated_v6, lease, now));
     }
     out
 }
@@ -232,6 +260,7 @@ fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, 
         source: host.source.clone(),
         mac: Some(host.mac.to_string()),
         address: Some(host.address),
+        address6: None,
         hostname: host.hostname.clone(),
         expires_at: None,
         action: "add".into(),
@@ -281,6 +310,7 @@ fn plan_name(
         source: name.source.clone(),
         mac: Some(name.mac.to_string()),
         address: None,
+        address6: None,
         hostname: Some(name.name.clone()),
         expires_at: None,
         action: "add".into(),
@@ -338,6 +368,7 @@ fn plan_lease(
         source: None,
         mac: Some(lease.mac.to_string()),
         address: Some(lease.address),
+        address6: None,
         hostname: lease.hostname.clone(),
         expires_at: None,
         action: "add".into(),
@@ -432,6 +463,7 @@ pub fn unsupported_items(kind: &str, lines: &[Unsupported]) -> Vec<ImportItem> {
             source: u.source.clone(),
             mac: None,
             address: None,
+            address6: None,
             hostname: None,
             expires_at: None,
             action: "unsupported".into(),
