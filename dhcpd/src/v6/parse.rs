@@ -23,7 +23,8 @@ impl V6DropReason {
 
     pub fn as_str(&self) -> &'static str {
         match self {
-            V6DropReason::Malformed => "malformed",
+            // The stateless server's word for it: one label, one family.
+            V6DropReason::Malformed => "undecodable",
             V6DropReason::NotFromClient => "not_from_client",
         }
     }
