@@ -34,11 +34,7 @@ pub fn information_service(
     config: &Config,
     mac: [u8; 6],
 ) -> anyhow::Result<Option<StatelessService>> {
-    let Some(ipv6) = config
-        .ipv6
-        .as_ref()
-        .filter(|v6| v6.mode.serves_dhcpv6())
-    else {
+    let Some(ipv6) = config.ipv6.as_ref().filter(|v6| v6.mode.serves_dhcpv6()) else {
         return Ok(None);
     };
     // The same servers and domain as the router advertisements name
@@ -123,7 +119,10 @@ mod tests {
     fn information_requests_are_answered_alike_in_both_modes() {
         let mac = [2, 0, 0, 0, 0, 1];
         let stateful = config("mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"");
-        assert!(service(&stateful, mac).unwrap().is_none(), "no stateless server");
+        assert!(
+            service(&stateful, mac).unwrap().is_none(),
+            "no stateless server"
+        );
         let stateful = information_service(&stateful, mac).unwrap().unwrap();
         let stateless = service(&config("mode = \"stateless\""), mac)
             .unwrap()
@@ -133,11 +132,16 @@ mod tests {
             .opts_mut()
             .insert(DhcpOption::ClientId(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 9]));
         let bytes = request.to_vec().unwrap();
-        let (Outcome::Answer(a), Outcome::Answer(b)) = (stateful.answer(&bytes), stateless.answer(&bytes)) else {
+        let (Outcome::Answer(a), Outcome::Answer(b)) =
+            (stateful.answer(&bytes), stateless.answer(&bytes))
+        else {
             panic!("both modes answer");
         };
         assert_eq!(a, b);
-        assert!(information_service(&config(""), mac).unwrap().is_none(), "RA only");
+        assert!(
+            information_service(&config(""), mac).unwrap().is_none(),
+            "RA only"
+        );
     }
 
     #[test]

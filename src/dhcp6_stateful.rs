@@ -16,8 +16,8 @@ use raftmasq_config::{Config, Ipv6Mode, V6ReservationKey};
 use raftmasq_consensus::state::MacAddr;
 use raftmasq_consensus::state::v6::{Duid, V6Range};
 use raftmasq_consensus::{ClusterNode, MemberRole};
-use raftmasq_dhcpd::Role;
 use raftmasq_dhcp6::{Outcome, StatelessService};
+use raftmasq_dhcpd::Role;
 use raftmasq_dhcpd::v6::{
     V6Decision, V6ReservedBy, V6ServerConfig, V6ServerReservation, decide, finish, parse,
 };

@@ -223,7 +223,12 @@ pub fn plan(
     request: &ImportRequest,
     now: Millis,
 ) -> Vec<(ImportItem, Option<Command>)> {
-    plan_with_v6(table, &raftmasq_state::v6::V6Leases::default(), request, now)
+    plan_with_v6(
+        table,
+        &raftmasq_state::v6::V6Leases::default(),
+        request,
+        now,
+    )
 }
 
 /// [`plan`] with the cluster's DHCPv6 leases: the v6 lines are planned
@@ -248,7 +253,12 @@ pub fn plan_with_v6(
         out.push(plan_lease(&mut simulated, lease, now));
     }
     for lease in &request.leases6 {
-        out.push(v6::plan_lease6(&mut simulated, &mut simulated_v6, lease, now));
+        out.push(v6::plan_lease6(
+            &mut simulated,
+            &mut simulated_v6,
+            lease,
+            now,
+        ));
     }
     out
 }

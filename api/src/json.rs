@@ -112,12 +112,16 @@ impl LeaseQuery {
             ));
         }
         let name = self.name.as_ref().map(|n| n.to_ascii_lowercase());
-        let duid = self.duid.as_deref().map(crate::leases6::normalize_duid).transpose()?;
+        let duid = self
+            .duid
+            .as_deref()
+            .map(crate::leases6::normalize_duid)
+            .transpose()?;
         leases.retain(|lease| {
             self.host.is_none_or(|host| lease.seen_by == Some(host))
-                && duid
-                    .as_deref()
-                    .is_none_or(|duid| crate::leases6::duid_of_client_id(&lease.client_id) == Some(duid))
+                && duid.as_deref().is_none_or(|duid| {
+                    crate::leases6::duid_of_client_id(&lease.client_id) == Some(duid)
+                })
                 && mac.as_ref().is_none_or(|mac| lease.mac == *mac)
                 && self
                     .state

@@ -20,7 +20,10 @@ impl LeaseQuery {
         let mac = self
             .mac
             .as_deref()
-            .map(|text| text.parse::<raftmasq_state::MacAddr>().map(|m| m.to_string()))
+            .map(|text| {
+                text.parse::<raftmasq_state::MacAddr>()
+                    .map(|m| m.to_string())
+            })
             .transpose()
             .map_err(|error| error.to_string())?;
         let duid = self.duid.as_deref().map(normalize_duid).transpose()?;
@@ -28,7 +31,9 @@ impl LeaseQuery {
         leases.retain(|lease| {
             self.host.is_none()
                 && self.state.as_deref().is_none_or(|state| state == "bound")
-                && mac.as_ref().is_none_or(|mac| lease.mac.as_ref() == Some(mac))
+                && mac
+                    .as_ref()
+                    .is_none_or(|mac| lease.mac.as_ref() == Some(mac))
                 && duid.as_ref().is_none_or(|duid| lease.duid == *duid)
                 && name.as_ref().is_none_or(|name| {
                     lease
@@ -52,12 +57,13 @@ impl LeaseQuery {
 /// A DUID as lowercase hex octets separated by `:` (the form leases show),
 /// from hex with `:`, `-` or no separators. At least 2 octets: a DUID's type.
 pub fn normalize_duid(text: &str) -> Result<String, String> {
-    let digits: String = text
-        .chars()
-        .filter(|c| *c != ':' && *c != '-')
-        .collect();
-    let bad = || format!("bad DUID {text:?}: expected hex octets such as 00:03:00:01:02:42:00:00:00:01");
-    if digits.len() < 4 || digits.len() % 2 != 0 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+    let digits: String = text.chars().filter(|c| *c != ':' && *c != '-').collect();
+    let bad =
+        || format!("bad DUID {text:?}: expected hex octets such as 00:03:00:01:02:42:00:00:00:01");
+    if digits.len() < 4
+        || !digits.len().is_multiple_of(2)
+        || !digits.chars().all(|c| c.is_ascii_hexdigit())
+    {
         return Err(bad());
     }
     let octets: Vec<String> = digits
@@ -74,14 +80,21 @@ pub fn normalize_duid(text: &str) -> Result<String, String> {
 pub fn duid_of_client_id(client_id: &str) -> Option<&str> {
     // "ff:" + "xx:xx:xx:xx:" = 15 characters.
     let rest = client_id.strip_prefix("ff:")?;
-    rest.get(12..).filter(|duid| !duid.is_empty() && rest.as_bytes().get(11) == Some(&b':'))
+    rest.get(12..)
+        .filter(|duid| !duid.is_empty() && rest.as_bytes().get(11) == Some(&b':'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn view(last: u16, duid: &str, mac: Option<&str>, name: Option<&str>, expires_at: u64) -> V6LeaseView {
+    fn view(
+        last: u16,
+        duid: &str,
+        mac: Option<&str>,
+        name: Option<&str>,
+        expires_at: u64,
+    ) -> V6LeaseView {
         V6LeaseView {
             address: std::net::Ipv6Addr::new(0xfd42, 1, 0, 0, 0, 0, 0, last),
             duid: duid.into(),
@@ -94,8 +107,20 @@ mod tests {
 
     fn sample() -> Vec<V6LeaseView> {
         vec![
-            view(0x1002, "00:03:00:01:02:00:00:00:00:02", Some("02:00:00:00:00:02"), Some("Web"), 30),
-            view(0x1001, "00:03:00:01:02:00:00:00:00:01", Some("02:00:00:00:00:01"), Some("db"), 20),
+            view(
+                0x1002,
+                "00:03:00:01:02:00:00:00:00:02",
+                Some("02:00:00:00:00:02"),
+                Some("Web"),
+                30,
+            ),
+            view(
+                0x1001,
+                "00:03:00:01:02:00:00:00:00:01",
+                Some("02:00:00:00:00:01"),
+                Some("db"),
+                20,
+            ),
             view(0x1003, "00:02:00:00:00:09:01", None, None, 10),
         ]
     }
@@ -146,8 +171,14 @@ mod tests {
             sort: Some(key.into()),
             ..Default::default()
         };
-        assert_eq!(lasts(&by("expires").select_v6(sample()).expect("ok")), [0x1003, 0x1001, 0x1002]);
-        assert_eq!(lasts(&by("name").select_v6(sample()).expect("ok")), [0x1003, 0x1002, 0x1001]);
+        assert_eq!(
+            lasts(&by("expires").select_v6(sample()).expect("ok")),
+            [0x1003, 0x1001, 0x1002]
+        );
+        assert_eq!(
+            lasts(&by("name").select_v6(sample()).expect("ok")),
+            [0x1003, 0x1002, 0x1001]
+        );
         assert!(by("colour").select_v6(sample()).is_err());
         let bad = LeaseQuery {
             duid: Some("zz".into()),
@@ -163,8 +194,14 @@ mod tests {
 
     #[test]
     fn duids_normalise_and_rfc_4361_client_ids_carry_one() {
-        assert_eq!(normalize_duid("00-03-00-01-AB").as_deref(), Ok("00:03:00:01:ab"));
-        assert_eq!(normalize_duid("00030001ab").as_deref(), Ok("00:03:00:01:ab"));
+        assert_eq!(
+            normalize_duid("00-03-00-01-AB").as_deref(),
+            Ok("00:03:00:01:ab")
+        );
+        assert_eq!(
+            normalize_duid("00030001ab").as_deref(),
+            Ok("00:03:00:01:ab")
+        );
         assert!(normalize_duid("0").is_err());
         assert!(normalize_duid("000").is_err());
         assert_eq!(
@@ -197,7 +234,10 @@ mod tests {
             address: std::net::Ipv4Addr::new(10, 0, 0, 11),
             ..lease.clone()
         };
-        let views = vec![crate::LeaseView::new(&lease, 0), crate::LeaseView::new(&plain, 0)];
+        let views = vec![
+            crate::LeaseView::new(&lease, 0),
+            crate::LeaseView::new(&plain, 0),
+        ];
         let query = LeaseQuery {
             duid: Some("00:03:00:01:02:00:00:00:00:01".into()),
             ..Default::default()

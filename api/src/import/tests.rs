@@ -36,7 +36,10 @@ fn lease_file_lines_parse_with_star_meaning_none() {
         .collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert!(reasons[0].1.contains("DUID"));
-    assert!(reasons[1].1.contains("IAID"), "a DHCPv6 line, its IAID in hex: {reasons:?}");
+    assert!(
+        reasons[1].1.contains("IAID"),
+        "a DHCPv6 line, its IAID in hex: {reasons:?}"
+    );
     assert!(reasons[2].1.contains("invalid address"));
     assert!(reasons[3].1.contains("not an Ethernet MAC"));
 }

@@ -30,10 +30,7 @@ pub struct DnsmasqLease6 {
 
 /// Parses a v6 line (its address has a `:`); an error is the reason it is
 /// not imported.
-pub(super) fn parse_lease6_line(
-    fields: &[&str],
-    line: usize,
-) -> Result<DnsmasqLease6, String> {
+pub(super) fn parse_lease6_line(fields: &[&str], line: usize) -> Result<DnsmasqLease6, String> {
     let [expires, iaid, address, hostname, rest @ ..] = fields else {
         return Err("expected EXPIRY IAID ADDRESS HOSTNAME CLIENT-DUID (a DHCPv6 lease)".into());
     };
@@ -72,8 +69,12 @@ pub(super) fn parse_lease6_line(
 fn parse_duid(text: &str) -> Result<Duid, String> {
     let octets: Result<Vec<u8>, _> = text.split(':').map(|o| u8::from_str_radix(o, 16)).collect();
     match octets {
-        Ok(octets) if octets.len() >= 2 && text.split(':').all(|o| o.len() == 2) => Ok(Duid(octets)),
-        _ => Err(format!("client DUID {text:?} is not hex octets separated by ':'")),
+        Ok(octets) if octets.len() >= 2 && text.split(':').all(|o| o.len() == 2) => {
+            Ok(Duid(octets))
+        }
+        _ => Err(format!(
+            "client DUID {text:?} is not hex octets separated by ':'"
+        )),
     }
 }
 
@@ -303,12 +304,29 @@ mod tests {
         );
         // A DUID-UUID names no MAC, so c1's v6 lease cannot be shown to be
         // the machine of c1's v4 lease: one name, one owner suffixes it.
-        assert!(planned[2].0.reason.as_deref().unwrap_or("").contains("c1-2"));
-        assert!(planned[4].0.reason.as_deref().unwrap_or("").contains("infinite"));
+        assert!(
+            planned[2]
+                .0
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("c1-2")
+        );
+        assert!(
+            planned[4]
+                .0
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("infinite")
+        );
         for (_, command) in &planned {
             if let Some(command) = command {
                 let response = apply_both(&mut v4, &mut v6_table, command);
-                assert!(!matches!(response, Response::Rejected { .. }), "{response:?}");
+                assert!(
+                    !matches!(response, Response::Rejected { .. }),
+                    "{response:?}"
+                );
             }
         }
         assert_eq!(v6_table.len(), 3);
@@ -320,7 +338,10 @@ mod tests {
         assert_eq!(lease.address, v6(0x1c4));
         // No hostname in the file: the name of the same MAC's v4 lease.
         assert_eq!(lease.name.as_deref(), Some("c7"));
-        assert_eq!(lease.expires_at, 1_733_401_300_000, "the time dnsmasq had left");
+        assert_eq!(
+            lease.expires_at, 1_733_401_300_000,
+            "the time dnsmasq had left"
+        );
         assert_eq!(v6_table.address_of_name_at("c1-2", NOW), Some(v6(0x23)));
         assert_eq!(
             v6_table.lease_by_address(v6(0x1d0)).map(|l| l.expires_at),

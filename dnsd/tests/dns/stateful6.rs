@@ -78,8 +78,11 @@ async fn axfr_of_the_zone_and_of_ip6_arpa_holds_the_dhcpv6_lease_names() {
         .collect();
     assert_eq!(aaaa, vec![("web.lxd.".to_string(), web)]);
     // The v4 lease is there as before.
-    assert!(records.iter().any(|r| r.name.to_ascii() == "c1.lxd."
-        && r.record_type() == RecordType::A));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.name.to_ascii() == "c1.lxd." && r.record_type() == RecordType::A)
+    );
 
     let records = axfr(&h, ZONE).await;
     let ptrs: Vec<_> = records
@@ -98,11 +101,20 @@ async fn axfr_of_the_zone_and_of_ip6_arpa_holds_the_dhcpv6_lease_names() {
         format!("{nibbles}ip6.arpa.")
     };
     assert_eq!(ptrs, vec![(owner(web), "web.lxd.".to_string())]);
-    assert!(!ptrs.iter().any(|(o, _)| *o == owner(unnamed) || *o == owner(short)));
+    assert!(
+        !ptrs
+            .iter()
+            .any(|(o, _)| *o == owner(unnamed) || *o == owner(short))
+    );
 
     // What AXFR holds is what a lookup answers.
     let response = h.udp(&query("web.lxd.", RecordType::AAAA)).await;
-    assert!(response.answers.iter().any(|r| r.data == RData::AAAA(web.into())));
+    assert!(
+        response
+            .answers
+            .iter()
+            .any(|r| r.data == RData::AAAA(web.into()))
+    );
     let response = h.udp(&query(&owner(web), RecordType::PTR)).await;
     assert_eq!(response.answers.len(), 1);
 }

@@ -247,7 +247,12 @@ fn a_v4_claim_on_a_name_a_v6_lease_holds_is_suffixed_or_rejected() {
         (HostnamePolicy::Reject, None),
     ] {
         let (mut v4, mut v6) = (table(policy), V6Leases::default());
-        let held = lease(bind(&mut v4, &mut v6, v6_request(1, 1, Some("db"), ANY), 1_000));
+        let held = lease(bind(
+            &mut v4,
+            &mut v6,
+            v6_request(1, 1, Some("db"), ANY),
+            1_000,
+        ));
         assert_eq!(held.name.as_deref(), Some("db"));
         let bind4 = |n, name: &str| Command::Bind {
             request: request(n, Some(name), None),
@@ -273,8 +278,18 @@ fn a_v4_claim_on_a_name_a_v6_lease_holds_is_suffixed_or_rejected() {
 #[test]
 fn a_v4_suffix_skips_a_suffix_a_v6_lease_holds() {
     let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
-    lease(bind(&mut v4, &mut v6, v6_request(1, 1, Some("db"), ANY), 1_000));
-    let second = lease(bind(&mut v4, &mut v6, v6_request(2, 1, Some("db"), ANY), 1_000));
+    lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(1, 1, Some("db"), ANY),
+        1_000,
+    ));
+    let second = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(2, 1, Some("db"), ANY),
+        1_000,
+    ));
     assert_eq!(second.name.as_deref(), Some("db-2"));
     let bind4 = Command::Bind {
         request: request(3, Some("db"), None),
