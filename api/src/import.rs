@@ -240,30 +240,31 @@ pub fn plan_with_v6(
     request: &ImportRequest,
     now: Millis,
 ) -> Vec<(ImportItem, Option<Command>)> {
-    let mut simulated = table.clone();
-    let mut simulated_v6 = v6_table.clone();
     let mut out = Vec::new();
+    // Every command applies as the replica applies it (`apply_both`), so a
+    // v4 name sees the cluster's v6 names, as it will when committed.
+    let copies = &mut (table.clone(), v6_table.clone());
     for host in &request.reservations {
-        out.push(plan_reservation(&mut simulated, host));
+        out.push(plan_reservation(copies, host));
     }
     for name in &request.names {
-        out.push(plan_name(&mut simulated, name, now));
+        out.push(plan_name(copies, name, now));
     }
     for lease in &request.leases {
-        out.push(plan_lease(&mut simulated, lease, now));
+        out.push(plan_lease(copies, lease, now));
     }
+    let (simulated, simulated_v6) = copies;
     for lease in &request.leases6 {
-        out.push(v6::plan_lease6(
-            &mut simulated,
-            &mut simulated_v6,
-            lease,
-            now,
-        ));
+        out.push(v6::plan_lease6(simulated, simulated_v6, lease, now));
     }
     out
 }
 
-fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, Option<Command>) {
+/// The planning copies of the v4 and the v6 table.
+type Copies = (LeaseTable, raftmasq_state::v6::V6Leases);
+
+fn plan_reservation(copies: &mut Copies, host: &DnsmasqHost) -> (ImportItem, Option<Command>) {
+    let table = &copies.0;
     let mut item = ImportItem {
         kind: "reservation".into(),
         line: host.line,
@@ -306,14 +307,15 @@ fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, 
             hostname,
         },
     };
-    apply_to_copy(table, item, command)
+    apply_to_copy(copies, item, command)
 }
 
 fn plan_name(
-    table: &mut LeaseTable,
+    copies: &mut Copies,
     name: &DnsmasqName,
     now: Millis,
 ) -> (ImportItem, Option<Command>) {
+    let table = &copies.0;
     let mut item = ImportItem {
         kind: "name".into(),
         line: name.line,
@@ -347,17 +349,17 @@ fn plan_name(
         name: wanted,
         now,
     };
-    apply_to_copy(table, item, command)
+    apply_to_copy(copies, item, command)
 }
 
-/// Applies `command` to the planning copy: planned when it is taken, a
+/// Applies `command` to the planning copies: planned when it is taken, a
 /// conflict with the state machine's reason when it is refused.
 fn apply_to_copy(
-    table: &mut LeaseTable,
+    copies: &mut Copies,
     mut item: ImportItem,
     command: Command,
 ) -> (ImportItem, Option<Command>) {
-    match table.apply(&command) {
+    match raftmasq_state::v6::apply_both(&mut copies.0, &mut copies.1, &command) {
         Response::Rejected { reason } => {
             item.action = "conflict".into();
             item.reason = Some(reason.to_string());
@@ -368,10 +370,11 @@ fn apply_to_copy(
 }
 
 fn plan_lease(
-    table: &mut LeaseTable,
+    copies: &mut Copies,
     lease: &DnsmasqLease,
     now: Millis,
 ) -> (ImportItem, Option<Command>) {
+    let table = &copies.0;
     let mut item = ImportItem {
         kind: "lease".into(),
         line: lease.line,
@@ -438,7 +441,7 @@ fn plan_lease(
         now,
         lease_time_secs: lease_secs,
     };
-    match table.apply(&command) {
+    match raftmasq_state::v6::apply_both(&mut copies.0, &mut copies.1, &command) {
         Response::Lease { lease: granted } => {
             item.expires_at = Some(granted.expires_at);
             let asked = lease.hostname.as_ref().map(|n| n.to_ascii_lowercase());

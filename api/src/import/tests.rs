@@ -481,7 +481,7 @@ fn the_plan_adds_keeps_and_reports_conflicts_without_overwriting() {
         Some(Ipv4Addr::new(172, 16, 100, 11))
     );
     let reserved = plan_lease(
-        &mut table.clone(),
+        &mut (table.clone(), Default::default()),
         &DnsmasqLease {
             line: 1,
             expires: 1_700_000_600,

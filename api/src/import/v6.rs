@@ -383,4 +383,35 @@ mod tests {
         assert_eq!(item.action, "conflict");
         assert!(item.reason.unwrap_or_default().contains("already leases"));
     }
+
+    /// The plan of a v4 line sees the cluster's v6 names, as the commit
+    /// will: a name a v6 lease of another machine holds is suffixed.
+    #[test]
+    fn a_v4_line_asking_for_a_name_a_v6_lease_holds_is_planned_suffixed() {
+        let (mut v4, mut v6_table) = (table(), V6Leases::default());
+        let line = "1733401300 3 fd42:7f0c:a2b::1c4 web 00:03:00:01:00:16:3e:00:00:07";
+        let held = parse_lease_file(line).leases6.remove(0);
+        let (_, command) = plan_lease6(&mut v4.clone(), &mut v6_table.clone(), &held, NOW);
+        apply_both(&mut v4, &mut v6_table, &command.expect("planned"));
+        let file = parse_lease_file("1733401300 00:16:3e:00:00:08 10.161.90.41 web *");
+        let request = ImportRequest {
+            leases: file.leases,
+            reservations: vec![],
+            names: vec![],
+            leases6: vec![],
+            dry_run: true,
+        };
+        let planned = plan_with_v6(&v4, &v6_table, &request, NOW);
+        assert_eq!(planned[0].0.action, "add");
+        assert!(
+            planned[0]
+                .0
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("web-2"),
+            "{:?}",
+            planned[0].0
+        );
+    }
 }

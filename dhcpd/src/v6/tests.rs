@@ -512,3 +512,36 @@ proptest! {
         let _ = node.exchange(&bytes, Role::LEADER, 1_000);
     }
 }
+
+/// Options shorter than their fixed part (Status Code 2, Vendor Class 4,
+/// Authentication 11), at the top or inside an IA_NA, are malformed: dropped,
+/// where dhcproto's decoder would overflow (a panic in debug builds).
+#[test]
+fn options_shorter_than_their_fixed_part_are_dropped_not_a_panic() {
+    let header = [1u8, 0, 0, 1]; // SOLICIT, xid 1
+    let client = [0u8, 1, 0, 4, 0, 3, 0, 1];
+    let with = |extra: &[u8]| [&header[..], &client[..], extra].concat();
+    for short in [
+        &[0u8, 13, 0, 1, 0][..],       // Status Code, 1 octet
+        &[0u8, 16, 0, 2, 0, 0][..],    // Vendor Class, 2 octets
+        &[0u8, 11, 0, 3, 0, 0, 0][..], // Authentication, 3 octets
+    ] {
+        assert_eq!(
+            parse(&with(short)),
+            Err(V6DropReason::Malformed),
+            "{short:?}"
+        );
+        // The same inside an IA_NA (12 octets of IAID, T1, T2 first).
+        let mut ia = vec![0u8, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        ia.extend_from_slice(short);
+        let len = u16::try_from(ia.len() - 4).unwrap().to_be_bytes();
+        ia[2..4].copy_from_slice(&len);
+        assert_eq!(
+            parse(&with(&ia)),
+            Err(V6DropReason::Malformed),
+            "in IA_NA: {short:?}"
+        );
+    }
+    // A well-formed Status Code still parses.
+    assert!(parse(&with(&[0, 13, 0, 2, 0, 0])).is_ok());
+}
