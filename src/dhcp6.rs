@@ -14,13 +14,27 @@ use tokio_util::sync::CancellationToken;
 use crate::port_holder::{self, Transport};
 
 /// The service `config` describes for a bridge with MAC `mac`; `None`
-/// when IPv6 is off or its mode does not answer DHCPv6.
+/// when IPv6 is off or its mode is not stateless.
 pub fn service(config: &Config, mac: [u8; 6]) -> anyhow::Result<Option<StatelessService>> {
-    let Some(ipv6) = config
+    if !config
         .ipv6
         .as_ref()
-        .filter(|v6| v6.mode == Ipv6Mode::Stateless)
-    else {
+        .is_some_and(|v6| v6.mode == Ipv6Mode::Stateless)
+    {
+        return Ok(None);
+    }
+    information_service(config, mac)
+}
+
+/// The Information-request encoder for either mode (`None` when `[ipv6]`
+/// serves no DHCPv6): the stateless server answers with it, and the
+/// stateful one hands it the Information-requests its decision answers,
+/// so one encoder answers them in both modes (dhcp6/DESIGN.md).
+pub fn information_service(
+    config: &Config,
+    mac: [u8; 6],
+) -> anyhow::Result<Option<StatelessService>> {
+    let Some(ipv6) = config.ipv6.as_ref().filter(|v6| v6.mode.serves_dhcpv6()) else {
         return Ok(None);
     };
     // The same servers and domain as the router advertisements name
@@ -95,6 +109,38 @@ mod tests {
             service(&config("mode = \"stateless\""), [2, 0, 0, 0, 0, 1])
                 .unwrap()
                 .is_some()
+        );
+    }
+
+    /// One encoder: an Information-request gets the same bytes from the
+    /// stateful server (which hands it to `information_service`) as from
+    /// the stateless one.
+    #[test]
+    fn information_requests_are_answered_alike_in_both_modes() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let stateful = config("mode = \"stateful\"\nrange = \"fd42:1::1000-fd42:1::1fff\"");
+        assert!(
+            service(&stateful, mac).unwrap().is_none(),
+            "no stateless server"
+        );
+        let stateful = information_service(&stateful, mac).unwrap().unwrap();
+        let stateless = service(&config("mode = \"stateless\""), mac)
+            .unwrap()
+            .unwrap();
+        let mut request = Message::new_with_id(MessageType::InformationRequest, [4, 5, 6]);
+        request
+            .opts_mut()
+            .insert(DhcpOption::ClientId(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 9]));
+        let bytes = request.to_vec().unwrap();
+        let (Outcome::Answer(a), Outcome::Answer(b)) =
+            (stateful.answer(&bytes), stateless.answer(&bytes))
+        else {
+            panic!("both modes answer");
+        };
+        assert_eq!(a, b);
+        assert!(
+            information_service(&config(""), mac).unwrap().is_none(),
+            "RA only"
         );
     }
 

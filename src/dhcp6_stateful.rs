@@ -16,6 +16,7 @@ use raftmasq_config::{Config, Ipv6Mode, V6ReservationKey};
 use raftmasq_consensus::state::MacAddr;
 use raftmasq_consensus::state::v6::{Duid, V6Range};
 use raftmasq_consensus::{ClusterNode, MemberRole};
+use raftmasq_dhcp6::{Outcome, StatelessService};
 use raftmasq_dhcpd::Role;
 use raftmasq_dhcpd::v6::{
     V6Decision, V6ReservedBy, V6ServerConfig, V6ServerReservation, decide, finish, parse,
@@ -28,19 +29,18 @@ use tokio_util::sync::CancellationToken;
 const ALL_DHCP_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 const SERVER_PORT: u16 = 547;
 
-/// Registers the stateful server's series at zero, so each family is in
+/// Registers the stateful server's series at zero, so each is in
 /// `/metrics` before the first packet of its kind (as every other server's).
+/// The families are the stateless server's (`raftmasq_dhcp6_*`, one family
+/// for both modes); `raftmasq_dhcp6::register_metrics` registers the rest.
 pub fn register_metrics() {
     for reason in raftmasq_dhcpd::v6::V6DropReason::ALL {
-        metrics::counter!(names::DHCPV6_DROPPED, "reason" => reason.as_str()).increment(0);
+        metrics::counter!(names::DHCP6_DROPPED, "reason" => reason.as_str()).increment(0);
     }
     for reason in raftmasq_dhcpd::v6::V6IgnoreReason::ALL {
-        metrics::counter!(names::DHCPV6_IGNORED, "reason" => reason.as_str()).increment(0);
+        metrics::counter!(names::DHCP6_IGNORED, "reason" => reason.as_str()).increment(0);
     }
-    for kind in ["advertise", "reply"] {
-        metrics::counter!(names::DHCPV6_REPLIES, "type" => kind).increment(0);
-    }
-    metrics::counter!(names::DHCPV6_COMMIT_FAILED).increment(0);
+    metrics::counter!(names::DHCP6_COMMIT_FAILED).increment(0);
 }
 
 /// This node's v6 settings; `None` unless `[ipv6]` runs DHCPv6.
@@ -49,13 +49,11 @@ pub fn server_config(config: &Config, bridge_mac: MacAddr) -> Option<V6ServerCon
         .ipv6
         .as_ref()
         .filter(|v6| v6.mode == Ipv6Mode::Stateful)?;
-    let range = match ipv6.mode {
-        Ipv6Mode::Stateful => ipv6.range.map(|r| V6Range {
-            start: r.start,
-            end: r.end,
-        }),
-        _ => None,
-    };
+    // Config validation requires a range in stateful mode.
+    let range = ipv6.range.map(|r| V6Range {
+        start: r.start,
+        end: r.end,
+    })?;
     Some(V6ServerConfig {
         // DUID-LL of the bridge MAC: stable across restarts, one per node
         // (dhcpd/DESIGN.md, "DHCPv6 server identity").
@@ -119,12 +117,18 @@ pub fn start(
     let Some(v6) = server_config(config, mac) else {
         return Ok(());
     };
+    let information = crate::dhcp6::information_service(config, mac.0)?
+        .context("no Information-request encoder for stateful DHCPv6")?;
     let index = interface_index(&interface)?;
     let socket = bind(&interface, index).with_context(|| {
         format!("cannot serve DHCPv6 on dhcp.interface {interface:?} port {SERVER_PORT} (needs root or CAP_NET_BIND_SERVICE)")
     })?;
     tracing::info!(interface, duid = %v6.server_duid, "serving DHCPv6");
-    tokio::spawn(serve(node, Arc::new(socket), Arc::new(v6), shutdown));
+    let server = Server {
+        config: v6,
+        information,
+    };
+    tokio::spawn(serve(node, Arc::new(socket), Arc::new(server), shutdown));
     Ok(())
 }
 
@@ -137,10 +141,17 @@ fn role(node: &ClusterNode) -> Role {
     }
 }
 
+/// What the serving loop answers with: the decision's settings, and the
+/// Information-request encoder shared with the stateless mode.
+struct Server {
+    config: V6ServerConfig,
+    information: StatelessService,
+}
+
 async fn serve(
     node: ClusterNode,
     socket: Arc<UdpSocket>,
-    config: Arc<V6ServerConfig>,
+    server: Arc<Server>,
     shutdown: CancellationToken,
 ) {
     let mut buffer = vec![0u8; 1500];
@@ -156,10 +167,12 @@ async fn serve(
                 }
             },
         };
-        let request = match parse(buffer.get(..len).unwrap_or_default()) {
+        let bytes = buffer.get(..len).unwrap_or_default();
+        raftmasq_dhcp6::count_received(bytes);
+        let request = match parse(bytes) {
             Ok(request) => request,
             Err(reason) => {
-                metrics::counter!(names::DHCPV6_DROPPED, "reason" => reason.as_str()).increment(1);
+                metrics::counter!(names::DHCP6_DROPPED, "reason" => reason.as_str()).increment(1);
                 continue;
             }
         };
@@ -170,27 +183,37 @@ async fn serve(
                 &replica.v6,
                 replica.table.is_initialized(),
                 &request,
-                &config,
+                &server.config,
                 role(&node),
                 now,
             )
         };
         match decision {
             V6Decision::Ignore(reason) => {
-                metrics::counter!(names::DHCPV6_IGNORED, "reason" => reason.as_str()).increment(1);
+                metrics::counter!(names::DHCP6_IGNORED, "reason" => reason.as_str()).increment(1);
+            }
+            V6Decision::Information => {
+                let outcome = server.information.answer(bytes);
+                if let Outcome::Answer(answer) = &outcome
+                    && let Err(error) = socket.send_to(&answer.bytes, from).await
+                {
+                    tracing::warn!(%error, %from, "dhcpv6 reply not sent");
+                } else {
+                    raftmasq_dhcp6::count_outcome(&outcome);
+                }
             }
             V6Decision::Reply(message) => send(&socket, &message, from).await,
             V6Decision::Propose(proposal) => {
-                let (node, socket, config) = (node.clone(), socket.clone(), config.clone());
+                let (node, socket, server) = (node.clone(), socket.clone(), server.clone());
                 tokio::spawn(async move {
                     // The lease is in Raft before its REPLY leaves.
                     match node.write(proposal.command).await {
                         Ok(response) => {
-                            let reply = finish(&proposal.pending, &response, &config, now);
+                            let reply = finish(&proposal.pending, &response, &server.config, now);
                             send(&socket, &reply, from).await;
                         }
                         Err(error) => {
-                            metrics::counter!(names::DHCPV6_COMMIT_FAILED).increment(1);
+                            metrics::counter!(names::DHCP6_COMMIT_FAILED).increment(1);
                             tracing::warn!(%error, "dhcpv6 lease not committed; the client retries");
                         }
                     }
@@ -204,7 +227,11 @@ async fn send(socket: &UdpSocket, message: &dhcproto::v6::Message, to: SocketAdd
     match message.to_vec() {
         Ok(bytes) => match socket.send_to(&bytes, to).await {
             Ok(_) => {
-                metrics::counter!(names::DHCPV6_REPLIES, "type" => format!("{:?}", message.msg_type()).to_lowercase()).increment(1);
+                let kind = match message.msg_type() {
+                    dhcproto::v6::MessageType::Advertise => "advertise",
+                    _ => "reply",
+                };
+                metrics::counter!(names::DHCP6_SENT, "type" => kind).increment(1);
             }
             Err(error) => tracing::warn!(%error, %to, "dhcpv6 reply not sent"),
         },

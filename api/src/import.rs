@@ -21,8 +21,13 @@ use raftmasq_state::{
 use serde::{Deserialize, Serialize};
 
 mod parse;
+mod v6;
 
-pub use parse::{ConfFile, LxdEntry, parse_conf, parse_lease_time, parse_leases, parse_lxd_hosts};
+pub use parse::{
+    ConfFile, LeaseFile, LxdEntry, parse_conf, parse_lease_file, parse_lease_time, parse_leases,
+    parse_lxd_hosts,
+};
+pub use v6::DnsmasqLease6;
 
 /// One line of dnsmasq's lease file: `EXPIRY MAC IP HOSTNAME CLIENTID`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +91,9 @@ pub struct ImportRequest {
     /// Names for MACs (LXD host files); absent in requests of older `dnsctl`s.
     #[serde(default)]
     pub names: Vec<DnsmasqName>,
+    /// DHCPv6 leases; absent in requests of older `dnsctl`s.
+    #[serde(default)]
+    pub leases6: Vec<DnsmasqLease6>,
     pub dry_run: bool,
 }
 
@@ -104,6 +112,9 @@ pub struct ImportItem {
     pub source: Option<String>,
     pub mac: Option<String>,
     pub address: Option<Ipv4Addr>,
+    /// A DHCPv6 lease's address (kind `lease6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<std::net::Ipv6Addr>,
     pub hostname: Option<String>,
     /// For leases: when the lease ends (ms since the epoch) once imported.
     pub expires_at: Option<Millis>,
@@ -195,6 +206,7 @@ pub fn state_request(
             leases,
             reservations,
             names: Vec::new(),
+            leases6: Vec::new(),
             dry_run,
         },
         export.records,
@@ -211,27 +223,55 @@ pub fn plan(
     request: &ImportRequest,
     now: Millis,
 ) -> Vec<(ImportItem, Option<Command>)> {
-    let mut simulated = table.clone();
+    plan_with_v6(
+        table,
+        &raftmasq_state::v6::V6Leases::default(),
+        request,
+        now,
+    )
+}
+
+/// [`plan`] with the cluster's DHCPv6 leases: the v6 lines are planned
+/// after the v4 ones (so a v6 lease's name follows the same machine's v4
+/// lease, and one name has one owner across both) on copies of both tables.
+pub fn plan_with_v6(
+    table: &LeaseTable,
+    v6_table: &raftmasq_state::v6::V6Leases,
+    request: &ImportRequest,
+    now: Millis,
+) -> Vec<(ImportItem, Option<Command>)> {
     let mut out = Vec::new();
+    // Every command applies as the replica applies it (`apply_both`), so a
+    // v4 name sees the cluster's v6 names, as it will when committed.
+    let copies = &mut (table.clone(), v6_table.clone());
     for host in &request.reservations {
-        out.push(plan_reservation(&mut simulated, host));
+        out.push(plan_reservation(copies, host));
     }
     for name in &request.names {
-        out.push(plan_name(&mut simulated, name, now));
+        out.push(plan_name(copies, name, now));
     }
     for lease in &request.leases {
-        out.push(plan_lease(&mut simulated, lease, now));
+        out.push(plan_lease(copies, lease, now));
+    }
+    let (simulated, simulated_v6) = copies;
+    for lease in &request.leases6 {
+        out.push(v6::plan_lease6(simulated, simulated_v6, lease, now));
     }
     out
 }
 
-fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, Option<Command>) {
+/// The planning copies of the v4 and the v6 table.
+type Copies = (LeaseTable, raftmasq_state::v6::V6Leases);
+
+fn plan_reservation(copies: &mut Copies, host: &DnsmasqHost) -> (ImportItem, Option<Command>) {
+    let table = &copies.0;
     let mut item = ImportItem {
         kind: "reservation".into(),
         line: host.line,
         source: host.source.clone(),
         mac: Some(host.mac.to_string()),
         address: Some(host.address),
+        address6: None,
         hostname: host.hostname.clone(),
         expires_at: None,
         action: "add".into(),
@@ -267,20 +307,22 @@ fn plan_reservation(table: &mut LeaseTable, host: &DnsmasqHost) -> (ImportItem, 
             hostname,
         },
     };
-    apply_to_copy(table, item, command)
+    apply_to_copy(copies, item, command)
 }
 
 fn plan_name(
-    table: &mut LeaseTable,
+    copies: &mut Copies,
     name: &DnsmasqName,
     now: Millis,
 ) -> (ImportItem, Option<Command>) {
+    let table = &copies.0;
     let mut item = ImportItem {
         kind: "name".into(),
         line: name.line,
         source: name.source.clone(),
         mac: Some(name.mac.to_string()),
         address: None,
+        address6: None,
         hostname: Some(name.name.clone()),
         expires_at: None,
         action: "add".into(),
@@ -307,17 +349,17 @@ fn plan_name(
         name: wanted,
         now,
     };
-    apply_to_copy(table, item, command)
+    apply_to_copy(copies, item, command)
 }
 
-/// Applies `command` to the planning copy: planned when it is taken, a
+/// Applies `command` to the planning copies: planned when it is taken, a
 /// conflict with the state machine's reason when it is refused.
 fn apply_to_copy(
-    table: &mut LeaseTable,
+    copies: &mut Copies,
     mut item: ImportItem,
     command: Command,
 ) -> (ImportItem, Option<Command>) {
-    match table.apply(&command) {
+    match raftmasq_state::v6::apply_both(&mut copies.0, &mut copies.1, &command) {
         Response::Rejected { reason } => {
             item.action = "conflict".into();
             item.reason = Some(reason.to_string());
@@ -328,16 +370,18 @@ fn apply_to_copy(
 }
 
 fn plan_lease(
-    table: &mut LeaseTable,
+    copies: &mut Copies,
     lease: &DnsmasqLease,
     now: Millis,
 ) -> (ImportItem, Option<Command>) {
+    let table = &copies.0;
     let mut item = ImportItem {
         kind: "lease".into(),
         line: lease.line,
         source: None,
         mac: Some(lease.mac.to_string()),
         address: Some(lease.address),
+        address6: None,
         hostname: lease.hostname.clone(),
         expires_at: None,
         action: "add".into(),
@@ -397,7 +441,7 @@ fn plan_lease(
         now,
         lease_time_secs: lease_secs,
     };
-    match table.apply(&command) {
+    match raftmasq_state::v6::apply_both(&mut copies.0, &mut copies.1, &command) {
         Response::Lease { lease: granted } => {
             item.expires_at = Some(granted.expires_at);
             let asked = lease.hostname.as_ref().map(|n| n.to_ascii_lowercase());
@@ -432,6 +476,7 @@ pub fn unsupported_items(kind: &str, lines: &[Unsupported]) -> Vec<ImportItem> {
             source: u.source.clone(),
             mac: None,
             address: None,
+            address6: None,
             hostname: None,
             expires_at: None,
             action: "unsupported".into(),

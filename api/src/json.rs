@@ -79,6 +79,10 @@ pub struct LeaseQuery {
     pub sort: Option<String>,
     #[serde(default)]
     pub consistent: bool,
+    /// Only this DHCPv6 DUID (hex, any separator): the v6 leases of it, and
+    /// v4 leases whose client id carries it (RFC 4361). See `leases6.rs`.
+    #[serde(default)]
+    pub duid: Option<String>,
 }
 
 /// Columns `--sort` accepts.
@@ -108,8 +112,16 @@ impl LeaseQuery {
             ));
         }
         let name = self.name.as_ref().map(|n| n.to_ascii_lowercase());
+        let duid = self
+            .duid
+            .as_deref()
+            .map(crate::leases6::normalize_duid)
+            .transpose()?;
         leases.retain(|lease| {
             self.host.is_none_or(|host| lease.seen_by == Some(host))
+                && duid.as_deref().is_none_or(|duid| {
+                    crate::leases6::duid_of_client_id(&lease.client_id) == Some(duid)
+                })
                 && mac.as_ref().is_none_or(|mac| lease.mac == *mac)
                 && self
                     .state

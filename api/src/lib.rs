@@ -19,6 +19,7 @@
 
 pub mod import;
 mod json;
+pub mod leases6;
 pub mod metrics;
 pub mod records;
 pub mod rollback;

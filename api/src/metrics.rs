@@ -66,22 +66,19 @@ pub const DHCP_RELAY_UNSERVED: &str = "raftmasq_dhcp_relay_unserved_total";
 pub const RA_SENT: &str = "raftmasq_ra_sent_total";
 pub const RA_SOLICITATIONS: &str = "raftmasq_ra_solicitations_total";
 pub const RA_DROPPED: &str = "raftmasq_ra_dropped_total";
-// Stateless DHCPv6 (the `dhcp6` crate).
+// DHCPv6, one family for both modes: the stateless server (the `dhcp6`
+// crate, every host) and the stateful one (`dhcpd::v6`, the leader).
 pub const DHCP6_RECEIVED: &str = "raftmasq_dhcp6_received_total";
 pub const DHCP6_SENT: &str = "raftmasq_dhcp6_sent_total";
 pub const DHCP6_IGNORED: &str = "raftmasq_dhcp6_ignored_total";
 pub const DHCP6_DROPPED: &str = "raftmasq_dhcp6_dropped_total";
+pub const DHCP6_COMMIT_FAILED: &str = "raftmasq_dhcp6_commit_failed_total";
+pub const DHCP6_LEASES: &str = "raftmasq_dhcp6_leases";
 // DHCP pool, read from the replica at scrape time.
 pub const DHCP_POOL_SIZE: &str = "raftmasq_dhcp_pool_size";
 pub const DHCP_LEASES: &str = "raftmasq_dhcp_leases";
 pub const DHCP_ADDRESSES: &str = "raftmasq_dhcp_addresses";
 pub const DHCP_POOL_UTILISATION: &str = "raftmasq_dhcp_pool_utilisation_ratio";
-// DHCPv6 (`[ipv6] mode = "stateless" | "stateful"`).
-pub const DHCPV6_LEASES: &str = "raftmasq_dhcpv6_leases";
-pub const DHCPV6_DROPPED: &str = "raftmasq_dhcpv6_dropped_total";
-pub const DHCPV6_IGNORED: &str = "raftmasq_dhcpv6_ignored_total";
-pub const DHCPV6_REPLIES: &str = "raftmasq_dhcpv6_replies_total";
-pub const DHCPV6_COMMIT_FAILED: &str = "raftmasq_dhcpv6_commit_failed_total";
 // DNS, counted by the server.
 pub const DNS_QUERIES: &str = "raftmasq_dns_queries_total";
 pub const DNS_QUERY_DURATION: &str = "raftmasq_dns_query_duration_seconds";
@@ -134,21 +131,21 @@ pub const CATALOGUE: &[Metric] = &[
         kind: Kind::Counter,
         unit: Unit::Count,
         labels: &["type"],
-        help: "DHCPv6 datagrams received on the bridge, by message type (the first byte, whether or not the rest decodes).",
+        help: "DHCPv6 datagrams received on the bridge in either mode, by message type (the first byte, whether or not the rest decodes).",
     },
     Metric {
         name: DHCP6_SENT,
         kind: Kind::Counter,
         unit: Unit::Count,
         labels: &["type"],
-        help: "DHCPv6 answers sent: Reply to Information-request, Advertise (NoAddrsAvail) to Solicit.",
+        help: "DHCPv6 answers sent in either mode, by message type (advertise, reply).",
     },
     Metric {
         name: DHCP6_IGNORED,
         kind: Kind::Counter,
         unit: Unit::Count,
         labels: &["reason"],
-        help: "Valid DHCPv6 messages left unanswered, by reason (for another server, needing the stateful service, relayed, not a client message).",
+        help: "Valid DHCPv6 messages left unanswered, by reason (the stateless and the stateful server's reasons).",
     },
     Metric {
         name: DHCP6_DROPPED,
@@ -156,6 +153,13 @@ pub const CATALOGUE: &[Metric] = &[
         unit: Unit::Count,
         labels: &["reason"],
         help: "DHCPv6 requests dropped as malformed or as RFC 8415 section 16 has servers discard them, by reason.",
+    },
+    Metric {
+        name: DHCP6_COMMIT_FAILED,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        labels: &[],
+        help: "DHCPv6 leases, releases or declines that could not be committed (no reply; the client retries).",
     },
     Metric {
         name: DHCP_RECEIVED,
@@ -235,39 +239,11 @@ pub const CATALOGUE: &[Metric] = &[
         help: "Fraction of the DHCP pool that is not free (0 to 1).",
     },
     Metric {
-        name: DHCPV6_LEASES,
+        name: DHCP6_LEASES,
         kind: Kind::Gauge,
         unit: Unit::Count,
         labels: &[],
-        help: "DHCPv6 address leases (IA_NA) in this node's replica.",
-    },
-    Metric {
-        name: DHCPV6_DROPPED,
-        kind: Kind::Counter,
-        unit: Unit::Count,
-        labels: &["reason"],
-        help: "DHCPv6 datagrams dropped before a decision (malformed, not_from_client).",
-    },
-    Metric {
-        name: DHCPV6_IGNORED,
-        kind: Kind::Counter,
-        unit: Unit::Count,
-        labels: &["reason"],
-        help: "DHCPv6 messages left unanswered, by reason.",
-    },
-    Metric {
-        name: DHCPV6_REPLIES,
-        kind: Kind::Counter,
-        unit: Unit::Count,
-        labels: &["type"],
-        help: "DHCPv6 replies sent, by message type (advertise, reply).",
-    },
-    Metric {
-        name: DHCPV6_COMMIT_FAILED,
-        kind: Kind::Counter,
-        unit: Unit::Count,
-        labels: &[],
-        help: "DHCPv6 leases that could not be committed (the client retries).",
+        help: "DHCPv6 address leases (IA_NA, stateful mode) in this node's replica.",
     },
     Metric {
         name: DNS_QUERIES,

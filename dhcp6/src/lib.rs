@@ -20,4 +20,4 @@ mod stats;
 pub use answer::{Answer, Ignored, Malformed, Outcome, StatelessService, server_duid};
 pub use dhcproto::v6::SERVER_PORT;
 pub use server::Dhcp6Server;
-pub use stats::register_metrics;
+pub use stats::{count_outcome, count_received, register_metrics};

@@ -10,7 +10,22 @@ const SENT_LABELS: [&str; 2] = ["advertise", "reply"];
 
 /// Counts one datagram and what became of it.
 pub(crate) fn count(bytes: &[u8], outcome: &Outcome) {
+    count_received(bytes);
+    count_outcome(outcome);
+}
+
+/// Counts one datagram received, by its type byte. The stateful server
+/// (`src/dhcp6_stateful.rs`) counts its datagrams here too: one family for
+/// both modes.
+pub fn count_received(bytes: &[u8]) {
     metrics::counter!(DHCP6_RECEIVED, "type" => received_label(bytes)).increment(1);
+}
+
+/// Counts what became of a datagram [`StatelessService::answer`] decided
+/// (the stateful server's Information-requests included).
+///
+/// [`StatelessService::answer`]: crate::StatelessService::answer
+pub fn count_outcome(outcome: &Outcome) {
     match outcome {
         Outcome::Answer(answer) => {
             let label = match answer.message_type {

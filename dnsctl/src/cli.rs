@@ -180,6 +180,10 @@ pub struct LeaseArgs {
     /// Only hostnames or DNS names containing this text.
     #[arg(long)]
     pub name: Option<String>,
+    /// Only this DHCPv6 DUID (hex octets): its v6 leases, and v4 leases
+    /// whose client id carries it (RFC 4361).
+    #[arg(long)]
+    pub duid: Option<String>,
     #[arg(long, value_enum)]
     pub state: Option<LeaseStateArg>,
     #[arg(long, value_enum, default_value = "address")]

@@ -27,10 +27,12 @@ pub trait ZoneSource: Send + Sync + 'static {
 }
 
 /// A table in memory with its own applied index, for tests and tools: every
-/// [`MemoryZoneSource::apply`] is one "log entry".
+/// [`MemoryZoneSource::apply`] is one "log entry". It holds a DHCPv6 table
+/// beside the v4 one and applies as the replica does (`v6::apply_both`).
 #[derive(Debug)]
 pub struct MemoryZoneSource {
     state: RwLock<(LeaseTable, u64)>,
+    v6: RwLock<V6Leases>,
     changed: watch::Sender<u64>,
 }
 
@@ -38,6 +40,7 @@ impl MemoryZoneSource {
     pub fn new(table: LeaseTable, index: u64) -> Self {
         MemoryZoneSource {
             state: RwLock::new((table, index)),
+            v6: RwLock::new(V6Leases::default()),
             changed: watch::Sender::new(index),
         }
     }
@@ -46,7 +49,8 @@ impl MemoryZoneSource {
     pub fn apply(&self, command: &Command) -> Response {
         let (response, index) = {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-            let response = state.0.apply(command);
+            let mut v6 = self.v6.write().unwrap_or_else(PoisonError::into_inner);
+            let response = raftmasq_state::v6::apply_both(&mut state.0, &mut v6, command);
             state.1 += 1;
             (response, state.1)
         };
@@ -70,6 +74,12 @@ impl ZoneSource for MemoryZoneSource {
     fn read(&self, read: &mut dyn FnMut(&LeaseTable, u64)) {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         read(&state.0, state.1);
+    }
+
+    fn read_with_v6(&self, read: &mut dyn FnMut(&LeaseTable, Option<&V6Leases>, u64)) {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let v6 = self.v6.read().unwrap_or_else(PoisonError::into_inner);
+        read(&state.0, Some(&v6), state.1);
     }
 
     fn changes(&self) -> watch::Receiver<u64> {

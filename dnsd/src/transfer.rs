@@ -1,8 +1,10 @@
 //! The contents of a zone for AXFR (RFC 5936): SOA first and last, then
 //! everything in between. This is the one place that walks every lease; it
-//! runs only for an allowed secondary.
+//! runs only for an allowed secondary. The zones hold what lookups answer:
+//! the DHCPv6 lease names (AAAA, and ip6.arpa PTRs in stateful mode) too.
 
 use hickory_proto::rr::Record;
+use raftmasq_state::v6::V6Lease;
 use raftmasq_state::{LeaseState, RecordData};
 
 use crate::lookup::View;
@@ -48,6 +50,7 @@ pub(crate) fn zone_records(view: &View<'_>, zone: &Zone) -> Vec<Record> {
                     records.push(rrs::aaaa(owner, config.ttl, v6));
                 }
             }
+            records.extend(v6_lease_aaaas(view));
             for record in view.table.records() {
                 if zone.relative(&record.name).is_some()
                     && let Some(owner) = rrs::absolute(&record.name)
@@ -67,6 +70,9 @@ pub(crate) fn zone_records(view: &View<'_>, zone: &Zone) -> Vec<Record> {
                 }
             }
         }
+        ZoneKind::Reverse6 { prefix } if config.ipv6_leases => {
+            records.extend(v6_lease_ptrs(view, prefix));
+        }
         ZoneKind::Reverse6 { prefix } => {
             // One PTR per EUI-64 address; with several leases of one MAC
             // the lowest address's name, as lookups answer.
@@ -85,4 +91,52 @@ pub(crate) fn zone_records(view: &View<'_>, zone: &Zone) -> Vec<Record> {
     }
     records.push(soa);
     records
+}
+
+/// The live DHCPv6 leases of `view`, in address order.
+fn live_v6_leases<'v>(view: &View<'v>) -> impl Iterator<Item = &'v V6Lease> + 'v {
+    let now = view.now;
+    view.v6
+        .into_iter()
+        .flat_map(|v6| v6.leases())
+        .filter(move |lease| lease.expires_at > now)
+}
+
+/// The AAAA of each named DHCPv6 lease, as lookups answer them: hidden by a
+/// static CNAME of the name or by the same static AAAA.
+fn v6_lease_aaaas(view: &View<'_>) -> Vec<Record> {
+    let config = view.config;
+    let mut records = Vec::new();
+    for lease in live_v6_leases(view) {
+        let Some(label) = &lease.name else {
+            continue;
+        };
+        let fqdn = format!("{label}.{}", config.domain);
+        let hidden = view.table.records_named(&fqdn).iter().any(|r| {
+            matches!(r.data, RecordData::Cname { .. })
+                || r.data
+                    == RecordData::Aaaa {
+                        address: lease.address,
+                    }
+        });
+        if !hidden && let Some(owner) = rrs::absolute(&fqdn) {
+            records.push(rrs::aaaa(owner, config.ttl, lease.address));
+        }
+    }
+    records
+}
+
+/// The PTR of each named DHCPv6 lease in the zone's prefix (stateful mode,
+/// where lookups answer the ip6.arpa zone from the v6 leases).
+fn v6_lease_ptrs(view: &View<'_>, prefix: ipnet::Ipv6Net) -> Vec<Record> {
+    let config = view.config;
+    live_v6_leases(view)
+        .filter(|lease| prefix.contains(&lease.address))
+        .filter_map(|lease| {
+            let label = lease.name.as_ref()?;
+            let owner = rrs::absolute(&crate::zones::ptr6_name(lease.address))?;
+            let target = rrs::absolute(&format!("{label}.{}", config.domain))?;
+            Some(rrs::ptr(owner, config.ttl, target))
+        })
+        .collect()
 }

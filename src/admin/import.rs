@@ -7,7 +7,7 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use raftmasq_api::import::{ImportReport, ImportRequest, plan};
+use raftmasq_api::import::{ImportReport, ImportRequest, plan_with_v6};
 use raftmasq_consensus::state::Response as Answer;
 
 use super::{Admin, Failure};
@@ -22,7 +22,9 @@ async fn import(
 ) -> Result<Json<ImportReport>, Failure> {
     let now = admin.now();
     let planned = admin
-        .read(true, |replica| plan(&replica.table, &request, now))
+        .read(true, |replica| {
+            plan_with_v6(&replica.table, &replica.v6, &request, now)
+        })
         .await?;
     let mut items = Vec::with_capacity(planned.len());
     let mut stopped: Option<String> = None;
@@ -38,6 +40,10 @@ async fn import(
                         item.reason = Some(reason.to_string());
                     }
                     Ok(Answer::Lease { lease }) => {
+                        item.action = "applied".into();
+                        item.expires_at = Some(lease.expires_at);
+                    }
+                    Ok(Answer::LeaseV6 { lease }) => {
                         item.action = "applied".into();
                         item.expires_at = Some(lease.expires_at);
                     }

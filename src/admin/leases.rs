@@ -37,8 +37,8 @@ async fn list(
     Ok(Json(query.select(views).map_err(Failure::bad_request)?))
 }
 
-/// The DHCPv6 leases that have not ended, by address. Takes `consistent`
-/// like `/leases`; the other filters are v4's.
+/// The DHCPv6 leases that have not ended, filtered and sorted by the same
+/// query as `/leases` (`LeaseQuery::select_v6` says how each filter reads).
 async fn list_v6(
     State(admin): State<Admin>,
     Query(query): Query<LeaseQuery>,
@@ -54,7 +54,7 @@ async fn list_v6(
                 .collect()
         })
         .await?;
-    Ok(Json(leases))
+    Ok(Json(query.select_v6(leases).map_err(Failure::bad_request)?))
 }
 
 async fn release(

@@ -217,7 +217,7 @@ fn record_state(admin: &Admin) {
         let replica = node.replica().read();
         (replica.table.pool_stats(), replica.v6.len())
     };
-    gauge!(names::DHCPV6_LEASES).set(v6_leases as f64);
+    gauge!(names::DHCP6_LEASES).set(v6_leases as f64);
     gauge!(names::DHCP_POOL_SIZE).set(stats.size as f64);
     gauge!(names::DHCP_LEASES, "state" => "bound").set(stats.bound as f64);
     gauge!(names::DHCP_LEASES, "state" => "offered").set(stats.offered as f64);

@@ -23,6 +23,9 @@ const TOKEN = env('DASHBOARD_TOKEN');
 // never needs it).
 const CLUSTER_TOKEN = env('DASHBOARD_CLUSTER_TOKEN');
 const LEASES = env('DASHBOARD_LEASES').split(',');
+// One DHCPv6 lease, for the MAC of the v4 lease named db.
+const LEASE6 = env('DASHBOARD_LEASE6');
+const ALL = LEASES.length + 1;
 const VICTIM_ID = env('DASHBOARD_VICTIM_ID');
 const VICTIM_PID = Number(env('DASHBOARD_VICTIM_PID'));
 const SHOTS = env('DASHBOARD_SCREENSHOTS');
@@ -106,7 +109,11 @@ test('shows the three members, the leases, conflicts and events', async () => {
   for (const address of LEASES) {
     await page.waitForSelector(`#leases tbody tr[data-address="${address}"]`, { timeout: 10000 });
   }
-  assert.equal(await page.textContent('#lease-count'), `${LEASES.length} of ${LEASES.length} leases`);
+  const v6 = await page.waitForSelector(`#leases tbody tr[data-address="${LEASE6}"][data-family="ipv6"]`, { timeout: 10000 });
+  assert.equal(await v6.$eval('td:nth-child(4)', (cell) => cell.textContent), 'db');
+  assert.equal(await v6.$eval('td:nth-child(2)', (cell) => cell.textContent), '02:42:00:00:00:12');
+  assert.match(await v6.$eval('td:nth-child(1)', (cell) => cell.title), /DUID 00:03:00:01:02:42:00:00:00:12, IAID 7/);
+  assert.equal(await page.textContent('#lease-count'), `${ALL} of ${ALL} leases`);
   await page.waitForSelector('#conflicts tbody tr >> text=web', { timeout: 10000 });
   // The recorder reports the election, the conflict and the decline.
   for (const kind of ['leader', 'conflict', 'decline']) {
@@ -124,7 +131,10 @@ test('shows the three members, the leases, conflicts and events', async () => {
   // Filter, search and sort.
   await page.selectOption('#lease-state', 'bound');
   await page.fill('#lease-search', 'db');
-  assert.equal(await page.textContent('#lease-count'), `1 of ${LEASES.length} leases`);
+  assert.equal(await page.textContent('#lease-count'), `2 of ${ALL} leases`, 'db in v4 and in v6');
+  // v4 rows first in address order, then v6.
+  const families = await page.$$eval('#leases tbody tr[data-address]', (rows) => rows.map((r) => r.dataset.family));
+  assert.deepEqual(families, ['ipv4', 'ipv6']);
   await page.fill('#lease-search', '');
   await page.selectOption('#lease-state', '');
   await page.selectOption('#lease-host', '3');

@@ -1,7 +1,7 @@
 //! The web dashboard in a real browser: Debian's headless Chromium, driven by
 //! playwright-core from `tests/dashboard/dashboard.test.mjs`, against a
 //! 3-node loopback cluster of real daemons. This module starts the cluster,
-//! creates leases, a hostname conflict and a decline, then runs
+//! creates leases (a DHCPv6 one too), a hostname conflict and a decline, then runs
 //! `node --test` with the addresses, token, dnsctl and the PID of the node
 //! the browser test kills, and fails when that run fails.
 //!
@@ -104,6 +104,41 @@ async fn populate(admin: &AdminClient, addr: &str) -> Result<Vec<String>, String
     Ok(addresses)
 }
 
+/// A DHCPv6 lease for `db`'s MAC (committed as the stateful server would),
+/// so the page shows a v6 row named as the machine's v4 lease.
+async fn populate_v6(admin: &AdminClient, addr: &str) -> Result<String, String> {
+    use raftmasq_consensus::state::v6::{Duid, V6Binding, V6LeaseRequest, V6Range, V6Want};
+    let mac = MacAddr([2, 0x42, 0, 0, 0, 0x12]);
+    let range = V6Range {
+        start: "fd42:1::1000".parse().map_err(|e| format!("{e}"))?,
+        end: "fd42:1::1fff".parse().map_err(|e| format!("{e}"))?,
+    };
+    let bind = serde_json::to_value(StateCommand::BindV6 {
+        request: V6LeaseRequest {
+            binding: V6Binding {
+                duid: Duid::link_layer(mac),
+                iaid: 7,
+            },
+            mac: Some(mac),
+            fqdn_label: None,
+            reserved_name: None,
+            want: V6Want::Dynamic { hint: None },
+        },
+        range,
+        now: wall_ms(),
+        lease_time_secs: 3600,
+    })
+    .map_err(|e| e.to_string())?;
+    let answer = admin.command(addr, &bind).await?;
+    if answer["lease"]["name"] != "db" {
+        return Err(format!("the v6 lease is not named db: {answer}"));
+    }
+    answer["lease"]["address"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no v6 lease in {answer}"))
+}
+
 /// Every node answers DNS on its own loopback port; nothing is forwarded
 /// (no client may recurse, and the upstream is a closed loopback port).
 fn with_dns(cluster: &LoopbackCluster) -> Vec<std::net::SocketAddr> {
@@ -176,6 +211,9 @@ fn the_dashboard_shows_the_cluster_and_its_forms_work_in_headless_chromium() {
     let leases = rt
         .block_on(populate(&admin, &addrs[0]))
         .unwrap_or_else(|e| panic!("leases not created: {e}\n{}", logs()));
+    let lease6 = rt
+        .block_on(populate_v6(&admin, &addrs[0]))
+        .unwrap_or_else(|e| panic!("v6 lease not created: {e}\n{}", logs()));
 
     // The browser watches a follower's page and sees the leader die when
     // there is one to spare; either way a surviving node shows the kill.
@@ -202,6 +240,7 @@ fn the_dashboard_shows_the_cluster_and_its_forms_work_in_headless_chromium() {
         .env("DASHBOARD_TOKEN", ADMIN_TOKEN)
         .env("DASHBOARD_CLUSTER_TOKEN", TOKEN)
         .env("DASHBOARD_LEASES", leases.join(","))
+        .env("DASHBOARD_LEASE6", &lease6)
         .env("DASHBOARD_VICTIM_ID", victim.to_string())
         .env("DASHBOARD_VICTIM_PID", victim_pid.to_string())
         .env("DASHBOARD_SCREENSHOTS", &screenshots)

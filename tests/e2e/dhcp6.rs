@@ -142,7 +142,54 @@ fn dhclient6_gets_a_stateful_lease_named_in_dns_on_every_host() {
         let ptr = dig_short(&c1.netns, &server, &["-x", &address]);
         assert_eq!(ptr.trim(), "d6web.lxd.", "host {host} PTR");
     }
+    check_dnsctl_lists_the_v6_lease(&cluster, &address);
     if let Ok(pid) = std::fs::read_to_string(&pid_file) {
         let _ = c1.exec(&["kill", pid.trim()]);
     }
+}
+
+/// `dnsctl leases --json` lists the v6 lease after the v4 one, tagged
+/// `"family": "ipv6"` with its DUID (a DUID-LL of the MAC, `-D LL`), IAID,
+/// address, name and expiry; `--mac` selects both families, `--duid` the v6
+/// lease only, and the text table shows it too.
+fn check_dnsctl_lists_the_v6_lease(cluster: &TestbedCluster, address: &str) {
+    let run = |args: &[&str]| {
+        let output = cluster
+            .testbed
+            .host(1)
+            .command(crate::dnsctl::dnsctl_binary())
+            .arg("--config")
+            .arg(cluster.config_path(1))
+            .args(args)
+            .output()
+            .expect("run dnsctl");
+        assert!(
+            output.status.success(),
+            "dnsctl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
+        serde_json::from_str(&run(args)).expect("dnsctl JSON")
+    };
+    let mac = "02:42:ac:10:02:02";
+    let both = json(&["--json", "--consistent", "leases", "--mac", mac]);
+    assert_eq!(both.len(), 2, "one v4 and one v6 lease: {both:?}");
+    assert_eq!(both[0]["state"], "bound", "v4 first: {both:?}");
+    let v6 = &both[1];
+    assert_eq!(v6["family"], "ipv6");
+    assert_eq!(v6["address"], address);
+    assert_eq!(v6["name"], "d6web");
+    assert_eq!(v6["mac"], mac);
+    let duid = v6["duid"].as_str().expect("a DUID");
+    assert_eq!(duid, "00:03:00:01:02:42:ac:10:02:02", "DUID-LL of the MAC");
+    assert!(v6["iaid"].is_u64() && v6["expires_at"].is_u64(), "{v6}");
+    let by_duid = json(&["--json", "--consistent", "leases", "--duid", duid]);
+    assert_eq!(by_duid.len(), 1, "{by_duid:?}");
+    assert_eq!(by_duid[0]["address"], address);
+    let none = json(&["--json", "leases", "--name", "no-such-name"]);
+    assert!(none.is_empty(), "{none:?}");
+    let text = run(&["leases", "--name", "d6web"]);
+    assert!(text.contains(address) && text.contains(duid), "{text}");
 }

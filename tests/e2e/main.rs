@@ -19,6 +19,7 @@ mod dhcp_security;
 mod dns;
 mod dns_servers;
 mod dns_tsig;
+mod dns_v6_transfer;
 mod dnsctl;
 mod dnsctl_import;
 mod export;

@@ -8,47 +8,75 @@ use std::str::FromStr;
 
 use raftmasq_state::MacAddr;
 
+use super::v6::{DnsmasqLease6, parse_lease6_line};
 use super::{DnsmasqHost, DnsmasqLease, DnsmasqName, Unsupported};
 use crate::json::parse_client_id;
 
-/// Parses a dnsmasq lease file. IPv6 leases and the `duid` line are reported
-/// as unsupported; so is a line that does not parse.
-pub fn parse_leases(text: &str) -> (Vec<DnsmasqLease>, Vec<Unsupported>) {
-    let mut leases = Vec::new();
-    let mut unsupported = Vec::new();
+/// What a dnsmasq lease file holds for import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseFile {
+    pub leases: Vec<DnsmasqLease>,
+    pub leases6: Vec<DnsmasqLease6>,
+    /// The `duid` line and every line that does not parse, with the reason.
+    pub unsupported: Vec<Unsupported>,
+}
+
+/// Parses a dnsmasq lease file: v4 lines, and the v6 lines (an address with
+/// a `:`, after the `duid SERVER_DUID` line). The server DUID is reported
+/// as not imported; so is a line that does not parse.
+pub fn parse_lease_file(text: &str) -> LeaseFile {
+    let mut file = LeaseFile::default();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             continue;
         }
-        match parse_lease_line(trimmed, line) {
-            Ok(lease) => leases.push(lease),
-            Err(reason) => unsupported.push(Unsupported {
+        let fields: Vec<&str> = trimmed.split_whitespace().collect();
+        let parsed = if fields.first() == Some(&"duid") {
+            Err("dnsmasq's own DHCPv6 server DUID: each raftmasq host has its own (`[ipv6]`); clients move to it when they REBIND".into())
+        } else if fields.get(2).is_some_and(|address| address.contains(':')) {
+            parse_lease6_line(&fields, line).map(|lease| file.leases6.push(lease))
+        } else {
+            parse_lease_line(&fields, line).map(|lease| file.leases.push(lease))
+        };
+        if let Err(reason) = parsed {
+            file.unsupported.push(Unsupported {
                 line,
                 text: trimmed.to_string(),
                 reason,
                 source: None,
-            }),
+            });
         }
     }
-    (leases, unsupported)
+    file
 }
 
-fn parse_lease_line(text: &str, line: usize) -> Result<DnsmasqLease, String> {
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    if fields.first() == Some(&"duid") {
-        return Err("DHCPv6 server DUID: raftmasq serves DHCPv4 only".into());
+/// The v4 leases of a lease file and the lines not imported as v4 leases
+/// (the v6 lines among them: [`parse_lease_file`] reads those).
+pub fn parse_leases(text: &str) -> (Vec<DnsmasqLease>, Vec<Unsupported>) {
+    let file = parse_lease_file(text);
+    let mut unsupported = file.unsupported;
+    for lease in &file.leases6 {
+        let text = text.lines().nth(lease.line - 1).unwrap_or_default().trim();
+        unsupported.push(Unsupported {
+            line: lease.line,
+            text: text.to_string(),
+            reason: "DHCPv6 lease: read with parse_lease_file".into(),
+            source: None,
+        });
     }
-    let [expires, mac, address, hostname, rest @ ..] = fields.as_slice() else {
+    unsupported.sort_by_key(|u| u.line);
+    (file.leases, unsupported)
+}
+
+fn parse_lease_line(fields: &[&str], line: usize) -> Result<DnsmasqLease, String> {
+    let [expires, mac, address, hostname, rest @ ..] = fields else {
         return Err("expected EXPIRY MAC ADDRESS HOSTNAME [CLIENT-ID]".into());
     };
     let expires: u64 = expires
         .parse()
         .map_err(|_| format!("expiry {expires:?} is not a Unix time"))?;
-    if address.contains(':') {
-        return Err("IPv6 lease: raftmasq serves DHCPv4 only".into());
-    }
     let address =
         Ipv4Addr::from_str(address).map_err(|_| format!("invalid address {address:?}"))?;
     let mac = MacAddr::from_str(mac).map_err(|_| {

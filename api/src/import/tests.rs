@@ -36,7 +36,10 @@ fn lease_file_lines_parse_with_star_meaning_none() {
         .collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert!(reasons[0].1.contains("DUID"));
-    assert!(reasons[1].1.contains("IPv6"));
+    assert!(
+        reasons[1].1.contains("IAID"),
+        "a DHCPv6 line, its IAID in hex: {reasons:?}"
+    );
     assert!(reasons[2].1.contains("invalid address"));
     assert!(reasons[3].1.contains("not an Ethernet MAC"));
 }
@@ -235,6 +238,7 @@ fn lxd_names_become_mac_names_and_rename_imported_leases() {
         leases,
         reservations,
         names,
+        leases6: Vec::new(),
         dry_run: false,
     };
     let mut table = table();
@@ -290,6 +294,7 @@ fn lxd_names_become_mac_names_and_rename_imported_leases() {
             leases: vec![],
             reservations: vec![],
             names: vec![renamed],
+            leases6: Vec::new(),
             dry_run: true,
         },
         now,
@@ -309,6 +314,7 @@ fn lxd_names_become_mac_names_and_rename_imported_leases() {
             leases: vec![],
             reservations: vec![host],
             names: vec![],
+            leases6: Vec::new(),
             dry_run: true,
         };
         plan(&table, &request, now).remove(0).0
@@ -407,6 +413,7 @@ fn the_plan_adds_keeps_and_reports_conflicts_without_overwriting() {
         leases,
         reservations,
         names: vec![],
+        leases6: Vec::new(),
         dry_run: true,
     };
     let plan = plan(&table, &request, now);
@@ -474,7 +481,7 @@ fn the_plan_adds_keeps_and_reports_conflicts_without_overwriting() {
         Some(Ipv4Addr::new(172, 16, 100, 11))
     );
     let reserved = plan_lease(
-        &mut table.clone(),
+        &mut (table.clone(), Default::default()),
         &DnsmasqLease {
             line: 1,
             expires: 1_700_000_600,
@@ -506,6 +513,7 @@ fn a_client_id_from_the_lease_file_is_kept() {
         leases,
         reservations: vec![],
         names: vec![],
+        leases6: Vec::new(),
         dry_run: false,
     };
     let plan = plan(&table(), &request, now);
@@ -531,6 +539,7 @@ fn under_mac_identity_leases_are_keyed_by_mac_as_dhcp_keys_them() {
         leases,
         reservations: vec![],
         names: vec![],
+        leases6: Vec::new(),
         dry_run: false,
     };
     let mut table = table_keyed_by(ClientIdentity::Mac);

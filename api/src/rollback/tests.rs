@@ -200,6 +200,7 @@ proptest! {
             leases: parsed,
             reservations: vec![],
             names: vec![],
+            leases6: Vec::new(),
             dry_run: false,
         };
         let mut imported = table(identity);

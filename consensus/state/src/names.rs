@@ -201,6 +201,15 @@ impl NameIndex {
         None
     }
 
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.refs.contains_key(name)
+    }
+
+    /// How many distinct names are in use.
+    pub(crate) fn len(&self) -> usize {
+        self.refs.len()
+    }
+
     #[cfg(test)]
     pub(crate) fn counts(&self) -> BTreeMap<String, u32> {
         self.refs

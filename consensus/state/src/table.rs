@@ -108,6 +108,13 @@ pub struct LeaseTable {
     pub(crate) free: IntervalSet,
     pub(crate) bound_count: u64,
     pub(crate) offered_count: u64,
+    /// The names DHCPv6 leases hold, lent by [`crate::v6::apply_with`] for
+    /// the one command it applies here and taken back after it, so a v4
+    /// grant sees the v6 owners (one name, one owner across both families)
+    /// without a second argument through every layer of `apply` and the
+    /// networks' dispatch. Empty at rest, so it never reaches a snapshot or
+    /// `==`.
+    pub(crate) lent_v6_names: crate::v6::V6NameIndex,
 }
 
 /// The hasher of the indexes DNS reads on every query (see `by_name`).

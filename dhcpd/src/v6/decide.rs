@@ -58,8 +58,9 @@ pub struct V6ServerConfig {
     /// T2 and REBINDs, which any leader answers).
     pub peer_duids: Vec<Duid>,
     pub prefix: Ipv6Net,
-    /// `None`: stateless mode (INFORMATION-REQUEST only).
-    pub range: Option<V6Range>,
+    /// The dynamic range (`ipv6.range`, which stateful mode requires; the
+    /// stateless mode is the `dhcp6` crate's, not this server's).
+    pub range: V6Range,
     pub lease_time_secs: u32,
     pub decline_quarantine_secs: u64,
     pub dns_servers: Vec<Ipv6Addr>,
@@ -98,13 +99,11 @@ pub enum V6IgnoreReason {
     /// A server identifier where §16 forbids one, or none where it needs one.
     BadServerId,
     ForOtherServer,
-    /// An address message in stateless mode.
-    Stateless,
     NoIaNa,
 }
 
 impl V6IgnoreReason {
-    pub const ALL: [V6IgnoreReason; 9] = [
+    pub const ALL: [V6IgnoreReason; 8] = [
         V6IgnoreReason::NotInitialized,
         V6IgnoreReason::Learner,
         V6IgnoreReason::NotLeader,
@@ -112,7 +111,6 @@ impl V6IgnoreReason {
         V6IgnoreReason::MissingClientId,
         V6IgnoreReason::BadServerId,
         V6IgnoreReason::ForOtherServer,
-        V6IgnoreReason::Stateless,
         V6IgnoreReason::NoIaNa,
     ];
 
@@ -125,7 +123,6 @@ impl V6IgnoreReason {
             V6IgnoreReason::MissingClientId => "missing_client_id",
             V6IgnoreReason::BadServerId => "bad_server_id",
             V6IgnoreReason::ForOtherServer => "for_other_server",
-            V6IgnoreReason::Stateless => "stateless",
             V6IgnoreReason::NoIaNa => "no_ia_na",
         }
     }
@@ -135,6 +132,10 @@ impl V6IgnoreReason {
 pub enum V6Decision {
     Ignore(V6IgnoreReason),
     Reply(Message),
+    /// An INFORMATION-REQUEST this node answers: the edge encodes the Reply
+    /// with the stateless server's encoder (`raftmasq_dhcp6`), so one
+    /// encoder answers it in both modes (dhcp6/DESIGN.md).
+    Information,
     /// Commit `command`, then send [`finish`]'s reply (silence if the commit fails).
     Propose(V6Proposal),
 }
@@ -201,15 +202,8 @@ pub fn decide(
     if kind == MessageType::InformationRequest {
         // Without a quorum every partitioned voter answers: the options are
         // the same everywhere, so that is harmless and clients keep working.
-        let client = request.client_id.clone().unwrap_or(Duid(Vec::new()));
-        let mut message = reply::base(MessageType::Reply, request.xid, &client, config);
-        if request.client_id.is_none() {
-            message
-                .opts_mut()
-                .remove(dhcproto::v6::OptionCode::ClientId);
-        }
-        reply::add_dns(&mut message, config);
-        return V6Decision::Reply(message);
+        // The bytes are the stateless encoder's (see `V6Decision::Information`).
+        return V6Decision::Information;
     }
     let Some(client) = request.client_id.clone() else {
         return ignore(Why::MissingClientId);
@@ -233,9 +227,7 @@ pub fn decide(
         }
         return V6Decision::Reply(message);
     }
-    let Some(range) = config.range else {
-        return ignore(Why::Stateless);
-    };
+    let range = config.range;
     let Some(first) = request.ia_nas.first() else {
         return ignore(Why::NoIaNa);
     };

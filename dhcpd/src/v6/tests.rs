@@ -31,10 +31,10 @@ fn config() -> V6ServerConfig {
         server_duid: Duid::link_layer(MacAddr([2, 0, 0, 0, 0, 1])),
         peer_duids: vec![Duid::link_layer(MacAddr([2, 0, 0, 0, 0, 2]))],
         prefix: "fd42:1::/64".parse().unwrap(),
-        range: Some(V6Range {
+        range: V6Range {
             start: START,
             end: END,
-        }),
+        },
         lease_time_secs: 3600,
         decline_quarantine_secs: 600,
         dns_servers: vec!["fd42:1::1".parse().unwrap()],
@@ -81,7 +81,7 @@ impl Node {
     fn exchange(&mut self, bytes: &[u8], role: Role, now: u64) -> Option<Message> {
         let request = parse(bytes).ok()?;
         match decide(&self.v6, true, &request, &self.config, role, now) {
-            V6Decision::Ignore(_) => None,
+            V6Decision::Ignore(_) | V6Decision::Information => None,
             V6Decision::Reply(message) => Some(message),
             V6Decision::Propose(proposal) => {
                 let response = apply_both(&mut self.v4, &mut self.v6, &proposal.command);
@@ -367,36 +367,43 @@ fn release_and_decline_reply_success_and_free_or_quarantine() {
     assert!(node.v6.is_empty());
 }
 
+/// INFORMATION-REQUEST: this server decides whether to answer (the leader,
+/// or any voter without a quorum; not for another server) and leaves the
+/// bytes to the stateless encoder the daemon shares between the modes.
 #[test]
-fn information_request_and_confirm_are_answered_in_stateless_mode() {
-    let mut node = Node::new();
-    node.config.range = None;
+fn information_requests_go_to_the_shared_encoder_and_confirm_is_answered() {
+    let node = Node::new();
     let mut info = Message::new_with_id(MessageType::InformationRequest, [1, 1, 1]);
     info.opts_mut()
         .insert(DhcpOption::ClientId(Duid::link_layer(mac(1)).0));
-    let reply = node
-        .exchange(&info.to_vec().unwrap(), Role::LEADER, 1_000)
-        .unwrap();
-    assert!(
-        reply
-            .opts()
-            .iter()
-            .any(|o| *o == DhcpOption::DomainNameServers(vec!["fd42:1::1".parse().unwrap()]))
+    let request = parse(&info.to_vec().unwrap()).unwrap();
+    let decide_as = |role| decide(&node.v6, true, &request, &node.config, role, 1_000);
+    assert_eq!(decide_as(Role::LEADER), V6Decision::Information);
+    assert_eq!(
+        decide_as(Role {
+            is_leader: false,
+            has_quorum: true,
+            is_voter: true
+        }),
+        V6Decision::Ignore(V6IgnoreReason::NotLeader)
     );
-    assert!(
-        reply
-            .opts()
-            .iter()
-            .any(|o| matches!(o, DhcpOption::DomainSearchList(l) if l.len() == 1))
+    assert_eq!(
+        decide_as(Role {
+            is_leader: false,
+            has_quorum: false,
+            is_voter: true
+        }),
+        V6Decision::Information,
+        "degraded: every voter answers"
     );
-    assert!(
-        node.exchange(
-            &client_message(MessageType::Solicit, 1, None, &[], vec![]),
-            Role::LEADER,
-            1_000
-        )
-        .is_none()
+    info.opts_mut()
+        .insert(DhcpOption::ServerId(Duid::link_layer(mac(7)).0));
+    let other = parse(&info.to_vec().unwrap()).unwrap();
+    assert_eq!(
+        decide(&node.v6, true, &other, &node.config, Role::LEADER, 1_000),
+        V6Decision::Ignore(V6IgnoreReason::ForOtherServer)
     );
+    let mut node = node;
     let off_link = client_message(
         MessageType::Confirm,
         1,
@@ -504,4 +511,37 @@ proptest! {
         let mut node = Node::new();
         let _ = node.exchange(&bytes, Role::LEADER, 1_000);
     }
+}
+
+/// Options shorter than their fixed part (Status Code 2, Vendor Class 4,
+/// Authentication 11), at the top or inside an IA_NA, are malformed: dropped,
+/// where dhcproto's decoder would overflow (a panic in debug builds).
+#[test]
+fn options_shorter_than_their_fixed_part_are_dropped_not_a_panic() {
+    let header = [1u8, 0, 0, 1]; // SOLICIT, xid 1
+    let client = [0u8, 1, 0, 4, 0, 3, 0, 1];
+    let with = |extra: &[u8]| [&header[..], &client[..], extra].concat();
+    for short in [
+        &[0u8, 13, 0, 1, 0][..],       // Status Code, 1 octet
+        &[0u8, 16, 0, 2, 0, 0][..],    // Vendor Class, 2 octets
+        &[0u8, 11, 0, 3, 0, 0, 0][..], // Authentication, 3 octets
+    ] {
+        assert_eq!(
+            parse(&with(short)),
+            Err(V6DropReason::Malformed),
+            "{short:?}"
+        );
+        // The same inside an IA_NA (12 octets of IAID, T1, T2 first).
+        let mut ia = vec![0u8, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        ia.extend_from_slice(short);
+        let len = u16::try_from(ia.len() - 4).unwrap().to_be_bytes();
+        ia[2..4].copy_from_slice(&len);
+        assert_eq!(
+            parse(&with(&ia)),
+            Err(V6DropReason::Malformed),
+            "in IA_NA: {short:?}"
+        );
+    }
+    // A well-formed Status Code still parses.
+    assert!(parse(&with(&[0, 13, 0, 2, 0, 0])).is_ok());
 }

@@ -56,7 +56,8 @@ pub(super) fn import_dnsmasq(
     dry_run: bool,
     style: &Style,
 ) -> Result<String, Error> {
-    let (lease_lines, bad_leases) = import::parse_leases(&read(sources.leases)?);
+    let lease_file = import::parse_lease_file(&read(sources.leases)?);
+    let bad_leases = lease_file.unsupported;
     let conf = match sources.conf {
         Some(path) => import::parse_conf(&read(path)?),
         None => import::ConfFile::default(),
@@ -78,9 +79,10 @@ pub(super) fn import_dnsmasq(
         }
     }
     let request = ImportRequest {
-        leases: lease_lines,
+        leases: lease_file.leases,
         reservations,
         names,
+        leases6: lease_file.leases6,
         dry_run,
     };
     let mut report: ImportReport = client.write(Method::POST, "/import/dnsmasq", &request)?;
@@ -171,7 +173,11 @@ pub(super) fn import_text(report: &ImportReport, colour: bool) -> String {
                     None => item.line.to_string(),
                 }
                 .into(),
-                or_dash(item.address).into(),
+                match (item.address, item.address6) {
+                    (_, Some(v6)) => v6.to_string(),
+                    (v4, None) => or_dash(v4),
+                }
+                .into(),
                 or_dash(item.mac.as_ref()).into(),
                 or_dash(item.hostname.as_ref()).into(),
                 item.expires_at
@@ -243,6 +249,7 @@ mod tests {
                 source: Some("/var/lib/lxd/networks/lxdbr0/dnsmasq.hosts/c5".into()),
                 mac: None,
                 address: None,
+                address6: None,
                 hostname: None,
                 expires_at: None,
                 action: "unsupported".into(),

@@ -24,14 +24,15 @@ pub(super) fn leases(
     if args.watch {
         return watch_leases(client, args, &query, leases, style);
     }
-    // The DHCPv6 leases follow in text (JSON keeps its v4 list; scripts
-    // read `/api/v1/leases6`). A node without DHCPv6 support answers 404:
-    // no v6 section then.
-    let v6: Vec<V6LeaseView> = if style.json {
-        Vec::new()
-    } else {
-        client.get("/leases6", &query).unwrap_or_default()
-    };
+    // The DHCPv6 leases, filtered and sorted by the node with the same
+    // query, follow the v4 ones: a table after the v4 table, and in JSON
+    // objects after the v4 objects in the one list (see `AnyLease`). A node
+    // without DHCPv6 support answers 404: no v6 leases then.
+    let v6: Vec<V6LeaseView> = client.get("/leases6", &query).unwrap_or_default();
+    if style.json {
+        let all = both_families(leases, v6);
+        return render(style, &all, |_, _| String::new());
+    }
     render(style, &leases, |leases, colour| {
         let now = now_millis();
         let mut text = leases_text(leases, now, colour);
@@ -41,6 +42,39 @@ pub(super) fn leases(
         }
         text
     })
+}
+
+/// One element of `dnsctl leases --json`: a v4 lease as `/api/v1/leases`
+/// has it (unchanged, so scripts reading v4 leases keep working), or a v6
+/// lease as `/api/v1/leases6` has it with `"family": "ipv6"` added, which
+/// tells the two apart (a v6 lease has `duid` and `iaid`, no `state`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum AnyLease {
+    V6 {
+        family: V6Family,
+        #[serde(flatten)]
+        lease: V6LeaseView,
+    },
+    V4(LeaseView),
+}
+
+/// The `family` tag of a v6 element: always `"ipv6"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum V6Family {
+    Ipv6,
+}
+
+/// The v4 leases, then the v6 ones, as one JSON list.
+pub fn both_families(v4: Vec<LeaseView>, v6: Vec<V6LeaseView>) -> Vec<AnyLease> {
+    v4.into_iter()
+        .map(AnyLease::V4)
+        .chain(v6.into_iter().map(|lease| AnyLease::V6 {
+            family: V6Family::Ipv6,
+            lease,
+        }))
+        .collect()
 }
 
 /// Prints the table, then the changes until interrupted (or stdout closes).
@@ -102,6 +136,9 @@ fn lease_query(args: &LeaseArgs, consistent: bool) -> Vec<(&'static str, String)
     }
     if let Some(state) = args.state {
         query.push(("state", state.as_str().to_string()));
+    }
+    if let Some(duid) = &args.duid {
+        query.push(("duid", duid.clone()));
     }
     query
 }
@@ -188,6 +225,40 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part:?} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn json_lists_v4_leases_unchanged_then_v6_leases_tagged_ipv6() {
+        let v4 = LeaseView {
+            address: Ipv4Addr::new(10, 0, 0, 10),
+            mac: "02:42:00:00:01:01".into(),
+            client_id: "01:02:42:00:00:01:01".into(),
+            requested_hostname: None,
+            granted_name: Some("c1".into()),
+            state: "bound".into(),
+            granted_at: 0,
+            expires_at: 5,
+            seen_by: None,
+        };
+        let v6 = V6LeaseView {
+            address: "fd42:1::1000".parse().unwrap(),
+            duid: "00:03:00:01:00:16:3e:00:00:01".into(),
+            iaid: 7,
+            mac: Some("00:16:3e:00:00:01".into()),
+            name: Some("c1".into()),
+            expires_at: 61_000,
+        };
+        let all = both_families(vec![v4.clone()], vec![v6.clone()]);
+        let json: serde_json::Value = serde_json::to_value(&all).unwrap();
+        assert_eq!(json[0], serde_json::to_value(&v4).unwrap());
+        assert_eq!(json[1]["family"], "ipv6");
+        assert_eq!(json[1]["duid"], "00:03:00:01:00:16:3e:00:00:01");
+        assert_eq!(json[1]["iaid"], 7);
+        assert_eq!(json[1]["address"], "fd42:1::1000");
+        assert_eq!(json[1]["name"], "c1");
+        assert_eq!(json[1]["expires_at"], 61_000);
+        let back: Vec<AnyLease> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, all);
     }
 
     #[test]

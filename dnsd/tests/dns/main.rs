@@ -8,6 +8,7 @@ mod forwarding;
 mod fuzz;
 mod protocol;
 mod slaac;
+mod stateful6;
 mod support;
 mod transfer;
 mod tsig;

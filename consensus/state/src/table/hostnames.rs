@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use crate::settings::HostnamePolicy;
 
 use super::LeaseTable;
-use crate::names::normalize_hostname;
+use crate::names::{normalize_hostname, suffixed};
 use crate::records::normalize_dns_name;
 use crate::types::{ClientId, HostnameConflict, MacAddr, Millis};
 
@@ -32,12 +32,64 @@ impl LeaseTable {
         {
             return Some((lease.client_id.clone(), address));
         }
-        let owner = *self.reserved_names.get(name)?;
-        if owner == mac {
+        if let Some(&owner) = self.reserved_names.get(name)
+            && owner != mac
+        {
+            let address = self.reservations.get(&owner)?.address;
+            return Some((ClientId::from_mac(owner), address));
+        }
+        self.v6_name_owner(name, mac)
+    }
+
+    /// The owner of `name` among the DHCPv6 leases (lent for this command,
+    /// see `lent_v6_names`), unless it is the same machine. A v6 owner has
+    /// no IPv4 address: the conflict shows 0.0.0.0 and the owner's MAC, or
+    /// no client when its DUID names no MAC.
+    fn v6_name_owner(&self, name: &str, mac: MacAddr) -> Option<(ClientId, Ipv4Addr)> {
+        let holder = self.lent_v6_names.get(name)?;
+        if holder.mac == Some(mac) {
             return None;
         }
-        let address = self.reservations.get(&owner)?.address;
-        Some((ClientId::from_mac(owner), address))
+        let owner = holder.mac.map_or(ClientId(Vec::new()), ClientId::from_mac);
+        Some((owner, Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// Whether `name` is free for the client with `mac` in both families:
+    /// no other client's v4 lease or reservation, no other machine's v6
+    /// lease, not the zone's.
+    pub(crate) fn name_free_for(&self, name: &str, mac: Option<MacAddr>) -> bool {
+        if self.is_zone_name(name) {
+            return false;
+        }
+        if let Some(&(address, _)) = self.by_name.get(name)
+            && let Some(lease) = self.leases.get(&address)
+            && Some(lease.mac) != mac
+        {
+            return false;
+        }
+        self.reserved_names
+            .get(name)
+            .is_none_or(|&owner| Some(owner) == mac)
+    }
+
+    /// The first `desired-N` free in both families. The v4 index answers in
+    /// one lookup per digit count; only when a v6 lease holds that name does
+    /// it probe on, at most once per name held, so the walk is bounded.
+    pub(crate) fn first_free_suffixed_both(
+        &self,
+        desired: &str,
+        v6_holds: impl Fn(&str) -> bool,
+        v6_count: usize,
+    ) -> Option<String> {
+        let first = self.names.first_free_suffixed(desired)?;
+        if !v6_holds(&first) {
+            return Some(first);
+        }
+        // Each name held in either family rules out at most one candidate.
+        let bound = u32::try_from(self.names.len() + v6_count + 2).unwrap_or(u32::MAX);
+        (2..=bound)
+            .map(|n| suffixed(desired, n))
+            .find(|name| !self.names.contains(name) && !v6_holds(name) && !self.is_zone_name(name))
     }
 
     /// Whether `label` under the cluster domain is the zone's own: the owner of
@@ -104,7 +156,10 @@ impl LeaseTable {
             return Some(desired);
         };
         let instead = match policy {
-            HostnamePolicy::Suffix => self.names.first_free_suffixed(&desired),
+            HostnamePolicy::Suffix => {
+                let v6 = &self.lent_v6_names;
+                self.first_free_suffixed_both(&desired, |n| v6.contains_key(n), v6.len())
+            }
             HostnamePolicy::Reject => None,
         };
         self.record_conflict(HostnameConflict {

@@ -13,6 +13,15 @@ impl LeaseTable {
         self.settings.as_ref()
     }
 
+    /// The cluster's duplicate-hostname policy (`suffix` before `Initialize`).
+    pub fn hostname_policy(&self) -> crate::settings::HostnamePolicy {
+        self.settings
+            .as_ref()
+            .map_or(crate::settings::HostnamePolicy::Suffix, |s| {
+                s.duplicate_hostnames
+            })
+    }
+
     pub fn is_initialized(&self) -> bool {
         self.settings.is_some()
     }

@@ -9,5 +9,5 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use table::{V6Leases, apply_all_both, apply_both, apply_with};
+pub use table::{V6Leases, V6NameHolder, V6NameIndex, apply_all_both, apply_both, apply_with};
 pub use types::{Duid, V6Binding, V6Lease, V6LeaseRequest, V6Range, V6Want};

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::types::{V6Binding, V6Lease, V6LeaseRequest, V6Range, V6Want};
 use crate::command::{Command, Rejection, Response};
 use crate::names::normalize_hostname;
+use crate::settings::HostnamePolicy;
 use crate::table::LeaseTable;
 use crate::types::{MacAddr, Millis};
 
@@ -26,10 +27,20 @@ pub struct V6Leases {
     quarantine: BTreeMap<Ipv6Addr, Millis>,
     // Derived indexes.
     by_binding: BTreeMap<V6Binding, Ipv6Addr>,
-    by_name: BTreeMap<String, Ipv6Addr>,
+    pub(crate) by_name: V6NameIndex,
     expiry: BTreeSet<(Millis, Ipv6Addr)>,
     /// The leased addresses as runs of consecutive ones: first -> last.
     leased_runs: BTreeMap<u128, u128>,
+}
+
+/// The names v6 leases hold, each with its lease's address and MAC (the MAC
+/// says whether a v4 claimant is the same machine).
+pub type V6NameIndex = BTreeMap<String, V6NameHolder>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V6NameHolder {
+    pub address: Ipv6Addr,
+    pub mac: Option<MacAddr>,
 }
 
 /// Field order and names are the snapshot form.
@@ -118,15 +129,31 @@ pub fn apply_with(
         }
         Command::Expire { now } => {
             v6.advance(*now);
-            apply_v4(v4, command)
+            apply_v4_beside(v4, v6, command, apply_v4)
         }
         Command::ForgetMac { mac, now } => {
             v6.advance(*now);
             v6.forget_mac(*mac);
-            apply_v4(v4, command)
+            apply_v4_beside(v4, v6, command, apply_v4)
         }
-        _ => apply_v4(v4, command),
+        _ => apply_v4_beside(v4, v6, command, apply_v4),
     }
+}
+
+/// Applies a v4 command with the v6 names lent to the v4 table, so a v4
+/// grant never takes a name a v6 lease of another machine holds. The lend
+/// is a move both ways (O(1)); the v4 apply does not panic, and the names
+/// are back before this returns.
+fn apply_v4_beside(
+    v4: &mut LeaseTable,
+    v6: &mut V6Leases,
+    command: &Command,
+    apply_v4: impl FnOnce(&mut LeaseTable, &Command) -> Response,
+) -> Response {
+    v4.lent_v6_names = std::mem::take(&mut v6.by_name);
+    let response = apply_v4(v4, command);
+    v6.by_name = std::mem::take(&mut v4.lent_v6_names);
+    response
 }
 
 /// [`apply_both`] over the commands of one entry.
@@ -188,7 +215,7 @@ impl V6Leases {
 
     /// The address named `label` (lowercase) whose lease has not ended by `now`.
     pub fn address_of_name_at(&self, label: &str, now: Millis) -> Option<Ipv6Addr> {
-        let address = *self.by_name.get(&label.to_ascii_lowercase())?;
+        let address = self.by_name.get(&label.to_ascii_lowercase())?.address;
         self.leases
             .get(&address)
             .filter(|lease| lease.expires_at > now)
@@ -384,9 +411,11 @@ impl V6Leases {
     /// The name for a lease: the reservation's, else the machine's (LXD,
     /// `NameMac`), else the name of the same MAC's v4 lease, else the first
     /// label of the client's FQDN option. One name, one owner across v4 and
-    /// v6: a name another MAC holds in either table is not granted (the lease
-    /// gets its address without a name; v6 never suffixes, so a v4 name and
-    /// the v6 name of one machine cannot drift apart).
+    /// v6: a name another machine holds in either table, or the zone's own,
+    /// goes through the cluster's duplicate-hostname policy exactly as a v4
+    /// claim does (`suffix`: the first `name-N` free in both families;
+    /// `reject`: no name, the lease still gets its address). The same
+    /// machine's v4 name is its own, so the two families keep one name.
     fn grant_name(
         &self,
         request: &V6LeaseRequest,
@@ -406,26 +435,28 @@ impl V6Leases {
             .or(from_v4)
             .or_else(|| request.fqdn_label.as_deref().and_then(normalize_hostname))
             .or(previous)?;
-        let v6_owner = self
-            .by_name
-            .get(&desired)
-            .and_then(|address| self.leases.get(address))
-            .filter(|lease| lease.binding != request.binding);
-        if v6_owner.is_some() {
-            return None;
+        let held_by_other_v6 = |name: &str| {
+            self.by_name
+                .get(name)
+                .and_then(|holder| self.leases.get(&holder.address))
+                .is_some_and(|lease| lease.binding != request.binding)
+        };
+        if !held_by_other_v6(&desired) && v4.name_free_for(&desired, request.mac) {
+            return Some(desired);
         }
-        let v4_owner = v4
-            .address_of_name(&desired)
-            .and_then(|address| v4.lease_by_address(address));
-        if let Some(other) = v4_owner
-            && Some(other.mac) != request.mac
-        {
-            return None;
+        match v4.hostname_policy() {
+            HostnamePolicy::Reject => None,
+            HostnamePolicy::Suffix => {
+                let suffixed = v4.first_free_suffixed_both(
+                    &desired,
+                    |name| self.by_name.contains_key(name),
+                    self.by_name.len(),
+                )?;
+                // The v4 index only counts names; a v4 name of the same
+                // machine is free for it, another's is not.
+                v4.name_free_for(&suffixed, request.mac).then_some(suffixed)
+            }
         }
-        if !v4.records_named(&desired).is_empty() {
-            return None;
-        }
-        Some(desired)
     }
 
     // ----- index upkeep: every write goes through these two -----
@@ -433,7 +464,13 @@ impl V6Leases {
     fn insert(&mut self, lease: V6Lease) {
         self.by_binding.insert(lease.binding.clone(), lease.address);
         if let Some(name) = &lease.name {
-            self.by_name.insert(name.clone(), lease.address);
+            self.by_name.insert(
+                name.clone(),
+                V6NameHolder {
+                    address: lease.address,
+                    mac: lease.mac,
+                },
+            );
         }
         self.expiry.insert((lease.expires_at, lease.address));
         self.mark_leased(u128::from(lease.address));
@@ -444,7 +481,7 @@ impl V6Leases {
         let lease = self.leases.remove(&address)?;
         self.by_binding.remove(&lease.binding);
         if let Some(name) = &lease.name
-            && self.by_name.get(name) == Some(&address)
+            && self.by_name.get(name).map(|h| h.address) == Some(address)
         {
             self.by_name.remove(name);
         }

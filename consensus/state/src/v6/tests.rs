@@ -191,14 +191,14 @@ fn the_v6_name_follows_the_macs_v4_lease_and_never_takes_another_macs() {
     assert_eq!(same.name.as_deref(), Some("web"));
     assert_eq!(v6.address_of_name_at("web", 1_000), Some(same.address));
     assert_eq!(v6.name_of_address_at(same.address, 1_000), Some("web"));
-    // Another MAC asking for the name by FQDN gets an address, no name.
+    // Another MAC asking for the name by FQDN is suffixed (the policy).
     let thief = lease(bind(
         &mut v4,
         &mut v6,
         v6_request(2, 1, Some("web"), ANY),
         1_000,
     ));
-    assert_eq!(thief.name, None);
+    assert_eq!(thief.name.as_deref(), Some("web-2"));
     // A free FQDN label is granted.
     let free = lease(bind(
         &mut v4,
@@ -207,14 +207,99 @@ fn the_v6_name_follows_the_macs_v4_lease_and_never_takes_another_macs() {
         1_000,
     ));
     assert_eq!(free.name.as_deref(), Some("cache"));
-    // And then no other v6 client takes it.
+    // And then another v6 client is suffixed past the names both hold.
     let late = lease(bind(
         &mut v4,
         &mut v6,
-        v6_request(4, 1, Some("cache"), ANY),
+        v6_request(4, 1, Some("web"), ANY),
         1_000,
     ));
-    assert_eq!(late.name, None);
+    assert_eq!(late.name.as_deref(), Some("web-3"));
+}
+
+#[test]
+fn under_reject_a_v6_claim_on_a_taken_name_gets_no_name() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Reject), V6Leases::default());
+    let bind4 = Command::Bind {
+        request: request(1, Some("web"), None),
+        now: 1_000,
+        lease_time_secs: None,
+    };
+    assert!(matches!(
+        apply_both(&mut v4, &mut v6, &bind4),
+        Response::Lease { .. }
+    ));
+    let thief = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(2, 1, Some("web"), ANY),
+        1_000,
+    ));
+    assert_eq!(thief.name, None);
+}
+
+/// The v4 side of "one name, one owner": a DHCPv4 client asking for a name
+/// a v6 lease of another machine holds goes through the same policy.
+#[test]
+fn a_v4_claim_on_a_name_a_v6_lease_holds_is_suffixed_or_rejected() {
+    for (policy, expected) in [
+        (HostnamePolicy::Suffix, Some("db-2")),
+        (HostnamePolicy::Reject, None),
+    ] {
+        let (mut v4, mut v6) = (table(policy), V6Leases::default());
+        let held = lease(bind(
+            &mut v4,
+            &mut v6,
+            v6_request(1, 1, Some("db"), ANY),
+            1_000,
+        ));
+        assert_eq!(held.name.as_deref(), Some("db"));
+        let bind4 = |n, name: &str| Command::Bind {
+            request: request(n, Some(name), None),
+            now: 2_000,
+            lease_time_secs: None,
+        };
+        let Response::Lease { lease: other } = apply_both(&mut v4, &mut v6, &bind4(2, "db")) else {
+            panic!("no v4 lease");
+        };
+        assert_eq!(other.granted_name.as_deref(), expected, "{policy:?}");
+        // The v6 names came back from the lend.
+        assert_eq!(v6.address_of_name_at("db", 2_000), Some(held.address));
+        // The same machine's v4 lease takes its own v6 name.
+        let Response::Lease { lease: own } = apply_both(&mut v4, &mut v6, &bind4(1, "db")) else {
+            panic!("no v4 lease");
+        };
+        assert_eq!(own.granted_name.as_deref(), Some("db"), "{policy:?}");
+    }
+}
+
+/// Suffixing skips names held in either family: `db-2` held in v6 means a
+/// v4 claim on a taken `db` gets `db-3`.
+#[test]
+fn a_v4_suffix_skips_a_suffix_a_v6_lease_holds() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(1, 1, Some("db"), ANY),
+        1_000,
+    ));
+    let second = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(2, 1, Some("db"), ANY),
+        1_000,
+    ));
+    assert_eq!(second.name.as_deref(), Some("db-2"));
+    let bind4 = Command::Bind {
+        request: request(3, Some("db"), None),
+        now: 2_000,
+        lease_time_secs: None,
+    };
+    let Response::Lease { lease: third } = apply_both(&mut v4, &mut v6, &bind4) else {
+        panic!("no v4 lease");
+    };
+    assert_eq!(third.granted_name.as_deref(), Some("db-3"));
 }
 
 #[test]
@@ -297,8 +382,8 @@ fn reservation_of(client: u8) -> Option<Ipv6Addr> {
     (client < 2).then(reserved_address)
 }
 
-fn run(ops: &[Op]) -> (LeaseTable, V6Leases, u64) {
-    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+fn run(ops: &[Op], policy: HostnamePolicy) -> (LeaseTable, V6Leases, u64) {
+    let (mut v4, mut v6) = (table(policy), V6Leases::default());
     let mut now = 1_000;
     let names = ["a", "b", "c", "d"];
     for op in ops {
@@ -381,8 +466,12 @@ fn run(ops: &[Op]) -> (LeaseTable, V6Leases, u64) {
 
 proptest! {
     #[test]
-    fn no_address_twice_names_have_one_owner_and_snapshots_round_trip(ops in proptest::collection::vec(op(), 0..80)) {
-        let (v4, v6, now) = run(&ops);
+    fn no_address_twice_names_have_one_owner_and_snapshots_round_trip(
+        ops in proptest::collection::vec(op(), 0..80),
+        reject in any::<bool>(),
+    ) {
+        let policy = if reject { HostnamePolicy::Reject } else { HostnamePolicy::Suffix };
+        let (v4, v6, now) = run(&ops, policy);
         let mut addresses = BTreeSet::new();
         let mut bindings = BTreeSet::new();
         let mut names = BTreeSet::new();
@@ -393,17 +482,17 @@ proptest! {
             prop_assert!(lease.expires_at > v6.last_now);
             if let Some(name) = &lease.name {
                 prop_assert!(names.insert(name.clone()), "v6 name {name} twice");
-                // One name, one owner: when the v6 lease was granted (or
-                // last renewed) no other MAC held its name in v4. v4 does
-                // not yet look at v6 names, so another MAC may have taken it
-                // in v4 since: only after the v6 grant.
+                // One name, one owner in both directions: no v4 lease of
+                // another machine holds a v6 lease's name, whichever came
+                // first.
                 if let Some(address) = v4.address_of_name_at(name, now)
                     && let Some(v4_lease) = v4.lease_by_address(address)
-                    && Some(v4_lease.mac) != lease.mac
                 {
-                    prop_assert!(v4_lease.granted_at > lease.granted_at, "v6 took {name} from another MAC's v4 lease");
+                    prop_assert_eq!(Some(v4_lease.mac), lease.mac, "{} held by two machines", name);
                 }
                 prop_assert_eq!(v6.address_of_name_at(name, v6.last_now), Some(lease.address));
+                // Names are lent to v4 and come back: the index is whole.
+                prop_assert_eq!(v6.by_name.get(name).map(|h| h.address), Some(lease.address));
             }
         }
         // Allocation without a hint takes the lowest free address, as a
@@ -418,6 +507,17 @@ proptest! {
                 .find(|a| !addresses.contains(a) && !v6.is_quarantined(*a));
             prop_assert_eq!(v6.candidate(range, None), lowest_free);
         }
+        // v4 and v6 agree: each v4 name is either no v6 lease's, or the
+        // same machine's.
+        for v4_lease in v4.leases() {
+            if let Some(name) = &v4_lease.granted_name
+                && let Some(address) = v6.address_of_name_at(name, v6.last_now)
+            {
+                let holder = v6.lease_by_address(address).and_then(|l| l.mac);
+                prop_assert_eq!(holder, Some(v4_lease.mac), "{} in v4 and v6 by two machines", name);
+            }
+        }
+        prop_assert!(v4.lent_v6_names.is_empty(), "the lend was not returned");
         // The snapshot holds no index: the round trip rebuilds them all
         // (the runs of leased addresses included) and they compare equal.
         let bytes = serde_json::to_vec(&v6).unwrap();

@@ -139,13 +139,15 @@ function setConnection(ok, text) {
 }
 
 async function refreshTables() {
-  const [leases, reservations, records, conflicts] = await Promise.all([
+  const [leases, leases6, reservations, records, conflicts] = await Promise.all([
     getJson('/leases'),
+    // A node without DHCPv6 support answers 404: no v6 rows then.
+    getJson('/leases6').catch(() => []),
     getJson('/reservations'),
     getJson('/records'),
     getJson('/conflicts'),
   ]);
-  state.leases = leases;
+  state.leases = leases.concat(leases6.map(v6Row));
   renderLeases();
   renderReservations(reservations);
   renderRecords(records);
@@ -302,9 +304,39 @@ function renderEvents(events) {
 
 // ---- leases ------------------------------------------------------------------
 
+/// A DHCPv6 lease (`/leases6`) as a row of the one lease table: its DUID
+/// stands where a v4 lease's client id does (searchable, and in the MAC
+/// cell when the DUID names no MAC); it is bound, and no host is recorded.
+function v6Row(l) {
+  return {
+    family: 'ipv6',
+    address: l.address,
+    mac: l.mac,
+    client_id: l.duid,
+    iaid: l.iaid,
+    requested_hostname: null,
+    granted_name: l.name,
+    state: 'bound',
+    expires_at: l.expires_at,
+    seen_by: null,
+  };
+}
+
+/// An IPv6 address as 32 hex digits, so addresses sort by value.
+function expandV6(address) {
+  const [head, tail = ''] = address.split('::');
+  const groups = (part) => (part ? part.split(':') : []);
+  const [h, t] = [groups(head), groups(tail)];
+  const middle = address.includes('::') ? Array(8 - h.length - t.length).fill('0') : [];
+  return [...h, ...middle, ...t].map((g) => g.padStart(4, '0')).join('');
+}
+
 const SORTERS = {
-  address: (l) => l.address.split('.').map((part) => part.padStart(3, '0')).join('.'),
-  mac: (l) => l.mac,
+  // v4 addresses first, then v6.
+  address: (l) => (l.family === 'ipv6'
+    ? `6:${expandV6(l.address)}`
+    : `4:${l.address.split('.').map((part) => part.padStart(3, '0')).join('.')}`),
+  mac: (l) => l.mac || '',
   hostname: (l) => l.requested_hostname || '',
   name: (l) => l.granted_name || '',
   state: (l) => l.state,
@@ -333,9 +365,11 @@ function renderLeases(force) {
   const leases = visibleLeases();
   const minute = Math.floor(now() / 60000); // "expires in" moves once a minute
   if (!changed('leases', [leases, state.sort, minute]) && !force) return;
-  const rows = leases.map((l) => el('tr', { 'data-address': l.address, 'data-state': l.state },
-    el('td', { text: l.address }),
-    el('td', { text: l.mac }),
+  const rows = leases.map((l) => el('tr', { 'data-address': l.address, 'data-state': l.state, 'data-family': l.family || 'ipv4' },
+    l.family === 'ipv6'
+      ? el('td', { title: `DHCPv6: DUID ${l.client_id}, IAID ${l.iaid}`, text: l.address })
+      : el('td', { text: l.address }),
+    el('td', { text: l.mac || `DUID ${l.client_id}` }),
     el('td', { text: dash(l.requested_hostname) }),
     el('td', { text: dash(l.granted_name) }),
     el('td', { text: l.state }),
