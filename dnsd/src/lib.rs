@@ -14,6 +14,7 @@ mod error;
 mod fast;
 mod forward;
 mod lookup;
+mod networks;
 mod notify;
 mod rrl;
 mod rrs;

@@ -7,7 +7,7 @@
 use std::sync::{PoisonError, RwLock};
 
 use raftmasq_state::v6::V6Leases;
-use raftmasq_state::{Command, LeaseTable, Response};
+use raftmasq_state::{Command, LeaseTable, OtherNetworks, Response};
 use tokio::sync::watch;
 
 /// Read access to the replicated table.
@@ -22,22 +22,35 @@ pub trait ZoneSource: Send + Sync + 'static {
         self.read(&mut |table, serial| read(table, None, serial));
     }
 
+    /// [`ZoneSource::read_with_v6`] with the tables of the networks other
+    /// than `default` (each its own domain and reverse zone), for sources
+    /// that have them; others serve the default network alone.
+    fn read_networks(
+        &self,
+        read: &mut dyn FnMut(&LeaseTable, Option<&V6Leases>, &OtherNetworks, u64),
+    ) {
+        let none = OtherNetworks::default();
+        self.read_with_v6(&mut |table, v6, serial| read(table, v6, &none, serial));
+    }
+
     /// Changes whenever the table changes (drives NOTIFY).
     fn changes(&self) -> watch::Receiver<u64>;
 }
 
 /// A table in memory with its own applied index, for tests and tools: every
-/// [`MemoryZoneSource::apply`] is one "log entry".
+/// [`MemoryZoneSource::apply`] is one "log entry". Commands go through
+/// [`OtherNetworks::apply`] as the replica's do, so `Command::InNetwork`
+/// builds the other networks' tables.
 #[derive(Debug)]
 pub struct MemoryZoneSource {
-    state: RwLock<(LeaseTable, u64)>,
+    state: RwLock<(LeaseTable, u64, OtherNetworks)>,
     changed: watch::Sender<u64>,
 }
 
 impl MemoryZoneSource {
     pub fn new(table: LeaseTable, index: u64) -> Self {
         MemoryZoneSource {
-            state: RwLock::new((table, index)),
+            state: RwLock::new((table, index, OtherNetworks::default())),
             changed: watch::Sender::new(index),
         }
     }
@@ -46,7 +59,8 @@ impl MemoryZoneSource {
     pub fn apply(&self, command: &Command) -> Response {
         let (response, index) = {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-            let response = state.0.apply(command);
+            let (table, _, others) = &mut *state;
+            let response = others.apply(table, command);
             state.1 += 1;
             (response, state.1)
         };
@@ -70,6 +84,14 @@ impl ZoneSource for MemoryZoneSource {
     fn read(&self, read: &mut dyn FnMut(&LeaseTable, u64)) {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         read(&state.0, state.1);
+    }
+
+    fn read_networks(
+        &self,
+        read: &mut dyn FnMut(&LeaseTable, Option<&V6Leases>, &OtherNetworks, u64),
+    ) {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        read(&state.0, None, &state.2, state.1);
     }
 
     fn changes(&self) -> watch::Receiver<u64> {
