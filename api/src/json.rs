@@ -43,6 +43,14 @@ pub struct LeaseView {
     pub expires_at: Millis,
     /// The node whose bridge saw the client.
     pub seen_by: Option<NodeId>,
+    /// The network the lease is in (`default` is `[dhcp]`'s); absent from
+    /// servers older than several networks, which serve `default` only.
+    #[serde(default = "default_network")]
+    pub network: String,
+}
+
+fn default_network() -> String {
+    raftmasq_state::DEFAULT_NETWORK.to_string()
 }
 
 impl LeaseView {
@@ -63,7 +71,14 @@ impl LeaseView {
             granted_at: lease.granted_at,
             expires_at: lease.expires_at,
             seen_by: lease.seen_by,
+            network: default_network(),
         }
+    }
+
+    /// The same lease, listed as `network`'s.
+    pub fn in_network(mut self, network: &str) -> LeaseView {
+        self.network = network.to_string();
+        self
     }
 }
 
@@ -76,6 +91,8 @@ pub struct LeaseQuery {
     /// Substring of the hostname asked for or the name granted (any case).
     pub name: Option<String>,
     pub state: Option<String>,
+    /// Only leases of this network (`default` is `[dhcp]`'s).
+    pub network: Option<String>,
     pub sort: Option<String>,
     #[serde(default)]
     pub consistent: bool,
@@ -83,7 +100,7 @@ pub struct LeaseQuery {
 
 /// Columns `--sort` accepts.
 pub const SORT_KEYS: &[&str] = &[
-    "address", "mac", "hostname", "name", "state", "expires", "host",
+    "address", "mac", "hostname", "name", "state", "expires", "host", "network",
 ];
 /// States `--state` accepts.
 pub const STATES: &[&str] = &["offered", "bound", "expired"];
@@ -110,6 +127,10 @@ impl LeaseQuery {
         let name = self.name.as_ref().map(|n| n.to_ascii_lowercase());
         leases.retain(|lease| {
             self.host.is_none_or(|host| lease.seen_by == Some(host))
+                && self
+                    .network
+                    .as_ref()
+                    .is_none_or(|network| lease.network == *network)
                 && mac.as_ref().is_none_or(|mac| lease.mac == *mac)
                 && self
                     .state
@@ -134,6 +155,7 @@ impl LeaseQuery {
             "state" => |a, b| a.state.cmp(&b.state),
             "expires" => |a, b| a.expires_at.cmp(&b.expires_at),
             "host" => |a, b| a.seen_by.cmp(&b.seen_by),
+            "network" => |a, b| a.network.cmp(&b.network),
             other => {
                 return Err(format!(
                     "unknown sort key {other:?}: expected one of {}",

@@ -24,15 +24,24 @@ async fn list(
     State(admin): State<Admin>,
     Query(query): Query<LeaseQuery>,
 ) -> Result<Json<Vec<LeaseView>>, Failure> {
-    let leases: Vec<Lease> = admin
+    // Every network's leases, each labelled with its network.
+    let leases: Vec<(String, Lease)> = admin
         .read(query.consistent, |replica| {
-            replica.table.leases().cloned().collect()
+            replica
+                .networks
+                .all(&replica.table)
+                .flat_map(|(network, table)| {
+                    table
+                        .leases()
+                        .map(move |lease| (network.to_string(), lease.clone()))
+                })
+                .collect()
         })
         .await?;
     let now = admin.now();
     let views = leases
         .iter()
-        .map(|lease| LeaseView::new(lease, now))
+        .map(|(network, lease)| LeaseView::new(lease, now).in_network(network))
         .collect();
     Ok(Json(query.select(views).map_err(Failure::bad_request)?))
 }

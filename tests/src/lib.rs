@@ -17,6 +17,7 @@ pub mod lxd;
 pub mod netns;
 pub mod networkd;
 pub mod process;
+pub mod second_bridge;
 pub mod testbed_cluster;
 
 pub use cluster::{LoopbackCluster, NodeFiles};
