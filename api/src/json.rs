@@ -454,6 +454,36 @@ mod tests {
     }
 
     #[test]
+    fn leases_carry_their_network_and_filter_and_sort_by_it() {
+        let mut leases = sample();
+        leases[0] = leases[0].clone().in_network("lab");
+        assert_eq!(leases[1].network, "default");
+        let json = serde_json::to_value(&leases[0]).expect("json");
+        assert_eq!(json["network"], "lab");
+        // A server older than several networks sends no field: `default`.
+        let mut old = serde_json::to_value(&leases[1]).expect("json");
+        old.as_object_mut().expect("object").remove("network");
+        let old: LeaseView = serde_json::from_value(old).expect("old lease");
+        assert_eq!(old.network, "default");
+        let query = LeaseQuery {
+            network: Some("lab".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            addresses(&query.select(leases.clone()).expect("ok")),
+            ["10.0.0.30"]
+        );
+        let query = LeaseQuery {
+            sort: Some("network".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            addresses(&query.select(leases).expect("ok")),
+            ["10.0.0.10", "10.0.0.20", "10.0.0.30"]
+        );
+    }
+
+    #[test]
     fn filters_combine_and_match_names_in_any_case() {
         let query = LeaseQuery {
             host: Some(1),
