@@ -302,5 +302,25 @@ fn two_bridges_on_every_host_serve_their_own_pool_domain_and_reverse_zone() {
             "{entry}"
         );
     }
+
+    // Pool metrics are per network on every node: two bound leases each.
+    for host in 1..=3u8 {
+        let body = cluster.get_text(host, "/metrics").expect("metrics");
+        for network in ["default", "lab"] {
+            let series = format!("raftmasq_dhcp_leases{{network=\"{network}\",state=\"bound\"}} 2");
+            assert!(
+                body.lines().any(|line| line == series),
+                "host {host}: no `{series}` in\n{body}"
+            );
+        }
+        let lab_size = format!(
+            "raftmasq_dhcp_pool_size{{network=\"lab\"}} {}",
+            LAB_RANGE.1 - LAB_RANGE.0 + 1
+        );
+        assert!(
+            body.lines().any(|line| line == lab_size),
+            "host {host}: no `{lab_size}`"
+        );
+    }
     drop(running);
 }

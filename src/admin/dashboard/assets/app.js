@@ -318,7 +318,7 @@ function visibleLeases() {
   const wanted = $('lease-state').value;
   const key = SORTERS[state.sort.key];
   return state.leases
-    .filter((l) => !needle || [l.address, l.mac, l.client_id, l.requested_hostname, l.granted_name]
+    .filter((l) => !needle || [l.address, l.mac, l.client_id, l.requested_hostname, l.granted_name, l.network]
       .some((field) => field && field.toLowerCase().includes(needle)))
     .filter((l) => !host || String(l.seen_by) === host)
     .filter((l) => !wanted || l.state === wanted)
@@ -334,7 +334,10 @@ function renderLeases(force) {
   const minute = Math.floor(now() / 60000); // "expires in" moves once a minute
   if (!changed('leases', [leases, state.sort, minute]) && !force) return;
   const rows = leases.map((l) => el('tr', { 'data-address': l.address, 'data-state': l.state },
-    el('td', { text: l.address }),
+    // A lease outside the default network names its network after the address.
+    el('td', {}, l.address, l.network && l.network !== 'default'
+      ? el('span', { class: 'network', 'data-network': l.network, text: ` ${l.network}` })
+      : null),
     el('td', { text: l.mac }),
     el('td', { text: dash(l.requested_hostname) }),
     el('td', { text: dash(l.granted_name) }),
