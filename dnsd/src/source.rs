@@ -10,6 +10,10 @@ use raftmasq_state::v6::V6Leases;
 use raftmasq_state::{Command, LeaseTable, OtherNetworks, Response};
 use tokio::sync::watch;
 
+/// What [`ZoneSource::read_networks`] runs: the default network's table,
+/// the DHCPv6 leases (if any), the other networks' tables, the serial.
+pub type NetworksRead<'r> = dyn FnMut(&LeaseTable, Option<&V6Leases>, &OtherNetworks, u64) + 'r;
+
 /// Read access to the replicated table.
 pub trait ZoneSource: Send + Sync + 'static {
     /// Runs `read` on the current table; `serial` is the Raft applied index
@@ -25,10 +29,7 @@ pub trait ZoneSource: Send + Sync + 'static {
     /// [`ZoneSource::read_with_v6`] with the tables of the networks other
     /// than `default` (each its own domain and reverse zone), for sources
     /// that have them; others serve the default network alone.
-    fn read_networks(
-        &self,
-        read: &mut dyn FnMut(&LeaseTable, Option<&V6Leases>, &OtherNetworks, u64),
-    ) {
+    fn read_networks(&self, read: &mut NetworksRead<'_>) {
         let none = OtherNetworks::default();
         self.read_with_v6(&mut |table, v6, serial| read(table, v6, &none, serial));
     }
@@ -86,10 +87,7 @@ impl ZoneSource for MemoryZoneSource {
         read(&state.0, state.1);
     }
 
-    fn read_networks(
-        &self,
-        read: &mut dyn FnMut(&LeaseTable, Option<&V6Leases>, &OtherNetworks, u64),
-    ) {
+    fn read_networks(&self, read: &mut NetworksRead<'_>) {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         read(&state.0, None, &state.2, state.1);
     }
