@@ -322,5 +322,37 @@ fn two_bridges_on_every_host_serve_their_own_pool_domain_and_reverse_zone() {
             "host {host}: no `{lab_size}`"
         );
     }
+
+    // `dnsctl release` (the admin API) finds the lab lease by its address.
+    let web = leases[1].address.expect("address");
+    let released = cluster
+        .post(
+            1,
+            &format!("/api/v1/leases/{web}/release"),
+            &serde_json::json!({}),
+        )
+        .unwrap_or_else(|e| panic!("release {web}: {e}"));
+    assert!(
+        released["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("web")),
+        "release of lab's {web}: {released}"
+    );
+    for host in 1..=3u8 {
+        let server = format!("10.99.0.{host}");
+        let gone = wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+            dig(
+                &cluster.testbed.host(host).netns,
+                &server,
+                &["+norec"],
+                &[("web.lab.lxd", "A")],
+            )
+            .is_ok_and(|replies| replies[0].status == "NXDOMAIN")
+        });
+        assert!(
+            gone,
+            "host {host} still answers web.lab.lxd after its release"
+        );
+    }
     drop(running);
 }
