@@ -298,6 +298,10 @@ pub struct ReservationView {
     pub mac: String,
     pub address: Ipv4Addr,
     pub hostname: Option<String>,
+    /// The network holding it, in listings (`default` is `[dhcp]`'s); a
+    /// new reservation goes to the network whose subnet holds `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// One hostname conflict: who holds the name, who asked for it later, and

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use raftmasq_api::{Done, LeaseQuery, LeaseView, V6LeaseView};
-use raftmasq_consensus::state::{Command, DEFAULT_NETWORK, Lease};
+use raftmasq_consensus::state::{Command, Lease};
 
 use super::{Admin, Failure};
 
@@ -73,19 +73,9 @@ async fn release(
     let address: Ipv4Addr = address
         .parse()
         .map_err(|_| Failure::bad_request(format!("{address:?} is not an IPv4 address")))?;
-    // The network whose subnet holds the address (subnets never overlap);
-    // `default` when none does, which then answers that there is no lease.
     let (network, holder) = {
         let replica = admin.node.replica().read();
-        let (network, table) = replica
-            .networks
-            .all(&replica.table)
-            .find(|(_, table)| {
-                table
-                    .settings()
-                    .is_some_and(|settings| settings.subnet.contains(&address))
-            })
-            .unwrap_or((DEFAULT_NETWORK, &replica.table));
+        let (network, table) = super::networks::holding(&replica.table, &replica.networks, address);
         let holder = table
             .lease_by_address(address)
             .map(|lease| {
@@ -95,20 +85,15 @@ async fn release(
             .unwrap_or_default();
         (network.to_string(), holder)
     };
-    let release = Command::Release {
-        client_id: None,
-        mac: None,
-        address,
-        now: 0,
-    };
-    let release = if network == DEFAULT_NETWORK {
-        release
-    } else {
-        Command::InNetwork {
-            network,
-            command: Box::new(release),
-        }
-    };
+    let release = super::networks::for_network(
+        &network,
+        Command::Release {
+            client_id: None,
+            mac: None,
+            address,
+            now: 0,
+        },
+    );
     admin
         .commit(release)
         .await

@@ -323,6 +323,54 @@ fn two_bridges_on_every_host_serve_their_own_pool_domain_and_reverse_zone() {
         );
     }
 
+    // A reservation in lab's subnet goes to lab: a client with that MAC on
+    // lxdbr1 gets the address and the name, in lab's domain.
+    let reserved = "172.20.0.50";
+    let done = cluster
+        .post(
+            2,
+            "/api/v1/reservations",
+            &serde_json::json!({"mac": "02:42:ac:14:03:09", "address": reserved, "hostname": "fixed"}),
+        )
+        .unwrap_or_else(|e| panic!("reserve: {e}"));
+    assert!(
+        done["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(reserved)),
+        "{done}"
+    );
+    let listed = cluster
+        .get(1, "/api/v1/reservations?consistent=true")
+        .expect("reservations");
+    assert_eq!(listed[0]["network"], "lab", "{listed}");
+    let fixed = cluster
+        .testbed
+        .add_container_on(3, LAB.name, "nfix", "02:42:ac:14:03:09")
+        .expect("container");
+    let fixed_client = DhcpClient::start(
+        ClientKind::Udhcpc,
+        &fixed,
+        work.path(),
+        &ClientOptions::hostname("whatever"),
+    )
+    .expect("client");
+    let fixed_lease = fixed_client
+        .wait_lease(LEASE_WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(fixed_lease.address, Some(reserved.parse().unwrap()));
+    assert_eq!(fixed_lease.domain.as_deref(), Some("lab.lxd"));
+    let found = wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+        dig(
+            &cluster.testbed.host(1).netns,
+            "10.99.0.1",
+            &["+norec"],
+            &[("fixed.lab.lxd", "A")],
+        )
+        .is_ok_and(|replies| replies[0].data("A") == [reserved.to_string()])
+    });
+    assert!(found, "fixed.lab.lxd does not name the reserved address");
+    drop(fixed_client);
+
     // `dnsctl release` (the admin API) finds the lab lease by its address.
     let web = leases[1].address.expect("address");
     let released = cluster
