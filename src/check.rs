@@ -604,6 +604,7 @@ level = "{level}"
             },
             routers: vec!["172.31.0.1".parse().unwrap()],
             domain: None,
+            options: Vec::new(),
         };
         config.dhcp.networks = vec![rack("10.99.0.1")];
         let all = check(&config, &FakeHost::lxd1()).problems.join("\n");

@@ -32,6 +32,8 @@ pub struct ServedNetwork {
     pub routers: Vec<Ipv4Addr>,
     /// `None`: every member's bridge address (the default network only).
     pub dns_servers: Option<Vec<Ipv4Addr>>,
+    /// Operator options (`[dhcp]`'s, or the network's over them).
+    pub options: Vec<raftmasq_config::DhcpOptionValue>,
 }
 
 impl ServedNetwork {
@@ -44,6 +46,7 @@ impl ServedNetwork {
             address: dhcp.address,
             routers: vec![dhcp.router],
             dns_servers: dhcp.dns_servers.clone(),
+            options: dhcp.options.clone(),
         }];
         all.extend(dhcp.networks.iter().filter(|n| n.enabled).map(|n| {
             ServedNetwork {
@@ -55,6 +58,7 @@ impl ServedNetwork {
                 // this host answers DNS on its own. A relay-only network's
                 // clients get every member's cluster address.
                 dns_servers: (!n.is_relay_only()).then(|| vec![n.address]),
+                options: n.options_over(&dhcp.options),
             }
         }));
         all
@@ -93,8 +97,7 @@ impl NodeCluster {
             dns_servers: Vec::new(),
             lease_time_secs: None,
             offer_hold_ms: u64::try_from(config.dhcp.offer_hold.as_millis()).unwrap_or(u64::MAX),
-            operator: config
-                .dhcp
+            operator: network
                 .options
                 .iter()
                 .map(|option| (option.code(), option.payload()))
@@ -408,5 +411,21 @@ range = "10.2.0.10-10.2.0.200"
         assert_eq!(lab.address, Ipv4Addr::new(10, 1, 0, 1));
         assert_eq!(lab.routers, [Ipv4Addr::new(10, 1, 0, 254)]);
         assert_eq!(lab.dns_servers, Some(vec![Ipv4Addr::new(10, 1, 0, 1)]));
+        assert_eq!(served[0].options, several.dhcp.options);
+    }
+
+    /// A network's replies carry its own options over `[dhcp]`'s.
+    #[test]
+    fn a_network_serves_its_own_options() {
+        let example = include_str!("../examples/lxd1.toml");
+        let text = format!("{example}\n{NETWORKS}\n[dhcp.networks.options]\nmtu = 9000\n");
+        let config = Config::from_toml(&text, "lxd1.toml").unwrap();
+        let served = ServedNetwork::all(&config);
+        // The `[dhcp.networks.options]` table belongs to the last entry (off,
+        // not served); lab has none of its own, so it has `[dhcp]`'s but routes.
+        assert!(served[1].options.iter().all(|o| o.code() != 121));
+        let off = &config.dhcp.networks[1];
+        assert_eq!(off.options.len(), 1);
+        assert_eq!(off.options[0].code(), 26);
     }
 }

@@ -59,6 +59,12 @@ impl ZoneSource for ReplicaZones {
         read(&replica.table, Some(&replica.v6), serial);
     }
 
+    fn read_networks(&self, read: &mut raftmasq_dnsd::NetworksRead<'_>) {
+        let replica = self.replica.read();
+        let serial = replica.last_applied.map_or(0, |log_id| log_id.index);
+        read(&replica.table, Some(&replica.v6), &replica.networks, serial);
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }

@@ -43,6 +43,14 @@ pub struct LeaseView {
     pub expires_at: Millis,
     /// The node whose bridge saw the client.
     pub seen_by: Option<NodeId>,
+    /// The network the lease is in (`default` is `[dhcp]`'s); absent from
+    /// servers older than several networks, which serve `default` only.
+    #[serde(default = "default_network")]
+    pub network: String,
+}
+
+fn default_network() -> String {
+    raftmasq_state::DEFAULT_NETWORK.to_string()
 }
 
 impl LeaseView {
@@ -63,7 +71,14 @@ impl LeaseView {
             granted_at: lease.granted_at,
             expires_at: lease.expires_at,
             seen_by: lease.seen_by,
+            network: default_network(),
         }
+    }
+
+    /// The same lease, listed as `network`'s.
+    pub fn in_network(mut self, network: &str) -> LeaseView {
+        self.network = network.to_string();
+        self
     }
 }
 
@@ -76,6 +91,8 @@ pub struct LeaseQuery {
     /// Substring of the hostname asked for or the name granted (any case).
     pub name: Option<String>,
     pub state: Option<String>,
+    /// Only leases of this network (`default` is `[dhcp]`'s).
+    pub network: Option<String>,
     pub sort: Option<String>,
     #[serde(default)]
     pub consistent: bool,
@@ -87,7 +104,7 @@ pub struct LeaseQuery {
 
 /// Columns `--sort` accepts.
 pub const SORT_KEYS: &[&str] = &[
-    "address", "mac", "hostname", "name", "state", "expires", "host",
+    "address", "mac", "hostname", "name", "state", "expires", "host", "network",
 ];
 /// States `--state` accepts.
 pub const STATES: &[&str] = &["offered", "bound", "expired"];
@@ -122,6 +139,10 @@ impl LeaseQuery {
                 && duid.as_deref().is_none_or(|duid| {
                     crate::leases6::duid_of_client_id(&lease.client_id) == Some(duid)
                 })
+                && self
+                    .network
+                    .as_ref()
+                    .is_none_or(|network| lease.network == *network)
                 && mac.as_ref().is_none_or(|mac| lease.mac == *mac)
                 && self
                     .state
@@ -146,6 +167,7 @@ impl LeaseQuery {
             "state" => |a, b| a.state.cmp(&b.state),
             "expires" => |a, b| a.expires_at.cmp(&b.expires_at),
             "host" => |a, b| a.seen_by.cmp(&b.seen_by),
+            "network" => |a, b| a.network.cmp(&b.network),
             other => {
                 return Err(format!(
                     "unknown sort key {other:?}: expected one of {}",
@@ -288,6 +310,10 @@ pub struct ReservationView {
     pub mac: String,
     pub address: Ipv4Addr,
     pub hostname: Option<String>,
+    /// The network holding it, in listings (`default` is `[dhcp]`'s); a
+    /// new reservation goes to the network whose subnet holds `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// One hostname conflict: who holds the name, who asked for it later, and
@@ -441,6 +467,36 @@ mod tests {
         assert_eq!(leases[2].state, "expired");
         assert_eq!(leases[0].mac, "02:00:00:00:00:03");
         assert_eq!(leases[0].client_id, "01:02:00:00:00:00:03");
+    }
+
+    #[test]
+    fn leases_carry_their_network_and_filter_and_sort_by_it() {
+        let mut leases = sample();
+        leases[0] = leases[0].clone().in_network("lab");
+        assert_eq!(leases[1].network, "default");
+        let json = serde_json::to_value(&leases[0]).expect("json");
+        assert_eq!(json["network"], "lab");
+        // A server older than several networks sends no field: `default`.
+        let mut old = serde_json::to_value(&leases[1]).expect("json");
+        old.as_object_mut().expect("object").remove("network");
+        let old: LeaseView = serde_json::from_value(old).expect("old lease");
+        assert_eq!(old.network, "default");
+        let query = LeaseQuery {
+            network: Some("lab".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            addresses(&query.select(leases.clone()).expect("ok")),
+            ["10.0.0.30"]
+        );
+        let query = LeaseQuery {
+            sort: Some("network".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            addresses(&query.select(leases).expect("ok")),
+            ["10.0.0.10", "10.0.0.20", "10.0.0.30"]
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ impl LeaseQuery {
         let name = self.name.as_ref().map(|n| n.to_ascii_lowercase());
         leases.retain(|lease| {
             self.host.is_none()
+                // DHCPv6 serves the default network's bridge (`[ipv6]`).
+                && self.network.as_deref().is_none_or(|network| network == "default")
                 && self.state.as_deref().is_none_or(|state| state == "bound")
                 && mac
                     .as_ref()
@@ -163,6 +165,17 @@ mod tests {
             ..Default::default()
         };
         assert!(host.select_v6(sample()).expect("ok").is_empty());
+        // DHCPv6 leases are the default network's (its bridge carries `[ipv6]`).
+        let in_default = LeaseQuery {
+            network: Some("default".into()),
+            ..Default::default()
+        };
+        assert_eq!(in_default.select_v6(sample()).expect("ok").len(), 3);
+        let in_lab = LeaseQuery {
+            network: Some("lab".into()),
+            ..Default::default()
+        };
+        assert!(in_lab.select_v6(sample()).expect("ok").is_empty());
     }
 
     #[test]

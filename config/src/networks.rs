@@ -15,6 +15,10 @@ use serde::Deserialize;
 
 use crate::error::Problems;
 use crate::net;
+use crate::options::DhcpOptionValue;
+
+/// Option 121 (RFC 3442).
+const CLASSLESS_STATIC_ROUTES: u8 = 121;
 
 /// One `[[dhcp.networks]]` entry as written.
 #[derive(Debug, Deserialize)]
@@ -30,6 +34,11 @@ pub(crate) struct RawNetwork {
     pub range: String,
     pub routers: Option<Vec<String>>,
     pub domain: Option<String>,
+    /// The network's own `[dhcp.options]`-style table and `[[...option]]`s.
+    #[serde(default)]
+    pub options: crate::raw::RawNamedOptions,
+    #[serde(default)]
+    pub option: Vec<crate::raw::RawOption>,
 }
 
 fn yes() -> bool {
@@ -58,6 +67,9 @@ pub struct NetworkConfig {
     pub routers: Vec<Ipv4Addr>,
     /// `None`: `NAME.DNS_DOMAIN` ([`NetworkConfig::domain_under`]).
     pub domain: Option<String>,
+    /// The network's own operator options (`dhcp.networks[i].options` and
+    /// `.option`); [`NetworkConfig::options_over`] adds `[dhcp]`'s.
+    pub options: Vec<DhcpOptionValue>,
 }
 
 impl NetworkConfig {
@@ -72,6 +84,22 @@ impl NetworkConfig {
             Some(domain) => domain.clone(),
             None => format!("{}.{dns_domain}", self.name),
         }
+    }
+
+    /// The options the network's replies carry: its own, then each of
+    /// `[dhcp]`'s (`default`) whose code it does not set, but for classless
+    /// static routes (121), whose gateways are on the default subnet: a
+    /// client given them would ignore this network's router (RFC 3442).
+    pub fn options_over(&self, default: &[DhcpOptionValue]) -> Vec<DhcpOptionValue> {
+        let mut options = self.options.clone();
+        options.extend(
+            default
+                .iter()
+                .filter(|option| option.code() != CLASSLESS_STATIC_ROUTES)
+                .filter(|option| !self.options.iter().any(|own| own.code() == option.code()))
+                .cloned(),
+        );
+        options
     }
 
     /// The network's replicated settings: its own subnet, range and domain,
@@ -252,6 +280,26 @@ pub(crate) fn validate(
             }
             subnets.push((subnet, key("subnet")));
         }
+        let section = format!("dhcp.networks[{index}]");
+        for (field, set) in [
+            ("next_server", entry.options.next_server.is_some()),
+            ("server_name", entry.options.server_name.is_some()),
+            ("boot_file", entry.options.boot_file.is_some()),
+        ] {
+            if set {
+                problems.add(
+                    &format!("{section}.options.{field}"),
+                    "the boot fields are the cluster's: set them in [dhcp.options]",
+                );
+            }
+        }
+        let options = crate::options::validate_under(
+            &section,
+            &entry.options,
+            &entry.option,
+            subnet,
+            problems,
+        );
         let placeholder = Ipv4Addr::UNSPECIFIED;
         networks.push(NetworkConfig {
             name: entry.name.clone(),
@@ -268,6 +316,7 @@ pub(crate) fn validate(
                 .domain
                 .as_ref()
                 .map(|d| raftmasq_state::normalize_dns_name(d).unwrap_or_else(|_| d.clone())),
+            options,
         });
     }
     networks

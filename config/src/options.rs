@@ -373,6 +373,18 @@ pub(crate) fn validate(
     subnet: Option<Ipv4Net>,
     problems: &mut Problems<'_>,
 ) -> Vec<DhcpOptionValue> {
+    validate_under("dhcp", named, generic, subnet, problems)
+}
+
+/// [`validate`] for the tables under `section` (`dhcp`, or
+/// `dhcp.networks[i]` for a network's own options), keys named after it.
+pub(crate) fn validate_under(
+    section: &str,
+    named: &RawNamedOptions,
+    generic: &[RawOption],
+    subnet: Option<Ipv4Net>,
+    problems: &mut Problems<'_>,
+) -> Vec<DhcpOptionValue> {
     let mut out: Vec<(String, DhcpOptionValue)> = Vec::new();
     let mut push =
         |key: String, code: u8, value: Result<OptionValue, String>, problems: &mut Problems<'_>| {
@@ -388,12 +400,12 @@ pub(crate) fn validate(
             Ok(mtu) if mtu >= 68 => Ok(OptionValue::U16(mtu)),
             _ => Err(format!("{mtu} is not an MTU: use 68..=65535")),
         };
-        push("dhcp.options.mtu".into(), MTU, value, problems);
+        push(format!("{section}.options.mtu"), MTU, value, problems);
     }
     if let Some(servers) = &named.ntp_servers {
         let value = addresses(servers, "ntp_servers").map(OptionValue::Addresses);
         push(
-            "dhcp.options.ntp_servers".into(),
+            format!("{section}.options.ntp_servers"),
             NTP_SERVERS,
             value,
             problems,
@@ -410,7 +422,7 @@ pub(crate) fn validate(
                 .map(OptionValue::DomainSearch)
         };
         push(
-            "dhcp.options.domain_search".into(),
+            format!("{section}.options.domain_search"),
             DOMAIN_SEARCH,
             value,
             problems,
@@ -439,7 +451,7 @@ pub(crate) fn validate(
                 }
             });
         push(
-            "dhcp.options.classless_static_routes".into(),
+            format!("{section}.options.classless_static_routes"),
             CLASSLESS_STATIC_ROUTES,
             value,
             problems,
@@ -448,24 +460,24 @@ pub(crate) fn validate(
 
     for (key, code, text) in [
         (
-            "dhcp.options.tftp_server_name",
+            format!("{section}.options.tftp_server_name"),
             TFTP_SERVER_NAME,
             &named.tftp_server_name,
         ),
         (
-            "dhcp.options.bootfile_name",
+            format!("{section}.options.bootfile_name"),
             BOOTFILE_NAME,
             &named.bootfile_name,
         ),
     ] {
         if let Some(text) = text {
             let value = boot_text(text).map(|text| OptionValue::String(text.to_string()));
-            push(key.into(), code, value, problems);
+            push(key, code, value, problems);
         }
     }
 
     for (index, option) in generic.iter().enumerate() {
-        let key = |field: &str| format!("dhcp.option[{index}].{field}");
+        let key = |field: &str| format!("{section}.option[{index}].{field}");
         let code = match u8::try_from(option.code) {
             Ok(code) if (1..=254).contains(&code) => code,
             _ => {

@@ -55,7 +55,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Leases: address, MAC, hostname asked, DNS name granted, state, expiry, host.
+    /// Leases: (network,) address, MAC, hostname asked, DNS name granted, state, expiry, host.
     Leases(LeaseArgs),
     /// Members, roles, reachability, Raft indexes and lag, pool use, quorum.
     /// Exits 0 healthy, 3 degraded (a member unreachable, or DHCP waiting
@@ -186,6 +186,10 @@ pub struct LeaseArgs {
     pub duid: Option<String>,
     #[arg(long, value_enum)]
     pub state: Option<LeaseStateArg>,
+    /// Only leases of this network (`default` is `[dhcp]`'s; the others are
+    /// the names of `[[dhcp.networks]]`).
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<String>,
     #[arg(long, value_enum, default_value = "address")]
     pub sort: SortKey,
     /// After the table, print one line per change (+ added, ~ changed,
@@ -221,6 +225,7 @@ pub enum SortKey {
     State,
     Expires,
     Host,
+    Network,
 }
 
 impl LeaseStateArg {
@@ -243,6 +248,7 @@ impl SortKey {
             SortKey::State => "state",
             SortKey::Expires => "expires",
             SortKey::Host => "host",
+            SortKey::Network => "network",
         }
     }
 }

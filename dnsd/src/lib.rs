@@ -14,6 +14,7 @@ mod error;
 mod fast;
 mod forward;
 mod lookup;
+mod networks;
 mod notify;
 mod rrl;
 mod rrs;
@@ -30,5 +31,5 @@ pub use config::{DEFAULT_UDP_PAYLOAD, DnsServerConfig, TsigAlgorithmName, TsigKe
 pub use error::DnsError;
 pub use rrl::RateLimit;
 pub use server::{Clock, DnsServer};
-pub use source::{MemoryZoneSource, ZoneSource};
+pub use source::{MemoryZoneSource, NetworksRead, ZoneSource};
 pub use stats::register_metrics;

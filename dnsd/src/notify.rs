@@ -112,7 +112,7 @@ pub(crate) async fn run(
 /// Each zone's apex and SOA as the table stands (none before the first entry).
 fn current_notices(source: &dyn ZoneSource, config: &ZoneConfig) -> Vec<(Name, Record)> {
     let mut notices = Vec::new();
-    source.read(&mut |table, serial| {
+    source.read_networks(&mut |table, _, others, serial| {
         // The clock does not matter for SOA records.
         let view = View::new(table, serial, config, 0);
         if view.loaded() {
@@ -121,6 +121,17 @@ fn current_notices(source: &dyn ZoneSource, config: &ZoneConfig) -> Vec<(Name, R
                 .iter()
                 .map(|zone| (zone.name(), rrs::soa(config, zone, serial, rrs::INFRA_TTL)))
                 .collect();
+            // Every network's zones change serial with the one log.
+            notices.extend(
+                crate::networks::other_zones(table, others, config)
+                    .into_iter()
+                    .map(|(zone, theirs)| {
+                        (
+                            zone.name(),
+                            rrs::soa(&theirs, &zone, serial, rrs::INFRA_TTL),
+                        )
+                    }),
+            );
         }
     });
     notices

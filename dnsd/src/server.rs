@@ -305,8 +305,14 @@ impl Shared {
         };
         let client = answer::client_ip(from);
         let mut outcome = None;
-        self.source.read_with_v6(&mut |table, v6, serial| {
-            let view = View::new(table, serial, &self.zone, now).with_v6(v6);
+        let lname = crate::lookup::key(request.query.name());
+        self.source.read_networks(&mut |table, v6, others, serial| {
+            // Another network's domain or reverse zone: its own table answers.
+            let theirs = crate::networks::select(table, others, &self.zone, &lname);
+            let view = match &theirs {
+                Some((table, config)) => View::new(table, serial, config, now),
+                None => View::new(table, serial, &self.zone, now).with_v6(v6),
+            };
             outcome = Some(answer::respond(&request, client, &self.policy, &view));
         });
         let ctx = &request.ctx;

@@ -7,8 +7,12 @@
 use std::sync::{PoisonError, RwLock};
 
 use raftmasq_state::v6::V6Leases;
-use raftmasq_state::{Command, LeaseTable, Response};
+use raftmasq_state::{Command, LeaseTable, OtherNetworks, Response};
 use tokio::sync::watch;
+
+/// What [`ZoneSource::read_networks`] runs: the default network's table,
+/// the DHCPv6 leases (if any), the other networks' tables, the serial.
+pub type NetworksRead<'r> = dyn FnMut(&LeaseTable, Option<&V6Leases>, &OtherNetworks, u64) + 'r;
 
 /// Read access to the replicated table.
 pub trait ZoneSource: Send + Sync + 'static {
@@ -22,16 +26,26 @@ pub trait ZoneSource: Send + Sync + 'static {
         self.read(&mut |table, serial| read(table, None, serial));
     }
 
+    /// [`ZoneSource::read_with_v6`] with the tables of the networks other
+    /// than `default` (each its own domain and reverse zone), for sources
+    /// that have them; others serve the default network alone.
+    fn read_networks(&self, read: &mut NetworksRead<'_>) {
+        let none = OtherNetworks::default();
+        self.read_with_v6(&mut |table, v6, serial| read(table, v6, &none, serial));
+    }
+
     /// Changes whenever the table changes (drives NOTIFY).
     fn changes(&self) -> watch::Receiver<u64>;
 }
 
 /// A table in memory with its own applied index, for tests and tools: every
 /// [`MemoryZoneSource::apply`] is one "log entry". It holds a DHCPv6 table
-/// beside the v4 one and applies as the replica does (`v6::apply_both`).
+/// and the other networks' tables beside the v4 one, and applies as the
+/// replica does (`v6::apply_with` around [`OtherNetworks::apply`], so
+/// `Command::InNetwork` builds the other networks' tables).
 #[derive(Debug)]
 pub struct MemoryZoneSource {
-    state: RwLock<(LeaseTable, u64)>,
+    state: RwLock<(LeaseTable, u64, OtherNetworks)>,
     v6: RwLock<V6Leases>,
     changed: watch::Sender<u64>,
 }
@@ -39,7 +53,7 @@ pub struct MemoryZoneSource {
 impl MemoryZoneSource {
     pub fn new(table: LeaseTable, index: u64) -> Self {
         MemoryZoneSource {
-            state: RwLock::new((table, index)),
+            state: RwLock::new((table, index, OtherNetworks::default())),
             v6: RwLock::new(V6Leases::default()),
             changed: watch::Sender::new(index),
         }
@@ -50,7 +64,11 @@ impl MemoryZoneSource {
         let (response, index) = {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
             let mut v6 = self.v6.write().unwrap_or_else(PoisonError::into_inner);
-            let response = raftmasq_state::v6::apply_both(&mut state.0, &mut v6, command);
+            let (table, _, others) = &mut *state;
+            let response =
+                raftmasq_state::v6::apply_with(table, &mut v6, command, |table, command| {
+                    others.apply(table, command)
+                });
             state.1 += 1;
             (response, state.1)
         };
@@ -80,6 +98,12 @@ impl ZoneSource for MemoryZoneSource {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         let v6 = self.v6.read().unwrap_or_else(PoisonError::into_inner);
         read(&state.0, Some(&v6), state.1);
+    }
+
+    fn read_networks(&self, read: &mut NetworksRead<'_>) {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let v6 = self.v6.read().unwrap_or_else(PoisonError::into_inner);
+        read(&state.0, Some(&v6), &state.2, state.1);
     }
 
     fn changes(&self) -> watch::Receiver<u64> {

@@ -24,15 +24,24 @@ async fn list(
     State(admin): State<Admin>,
     Query(query): Query<LeaseQuery>,
 ) -> Result<Json<Vec<LeaseView>>, Failure> {
-    let leases: Vec<Lease> = admin
+    // Every network's leases, each labelled with its network.
+    let leases: Vec<(String, Lease)> = admin
         .read(query.consistent, |replica| {
-            replica.table.leases().cloned().collect()
+            replica
+                .networks
+                .all(&replica.table)
+                .flat_map(|(network, table)| {
+                    table
+                        .leases()
+                        .map(move |lease| (network.to_string(), lease.clone()))
+                })
+                .collect()
         })
         .await?;
     let now = admin.now();
     let views = leases
         .iter()
-        .map(|lease| LeaseView::new(lease, now))
+        .map(|(network, lease)| LeaseView::new(lease, now).in_network(network))
         .collect();
     Ok(Json(query.select(views).map_err(Failure::bad_request)?))
 }
@@ -64,24 +73,29 @@ async fn release(
     let address: Ipv4Addr = address
         .parse()
         .map_err(|_| Failure::bad_request(format!("{address:?} is not an IPv4 address")))?;
-    let holder = admin
-        .node
-        .replica()
-        .read()
-        .table
-        .lease_by_address(address)
-        .map(|lease| {
-            let name = lease.granted_name.as_deref().unwrap_or("no name");
-            format!(" (was {} {name})", lease.mac)
-        })
-        .unwrap_or_default();
-    admin
-        .commit(Command::Release {
+    let (network, holder) = {
+        let replica = admin.node.replica().read();
+        let (network, table) = super::networks::holding(&replica.table, &replica.networks, address);
+        let holder = table
+            .lease_by_address(address)
+            .map(|lease| {
+                let name = lease.granted_name.as_deref().unwrap_or("no name");
+                format!(" (was {} {name})", lease.mac)
+            })
+            .unwrap_or_default();
+        (network.to_string(), holder)
+    };
+    let release = super::networks::for_network(
+        &network,
+        Command::Release {
             client_id: None,
             mac: None,
             address,
             now: 0,
-        })
+        },
+    );
+    admin
+        .commit(release)
         .await
         .map_err(|failure| match failure.status.as_u16() {
             404 => Failure::not_found(format!(

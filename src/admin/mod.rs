@@ -19,6 +19,7 @@ mod import;
 mod leases;
 pub(crate) mod listen;
 mod members;
+mod networks;
 pub mod observability;
 pub(crate) mod records;
 mod reservations;

@@ -213,23 +213,37 @@ fn record_state(admin: &Admin) {
     gauge!(names::CLOCK_CORRECTION).set(node.clock().correction_ms() as f64 / 1000.0);
     gauge!(names::CLOCK_OUT_OF_BOUND_PEERS).set(clock.peers.len() as f64);
     gauge!(names::CLOCK_THIS_HOST_OUT_OF_BOUND).set(f64::from(u8::from(clock.this_host)));
-    let (stats, v6_leases) = {
+    // One series per network the replica holds: the configured ones, a
+    // bounded set (`default` from the start, the others once initialised).
+    let (pools, v6_leases) = {
         let replica = node.replica().read();
-        (replica.table.pool_stats(), replica.v6.len())
+        let pools: Vec<(String, raftmasq_consensus::state::PoolStats)> = replica
+            .networks
+            .all(&replica.table)
+            .map(|(network, table)| (network.to_string(), table.pool_stats()))
+            .collect();
+        (pools, replica.v6.len())
     };
     gauge!(names::DHCP6_LEASES).set(v6_leases as f64);
-    gauge!(names::DHCP_POOL_SIZE).set(stats.size as f64);
-    gauge!(names::DHCP_LEASES, "state" => "bound").set(stats.bound as f64);
-    gauge!(names::DHCP_LEASES, "state" => "offered").set(stats.offered as f64);
-    gauge!(names::DHCP_ADDRESSES, "state" => "free").set(stats.free as f64);
-    gauge!(names::DHCP_ADDRESSES, "state" => "reserved").set(stats.reserved as f64);
-    gauge!(names::DHCP_ADDRESSES, "state" => "quarantined").set(stats.quarantined as f64);
+    for (network, stats) in pools {
+        record_pool(network, &stats);
+    }
+}
+
+fn record_pool(network: String, stats: &raftmasq_consensus::state::PoolStats) {
+    let label = |state: &'static str| [("network", network.clone()), ("state", state.to_string())];
+    gauge!(names::DHCP_POOL_SIZE, "network" => network.clone()).set(stats.size as f64);
+    gauge!(names::DHCP_LEASES, &label("bound")).set(stats.bound as f64);
+    gauge!(names::DHCP_LEASES, &label("offered")).set(stats.offered as f64);
+    gauge!(names::DHCP_ADDRESSES, &label("free")).set(stats.free as f64);
+    gauge!(names::DHCP_ADDRESSES, &label("reserved")).set(stats.reserved as f64);
+    gauge!(names::DHCP_ADDRESSES, &label("quarantined")).set(stats.quarantined as f64);
     let utilisation = if stats.size == 0 {
         0.0
     } else {
         1.0 - stats.free as f64 / stats.size as f64
     };
-    gauge!(names::DHCP_POOL_UTILISATION).set(utilisation);
+    gauge!(names::DHCP_POOL_UTILISATION, "network" => network).set(utilisation);
 }
 
 /// Alive: the Raft core runs.

@@ -17,11 +17,12 @@ pub(super) fn routes() -> Router<Admin> {
         .route("/reservations/{mac}", delete(remove))
 }
 
-fn view(reservation: &Reservation) -> ReservationView {
+fn view(network: &str, reservation: &Reservation) -> ReservationView {
     ReservationView {
         mac: reservation.mac.to_string(),
         address: reservation.address,
         hostname: reservation.hostname.clone(),
+        network: Some(network.to_string()),
     }
 }
 
@@ -35,7 +36,11 @@ async fn list(
 ) -> Result<Json<Vec<ReservationView>>, Failure> {
     let list = admin
         .read(options.consistent, |replica| {
-            replica.table.reservations().map(view).collect()
+            replica
+                .networks
+                .all(&replica.table)
+                .flat_map(|(network, table)| table.reservations().map(move |r| view(network, r)))
+                .collect()
         })
         .await?;
     Ok(Json(list))
@@ -46,14 +51,14 @@ async fn add(
     Json(request): Json<ReservationView>,
 ) -> Result<Json<Done>, Failure> {
     let mac = parse_mac(&request.mac)?;
-    // The state machine refuses this too; checking here names the subnet.
-    let subnet = admin
-        .node
-        .replica()
-        .read()
-        .table
-        .settings()
-        .map(|settings| settings.subnet);
+    // The network whose subnet holds the address; the state machine refuses
+    // an address outside every subnet too, checking here names the subnet.
+    let (network, subnet) = {
+        let replica = admin.node.replica().read();
+        let (network, table) =
+            super::networks::holding(&replica.table, &replica.networks, request.address);
+        (network.to_string(), table.settings().map(|s| s.subnet))
+    };
     if let Some(subnet) = subnet
         && !subnet.contains(&request.address)
     {
@@ -68,9 +73,12 @@ async fn add(
         hostname: request.hostname,
     };
     admin
-        .commit(Command::Reserve {
-            reservation: reservation.clone(),
-        })
+        .commit(super::networks::for_network(
+            &network,
+            Command::Reserve {
+                reservation: reservation.clone(),
+            },
+        ))
         .await?;
     let name = reservation
         .hostname
@@ -86,7 +94,28 @@ async fn remove(
     Path(mac): Path<String>,
 ) -> Result<Json<Done>, Failure> {
     let mac = parse_mac(&mac)?;
-    admin.commit(Command::Unreserve { mac }).await?;
+    // Every network that holds a reservation for the MAC (one command each);
+    // none: `default`, whose refusal says there is none.
+    let networks: Vec<String> = {
+        let replica = admin.node.replica().read();
+        replica
+            .networks
+            .all(&replica.table)
+            .filter(|(_, table)| table.reservation_for_mac(mac).is_some())
+            .map(|(network, _)| network.to_string())
+            .collect()
+    };
+    if networks.is_empty() {
+        admin.commit(Command::Unreserve { mac }).await?;
+    }
+    for network in &networks {
+        admin
+            .commit(super::networks::for_network(
+                network,
+                Command::Unreserve { mac },
+            ))
+            .await?;
+    }
     Ok(Json(Done {
         message: format!("removed the reservation of {mac}"),
     }))

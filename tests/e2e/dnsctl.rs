@@ -374,7 +374,7 @@ fn dnsctl_drives_every_subcommand_against_a_three_node_cluster() {
     .json();
     assert_eq!(
         list,
-        serde_json::json!([{"mac": "02:42:00:00:09:01", "address": "10.0.5.1", "hostname": "printer"}])
+        serde_json::json!([{"mac": "02:42:00:00:09:01", "address": "10.0.5.1", "hostname": "printer", "network": "default"}])
     );
     assert!(
         dnsctl(node(other), &["reservations", "list"])

@@ -19,6 +19,7 @@ pub mod netns;
 pub mod networkd;
 pub mod process;
 pub mod routed_host;
+pub mod second_bridge;
 pub mod testbed_cluster;
 
 pub use cluster::{LoopbackCluster, NodeFiles};

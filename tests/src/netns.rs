@@ -508,6 +508,18 @@ impl Testbed {
     /// address) is a port of host `host`'s bridge. `name`: 1–10 of `[a-z0-9]`,
     /// unique in this testbed.
     pub fn add_container(&self, host: u8, name: &str, mac: &str) -> io::Result<Container> {
+        self.add_container_on(host, BRIDGE, name, mac)
+    }
+
+    /// [`Testbed::add_container`] on another bridge of the host (one made by
+    /// [`crate::second_bridge::add`]).
+    pub fn add_container_on(
+        &self,
+        host: u8,
+        bridge: &str,
+        name: &str,
+        mac: &str,
+    ) -> io::Result<Container> {
         if name.is_empty()
             || name.len() > 10
             || !name
@@ -540,7 +552,7 @@ impl Testbed {
         // No IPv6 autoconfiguration noise on the segment.
         netns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])?;
         netns.ip(["link", "set", CONTAINER_INTERFACE, "up"])?;
-        host_ns.ip(["link", "set", &host_port, "master", BRIDGE])?;
+        host_ns.ip(["link", "set", &host_port, "master", bridge])?;
         host_ns.ip(["link", "set", &host_port, "up"])?;
         Ok(Container {
             name: name.to_string(),

@@ -203,3 +203,59 @@ fn a_relay_only_network_needs_routers_and_an_address_off_its_subnet() {
         "outside this network's subnet",
     );
 }
+
+#[test]
+fn a_network_has_options_of_its_own_over_the_default_networks() {
+    let text = with_networks(&format!(
+        "{LAB}\n[dhcp.networks.options]\nmtu = 9000\nclassless_static_routes = [\"0.0.0.0/0 via 10.1.0.1\"]\n\n[[dhcp.networks.option]]\ncode = 252\ntype = \"string\"\nvalue = \"http://wpad.lab/wpad.dat\"\n\n[dhcp.options]\nmtu = 1450\nntp_servers = [\"172.16.0.1\"]\nclassless_static_routes = [\"0.0.0.0/0 via 172.16.0.1\"]\n"
+    ));
+    let config = parse(&text).unwrap();
+    let lab = &config.dhcp.networks[0];
+    let own: Vec<u8> = lab.options.iter().map(|o| o.code()).collect();
+    assert_eq!(own, [26, 121, 252]);
+    let served = lab.options_over(&config.dhcp.options);
+    let codes: Vec<u8> = served.iter().map(|o| o.code()).collect();
+    // Its own MTU and routes win; NTP (42) is inherited; default's routes
+    // (121, gateways on another subnet) never are.
+    assert_eq!(codes, [26, 121, 252, 42]);
+    let mtu = served.iter().find(|o| o.code() == 26).unwrap();
+    assert_eq!(mtu.payload(), 9000u16.to_be_bytes().to_vec());
+
+    // Without routes of its own, the network gets none of default's.
+    let plain = parse(&with_networks(&format!(
+        "{LAB}\n[dhcp.options]\nclassless_static_routes = [\"0.0.0.0/0 via 172.16.0.1\"]\n"
+    )))
+    .unwrap();
+    let served = plain.dhcp.networks[0].options_over(&plain.dhcp.options);
+    assert!(served.is_empty(), "{served:?}");
+}
+
+#[test]
+fn a_networks_option_problems_name_its_key() {
+    rejects(
+        &with_networks(&format!("{LAB}\n[dhcp.networks.options]\nmtu = 12\n")),
+        "dhcp.networks[0].options.mtu",
+        "is not an MTU",
+    );
+    rejects(
+        &with_networks(&format!(
+            "{LAB}\n[[dhcp.networks.option]]\ncode = 3\ntype = \"address\"\nvalue = \"10.1.0.1\"\n"
+        )),
+        "dhcp.networks[0].option[0].code",
+        "cannot be set here",
+    );
+    rejects(
+        &with_networks(&format!(
+            "{LAB}\n[dhcp.networks.options]\nboot_file = \"pxelinux.0\"\n"
+        )),
+        "dhcp.networks[0].options.boot_file",
+        "set them in [dhcp.options]",
+    );
+    rejects(
+        &with_networks(&format!(
+            "{LAB}\n[dhcp.networks.options]\nclassless_static_routes = [\"0.0.0.0/0 via 172.16.0.1\"]\n"
+        )),
+        "dhcp.networks[0].options.classless_static_routes",
+        "",
+    );
+}

@@ -140,13 +140,21 @@ fn lease_query(args: &LeaseArgs, consistent: bool) -> Vec<(&'static str, String)
     if let Some(duid) = &args.duid {
         query.push(("duid", duid.clone()));
     }
+    if let Some(network) = &args.network {
+        query.push(("network", network.clone()));
+    }
     query
 }
 
+/// The lease table; the NETWORK column leads when any lease listed is
+/// outside the `default` network.
 pub fn leases_text(leases: &[LeaseView], now: Millis, colour: bool) -> String {
     if leases.is_empty() {
         return "no leases\n".into();
     }
+    let several_networks = leases
+        .iter()
+        .any(|lease| lease.network != raftmasq_state::DEFAULT_NETWORK);
     let rows: Vec<Vec<Cell>> = leases
         .iter()
         .map(|lease| {
@@ -155,7 +163,11 @@ pub fn leases_text(leases: &[LeaseView], now: Millis, colour: bool) -> String {
                 "offered" => Tone::Warn,
                 _ => Tone::Dim,
             };
-            vec![
+            let mut row: Vec<Cell> = Vec::with_capacity(8);
+            if several_networks {
+                row.push(lease.network.clone().into());
+            }
+            row.extend([
                 lease.address.to_string().into(),
                 lease.mac.clone().into(),
                 or_dash(lease.requested_hostname.as_ref()).into(),
@@ -166,16 +178,20 @@ pub fn leases_text(leases: &[LeaseView], now: Millis, colour: bool) -> String {
                     .seen_by
                     .map_or_else(|| "-".to_string(), |id| format!("node {id}"))
                     .into(),
-            ]
+            ]);
+            row
         })
         .collect();
-    table(
-        &[
-            "address", "mac", "hostname", "dns name", "state", "expires", "seen by",
-        ],
-        &rows,
-        colour,
-    )
+    let columns = [
+        "network", "address", "mac", "hostname", "dns name", "state", "expires", "seen by",
+    ];
+    // A cluster of one network shows the table it always did.
+    let columns = if several_networks {
+        &columns[..]
+    } else {
+        &columns[1..]
+    };
+    table(columns, &rows, colour)
 }
 
 /// The DHCPv6 leases: address, DUID, IAID, name, expiry.
@@ -239,6 +255,7 @@ mod tests {
             granted_at: 0,
             expires_at: 5,
             seen_by: None,
+            network: "default".into(),
         };
         let v6 = V6LeaseView {
             address: "fd42:1::1000".parse().unwrap(),
@@ -274,6 +291,7 @@ mod tests {
             granted_at: now,
             expires_at: now + 42 * 60_000,
             seen_by: Some(2),
+            network: "default".into(),
         }];
         let text = leases_text(&leases, now, false);
         let lines: Vec<&str> = text.lines().collect();
@@ -285,5 +303,36 @@ mod tests {
             ]
         );
         assert_eq!(leases_text(&[], now, false), "no leases\n");
+    }
+
+    #[test]
+    fn several_networks_add_a_network_column() {
+        let now = 1_000_000_000;
+        let lease = |address: [u8; 4], network: &str| LeaseView {
+            address: Ipv4Addr::from(address),
+            mac: "02:42:00:00:01:01".into(),
+            client_id: "01:02:42:00:00:01:01".into(),
+            requested_hostname: Some("c1".into()),
+            granted_name: Some("c1".into()),
+            state: "bound".into(),
+            granted_at: now,
+            expires_at: now + 42 * 60_000,
+            seen_by: Some(1),
+            network: network.into(),
+        };
+        let leases = vec![
+            lease([172, 16, 0, 10], "default"),
+            lease([172, 20, 0, 100], "lab"),
+        ];
+        let text = leases_text(&leases, now, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "NETWORK  ADDRESS       MAC                HOSTNAME  DNS NAME  STATE  EXPIRES  SEEN BY",
+                "default  172.16.0.10   02:42:00:00:01:01  c1        c1        bound  42m      node 1",
+                "lab      172.20.0.100  02:42:00:00:01:01  c1        c1        bound  42m      node 1",
+            ]
+        );
     }
 }

@@ -28,6 +28,7 @@ pub(super) fn reservations(
                     mac: mac.to_string(),
                     address: *address,
                     hostname: hostname.clone(),
+                    network: None,
                 },
             )?;
             render(style, &done, |d, _| format!("{}\n", d.message))
@@ -43,17 +44,39 @@ pub(super) fn reservations(
                 if list.is_empty() {
                     return "no reservations\n".into();
                 }
+                // As `dnsctl leases`: a NETWORK column only with several networks.
+                let several = list.iter().any(|r| {
+                    r.network
+                        .as_deref()
+                        .is_some_and(|n| n != raftmasq_state::DEFAULT_NETWORK)
+                });
                 let rows: Vec<Vec<Cell>> = list
                     .iter()
                     .map(|r| {
-                        vec![
+                        let mut row: Vec<Cell> = Vec::with_capacity(4);
+                        if several {
+                            row.push(
+                                r.network
+                                    .as_deref()
+                                    .unwrap_or(raftmasq_state::DEFAULT_NETWORK)
+                                    .to_string()
+                                    .into(),
+                            );
+                        }
+                        row.extend([
                             r.mac.clone().into(),
                             r.address.to_string().into(),
                             or_dash(r.hostname.as_ref()).into(),
-                        ]
+                        ]);
+                        row
                     })
                     .collect();
-                table(&["mac", "address", "hostname"], &rows, colour)
+                let columns = ["network", "mac", "address", "hostname"];
+                table(
+                    if several { &columns[..] } else { &columns[1..] },
+                    &rows,
+                    colour,
+                )
             })
         }
     }

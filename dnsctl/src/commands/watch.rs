@@ -182,6 +182,7 @@ mod tests {
             granted_at: 0,
             expires_at,
             seen_by: Some(1),
+            network: "default".into(),
         }
     }
 

@@ -6,6 +6,7 @@
 mod authoritative;
 mod forwarding;
 mod fuzz;
+mod networks;
 mod protocol;
 mod slaac;
 mod stateful6;

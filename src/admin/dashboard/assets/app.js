@@ -350,7 +350,7 @@ function visibleLeases() {
   const wanted = $('lease-state').value;
   const key = SORTERS[state.sort.key];
   return state.leases
-    .filter((l) => !needle || [l.address, l.mac, l.client_id, l.requested_hostname, l.granted_name]
+    .filter((l) => !needle || [l.address, l.mac, l.client_id, l.requested_hostname, l.granted_name, l.network]
       .some((field) => field && field.toLowerCase().includes(needle)))
     .filter((l) => !host || String(l.seen_by) === host)
     .filter((l) => !wanted || l.state === wanted)
@@ -368,7 +368,10 @@ function renderLeases(force) {
   const rows = leases.map((l) => el('tr', { 'data-address': l.address, 'data-state': l.state, 'data-family': l.family || 'ipv4' },
     l.family === 'ipv6'
       ? el('td', { title: `DHCPv6: DUID ${l.client_id}, IAID ${l.iaid}`, text: l.address })
-      : el('td', { text: l.address }),
+      // A lease outside the default network names its network after the address.
+      : el('td', {}, l.address, l.network && l.network !== 'default'
+        ? el('span', { class: 'network', 'data-network': l.network, text: ` ${l.network}` })
+        : null),
     el('td', { text: l.mac || `DUID ${l.client_id}` }),
     el('td', { text: dash(l.requested_hostname) }),
     el('td', { text: dash(l.granted_name) }),

@@ -1,0 +1,225 @@
+//! Which network's table answers a name: every network of the cluster has its
+//! own forward zone (its domain) and reverse zone (its subnet), each served
+//! from that network's lease table, so two networks may both hold `c1`.
+//!
+//! The zone that holds a name most specifically wins, across networks as
+//! inside one: with `dns.domain = "lxd"` and a network `lab` whose domain is
+//! `lab.lxd`, `c1.lab.lxd` is `lab`'s and `c1.lxd` `default`'s, as a
+//! delegated child zone served beside its parent would be. Subnets never
+//! overlap (the config and the state machine refuse it), so an address has
+//! one reverse owner even when two subnets share a reverse zone's apex (two
+//! /25s of one /24): the subnet that holds the address takes it.
+//!
+//! The default network keeps everything it had (SLAAC and DHCPv6 names,
+//! name servers at its apex); the others are plain DHCPv4 networks. The UDP
+//! fast path needs nothing from here: it answers only a single label under
+//! `dns.domain` and a PTR inside the default subnet, both `default`'s.
+
+use hickory_proto::rr::Name;
+use raftmasq_state::{LeaseTable, OtherNetworks};
+
+use crate::config::ZoneConfig;
+use crate::zones::{self, ReverseName, Zone, ZoneKind};
+
+/// The network whose zones hold `lname` (lowercase, no trailing dot): `None`
+/// when it is the default network's or nobody's, else that network's table
+/// and the zone config for its domain.
+pub(crate) fn select<'a>(
+    default: &'a LeaseTable,
+    others: &'a OtherNetworks,
+    config: &ZoneConfig,
+    lname: &str,
+) -> Option<(&'a LeaseTable, ZoneConfig)> {
+    if others.is_empty() {
+        return None;
+    }
+    let subnet = default.settings().map(|s| s.subnet);
+    let mut best = claim(
+        &zones::zones(&config.domain, subnet, config.ipv6_prefix),
+        lname,
+    );
+    let mut chosen = None;
+    for (name, table) in others.all(default).skip(1) {
+        let Some(settings) = table.settings() else {
+            continue;
+        };
+        let theirs = zones::zones(&settings.domain, Some(settings.subnet), None);
+        if let Some(strength) = claim(&theirs, lname)
+            && best.is_none_or(|b| strength > b)
+        {
+            best = Some(strength);
+            chosen = Some((name, table, settings.domain.as_str()));
+        }
+    }
+    let (_, table, domain) = chosen?;
+    Some((table, zone_config_for(config, domain)?))
+}
+
+/// How specifically `zones` hold `lname`: the apex's label count, and
+/// whether the name is an address of the zone's own subnet (which breaks the
+/// tie between two subnets under one reverse apex).
+fn claim(zones: &[Zone], lname: &str) -> Option<(usize, bool)> {
+    let (zone, rel) = zones::find(zones, lname)?;
+    let depth = zone.apex.split('.').count();
+    let owns_address = match zone.kind {
+        ZoneKind::Reverse { net, subnet } => {
+            matches!(zones::parse_reverse(net, rel), ReverseName::Address(a) if subnet.contains(&a))
+        }
+        _ => false,
+    };
+    Some((depth, owns_address))
+}
+
+/// The default zone config with `domain` as origin: the same TTLs and name
+/// servers (which stay under `dns.domain`), no IPv6 names.
+fn zone_config_for(config: &ZoneConfig, domain: &str) -> Option<ZoneConfig> {
+    let origin = Name::from_ascii(format!("{domain}.")).ok()?;
+    let hostmaster = Name::from_ascii(format!("hostmaster.{domain}.")).ok()?;
+    Some(ZoneConfig {
+        domain: domain.to_string(),
+        origin,
+        hostmaster,
+        ipv6_prefix: None,
+        ipv6_leases: false,
+        ..config.clone()
+    })
+}
+
+/// Every zone of every network other than `default`, with the zone config it
+/// is served under (for NOTIFY).
+pub(crate) fn other_zones(
+    default: &LeaseTable,
+    others: &OtherNetworks,
+    config: &ZoneConfig,
+) -> Vec<(Zone, ZoneConfig)> {
+    let mut all = Vec::new();
+    for (_, table) in others.all(default).skip(1) {
+        let Some(settings) = table.settings() else {
+            continue;
+        };
+        let Some(theirs) = zone_config_for(config, &settings.domain) else {
+            continue;
+        };
+        for zone in zones::zones(&settings.domain, Some(settings.subnet), None) {
+            all.push((zone, theirs.clone()));
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftmasq_state::{AddressRange, ClusterSettings, Command, HostnamePolicy, Response};
+    use std::net::Ipv4Addr;
+
+    fn settings(subnet: &str, domain: &str) -> ClusterSettings {
+        let subnet: ipnet::Ipv4Net = subnet.parse().unwrap();
+        let first = u32::from(subnet.network()) + 1;
+        ClusterSettings {
+            subnet,
+            range: AddressRange {
+                start: Ipv4Addr::from(first),
+                end: Ipv4Addr::from(first + 5),
+            },
+            domain: domain.into(),
+            lease_time_secs: 3600,
+            duplicate_hostnames: HostnamePolicy::Suffix,
+            decline_quarantine_secs: 60,
+            client_identity: Default::default(),
+        }
+    }
+
+    fn cluster(
+        default: (&str, &str),
+        others: &[(&str, &str, &str)],
+    ) -> (LeaseTable, OtherNetworks) {
+        let mut table = LeaseTable::default();
+        let mut networks = OtherNetworks::default();
+        let init = Command::Initialize {
+            settings: settings(default.0, default.1),
+        };
+        assert_eq!(networks.apply(&mut table, &init), Response::Done);
+        for (name, subnet, domain) in others {
+            let init = Command::InNetwork {
+                network: (*name).into(),
+                command: Box::new(Command::Initialize {
+                    settings: settings(subnet, domain),
+                }),
+            };
+            assert_eq!(networks.apply(&mut table, &init), Response::Done);
+        }
+        (table, networks)
+    }
+
+    fn chosen(table: &LeaseTable, others: &OtherNetworks, name: &str) -> Option<String> {
+        let config = crate::config::DnsServerConfig::new("lxd")
+            .zone_config()
+            .unwrap();
+        select(table, others, &config, name).map(|(_, config)| config.domain)
+    }
+
+    #[test]
+    fn the_most_specific_zone_across_networks_wins() {
+        let (table, others) = cluster(
+            ("172.16.0.0/16", "lxd"),
+            &[
+                ("lab", "172.20.0.0/24", "lab.lxd"),
+                ("ops", "10.9.0.0/24", "ops.example"),
+            ],
+        );
+        assert_eq!(chosen(&table, &others, "c1.lxd"), None);
+        assert_eq!(chosen(&table, &others, "lab.lxd"), Some("lab.lxd".into()));
+        assert_eq!(
+            chosen(&table, &others, "c1.lab.lxd"),
+            Some("lab.lxd".into())
+        );
+        assert_eq!(
+            chosen(&table, &others, "c1.ops.example"),
+            Some("ops.example".into())
+        );
+        assert_eq!(chosen(&table, &others, "example"), None);
+        assert_eq!(
+            chosen(&table, &others, "5.0.20.172.in-addr.arpa"),
+            Some("lab.lxd".into())
+        );
+        assert_eq!(chosen(&table, &others, "5.0.16.172.in-addr.arpa"), None);
+    }
+
+    #[test]
+    fn two_subnets_under_one_reverse_apex_split_by_address() {
+        let (table, others) = cluster(
+            ("10.1.2.0/25", "lxd"),
+            &[("upper", "10.1.2.128/25", "upper.lxd")],
+        );
+        assert_eq!(chosen(&table, &others, "5.2.1.10.in-addr.arpa"), None);
+        assert_eq!(
+            chosen(&table, &others, "130.2.1.10.in-addr.arpa"),
+            Some("upper.lxd".into())
+        );
+        // The shared apex itself stays the default network's.
+        assert_eq!(chosen(&table, &others, "2.1.10.in-addr.arpa"), None);
+    }
+
+    #[test]
+    fn notify_lists_the_other_networks_zones() {
+        let (table, others) = cluster(
+            ("172.16.0.0/16", "lxd"),
+            &[("lab", "172.20.0.0/24", "lab.lxd")],
+        );
+        let config = crate::config::DnsServerConfig::new("lxd")
+            .zone_config()
+            .unwrap();
+        let apexes: Vec<_> = other_zones(&table, &others, &config)
+            .into_iter()
+            .map(|(zone, config)| (zone.apex, config.domain))
+            .collect();
+        assert_eq!(
+            apexes,
+            [
+                ("0.20.172.in-addr.arpa".to_string(), "lab.lxd".to_string()),
+                ("lab.lxd".to_string(), "lab.lxd".to_string())
+            ]
+        );
+    }
+}
