@@ -12,19 +12,20 @@
 //! Throughout, each relayed request (sent to all three hosts) is answered
 //! once: followers stay silent.
 //!
-//! DNS for the relayed network's domain (`rack4.lxd`) is not asserted: the
-//! other networks' names are not in DNS on this branch (issue 17 item 2,
-//! branch `netviews`).
+//! Both names are answered, A in the relayed network's domain
+//! (`rack4.lxd`) and PTR in its reverse zone, by every surviving host.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use raftmasq_tests::clients::{ClientKind, ClientOptions, DhcpClient, Lease};
-use raftmasq_tests::netns;
+use raftmasq_tests::dig::dig;
+use raftmasq_tests::dnsprobe;
+use raftmasq_tests::netns::{self, wait_until};
 use raftmasq_tests::routed_host::{self, RoutedHost};
 use raftmasq_tests::testbed_cluster::{TestbedCluster, TestbedOptions};
 
-const TOOLS: &[&str] = &["ip", "bridge", "curl", "dhcrelay", "udhcpc"];
+const TOOLS: &[&str] = &["ip", "bridge", "curl", "dhcrelay", "udhcpc", "dig"];
 const HOSTS: u8 = 3;
 /// The routed host.
 const ROUTED: u8 = 4;
@@ -192,6 +193,42 @@ fn routed_host_behind_dhcrelay_gets_leases_and_keeps_getting_them_after_the_lead
         second_address, first_address,
         "the new leader must know rl1's lease from its replica"
     );
+    // Both names in the relayed network's zones, on every surviving host.
+    let named = [("rl1", first_address), ("rl2", second_address)];
+    for host in &survivors {
+        let server = underlay(*host).to_string();
+        let mut last = String::new();
+        let answered = wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+            let fqdns: Vec<String> = named
+                .iter()
+                .map(|(n, _)| format!("{n}.rack4.lxd"))
+                .collect();
+            let reverse: Vec<String> = named
+                .iter()
+                .map(|(_, a)| dnsprobe::reverse_name(*a))
+                .collect();
+            let mut questions: Vec<(&str, &str)> =
+                fqdns.iter().map(|f| (f.as_str(), "A")).collect();
+            questions.extend(reverse.iter().map(|r| (r.as_str(), "PTR")));
+            let Ok(replies) = dig(
+                &cluster.testbed.host(*host).netns,
+                &server,
+                &["+norec"],
+                &questions,
+            ) else {
+                return false;
+            };
+            last = format!("{replies:#?}");
+            named.iter().enumerate().all(|(i, (name, address))| {
+                replies[i].data("A") == [address.to_string()]
+                    && replies[named.len() + i].data("PTR") == [format!("{name}.rack4.lxd.")]
+            })
+        });
+        assert!(
+            answered,
+            "host {host} does not answer rl1/rl2 in rack4.lxd: {last}"
+        );
+    }
     // One answer per relayed request, although each went to all three
     // hosts: only the leader answers (dhcrelay logs every datagram it
     // forwards). Before the kill, exactly one; across it, at most one (a
