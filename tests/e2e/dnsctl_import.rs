@@ -225,7 +225,7 @@ fn import_dnsmasq_moves_real_leases_and_reservations_with_their_time() {
         .expect("run dnsctl");
     assert_eq!(
         Run::from(reservations).json(),
-        serde_json::json!([{"mac": RESERVED_MAC, "address": "172.16.100.77", "hostname": "fixed"}])
+        serde_json::json!([{"mac": RESERVED_MAC, "address": "172.16.100.77", "hostname": "fixed", "network": "default"}])
     );
 
     // Again: nothing left to do, nothing overwritten.

@@ -45,7 +45,7 @@ impl LeaseTable {
     /// see `lent_v6_names`), unless it is the same machine. A v6 owner has
     /// no IPv4 address: the conflict shows 0.0.0.0 and the owner's MAC, or
     /// no client when its DUID names no MAC.
-    fn v6_name_owner(&self, name: &str, mac: MacAddr) -> Option<(ClientId, Ipv4Addr)> {
+    pub(super) fn v6_name_owner(&self, name: &str, mac: MacAddr) -> Option<(ClientId, Ipv4Addr)> {
         let holder = self.lent_v6_names.get(name)?;
         if holder.mac == Some(mac) {
             return None;

@@ -54,6 +54,11 @@ impl LeaseTable {
                         client: holder.client_id.clone(),
                     });
                 }
+                // One name, one owner across both families: another
+                // machine's DHCPv6 lease holds it.
+                if let Some((client, _)) = self.v6_name_owner(&name, mac) {
+                    return Err(Rejection::HostnameInUse { name, client });
+                }
                 Some(name)
             }
         };

@@ -273,6 +273,48 @@ fn a_v4_claim_on_a_name_a_v6_lease_holds_is_suffixed_or_rejected() {
     }
 }
 
+/// A reservation may not name what another machine's DHCPv6 lease holds;
+/// the same machine's may.
+#[test]
+fn a_reservation_of_a_name_a_v6_lease_holds_is_refused_unless_it_is_the_same_machine() {
+    let (mut v4, mut v6) = (table(HostnamePolicy::Suffix), V6Leases::default());
+    let held = lease(bind(
+        &mut v4,
+        &mut v6,
+        v6_request(1, 1, Some("db"), ANY),
+        1_000,
+    ));
+    assert_eq!(held.name.as_deref(), Some("db"));
+    let reserve = |n: u8, address: [u8; 4]| Command::Reserve {
+        reservation: crate::types::Reservation {
+            mac: mac(n),
+            address: std::net::Ipv4Addr::from(address),
+            hostname: Some("db".into()),
+        },
+    };
+    let other = apply_both(&mut v4, &mut v6, &reserve(2, [10, 0, 0, 25]));
+    assert!(
+        matches!(
+            &other,
+            Response::Rejected {
+                reason: Rejection::HostnameInUse { name, .. }
+            } if name == "db"
+        ),
+        "{other:?}"
+    );
+    assert_eq!(
+        v6.address_of_name_at("db", 1_000),
+        Some(held.address),
+        "the lend came back"
+    );
+    let own = apply_both(&mut v4, &mut v6, &reserve(1, [10, 0, 0, 26]));
+    assert_eq!(
+        own,
+        Response::Done,
+        "the v6 holder's own machine may reserve its name"
+    );
+}
+
 /// Suffixing skips names held in either family: `db-2` held in v6 means a
 /// v4 claim on a taken `db` gets `db-3`.
 #[test]
