@@ -300,7 +300,9 @@ impl ClusterNode {
 
     /// This node's role in its view of the membership (`None`: not a member).
     pub fn own_role(&self) -> Option<MemberRole> {
-        roles::role_of(&self.metrics(), self.id())
+        // Borrowed, not `metrics()`: the DHCP servers ask for every datagram,
+        // and a clone copies the membership and replication maps each time.
+        roles::role_of(&self.inner.raft.metrics().borrow(), self.id())
     }
 
     /// Every member's bridge address as far as this node knows it: from the

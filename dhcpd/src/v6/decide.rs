@@ -165,6 +165,24 @@ pub struct V6Pending {
     pub other_iaids: Vec<u32>,
 }
 
+/// The silences [`decide`] keeps whatever the message says: a learner's,
+/// an uninitialised replica's, and a follower's while a leader holds a
+/// quorum. Every node on the segment hears every request (ff02::1:2), so
+/// the edge asks this before it decodes a datagram, and a follower spends
+/// nothing on the requests only the leader answers (as the v4 followers
+/// keep theirs undecoded). `decide` asks it first, so the two cannot differ.
+pub fn ignore_unread(role: Role, initialized: bool) -> Option<V6IgnoreReason> {
+    if !role.is_voter {
+        Some(V6IgnoreReason::Learner)
+    } else if !initialized {
+        Some(V6IgnoreReason::NotInitialized)
+    } else if !role.is_leader && role.has_quorum {
+        Some(V6IgnoreReason::NotLeader)
+    } else {
+        None
+    }
+}
+
 pub fn decide(
     leases: &V6Leases,
     initialized: bool,
@@ -175,16 +193,10 @@ pub fn decide(
 ) -> V6Decision {
     use V6IgnoreReason as Why;
     let ignore = V6Decision::Ignore;
-    if !role.is_voter {
-        return ignore(Why::Learner);
-    }
-    if !initialized {
-        return ignore(Why::NotInitialized);
+    if let Some(reason) = ignore_unread(role, initialized) {
+        return ignore(reason);
     }
     let degraded = !role.has_quorum;
-    if !role.is_leader && !degraded {
-        return ignore(Why::NotLeader);
-    }
     let kind = request.msg_type;
     let needs_server_id = matches!(
         kind,

@@ -15,6 +15,6 @@ mod tests;
 
 pub use decide::{
     V6Decision, V6IgnoreReason, V6Pending, V6PendingKind, V6Proposal, V6ReservedBy, V6ServerConfig,
-    V6ServerReservation, decide, finish,
+    V6ServerReservation, decide, finish, ignore_unread,
 };
 pub use parse::{V6DropReason, V6Request, parse};

@@ -260,6 +260,72 @@ fn followers_are_silent_and_without_quorum_only_held_bindings_are_answered() {
     );
 }
 
+/// The edge skips decoding when `ignore_unread` says so: that must be
+/// exactly the silence `decide` would have chosen for any message, and
+/// `None` must leave every message to `decide`.
+#[test]
+fn ignore_unread_is_the_silence_decide_keeps_whatever_the_message() {
+    let node = Node::new();
+    let server = node.config.server_duid.clone();
+    let mut info = Message::new_with_id(MessageType::InformationRequest, [1, 1, 1]);
+    info.opts_mut()
+        .insert(DhcpOption::ClientId(Duid::link_layer(mac(1)).0));
+    let messages = [
+        client_message(MessageType::Solicit, 1, None, &[], vec![]),
+        client_message(
+            MessageType::Solicit,
+            2,
+            None,
+            &[],
+            vec![DhcpOption::RapidCommit],
+        ),
+        client_message(MessageType::Request, 3, Some(&server), &[START], vec![]),
+        client_message(MessageType::Rebind, 4, None, &[START], vec![]),
+        client_message(MessageType::Release, 5, Some(&server), &[START], vec![]),
+        info.to_vec().unwrap(),
+    ];
+    let unread_silences = [
+        V6IgnoreReason::Learner,
+        V6IgnoreReason::NotInitialized,
+        V6IgnoreReason::NotLeader,
+    ];
+    let mut skipped = 0;
+    for bits in 0..16u8 {
+        let role = Role {
+            is_leader: bits & 1 != 0,
+            has_quorum: bits & 2 != 0,
+            is_voter: bits & 4 != 0,
+        };
+        let initialized = bits & 8 != 0;
+        let unread = ignore_unread(role, initialized);
+        for bytes in &messages {
+            let request = parse(bytes).unwrap();
+            let decision = decide(&node.v6, initialized, &request, &node.config, role, 1_000);
+            match unread {
+                Some(reason) => assert_eq!(decision, V6Decision::Ignore(reason), "{role:?}"),
+                None => assert!(
+                    !matches!(decision, V6Decision::Ignore(r) if unread_silences.contains(&r)),
+                    "{role:?} initialized={initialized}: {decision:?}"
+                ),
+            }
+        }
+        skipped += usize::from(unread.is_some());
+    }
+    // Learners (8 of 16), uninitialised voters (4 more), initialised
+    // followers with quorum (1 more: leader=false, quorum=true).
+    assert_eq!(skipped, 13);
+    assert_eq!(
+        ignore_unread(Role::FOLLOWER, true),
+        Some(V6IgnoreReason::NotLeader)
+    );
+    assert_eq!(ignore_unread(Role::LEADER, true), None);
+    assert_eq!(
+        ignore_unread(Role::ISOLATED, true),
+        None,
+        "degraded voters still answer"
+    );
+}
+
 #[test]
 fn renew_naming_another_server_is_ignored_a_peer_is_accepted_and_unknown_out_of_range_is_no_binding()
  {
