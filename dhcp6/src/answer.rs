@@ -202,7 +202,7 @@ impl StatelessService {
         if bytes.first() == Some(&RELAY_FORW) {
             return Outcome::Ignored(Ignored::Relayed);
         }
-        if !options_fill_the_message(bytes) {
+        if !options_fill_the_message(bytes) || !crate::wire::dhcproto_can_decode(bytes) {
             return Outcome::Dropped(Malformed::Undecodable);
         }
         let Ok(request) = Message::decode(&mut Decoder::new(bytes)) else {

@@ -232,6 +232,19 @@ fn garbage_is_dropped_as_undecodable() {
     }
 }
 
+/// dhcproto 0.15 subtracts Status Code's fixed part from its length
+/// unchecked: a declared length of 0 panicked the stateless server (debug
+/// builds) before the wire check.
+#[test]
+fn an_option_shorter_than_its_fixed_part_is_dropped_not_a_panic() {
+    // Information-request, xid, Status Code (13) of length 0.
+    let bytes = [11, 0, 0, 1, 0, 13, 0, 0];
+    assert_eq!(
+        service().answer(&bytes),
+        Outcome::Dropped(Malformed::Undecodable)
+    );
+}
+
 #[test]
 fn received_labels_cover_every_type_counted() {
     for bytes in [[1], [3], [4], [5], [6], [8], [9], [11], [12], [2], [200]] {

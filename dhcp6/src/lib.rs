@@ -16,6 +16,7 @@ pub mod answer;
 mod server;
 mod socket;
 mod stats;
+pub mod wire;
 
 pub use answer::{Answer, Ignored, Malformed, Outcome, StatelessService, server_duid};
 pub use dhcproto::v6::SERVER_PORT;

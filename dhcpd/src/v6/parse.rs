@@ -63,7 +63,7 @@ impl V6Request {
 }
 
 pub fn parse(bytes: &[u8]) -> Result<V6Request, V6DropReason> {
-    if !option_lengths_decodable(bytes.get(4..).unwrap_or_default(), 0) {
+    if !raftmasq_dhcp6::wire::dhcproto_can_decode(bytes) {
         return Err(V6DropReason::Malformed);
     }
     let message = Message::from_bytes(bytes).map_err(|_| V6DropReason::Malformed)?;
@@ -120,57 +120,6 @@ pub fn parse(bytes: &[u8]) -> Result<V6Request, V6DropReason> {
         }
     }
     Ok(request)
-}
-
-/// Whether dhcproto 0.15 can decode `options` (a message's, or a container
-/// option's) without panicking. It subtracts a fixed part from the length
-/// of Status Code (2), Vendor Class and Vendor-specific Information (4)
-/// and Authentication (11) unchecked, which overflows (a panic in debug
-/// builds) when a packet declares less; the proptest of mangled SOLICITs
-/// found it. Such an option is malformed (RFC 8415 §21), so the datagram
-/// is dropped. Containers (IA_NA, IA_TA, IA_PD, IA Address, IA Prefix,
-/// Relay Message) are walked into, at most 4 deep.
-fn option_lengths_decodable(mut options: &[u8], depth: u8) -> bool {
-    const STATUS_CODE: u16 = 13;
-    const AUTH: u16 = 11;
-    const VENDOR_CLASS: u16 = 16;
-    const VENDOR_OPTS: u16 = 17;
-    const RELAY_MSG: u16 = 9;
-    // Container option code -> the fixed part before its options.
-    const CONTAINERS: [(u16, usize); 5] = [(3, 12), (4, 4), (25, 12), (5, 24), (26, 25)];
-    if depth > 4 {
-        return false;
-    }
-    while let [c0, c1, l0, l1, rest @ ..] = options {
-        let code = u16::from_be_bytes([*c0, *c1]);
-        let len = usize::from(u16::from_be_bytes([*l0, *l1]));
-        let Some(data) = rest.get(..len) else {
-            // dhcproto refuses a truncated option itself.
-            return true;
-        };
-        let minimum = match code {
-            STATUS_CODE => 2,
-            VENDOR_CLASS | VENDOR_OPTS => 4,
-            AUTH => 11,
-            _ => 0,
-        };
-        if len < minimum {
-            return false;
-        }
-        if let Some(&(_, fixed)) = CONTAINERS.iter().find(|(c, _)| *c == code)
-            && let Some(inner) = data.get(fixed..)
-            && !option_lengths_decodable(inner, depth + 1)
-        {
-            return false;
-        }
-        if code == RELAY_MSG
-            && !option_lengths_decodable(data.get(4..).unwrap_or_default(), depth + 1)
-        {
-            return false;
-        }
-        options = rest.get(len..).unwrap_or_default();
-    }
-    true
 }
 
 /// RFC 4704 §4: a flags octet, then the name in DNS wire format (possibly
