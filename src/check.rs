@@ -598,10 +598,10 @@ level = "{level}"
             interface: None,
             address: address.parse().unwrap(),
             subnet: "172.31.0.0/24".parse().unwrap(),
-            range: raftmasq_consensus::state::AddressRange {
+            ranges: vec![raftmasq_consensus::state::AddressRange {
                 start: "172.31.0.10".parse().unwrap(),
                 end: "172.31.0.200".parse().unwrap(),
-            },
+            }],
             routers: vec!["172.31.0.1".parse().unwrap()],
             domain: None,
             options: Vec::new(),

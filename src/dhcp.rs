@@ -44,7 +44,7 @@ impl ServedNetwork {
             name: raftmasq_consensus::state::DEFAULT_NETWORK.to_string(),
             interface: Some(dhcp.interface.clone()),
             address: dhcp.address,
-            routers: vec![dhcp.router],
+            routers: dhcp.routers.clone(),
             dns_servers: dhcp.dns_servers.clone(),
             options: dhcp.options.clone(),
         }];

@@ -13,7 +13,7 @@ use crate::{duration, net, validate};
 /// Every cluster-wide key, in the order the file documents them.
 pub const CLUSTER_KEYS: [&str; 7] = [
     "dhcp.subnet",
-    "dhcp.range",
+    "dhcp.ranges",
     "dhcp.lease_time",
     "dhcp.decline_quarantine",
     "dhcp.duplicate_hostnames",
@@ -26,7 +26,7 @@ pub fn cluster_value(settings: &ClusterSettings, key: &str) -> Option<String> {
     let seconds = |secs: u64| humantime::format_duration(Duration::from_secs(secs)).to_string();
     Some(match key {
         "dhcp.subnet" => settings.subnet.to_string(),
-        "dhcp.range" => settings.range.to_string(),
+        "dhcp.ranges" | "dhcp.range" => raftmasq_state::ranges_text(&settings.ranges),
         "dhcp.lease_time" => seconds(settings.lease_time_secs),
         "dhcp.decline_quarantine" => seconds(settings.decline_quarantine_secs),
         "dhcp.duplicate_hostnames" => match settings.duplicate_hostnames {
@@ -50,7 +50,10 @@ pub fn with_cluster_value(
     let at_key = |reason: String| format!("{key}: {reason}");
     match key {
         "dhcp.subnet" => new.subnet = net::subnet(value).map_err(at_key)?,
-        "dhcp.range" => new.range = net::range(value).map_err(at_key)?,
+        // `dhcp.range` as the file's one-range key writes it.
+        "dhcp.ranges" | "dhcp.range" => {
+            new.ranges = crate::ranges::parse_list(value).map_err(at_key)?;
+        }
         "dhcp.lease_time" => {
             new.lease_time_secs = duration::parse(value, validate::LEASE_TIME)
                 .map_err(at_key)?
@@ -88,18 +91,21 @@ pub fn with_cluster_value(
     Ok(new)
 }
 
-/// The file's rules for the range, for a range set live: inside the subnet,
+/// The file's rules for the ranges, for ranges set live: inside the subnet,
 /// and none of the addresses that are already someone's (`taken`: network and
 /// broadcast are added here; the caller passes every host's bridge address
 /// and router). One reason per problem.
 pub fn range_problems(
-    range: AddressRange,
+    ranges: &[AddressRange],
     subnet: ipnet::Ipv4Net,
     taken: &[(Ipv4Addr, String)],
 ) -> Vec<String> {
     let mut all = validate::edge_addresses(subnet);
     all.extend(taken.iter().map(|(a, what)| (*a, what.clone())));
-    validate::range_problems(range, subnet, &all)
+    ranges
+        .iter()
+        .flat_map(|range| validate::range_problems(*range, subnet, &all))
+        .collect()
 }
 
 /// One key whose value differs: the cluster's and the file's.
@@ -155,6 +161,29 @@ mod tests {
         let error = with_cluster_value(&settings, "dhcp.lease_time", "10s").unwrap_err();
         assert!(error.starts_with("dhcp.lease_time: "), "{error}");
         assert!(with_cluster_value(&settings, "dhcp.range", "10.0.0.9-10.0.0.1").is_err());
+        let two = with_cluster_value(
+            &settings,
+            "dhcp.ranges",
+            "172.16.2.0-172.16.2.99, 172.16.1.0-172.16.1.99",
+        )
+        .unwrap();
+        assert_eq!(
+            cluster_value(&two, "dhcp.ranges").unwrap(),
+            "172.16.1.0-172.16.1.99, 172.16.2.0-172.16.2.99"
+        );
+        let one = with_cluster_value(&two, "dhcp.range", "172.16.1.0-172.16.1.50").unwrap();
+        assert_eq!(one.ranges.len(), 1);
+        let none = with_cluster_value(&settings, "dhcp.ranges", "none").unwrap();
+        assert!(none.ranges.is_empty());
+        assert_eq!(cluster_value(&none, "dhcp.ranges").unwrap(), "none");
+        assert_eq!(settings.differing_keys(&none), ["dhcp.ranges"]);
+        let overlap = with_cluster_value(
+            &settings,
+            "dhcp.ranges",
+            "172.16.1.0-172.16.1.99,172.16.1.50-172.16.1.60",
+        )
+        .unwrap_err();
+        assert!(overlap.starts_with("dhcp.ranges: "), "{overlap}");
         let error = with_cluster_value(&settings, "dhcp.router", "10.0.0.1").unwrap_err();
         assert!(error.contains("not a cluster-wide key"), "{error}");
     }
@@ -167,7 +196,7 @@ mod tests {
             "10.0.0.1".parse().unwrap(),
             "node 1's bridge address".to_string(),
         )];
-        let problems = range_problems(range, subnet, &taken);
+        let problems = range_problems(&[range], subnet, &taken);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("broadcast")));
         assert!(
@@ -176,7 +205,12 @@ mod tests {
                 .any(|p| p.contains("node 1's bridge address"))
         );
         assert!(
-            range_problems(net::range("10.0.0.10-10.0.0.20").unwrap(), subnet, &taken).is_empty()
+            range_problems(
+                &[net::range("10.0.0.10-10.0.0.20").unwrap()],
+                subnet,
+                &taken
+            )
+            .is_empty()
         );
     }
 }

@@ -24,6 +24,7 @@ mod net;
 mod networks;
 pub mod options;
 mod parse;
+mod ranges;
 mod raw;
 mod token;
 mod tsig;

@@ -156,8 +156,12 @@ pub struct DhcpConfig {
     /// This host's address on the bridge; the server identifier (option 54).
     pub address: Ipv4Addr,
     pub subnet: Ipv4Net,
-    pub range: AddressRange,
-    pub router: Ipv4Addr,
+    /// Dynamic pools (`range`, or `ranges`), ascending and disjoint; empty:
+    /// reservations and INFORM only.
+    pub ranges: Vec<AddressRange>,
+    /// Option 3, in order (`router`, or `routers`); `[address]` when not
+    /// written. Never empty.
+    pub routers: Vec<Ipv4Addr>,
     /// `None`: decided at runtime, the bridge addresses of all hosts.
     pub dns_servers: Option<Vec<Ipv4Addr>>,
     pub lease_time: Duration,
@@ -332,7 +336,7 @@ impl Config {
     pub fn cluster_settings(&self) -> ClusterSettings {
         ClusterSettings {
             subnet: self.dhcp.subnet,
-            range: self.dhcp.range,
+            ranges: self.dhcp.ranges.clone(),
             domain: self.dns.domain.clone(),
             lease_time_secs: self.dhcp.lease_time.as_secs(),
             duplicate_hostnames: self.dhcp.duplicate_hostnames,

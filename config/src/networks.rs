@@ -31,7 +31,8 @@ pub(crate) struct RawNetwork {
     pub interface: Option<String>,
     pub address: String,
     pub subnet: String,
-    pub range: String,
+    pub range: Option<String>,
+    pub ranges: Option<Vec<String>>,
     pub routers: Option<Vec<String>>,
     pub domain: Option<String>,
     /// The network's own `[dhcp.options]`-style table and `[[...option]]`s.
@@ -62,7 +63,9 @@ pub struct NetworkConfig {
     /// server identifier of the network's replies.
     pub address: Ipv4Addr,
     pub subnet: Ipv4Net,
-    pub range: AddressRange,
+    /// Dynamic pools, ascending and disjoint; empty: reservations and
+    /// INFORM only.
+    pub ranges: Vec<AddressRange>,
     /// Option 3, in order; `[address]` when not written.
     pub routers: Vec<Ipv4Addr>,
     /// `None`: `NAME.DNS_DOMAIN` ([`NetworkConfig::domain_under`]).
@@ -107,7 +110,7 @@ impl NetworkConfig {
     pub fn cluster_settings(&self, default: &ClusterSettings) -> ClusterSettings {
         ClusterSettings {
             subnet: self.subnet,
-            range: self.range,
+            ranges: self.ranges.clone(),
             domain: self.domain_under(&default.domain),
             ..default.clone()
         }
@@ -174,7 +177,12 @@ pub(crate) fn validate(
         }
         let address = check(problems, &key("address"), net::ipv4(&entry.address));
         let subnet = check(problems, &key("subnet"), net::subnet(&entry.subnet));
-        let range = check(problems, &key("range"), net::range(&entry.range));
+        let ranges = crate::ranges::parse(
+            problems,
+            &format!("dhcp.networks[{index}]"),
+            entry.range.as_deref(),
+            entry.ranges.as_deref(),
+        );
         if relay_only && entry.routers.is_none() {
             problems.add(
                 &key("routers"),
@@ -257,16 +265,14 @@ pub(crate) fn validate(
                     );
                 }
             }
-            if let Some(range) = range {
+            if let Some(ranges) = &ranges {
                 let mut taken = crate::validate::edge_addresses(subnet);
                 if !relay_only {
                     taken.extend(
                         address.map(|a| (a, "this host's address on the network".to_string())),
                     );
                 }
-                for problem in crate::validate::range_problems(range, subnet, &taken) {
-                    problems.add(&key("range"), problem.replace("dhcp.subnet", "subnet"));
-                }
+                crate::ranges::check_in_subnet(problems, ranges, subnet, "subnet", &taken);
             }
             for (other, whose) in &subnets {
                 if other.contains(&subnet.network()) || subnet.contains(&other.network()) {
@@ -307,10 +313,10 @@ pub(crate) fn validate(
             interface: entry.interface.clone(),
             address: address.unwrap_or(placeholder),
             subnet: subnet.unwrap_or_default(),
-            range: range.unwrap_or(AddressRange {
-                start: placeholder,
-                end: placeholder,
-            }),
+            ranges: ranges
+                .as_deref()
+                .map(crate::ranges::plain)
+                .unwrap_or_default(),
             routers,
             domain: entry
                 .domain

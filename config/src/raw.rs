@@ -203,8 +203,12 @@ pub(crate) struct RawDhcp {
     pub interface: String,
     pub address: String,
     pub subnet: String,
-    pub range: String,
+    /// One dynamic pool; or `ranges`, several or none.
+    pub range: Option<String>,
+    pub ranges: Option<Vec<String>>,
     pub router: Option<String>,
+    /// Several routers in order (option 3), instead of `router`.
+    pub routers: Option<Vec<String>>,
     pub dns_servers: Option<Vec<String>>,
     #[serde(default = "lease_time")]
     pub lease_time: String,

@@ -433,10 +433,44 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
     check(problems, "dhcp.interface", interface(&raw.interface));
     let address = check(problems, "dhcp.address", net::ipv4(&raw.address));
     let subnet = check(problems, "dhcp.subnet", net::subnet(&raw.subnet));
-    let range = check(problems, "dhcp.range", net::range(&raw.range));
-    let router = match &raw.router {
-        Some(text) => check(problems, "dhcp.router", net::ipv4(text)),
-        None => address,
+    let ranges = crate::ranges::parse(
+        problems,
+        "dhcp",
+        raw.range.as_deref(),
+        raw.ranges.as_deref(),
+    );
+    // (key, router) for each router written; the host's address when none is.
+    let written: Vec<(String, Option<Ipv4Addr>)> = match (&raw.router, &raw.routers) {
+        (Some(_), Some(_)) => {
+            problems.add("dhcp.routers", "write `router` or `routers`, not both");
+            Vec::new()
+        }
+        (Some(text), None) => vec![(
+            "dhcp.router".to_string(),
+            check(problems, "dhcp.router", net::ipv4(text)),
+        )],
+        (None, Some(list)) if list.is_empty() => {
+            problems.add(
+                "dhcp.routers",
+                "the list is empty; omit the key to hand out this host's dhcp.address",
+            );
+            Vec::new()
+        }
+        (None, Some(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let key = format!("dhcp.routers[{index}]");
+                let router = check(problems, &key, net::ipv4(text));
+                (key, router)
+            })
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let routers: Vec<Ipv4Addr> = if written.is_empty() {
+        address.into_iter().collect()
+    } else {
+        written.iter().filter_map(|(_, router)| *router).collect()
     };
 
     if let Some(subnet) = subnet {
@@ -458,18 +492,11 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
             }
         };
         host("dhcp.address", "address", address);
-        if raw.router.is_some() {
-            host("dhcp.router", "router", router);
+        for (key, router) in &written {
+            host(key, "router", *router);
         }
-        if let Some(range) = range {
-            range_in_subnet(
-                range,
-                subnet,
-                address,
-                router,
-                raw.router.is_some(),
-                problems,
-            );
+        if let Some(ranges) = &ranges {
+            ranges_in_subnet(ranges, subnet, address, &written, problems);
         }
     }
 
@@ -541,11 +568,15 @@ fn dhcp(raw: &RawDhcp, problems: &mut Problems<'_>) -> Dhcp {
             interface: raw.interface.clone(),
             address: address.unwrap_or(placeholder),
             subnet: subnet.unwrap_or_default(),
-            range: range.unwrap_or(AddressRange {
-                start: placeholder,
-                end: placeholder,
-            }),
-            router: router.unwrap_or(placeholder),
+            ranges: ranges
+                .as_deref()
+                .map(crate::ranges::plain)
+                .unwrap_or_default(),
+            routers: if routers.is_empty() {
+                vec![placeholder]
+            } else {
+                routers
+            },
             dns_servers,
             lease_time: lease_time.unwrap_or_default(),
             offer_hold: offer_hold.unwrap_or_default(),
@@ -657,12 +688,11 @@ fn peer_bridges(cluster: &ClusterConfig, node: &Node, dhcp: &Dhcp, problems: &mu
                     &key,
                     format!("bridge={bridge} is outside dhcp.subnet {subnet}"),
                 );
-            } else if dhcp.config.range.contains(bridge) {
+            } else if let Some(range) = dhcp.config.ranges.iter().find(|r| r.contains(bridge)) {
                 problems.add(
                     &key,
                     format!(
-                        "bridge={bridge} lies in dhcp.range {}; the pool must leave out every host's bridge address",
-                        dhcp.config.range
+                        "bridge={bridge} lies in the dhcp range {range}; the pool must leave out every host's bridge address"
                     ),
                 );
             }
@@ -670,24 +700,23 @@ fn peer_bridges(cluster: &ClusterConfig, node: &Node, dhcp: &Dhcp, problems: &mu
     }
 }
 
-/// The pool lies inside the subnet and hands out none of the addresses that
+/// The pools lie inside the subnet and hand out none of the addresses that
 /// are already someone's: network, broadcast, router, this host.
-fn range_in_subnet(
-    range: AddressRange,
+fn ranges_in_subnet(
+    ranges: &[crate::ranges::KeyedRange],
     subnet: Ipv4Net,
     address: Option<Ipv4Addr>,
-    router: Option<Ipv4Addr>,
-    router_written: bool,
+    routers: &[(String, Option<Ipv4Addr>)],
     problems: &mut Problems<'_>,
 ) {
     let mut taken = edge_addresses(subnet);
     taken.extend(address.map(|a| (a, "this host's dhcp.address".to_string())));
-    if router_written {
-        taken.extend(router.map(|r| (r, "dhcp.router".to_string())));
-    }
-    for problem in range_problems(range, subnet, &taken) {
-        problems.add("dhcp.range", problem);
-    }
+    taken.extend(
+        routers
+            .iter()
+            .filter_map(|(key, router)| router.map(|r| (r, key.clone()))),
+    );
+    crate::ranges::check_in_subnet(problems, ranges, subnet, "dhcp.subnet", &taken);
 }
 
 /// The subnet's network and broadcast addresses, which no pool hands out.

@@ -34,10 +34,10 @@ const FULL_POOL: u32 = 65_534;
 fn settings() -> ClusterSettings {
     ClusterSettings {
         subnet: "10.0.0.0/16".parse().expect("subnet"),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(10, 0, 0, 1),
             end: Ipv4Addr::new(10, 0, 255, 254),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: 86_400,
         duplicate_hostnames: HostnamePolicy::Suffix,

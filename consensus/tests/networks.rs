@@ -21,61 +21,40 @@ use raftmasq_consensus::{
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/snapshot-format-1"
-);
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create copy");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("fixture entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
-}
+const FIXTURE: &str = "snapshot-format-1";
 
 fn old_data_dir() -> tempfile::TempDir {
-    let dir = tempfile::TempDir::new().expect("temp dir");
-    copy_tree(&Path::new(FIXTURE).join("data"), dir.path());
-    dir
+    support::old_data::copy_of(FIXTURE)
 }
 
 fn expected_table() -> Value {
-    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected-table.json"))
-        .expect("expected table");
+    let text =
+        std::fs::read_to_string(support::old_data::fixture(FIXTURE).join("expected-table.json"))
+            .expect("expected table");
     let table: LeaseTable = serde_json::from_str(&text).expect("expected table decodes");
     serde_json::to_value(&table).expect("table as JSON")
 }
 
 fn fixture_time_ms() -> i64 {
-    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected-table.json"))
-        .expect("expected table");
+    let text =
+        std::fs::read_to_string(support::old_data::fixture(FIXTURE).join("expected-table.json"))
+            .expect("expected table");
     let value: Value = serde_json::from_str(&text).expect("expected table is JSON");
     value["last_now"].as_i64().expect("last_now")
 }
 
 fn snapshot_slot(dir: &Path) -> Vec<u8> {
-    let db = sled::open(dir.join("sled")).expect("open sled");
-    let slot = db.open_tree("snapshots").expect("snapshot tree");
-    slot.get(b"current")
-        .expect("read slot")
-        .expect("a snapshot")
-        .to_vec()
+    support::old_data::snapshot_slot(dir)
 }
 
 /// The second network of these tests: 10.1.0.0/24 in domain lab.lxd.
 fn lab_settings() -> ClusterSettings {
     ClusterSettings {
         subnet: "10.1.0.0/24".parse().expect("subnet"),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(10, 1, 0, 10),
             end: Ipv4Addr::new(10, 1, 0, 200),
-        },
+        }],
         domain: "lab.lxd".into(),
         ..support::settings()
     }
@@ -143,7 +122,7 @@ async fn a_snapshot_format_1_data_directory_loads_as_network_default() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_on_format_1_data_adds_a_network_and_writes_format_2() {
+async fn a_node_on_format_1_data_adds_a_network_and_writes_the_current_format() {
     support::init_tracing();
     let dir = old_data_dir();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -161,14 +140,7 @@ async fn a_node_on_format_1_data_adds_a_network_and_writes_format_2() {
         support::settings(),
     );
     // Run the clock at the fixture's time, so its one-hour leases still live.
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_millis(),
-    )
-    .expect("millis fit");
-    config.clock = ClusterClock::with_test_offset(fixture_time_ms() + 1_000 - now_ms);
+    config.clock = ClusterClock::with_test_offset(support::old_data::offset_to(fixture_time_ms()));
     // The upgraded file names a second network: the leader adds it.
     config.networks = vec![("lab".to_string(), lab_settings())];
     let node = ClusterNode::start(config, listener, Links::default())
@@ -227,7 +199,6 @@ async fn a_node_on_format_1_data_adds_a_network_and_writes_format_2() {
         slot[..5],
         [b'R', b'M', b'Q', b'S', snapshot_format::VERSION]
     );
-    assert_eq!(snapshot_format::VERSION, 2);
     let replica = read_replica(dir.path()).await.expect("read new store");
     let default = replica.network(DEFAULT_NETWORK).expect("default");
     assert_eq!(names(default), ["web", "db", "cache", "late", "fresh"]);
@@ -262,10 +233,10 @@ async fn a_cluster_serves_two_networks_on_every_replica() {
     let mut overlapping = lab_settings();
     overlapping.domain = "dmz.lxd".into();
     overlapping.subnet = "10.1.0.128/25".parse().expect("subnet");
-    overlapping.range = AddressRange {
+    overlapping.ranges = vec![AddressRange {
         start: Ipv4Addr::new(10, 1, 0, 130),
         end: Ipv4Addr::new(10, 1, 0, 140),
-    };
+    }];
     let refused = cluster
         .node(leader)
         .write(Command::for_network(

@@ -15,42 +15,31 @@ use raftmasq_consensus::{
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/release-0.1");
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create copy");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("fixture entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
-}
+const FIXTURE: &str = "release-0.1";
 
 /// A writable copy of the fixture's data directory.
 fn old_data_dir() -> tempfile::TempDir {
-    let dir = tempfile::TempDir::new().expect("temp dir");
-    copy_tree(&Path::new(FIXTURE).join("data"), dir.path());
-    dir
+    support::old_data::copy_of(FIXTURE)
+}
+
+fn fixture_file(name: &str) -> std::path::PathBuf {
+    support::old_data::fixture(FIXTURE).join(name)
 }
 
 /// The table release 0.1 had, as this release writes it: read through
 /// `LeaseTable`'s own decoder, so fields added since take their defaults
 /// (as they do when a node loads the old snapshot).
 fn expected_table() -> Value {
-    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected-table.json"))
-        .expect("expected table");
+    let text =
+        std::fs::read_to_string(fixture_file("expected-table.json")).expect("expected table");
     let table: LeaseTable = serde_json::from_str(&text).expect("expected table decodes");
     serde_json::to_value(&table).expect("table as JSON")
 }
 
 /// The time of the fixture's last write (`last_now` of its table).
 fn fixture_time_ms() -> i64 {
-    let text = std::fs::read_to_string(Path::new(FIXTURE).join("expected-table.json"))
-        .expect("expected table");
+    let text =
+        std::fs::read_to_string(fixture_file("expected-table.json")).expect("expected table");
     let value: Value = serde_json::from_str(&text).expect("expected table is JSON");
     value["last_now"].as_i64().expect("last_now")
 }
@@ -67,12 +56,7 @@ fn table_without_clock(table: &raftmasq_consensus::state::LeaseTable) -> Value {
 }
 
 fn snapshot_slot(dir: &Path) -> Vec<u8> {
-    let db = sled::open(dir.join("sled")).expect("open sled");
-    let slot = db.open_tree("snapshots").expect("snapshot tree");
-    slot.get(b"current")
-        .expect("read slot")
-        .expect("a snapshot")
-        .to_vec()
+    support::old_data::snapshot_slot(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,14 +94,7 @@ async fn a_node_starts_on_release_0_1_data_and_writes_binary_snapshots() {
     );
     // The node's clock runs at the fixture's time: its leases (one hour)
     // would otherwise have ended long before this test runs.
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_millis(),
-    )
-    .expect("millis fit");
-    config.clock = ClusterClock::with_test_offset(fixture_time_ms() + 1_000 - now_ms);
+    config.clock = ClusterClock::with_test_offset(support::old_data::offset_to(fixture_time_ms()));
     let node = ClusterNode::start(config, listener, Links::default())
         .await
         .expect("start on old data");

@@ -98,6 +98,10 @@ pub enum IgnoreReason {
     UnknownLease,
     /// No address left to offer.
     PoolExhausted,
+    /// A DISCOVER from a client without a reservation on a network that has
+    /// no dynamic range (reservations and INFORM only): silence, as dnsmasq
+    /// gives ("no address range available"), and not an exhausted pool.
+    NoDynamicRange,
     /// No quorum: DISCOVER cannot be given a new address.
     NoQuorumDiscover,
     /// No quorum: SELECTING or INIT-REBOOT would need a new Bind.
@@ -162,6 +166,7 @@ impl IgnoreReason {
             IgnoreReason::UnknownClient => "unknown_client",
             IgnoreReason::UnknownLease => "unknown_lease",
             IgnoreReason::PoolExhausted => "pool_exhausted",
+            IgnoreReason::NoDynamicRange => "no_dynamic_range",
             IgnoreReason::NoQuorumDiscover => "no_quorum_discover",
             IgnoreReason::NoQuorumBind => "no_quorum_bind",
             IgnoreReason::NoQuorumNoLease => "no_quorum_no_lease",
@@ -654,7 +659,12 @@ impl Decider<'_> {
                         .candidate_addresses(&lease_request, now)
                         .inspect(count_candidate_pulled)
                         .find(|&a| offerable(a));
-                    Ok((wrapped.ok_or(IgnoreReason::PoolExhausted)?, true))
+                    let none_left = if self.settings.ranges.is_empty() {
+                        IgnoreReason::NoDynamicRange
+                    } else {
+                        IgnoreReason::PoolExhausted
+                    };
+                    Ok((wrapped.ok_or(none_left)?, true))
                 }
             },
         }
@@ -766,7 +776,7 @@ impl Decider<'_> {
         if !self.table.is_available_to(client, mac, address, self.now) {
             return self.nak(NakReason::Unavailable);
         }
-        let pool = self.settings.range.len();
+        let pool = self.settings.pool_size();
         let nodes = self.server.cluster_server_ids.len();
         let percent = self.server.unknown_renewals_max_percent;
         let limit = unknown_renewals::per_node_limit(pool, percent, nodes);

@@ -23,10 +23,10 @@ use crate::wire;
 pub fn settings() -> ClusterSettings {
     ClusterSettings {
         subnet: "10.0.0.0/24".parse().expect("a valid subnet literal"),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(10, 0, 0, 10),
             end: Ipv4Addr::new(10, 0, 0, 19),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: 3600,
         duplicate_hostnames: HostnamePolicy::Suffix,

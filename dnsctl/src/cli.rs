@@ -147,17 +147,19 @@ pub enum SettingsCommand {
     /// asked node's file differs (that node follows the cluster).
     Show,
     /// Change one key for the whole cluster, written as in the file:
-    /// `dnsctl settings set dhcp.range 10.0.0.10-10.0.0.250`,
-    /// `dnsctl settings set dhcp.lease_time 2h`. A shrunk range that would
-    /// leave leases outside it is refused with the leases listed.
+    /// `dnsctl settings set dhcp.ranges 10.0.0.10-10.0.0.250`,
+    /// `dnsctl settings set dhcp.ranges "10.0.0.10-10.0.0.99, 10.0.1.0-10.0.1.99"`,
+    /// `dnsctl settings set dhcp.lease_time 2h`. Ranges that would leave
+    /// leases outside every one of them are refused with the leases listed.
     /// Afterwards edit every host's file to match (nodes follow the
     /// cluster meanwhile, and say their file differs).
     Set {
-        /// dhcp.range, dhcp.lease_time, dhcp.decline_quarantine,
+        /// dhcp.ranges (or dhcp.range), dhcp.lease_time, dhcp.decline_quarantine,
         /// dhcp.duplicate_hostnames (dhcp.subnet, dns.domain and
         /// dhcp.client_identity cannot change live).
         key: String,
-        /// As the file writes it: `2h`, `reject`, `10.0.0.10-10.0.0.250`.
+        /// As the file writes it: `2h`, `reject`, `10.0.0.10-10.0.0.250`;
+        /// several ranges comma-separated, `none` for no dynamic pool.
         value: String,
     },
     /// Make a configuration file's cluster-wide keys the cluster's (e.g.

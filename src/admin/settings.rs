@@ -29,8 +29,8 @@ pub(crate) struct FileSettings {
     pub path: PathBuf,
     /// The file's cluster-wide values.
     pub settings: ClusterSettings,
-    /// This host's `dhcp.router`.
-    pub router: Ipv4Addr,
+    /// This host's `dhcp.router` (or `dhcp.routers`).
+    pub routers: Vec<Ipv4Addr>,
 }
 
 impl FileSettings {
@@ -39,7 +39,7 @@ impl FileSettings {
             // Absolute, for the `dnsctl settings apply --from` hint.
             path: std::fs::canonicalize(&path).unwrap_or(path),
             settings: config.cluster_settings(),
-            router: config.dhcp.router,
+            routers: config.dhcp.routers.clone(),
         }
     }
 
@@ -125,7 +125,7 @@ async fn change(
             message: "nothing to change: the cluster has these values already".into(),
         }));
     }
-    if new.range != old.range {
+    if new.ranges != old.ranges {
         check_range(&admin, &new)?;
     }
     admin
@@ -156,16 +156,19 @@ fn check_range(admin: &Admin, new: &ClusterSettings) -> Result<(), Failure> {
         .into_iter()
         .map(|a| (a, "a member's bridge address".to_string()))
         .collect();
-    taken.push((
-        admin.file_settings.router,
-        format!("node {}'s dhcp.router", admin.node.id()),
-    ));
-    let problems = raftmasq_config::range_problems(new.range, new.subnet, &taken);
+    taken.extend(
+        admin
+            .file_settings
+            .routers
+            .iter()
+            .map(|&router| (router, format!("node {}'s dhcp.router", admin.node.id()))),
+    );
+    let problems = raftmasq_config::range_problems(&new.ranges, new.subnet, &taken);
     if problems.is_empty() {
         Ok(())
     } else {
         Err(Failure::bad_request(format!(
-            "dhcp.range: {}",
+            "dhcp.ranges: {}",
             problems.join("; ")
         )))
     }

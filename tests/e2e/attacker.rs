@@ -94,10 +94,10 @@ fn join_as(id: u64) -> Value {
     use raftmasq_consensus::state::{AddressRange, ClusterSettings, HostnamePolicy};
     let settings = ClusterSettings {
         subnet: "172.16.0.0/16".parse().expect("subnet"),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: "172.16.0.10".parse().expect("start"),
             end: "172.16.0.250".parse().expect("end"),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: 120,
         duplicate_hostnames: HostnamePolicy::Suffix,

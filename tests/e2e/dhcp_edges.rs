@@ -12,7 +12,9 @@
 //! - what real clients do not send, from a hand-made client: an INFORM
 //!   without `ciaddr` is dropped and counted, a SELECTING REQUEST without
 //!   option 50 is bound to the client's pending offer (and logged as lenient),
-//!   or ignored when there is none.
+//!   or ignored when there is none;
+//! - a network without a dynamic range (`ranges = []`): reservations and
+//!   INFORM only.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -460,4 +462,91 @@ fn inform_without_ciaddr_is_dropped_and_a_request_without_option_50_takes_its_of
     assert!(stranger.reply(5, wait).is_none(), "no offer, no answer");
     let ignored = r#"raftmasq_dhcp_ignored_total{reason="missing_requested_address"}"#;
     assert_eq!(counter(&cluster, 1, ignored), 1);
+}
+
+/// `ranges = []`: a network with no dynamic pool (dnsmasq without a
+/// `dhcp-range`, or LXD's static-only bridges). A real client with a
+/// reservation gets its address and name; a DISCOVER from anyone else gets
+/// no answer and is counted as `no_dynamic_range` (not as an exhausted
+/// pool); an INFORM is still answered.
+#[test]
+#[ignore = "needs root and the namespace test tools; scripts/test.sh runs it (cargo test -- --include-ignored)"]
+fn a_network_without_ranges_serves_reservations_and_inform_only() {
+    netns::require("dhcp without a dynamic range", TOOLS);
+    let options = raftmasq_tests::testbed_cluster::TestbedOptions::default();
+    let mut cluster = TestbedCluster::prepare_with(crate::binary(), "nr", 1, &options);
+    let path = cluster.config_path(1);
+    let text = std::fs::read_to_string(&path).expect("node file");
+    let range_line = text
+        .lines()
+        .find(|line| line.starts_with("range = "))
+        .expect("the testbed writes one range")
+        .to_string();
+    std::fs::write(&path, text.replace(&range_line, "ranges = []")).expect("write node file");
+    cluster.start_node(1);
+    cluster.wait_ready(Duration::from_secs(30));
+    let settings = cluster.get(1, "/api/v1/settings").expect("settings");
+    assert!(
+        settings.to_string().contains(r#""value":"none""#),
+        "the cluster has no range: {settings}"
+    );
+
+    let reserved = "172.16.5.5";
+    cluster
+        .post(
+            1,
+            "/api/v1/reservations",
+            &serde_json::json!({"mac": "02:42:ac:10:00:c1", "address": reserved, "hostname": "fixed"}),
+        )
+        .unwrap_or_else(|e| panic!("reserve: {e}"));
+    let work = tempfile::TempDir::new().expect("client dir");
+    let fixed = cluster
+        .testbed
+        .add_container(1, "fixed", "02:42:ac:10:00:c1")
+        .expect("container");
+    let (_client, lease) = start_client(
+        &cluster,
+        ClientKind::Udhcpc,
+        &fixed,
+        work.path(),
+        &ClientOptions::hostname("fixed"),
+    );
+    assert_eq!(
+        lease.address.map(|a| a.to_string()).as_deref(),
+        Some(reserved),
+        "{lease:?}"
+    );
+    let replies = dig(&fixed.netns, "172.16.0.1", &[], &[("fixed.lxd", "A")]).expect("dig");
+    assert_eq!(replies[0].data("A"), [reserved.to_string()]);
+
+    // Anyone else: silence, counted as no dynamic range.
+    let stranger = cluster
+        .testbed
+        .add_container(1, "stranger", "02:42:ac:10:00:c2")
+        .expect("container");
+    stranger
+        .netns
+        .ip(["addr", "add", "172.16.1.6/16", "dev", "eth0"])
+        .expect("address");
+    let probe = Probe::open(&stranger, [2, 0x42, 0xac, 0x10, 0, 0xc2]);
+    let wait = Duration::from_secs(2);
+    probe.send(&probe.message(1, MessageType::Discover, Ipv4Addr::UNSPECIFIED));
+    assert!(
+        probe.reply(1, wait).is_none(),
+        "a DISCOVER was answered without a range"
+    );
+    let no_range = r#"raftmasq_dhcp_ignored_total{reason="no_dynamic_range"}"#;
+    let exhausted = r#"raftmasq_dhcp_ignored_total{reason="pool_exhausted"}"#;
+    assert_eq!(counter(&cluster, 1, no_range), 1, "{}", cluster.logs());
+    assert_eq!(counter(&cluster, 1, exhausted), 0);
+    // INFORM from a statically numbered host: configuration only.
+    probe.send(&probe.message(2, MessageType::Inform, Ipv4Addr::new(172, 16, 1, 6)));
+    let ack = probe.reply(2, wait).expect("an ACK to the INFORM");
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+    assert_eq!(ack.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    let leases = cluster.leases(1, true);
+    assert!(
+        lease_for_mac(&leases, &stranger.mac).is_none(),
+        "{leases:?}"
+    );
 }

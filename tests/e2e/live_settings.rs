@@ -138,7 +138,7 @@ fn a_differing_file_follows_the_cluster_and_dnsctl_changes_settings_live() {
     dnsctl(node(2), &["settings", "set", "dhcp.lease_time", "10s"]).fails(1, "dhcp.lease_time");
     dnsctl(
         node(2),
-        &["settings", "set", "dhcp.range", "10.0.0.2-10.0.0.100"],
+        &["settings", "set", "dhcp.ranges", "10.0.0.2-10.0.0.100"],
     )
     .fails(1, "a member's bridge address");
     let refused = dnsctl(
@@ -159,7 +159,7 @@ fn a_differing_file_follows_the_cluster_and_dnsctl_changes_settings_live() {
     )
     .ok();
     assert!(
-        out.contains("dhcp.range: 10.0.0.10-10.0.255.254 -> 10.0.0.10-10.0.0.11"),
+        out.contains("dhcp.ranges: 10.0.0.10-10.0.255.254 -> 10.0.0.10-10.0.0.11"),
         "{out}"
     );
 
@@ -182,7 +182,7 @@ fn a_differing_file_follows_the_cluster_and_dnsctl_changes_settings_live() {
     )
     .ok();
     for line in [
-        "dhcp.range: 10.0.0.10-10.0.0.11 -> 10.0.0.10-10.0.255.254",
+        "dhcp.ranges: 10.0.0.10-10.0.0.11 -> 10.0.0.10-10.0.255.254",
         "dhcp.lease_time: 3h -> 1h",
         "dhcp.duplicate_hostnames: suffix -> reject",
     ] {
@@ -206,7 +206,7 @@ fn a_differing_file_follows_the_cluster_and_dnsctl_changes_settings_live() {
             let view = dnsctl(node(id), &["settings", "show", "--json"]).json();
             cluster_value(&view, "dhcp.duplicate_hostnames").as_deref() == Some("reject")
                 && cluster_value(&view, "dhcp.lease_time").as_deref() == Some("1h")
-                && cluster_value(&view, "dhcp.range").as_deref() == Some("10.0.0.10-10.0.255.254")
+                && cluster_value(&view, "dhcp.ranges").as_deref() == Some("10.0.0.10-10.0.255.254")
         })
     }));
     let view = dnsctl(node(3), &["settings", "show", "--json"]).json();
@@ -290,7 +290,7 @@ fn settings_change_live_under_dhcp_load_on_the_testbed() {
     // ---- a pool of 20 before any lease: the shrink goes through.
     changed(
         &set(&cluster, 1, "dhcp.range", "172.16.0.10-172.16.0.29"),
-        "dhcp.range",
+        "dhcp.ranges",
     );
 
     // ---- two real clients ask for one name under "suffix".
@@ -344,20 +344,26 @@ fn settings_change_live_under_dhcp_load_on_the_testbed() {
         cluster.logs()
     );
 
-    // ---- grown under load: addresses from the new part are granted.
+    // ---- grown under load by a second range, with a gap kept for static
+    // hosts: addresses from the new range are granted, none from the gap.
     changed(
-        &set(&cluster, 2, "dhcp.range", "172.16.0.10-172.16.0.60"),
-        "dhcp.range",
+        &set(
+            &cluster,
+            2,
+            "dhcp.ranges",
+            "172.16.0.10-172.16.0.29, 172.16.0.40-172.16.0.60",
+        ),
+        "dhcp.ranges",
     );
     let grown = netns::wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
         cluster
             .leases(1, false)
             .iter()
-            .any(|l| octet(&l["address"]) > 29)
+            .any(|l| octet(&l["address"]) >= 40)
     });
     assert!(
         grown,
-        "no address of the grown part granted:\n{}",
+        "no address of the added range granted:\n{}",
         cluster.logs()
     );
 
@@ -409,7 +415,7 @@ fn settings_change_live_under_dhcp_load_on_the_testbed() {
     assert_eq!(lease_of(&cluster, 1, &second.mac)["granted_name"], "dup-2");
 
     // ---- a shrink that would strand leases is refused with them listed.
-    let refused = set(&cluster, 3, "dhcp.range", "172.16.0.10-172.16.0.20");
+    let refused = set(&cluster, 3, "dhcp.ranges", "172.16.0.10-172.16.0.20");
     assert_eq!(refused["error"], "conflict", "{refused}");
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(message.contains("would strand"), "{message}");
@@ -444,6 +450,11 @@ fn settings_change_live_under_dhcp_load_on_the_testbed() {
         .filter_map(|l| l["address"].as_str())
         .collect();
     assert_eq!(addresses.len(), leases.len(), "an address leased twice");
+    let in_gap: Vec<&Value> = leases
+        .iter()
+        .filter(|l| (30..40).contains(&octet(&l["address"])))
+        .collect();
+    assert!(in_gap.is_empty(), "leased between the ranges: {in_gap:?}");
     let grants = held.len();
     load.stop();
 
@@ -451,8 +462,8 @@ fn settings_change_live_under_dhcp_load_on_the_testbed() {
     for host in 1..=3u8 {
         let view = cluster.get(host, "/api/v1/settings").expect("settings");
         assert_eq!(
-            cluster_value(&view, "dhcp.range").as_deref(),
-            Some("172.16.0.10-172.16.0.60")
+            cluster_value(&view, "dhcp.ranges").as_deref(),
+            Some("172.16.0.10-172.16.0.29, 172.16.0.40-172.16.0.60")
         );
         assert_eq!(
             cluster_value(&view, "dhcp.lease_time").as_deref(),
@@ -467,7 +478,7 @@ fn settings_change_live_under_dhcp_load_on_the_testbed() {
             differing_keys(&status),
             BTreeSet::from([
                 "dhcp.duplicate_hostnames".to_string(),
-                "dhcp.range".to_string()
+                "dhcp.ranges".to_string()
             ]),
             "node {host}: {status}"
         );

@@ -148,7 +148,7 @@ fn option_reason(key: &str) -> String {
         "domain" | "local" | "expand-hosts" => {
             "the cluster's DNS domain is dns.domain in raftmasq.toml"
         }
-        "dhcp-range" => "the pool is dhcp.subnet and dhcp.range in raftmasq.toml",
+        "dhcp-range" => "the pool is dhcp.subnet and dhcp.range (or dhcp.ranges) in raftmasq.toml",
         "dhcp-option" | "dhcp-option-force" => {
             "DHCP options are [dhcp] keys and [[dhcp.option]] tables in raftmasq.toml"
         }

@@ -201,10 +201,10 @@ mod tests {
         let mut table = LeaseTable::default();
         let settings = ClusterSettings {
             subnet: "10.161.90.0/24".parse().expect("subnet"),
-            range: AddressRange {
+            ranges: vec![AddressRange {
                 start: Ipv4Addr::new(10, 161, 90, 10),
                 end: Ipv4Addr::new(10, 161, 90, 200),
-            },
+            }],
             domain: "lxd".into(),
             lease_time_secs: 3_600,
             decline_quarantine_secs: 600,

@@ -124,10 +124,10 @@ fn table(identity: ClientIdentity) -> LeaseTable {
     let mut table = LeaseTable::default();
     let settings = ClusterSettings {
         subnet: "172.16.0.0/16".parse().expect("subnet"),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(172, 16, 100, 1),
             end: Ipv4Addr::new(172, 16, 100, 250),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: 3_600,
         decline_quarantine_secs: 600,

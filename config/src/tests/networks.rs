@@ -46,9 +46,51 @@ fn a_second_network_gets_its_own_subnet_range_and_domain() {
     let (name, settings) = &all[1];
     assert_eq!(name, "lab");
     assert_eq!(settings.subnet, "10.1.0.0/24".parse().unwrap());
-    assert_eq!(settings.range.start, Ipv4Addr::new(10, 1, 0, 10));
+    assert_eq!(settings.ranges[0].start, Ipv4Addr::new(10, 1, 0, 10));
     assert_eq!(settings.domain, format!("lab.{}", config.dns.domain));
     assert_eq!(settings.lease_time_secs, all[0].1.lease_time_secs);
+}
+
+#[test]
+fn a_network_has_several_ranges_or_none() {
+    let several = LAB.replace(
+        "range = \"10.1.0.10-10.1.0.200\"",
+        "ranges = [\"10.1.0.100-10.1.0.200\", \"10.1.0.10-10.1.0.20\"]",
+    );
+    let config = parse(&with_networks(&several)).unwrap();
+    let lab = &config.dhcp.networks[0];
+    assert_eq!(
+        raftmasq_state::ranges_text(&lab.ranges),
+        "10.1.0.10-10.1.0.20, 10.1.0.100-10.1.0.200"
+    );
+    assert_eq!(config.network_settings()[1].1.ranges, lab.ranges);
+    let none = LAB.replace("range = \"10.1.0.10-10.1.0.200\"", "ranges = []");
+    let config = parse(&with_networks(&none)).unwrap();
+    assert!(config.dhcp.networks[0].ranges.is_empty());
+    let overlapping = LAB.replace(
+        "range = \"10.1.0.10-10.1.0.200\"",
+        "ranges = [\"10.1.0.10-10.1.0.20\", \"10.1.0.15-10.1.0.30\"]",
+    );
+    rejects(
+        &with_networks(&overlapping),
+        "dhcp.networks[0].ranges",
+        "overlap",
+    );
+    let on_address = LAB.replace(
+        "range = \"10.1.0.10-10.1.0.200\"",
+        "ranges = [\"10.1.0.10-10.1.0.20\", \"10.1.0.1-10.1.0.5\"]",
+    );
+    rejects(
+        &with_networks(&on_address),
+        "dhcp.networks[0].ranges[1]",
+        "this host's address on the network",
+    );
+    let missing = LAB.replace("range = \"10.1.0.10-10.1.0.200\"\n", "");
+    rejects(
+        &with_networks(&missing),
+        "dhcp.networks[0].range",
+        "missing",
+    );
 }
 
 #[test]

@@ -34,8 +34,8 @@ fn base_gets_the_documented_defaults() {
     assert_eq!(config.node.storage_cache_bytes, 16 << 20);
     assert!(config.dhcp.enabled);
     assert_eq!(
-        config.dhcp.router,
-        Ipv4Addr::new(172, 16, 0, 1),
+        config.dhcp.routers,
+        [Ipv4Addr::new(172, 16, 0, 1)],
         "router defaults to address"
     );
     assert_eq!(config.dhcp.dns_servers, None);
@@ -77,7 +77,10 @@ fn base_gets_the_documented_defaults() {
 
     let settings = config.cluster_settings();
     assert_eq!(settings.subnet.to_string(), "172.16.0.0/16");
-    assert_eq!(settings.range.to_string(), "172.16.0.10-172.16.255.254");
+    assert_eq!(
+        raftmasq_state::ranges_text(&settings.ranges),
+        "172.16.0.10-172.16.255.254"
+    );
     assert_eq!(
         (settings.lease_time_secs, settings.decline_quarantine_secs),
         (3600, 600)
@@ -426,7 +429,7 @@ fn peer_bridge_rules() {
     rejects(
         &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 bridge=172.16.0.50""#),
         "cluster.peers[1]",
-        "bridge=172.16.0.50 lies in dhcp.range",
+        "bridge=172.16.0.50 lies in the dhcp range 172.16.0.10-172.16.255.254",
     );
     rejects(
         &peers(r#""1=10.99.0.1:7380", "2=10.99.0.2:7380 brige=172.16.0.2""#),
@@ -464,6 +467,43 @@ fn cluster_timing_rules() {
         &with(BASE, "cluster", r#"token_file = """#),
         "cluster.token_file",
         "empty",
+    );
+}
+
+#[test]
+fn several_routers_are_written_as_routers() {
+    let narrow = with(BASE, "dhcp", r#"range = "172.16.0.10-172.16.0.200""#);
+    let text = with(
+        &narrow,
+        "dhcp",
+        r#"routers = ["172.16.0.254", "172.16.0.253"]"#,
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(
+        config.dhcp.routers,
+        [
+            Ipv4Addr::new(172, 16, 0, 254),
+            Ipv4Addr::new(172, 16, 0, 253)
+        ],
+        "in the order written"
+    );
+    let one = parse(&with(&narrow, "dhcp", r#"router = "172.16.0.254""#)).unwrap();
+    assert_eq!(one.dhcp.routers, [Ipv4Addr::new(172, 16, 0, 254)]);
+    rejects(
+        &with(&text, "dhcp", r#"router = "172.16.0.254""#),
+        "dhcp.routers",
+        "not both",
+    );
+    rejects(&with(BASE, "dhcp", "routers = []"), "dhcp.routers", "empty");
+    rejects(
+        &with(BASE, "dhcp", r#"routers = ["172.16.0.254", "10.0.0.1"]"#),
+        "dhcp.routers[1]",
+        "outside dhcp.subnet",
+    );
+    rejects(
+        &with(BASE, "dhcp", r#"routers = ["172.16.0.254", "172.16.0.50"]"#),
+        "dhcp.range",
+        "contains 172.16.0.50, dhcp.routers[1]",
     );
 }
 
@@ -569,6 +609,51 @@ fn range_rules() {
     rejects(&range("172.16.0.10"), "dhcp.range", "not a range");
     // Adjacent but outside is fine.
     assert!(parse(&range("172.16.0.2-172.16.255.254")).is_ok());
+}
+
+#[test]
+fn several_ranges_or_none_are_written_as_ranges() {
+    let without_range = BASE.replace("range = \"172.16.0.10-172.16.255.254\"\n", "");
+    let ranges = |list: &str| with(&without_range, "dhcp", &format!("ranges = {list}"));
+    let config = parse(&ranges(
+        r#"["172.16.2.0-172.16.2.255", "172.16.1.10-172.16.1.255"]"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        raftmasq_state::ranges_text(&config.cluster_settings().ranges),
+        "172.16.1.10-172.16.1.255, 172.16.2.0-172.16.2.255",
+        "kept ascending whatever the order written"
+    );
+    let none = parse(&ranges("[]")).unwrap();
+    assert!(none.cluster_settings().ranges.is_empty());
+    assert_eq!(none.cluster_settings().pool_size(), 0);
+
+    rejects(&without_range, "dhcp.range", "missing");
+    rejects(
+        &with(BASE, "dhcp", r#"ranges = ["172.16.1.0-172.16.1.9"]"#),
+        "dhcp.ranges",
+        "not both",
+    );
+    rejects(
+        &ranges(r#"["172.16.1.10-172.16.1.100", "172.16.1.100-172.16.1.200"]"#),
+        "dhcp.ranges",
+        "overlap",
+    );
+    rejects(
+        &ranges(r#"["172.16.1.10-172.16.1.100", "172.16.0.0-172.16.0.9"]"#),
+        "dhcp.ranges[1]",
+        "contains 172.16.0.0, the network address",
+    );
+    rejects(
+        &ranges(r#"["172.16.1.10-172.16.1.100", "nonsense"]"#),
+        "dhcp.ranges[1]",
+        "not a range",
+    );
+    rejects(
+        &ranges(r#"["172.16.0.1-172.16.0.9"]"#),
+        "dhcp.ranges[0]",
+        "this host's dhcp.address",
+    );
 }
 
 #[test]

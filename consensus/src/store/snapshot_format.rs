@@ -25,9 +25,13 @@ use serde::de::DeserializeOwned;
 pub const MAGIC: [u8; 4] = *b"RMQS";
 /// The format after [`MAGIC`]: postcard of the current types. 1: the replica
 /// of single-network releases (`{last_applied, membership, table}`); 2: the
-/// replica gained a trailing `networks` (the tables of the networks other
-/// than `default`). The sled slot's envelope `{meta, data}` is alike in both.
-pub const VERSION: u8 = 2;
+/// replica gained trailing `networks` (the tables of the networks other
+/// than `default`) and `v6`; 3: a table's settings hold a list of ranges
+/// (`ranges`) where 1 and 2 held one (`range`). The sled slot's envelope
+/// `{meta, data}` is alike in all.
+pub const VERSION: u8 = 3;
+/// Format 2 (see [`VERSION`]).
+pub const VERSION_2: u8 = 2;
 /// The oldest binary version this release still reads.
 pub const OLDEST_VERSION: u8 = 1;
 
@@ -53,20 +57,23 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, FormatError> {
     postcard::to_extend(value, bytes).map_err(FormatError::Binary)
 }
 
-/// Reads bytes in the current format, format 1 of a type whose layout has not
-/// changed since (the envelope), or the legacy JSON of older releases.
+/// Reads bytes in the current format, an older one of a type whose layout has
+/// not changed since (the envelope), or the legacy JSON of older releases.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
-    decode_with_v1::<T, T>(bytes)
+    decode_versions::<T, T, T>(bytes)
 }
 
-/// Like [`decode`] for a type whose format-1 layout was `V1`, converted on read.
-pub fn decode_with_v1<T, V1>(bytes: &[u8]) -> Result<T, FormatError>
+/// Like [`decode`] for a type whose layout was `V1` in format 1 and `V2` in
+/// format 2, converted on read.
+pub fn decode_versions<T, V1, V2>(bytes: &[u8]) -> Result<T, FormatError>
 where
     T: DeserializeOwned,
     V1: DeserializeOwned + Into<T>,
+    V2: DeserializeOwned + Into<T>,
 {
     match bytes.strip_prefix(&MAGIC) {
         Some([VERSION, body @ ..]) => whole(body),
+        Some([VERSION_2, body @ ..]) => whole::<V2>(body).map(Into::into),
         Some([OLDEST_VERSION, body @ ..]) => whole::<V1>(body).map(Into::into),
         Some([version, ..]) => Err(FormatError::UnknownVersion(*version)),
         Some([]) => Err(FormatError::Binary(
@@ -139,10 +146,10 @@ mod tests {
         let mut table = LeaseTable::default();
         let settings = ClusterSettings {
             subnet: "10.0.0.0/24".parse().unwrap(),
-            range: AddressRange {
+            ranges: vec![AddressRange {
                 start: Ipv4Addr::new(10, 0, 0, 10),
                 end: Ipv4Addr::new(10, 0, 0, 200),
-            },
+            }],
             domain: "lxd".into(),
             lease_time_secs: 3600,
             duplicate_hostnames: HostnamePolicy::Suffix,
@@ -170,7 +177,7 @@ mod tests {
     }
 
     /// A type whose format-1 layout was shorter is read from version-1
-    /// bytes through its old layout; version-2 bytes need the new one.
+    /// bytes through its old layout; current bytes need the new one.
     #[test]
     fn version_1_bytes_are_read_through_the_old_layout() {
         #[derive(serde::Deserialize, Serialize, Debug, PartialEq)]
@@ -194,8 +201,15 @@ mod tests {
         v1.push(OLDEST_VERSION);
         v1.extend(postcard::to_stdvec(&Old { a: 7 }).unwrap());
         assert_eq!(
-            decode_with_v1::<New, Old>(&v1).unwrap(),
+            decode_versions::<New, Old, New>(&v1).unwrap(),
             New { a: 7, more: vec![] }
+        );
+        let mut v2 = MAGIC.to_vec();
+        v2.push(VERSION_2);
+        v2.extend(postcard::to_stdvec(&Old { a: 8 }).unwrap());
+        assert_eq!(
+            decode_versions::<New, New, Old>(&v2).unwrap(),
+            New { a: 8, more: vec![] }
         );
         // Read without the old layout, the short body is refused, not misread.
         assert!(decode::<New>(&v1).is_err());
@@ -204,7 +218,7 @@ mod tests {
             more: vec!["lab".into()],
         };
         assert_eq!(
-            decode_with_v1::<New, Old>(&encode(&new).unwrap()).unwrap(),
+            decode_versions::<New, Old, Old>(&encode(&new).unwrap()).unwrap(),
             new
         );
     }

@@ -6,13 +6,14 @@
 //! start the table is loaded from the snapshot and openraft re-applies the
 //! committed entries after it (`read_committed`). See consensus/DESIGN.md.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use raftmasq_state::v6::{self, V6Leases};
-use raftmasq_state::{Command, LeaseTable, OtherNetworks, Response};
+use raftmasq_state::{Command, LeaseTable, OneRangeTable, OtherNetworks, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -23,8 +24,9 @@ const CURRENT_SNAPSHOT: &[u8] = b"current";
 
 /// This node's copy of the replicated state. Field order is the snapshot
 /// format ([`snapshot_format`]); fields are added at the end with a version
-/// bump (format 2 added `networks` and `v6`; format 1 is read as
-/// [`ReplicaV1`]).
+/// bump (format 2 added `networks` and `v6`; format 3 changed the settings'
+/// one range into a list; format 1 is read as [`ReplicaV1`], 2 as
+/// [`ReplicaV2`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Replica {
     pub last_applied: Option<LogId>,
@@ -73,13 +75,13 @@ impl Replica {
     }
 }
 
-/// The replica as snapshot format 1 had it (one network), read from data
-/// directories and followers of single-network releases.
+/// The replica as snapshot format 1 had it (one network, one range), read
+/// from data directories and followers of single-network releases.
 #[derive(Deserialize)]
 struct ReplicaV1 {
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    table: LeaseTable,
+    table: OneRangeTable,
 }
 
 impl From<ReplicaV1> for Replica {
@@ -87,9 +89,37 @@ impl From<ReplicaV1> for Replica {
         Replica {
             last_applied: old.last_applied,
             membership: old.membership,
-            table: old.table,
+            table: old.table.0,
             networks: OtherNetworks::default(),
             v6: V6Leases::default(),
+        }
+    }
+}
+
+/// The replica as snapshot format 2 had it (networks and v6, one range per
+/// network's settings).
+#[derive(Deserialize)]
+struct ReplicaV2 {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    table: OneRangeTable,
+    networks: BTreeMap<String, OneRangeTable>,
+    v6: V6Leases,
+}
+
+impl From<ReplicaV2> for Replica {
+    fn from(old: ReplicaV2) -> Self {
+        Replica {
+            last_applied: old.last_applied,
+            membership: old.membership,
+            table: old.table.0,
+            networks: OtherNetworks::from_tables(
+                old.networks
+                    .into_iter()
+                    .map(|(name, table)| (name, table.0))
+                    .collect(),
+            ),
+            v6: old.v6,
         }
     }
 }
@@ -211,7 +241,7 @@ impl StateMachineStore {
 }
 
 fn decode_replica(data: &[u8], meta: &SnapshotMeta) -> Result<Replica, StorageError> {
-    snapshot_format::decode_with_v1::<Replica, ReplicaV1>(data)
+    snapshot_format::decode_versions::<Replica, ReplicaV1, ReplicaV2>(data)
         .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
 }
 

@@ -86,9 +86,7 @@ impl LeaseTable {
         }
         match holder {
             Some(lease) => lease.client_id == *client,
-            None => {
-                settings.range.contains(address) && !self.reserved_by_address.contains_key(&address)
-            }
+            None => settings.in_pool(address) && !self.reserved_by_address.contains_key(&address),
         }
     }
 
@@ -183,7 +181,7 @@ impl LeaseTable {
         let mut freed: Vec<u32> = leases
             .chain(quarantines)
             .map(|&(_, address)| address)
-            .filter(|a| settings.range.contains(*a) && !self.reserved_by_address.contains_key(a))
+            .filter(|a| settings.in_pool(*a) && !self.reserved_by_address.contains_key(a))
             .filter(|a| self.live_lease(*a, now).is_none() && !self.quarantined_at(*a, now))
             .map(u32::from)
             .collect();

@@ -267,15 +267,17 @@ pub enum Rejection {
     /// A cluster-wide setting that cannot change while the cluster runs.
     #[error("{key} cannot change while the cluster runs: {reason}")]
     SettingFixed { key: String, reason: String },
-    /// A new range would leave live leases outside it; `leases` lists the
-    /// first [`MAX_LISTED_STRANDED`] of them by address, `total` counts all.
+    /// New ranges would leave live leases outside every one of them;
+    /// `leases` lists the first [`MAX_LISTED_STRANDED`] of them by address,
+    /// `total` counts all.
     #[error(
-        "range {range} would strand {total} lease(s) outside it: {}{}; release them (dnsctl release ADDRESS), or wait until they end, or keep them inside the range",
+        "range(s) {} would strand {total} lease(s) outside them: {}{}; release them (dnsctl release ADDRESS), or wait until they end, or keep them inside a range",
+        crate::settings::ranges_text(ranges),
         leases.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         if *total > leases.len() { ", ..." } else { "" }
     )]
     RangeStrandsLeases {
-        range: AddressRange,
+        ranges: Vec<AddressRange>,
         leases: Vec<StrandedLease>,
         total: usize,
     },
@@ -376,7 +378,8 @@ impl fmt::Display for Command {
                 write!(
                     f,
                     "initialize subnet {} range {}",
-                    settings.subnet, settings.range
+                    settings.subnet,
+                    crate::settings::ranges_text(&settings.ranges)
                 )
             }
             Command::Allocate { request, .. } => {
@@ -412,7 +415,8 @@ impl fmt::Display for Command {
                 write!(
                     f,
                     "change settings: range {} lease time {}s",
-                    settings.range, settings.lease_time_secs
+                    crate::settings::ranges_text(&settings.ranges),
+                    settings.lease_time_secs
                 )
             }
             Command::BindV6 { request, .. } => write!(

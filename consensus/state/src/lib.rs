@@ -33,7 +33,10 @@ pub use names::{
 pub use networks::{DEFAULT_NETWORK, OtherNetworks, is_valid_network_name};
 pub use proposal::Proposal;
 pub use records::normalize_dns_name;
-pub use settings::{AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy};
-pub use snapshot::SnapshotError;
+pub use settings::{
+    AddressRange, ClientIdentity, ClusterSettings, HostnamePolicy, MAX_RANGES, OneRangeSettings,
+    ranges_problem, ranges_text,
+};
+pub use snapshot::{OneRangeTable, SnapshotError};
 pub use table::{LeaseTable, MAX_CONFLICTS, PoolStats, PreviousLease, fixed_key_reason};
 pub use types::*;

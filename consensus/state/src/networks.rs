@@ -57,6 +57,11 @@ pub struct OtherNetworks {
 }
 
 impl OtherNetworks {
+    /// The networks of a snapshot read in an older layout.
+    pub fn from_tables(tables: BTreeMap<String, LeaseTable>) -> Self {
+        OtherNetworks { tables }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty()
     }

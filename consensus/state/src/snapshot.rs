@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use crate::settings::ClusterSettings;
+use crate::settings::{ClusterSettings, OneRangeSettings};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::table::{LeaseTable, MAX_CONFLICTS, PreviousLease, validate_settings};
@@ -42,10 +42,12 @@ struct TableDataRef<'a> {
     mac_names: Option<Vec<(&'a MacAddr, &'a String)>>,
 }
 
+/// What a snapshot holds of one table; `S` is the settings' layout
+/// ([`OneRangeSettings`] in formats 1 and 2).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct TableData {
-    settings: Option<ClusterSettings>,
+pub(crate) struct TableData<S = ClusterSettings> {
+    settings: Option<S>,
     last_now: Millis,
     leases: Vec<Lease>,
     reservations: Vec<Reservation>,
@@ -76,10 +78,24 @@ impl Serialize for LeaseTable {
     }
 }
 
-impl TryFrom<TableData> for LeaseTable {
+/// A table as binary snapshot formats 1 and 2 wrote it (settings with one
+/// range), for the store's readers of those formats.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "TableData<OneRangeSettings>")]
+pub struct OneRangeTable(pub LeaseTable);
+
+impl TryFrom<TableData<OneRangeSettings>> for OneRangeTable {
     type Error = SnapshotError;
 
-    fn try_from(data: TableData) -> Result<Self, SnapshotError> {
+    fn try_from(data: TableData<OneRangeSettings>) -> Result<Self, SnapshotError> {
+        LeaseTable::try_from(data).map(OneRangeTable)
+    }
+}
+
+impl<S: Into<ClusterSettings>> TryFrom<TableData<S>> for LeaseTable {
+    type Error = SnapshotError;
+
+    fn try_from(data: TableData<S>) -> Result<Self, SnapshotError> {
         let inconsistent = |what: String| Err(SnapshotError::Inconsistent(what));
         let mut table = LeaseTable {
             last_now: data.last_now,
@@ -99,10 +115,13 @@ impl TryFrom<TableData> for LeaseTable {
                 Err(SnapshotError::DataWithoutSettings)
             };
         };
+        let settings: ClusterSettings = settings.into();
         validate_settings(&settings).map_err(SnapshotError::Settings)?;
-        table
-            .free
-            .insert_range(settings.range.start.into(), settings.range.end.into());
+        for range in &settings.ranges {
+            table
+                .free
+                .insert_range(range.start.into(), range.end.into());
+        }
         let subnet = settings.subnet;
         let domain = settings.domain.clone();
         table.settings = Some(settings);

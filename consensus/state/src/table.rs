@@ -136,15 +136,8 @@ fn secs_to_ms(secs: u64) -> u64 {
 /// Checks the settings of an `Initialize`; the config crate validates the
 /// file, this guards the log against a bad first entry.
 pub(crate) fn validate_settings(settings: &ClusterSettings) -> Result<(), String> {
-    let range = settings.range;
-    if range.start > range.end {
-        return Err(format!("range {range} ends before it starts"));
-    }
-    if !settings.subnet.contains(&range.start) || !settings.subnet.contains(&range.end) {
-        return Err(format!(
-            "range {range} is not inside subnet {}",
-            settings.subnet
-        ));
+    if let Some(problem) = crate::settings::ranges_problem(&settings.ranges, settings.subnet) {
+        return Err(problem);
     }
     normalize_dns_name(&settings.domain).map_err(|e| format!("domain: {e}"))?;
     if settings.lease_time_secs == 0 {
@@ -244,9 +237,8 @@ impl LeaseTable {
             return Err(Rejection::AlreadyInitialized);
         }
         validate_settings(settings).map_err(Rejection::InvalidSettings)?;
-        self.free
-            .insert_range(settings.range.start.into(), settings.range.end.into());
         self.settings = Some(settings.clone());
+        self.rebuild_pool();
         Ok(Response::Done)
     }
 

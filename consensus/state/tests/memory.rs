@@ -47,10 +47,10 @@ fn full_table(named: bool) -> LeaseTable {
     table.apply(&Command::Initialize {
         settings: ClusterSettings {
             subnet: "10.0.0.0/16".parse().expect("subnet"),
-            range: AddressRange {
+            ranges: vec![AddressRange {
                 start: Ipv4Addr::new(10, 0, 0, 1),
                 end: Ipv4Addr::new(10, 0, 255, 254),
-            },
+            }],
             domain: "lxd".into(),
             lease_time_secs: 3600,
             duplicate_hostnames: HostnamePolicy::Suffix,

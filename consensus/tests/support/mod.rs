@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod old_data;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -23,10 +25,10 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub fn settings() -> ClusterSettings {
     ClusterSettings {
         subnet: "10.0.0.0/16".parse().expect("subnet"),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(10, 0, 0, 10),
             end: Ipv4Addr::new(10, 0, 255, 254),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: 3600,
         duplicate_hostnames: HostnamePolicy::Suffix,

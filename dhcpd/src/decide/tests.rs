@@ -1689,7 +1689,7 @@ fn renewals_for_unknown_addresses_take_at_most_their_share_of_the_pool() {
     let mut settings = settings();
     // 10.0.0.10-10.0.0.109: 100 addresses, so 10 % is 10; split between
     // the three nodes of `server_config`, 3 for this one.
-    settings.range.end = ip(109);
+    settings.ranges[0].end = ip(109);
     let mut node = Node {
         table: table_with(settings),
         ..Node::leader()

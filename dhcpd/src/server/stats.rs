@@ -130,7 +130,7 @@ fn drop_index(reason: DropReason) -> usize {
     }
 }
 
-const IGNORE_REASONS: [IgnoreReason; 25] = [
+const IGNORE_REASONS: [IgnoreReason; 26] = [
     IgnoreReason::NotInitialized,
     IgnoreReason::MembersIncomplete,
     IgnoreReason::ForeignRelay,
@@ -156,6 +156,7 @@ const IGNORE_REASONS: [IgnoreReason; 25] = [
     IgnoreReason::ReleaseWrongSource,
     IgnoreReason::DeclineNotOwner,
     IgnoreReason::Learner,
+    IgnoreReason::NoDynamicRange,
 ];
 
 fn ignore_index(reason: IgnoreReason) -> usize {
@@ -185,6 +186,7 @@ fn ignore_index(reason: IgnoreReason) -> usize {
         IgnoreReason::ReleaseWrongSource => 22,
         IgnoreReason::DeclineNotOwner => 23,
         IgnoreReason::Learner => 24,
+        IgnoreReason::NoDynamicRange => 25,
     }
 }
 

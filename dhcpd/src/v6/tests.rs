@@ -59,10 +59,10 @@ impl Node {
         let mut v4 = LeaseTable::default();
         let settings = ClusterSettings {
             subnet: "10.0.0.0/24".parse().unwrap(),
-            range: raftmasq_state::AddressRange {
+            ranges: vec![raftmasq_state::AddressRange {
                 start: "10.0.0.10".parse().unwrap(),
                 end: "10.0.0.20".parse().unwrap(),
-            },
+            }],
             domain: "lxd".into(),
             lease_time_secs: 3600,
             duplicate_hostnames: Default::default(),

@@ -47,10 +47,10 @@ fn table() -> LeaseTable {
     let mut table = LeaseTable::default();
     let settings = ClusterSettings {
         subnet: "172.16.0.0/16".parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: ip(1),
             end: ip(250),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: LEASE_SECS,
         duplicate_hostnames: HostnamePolicy::Suffix,

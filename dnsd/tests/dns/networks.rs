@@ -21,10 +21,10 @@ async fn two_networks(domain: &str) -> Harness {
     let h = start(config).await;
     let settings = raftmasq_state::ClusterSettings {
         subnet: "172.20.0.0/24".parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: lab_ip(10),
             end: lab_ip(99),
-        },
+        }],
         domain: domain.into(),
         ..settings()
     };
@@ -207,10 +207,10 @@ async fn notify_covers_every_networks_zones() {
     let h = start(config).await;
     let settings = raftmasq_state::ClusterSettings {
         subnet: "172.20.0.0/24".parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: lab_ip(10),
             end: lab_ip(99),
-        },
+        }],
         domain: "lab.lxd".into(),
         ..settings()
     };

@@ -98,10 +98,10 @@ impl Harness {
 pub fn settings() -> ClusterSettings {
     ClusterSettings {
         subnet: "172.16.0.0/16".parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(172, 16, 0, 1),
             end: Ipv4Addr::new(172, 16, 0, 250),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: LEASE_SECS,
         duplicate_hostnames: HostnamePolicy::Suffix,

@@ -13,10 +13,10 @@ fn table() -> LeaseTable {
     let mut table = LeaseTable::default();
     let settings = ClusterSettings {
         subnet: "172.16.0.0/16".parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(172, 16, 1, 0),
             end: Ipv4Addr::new(172, 16, 1, 255),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: 120,
         duplicate_hostnames: HostnamePolicy::Suffix,

@@ -14,7 +14,7 @@ impl LeaseTable {
         let Some(settings) = &self.settings else {
             return;
         };
-        let free = settings.range.contains(address)
+        let free = settings.in_pool(address)
             && !self.leases.contains_key(&address)
             && !self.reserved_by_address.contains_key(&address)
             && !self.quarantine.contains_key(&address);

@@ -1,8 +1,8 @@
 //! `ChangeSettings`: the cluster-wide settings of a running cluster.
 //!
 //! What may change, and why the rest may not:
-//! - the range grows, moves or shrinks, but never leaves a live lease outside
-//!   it (the lease's holder would keep an address the pool no longer owns,
+//! - the ranges grow, move, shrink, are added or removed (down to none), but
+//!   never leave a live lease outside every range (the lease's holder would keep an address the pool no longer owns,
 //!   and a later range could hand it out twice); a reserved address may lie
 //!   outside the range, so a lease on its own reservation never blocks;
 //! - the lease time applies to the next grant or renewal; leases already
@@ -18,7 +18,7 @@
 use super::{LeaseTable, validate_settings};
 use crate::command::{MAX_LISTED_STRANDED, Rejection, Response, StrandedLease};
 use crate::pool::IntervalSet;
-use crate::settings::{AddressRange, ClusterSettings};
+use crate::settings::ClusterSettings;
 use crate::types::{LeaseState, Millis};
 
 /// Why a key cannot change while the cluster runs, if it cannot.
@@ -40,8 +40,8 @@ pub fn fixed_key_reason(key: &str) -> Option<&'static str> {
 }
 
 /// Checks `new` against `old` as a live change: fixed keys unchanged (said
-/// first, as the more useful answer), valid on its own, the range inside the subnet and off its network and broadcast
-/// addresses.
+/// first, as the more useful answer), valid on its own, every range inside the
+/// subnet and off its network and broadcast addresses.
 pub(crate) fn check_change(old: &ClusterSettings, new: &ClusterSettings) -> Result<(), Rejection> {
     for key in old.differing_keys(new) {
         if let Some(reason) = fixed_key_reason(key) {
@@ -58,10 +58,9 @@ pub(crate) fn check_change(old: &ClusterSettings, new: &ClusterSettings) -> Resu
             (subnet.network(), "the network address"),
             (subnet.broadcast(), "the broadcast address"),
         ] {
-            if new.range.contains(address) {
+            if let Some(range) = new.ranges.iter().find(|r| r.contains(address)) {
                 return Err(Rejection::InvalidSettings(format!(
-                    "range {} contains {address}, {what}",
-                    new.range
+                    "range {range} contains {address}, {what}"
                 )));
             }
         }
@@ -88,29 +87,29 @@ impl LeaseTable {
         let mut new = new.clone();
         new.domain.clone_from(&old.domain);
         let new = &new;
-        let stranded = self.stranded_by(new.range);
+        let stranded = self.stranded_by(new);
         if !stranded.is_empty() {
             let total = stranded.len();
             return Err(Rejection::RangeStrandsLeases {
-                range: new.range,
+                ranges: new.ranges.clone(),
                 leases: stranded.into_iter().take(MAX_LISTED_STRANDED).collect(),
                 total,
             });
         }
         self.settings = Some(new.clone());
-        if old.range != new.range {
+        if old.ranges != new.ranges {
             self.rebuild_pool();
         }
         Ok(Response::Done)
     }
 
-    /// Live leases (bound or offered) outside `range` that are not on their
-    /// own reservation, by address. A walk of the leases: settings change
-    /// seldom, and only an operator asks.
-    fn stranded_by(&self, range: AddressRange) -> Vec<StrandedLease> {
+    /// Live leases (bound or offered) outside every range of `new` that are
+    /// not on their own reservation, by address. A walk of the leases:
+    /// settings change seldom, and only an operator asks.
+    fn stranded_by(&self, new: &ClusterSettings) -> Vec<StrandedLease> {
         self.leases
             .values()
-            .filter(|lease| !range.contains(lease.address))
+            .filter(|lease| !new.in_pool(lease.address))
             .filter(|lease| self.reserved_by_address.get(&lease.address) != Some(&lease.mac))
             .map(|lease| StrandedLease {
                 address: lease.address,
@@ -125,23 +124,24 @@ impl LeaseTable {
             .collect()
     }
 
-    /// The free pool from the rule (in the range, not leased, reserved or
+    /// The free pool from the rule (in a range, not leased, reserved or
     /// quarantined), built as runs: O(n log n) in the table's entries, not in
-    /// the range's size, so a /8 costs what its leases cost.
-    fn rebuild_pool(&mut self) {
+    /// the ranges' size, so a /8 costs what its leases cost.
+    pub(super) fn rebuild_pool(&mut self) {
         let Some(settings) = &self.settings else {
             return;
         };
-        let range = settings.range;
         let mut free = IntervalSet::default();
-        free.insert_range(range.start.into(), range.end.into());
+        for range in &settings.ranges {
+            free.insert_range(range.start.into(), range.end.into());
+        }
         let taken = self
             .leases
             .keys()
             .chain(self.reserved_by_address.keys())
             .chain(self.quarantine.keys());
         for &address in taken {
-            if range.contains(address) {
+            if settings.in_pool(address) {
                 free.remove(address.into());
             }
         }

@@ -138,7 +138,7 @@ impl LeaseTable {
 
     pub fn pool_stats(&self) -> PoolStats {
         PoolStats {
-            size: self.settings.as_ref().map_or(0, |s| s.range.len()),
+            size: self.settings.as_ref().map_or(0, |s| s.pool_size()),
             bound: self.bound_count,
             offered: self.offered_count,
             reserved: self.reservations.len() as u64,

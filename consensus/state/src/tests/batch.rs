@@ -148,8 +148,8 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(start, end, lease_time_secs, reject, now)| {
                 let policy = if reject { HostnamePolicy::Reject } else { HostnamePolicy::Suffix };
                 let mut settings = settings(policy);
-                settings.range.start = ip(start);
-                settings.range.end = ip(end);
+                settings.ranges[0].start = ip(start);
+                settings.ranges[0].end = ip(end);
                 settings.lease_time_secs = lease_time_secs;
                 Command::ChangeSettings { settings, now, based_on: None }
             }),

@@ -11,10 +11,10 @@ fn a_slash_16_fills_exhausts_and_makes_room_after_a_release() {
     let started = Instant::now();
     let mut settings = settings(HostnamePolicy::Suffix);
     settings.subnet = "10.0.0.0/16".parse().unwrap();
-    settings.range = AddressRange {
+    settings.ranges = vec![AddressRange {
         start: Ipv4Addr::new(10, 0, 0, 1),
         end: Ipv4Addr::new(10, 0, 255, 254),
-    };
+    }];
     settings.lease_time_secs = 3600;
     let mut table = LeaseTable::default();
     table.apply(&Command::Initialize { settings });

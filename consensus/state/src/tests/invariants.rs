@@ -188,10 +188,11 @@ pub(crate) fn check(t: &LeaseTable) -> Result<(), String> {
         "previous-address index disagrees"
     );
 
-    // The free pool is exactly: in range, not leased, not reserved, not quarantined.
-    let start = u32::from(settings.range.start);
-    let end = u32::from(settings.range.end);
-    let free: Vec<u32> = (start..=end)
+    // The free pool is exactly: in a range, not leased, not reserved, not quarantined.
+    let free: Vec<u32> = settings
+        .ranges
+        .iter()
+        .flat_map(|range| u32::from(range.start)..=u32::from(range.end))
         .filter(|&a| {
             let a = Ipv4Addr::from(a);
             !t.leases.contains_key(&a)

@@ -23,10 +23,10 @@ use crate::{ClientId, Command, Lease, LeaseRequest, LeaseTable, MacAddr, Rejecti
 pub(crate) fn settings(policy: HostnamePolicy) -> ClusterSettings {
     ClusterSettings {
         subnet: "10.0.0.0/27".parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: ip(2),
             end: ip(21),
-        },
+        }],
         domain: "lxd".into(),
         lease_time_secs: 60,
         duplicate_hostnames: policy,

@@ -15,10 +15,10 @@ use crate::{DEFAULT_NETWORK, OtherNetworks};
 fn lab_settings() -> ClusterSettings {
     ClusterSettings {
         subnet: "10.1.0.0/27".parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(10, 1, 0, 2),
             end: Ipv4Addr::new(10, 1, 0, 21),
-        },
+        }],
         domain: "lab.lxd".into(),
         ..settings(HostnamePolicy::Suffix)
     }
@@ -112,10 +112,10 @@ fn a_network_whose_subnet_overlaps_another_is_refused() {
     let (mut default, mut others) = two_networks();
     let mut inside = lab_settings();
     inside.subnet = "10.1.0.16/28".parse().unwrap();
-    inside.range = AddressRange {
+    inside.ranges = vec![AddressRange {
         start: Ipv4Addr::new(10, 1, 0, 17),
         end: Ipv4Addr::new(10, 1, 0, 20),
-    };
+    }];
     inside.domain = "other.lxd".into();
     let reason = rejected(others.apply(
         &mut default,
@@ -165,10 +165,10 @@ fn two_networks_cannot_share_a_domain() {
     let (mut default, mut others) = two_networks();
     let mut shared = lab_settings();
     shared.subnet = "10.2.0.0/27".parse().unwrap();
-    shared.range = AddressRange {
+    shared.ranges = vec![AddressRange {
         start: Ipv4Addr::new(10, 2, 0, 2),
         end: Ipv4Addr::new(10, 2, 0, 9),
-    };
+    }];
     shared.domain = "LXD".into();
     let reason = rejected(others.apply(
         &mut default,
@@ -292,10 +292,10 @@ fn network_settings(which: usize) -> ClusterSettings {
     let octet = u8::try_from(which).unwrap();
     ClusterSettings {
         subnet: format!("10.{octet}.0.0/27").parse().unwrap(),
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::new(10, octet, 0, 2),
             end: Ipv4Addr::new(10, octet, 0, 6),
-        },
+        }],
         domain: if which == 0 {
             "lxd".into()
         } else {

@@ -74,12 +74,12 @@ enum Op {
     ForgetMac {
         c: u8,
     },
-    /// `ChangeSettings` with a range `start..=end` of the /27 (some touching
-    /// its network or broadcast address, some backwards), one of
-    /// `LEASE_TIMES`, a policy and a quarantine.
+    /// `ChangeSettings` with none, one or several ranges `start..=end` of
+    /// the /27 (some touching its network or broadcast address, some
+    /// backwards, overlapping or out of order), one of `LEASE_TIMES`, a
+    /// policy and a quarantine.
     ChangeSettings {
-        start: u8,
-        end: u8,
+        ranges: Vec<(u8, u8)>,
         lease_time: usize,
         reject: bool,
         quarantine_secs: u64,
@@ -134,10 +134,29 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<bool>(), 0u8..4).prop_map(|(add, which)| Op::Record { add, which }),
         1 => (c.clone(), 0..MAC_NAMES.len()).prop_map(|(c, name)| Op::NameMac { c, name }),
         1 => c.clone().prop_map(|c| Op::ForgetMac { c }),
-        1 => (0u8..32, 0u8..32, 0..LEASE_TIMES.len(), any::<bool>(), 1u64..60,
+        1 => (settings_ranges(), 0..LEASE_TIMES.len(), any::<bool>(), 1u64..60,
               proptest::bool::weighted(0.25))
-            .prop_map(|(start, end, lease_time, reject, quarantine_secs, stale)| {
-                Op::ChangeSettings { start, end, lease_time, reject, quarantine_secs, stale }
+            .prop_map(|(ranges, lease_time, reject, quarantine_secs, stale)| {
+                Op::ChangeSettings { ranges, lease_time, reject, quarantine_secs, stale }
+            }),
+    ]
+}
+
+/// Mostly one range, sometimes none or several; several are made ascending
+/// and disjoint three times in four, so most are valid.
+fn settings_ranges() -> impl Strategy<Value = Vec<(u8, u8)>> {
+    prop_oneof![
+        4 => (0u8..32, 0u8..32).prop_map(|r| vec![r]),
+        1 => Just(Vec::new()),
+        2 => (proptest::collection::vec((0u8..32, 0u8..32), 2..4), proptest::bool::weighted(0.75))
+            .prop_map(|(mut ranges, tidy)| {
+                if tidy {
+                    let mut edges: Vec<u8> = ranges.iter().flat_map(|&(a, b)| [a, b]).collect();
+                    edges.sort_unstable();
+                    edges.dedup();
+                    ranges = edges.chunks_exact(2).map(|pair| (pair[0], pair[1])).collect();
+                }
+                ranges
             }),
     ]
 }
@@ -210,7 +229,7 @@ impl View<'_> {
         }
         match holder {
             Some(l) => l.client_id == *c,
-            None => settings.range.contains(a) && self.pre.reservations().all(|r| r.address != a),
+            None => settings.in_pool(a) && self.pre.reservations().all(|r| r.address != a),
         }
     }
 
@@ -237,9 +256,12 @@ impl View<'_> {
         if let Some(&p) = self.memory.get(c).filter(|&&p| self.available(c, mac, p)) {
             return Ok(p);
         }
-        let range = self.pre.settings().unwrap().range;
-        (u32::from(range.start)..=u32::from(range.end))
-            .map(Ipv4Addr::from)
+        self.pre
+            .settings()
+            .unwrap()
+            .ranges
+            .iter()
+            .flat_map(|range| (u32::from(range.start)..=u32::from(range.end)).map(Ipv4Addr::from))
             .find(|&a| self.available(c, mac, a))
             .ok_or(Rejection::PoolExhausted)
     }
@@ -327,7 +349,7 @@ impl Memory {
 fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseError> {
     // A /27 whose range is only 10.0.0.2-10.0.0.9.
     let mut settings = settings(policy);
-    settings.range.end = ip(9);
+    settings.ranges[0].end = ip(9);
     settings.lease_time_secs = 300;
     let mut table = LeaseTable::default();
     table.apply(&Command::Initialize { settings });
@@ -424,18 +446,20 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
             },
             Op::ForgetMac { c } => Command::ForgetMac { mac: mac(*c), now },
             Op::ChangeSettings {
-                start,
-                end,
+                ranges,
                 lease_time,
                 reject,
                 quarantine_secs,
                 stale,
             } => {
                 let mut settings = pre.settings().unwrap().clone();
-                settings.range = AddressRange {
-                    start: ip(*start),
-                    end: ip(*end),
-                };
+                settings.ranges = ranges
+                    .iter()
+                    .map(|&(start, end)| AddressRange {
+                        start: ip(start),
+                        end: ip(end),
+                    })
+                    .collect();
                 settings.lease_time_secs = LEASE_TIMES[*lease_time];
                 settings.duplicate_hostnames = if *reject {
                     HostnamePolicy::Reject
@@ -643,7 +667,7 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
                     }
                     // Released addresses in the range are allocatable again.
                     let stranger = ClientId(vec![0xff]);
-                    let expect_free = pre.settings().unwrap().range.contains(*a)
+                    let expect_free = pre.settings().unwrap().in_pool(*a)
                         && pre.reservation_for_address(*a).is_none();
                     prop_assert_eq!(
                         table.is_available_to(&stranger, MacAddr([0xff; 6]), *a, eff),
@@ -755,13 +779,17 @@ fn run(policy: HostnamePolicy, steps: Vec<(i64, Op)>) -> Result<(), TestCaseErro
             Command::ChangeSettings {
                 settings, based_on, ..
             } => {
-                let range = settings.range;
+                let ranges = &settings.ranges;
                 let stale = based_on.as_ref() != pre.settings();
-                let valid =
-                    !stale && range.start <= range.end && range.start > ip(0) && range.end < ip(31);
+                let each_valid = ranges
+                    .iter()
+                    .all(|r| r.start <= r.end && r.start > ip(0) && r.end < ip(31));
+                let disjoint = ranges.windows(2).all(|pair| pair[0].end < pair[1].start);
+                let valid = !stale && each_valid && disjoint;
+                let in_some_range = |a: Ipv4Addr| ranges.iter().any(|r| r.contains(a));
                 let stranded: Vec<Ipv4Addr> = pre
                     .leases()
-                    .filter(|l| l.expires_at > eff && !range.contains(l.address))
+                    .filter(|l| l.expires_at > eff && !in_some_range(l.address))
                     .filter(|l| {
                         pre.reservation_for_address(l.address)
                             .is_none_or(|r| r.mac != l.mac)

@@ -85,7 +85,7 @@ fn commands_before_initialize_are_rejected() {
 #[test]
 fn invalid_settings_are_rejected() {
     let mut bad = settings(SUFFIX);
-    bad.range.end = Ipv4Addr::new(10, 0, 1, 5);
+    bad.ranges[0].end = Ipv4Addr::new(10, 0, 1, 5);
     let mut table = LeaseTable::default();
     assert!(matches!(
         rejected(table.apply(&Command::Initialize { settings: bad })),
@@ -789,7 +789,7 @@ fn records_are_added_and_removed_through_apply() {
 fn the_conflict_log_is_bounded() {
     let mut settings = settings(SUFFIX);
     settings.subnet = "10.0.0.0/20".parse().unwrap();
-    settings.range.end = Ipv4Addr::new(10, 0, 15, 254);
+    settings.ranges[0].end = Ipv4Addr::new(10, 0, 15, 254);
     let mut table = LeaseTable::default();
     table.apply(&Command::Initialize { settings });
     for n in 0..(MAX_CONFLICTS as u32 + 5) {

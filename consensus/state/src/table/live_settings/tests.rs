@@ -36,7 +36,7 @@ fn a_grown_range_grants_its_new_addresses_once_the_old_part_is_full() {
         rejected(bind(&mut table, 20, None, 1_000)),
         Rejection::PoolExhausted
     );
-    let response = change(&mut table, |s| s.range.end = ip(25), 2_000);
+    let response = change(&mut table, |s| s.ranges[0].end = ip(25), 2_000);
     assert_eq!(response, Response::Done);
     assert_eq!(leased(bind(&mut table, 20, None, 2_000)).address, ip(22));
     assert_eq!(table.pool_stats().size, 24);
@@ -47,7 +47,7 @@ fn a_grown_range_grants_its_new_addresses_once_the_old_part_is_full() {
 fn a_shrink_that_strands_leases_is_refused_with_them() {
     let mut table = table(HostnamePolicy::Suffix);
     fill(&mut table, 0..5); // 10.0.0.2-10.0.0.6
-    let response = change(&mut table, |s| s.range.end = ip(4), 2_000);
+    let response = change(&mut table, |s| s.ranges[0].end = ip(4), 2_000);
     let Rejection::RangeStrandsLeases { leases, total, .. } = rejected(response) else {
         panic!("not a stranding refusal");
     };
@@ -55,10 +55,10 @@ fn a_shrink_that_strands_leases_is_refused_with_them() {
     let addresses: Vec<_> = leases.iter().map(|l| l.address).collect();
     assert_eq!(addresses, vec![ip(5), ip(6)]);
     assert_eq!(leases[0].client_id, client(3));
-    assert_eq!(table.settings().unwrap().range.end, ip(21));
+    assert_eq!(table.settings().unwrap().ranges[0].end, ip(21));
     assert!(
         Rejection::RangeStrandsLeases {
-            range: settings(HostnamePolicy::Suffix).range,
+            ranges: settings(HostnamePolicy::Suffix).ranges,
             leases,
             total
         }
@@ -72,7 +72,7 @@ fn a_shrink_goes_through_once_the_leases_outside_have_ended() {
     let mut table = table(HostnamePolicy::Suffix);
     fill(&mut table, 0..5);
     // The test settings' lease time is 60 s: all ended by 61 s.
-    let response = change(&mut table, |s| s.range.end = ip(4), 61_001);
+    let response = change(&mut table, |s| s.ranges[0].end = ip(4), 61_001);
     assert_eq!(response, Response::Done);
     assert_eq!(table.pool_stats().size, 3);
     assert_eq!(leased(bind(&mut table, 9, None, 61_002)).address, ip(2));
@@ -92,7 +92,7 @@ fn a_lease_on_its_own_reservation_never_blocks_a_shrink() {
     );
     assert_eq!(leased(bind(&mut table, 1, None, 1_000)).address, ip(15));
     assert_eq!(
-        change(&mut table, |s| s.range.end = ip(10), 2_000),
+        change(&mut table, |s| s.ranges[0].end = ip(10), 2_000),
         Response::Done
     );
     assert_eq!(table.lease_by_address(ip(15)).unwrap().client_id, client(1));
@@ -251,8 +251,8 @@ fn a_range_outside_the_subnet_or_on_its_edges_is_invalid() {
     let mut table = table(HostnamePolicy::Suffix);
     for range in [(0, 10), (2, 31), (10, 5)] {
         let edit = |s: &mut crate::ClusterSettings| {
-            s.range.start = ip(range.0);
-            s.range.end = ip(range.1);
+            s.ranges[0].start = ip(range.0);
+            s.ranges[0].end = ip(range.1);
         };
         assert!(
             matches!(
@@ -263,7 +263,7 @@ fn a_range_outside_the_subnet_or_on_its_edges_is_invalid() {
         );
     }
     let outside =
-        |s: &mut crate::ClusterSettings| s.range.end = std::net::Ipv4Addr::new(10, 0, 1, 5);
+        |s: &mut crate::ClusterSettings| s.ranges[0].end = std::net::Ipv4Addr::new(10, 0, 1, 5);
     assert!(matches!(
         rejected(change(&mut table, outside, 0)),
         Rejection::InvalidSettings(_)
@@ -277,10 +277,10 @@ fn a_changed_table_round_trips_through_a_snapshot() {
     assert_eq!(
         change(
             &mut table,
-            |s| s.range = crate::AddressRange {
+            |s| s.ranges = vec![crate::AddressRange {
                 start: ip(2),
                 end: ip(29)
-            },
+            }],
             1_000
         ),
         Response::Done
@@ -288,4 +288,107 @@ fn a_changed_table_round_trips_through_a_snapshot() {
     let back: LeaseTable = serde_json::from_str(&serde_json::to_string(&table).unwrap()).unwrap();
     assert_eq!(back, table);
     crate::tests::check_invariants(&table).unwrap();
+}
+
+fn range(start: u8, end: u8) -> crate::AddressRange {
+    crate::AddressRange {
+        start: ip(start),
+        end: ip(end),
+    }
+}
+
+#[test]
+fn a_second_range_is_added_live_and_granted_from_once_the_first_is_full() {
+    let mut table = table(HostnamePolicy::Suffix);
+    let response = change(&mut table, |s| s.ranges = vec![range(2, 6)], 500);
+    assert_eq!(response, Response::Done);
+    fill(&mut table, 0..5);
+    assert_eq!(
+        rejected(bind(&mut table, 5, None, 1_000)),
+        Rejection::PoolExhausted
+    );
+    let two = |s: &mut crate::ClusterSettings| s.ranges = vec![range(2, 6), range(20, 22)];
+    assert_eq!(change(&mut table, two, 2_000), Response::Done);
+    assert_eq!(table.pool_stats().size, 8);
+    assert_eq!(leased(bind(&mut table, 5, None, 2_000)).address, ip(20));
+    assert_eq!(leased(bind(&mut table, 6, None, 2_000)).address, ip(21));
+    // Between the ranges nothing is handed out, even when asked for.
+    assert!(!table.is_available_to(&client(7), crate::tests::mac(7), ip(10), 2_000));
+    crate::tests::check_invariants(&table).unwrap();
+}
+
+#[test]
+fn dropping_a_range_that_holds_leases_is_refused_with_them_and_without_them_goes_through() {
+    let mut table = table(HostnamePolicy::Suffix);
+    let two = |s: &mut crate::ClusterSettings| s.ranges = vec![range(2, 3), range(10, 12)];
+    assert_eq!(change(&mut table, two, 500), Response::Done);
+    fill(&mut table, 0..3); // 10.0.0.2, .3, .10
+    let Rejection::RangeStrandsLeases { leases, total, .. } =
+        rejected(change(&mut table, |s| s.ranges.truncate(1), 2_000))
+    else {
+        panic!("not a stranding refusal");
+    };
+    assert_eq!(total, 1);
+    assert_eq!(leases[0].address, ip(10));
+    let Rejection::RangeStrandsLeases { total, .. } =
+        rejected(change(&mut table, |s| s.ranges.clear(), 2_000))
+    else {
+        panic!("not a stranding refusal");
+    };
+    assert_eq!(total, 3);
+    // Once the leases have ended (60 s), the second range goes.
+    assert_eq!(
+        change(&mut table, |s| s.ranges.truncate(1), 61_001),
+        Response::Done
+    );
+    assert_eq!(table.pool_stats().size, 2);
+    crate::tests::check_invariants(&table).unwrap();
+}
+
+#[test]
+fn without_ranges_only_reservations_are_granted() {
+    let mut table = table(HostnamePolicy::Suffix);
+    let reservation = Reservation {
+        mac: crate::tests::mac(1),
+        address: ip(25),
+        hostname: Some("printer".into()),
+    };
+    assert_eq!(
+        table.apply(&Command::Reserve { reservation }),
+        Response::Done
+    );
+    assert_eq!(
+        change(&mut table, |s| s.ranges.clear(), 500),
+        Response::Done
+    );
+    assert_eq!(table.pool_stats().size, 0);
+    assert_eq!(table.pool_stats().free, 0);
+    assert_eq!(
+        rejected(bind(&mut table, 2, None, 1_000)),
+        Rejection::PoolExhausted
+    );
+    let printer = leased(bind(&mut table, 1, None, 1_000));
+    assert_eq!(printer.address, ip(25));
+    assert_eq!(table.address_of_name("printer"), Some(ip(25)));
+    let back: LeaseTable = serde_json::from_str(&serde_json::to_string(&table).unwrap()).unwrap();
+    assert_eq!(back, table);
+    crate::tests::check_invariants(&table).unwrap();
+}
+
+#[test]
+fn overlapping_or_unordered_ranges_are_invalid() {
+    let mut table = table(HostnamePolicy::Suffix);
+    for ranges in [
+        vec![range(2, 10), range(10, 12)],
+        vec![range(10, 12), range(2, 5)],
+    ] {
+        let edit = |s: &mut crate::ClusterSettings| s.ranges = ranges.clone();
+        assert!(
+            matches!(
+                rejected(change(&mut table, edit, 0)),
+                Rejection::InvalidSettings(_)
+            ),
+            "{ranges:?}"
+        );
+    }
 }
