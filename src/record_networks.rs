@@ -12,8 +12,11 @@
 //!
 //! Names follow zone-file rules: a name that ends with a dot is absolute, any
 //! other is placed in the domain unless it already ends with it (`www` →
-//! `www.lxd`, `www.lxd` stays). A name outside every zone is nobody's; it
-//! goes where asked (`default` when not asked), as before networks.
+//! `www.lxd`, `www.lxd` stays); a relative name is in the cluster domain, or
+//! in the named network's. A target (CNAME, SRV, MX) is relative to the
+//! domain of the network the record goes to, as in that zone's file. A name
+//! outside every zone is nobody's; it goes where asked (`default` when not
+//! asked), as before networks.
 //!
 //! Pure: the tables in, the network and the qualified record out.
 
@@ -84,10 +87,16 @@ pub fn place(
             .unwrap_or_default()
     };
     let Some(asked) = network else {
-        let record = qualify_record(record, &domain_of(default));
-        let owner = raftmasq_dnsd::network_of_name(default, others, &record.name);
+        let mut record = record;
+        record.name = qualify(&record.name, &domain_of(default));
+        let owner = raftmasq_dnsd::network_of_name(default, others, &record.name)
+            .unwrap_or(DEFAULT_NETWORK);
+        // Targets are relative to the zone the record is in, as in that
+        // zone's file: `alias.lab CNAME db` is `db.lab.lxd` in lab.
+        let zone = others.get(default, owner).map(domain_of).unwrap_or_default();
+        qualify_targets(&mut record.data, &zone);
         return Ok(Placed {
-            network: owner.unwrap_or(DEFAULT_NETWORK).to_string(),
+            network: owner.to_string(),
             record,
         });
     };
@@ -118,14 +127,19 @@ pub fn place(
 /// The record with its name and targets made absolute (see the module docs).
 pub fn qualify_record(mut record: StaticRecord, domain: &str) -> StaticRecord {
     record.name = qualify(&record.name, domain);
-    match &mut record.data {
+    qualify_targets(&mut record.data, domain);
+    record
+}
+
+/// The names inside `data` (CNAME, SRV and MX targets) made absolute.
+fn qualify_targets(data: &mut RecordData, domain: &str) {
+    match data {
         RecordData::Cname { target } | RecordData::Srv { target, .. } => {
             *target = qualify(target, domain);
         }
         RecordData::Mx { exchange, .. } => *exchange = qualify(exchange, domain),
         RecordData::A { .. } | RecordData::Aaaa { .. } | RecordData::Txt { .. } => {}
     }
-    record
 }
 
 /// `name` relative to `domain`, as in a zone file (see the module docs).

@@ -152,12 +152,32 @@ fn targets_are_qualified_in_the_same_domain_as_the_name() {
             target: "db".into(),
         },
     };
-    let placed = place(&table, &others, alias, Some("lab")).unwrap();
+    let placed = place(&table, &others, alias.clone(), Some("lab")).unwrap();
     assert_eq!(placed.record.name, "alias.lab.lxd");
     assert_eq!(
         placed.record.data,
         RecordData::Cname {
             target: "db.lab.lxd".into()
+        }
+    );
+    // Placed by its name: the target is relative to the zone it lands in.
+    let by_name = StaticRecord {
+        name: "alias.lab".into(),
+        ..alias.clone()
+    };
+    assert_eq!(place(&table, &others, by_name, None), Ok(placed));
+    let absolute = StaticRecord {
+        name: "alias.lab".into(),
+        data: RecordData::Cname {
+            target: "db.lxd.".into(),
+        },
+        ..alias
+    };
+    let placed = place(&table, &others, absolute, None).unwrap();
+    assert_eq!(
+        placed.record.data,
+        RecordData::Cname {
+            target: "db.lxd".into()
         }
     );
 }
