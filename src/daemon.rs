@@ -167,7 +167,12 @@ fn load_records_file(node: &ClusterNode, config: &Config) {
     let Some(path) = config.dns.records_file.clone() else {
         return;
     };
-    let networks: Vec<String> = config.dhcp.networks.iter().map(|n| n.name.clone()).collect();
+    let networks: Vec<String> = config
+        .dhcp
+        .networks
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
     let node = node.clone();
     tokio::spawn(async move {
         let mut applied = node.replica().subscribe();

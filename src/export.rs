@@ -4,8 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use raftmasq_config::Config;
 use raftmasq_api::records::RecordView;
+use raftmasq_config::Config;
 use raftmasq_consensus::state::{ClusterSettings, Lease, Reservation};
 use serde::Serialize;
 

@@ -93,7 +93,10 @@ pub fn place(
             .unwrap_or(DEFAULT_NETWORK);
         // Targets are relative to the zone the record is in, as in that
         // zone's file: `alias.lab CNAME db` is `db.lab.lxd` in lab.
-        let zone = others.get(default, owner).map(domain_of).unwrap_or_default();
+        let zone = others
+            .get(default, owner)
+            .map(domain_of)
+            .unwrap_or_default();
         qualify_targets(&mut record.data, &zone);
         return Ok(Placed {
             network: owner.to_string(),
@@ -115,7 +118,10 @@ pub fn place(
             network: asked.to_string(),
             network_domain,
             owner: owner.to_string(),
-            owner_domain: others.get(default, owner).map(domain_of).unwrap_or_default(),
+            owner_domain: others
+                .get(default, owner)
+                .map(domain_of)
+                .unwrap_or_default(),
         }),
         _ => Ok(Placed {
             network: asked.to_string(),

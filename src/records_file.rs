@@ -249,12 +249,17 @@ value = "example.org."
 
     #[test]
     fn an_entry_may_name_its_network() {
-        let text = "[[record]]\nname = \"db\"\ntype = \"A\"\nvalue = \"172.20.0.5\"\nnetwork = \"lab\"\n";
+        let text =
+            "[[record]]\nname = \"db\"\ntype = \"A\"\nvalue = \"172.20.0.5\"\nnetwork = \"lab\"\n";
         let views = parse(text, Path::new("r.toml")).expect("valid");
         assert_eq!(views[0].network.as_deref(), Some("lab"));
         assert_eq!(views[0].record.name, "db", "qualified where it is placed");
-        let bad = "[[record]]\nname = \"db\"\ntype = \"A\"\nvalue = \"172.20.0.5\"\nnetwork = \"Lab!\"\n";
-        let error = format!("{:#}", parse(bad, Path::new("r.toml")).expect_err("bad name"));
+        let bad =
+            "[[record]]\nname = \"db\"\ntype = \"A\"\nvalue = \"172.20.0.5\"\nnetwork = \"Lab!\"\n";
+        let error = format!(
+            "{:#}",
+            parse(bad, Path::new("r.toml")).expect_err("bad name")
+        );
         assert!(
             error.contains("r.toml: record 1 (\"db\")") && error.contains("not a network name"),
             "{error}"

@@ -64,7 +64,10 @@ pub fn network_of_name<'a>(
     others: &'a OtherNetworks,
     lname: &str,
 ) -> Option<&'a str> {
-    let lname = lname.strip_suffix('.').unwrap_or(lname).to_ascii_lowercase();
+    let lname = lname
+        .strip_suffix('.')
+        .unwrap_or(lname)
+        .to_ascii_lowercase();
     let mut best: Option<((usize, bool), &str)> = None;
     for (name, table) in others.all(default) {
         let Some(settings) = table.settings() else {
@@ -252,15 +255,23 @@ mod tests {
         use proptest::prelude::*;
         let label = "[a-z0-9_]{1,6}";
         prop_oneof![
-            (label, prop::sample::select(vec![
-                "lxd", "lab.lxd", "x.lab.lxd", "ops.example", "example", "com", "lab.lxd.",
-            ]))
+            (
+                label,
+                prop::sample::select(vec![
+                    "lxd",
+                    "lab.lxd",
+                    "x.lab.lxd",
+                    "ops.example",
+                    "example",
+                    "com",
+                    "lab.lxd.",
+                ])
+            )
                 .prop_map(|(l, d)| format!("{l}.{d}")),
             prop::sample::select(vec!["lxd", "lab.lxd", "ops.example", "example"])
                 .prop_map(str::to_string),
             (any::<[u8; 4]>(), 1usize..=4).prop_map(|(octets, depth)| {
-                let mut labels: Vec<String> =
-                    octets.iter().rev().map(u8::to_string).collect();
+                let mut labels: Vec<String> = octets.iter().rev().map(u8::to_string).collect();
                 labels.drain(..4 - depth);
                 format!("{}.in-addr.arpa", labels.join("."))
             }),

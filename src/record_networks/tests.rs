@@ -1,8 +1,6 @@
 use std::net::Ipv4Addr;
 
-use raftmasq_consensus::state::{
-    AddressRange, ClusterSettings, Command, HostnamePolicy, Response,
-};
+use raftmasq_consensus::state::{AddressRange, ClusterSettings, Command, HostnamePolicy, Response};
 
 use super::*;
 

@@ -107,17 +107,33 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
             )
             .is_ok_and(|replies| !replies[0].data("SOA").is_empty())
         });
-        assert!(served, "host {host} does not serve lab.lxd\n{}", cluster.logs());
+        assert!(
+            served,
+            "host {host} does not serve lab.lxd\n{}",
+            cluster.logs()
+        );
     }
 
     // A name under lab's domain goes to lab, from any host.
-    let added = dnsctl_ok(&cluster, 2, &["records", "add", "db.lab.lxd", "A", "172.20.0.5"]);
+    let added = dnsctl_ok(
+        &cluster,
+        2,
+        &["records", "add", "db.lab.lxd", "A", "172.20.0.5"],
+    );
     assert!(added.contains("in network lab"), "{added}");
     // A relative name with --network is placed in that network's domain.
     let added = dnsctl_ok(
         &cluster,
         3,
-        &["records", "add", "api", "A", "172.20.0.6", "--network", "lab"],
+        &[
+            "records",
+            "add",
+            "api",
+            "A",
+            "172.20.0.6",
+            "--network",
+            "lab",
+        ],
     );
     assert!(added.contains("api.lab.lxd"), "{added}");
     dnsctl_ok(&cluster, 1, &["records", "add", "alias.lab", "CNAME", "db"]);
@@ -127,18 +143,36 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
     let refused = dnsctl(
         &cluster,
         1,
-        &["records", "add", "www2.lxd.", "A", "172.16.0.8", "--network", "lab"],
+        &[
+            "records",
+            "add",
+            "www2.lxd.",
+            "A",
+            "172.16.0.8",
+            "--network",
+            "lab",
+        ],
     );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success()
-            && stderr.contains("www2.lxd is in network default's zone (lxd), not in network lab's (lab.lxd)"),
+            && stderr.contains(
+                "www2.lxd is in network default's zone (lxd), not in network lab's (lab.lxd)"
+            ),
         "{stderr}"
     );
     let unknown = dnsctl(
         &cluster,
         1,
-        &["records", "add", "x", "A", "172.16.0.9", "--network", "nope"],
+        &[
+            "records",
+            "add",
+            "x",
+            "A",
+            "172.16.0.9",
+            "--network",
+            "nope",
+        ],
     );
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(
@@ -166,7 +200,12 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
         &[("alias.lab.lxd", "A")],
     )
     .expect("dig");
-    assert_eq!(replies[0].data("CNAME"), ["db.lab.lxd."], "{:?}", replies[0]);
+    assert_eq!(
+        replies[0].data("CNAME"),
+        ["db.lab.lxd."],
+        "{:?}",
+        replies[0]
+    );
     assert_eq!(replies[0].data("A"), ["172.20.0.5"], "{:?}", replies[0]);
 
     // The listing carries each record's network, and filters by it.
@@ -194,7 +233,10 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
     ))
     .expect("records JSON");
     assert_eq!(lab_only.len(), 3, "{lab_only:?}");
-    assert!(lab_only.iter().all(|r| r["network"] == "lab"), "{lab_only:?}");
+    assert!(
+        lab_only.iter().all(|r| r["network"] == "lab"),
+        "{lab_only:?}"
+    );
     let text = dnsctl_ok(&cluster, 2, &["records", "list"]);
     let header = text.lines().next().unwrap_or_default().to_ascii_lowercase();
     assert!(header.starts_with("network"), "{text}");
@@ -205,7 +247,11 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
     );
 
     // Removing it from any host takes it out of lab's zone everywhere.
-    let removed = dnsctl_ok(&cluster, 1, &["records", "rm", "db.lab.lxd", "A", "172.20.0.5"]);
+    let removed = dnsctl_ok(
+        &cluster,
+        1,
+        &["records", "rm", "db.lab.lxd", "A", "172.20.0.5"],
+    );
     assert!(removed.contains("in network lab"), "{removed}");
     dnsctl_ok(&cluster, 1, &["records", "rm", "alias.lab", "CNAME", "db"]);
     every_host_answers(&cluster, "db.lab.lxd", "A", None)

@@ -264,13 +264,7 @@ fn add_lab_record(h: &Harness, name: &str, data: raftmasq_state::RecordData) {
 async fn a_networks_static_records_are_answered_from_its_zone_and_transferred() {
     use raftmasq_state::RecordData;
     let h = two_networks("lab.lxd").await;
-    add_lab_record(
-        &h,
-        "db.lab.lxd",
-        RecordData::A {
-            address: lab_ip(5),
-        },
-    );
+    add_lab_record(&h, "db.lab.lxd", RecordData::A { address: lab_ip(5) });
     add_lab_record(
         &h,
         "alias.lab.lxd",
