@@ -3,8 +3,10 @@
 //! record `dnsctl records add` places under lab's domain is committed to
 //! lab's table and answered by every host from lab's zone; one the operator
 //! puts in a network whose domain does not hold its name is refused; the
-//! listing carries each record's network.
+//! listing carries each record's network. The `dns.records_file` places its
+//! entries alike.
 
+use std::fs;
 use std::process::Output;
 use std::time::Duration;
 
@@ -20,6 +22,19 @@ use crate::networks::{LAB, add_lab_network};
 const TOOLS: &[&str] = &["ip", "bridge", "curl", "dig"];
 const READY_WAIT: Duration = Duration::from_secs(30);
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
+const RECORDS_FILE: &str = r#"
+[[record]]
+name = "files"
+type = "A"
+value = "172.20.0.7"
+network = "lab"
+
+[[record]]
+name = "printer.lab"
+type = "A"
+value = "172.20.0.8"
+"#;
 
 /// `dnsctl --config HOST.toml ARGS` inside host `host`'s namespace.
 fn dnsctl(cluster: &TestbedCluster, host: u8, args: &[&str]) -> Output {
@@ -92,6 +107,22 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
     let mut cluster = TestbedCluster::prepare_with(binary(), "nr", 3, &TestbedOptions::default());
     second_bridge::add(&cluster.testbed, &LAB).expect("second bridge");
     add_lab_network(&cluster, 3);
+    // Every host's dns.records_file: one entry naming its network, one
+    // placed by its name. A first start adds them once lab is in the cluster.
+    let records = tempfile::TempDir::new().expect("records dir");
+    let records_file = records.path().join("records.toml");
+    fs::write(&records_file, RECORDS_FILE).expect("records file");
+    for host in 1..=3 {
+        let path = cluster.config_path(host);
+        let text = fs::read_to_string(&path).expect("config");
+        let listen = format!("listen = [\"{}:53\"", LAB.address(host));
+        assert!(
+            text.contains(&listen),
+            "add_lab_network's dns.listen changed"
+        );
+        let with_file = format!("records_file = \"{}\"\n{listen}", records_file.display());
+        fs::write(&path, text.replacen(&listen, &with_file, 1)).expect("config");
+    }
     for host in 1..=3 {
         cluster.start_node(host);
     }
@@ -188,6 +219,9 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
         ("www.lxd", "A", Some(&["172.16.0.7"][..])),
         ("db.lxd", "A", None),
         ("www.lab.lxd", "A", None),
+        ("files.lab.lxd", "A", Some(&["172.20.0.7"][..])),
+        ("printer.lab.lxd", "A", Some(&["172.20.0.8"][..])),
+        ("files.lxd", "A", None),
     ] {
         every_host_answers(&cluster, name, rtype, want)
             .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
@@ -226,13 +260,19 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
     assert_eq!(network_of("api.lab.lxd"), ["lab"], "{listed:?}");
     assert_eq!(network_of("alias.lab.lxd"), ["lab"], "{listed:?}");
     assert_eq!(network_of("www.lxd"), ["default"], "{listed:?}");
+    assert_eq!(network_of("files.lab.lxd"), ["lab"], "{listed:?}");
+    assert_eq!(network_of("printer.lab.lxd"), ["lab"], "{listed:?}");
     let lab_only: Vec<Value> = serde_json::from_str(&dnsctl_ok(
         &cluster,
         1,
         &["--json", "records", "list", "--network", "lab"],
     ))
     .expect("records JSON");
-    assert_eq!(lab_only.len(), 3, "{lab_only:?}");
+    assert_eq!(
+        lab_only.len(),
+        5,
+        "3 from dnsctl, 2 from the file: {lab_only:?}"
+    );
     assert!(
         lab_only.iter().all(|r| r["network"] == "lab"),
         "{lab_only:?}"
