@@ -286,6 +286,37 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
         "{text}"
     );
 
+    // The admin API itself: `network` in the request and in the listing.
+    let raw = |name: &str| {
+        serde_json::json!({
+            "name": name, "ttl": null, "data": {"type": "TXT", "text": "raw"}, "network": "lab"
+        })
+    };
+    let done = cluster
+        .post(1, "/api/v1/records", &raw("raw"))
+        .expect("POST /records");
+    assert_eq!(
+        done["message"], "added TXT raw.lab.lxd in network lab",
+        "{done}"
+    );
+    let listed = cluster
+        .get(
+            2,
+            "/api/v1/records?network=lab&name=raw.lab.lxd&consistent=true",
+        )
+        .expect("GET /records");
+    assert_eq!(listed, serde_json::json!([raw("raw.lab.lxd")]), "{listed}");
+    let refused = cluster
+        .post(1, "/api/v1/records", &raw("raw.lxd."))
+        .expect("POST /records");
+    assert_eq!(refused["error"], "bad_request", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not in network lab's (lab.lxd)")),
+        "{refused}"
+    );
+
     // Removing it from any host takes it out of lab's zone everywhere.
     let removed = dnsctl_ok(
         &cluster,
