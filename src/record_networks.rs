@@ -130,6 +130,29 @@ pub fn place(
     }
 }
 
+/// Like [`place`], for a removal: the network named is taken even where the
+/// name is not its own, since a record added before records were placed by
+/// network sits in `default`'s table under another network's domain, and
+/// removing it (`records list` shows it there) must work.
+pub fn place_for_removal(
+    default: &LeaseTable,
+    others: &OtherNetworks,
+    record: StaticRecord,
+    network: Option<&str>,
+) -> Result<Placed, PlacementError> {
+    match place(default, others, record.clone(), network) {
+        Err(PlacementError::OtherNetworksName {
+            network,
+            network_domain,
+            ..
+        }) => Ok(Placed {
+            record: qualify_record(record, &network_domain),
+            network,
+        }),
+        placed => placed,
+    }
+}
+
 /// The record with its name and targets made absolute (see the module docs).
 pub fn qualify_record(mut record: StaticRecord, domain: &str) -> StaticRecord {
     record.name = qualify(&record.name, domain);

@@ -17,7 +17,7 @@ use raftmasq_consensus::state::{Command, DEFAULT_NETWORK, StaticRecord};
 use serde::Deserialize;
 
 use super::{Admin, Failure};
-use crate::record_networks::{Placed, place, qualify};
+use crate::record_networks::{Placed, place, place_for_removal, qualify};
 
 pub(super) fn routes() -> Router<Admin> {
     Router::new().route("/records", get(list).post(add).delete(remove))
@@ -92,7 +92,16 @@ async fn remove(
     Json(request): Json<RecordView>,
 ) -> Result<Json<Done>, Failure> {
     let asked = request.network.is_some();
-    let Placed { network, record } = placed(&admin, request)?;
+    let Placed { network, record } = {
+        let replica = admin.node.replica().read();
+        place_for_removal(
+            &replica.table,
+            &replica.networks,
+            request.record,
+            request.network.as_deref(),
+        )
+        .map_err(|error| Failure::bad_request(error.to_string()))?
+    };
     let not_found = || {
         Failure::not_found(format!(
             "no {} record {} with that value: `dnsctl records list {}` shows what exists",

@@ -204,3 +204,22 @@ fn names_are_relative_to_the_domain_unless_absolute() {
     assert_eq!(qualify("example.com.", "lxd"), "example.com");
     assert_eq!(qualify("mylxd", "lxd"), "mylxd.lxd");
 }
+
+#[test]
+fn a_removal_may_name_the_network_a_misplaced_record_sits_in() {
+    let (table, others) = cluster();
+    let placed = place_for_removal(&table, &others, a("db.lab.lxd", 5), Some("default"))
+        .expect("removal from default");
+    assert_eq!(
+        (placed.network.as_str(), placed.record.name.as_str()),
+        ("default", "db.lab.lxd")
+    );
+    assert!(matches!(
+        place_for_removal(&table, &others, a("db", 5), Some("nope")),
+        Err(PlacementError::UnknownNetwork { .. })
+    ));
+    assert_eq!(
+        place_for_removal(&table, &others, a("db.lab", 5), None),
+        place(&table, &others, a("db.lab", 5), None)
+    );
+}

@@ -317,6 +317,84 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
         "{refused}"
     );
 
+    // Records a release before per-network records kept in `default`'s table
+    // under lab's domain (written here as such an entry: an unwrapped
+    // AddRecord): listed as default's, hidden by lab's zone, and removable
+    // both by name and with the network the listing shows.
+    for (name, address) in [
+        ("old.lab.lxd", "172.20.0.9"),
+        ("old2.lab.lxd", "172.20.0.10"),
+    ] {
+        let answer = cluster
+            .post(
+                2,
+                "/api/v1/commands",
+                &serde_json::json!({"op": "add_record", "record": {
+                    "name": name, "ttl": null, "data": {"type": "A", "address": address}
+                }}),
+            )
+            .expect("POST /commands");
+        assert_eq!(answer["result"], "done", "{answer}");
+    }
+    let defaults: Vec<Value> = serde_json::from_str(&dnsctl_ok(
+        &cluster,
+        3,
+        &[
+            "--json",
+            "--consistent",
+            "records",
+            "list",
+            "--network",
+            "default",
+        ],
+    ))
+    .expect("records JSON");
+    let names: Vec<&str> = defaults.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["old.lab.lxd", "old2.lab.lxd", "www.lxd"],
+        "{defaults:?}"
+    );
+    every_host_answers(&cluster, "old.lab.lxd", "A", None).unwrap_or_else(|e| panic!("{e}"));
+    let removed = dnsctl_ok(
+        &cluster,
+        1,
+        &["records", "rm", "old.lab.lxd", "A", "172.20.0.9"],
+    );
+    assert_eq!(
+        removed.trim(),
+        "removed A old.lab.lxd",
+        "from default's table"
+    );
+    let removed = dnsctl_ok(
+        &cluster,
+        1,
+        &[
+            "records",
+            "rm",
+            "old2.lab.lxd",
+            "A",
+            "172.20.0.10",
+            "--network",
+            "default",
+        ],
+    );
+    assert_eq!(removed.trim(), "removed A old2.lab.lxd");
+    let defaults: Vec<Value> = serde_json::from_str(&dnsctl_ok(
+        &cluster,
+        1,
+        &[
+            "--json",
+            "--consistent",
+            "records",
+            "list",
+            "--network",
+            "default",
+        ],
+    ))
+    .expect("records JSON");
+    assert_eq!(defaults.len(), 1, "{defaults:?}");
+
     // Removing it from any host takes it out of lab's zone everywhere.
     let removed = dnsctl_ok(
         &cluster,
