@@ -38,8 +38,13 @@ async fn list(
 ) -> Result<Json<Vec<RecordView>>, Failure> {
     let records = admin
         .read(options.consistent, |replica| {
-            let domain = replica
-                .table
+            // A relative name is in the named network's domain, as in `add`.
+            let zone_table = options
+                .network
+                .as_deref()
+                .and_then(|network| replica.networks.get(&replica.table, network))
+                .unwrap_or(&replica.table);
+            let domain = zone_table
                 .settings()
                 .map(|s| s.domain.clone())
                 .unwrap_or_default();

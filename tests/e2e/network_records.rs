@@ -277,6 +277,14 @@ fn records_in_a_networks_domain_live_in_and_are_answered_from_its_zone() {
         lab_only.iter().all(|r| r["network"] == "lab"),
         "{lab_only:?}"
     );
+    let api: Vec<Value> = serde_json::from_str(&dnsctl_ok(
+        &cluster,
+        1,
+        &["--json", "records", "list", "api", "--network", "lab"],
+    ))
+    .expect("records JSON");
+    assert_eq!(api.len(), 1, "a relative NAME is in lab.lxd: {api:?}");
+    assert_eq!(api[0]["name"], "api.lab.lxd");
     let text = dnsctl_ok(&cluster, 2, &["records", "list"]);
     let header = text.lines().next().unwrap_or_default().to_ascii_lowercase();
     assert!(header.starts_with("network"), "{text}");
