@@ -50,7 +50,7 @@ pub fn check(config: &Config, host: &dyn Host) -> Findings {
             .push(format!("{}: log.level: {error}", config.source.display()));
     }
     if let Some(path) = &config.dns.records_file {
-        check_records_file(path, &config.dns.domain, &mut findings);
+        check_records_file(path, &mut findings);
     }
     if config.dns.enabled
         && let Some(warning) = Upstream::of_host(&config.dns.upstream).warning()
@@ -90,10 +90,10 @@ fn check_admin(config: &Config, findings: &mut Findings) {
     }
 }
 
-fn check_records_file(path: &Path, domain: &str, findings: &mut Findings) {
+fn check_records_file(path: &Path, findings: &mut Findings) {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            if let Err(error) = crate::records_file::parse(&text, path, domain) {
+            if let Err(error) = crate::records_file::parse(&text, path) {
                 findings
                     .problems
                     .push(format!("dns.records_file: {error:#}"));

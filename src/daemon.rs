@@ -158,13 +158,21 @@ fn follow_cluster_domain(node: &ClusterNode, mut config: Config) -> Config {
     config
 }
 
+/// How long the records file waits for the configured networks.
+const NETWORKS_WAIT: Duration = Duration::from_secs(30);
+
 /// Adds `dns.records_file`'s records to the cluster once it has settings (at
 /// start it may still be forming); in the background, so serving never waits.
 fn load_records_file(node: &ClusterNode, config: &Config) {
     let Some(path) = config.dns.records_file.clone() else {
         return;
     };
-    let domain = config.dns.domain.clone();
+    let networks: Vec<String> = config
+        .dhcp
+        .networks
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
     let node = node.clone();
     tokio::spawn(async move {
         let mut applied = node.replica().subscribe();
@@ -173,7 +181,22 @@ fn load_records_file(node: &ClusterNode, config: &Config) {
                 return;
             }
         }
-        match crate::records_file::apply(&node, &path, &domain).await {
+        // Records are placed by the networks' domains: wait a while for the
+        // configured networks to be in the cluster (a first start adds them
+        // just after the settings); one the cluster refused never comes.
+        let all_networks = |node: &ClusterNode| {
+            let replica = node.replica().read();
+            networks.iter().all(|name| replica.network(name).is_some())
+        };
+        let _ = tokio::time::timeout(NETWORKS_WAIT, async {
+            while !all_networks(&node) {
+                if applied.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        match crate::records_file::apply(&node, &path).await {
             Ok(count) => {
                 tracing::info!(file = %path.display(), count, "static records from dns.records_file added")
             }

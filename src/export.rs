@@ -4,8 +4,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use raftmasq_api::records::RecordView;
 use raftmasq_config::Config;
-use raftmasq_consensus::state::{ClusterSettings, Lease, Reservation, StaticRecord};
+use raftmasq_consensus::state::{ClusterSettings, Lease, Reservation};
 use serde::Serialize;
 
 /// Version 1 of the export format; documented in docs/operations.md.
@@ -20,7 +21,9 @@ struct Export {
     settings: Option<ClusterSettings>,
     leases: Vec<Lease>,
     reservations: Vec<Reservation>,
-    records: Vec<StaticRecord>,
+    /// Every network's records, each with its `network` (an export made
+    /// before networks has none: `default`'s).
+    records: Vec<RecordView>,
 }
 
 pub async fn export(config: &Config) -> anyhow::Result<String> {
@@ -48,7 +51,16 @@ pub async fn export(config: &Config) -> anyhow::Result<String> {
         settings: table.settings().cloned(),
         leases: table.leases().cloned().collect(),
         reservations: table.reservations().cloned().collect(),
-        records: table.records().cloned().collect(),
+        records: replica
+            .networks
+            .all(table)
+            .flat_map(|(network, table)| {
+                table.records().map(move |record| RecordView {
+                    record: record.clone(),
+                    network: Some(network.to_string()),
+                })
+            })
+            .collect(),
     };
     serde_json::to_string_pretty(&export).context("cannot encode the export")
 }

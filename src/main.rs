@@ -19,6 +19,7 @@ mod lxd;
 mod man;
 mod port_holder;
 mod ra;
+mod record_networks;
 mod records_file;
 mod settings_drift;
 

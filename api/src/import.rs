@@ -148,7 +148,9 @@ pub struct StateExport {
     pub format: String,
     pub leases: Vec<raftmasq_state::Lease>,
     pub reservations: Vec<raftmasq_state::Reservation>,
-    pub records: Vec<raftmasq_state::StaticRecord>,
+    /// With their networks; an export of an older release has none (the
+    /// daemon then places each by its name).
+    pub records: Vec<crate::records::RecordView>,
 }
 
 /// Reads a `raftmasq export` file; an error says why it is not one.
@@ -170,7 +172,7 @@ pub fn read_state_export(text: &str) -> Result<StateExport, String> {
 pub fn state_request(
     text: &str,
     dry_run: bool,
-) -> Result<(ImportRequest, Vec<raftmasq_state::StaticRecord>), String> {
+) -> Result<(ImportRequest, Vec<crate::records::RecordView>), String> {
     let export = read_state_export(text)?;
     let leases = export
         .leases

@@ -5,7 +5,20 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use raftmasq_state::RecordData;
+use raftmasq_state::{RecordData, StaticRecord};
+use serde::{Deserialize, Serialize};
+
+/// A static record in and out of the admin API (`/records`) and in
+/// `raftmasq export`: the record's own fields (`name`, `ttl`, `data`) and
+/// the network whose table holds it. In a request `network` is optional: the
+/// daemon places the record in the network whose zone holds its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordView {
+    #[serde(flatten)]
+    pub record: StaticRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+}
 
 /// The static record types an operator can add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +124,39 @@ pub fn record_data(kind: RecordKind, values: &[String]) -> Result<RecordData, St
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_record_view_is_a_record_with_its_network() {
+        let view = super::RecordView {
+            record: super::StaticRecord {
+                name: "db.lab.lxd".into(),
+                ttl: Some(60),
+                data: super::RecordData::A {
+                    address: "172.20.0.5".parse().unwrap(),
+                },
+            },
+            network: Some("lab".into()),
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "name": "db.lab.lxd", "ttl": 60,
+                "data": {"type": "A", "address": "172.20.0.5"},
+                "network": "lab"
+            })
+        );
+        let back: super::RecordView = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, view);
+        // What older clients send and read: a bare record.
+        let bare: super::RecordView = serde_json::from_value(serde_json::json!({
+            "name": "www", "ttl": null, "data": {"type": "A", "address": "172.16.0.5"}
+        }))
+        .unwrap();
+        assert_eq!(bare.network, None);
+        let old: super::StaticRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(old, view.record);
+    }
+
     use super::*;
 
     fn values(list: &[&str]) -> Vec<String> {

@@ -311,15 +311,21 @@ pub enum RecordsCommand {
     #[command(long_about = "Add a static record. Values by type:\n  \
         A ADDRESS | AAAA ADDRESS | CNAME TARGET | TXT TEXT... |\n  \
         SRV PRIORITY WEIGHT PORT TARGET | MX PREFERENCE EXCHANGE\n\
-        A NAME without a dot (e.g. www) is placed in the cluster domain; end it with a dot to \
-        make it absolute.")]
+        A NAME without a dot (e.g. www) is placed in the cluster domain (with --network, in that \
+        network's domain); end it with a dot to make it absolute. The record goes to the network \
+        whose domain or reverse zone holds the name.")]
     Add(RecordArgs),
     /// Remove a record (same arguments as add).
     #[command(alias = "remove")]
     Rm(RecordArgs),
     /// List records, optionally only those of NAME.
     #[command(alias = "ls")]
-    List { name: Option<String> },
+    List {
+        name: Option<String>,
+        /// Only the records of this network.
+        #[arg(long)]
+        network: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +338,10 @@ pub struct RecordArgs {
     /// TTL in seconds (default: the server's).
     #[arg(long)]
     pub ttl: Option<u32>,
+    /// The network whose table holds the record (default: the one whose
+    /// domain holds NAME); a relative NAME is placed in its domain.
+    #[arg(long)]
+    pub network: Option<String>,
 }
 
 pub fn parse_mac(text: &str) -> Result<MacAddr, String> {

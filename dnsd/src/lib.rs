@@ -29,6 +29,7 @@ mod zones;
 
 pub use config::{DEFAULT_UDP_PAYLOAD, DnsServerConfig, TsigAlgorithmName, TsigKey};
 pub use error::DnsError;
+pub use networks::network_of_name;
 pub use rrl::RateLimit;
 pub use server::{Clock, DnsServer};
 pub use source::{MemoryZoneSource, NetworksRead, ZoneSource};

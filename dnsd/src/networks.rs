@@ -55,6 +55,34 @@ pub(crate) fn select<'a>(
     Some((table, zone_config_for(config, domain)?))
 }
 
+/// The network whose zones hold `lname` (any case, trailing dot optional)
+/// most specifically, by the rule [`select`] answers with: the table a
+/// static record of that name must live in to be answered. Ties go to
+/// `default`; `None`: no network's zone holds the name (nobody answers it).
+pub fn network_of_name<'a>(
+    default: &'a LeaseTable,
+    others: &'a OtherNetworks,
+    lname: &str,
+) -> Option<&'a str> {
+    let lname = lname
+        .strip_suffix('.')
+        .unwrap_or(lname)
+        .to_ascii_lowercase();
+    let mut best: Option<((usize, bool), &str)> = None;
+    for (name, table) in others.all(default) {
+        let Some(settings) = table.settings() else {
+            continue;
+        };
+        let theirs = zones::zones(&settings.domain, Some(settings.subnet), None);
+        if let Some(strength) = claim(&theirs, &lname)
+            && best.is_none_or(|(b, _)| strength > b)
+        {
+            best = Some((strength, name));
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
 /// How specifically `zones` hold `lname`: the apex's label count, and
 /// whether the name is an address of the zone's own subnet (which breaks the
 /// tie between two subnets under one reverse apex).
@@ -199,6 +227,91 @@ mod tests {
         );
         // The shared apex itself stays the default network's.
         assert_eq!(chosen(&table, &others, "2.1.10.in-addr.arpa"), None);
+    }
+
+    #[test]
+    fn a_name_belongs_to_the_network_of_its_most_specific_zone() {
+        let (table, others) = cluster(
+            ("172.16.0.0/16", "lxd"),
+            &[
+                ("lab", "172.20.0.0/24", "lab.lxd"),
+                ("ops", "10.9.0.0/24", "ops.example"),
+            ],
+        );
+        let owner = |name| network_of_name(&table, &others, name);
+        assert_eq!(owner("www.lxd"), Some("default"));
+        assert_eq!(owner("lxd"), Some("default"));
+        assert_eq!(owner("DB.Lab.LXD."), Some("lab"));
+        assert_eq!(owner("_sip._tcp.lab.lxd"), Some("lab"));
+        assert_eq!(owner("db.ops.example"), Some("ops"));
+        assert_eq!(owner("x.0.20.172.in-addr.arpa"), Some("lab"));
+        assert_eq!(owner("5.0.16.172.in-addr.arpa"), Some("default"));
+        assert_eq!(owner("example.com"), None);
+        assert_eq!(owner("notlab.lxd"), Some("default"));
+    }
+
+    /// One name in every network's domain or reverse zone, or outside all.
+    fn any_name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let label = "[a-z0-9_]{1,6}";
+        prop_oneof![
+            (
+                label,
+                prop::sample::select(vec![
+                    "lxd",
+                    "lab.lxd",
+                    "x.lab.lxd",
+                    "ops.example",
+                    "example",
+                    "com",
+                    "lab.lxd.",
+                ])
+            )
+                .prop_map(|(l, d)| format!("{l}.{d}")),
+            prop::sample::select(vec!["lxd", "lab.lxd", "ops.example", "example"])
+                .prop_map(str::to_string),
+            (any::<[u8; 4]>(), 1usize..=4).prop_map(|(octets, depth)| {
+                let mut labels: Vec<String> = octets.iter().rev().map(u8::to_string).collect();
+                labels.drain(..4 - depth);
+                format!("{}.in-addr.arpa", labels.join("."))
+            }),
+            (0u8..=255).prop_map(|last| format!("{last}.2.1.10.in-addr.arpa")),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The network a record is placed in is the one whose table DNS
+        /// answers the name from (`select`), so a placed record is answered.
+        #[test]
+        fn placement_agrees_with_the_answering_table(name in any_name()) {
+            let (table, others) = cluster(
+                ("10.1.2.0/25", "lxd"),
+                &[
+                    ("lab", "172.20.0.0/24", "lab.lxd"),
+                    ("upper", "10.1.2.128/25", "upper.lxd"),
+                    ("ops", "10.9.0.0/24", "ops.example"),
+                ],
+            );
+            let config = crate::config::DnsServerConfig::new("lxd").zone_config().unwrap();
+            let lname = name.strip_suffix('.').unwrap_or(&name).to_string();
+            let answering = select(&table, &others, &config, &lname)
+                .map(|(answering, _)| answering as *const LeaseTable);
+            let placed = network_of_name(&table, &others, &name);
+            match placed {
+                None => proptest::prop_assert!(answering.is_none()),
+                Some("default") => proptest::prop_assert!(answering.is_none()),
+                Some(network) => {
+                    let theirs = others.get(&table, network).unwrap() as *const LeaseTable;
+                    proptest::prop_assert_eq!(answering, Some(theirs));
+                }
+            }
+            // The owner's domain or reverse zone holds the name.
+            if let Some(network) = placed {
+                let settings = others.get(&table, network).unwrap().settings().unwrap();
+                let zones = zones::zones(&settings.domain, Some(settings.subnet), None);
+                proptest::prop_assert!(zones::find(&zones, &lname).is_some());
+            }
+        }
     }
 
     #[test]

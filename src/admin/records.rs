@@ -1,17 +1,23 @@
-//! `GET /records[?name=]`, `POST /records`, `DELETE /records`: static DNS data.
+//! `GET /records[?name=&network=]`, `POST /records`, `DELETE /records`:
+//! static DNS data, each record in the table of its network
+//! (`crate::record_networks`: the network whose zone holds its name, or the
+//! one the request names).
 //!
-//! Names follow zone-file rules relative to the cluster domain: a name that
-//! ends with a dot is absolute, any other is placed in the domain unless it
-//! already ends with it (`www` → `www.lxd`, `www.lxd` stays).
+//! Names follow zone-file rules relative to the network's domain (the
+//! cluster domain when no network is named): a name that ends with a dot is
+//! absolute, any other is placed in the domain unless it already ends with
+//! it (`www` → `www.lxd`, `www.lxd` stays).
 
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use raftmasq_api::Done;
-use raftmasq_consensus::state::{Command, RecordData, StaticRecord};
+use raftmasq_api::records::RecordView;
+use raftmasq_consensus::state::{Command, DEFAULT_NETWORK, StaticRecord};
 use serde::Deserialize;
 
 use super::{Admin, Failure};
+use crate::record_networks::{Placed, place, place_for_removal, qualify};
 
 pub(super) fn routes() -> Router<Admin> {
     Router::new().route("/records", get(list).post(add).delete(remove))
@@ -20,6 +26,8 @@ pub(super) fn routes() -> Router<Admin> {
 #[derive(Debug, Default, Deserialize)]
 struct ListOptions {
     name: Option<String>,
+    /// Only this network's records.
+    network: Option<String>,
     #[serde(default)]
     consistent: bool,
 }
@@ -27,20 +35,35 @@ struct ListOptions {
 async fn list(
     State(admin): State<Admin>,
     Query(options): Query<ListOptions>,
-) -> Result<Json<Vec<StaticRecord>>, Failure> {
+) -> Result<Json<Vec<RecordView>>, Failure> {
     let records = admin
         .read(options.consistent, |replica| {
-            let table = &replica.table;
-            match &options.name {
-                Some(name) => {
-                    let domain = table
-                        .settings()
-                        .map(|s| s.domain.clone())
-                        .unwrap_or_default();
-                    table.records_named(&qualify(name, &domain)).to_vec()
+            // A relative name is in the named network's domain, as in `add`.
+            let zone_table = options
+                .network
+                .as_deref()
+                .and_then(|network| replica.networks.get(&replica.table, network))
+                .unwrap_or(&replica.table);
+            let domain = zone_table
+                .settings()
+                .map(|s| s.domain.clone())
+                .unwrap_or_default();
+            let name = options.name.as_deref().map(|name| qualify(name, &domain));
+            let mut records = Vec::new();
+            for (network, table) in replica.networks.all(&replica.table) {
+                if options.network.as_deref().is_some_and(|n| n != network) {
+                    continue;
                 }
-                None => table.records().cloned().collect(),
+                let view = |record: &StaticRecord| RecordView {
+                    record: record.clone(),
+                    network: Some(network.to_string()),
+                };
+                match &name {
+                    Some(name) => records.extend(table.records_named(name).iter().map(view)),
+                    None => records.extend(table.records().map(view)),
+                }
             }
+            records
         })
         .await?;
     Ok(Json(records))
@@ -48,95 +71,109 @@ async fn list(
 
 async fn add(
     State(admin): State<Admin>,
-    Json(record): Json<StaticRecord>,
+    Json(request): Json<RecordView>,
 ) -> Result<Json<Done>, Failure> {
-    let record = qualified(&admin, record);
+    let Placed { network, record } = placed(&admin, request)?;
     admin
-        .commit(Command::AddRecord {
-            record: record.clone(),
-        })
+        .commit(Command::for_network(
+            &network,
+            Command::AddRecord {
+                record: record.clone(),
+            },
+        ))
         .await?;
     Ok(Json(Done {
-        message: format!("added {} {}", record.data.type_name(), record.name),
+        message: format!(
+            "added {} {}{}",
+            record.data.type_name(),
+            record.name,
+            in_network(&network)
+        ),
     }))
 }
 
 async fn remove(
     State(admin): State<Admin>,
-    Json(record): Json<StaticRecord>,
+    Json(request): Json<RecordView>,
 ) -> Result<Json<Done>, Failure> {
-    let record = qualified(&admin, record);
-    admin
-        .commit(Command::RemoveRecord {
-            record: record.clone(),
-        })
-        .await
-        .map_err(|failure| match failure.status.as_u16() {
-            404 => Failure::not_found(format!(
-                "no {} record {} with that value: `dnsctl records list {}` shows what exists",
-                record.data.type_name(),
-                record.name,
-                record.name
-            )),
-            _ => failure,
-        })?;
-    Ok(Json(Done {
-        message: format!("removed {} {}", record.data.type_name(), record.name),
-    }))
-}
-
-fn qualified(admin: &Admin, record: StaticRecord) -> StaticRecord {
-    let domain = admin
-        .node
-        .replica()
-        .read()
-        .table
-        .settings()
-        .map(|s| s.domain.clone())
-        .unwrap_or_default();
-    qualify_record(record, &domain)
-}
-
-/// The record with its name and targets made absolute (see the module docs).
-pub(crate) fn qualify_record(mut record: StaticRecord, domain: &str) -> StaticRecord {
-    let domain = domain.to_string();
-    record.name = qualify(&record.name, &domain);
-    match &mut record.data {
-        RecordData::Cname { target } | RecordData::Srv { target, .. } => {
-            *target = qualify(target, &domain);
+    let asked = request.network.is_some();
+    let Placed { network, record } = {
+        let replica = admin.node.replica().read();
+        place_for_removal(
+            &replica.table,
+            &replica.networks,
+            request.record,
+            request.network.as_deref(),
+        )
+        .map_err(|error| Failure::bad_request(error.to_string()))?
+    };
+    let not_found = || {
+        Failure::not_found(format!(
+            "no {} record {} with that value: `dnsctl records list {}` shows what exists",
+            record.data.type_name(),
+            record.name,
+            record.name
+        ))
+    };
+    // Where it belongs first; without a named network, then any other table
+    // holding the name (a record added before records were placed by
+    // network sits in `default`'s, where DNS does not answer it).
+    let mut candidates = vec![network.clone()];
+    if !asked {
+        let replica = admin.node.replica().read();
+        candidates.extend(
+            replica
+                .networks
+                .all(&replica.table)
+                .filter(|(name, table)| {
+                    *name != network && !table.records_named(&record.name).is_empty()
+                })
+                .map(|(name, _)| name.to_string()),
+        );
+    }
+    for network in &candidates {
+        let command = Command::for_network(
+            network,
+            Command::RemoveRecord {
+                record: record.clone(),
+            },
+        );
+        match admin.commit(command).await {
+            Ok(_) => {
+                return Ok(Json(Done {
+                    message: format!(
+                        "removed {} {}{}",
+                        record.data.type_name(),
+                        record.name,
+                        in_network(network)
+                    ),
+                }));
+            }
+            Err(failure) if failure.status.as_u16() == 404 => continue,
+            Err(failure) => return Err(failure),
         }
-        RecordData::Mx { exchange, .. } => *exchange = qualify(exchange, &domain),
-        RecordData::A { .. } | RecordData::Aaaa { .. } | RecordData::Txt { .. } => {}
     }
-    record
+    Err(not_found())
 }
 
-/// `name` relative to `domain`, as in a zone file (see the module docs).
-pub(crate) fn qualify(name: &str, domain: &str) -> String {
-    if let Some(absolute) = name.strip_suffix('.') {
-        return absolute.to_string();
-    }
-    let lower = name.to_ascii_lowercase();
-    let domain = domain.to_ascii_lowercase();
-    if domain.is_empty() || lower == domain || lower.ends_with(&format!(".{domain}")) {
-        name.to_string()
+/// The request placed in its network, or a 400 saying why it cannot be.
+fn placed(admin: &Admin, request: RecordView) -> Result<Placed, Failure> {
+    let replica = admin.node.replica().read();
+    place(
+        &replica.table,
+        &replica.networks,
+        request.record,
+        request.network.as_deref(),
+    )
+    .map_err(|error| Failure::bad_request(error.to_string()))
+}
+
+/// ` in network lab` for a network other than `default` (whose messages
+/// stay as they were before networks).
+fn in_network(network: &str) -> String {
+    if network == DEFAULT_NETWORK {
+        String::new()
     } else {
-        format!("{name}.{domain}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::qualify;
-
-    #[test]
-    fn names_are_relative_to_the_domain_unless_absolute() {
-        assert_eq!(qualify("www", "lxd"), "www.lxd");
-        assert_eq!(qualify("_sip._tcp", "lxd"), "_sip._tcp.lxd");
-        assert_eq!(qualify("www.lxd", "lxd"), "www.lxd");
-        assert_eq!(qualify("WWW.LXD", "lxd"), "WWW.LXD");
-        assert_eq!(qualify("lxd", "lxd"), "lxd");
-        assert_eq!(qualify("example.com.", "lxd"), "example.com");
-        assert_eq!(qualify("mylxd", "lxd"), "mylxd.lxd");
+        format!(" in network {network}")
     }
 }

@@ -33,6 +33,7 @@ mod lxd;
 mod lxd_ipv6;
 mod metrics;
 mod migrate;
+mod network_records;
 mod networkd;
 mod networks;
 mod package;

@@ -588,3 +588,24 @@ fn under_mac_identity_leases_are_keyed_by_mac_as_dhcp_keys_them() {
     assert_eq!(keyed_by_id[0].0.action, "add");
     assert_eq!(keyed_by_id[1].0.action, "conflict", "{keyed_by_id:?}");
 }
+
+#[test]
+fn a_state_exports_records_keep_their_network_and_older_exports_have_none() {
+    let text = r#"{
+        "format": "raftmasq-state-v1", "leases": [], "reservations": [],
+        "records": [
+            {"name": "db.lab.lxd", "ttl": null, "data": {"type": "A", "address": "172.20.0.5"}, "network": "lab"},
+            {"name": "www.lxd", "ttl": 60, "data": {"type": "A", "address": "172.16.0.5"}}
+        ]
+    }"#;
+    let (_, records) = state_request(text, false).expect("an export");
+    let networks: Vec<(&str, Option<&str>)> = records
+        .iter()
+        .map(|r| (r.record.name.as_str(), r.network.as_deref()))
+        .collect();
+    assert_eq!(
+        networks,
+        [("db.lab.lxd", Some("lab")), ("www.lxd", None)],
+        "each record is posted back with its network, or placed by its name"
+    );
+}

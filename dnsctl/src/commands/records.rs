@@ -1,6 +1,7 @@
 //! `dnsctl records`: static DNS records.
 
-use raftmasq_state::{RecordData, StaticRecord};
+use raftmasq_api::records::RecordView;
+use raftmasq_state::{DEFAULT_NETWORK, RecordData};
 use reqwest::Method;
 
 use super::{Style, render};
@@ -18,7 +19,10 @@ pub(super) fn records(
 ) -> Result<String, Error> {
     match command {
         RecordsCommand::Add(args) | RecordsCommand::Rm(args) => {
-            let record = args.record().map_err(Error::Usage)?;
+            let record = RecordView {
+                record: args.record().map_err(Error::Usage)?,
+                network: args.network.clone(),
+            };
             let method = match command {
                 RecordsCommand::Add(_) => Method::POST,
                 _ => Method::DELETE,
@@ -26,12 +30,15 @@ pub(super) fn records(
             let done: Done = client.write(method, "/records", &record)?;
             render(style, &done, |d, _| format!("{}\n", d.message))
         }
-        RecordsCommand::List { name } => {
+        RecordsCommand::List { name, network } => {
             let mut query = vec![("consistent", consistent.to_string())];
             if let Some(name) = name {
                 query.push(("name", name.clone()));
             }
-            let list: Vec<StaticRecord> = client.get("/records", &query)?;
+            if let Some(network) = network {
+                query.push(("network", network.clone()));
+            }
+            let list: Vec<RecordView> = client.get("/records", &query)?;
             render(style, &list, |list, colour| records_text(list, colour))
         }
     }
@@ -56,20 +63,35 @@ pub fn record_value(data: &RecordData) -> String {
     }
 }
 
-pub(super) fn records_text(list: &[StaticRecord], colour: bool) -> String {
+pub(super) fn records_text(list: &[RecordView], colour: bool) -> String {
     if list.is_empty() {
         return "no records\n".into();
     }
+    // As `dnsctl leases` and `reservations`: a NETWORK column only with
+    // records outside `default` (a node of an older release sends none).
+    let network_of = |r: &RecordView| r.network.as_deref().unwrap_or(DEFAULT_NETWORK).to_string();
+    let several = list.iter().any(|r| network_of(r) != DEFAULT_NETWORK);
     let rows: Vec<Vec<Cell>> = list
         .iter()
-        .map(|r| {
-            vec![
+        .map(|view| {
+            let r = &view.record;
+            let mut row: Vec<Cell> = Vec::with_capacity(5);
+            if several {
+                row.push(network_of(view).into());
+            }
+            row.extend([
                 r.name.clone().into(),
                 or_dash(r.ttl).into(),
                 r.data.type_name().into(),
                 record_value(&r.data).into(),
-            ]
+            ]);
+            row
         })
         .collect();
-    table(&["name", "ttl", "type", "value"], &rows, colour)
+    let columns = ["network", "name", "ttl", "type", "value"];
+    table(
+        if several { &columns[..] } else { &columns[1..] },
+        &rows,
+        colour,
+    )
 }

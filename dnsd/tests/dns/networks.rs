@@ -244,3 +244,90 @@ async fn notify_covers_every_networks_zones() {
     .collect();
     assert_eq!(zones, want);
 }
+
+/// `record` committed to lab's table, as the admin API places it.
+fn add_lab_record(h: &Harness, name: &str, data: raftmasq_state::RecordData) {
+    let response = h.apply(Command::InNetwork {
+        network: "lab".into(),
+        command: Box::new(Command::AddRecord {
+            record: raftmasq_state::StaticRecord {
+                name: name.into(),
+                ttl: None,
+                data,
+            },
+        }),
+    });
+    assert_eq!(response, Response::Done, "{name}");
+}
+
+#[tokio::test]
+async fn a_networks_static_records_are_answered_from_its_zone_and_transferred() {
+    use raftmasq_state::RecordData;
+    let h = two_networks("lab.lxd").await;
+    add_lab_record(&h, "db.lab.lxd", RecordData::A { address: lab_ip(5) });
+    add_lab_record(
+        &h,
+        "alias.lab.lxd",
+        RecordData::Cname {
+            target: "db.lab.lxd".into(),
+        },
+    );
+    add_lab_record(
+        &h,
+        "db.lab.lxd",
+        RecordData::Txt {
+            text: "lab database".into(),
+        },
+    );
+    for name in ["db.lab.lxd.", "alias.lab.lxd."] {
+        let udp = h.udp(&query(name, RecordType::A)).await;
+        assert_eq!(a_records(&udp), vec![lab_ip(5)], "{name} over UDP");
+        assert!(udp.metadata.authoritative, "{name}");
+        let tcp = h.tcp(&query(name, RecordType::A)).await;
+        assert_eq!(a_records(&tcp[0]), vec![lab_ip(5)], "{name} over TCP");
+    }
+    let txt = h.udp(&query("db.lab.lxd.", RecordType::TXT)).await;
+    assert_eq!(txt.answers.len(), 1, "{txt:?}");
+    // Lab's records are not the default zone's.
+    let missing = h.udp(&query("db.lxd.", RecordType::A)).await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+
+    // A lab lease asking for the record's name gets the address without it
+    // (one name, one owner, in lab's domain as in the default one).
+    let mac = MacAddr([0x00, 0x16, 0x3e, 0x20, 0, 30]);
+    let response = h.apply(Command::InNetwork {
+        network: "lab".into(),
+        command: Box::new(Command::Bind {
+            request: LeaseRequest {
+                client_id: ClientId::from_mac(mac),
+                mac,
+                hostname: Some("db".into()),
+                requested_address: Some(lab_ip(30)),
+                seen_by: Some(1),
+            },
+            now: h.now(),
+            lease_time_secs: Some(LEASE_SECS),
+        }),
+    });
+    let Response::Lease { lease } = response else {
+        panic!("bind: {response:?}");
+    };
+    assert_eq!(lease.granted_name, None, "the record owns db.lab.lxd");
+    let db = h.udp(&query("db.lab.lxd.", RecordType::A)).await;
+    assert_eq!(a_records(&db), vec![lab_ip(5)]);
+
+    let messages = h.tcp(&query("lab.lxd.", RecordType::AXFR)).await;
+    let transferred: Vec<(String, RecordType)> = messages
+        .iter()
+        .flat_map(|m| m.answers.clone())
+        .filter(|r| r.record_type() != RecordType::SOA && r.record_type() != RecordType::NS)
+        .map(|r| (r.name.to_ascii(), r.record_type()))
+        .collect();
+    for want in [
+        ("db.lab.lxd.".to_string(), RecordType::A),
+        ("db.lab.lxd.".to_string(), RecordType::TXT),
+        ("alias.lab.lxd.".to_string(), RecordType::CNAME),
+    ] {
+        assert!(transferred.contains(&want), "{want:?} in {transferred:?}");
+    }
+}
