@@ -34,6 +34,7 @@ mod lxd_ipv6;
 mod metrics;
 mod migrate;
 mod networkd;
+mod network_settings;
 mod networks;
 mod package;
 mod records_file;

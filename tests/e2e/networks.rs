@@ -22,7 +22,7 @@ const TOOLS: &[&str] = &["ip", "bridge", "curl", "udhcpc", "dhclient", "dig"];
 const LEASE_WAIT: Duration = Duration::from_secs(30);
 const READY_WAIT: Duration = Duration::from_secs(30);
 
-const LAB: SecondBridge = SecondBridge {
+pub(crate) const LAB: SecondBridge = SecondBridge {
     name: "lxdbr1",
     vxlan: "vx1",
     vni: 43,
@@ -32,7 +32,7 @@ const LAB: SecondBridge = SecondBridge {
 const LAB_RANGE: (u8, u8) = (100, 199);
 
 /// Each node's file gains the `lab` network and DNS on its `lxdbr1` address.
-fn add_lab_network(cluster: &TestbedCluster, hosts: u8) {
+pub(crate) fn add_lab_network(cluster: &TestbedCluster, hosts: u8) {
     for host in 1..=hosts {
         let path = cluster.config_path(host);
         let text = fs::read_to_string(&path).expect("config");

@@ -233,6 +233,7 @@ mod tests {
             key: "dhcp.lease_time".into(),
             cluster: "2h".into(),
             other: "1h".into(),
+            file_key: None,
         }];
         let text = status_text(&status, false);
         assert!(
