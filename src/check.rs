@@ -270,7 +270,8 @@ fn compare_with_running_node(config: &Config) -> Vec<String> {
                 };
                 let response = client.get(&url).send().await?;
                 // A network the cluster does not hold yet: nothing to compare.
-                if response.status() == reqwest::StatusCode::NOT_FOUND && network != DEFAULT_NETWORK {
+                if response.status() == reqwest::StatusCode::NOT_FOUND && network != DEFAULT_NETWORK
+                {
                     continue;
                 }
                 let view: raftmasq_api::SettingsView = response.error_for_status()?.json().await?;

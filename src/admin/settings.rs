@@ -13,7 +13,6 @@
 //! leases (a shrink that would strand one is refused, naming them) and the
 //! keys that cannot change live.
 
-use std::net::Ipv4Addr;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,6 +23,7 @@ use raftmasq_config::{CLUSTER_KEYS, cluster_value, differences, with_cluster_val
 use raftmasq_consensus::state::{ClusterSettings, Command, DEFAULT_NETWORK, fixed_key_reason};
 use raftmasq_consensus::store::Replica;
 use serde::Deserialize;
+use std::net::Ipv4Addr;
 
 use super::{Admin, Failure};
 
@@ -213,7 +213,10 @@ fn range_verdict(key: &str, problems: Vec<String>) -> Result<(), Failure> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(Failure::bad_request(format!("{key}: {}", problems.join("; "))))
+        Err(Failure::bad_request(format!(
+            "{key}: {}",
+            problems.join("; ")
+        )))
     }
 }
 
@@ -234,10 +237,7 @@ fn network_taken(file: &FileSettings, network: &str, node: u64) -> Vec<(Ipv4Addr
     taken.extend(entry.routers.iter().enumerate().map(|(i, router)| {
         (
             *router,
-            format!(
-                "node {node}'s dhcp.networks[{}].routers[{i}]",
-                entry.index
-            ),
+            format!("node {node}'s dhcp.networks[{}].routers[{i}]", entry.index),
         )
     }));
     taken
@@ -246,7 +246,10 @@ fn network_taken(file: &FileSettings, network: &str, node: u64) -> Vec<(Ipv4Addr
 /// The key a network's range problems are named under.
 fn network_range_key(file: &FileSettings, network: &str) -> String {
     match file.network(network) {
-        Some(entry) => format!("dhcp.range (network {network}, dhcp.networks[{}].range)", entry.index),
+        Some(entry) => format!(
+            "dhcp.range (network {network}, dhcp.networks[{}].range)",
+            entry.index
+        ),
         None => format!("dhcp.range (network {network})"),
     }
 }

@@ -61,7 +61,10 @@ fn every_network_of_the_file_has_its_settings_and_this_hosts_address() {
     assert_eq!(lab.settings.lease_time_secs, 3600);
     let far = file.network("far").expect("far");
     assert_eq!(far.index, 1);
-    assert_eq!(far.address, None, "a relay-only network's address is not on it");
+    assert_eq!(
+        far.address, None,
+        "a relay-only network's address is not on it"
+    );
     assert_eq!(far.routers, [Ipv4Addr::new(10, 2, 0, 1)]);
     assert!(file.network("default").is_none());
 }
@@ -70,8 +73,14 @@ fn every_network_of_the_file_has_its_settings_and_this_hosts_address() {
 fn a_networks_own_keys_are_named_where_its_entry_writes_them() {
     let file = file();
     let far = file.network("far").expect("far").settings.clone();
-    let cluster = set(&set(&far, "dhcp.range", "10.2.0.10-10.2.0.250"), "dhcp.lease_time", "2h");
-    let differences = file.differences_in("far", &cluster).expect("far is in the file");
+    let cluster = set(
+        &set(&far, "dhcp.range", "10.2.0.10-10.2.0.250"),
+        "dhcp.lease_time",
+        "2h",
+    );
+    let differences = file
+        .differences_in("far", &cluster)
+        .expect("far is in the file");
     let named: Vec<(String, Option<String>)> = differences
         .iter()
         .map(|d| (d.key.clone(), d.file_key.clone()))
@@ -79,7 +88,10 @@ fn a_networks_own_keys_are_named_where_its_entry_writes_them() {
     assert_eq!(
         named,
         [
-            ("dhcp.range".to_string(), Some("dhcp.networks[1].range".to_string())),
+            (
+                "dhcp.range".to_string(),
+                Some("dhcp.networks[1].range".to_string())
+            ),
             ("dhcp.lease_time".to_string(), None),
         ]
     );
@@ -89,7 +101,10 @@ fn a_networks_own_keys_are_named_where_its_entry_writes_them() {
         described_key("far", &differences[0]),
         "dhcp.networks[1].range (network far)"
     );
-    assert!(described_key("far", &differences[1]).starts_with("dhcp.lease_time (network far, from [dhcp]"));
+    assert!(
+        described_key("far", &differences[1])
+            .starts_with("dhcp.lease_time (network far, from [dhcp]")
+    );
     // `default`'s keys are the file's as they are.
     let default = set(&file.settings, "dhcp.range", "172.16.0.10-172.16.0.250");
     let differences = file.differences(&default);
@@ -101,9 +116,18 @@ fn a_networks_own_keys_are_named_where_its_entry_writes_them() {
 
 #[test]
 fn file_keys_of_a_network() {
-    assert_eq!(network_file_key(2, "dhcp.subnet").as_deref(), Some("dhcp.networks[2].subnet"));
-    assert_eq!(network_file_key(0, "dhcp.ranges").as_deref(), Some("dhcp.networks[0].ranges"));
-    assert_eq!(network_file_key(0, "dns.domain").as_deref(), Some("dhcp.networks[0].domain"));
+    assert_eq!(
+        network_file_key(2, "dhcp.subnet").as_deref(),
+        Some("dhcp.networks[2].subnet")
+    );
+    assert_eq!(
+        network_file_key(0, "dhcp.ranges").as_deref(),
+        Some("dhcp.networks[0].ranges")
+    );
+    assert_eq!(
+        network_file_key(0, "dns.domain").as_deref(),
+        Some("dhcp.networks[0].domain")
+    );
     for inherited in [
         "dhcp.lease_time",
         "dhcp.decline_quarantine",
@@ -118,7 +142,11 @@ fn file_keys_of_a_network() {
 fn drift_lists_each_network_that_differs_and_skips_those_one_side_lacks() {
     let file = file();
     let default = file.settings.clone();
-    let lab = set(&file.network("lab").expect("lab").settings, "dhcp.lease_time", "3h");
+    let lab = set(
+        &file.network("lab").expect("lab").settings,
+        "dhcp.lease_time",
+        "3h",
+    );
     let far = file.network("far").expect("far").settings.clone();
     let other = set(&far, "dhcp.duplicate_hostnames", "reject");
     let cluster = [
@@ -133,7 +161,10 @@ fn drift_lists_each_network_that_differs_and_skips_those_one_side_lacks() {
     assert_eq!(drift[0].differences[0].key, "dhcp.lease_time");
     assert_eq!(drift[0].differences[0].cluster, "3h");
     assert_eq!(drift[0].differences[0].other, "1h");
-    assert!(file.drift([("default", &default), ("far", &far)]).is_empty());
+    assert!(
+        file.drift([("default", &default), ("far", &far)])
+            .is_empty()
+    );
 }
 
 #[test]

@@ -97,7 +97,10 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
     assert!(
         eventually(Duration::from_secs(10), || {
             (1..=3).all(|id| {
-                let view = dnsctl(node(id), &["settings", "show", "--network", "lab", "--json"]);
+                let view = dnsctl(
+                    node(id),
+                    &["settings", "show", "--network", "lab", "--json"],
+                );
                 view.code == 0
                     && cluster_value(&view.json(), "dhcp.range").as_deref()
                         == Some("10.1.0.100-10.1.0.199")
@@ -109,8 +112,14 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
     let view = dnsctl(node(2), &["settings", "show", "--network", "lab", "--json"]).json();
     assert_eq!(view["network"], "lab", "{view}");
     assert_eq!(view["networks"], serde_json::json!(["default", "lab"]));
-    assert_eq!(cluster_value(&view, "dns.domain").as_deref(), Some("lab.lxd"));
-    assert_eq!(cluster_value(&view, "dhcp.lease_time").as_deref(), Some("1h"));
+    assert_eq!(
+        cluster_value(&view, "dns.domain").as_deref(),
+        Some("lab.lxd")
+    );
+    assert_eq!(
+        cluster_value(&view, "dhcp.lease_time").as_deref(),
+        Some("1h")
+    );
     // `show` without --network is `default`'s, and says lab exists.
     let shown = dnsctl(node(2), &["settings", "show"]).ok();
     assert!(shown.contains("10.0.0.10-10.0.255.254"), "{shown}");
@@ -121,14 +130,34 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
     // An unknown network: refused, naming the cluster's networks.
     let refused = dnsctl(node(2), &["settings", "show", "--network", "nope"])
         .fails(1, "the cluster has no network `nope`");
-    assert!(refused.contains("its networks are default, lab"), "{refused}");
-    dnsctl(node(2), &["settings", "set", "--network", "nope", "dhcp.lease_time", "2h"])
-        .fails(1, "the cluster has no network `nope`");
+    assert!(
+        refused.contains("its networks are default, lab"),
+        "{refused}"
+    );
+    dnsctl(
+        node(2),
+        &[
+            "settings",
+            "set",
+            "--network",
+            "nope",
+            "dhcp.lease_time",
+            "2h",
+        ],
+    )
+    .fails(1, "the cluster has no network `nope`");
 
     // ---- set: lab's lease time; default's stays.
     let out = dnsctl(
         node(3),
-        &["settings", "set", "--network", "lab", "dhcp.lease_time", "3h"],
+        &[
+            "settings",
+            "set",
+            "--network",
+            "lab",
+            "dhcp.lease_time",
+            "3h",
+        ],
     )
     .ok();
     assert!(
@@ -137,12 +166,15 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
     );
     assert!(eventually(Duration::from_secs(5), || {
         (1..=3).all(|id| {
-            let lab = dnsctl(node(id), &["settings", "show", "--network", "lab", "--json"]).json();
+            let lab = dnsctl(
+                node(id),
+                &["settings", "show", "--network", "lab", "--json"],
+            )
+            .json();
             let default = dnsctl(node(id), &["settings", "show", "--json"]).json();
             cluster_value(&lab, "dhcp.lease_time").as_deref() == Some("3h")
                 && cluster_value(&default, "dhcp.lease_time").as_deref() == Some("1h")
-                && file_differs(&lab)
-                    == BTreeSet::from([("dhcp.lease_time".to_string(), None)])
+                && file_differs(&lab) == BTreeSet::from([("dhcp.lease_time".to_string(), None)])
                 && file_differs(&default).is_empty()
         })
     }));
@@ -175,28 +207,57 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
     // a shrink that would strand lab's lease on 10.1.0.150.
     dnsctl(
         node(1),
-        &["settings", "set", "--network", "lab", "dns.domain", "other.lxd"],
+        &[
+            "settings",
+            "set",
+            "--network",
+            "lab",
+            "dns.domain",
+            "other.lxd",
+        ],
     )
     .fails(1, "dns.domain cannot change while the cluster runs");
     dnsctl(
         node(1),
-        &["settings", "set", "--network", "lab", "dhcp.range", "10.1.0.1-10.1.0.199"],
+        &[
+            "settings",
+            "set",
+            "--network",
+            "lab",
+            "dhcp.range",
+            "10.1.0.1-10.1.0.199",
+        ],
     )
     .fails(1, "node 1's address on network lab");
     let admin = AdminClient::default();
     let bound = rt
         .block_on(admin.command(
             &node(leader).admin_addr,
-            &bind_in("lab", [2, 0, 0, 0, 1, 1], "l1", Ipv4Addr::new(10, 1, 0, 150)),
+            &bind_in(
+                "lab",
+                [2, 0, 0, 0, 1, 1],
+                "l1",
+                Ipv4Addr::new(10, 1, 0, 150),
+            ),
         ))
         .expect("bind");
     assert!(bound.to_string().contains("10.1.0.150"), "{bound}");
     let refused = dnsctl(
         node(2),
-        &["settings", "set", "--network", "lab", "dhcp.range", "10.1.0.100-10.1.0.120"],
+        &[
+            "settings",
+            "set",
+            "--network",
+            "lab",
+            "dhcp.range",
+            "10.1.0.100-10.1.0.120",
+        ],
     )
     .fails(1, "would strand 1 lease(s)");
-    assert!(refused.contains("10.1.0.150 (02:00:00:00:01:01 l1)"), "{refused}");
+    assert!(
+        refused.contains("10.1.0.150 (02:00:00:00:01:01 l1)"),
+        "{refused}"
+    );
     // A default-network change of the same range is a different network's:
     // lab's lease does not stand in its way.
     let out = dnsctl(
@@ -204,16 +265,29 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
         &["settings", "set", "dhcp.range", "10.0.0.10-10.0.0.120"],
     )
     .ok();
-    assert!(out.contains("dhcp.range: 10.0.0.10-10.0.255.254 -> 10.0.0.10-10.0.0.120"), "{out}");
+    assert!(
+        out.contains("dhcp.range: 10.0.0.10-10.0.255.254 -> 10.0.0.10-10.0.0.120"),
+        "{out}"
+    );
 
     // ---- grow lab's range: the file now differs there too, named by its
     // place in the file.
     let out = dnsctl(
         node(2),
-        &["settings", "set", "--network", "lab", "dhcp.range", "10.1.0.100-10.1.0.250"],
+        &[
+            "settings",
+            "set",
+            "--network",
+            "lab",
+            "dhcp.range",
+            "10.1.0.100-10.1.0.250",
+        ],
     )
     .ok();
-    assert!(out.contains("dhcp.range: 10.1.0.100-10.1.0.199 -> 10.1.0.100-10.1.0.250"), "{out}");
+    assert!(
+        out.contains("dhcp.range: 10.1.0.100-10.1.0.199 -> 10.1.0.100-10.1.0.250"),
+        "{out}"
+    );
     let shown = dnsctl(node(1), &["settings", "show", "--network", "lab"]).ok();
     assert!(shown.starts_with("network lab"), "{shown}");
     assert!(
@@ -222,7 +296,10 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
         ),
         "{shown}"
     );
-    assert!(shown.contains("dnsctl settings apply --network lab --from"), "{shown}");
+    assert!(
+        shown.contains("dnsctl settings apply --network lab --from"),
+        "{shown}"
+    );
 
     // ---- apply: node 1's file's values for lab become the cluster's.
     let file = node(1).config.to_str().expect("utf-8");
@@ -245,12 +322,23 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
     assert!(again.contains("nothing to change"), "{again}");
     dnsctl(
         node(3),
-        &["settings", "apply", "--network", "elsewhere", "--from", file],
+        &[
+            "settings",
+            "apply",
+            "--network",
+            "elsewhere",
+            "--from",
+            file,
+        ],
     )
     .fails(2, "no [[dhcp.networks]] entry is named elsewhere");
     assert!(eventually(Duration::from_secs(5), || {
         (1..=3).all(|id| {
-            let lab = dnsctl(node(id), &["settings", "show", "--network", "lab", "--json"]).json();
+            let lab = dnsctl(
+                node(id),
+                &["settings", "show", "--network", "lab", "--json"],
+            )
+            .json();
             file_differs(&lab).is_empty()
         })
     }));
@@ -269,7 +357,10 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
         .expect("post");
     assert_eq!(answer["network"], "default", "{answer}");
     let lab = dnsctl(node(1), &["settings", "show", "--network", "lab", "--json"]).json();
-    assert_eq!(cluster_value(&lab, "dhcp.lease_time").as_deref(), Some("1h"));
+    assert_eq!(
+        cluster_value(&lab, "dhcp.lease_time").as_deref(),
+        Some("1h")
+    );
     drop(daemons);
 }
 
@@ -333,11 +424,21 @@ fn a_second_networks_settings_change_live_under_dhcp_load_on_the_testbed() {
                 .is_some_and(|view| cluster_value(&view, "dhcp.range").is_some())
         })
     });
-    assert!(lab_seeded, "lab's settings never reached every node:\n{}", cluster.logs());
+    assert!(
+        lab_seeded,
+        "lab's settings never reached every node:\n{}",
+        cluster.logs()
+    );
 
     // ---- a lab pool of 20 before any lease.
     changed(
-        &set(&cluster, 1, "lab", "dhcp.range", "172.20.0.100-172.20.0.119"),
+        &set(
+            &cluster,
+            1,
+            "lab",
+            "dhcp.range",
+            "172.20.0.100-172.20.0.119",
+        ),
         "dhcp.range",
     );
 
@@ -392,11 +493,21 @@ fn a_second_networks_settings_change_live_under_dhcp_load_on_the_testbed() {
     let full = netns::wait_until(Duration::from_secs(40), Duration::from_millis(200), || {
         lab_leases(&cluster, 1, false).len() >= 20
     });
-    assert!(full, "lab's 20-address pool never filled:\n{}", cluster.logs());
+    assert!(
+        full,
+        "lab's 20-address pool never filled:\n{}",
+        cluster.logs()
+    );
 
     // ---- grown under load: addresses from the new part are granted.
     changed(
-        &set(&cluster, 2, "lab", "dhcp.range", "172.20.0.100-172.20.0.160"),
+        &set(
+            &cluster,
+            2,
+            "lab",
+            "dhcp.range",
+            "172.20.0.100-172.20.0.160",
+        ),
         "dhcp.range",
     );
     let grown = netns::wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
@@ -404,10 +515,17 @@ fn a_second_networks_settings_change_live_under_dhcp_load_on_the_testbed() {
             .iter()
             .any(|l| lab_octet(l).is_some_and(|d| d > 119))
     });
-    assert!(grown, "no address of lab's grown part granted:\n{}", cluster.logs());
+    assert!(
+        grown,
+        "no address of lab's grown part granted:\n{}",
+        cluster.logs()
+    );
 
     // ---- a longer lease time on lab: the next renewal gets it.
-    changed(&set(&cluster, 3, "lab", "dhcp.lease_time", "5m"), "dhcp.lease_time");
+    changed(
+        &set(&cluster, 3, "lab", "dhcp.lease_time", "5m"),
+        "dhcp.lease_time",
+    );
     let renewed = real_client
         .renew(RENEW_WAIT)
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
@@ -423,7 +541,13 @@ fn a_second_networks_settings_change_live_under_dhcp_load_on_the_testbed() {
     );
 
     // ---- a shrink that would strand lab's leases is refused with them listed.
-    let refused = set(&cluster, 1, "lab", "dhcp.range", "172.20.0.100-172.20.0.105");
+    let refused = set(
+        &cluster,
+        1,
+        "lab",
+        "dhcp.range",
+        "172.20.0.100-172.20.0.105",
+    );
     assert_eq!(refused["error"], "conflict", "{refused}");
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(message.contains("would strand"), "{message}");
@@ -476,7 +600,10 @@ fn a_second_networks_settings_change_live_under_dhcp_load_on_the_testbed() {
             cluster_value(&view, "dhcp.range").as_deref(),
             Some("172.20.0.100-172.20.0.160")
         );
-        assert_eq!(cluster_value(&view, "dhcp.lease_time").as_deref(), Some("5m"));
+        assert_eq!(
+            cluster_value(&view, "dhcp.lease_time").as_deref(),
+            Some("5m")
+        );
         assert_eq!(
             file_differs(&view),
             BTreeSet::from([

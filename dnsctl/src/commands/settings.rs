@@ -144,7 +144,10 @@ fn show_text(view: &SettingsView, colour: bool) -> String {
     let apply = if default {
         format!("dnsctl settings apply --from {}", view.file)
     } else {
-        format!("dnsctl settings apply --network {network} --from {}", view.file)
+        format!(
+            "dnsctl settings apply --network {network} --from {}",
+            view.file
+        )
     };
     if view.file_differs.is_empty() {
         let _ = writeln!(out, "\nnode {}'s file ({}) agrees", view.node_id, view.file);
@@ -273,9 +276,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(
-                "dnsctl settings apply --network lab --from /etc/raftmasq/raftmasq.toml"
-            ),
+            text.contains("dnsctl settings apply --network lab --from /etc/raftmasq/raftmasq.toml"),
             "{text}"
         );
         assert!(text.contains("other networks: default"), "{text}");
@@ -298,7 +299,9 @@ mod tests {
         let text = show_text(&view, false);
         assert!(!text.contains("network default"), "{text}");
         assert!(
-            text.contains("the cluster's other networks: lab (dnsctl settings show --network NAME)"),
+            text.contains(
+                "the cluster's other networks: lab (dnsctl settings show --network NAME)"
+            ),
             "{text}"
         );
     }
