@@ -224,6 +224,18 @@ pub struct StatusView {
     /// cluster (the node follows the cluster): `dnsctl settings show`.
     #[serde(default)]
     pub settings_differ: Vec<SettingDifference>,
+    /// The same for each network beside `default` where the file differs:
+    /// `dnsctl settings show --network NAME`.
+    #[serde(default)]
+    pub network_settings_differ: Vec<NetworkSettingsDiffer>,
+}
+
+/// One network's keys where the answering node's file differs from the
+/// cluster's values of that network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSettingsDiffer {
+    pub network: String,
+    pub differ: Vec<SettingDifference>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -189,6 +189,24 @@ fn dnsctl_shows_sets_and_applies_one_networks_settings() {
         logs(&daemons)
     );
 
+    // `dnsctl status` says it too, per network; `default`'s list stays empty.
+    let status = dnsctl(node(2), &["status", "--json"]).status_json();
+    assert_eq!(status["settings_differ"], serde_json::json!([]), "{status}");
+    assert_eq!(
+        status["network_settings_differ"][0]["network"], "lab",
+        "{status}"
+    );
+    assert_eq!(
+        status["network_settings_differ"][0]["differ"][0]["key"], "dhcp.lease_time",
+        "{status}"
+    );
+    let run = dnsctl(node(2), &["status"]);
+    assert!(
+        run.stdout.contains("settings: network lab: this node follows the cluster; its file differs in dhcp.lease_time (cluster 3h, file 1h)"),
+        "{}",
+        run.stdout
+    );
+
     // ---- `raftmasq check` asks the running node about every network.
     let output = std::process::Command::new(crate::binary())
         .args(["check"])
