@@ -73,6 +73,29 @@ impl FileSettings {
         self.networks.iter().find(|n| n.name == network)
     }
 
+    /// The addresses of `network` a range must leave out, as far as this
+    /// host knows them: its own address on the network and the routers its
+    /// file gives, each with what it is. (Other members' addresses on a
+    /// network beside `default` are not replicated; each member's own check,
+    /// and `raftmasq check`, covers its own.)
+    pub(crate) fn taken_on(&self, network: &str, node: u64) -> Vec<(Ipv4Addr, String)> {
+        let Some(entry) = self.network(network) else {
+            return Vec::new();
+        };
+        let mut taken: Vec<(Ipv4Addr, String)> = entry
+            .address
+            .map(|a| (a, format!("node {node}'s address on network {network}")))
+            .into_iter()
+            .collect();
+        taken.extend(entry.routers.iter().enumerate().map(|(i, router)| {
+            (
+                *router,
+                format!("node {node}'s dhcp.networks[{}].routers[{i}]", entry.index),
+            )
+        }));
+        taken
+    }
+
     /// The keys where this file's `default` differs from `cluster`, with
     /// both values.
     pub(crate) fn differences(&self, cluster: &ClusterSettings) -> Vec<SettingDifference> {

@@ -183,7 +183,7 @@ fn check_range_change(
     if network == DEFAULT_NETWORK {
         check_range(admin, new)
     } else {
-        let taken = network_taken(&admin.file_settings, network, admin.node.id());
+        let taken = admin.file_settings.taken_on(network, admin.node.id());
         range_verdict(
             &network_range_key(&admin.file_settings, network),
             raftmasq_config::range_problems(new.range, new.subnet, &taken),
@@ -218,29 +218,6 @@ fn range_verdict(key: &str, problems: Vec<String>) -> Result<(), Failure> {
             problems.join("; ")
         )))
     }
-}
-
-/// The addresses of `network` a range must leave out, as far as this host
-/// knows them: its own address on the network and the routers its file
-/// gives. (Other members' addresses on a network beside `default` are not
-/// replicated; each member's own check, and `raftmasq check`, covers its
-/// own.)
-fn network_taken(file: &FileSettings, network: &str, node: u64) -> Vec<(Ipv4Addr, String)> {
-    let Some(entry) = file.network(network) else {
-        return Vec::new();
-    };
-    let mut taken: Vec<(Ipv4Addr, String)> = entry
-        .address
-        .map(|a| (a, format!("node {node}'s address on network {network}")))
-        .into_iter()
-        .collect();
-    taken.extend(entry.routers.iter().enumerate().map(|(i, router)| {
-        (
-            *router,
-            format!("node {node}'s dhcp.networks[{}].routers[{i}]", entry.index),
-        )
-    }));
-    taken
 }
 
 /// The key a network's range problems are named under.

@@ -179,3 +179,31 @@ fn the_apply_command_names_the_network_and_file() {
         "dnsctl settings apply --network lab --from /etc/raftmasq/raftmasq.toml"
     );
 }
+
+#[test]
+fn a_range_leaves_out_this_hosts_address_and_routers_on_the_network() {
+    let file = file();
+    let lab = file.taken_on("lab", 1);
+    assert_eq!(
+        lab,
+        [
+            (
+                Ipv4Addr::new(10, 1, 0, 1),
+                "node 1's address on network lab".to_string()
+            ),
+            (
+                Ipv4Addr::new(10, 1, 0, 1),
+                "node 1's dhcp.networks[0].routers[0]".to_string()
+            ),
+        ]
+    );
+    // Relay-only: `address` is toward the relays, not on the network.
+    assert_eq!(
+        file.taken_on("far", 1),
+        [(
+            Ipv4Addr::new(10, 2, 0, 1),
+            "node 1's dhcp.networks[1].routers[0]".to_string()
+        )]
+    );
+    assert!(file.taken_on("elsewhere", 1).is_empty());
+}
