@@ -13,6 +13,8 @@
 //! leases (a shrink that would strand one is refused, naming them) and the
 //! keys that cannot change live.
 
+use std::net::Ipv4Addr;
+
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -23,7 +25,6 @@ use raftmasq_config::{CLUSTER_KEYS, cluster_value, differences, with_cluster_val
 use raftmasq_consensus::state::{ClusterSettings, Command, DEFAULT_NETWORK, fixed_key_reason};
 use raftmasq_consensus::store::Replica;
 use serde::Deserialize;
-use std::net::Ipv4Addr;
 
 use super::{Admin, Failure};
 
@@ -140,7 +141,9 @@ async fn change(
             network: network.to_string(),
         }));
     }
-    check_range_change(&admin, network, &old, &new)?;
+    if new.range != old.range {
+        check_range(&admin, network, &new)?;
+    }
     admin
         .commit(super::networks::for_network(
             network,
@@ -168,32 +171,31 @@ async fn change(
     }))
 }
 
-/// The range rules that need this host's view, when the range changes:
-/// `default`'s with every member's bridge address, another network's with
-/// this host's addresses on it.
-fn check_range_change(
-    admin: &Admin,
-    network: &str,
-    old: &ClusterSettings,
-    new: &ClusterSettings,
-) -> Result<(), Failure> {
-    if new.range == old.range {
-        return Ok(());
-    }
-    if network == DEFAULT_NETWORK {
-        check_range(admin, new)
+/// The file's range rules that need this host's view: `default`'s range
+/// leaves out every member's bridge address and this host's router, another
+/// network's this host's address and routers on it.
+fn check_range(admin: &Admin, network: &str, new: &ClusterSettings) -> Result<(), Failure> {
+    let (key, taken) = if network == DEFAULT_NETWORK {
+        ("dhcp.range".to_string(), default_taken(admin))
     } else {
-        let taken = admin.file_settings.taken_on(network, admin.node.id());
-        range_verdict(
-            &network_range_key(&admin.file_settings, network),
-            raftmasq_config::range_problems(new.range, new.subnet, &taken),
+        (
+            network_range_key(&admin.file_settings, network),
+            admin.file_settings.taken_on(network, admin.node.id()),
         )
+    };
+    let problems = raftmasq_config::range_problems(new.range, new.subnet, &taken);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::bad_request(format!(
+            "{key}: {}",
+            problems.join("; ")
+        )))
     }
 }
 
-/// The file's range rules that need this host's view: every member's bridge
-/// address and this host's router stay out of the pool.
-fn check_range(admin: &Admin, new: &ClusterSettings) -> Result<(), Failure> {
+/// Every member's bridge address and this host's `dhcp.router`.
+fn default_taken(admin: &Admin) -> Vec<(Ipv4Addr, String)> {
     let mut taken: Vec<(Ipv4Addr, String)> = admin
         .node
         .bridge_addresses()
@@ -205,19 +207,7 @@ fn check_range(admin: &Admin, new: &ClusterSettings) -> Result<(), Failure> {
         admin.file_settings.router,
         format!("node {}'s dhcp.router", admin.node.id()),
     ));
-    let problems = raftmasq_config::range_problems(new.range, new.subnet, &taken);
-    range_verdict("dhcp.range", problems)
-}
-
-fn range_verdict(key: &str, problems: Vec<String>) -> Result<(), Failure> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::bad_request(format!(
-            "{key}: {}",
-            problems.join("; ")
-        )))
-    }
+    taken
 }
 
 /// The key a network's range problems are named under.
