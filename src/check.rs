@@ -286,6 +286,13 @@ fn compare_with_running_node(config: &Config) -> Vec<String> {
     let Ok(views) = fetched else {
         return Vec::new();
     };
+    differing(config, &views)
+}
+
+/// One warning per key where `config` differs from the cluster's values
+/// of a network in `views`, named where the file writes it, with the
+/// command that applies the file's value.
+fn differing(config: &Config, views: &[raftmasq_api::SettingsView]) -> Vec<String> {
     let file = crate::file_settings::FileSettings::from_config(config.source.clone(), config);
     views
         .iter()
@@ -510,6 +517,56 @@ level = "{level}"
         server.join().unwrap();
         assert!(
             warnings.iter().any(|w| w.contains("dhcp.lease_time")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_networks_differences_are_named_where_the_file_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = "[[dhcp.networks]]\nname = \"lab\"\ninterface = \"lxdbr1\"\naddress = \"172.20.0.1\"\nsubnet = \"172.20.0.0/24\"\nrange = \"172.20.0.100-172.20.0.199\"\n";
+        let config = config(dir.path(), lab, "info");
+        let view = |network: &str, values: &[(&str, &str)]| raftmasq_api::SettingsView {
+            node_id: 1,
+            cluster: values
+                .iter()
+                .map(|(key, value)| raftmasq_api::SettingValue {
+                    key: (*key).into(),
+                    value: (*value).into(),
+                    fixed: None,
+                })
+                .collect(),
+            file: "host.toml".into(),
+            file_differs: Vec::new(),
+            network: network.into(),
+            networks: vec!["default".into(), "lab".into(), "far".into()],
+        };
+        let lease_time =
+            raftmasq_config::cluster_value(&config.cluster_settings(), "dhcp.lease_time").unwrap();
+        let views = [
+            view("default", &[("dhcp.lease_time", &lease_time)]),
+            view(
+                "lab",
+                &[
+                    ("dhcp.range", "172.20.0.100-172.20.0.250"),
+                    ("dhcp.lease_time", "3h"),
+                ],
+            ),
+            // A network this file does not have: another host's.
+            view("far", &[("dhcp.lease_time", "9h")]),
+        ];
+        let warnings = differing(&config, &views);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        let source = config.source.display();
+        assert_eq!(
+            warnings[0],
+            format!(
+                "dhcp.networks[0].range (network lab): the cluster has 172.20.0.100-172.20.0.250, this file 172.20.0.100-172.20.0.199; the node follows the cluster: dnsctl settings apply --network lab --from {source} makes the file's value the cluster's, or edit the file"
+            )
+        );
+        assert!(
+            warnings[1].starts_with("dhcp.lease_time (network lab, from [dhcp]")
+                && warnings[1].contains("the cluster has 3h"),
             "{warnings:?}"
         );
     }
