@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
 
 use raftmasq_config::{Config, ConfigError, Upstream};
+use raftmasq_consensus::state::DEFAULT_NETWORK;
 
 /// What `check` found beyond the file's own validity.
 #[derive(Debug, Default)]
@@ -226,13 +227,14 @@ impl Host for ThisHost {
     }
 }
 
-/// Where the file's cluster-wide keys differ from the cluster's, asked of
-/// the node on this host when it runs: over its admin socket when it has one
-/// this user may use (no credential, TLS or not), else over plain HTTP on
-/// `node.admin_addr` (the default, loopback: reads need no credential
-/// there). Each difference is a warning: the node follows the cluster. A
-/// node that is not running (before the first start), or one reachable only
-/// over HTTPS, adds nothing: `dnsctl settings show` tells the same.
+/// Where the file's cluster-wide keys differ from the cluster's, for every
+/// network of the file, asked of the node on this host when it runs: over
+/// its admin socket when it has one this user may use (no credential, TLS
+/// or not), else over plain HTTP on `node.admin_addr` (the default,
+/// loopback: reads need no credential there). Each difference is a warning:
+/// the node follows the cluster. A node that is not running (before the
+/// first start), one reachable only over HTTPS, or a network the cluster
+/// does not have yet, adds nothing: `dnsctl settings show` tells the same.
 fn compare_with_running_node(config: &Config) -> Vec<String> {
     let socket = config
         .node
@@ -240,12 +242,15 @@ fn compare_with_running_node(config: &Config) -> Vec<String> {
         .socket
         .as_deref()
         .filter(|path| std::os::unix::net::UnixStream::connect(path).is_ok());
-    let url = match socket {
+    let base = match socket {
         Some(_) => "http://localhost/api/v1/settings".to_string(),
         None if config.node.admin.tls.is_some() => return Vec::new(),
         None => format!("http://{}/api/v1/settings", config.node.admin_addr),
     };
-    let fetched: anyhow::Result<raftmasq_api::SettingsView> = (|| {
+    let networks: Vec<String> = std::iter::once(DEFAULT_NETWORK.to_string())
+        .chain(config.dhcp.networks.iter().map(|n| n.name.clone()))
+        .collect();
+    let fetched: anyhow::Result<Vec<raftmasq_api::SettingsView>> = (|| {
         raftmasq_consensus::network::tls::install_default_provider();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -255,34 +260,73 @@ fn compare_with_running_node(config: &Config) -> Vec<String> {
             if let Some(path) = socket {
                 client = client.unix_socket(path);
             }
-            let response = client.build()?.get(&url).send().await?.error_for_status()?;
-            Ok(response.json().await?)
+            let client = client.build()?;
+            let mut views = Vec::new();
+            for network in &networks {
+                let url = if network == DEFAULT_NETWORK {
+                    base.clone()
+                } else {
+                    format!("{base}?network={network}")
+                };
+                let response = client.get(&url).send().await?;
+                // A network the cluster does not hold yet: nothing to compare.
+                if response.status() == reqwest::StatusCode::NOT_FOUND && network != DEFAULT_NETWORK
+                {
+                    continue;
+                }
+                let view: raftmasq_api::SettingsView = response.error_for_status()?.json().await?;
+                // An older node answers `default`'s whatever was asked.
+                if view.network == *network {
+                    views.push(view);
+                }
+            }
+            Ok(views)
         })
     })();
-    let Ok(view) = fetched else {
+    let Ok(views) = fetched else {
         return Vec::new();
     };
-    if view.cluster.is_empty() {
-        return Vec::new();
-    }
-    let mut cluster = config.cluster_settings();
-    for setting in &view.cluster {
-        if let Ok(value) =
-            raftmasq_config::with_cluster_value(&cluster, &setting.key, &setting.value)
-        {
-            cluster = value;
-        }
-    }
-    raftmasq_config::differences(&cluster, &config.cluster_settings())
-        .into_iter()
-        .map(|d| {
-            format!(
-                "{}: the cluster has {}, this file {}; the node follows the cluster: dnsctl settings apply --from {} makes the file's value the cluster's, or edit the file",
-                d.key,
-                d.cluster,
-                d.file,
-                config.source.display()
-            )
+    differing(config, &views)
+}
+
+/// One warning per key where `config` differs from the cluster's values
+/// of a network in `views`, named where the file writes it, with the
+/// command that applies the file's value.
+fn differing(config: &Config, views: &[raftmasq_api::SettingsView]) -> Vec<String> {
+    let file = crate::file_settings::FileSettings::from_config(config.source.clone(), config);
+    views
+        .iter()
+        .filter(|view| !view.cluster.is_empty())
+        .flat_map(|view| {
+            let network = view.network.as_str();
+            let ours = if network == DEFAULT_NETWORK {
+                Some(&file.settings)
+            } else {
+                file.network(network).map(|n| &n.settings)
+            };
+            let mut cluster = ours.cloned();
+            for setting in &view.cluster {
+                if let Some(current) = &cluster
+                    && let Ok(value) =
+                        raftmasq_config::with_cluster_value(current, &setting.key, &setting.value)
+                {
+                    cluster = Some(value);
+                }
+            }
+            cluster
+                .and_then(|cluster| file.differences_in(network, &cluster))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| {
+                    format!(
+                        "{}: the cluster has {}, this file {}; the node follows the cluster: {} makes the file's value the cluster's, or edit the file",
+                        crate::file_settings::described_key(network, &d),
+                        d.cluster,
+                        d.other,
+                        crate::file_settings::apply_command(network, &config.source),
+                    )
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -465,12 +509,64 @@ level = "{level}"
             }],
             file: "host.toml".into(),
             file_differs: Vec::new(),
+            network: "default".into(),
+            networks: vec!["default".into()],
         };
         let server = serve_once(&socket, serde_json::to_string(&view).unwrap());
         let warnings = compare_with_running_node(&config);
         server.join().unwrap();
         assert!(
             warnings.iter().any(|w| w.contains("dhcp.lease_time")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_networks_differences_are_named_where_the_file_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = "[[dhcp.networks]]\nname = \"lab\"\ninterface = \"lxdbr1\"\naddress = \"172.20.0.1\"\nsubnet = \"172.20.0.0/24\"\nrange = \"172.20.0.100-172.20.0.199\"\n";
+        let config = config(dir.path(), lab, "info");
+        let view = |network: &str, values: &[(&str, &str)]| raftmasq_api::SettingsView {
+            node_id: 1,
+            cluster: values
+                .iter()
+                .map(|(key, value)| raftmasq_api::SettingValue {
+                    key: (*key).into(),
+                    value: (*value).into(),
+                    fixed: None,
+                })
+                .collect(),
+            file: "host.toml".into(),
+            file_differs: Vec::new(),
+            network: network.into(),
+            networks: vec!["default".into(), "lab".into(), "far".into()],
+        };
+        let lease_time =
+            raftmasq_config::cluster_value(&config.cluster_settings(), "dhcp.lease_time").unwrap();
+        let views = [
+            view("default", &[("dhcp.lease_time", &lease_time)]),
+            view(
+                "lab",
+                &[
+                    ("dhcp.ranges", "172.20.0.100-172.20.0.250"),
+                    ("dhcp.lease_time", "3h"),
+                ],
+            ),
+            // A network this file does not have: another host's.
+            view("far", &[("dhcp.lease_time", "9h")]),
+        ];
+        let warnings = differing(&config, &views);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        let source = config.source.display();
+        assert_eq!(
+            warnings[0],
+            format!(
+                "dhcp.networks[0].ranges (network lab): the cluster has 172.20.0.100-172.20.0.250, this file 172.20.0.100-172.20.0.199; the node follows the cluster: dnsctl settings apply --network lab --from {source} makes the file's value the cluster's, or edit the file"
+            )
+        );
+        assert!(
+            warnings[1].starts_with("dhcp.lease_time (network lab, from [dhcp]")
+                && warnings[1].contains("the cluster has 3h"),
             "{warnings:?}"
         );
     }

@@ -13,6 +13,7 @@ mod dhcp6_stateful;
 mod dhcp_relay;
 mod dns;
 mod export;
+mod file_settings;
 mod limits;
 mod logging;
 mod lxd;

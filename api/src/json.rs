@@ -224,6 +224,18 @@ pub struct StatusView {
     /// cluster (the node follows the cluster): `dnsctl settings show`.
     #[serde(default)]
     pub settings_differ: Vec<SettingDifference>,
+    /// The same for each network beside `default` where the file differs:
+    /// `dnsctl settings show --network NAME`.
+    #[serde(default)]
+    pub network_settings_differ: Vec<NetworkSettingsDiffer>,
+}
+
+/// One network's keys where the answering node's file differs from the
+/// cluster's values of that network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSettingsDiffer {
+    pub network: String,
+    pub differ: Vec<SettingDifference>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,6 +387,12 @@ pub struct SettingDifference {
     pub cluster: String,
     /// The file's value (after a change: the new one).
     pub other: String,
+    /// Where the file writes the key when that is not `key`: a network's
+    /// own keys sit in its `[[dhcp.networks]]` entry
+    /// (`dhcp.networks[1].range`); the keys it inherits from `[dhcp]` are
+    /// `key` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_key: Option<String>,
 }
 
 /// `GET /api/v1/settings`: the cluster-wide settings, and where the answering
@@ -387,6 +405,14 @@ pub struct SettingsView {
     /// The answering node's configuration file.
     pub file: String,
     pub file_differs: Vec<SettingDifference>,
+    /// The network these settings are of (`?network=`, `default` when not
+    /// asked); absent from servers older than per-network settings, which
+    /// answer `default`'s whatever was asked.
+    #[serde(default = "default_network")]
+    pub network: String,
+    /// Every network the cluster holds, `default` first.
+    #[serde(default)]
+    pub networks: Vec<String>,
 }
 
 /// `POST /api/v1/settings`: keys to set, as the file writes them
@@ -395,6 +421,9 @@ pub struct SettingsView {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SettingsChange {
     pub values: BTreeMap<String, String>,
+    /// The network to change (absent: `default`, as before networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// The answer to a [`SettingsChange`]: what changed (`cluster`: old value,
@@ -403,6 +432,9 @@ pub struct SettingsChange {
 pub struct SettingsChanged {
     pub changed: Vec<SettingDifference>,
     pub message: String,
+    /// The network changed; absent from older servers (`default`).
+    #[serde(default = "default_network")]
+    pub network: String,
 }
 
 /// Parses a client id as `dnsctl` and the API print it (hex octets, `:`-separated).

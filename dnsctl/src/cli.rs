@@ -145,7 +145,12 @@ pub enum Command {
 pub enum SettingsCommand {
     /// The cluster's values, which keys can change live, and where the
     /// asked node's file differs (that node follows the cluster).
-    Show,
+    Show {
+        /// A network's settings (`default`, `[dhcp]`'s, when not given; the
+        /// others are the names of `[[dhcp.networks]]`).
+        #[arg(long, value_name = "NAME")]
+        network: Option<String>,
+    },
     /// Change one key for the whole cluster, written as in the file:
     /// `dnsctl settings set dhcp.ranges 10.0.0.10-10.0.0.250`,
     /// `dnsctl settings set dhcp.ranges "10.0.0.10-10.0.0.99, 10.0.1.0-10.0.1.99"`,
@@ -161,13 +166,20 @@ pub enum SettingsCommand {
         /// As the file writes it: `2h`, `reject`, `10.0.0.10-10.0.0.250`;
         /// several ranges comma-separated, `none` for no dynamic pool.
         value: String,
+        /// Change this network's settings (default: `default`, `[dhcp]`'s).
+        #[arg(long, value_name = "NAME")]
+        network: Option<String>,
     },
     /// Make a configuration file's cluster-wide keys the cluster's (e.g.
-    /// after editing it on one host); prints what changed.
+    /// after editing it on one host), for one network; prints what changed.
     Apply {
         /// A raftmasq.toml (default: --config).
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
+        /// Apply the file's values for this network (its `[[dhcp.networks]]`
+        /// entry, with the keys it takes from `[dhcp]`); default: `default`.
+        #[arg(long, value_name = "NAME")]
+        network: Option<String>,
     },
 }
 

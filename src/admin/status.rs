@@ -8,13 +8,15 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use raftmasq_api::{MemberView, PoolView, StatusView};
+use raftmasq_api::{MemberView, NetworkSettingsDiffer, PoolView, StatusView};
 use raftmasq_consensus::node::MemberReport;
-use raftmasq_consensus::state::PoolStats;
+use raftmasq_consensus::state::{DEFAULT_NETWORK, PoolStats};
+use raftmasq_consensus::store::Replica;
 use raftmasq_consensus::{Member, NodeId};
 use serde::Deserialize;
 
 use super::{Admin, Failure};
+use crate::file_settings::FileSettings;
 
 /// Long enough for a loaded host on an overlay, short enough for a prompt.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(700);
@@ -33,7 +35,7 @@ async fn status(
     State(admin): State<Admin>,
     Query(options): Query<ReadOptions>,
 ) -> Result<Json<StatusView>, Failure> {
-    let (initialized, domain, subnet, stats, settings_differ) = admin
+    let (initialized, domain, subnet, stats, settings_differ, network_settings_differ) = admin
         .read(options.consistent, |replica| {
             let table = &replica.table;
             let settings = table.settings();
@@ -45,6 +47,7 @@ async fn status(
                 settings
                     .map(|s| admin.file_settings.differences(s))
                     .unwrap_or_default(),
+                network_drift(&admin.file_settings, replica),
             )
         })
         .await?;
@@ -153,7 +156,24 @@ async fn status(
         clock_out_of_bound: admin.node.clock().out_of_bound().peers,
         clock_this_host_out_of_bound: admin.node.clock().out_of_bound().this_host,
         settings_differ,
+        network_settings_differ,
     }))
+}
+
+/// Where the file differs for the networks beside `default`.
+fn network_drift(file: &FileSettings, replica: &Replica) -> Vec<NetworkSettingsDiffer> {
+    let others = replica
+        .networks
+        .all(&replica.table)
+        .filter(|(network, _)| *network != DEFAULT_NETWORK)
+        .filter_map(|(network, table)| Some((network, table.settings()?)));
+    file.drift(others)
+        .into_iter()
+        .map(|drift| NetworkSettingsDiffer {
+            network: drift.network,
+            differ: drift.differences,
+        })
+        .collect()
 }
 
 fn pool_view(stats: PoolStats) -> PoolView {

@@ -9,10 +9,10 @@ fn settings(subnet: &str, domain: &str) -> ClusterSettings {
     let first = u32::from(subnet.network()) + 1;
     ClusterSettings {
         subnet,
-        range: AddressRange {
+        ranges: vec![AddressRange {
             start: Ipv4Addr::from(first),
             end: Ipv4Addr::from(first + 5),
-        },
+        }],
         domain: domain.into(),
         lease_time_secs: 3600,
         duplicate_hostnames: HostnamePolicy::Suffix,

@@ -34,6 +34,7 @@ mod lxd_ipv6;
 mod metrics;
 mod migrate;
 mod network_records;
+mod network_settings;
 mod networkd;
 mod networks;
 mod package;

@@ -123,6 +123,26 @@ pub fn status_text(status: &StatusView, colour: bool) -> String {
             keys.join(", ")
         );
     }
+    for network in &status.network_settings_differ {
+        let keys: Vec<String> = network
+            .differ
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} (cluster {}, file {})",
+                    d.file_key.as_deref().unwrap_or(&d.key),
+                    d.cluster,
+                    d.other
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "settings: network {0}: this node follows the cluster; its file differs in {1} · dnsctl settings show --network {0}",
+            network.network,
+            keys.join(", ")
+        );
+    }
     out.push('\n');
     let rows: Vec<Vec<Cell>> = status
         .members
@@ -223,6 +243,7 @@ mod tests {
             clock_out_of_bound: Vec::new(),
             clock_this_host_out_of_bound: false,
             settings_differ: Vec::new(),
+            network_settings_differ: Vec::new(),
         }
     }
 
@@ -233,10 +254,32 @@ mod tests {
             key: "dhcp.lease_time".into(),
             cluster: "2h".into(),
             other: "1h".into(),
+            file_key: None,
         }];
         let text = status_text(&status, false);
         assert!(
             text.contains("its file differs in dhcp.lease_time (cluster 2h, file 1h)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_network_whose_file_differs_is_named_with_its_file_key() {
+        let mut status = three_member_status();
+        status.network_settings_differ = vec![crate::api::NetworkSettingsDiffer {
+            network: "lab".into(),
+            differ: vec![crate::api::SettingDifference {
+                key: "dhcp.range".into(),
+                cluster: "10.1.0.10-10.1.0.250".into(),
+                other: "10.1.0.10-10.1.0.200".into(),
+                file_key: Some("dhcp.networks[0].range".into()),
+            }],
+        }];
+        let text = status_text(&status, false);
+        assert!(
+            text.contains(
+                "settings: network lab: this node follows the cluster; its file differs in dhcp.networks[0].range (cluster 10.1.0.10-10.1.0.250, file 10.1.0.10-10.1.0.200) · dnsctl settings show --network lab"
+            ),
             "{text}"
         );
     }
