@@ -81,6 +81,10 @@ pub async fn run(
     } else {
         None
     };
+    tokio::spawn(crate::network_addresses::keep_registered(
+        node.clone(),
+        crate::network_addresses::own_addresses(&config),
+    ));
     if config.dhcp.enabled {
         crate::dhcp::start(node.clone(), &config)?;
         crate::dhcp6_stateful::start(node.clone(), &config, shutdown.clone())?;

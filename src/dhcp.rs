@@ -30,7 +30,8 @@ pub struct ServedNetwork {
     /// a relay-only network, the address the relays send to).
     pub address: Ipv4Addr,
     pub routers: Vec<Ipv4Addr>,
-    /// `None`: every member's bridge address (the default network only).
+    /// `None`: every member's address on the network (bridge addresses on
+    /// the default network, registered network addresses on the others).
     pub dns_servers: Option<Vec<Ipv4Addr>>,
     /// Operator options (`[dhcp]`'s, or the network's over them).
     pub options: Vec<raftmasq_config::DhcpOptionValue>,
@@ -54,10 +55,10 @@ impl ServedNetwork {
                 interface: n.interface.clone(),
                 address: n.address,
                 routers: n.routers.clone(),
-                // Members' addresses on this bridge are not replicated yet:
-                // this host answers DNS on its own. A relay-only network's
-                // clients get every member's cluster address.
-                dns_servers: (!n.is_relay_only()).then(|| vec![n.address]),
+                // Every voter's registered address on this bridge
+                // (network_addresses); a relay-only network's clients get
+                // every member's cluster address.
+                dns_servers: None,
                 options: n.options_over(&dhcp.options),
             }
         }));
@@ -84,8 +85,9 @@ pub struct NodeCluster {
     /// `dhcp.denied_hostnames` and `dhcp.unknown_renewals_max_percent`.
     denied_hostnames: Vec<String>,
     unknown_renewals_max_percent: u8,
-    /// Rebuilt only when the membership changes.
-    cached: Mutex<(Option<LogId>, Arc<ServerConfig>)>,
+    /// Rebuilt only when the membership, or the members' addresses on this
+    /// network, change.
+    cached: Mutex<(CacheKey, Arc<ServerConfig>)>,
 }
 
 impl NodeCluster {
@@ -127,11 +129,21 @@ impl NodeCluster {
             dns_servers: network.dns_servers.clone(),
             denied_hostnames: config.dhcp.denied_hostnames.clone(),
             unknown_renewals_max_percent: config.dhcp.unknown_renewals_max_percent,
-            cached: Mutex::new((None, placeholder)),
+            cached: Mutex::new(((None, Vec::new()), placeholder)),
         }
     }
 
-    fn build_server_config(&self) -> (Option<LogId>, Arc<ServerConfig>) {
+    /// The voters' addresses on this network, this host's first; empty on
+    /// `default` and relay-only networks, whose lists come from elsewhere.
+    fn network_members(&self) -> Vec<Ipv4Addr> {
+        if self.relay_only || self.network == raftmasq_consensus::state::DEFAULT_NETWORK {
+            return Vec::new();
+        }
+        self.node
+            .network_addresses(&self.network, Some(self.server_id))
+    }
+
+    fn build_server_config(&self, members: Vec<Ipv4Addr>) -> (CacheKey, Arc<ServerConfig>) {
         let membership_log_id = *self.node.metrics().membership_config.log_id();
         let list = dns_server_list(&self.node, self.dns_servers.as_deref());
         let mut options = self.options.clone();
@@ -149,7 +161,10 @@ impl NodeCluster {
         } else if self.network == raftmasq_consensus::state::DEFAULT_NETWORK {
             list.bridges.addresses
         } else {
-            vec![self.server_id]
+            if self.dns_servers.is_none() {
+                options.dns_servers = members.clone();
+            }
+            members.clone()
         };
         let config = ServerConfig {
             node_id: self.node.id(),
@@ -160,9 +175,13 @@ impl NodeCluster {
             denied_hostnames: self.denied_hostnames.clone(),
             unknown_renewals_max_percent: self.unknown_renewals_max_percent,
         };
-        (membership_log_id, Arc::new(config))
+        ((membership_log_id, members), Arc::new(config))
     }
 }
+
+/// What a network's cached server config was built from: the membership's
+/// log id and the members' addresses on the network.
+type CacheKey = (Option<LogId>, Vec<Ipv4Addr>);
 
 /// The DNS servers (option 6) leases get, and what they were made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,9 +304,10 @@ impl Cluster for NodeCluster {
             .borrow()
             .membership_config
             .log_id();
+        let members = self.network_members();
         let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
-        if cached.0 != current || cached.0.is_none() {
-            *cached = self.build_server_config();
+        if cached.0.0 != current || cached.0.0.is_none() || cached.0.1 != members {
+            *cached = self.build_server_config(members);
         }
         cached.1.clone()
     }
@@ -410,7 +430,10 @@ range = "10.2.0.10-10.2.0.200"
         assert_eq!(lab.interface.as_deref(), Some("br-lab"));
         assert_eq!(lab.address, Ipv4Addr::new(10, 1, 0, 1));
         assert_eq!(lab.routers, [Ipv4Addr::new(10, 1, 0, 254)]);
-        assert_eq!(lab.dns_servers, Some(vec![Ipv4Addr::new(10, 1, 0, 1)]));
+        assert_eq!(
+            lab.dns_servers, None,
+            "every voter's registered address on lab"
+        );
         assert_eq!(served[0].options, several.dhcp.options);
     }
 

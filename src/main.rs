@@ -18,6 +18,7 @@ mod limits;
 mod logging;
 mod lxd;
 mod man;
+mod network_addresses;
 mod port_holder;
 mod ra;
 mod record_networks;

@@ -140,6 +140,14 @@ async fn a_node_on_format_2_data_grows_a_network_by_a_range_and_writes_format_3(
         ["10.1.0.10", "10.1.0.11", "10.1.0.12"]
     );
 
+    // A member's address on lab, replicated beside the tables (format 3).
+    let lab_address = Command::SetNetworkAddress {
+        network: "lab".into(),
+        node: 1,
+        address: Some(Ipv4Addr::new(10, 1, 0, 1)),
+    };
+    assert_eq!(node.write(lab_address).await.expect("write"), Response::Done);
+
     let before = node.replica().read().clone();
     let index = before.last_applied.expect("applied").index;
     node.raft().trigger().snapshot().await.expect("trigger");
@@ -162,6 +170,10 @@ async fn a_node_on_format_2_data_grows_a_network_by_a_range_and_writes_format_3(
     let lab = replica.network("lab").expect("lab");
     assert_eq!(lab.settings(), Some(&two_ranges));
     assert_eq!(lab.pool_stats().size, 3 + 11);
+    assert_eq!(
+        replica.network_addresses.of("lab", 1),
+        Some(Ipv4Addr::new(10, 1, 0, 1))
+    );
 }
 
 async fn start_on(dir: &Path) -> ClusterNode {

@@ -178,10 +178,21 @@ fn check_range(admin: &Admin, network: &str, new: &ClusterSettings) -> Result<()
     let (key, taken) = if network == DEFAULT_NETWORK {
         ("dhcp.ranges".to_string(), default_taken(admin))
     } else {
-        (
-            network_range_key(&admin.file_settings, network),
-            admin.file_settings.taken_on(network, admin.node.id()),
-        )
+        let mut taken = admin.file_settings.taken_on(network, admin.node.id());
+        let replica = admin.node.replica().read();
+        taken.extend(
+            replica
+                .network_addresses
+                .on(network)
+                .filter(|&(node, _)| node != admin.node.id())
+                .map(|(node, address)| {
+                    (
+                        address,
+                        format!("node {node}'s address on network {network}"),
+                    )
+                }),
+        );
+        (network_range_key(&admin.file_settings, network), taken)
     };
     let problems = raftmasq_config::range_problems(&new.ranges, new.subnet, &taken);
     if problems.is_empty() {

@@ -5,6 +5,7 @@
 //! and every host answers their names and PTRs from the right zone, also
 //! when both networks hold the same name.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -137,6 +138,19 @@ fn two_bridges_on_every_host_serve_their_own_pool_domain_and_reverse_zone() {
                 .expect("container")
         })
         .collect();
+    // Every host registers its lab address with the cluster (said in its
+    // log), so lab's leases can name every host as DNS server.
+    let registered = wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        (1..=3u8).all(|host| {
+            std::fs::read_to_string(cluster.log_path(host))
+                .is_ok_and(|log| log.contains("registered this host's address on a network"))
+        })
+    });
+    assert!(
+        registered,
+        "a host never registered its lab address:\n{}",
+        cluster.logs()
+    );
     let running: Vec<DhcpClient<'_>> = clients
         .iter()
         .zip(&containers)
@@ -176,14 +190,23 @@ fn two_bridges_on_every_host_serve_their_own_pool_domain_and_reverse_zone() {
             c.bridge
         );
         if c.bridge == lab {
-            // The answering node (the leader) names its own lab address: a
-            // member's address on another network is not replicated yet.
-            let hosts: Vec<Ipv4Addr> = (1..=3).map(|h| LAB.address(h).parse().unwrap()).collect();
-            assert!(
-                lease.dns.len() == 1 && hosts.contains(&lease.dns[0]),
+            // Every host's lab address (replicated), the answering one first:
+            // a lab client keeps a DNS server when any host goes.
+            let hosts: BTreeSet<Ipv4Addr> =
+                (1..=3).map(|h| LAB.address(h).parse().unwrap()).collect();
+            let named: BTreeSet<Ipv4Addr> = lease.dns.iter().copied().collect();
+            assert_eq!(
+                (lease.dns.len(), named),
+                (3, hosts),
                 "{} on lab: DNS servers {:?}",
                 c.name,
                 lease.dns
+            );
+            assert_eq!(
+                lease.server_id,
+                Some(lease.dns[0]),
+                "{} on lab: the answering host's address first",
+                c.name
             );
         }
     }

@@ -27,7 +27,7 @@ pub use membership::{
 };
 pub use write::{ReadError, WriteError};
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::middleware;
@@ -333,6 +333,40 @@ impl ClusterNode {
             &config.peer_bridges,
             (config.id, own_bridge),
         )
+    }
+
+    /// The voters' registered addresses on `network` (a network beside
+    /// `default`; raftmasq_state::network_addresses), this node's first
+    /// (`own`, its address there, even before it has registered), then by
+    /// address. A learner or a removed member is not listed, as for
+    /// [`ClusterNode::bridge_addresses`].
+    pub fn network_addresses(&self, network: &str, own: Option<Ipv4Addr>) -> Vec<Ipv4Addr> {
+        // Before the metrics are borrowed below: one borrow at a time.
+        let own = own.filter(|_| self.own_role() != Some(MemberRole::Learner));
+        let voters: Vec<NodeId> = self
+            .inner
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        let is_voter = |id: NodeId| voters.contains(&id);
+        let replica = self.replica().read();
+        let mut addresses: Vec<Ipv4Addr> = replica
+            .network_addresses
+            .on(network)
+            .filter(|&(id, _)| id != self.id() && is_voter(id))
+            .map(|(_, address)| address)
+            .collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        if let Some(own) = own {
+            addresses.retain(|&a| a != own);
+            addresses.insert(0, own);
+        }
+        addresses
     }
 
     /// The address the cluster listener is bound to.

@@ -87,7 +87,8 @@ fn stamp(command: &mut Command, leader_now: Millis) {
         | Command::Reserve { .. }
         | Command::Unreserve { .. }
         | Command::AddRecord { .. }
-        | Command::RemoveRecord { .. } => {}
+        | Command::RemoveRecord { .. }
+        | Command::SetNetworkAddress { .. } => {}
     }
 }
 

@@ -27,7 +27,8 @@ pub const MAGIC: [u8; 4] = *b"RMQS";
 /// of single-network releases (`{last_applied, membership, table}`); 2: the
 /// replica gained trailing `networks` (the tables of the networks other
 /// than `default`) and `v6`; 3: a table's settings hold a list of ranges
-/// (`ranges`) where 1 and 2 held one (`range`). The sled slot's envelope
+/// (`ranges`) where 1 and 2 held one (`range`), and the replica gained
+/// trailing `network_addresses`. The sled slot's envelope
 /// `{meta, data}` is alike in all.
 pub const VERSION: u8 = 3;
 /// Format 2 (see [`VERSION`]).

@@ -13,7 +13,9 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use raftmasq_state::v6::{self, V6Leases};
-use raftmasq_state::{Command, LeaseTable, OneRangeTable, OtherNetworks, Response};
+use raftmasq_state::{
+    Command, LeaseTable, NetworkAddresses, OneRangeTable, OtherNetworks, Response,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -41,6 +43,10 @@ pub struct Replica {
     /// snapshot format 2.
     #[serde(default)]
     pub v6: V6Leases,
+    /// Members' addresses on the networks beside `default`
+    /// (raftmasq_state::network_addresses). Since snapshot format 3.
+    #[serde(default)]
+    pub network_addresses: NetworkAddresses,
 }
 
 impl Replica {
@@ -57,14 +63,20 @@ impl Replica {
             table,
             networks,
             v6,
+            network_addresses,
             ..
         } = self;
         commands
             .iter()
-            .map(|command| {
-                v6::apply_with(table, v6, command, |table, command| {
+            .map(|command| match command {
+                Command::SetNetworkAddress {
+                    network,
+                    node,
+                    address,
+                } => network_addresses.set((table, networks), network, *node, *address),
+                _ => v6::apply_with(table, v6, command, |table, command| {
                     networks.apply(table, command)
-                })
+                }),
             })
             .collect()
     }
@@ -92,6 +104,7 @@ impl From<ReplicaV1> for Replica {
             table: old.table.0,
             networks: OtherNetworks::default(),
             v6: V6Leases::default(),
+            network_addresses: NetworkAddresses::default(),
         }
     }
 }
@@ -120,6 +133,7 @@ impl From<ReplicaV2> for Replica {
                     .collect(),
             ),
             v6: old.v6,
+            network_addresses: NetworkAddresses::default(),
         }
     }
 }

@@ -168,6 +168,14 @@ pub enum Command {
         network: String,
         command: Box<Command>,
     },
+    /// Member `node`'s own address on `network` (a network beside
+    /// `default`, whose members' addresses are their `bridge_address`), or
+    /// `None` when it has none there; crate::network_addresses.
+    SetNetworkAddress {
+        network: String,
+        node: u64,
+        address: Option<Ipv4Addr>,
+    },
 }
 
 impl Command {
@@ -192,6 +200,7 @@ impl Command {
             Command::ReleaseV6 { .. } => "release_v6",
             Command::DeclineV6 { .. } => "decline_v6",
             Command::InNetwork { command, .. } => command.kind(),
+            Command::SetNetworkAddress { .. } => "set_network_address",
         }
     }
 }
@@ -267,6 +276,9 @@ pub enum Rejection {
     /// A cluster-wide setting that cannot change while the cluster runs.
     #[error("{key} cannot change while the cluster runs: {reason}")]
     SettingFixed { key: String, reason: String },
+    /// A member's address on a network that cannot be its own.
+    #[error("network {network}: {reason}")]
+    NetworkAddressRefused { network: String, reason: String },
     /// New ranges would leave live leases outside every one of them;
     /// `leases` lists the first [`MAX_LISTED_STRANDED`] of them by address,
     /// `total` counts all.
@@ -365,7 +377,9 @@ impl Command {
     /// The network this command is for.
     pub fn network(&self) -> &str {
         match self {
-            Command::InNetwork { network, .. } => network,
+            Command::InNetwork { network, .. } | Command::SetNetworkAddress { network, .. } => {
+                network
+            }
             _ => crate::networks::DEFAULT_NETWORK,
         }
     }
@@ -427,6 +441,16 @@ impl fmt::Display for Command {
             Command::ReleaseV6 { address, .. } => write!(f, "release v6 {address}"),
             Command::DeclineV6 { address, .. } => write!(f, "decline v6 {address}"),
             Command::InNetwork { network, command } => write!(f, "{command} in network {network}"),
+            Command::SetNetworkAddress {
+                network,
+                node,
+                address: Some(address),
+            } => write!(f, "node {node} is {address} on network {network}"),
+            Command::SetNetworkAddress {
+                network,
+                node,
+                address: None,
+            } => write!(f, "node {node} leaves network {network}"),
         }
     }
 }

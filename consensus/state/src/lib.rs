@@ -13,6 +13,7 @@
 mod candidates;
 pub mod command;
 mod names;
+pub mod network_addresses;
 pub mod networks;
 mod pool;
 pub mod proposal;
@@ -30,6 +31,7 @@ pub use command::{Command, LeaseRequest, MAX_LISTED_STRANDED, Rejection, Respons
 pub use names::{
     MAX_LABEL_LEN, is_valid_host_name, is_valid_label, normalize_hostname, normalize_machine_name,
 };
+pub use network_addresses::NetworkAddresses;
 pub use networks::{DEFAULT_NETWORK, OtherNetworks, is_valid_network_name};
 pub use proposal::Proposal;
 pub use records::normalize_dns_name;

@@ -218,6 +218,10 @@ impl LeaseTable {
             Command::InNetwork { network, .. } => Err(Rejection::UnknownNetwork {
                 network: network.clone(),
             }),
+            Command::SetNetworkAddress { network, .. } => Err(Rejection::NetworkAddressRefused {
+                network: network.clone(),
+                reason: "members' addresses are kept beside the lease tables".into(),
+            }),
         };
         result.unwrap_or_else(|reason| Response::Rejected { reason })
     }
