@@ -149,7 +149,7 @@ impl NodeCluster {
         let mut options = self.options.clone();
         options.dns_servers = list.servers;
         // Members' bridge addresses are the default network's; on another
-        // network only this host's own address is known.
+        // network, their registered addresses there (`network_members`).
         let cluster_server_ids = if self.relay_only {
             // A relayed client may name any member after a failover; each
             // member's address from the relay is its cluster address.

@@ -78,9 +78,8 @@ impl FileSettings {
 
     /// The addresses of `network` a range must leave out, as far as this
     /// host knows them: its own address on the network and the routers its
-    /// file gives, each with what it is. (Other members' addresses on a
-    /// network beside `default` are not replicated; each member's own check,
-    /// and `raftmasq check`, covers its own.)
+    /// file gives, each with what it is. (The other members' registered
+    /// addresses come from the replica: admin/settings.rs adds them.)
     pub(crate) fn taken_on(&self, network: &str, node: u64) -> Vec<(Ipv4Addr, String)> {
         let Some(entry) = self.network(network) else {
             return Vec::new();
