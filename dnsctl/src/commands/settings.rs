@@ -316,12 +316,12 @@ mod tests {
         );
         std::fs::write(&path, text).unwrap();
         let change = from_file(&path, Some("lab")).unwrap();
-        assert_eq!(change.values["dhcp.range"], "10.1.0.10-10.1.0.200");
+        assert_eq!(change.values["dhcp.ranges"], "10.1.0.10-10.1.0.200");
         assert_eq!(change.values["dhcp.subnet"], "10.1.0.0/24");
         assert_eq!(change.values["dns.domain"], "lab.lxd");
         assert_eq!(change.values["dhcp.lease_time"], "1h");
         let default = from_file(&path, None).unwrap();
-        assert_eq!(default.values["dhcp.range"], "172.16.0.10-172.16.255.254");
+        assert_eq!(default.values["dhcp.ranges"], "172.16.0.10-172.16.255.254");
         let Err(Error::Usage(message)) = from_file(&path, Some("elsewhere")) else {
             panic!("an unknown network was accepted");
         };
