@@ -155,6 +155,12 @@ async fn promote_and_demote_with_their_safety_rules() {
         cluster.node(4).own_role() == Some(MemberRole::Learner)
     })
     .await;
+    // Promotion refuses a learner the leader has not replicated to yet
+    // (`NotCaughtUp`, a safety rule): wait until it has caught up, as an
+    // operator would see in `dnsctl status`. (Without this the test raced
+    // the first replication to the new learner and failed now and then.)
+    let last = cluster.last_applied(leader);
+    cluster.applied_at_least(4, last).await;
 
     // Promote the learner: it votes, and its bridge address is listed.
     assert_eq!(
