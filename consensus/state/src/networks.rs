@@ -10,11 +10,20 @@
 //! unchanged. A command for another network travels as
 //! [`Command::InNetwork`].
 //!
-//! Across networks the state machine keeps two rules, checked when a network
-//! is initialised (subnets and domains are fixed afterwards, `SettingFixed`):
-//! - no two networks' subnets overlap, so no address can be in two networks;
-//! - no two networks share a domain, so every name has one owner (the
-//!   one-name-one-owner rule of a domain never has to span tables).
+//! Across networks the state machine keeps two rules (subnets and domains are
+//! fixed once a network is initialised, `SettingFixed`):
+//! - no two networks' subnets overlap, so no address can be in two networks
+//!   (checked when a network is initialised);
+//! - names are unique per domain, not per table: networks may share a domain
+//!   (`lxdbr0` and `lxdbr1` both under `lxd`), and a name one of them holds
+//!   (lease, reservation, static record, or the default network's DHCPv6
+//!   lease) is taken for the others, under the same `duplicate_hostnames`
+//!   policy as inside one table. While a command applies to a table, the
+//!   tables of the other networks of its domain are lent to it
+//!   (`LeaseTable::lent_domain`, moves, O(1) each) and taken back before
+//!   `apply` returns, as `v6::apply_with` lends the DHCPv6 names. The lend
+//!   is derived from the settings, the same on every replica, and never
+//!   reaches a snapshot.
 //!
 //! `Expire`, `NameMac` and `ForgetMac` sent without a network apply to every
 //! network: the clock is the cluster's, and an integration (LXD) knows a
@@ -112,6 +121,7 @@ impl OtherNetworks {
                 let mut total = 0;
                 let mut first = default.apply(command);
                 for table in self.tables.values_mut() {
+                    // Expiry grants no name: no lend needed.
                     if let Response::Expired { leases } = table.apply(command) {
                         total += leases;
                     }
@@ -122,15 +132,93 @@ impl OtherNetworks {
                 first
             }
             Command::NameMac { .. } | Command::ForgetMac { .. } => {
-                let first = default.apply(command);
-                for table in self.tables.values_mut() {
+                let first = self.apply_lent(default, DEFAULT_NETWORK, command);
+                let names: Vec<String> = self.tables.keys().cloned().collect();
+                for network in names {
                     // Each network names or forgets the MAC on its own; the
                     // answer is the default network's, as before networks.
-                    table.apply(command);
+                    self.apply_lent(default, &network, command);
                 }
                 first
             }
-            _ => default.apply(command),
+            _ => self.apply_lent(default, DEFAULT_NETWORK, command),
+        }
+    }
+
+    /// Applies `command` to the table of `network` (which exists) with the
+    /// tables of the other networks of its domain lent to it (see the module
+    /// docs); they are back in place before this returns.
+    fn apply_lent(
+        &mut self,
+        default: &mut LeaseTable,
+        network: &str,
+        command: &Command,
+    ) -> Response {
+        let Some(domain) = self
+            .get(default, network)
+            .and_then(LeaseTable::settings)
+            .map(|s| s.domain.to_ascii_lowercase())
+        else {
+            return match self.get_mut(default, network) {
+                Some(table) => table.apply(command),
+                None => Response::Rejected {
+                    reason: Rejection::UnknownNetwork {
+                        network: network.to_string(),
+                    },
+                },
+            };
+        };
+        let same_domain = |table: &LeaseTable| {
+            table
+                .settings()
+                .is_some_and(|s| s.domain.eq_ignore_ascii_case(&domain))
+        };
+        // Lent in the order of `all` (default first, then by name), so the
+        // first holder found is the same on every replica.
+        let mut lent_from = Vec::new();
+        let mut lent = Vec::new();
+        if network != DEFAULT_NETWORK && same_domain(default) {
+            lent_from.push(DEFAULT_NETWORK.to_string());
+            lent.push(std::mem::take(default));
+        }
+        for (name, table) in &mut self.tables {
+            if name != network && same_domain(table) {
+                lent_from.push(name.clone());
+                lent.push(std::mem::take(table));
+            }
+        }
+        let (response, lent) = match self.get_mut(default, network) {
+            Some(target) => {
+                target.lent_domain = lent;
+                let response = target.apply(command);
+                (response, std::mem::take(&mut target.lent_domain))
+            }
+            // Not reached (the network's settings were read above); the
+            // lent tables go back all the same.
+            None => {
+                let reason = Rejection::UnknownNetwork {
+                    network: network.to_string(),
+                };
+                (Response::Rejected { reason }, lent)
+            }
+        };
+        for (name, table) in lent_from.into_iter().zip(lent) {
+            if let Some(slot) = self.get_mut(default, &name) {
+                *slot = table;
+            }
+        }
+        response
+    }
+
+    fn get_mut<'a>(
+        &'a mut self,
+        default: &'a mut LeaseTable,
+        network: &str,
+    ) -> Option<&'a mut LeaseTable> {
+        if network == DEFAULT_NETWORK {
+            Some(default)
+        } else {
+            self.tables.get_mut(network)
         }
     }
 
@@ -167,17 +255,17 @@ impl OtherNetworks {
             }
             return Ok(response);
         }
-        let table = self
-            .tables
-            .get_mut(network)
-            .ok_or_else(|| Rejection::UnknownNetwork {
+        if !self.tables.contains_key(network) {
+            return Err(Rejection::UnknownNetwork {
                 network: network.to_string(),
-            })?;
-        Ok(table.apply(command))
+            });
+        }
+        Ok(self.apply_lent(default, network, command))
     }
 
-    /// A network being initialised must not overlap another's subnet nor
-    /// share its domain.
+    /// A network being initialised must not overlap another's subnet. It
+    /// may share another's domain: names stay unique across the domain
+    /// (see the module docs).
     fn check_new_network(
         &self,
         default: &LeaseTable,
@@ -199,13 +287,6 @@ impl OtherNetworks {
                     subnet: settings.subnet,
                     other: other.to_string(),
                     other_subnet: theirs.subnet,
-                });
-            }
-            if theirs.domain.eq_ignore_ascii_case(&settings.domain) {
-                return Err(Rejection::DomainShared {
-                    network: network.to_string(),
-                    domain: settings.domain.clone(),
-                    other: other.to_string(),
                 });
             }
         }
