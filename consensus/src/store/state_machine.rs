@@ -12,7 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
-use raftmasq_state::v6::{self, V6Leases};
+use raftmasq_state::v6::V6Leases;
 use raftmasq_state::{Command, LeaseTable, OneRangeTable, OtherNetworks, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -61,11 +61,7 @@ impl Replica {
         } = self;
         commands
             .iter()
-            .map(|command| {
-                v6::apply_with(table, v6, command, |table, command| {
-                    networks.apply(table, command)
-                })
-            })
+            .map(|command| networks.apply_with_v6(table, v6, command))
             .collect()
     }
 

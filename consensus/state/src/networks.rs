@@ -145,33 +145,67 @@ impl OtherNetworks {
         }
     }
 
-    /// Applies `command` to the table of `network` (which exists) with the
-    /// tables of the other networks of its domain lent to it (see the module
-    /// docs); they are back in place before this returns.
+    /// Applies one committed command to the whole replicated state: the
+    /// networks' tables and the default network's DHCPv6 leases (`v6`), as
+    /// [`crate::v6::apply_with`] around [`Self::apply`]. A v6 grant checks
+    /// its name against the default table, so that table is given the other
+    /// networks of its domain for the command (names are unique per domain).
+    pub fn apply_with_v6(
+        &mut self,
+        default: &mut LeaseTable,
+        v6: &mut crate::v6::V6Leases,
+        command: &Command,
+    ) -> Response {
+        if matches!(
+            command,
+            Command::BindV6 { .. } | Command::ReleaseV6 { .. } | Command::DeclineV6 { .. }
+        ) {
+            return self.with_domain_lent(default, DEFAULT_NETWORK, |table| {
+                crate::v6::apply_with(table, v6, command, |table, command| table.apply(command))
+            });
+        }
+        crate::v6::apply_with(default, v6, command, |table, command| {
+            self.apply(table, command)
+        })
+    }
+
+    /// Applies `command` to the table of `network` with the tables of the
+    /// other networks of its domain lent to it (see the module docs).
     fn apply_lent(
         &mut self,
         default: &mut LeaseTable,
         network: &str,
         command: &Command,
     ) -> Response {
-        let Some(domain) = self
-            .get(default, network)
-            .and_then(LeaseTable::settings)
-            .map(|s| s.domain.to_ascii_lowercase())
-        else {
-            return match self.get_mut(default, network) {
-                Some(table) => table.apply(command),
-                None => Response::Rejected {
-                    reason: Rejection::UnknownNetwork {
-                        network: network.to_string(),
-                    },
+        if self.get(default, network).is_none() {
+            return Response::Rejected {
+                reason: Rejection::UnknownNetwork {
+                    network: network.to_string(),
                 },
             };
-        };
+        }
+        self.with_domain_lent(default, network, |table| table.apply(command))
+    }
+
+    /// Runs `f` on the table of `network` (`default` when it has no table)
+    /// with the tables of the other networks of its domain lent to it; they
+    /// are back in place before this returns.
+    fn with_domain_lent<R>(
+        &mut self,
+        default: &mut LeaseTable,
+        network: &str,
+        f: impl FnOnce(&mut LeaseTable) -> R,
+    ) -> R {
+        let domain = self
+            .get(default, network)
+            .and_then(LeaseTable::settings)
+            .map(|s| s.domain.to_ascii_lowercase());
         let same_domain = |table: &LeaseTable| {
-            table
-                .settings()
-                .is_some_and(|s| s.domain.eq_ignore_ascii_case(&domain))
+            domain.as_ref().is_some_and(|domain| {
+                table
+                    .settings()
+                    .is_some_and(|s| s.domain.eq_ignore_ascii_case(domain))
+            })
         };
         // Lent in the order of `all` (default first, then by name), so the
         // first holder found is the same on every replica.
@@ -187,27 +221,19 @@ impl OtherNetworks {
                 lent.push(std::mem::take(table));
             }
         }
-        let (response, lent) = match self.get_mut(default, network) {
-            Some(target) => {
-                target.lent_domain = lent;
-                let response = target.apply(command);
-                (response, std::mem::take(&mut target.lent_domain))
-            }
-            // Not reached (the network's settings were read above); the
-            // lent tables go back all the same.
-            None => {
-                let reason = Rejection::UnknownNetwork {
-                    network: network.to_string(),
-                };
-                (Response::Rejected { reason }, lent)
-            }
+        let target = match self.tables.get_mut(network) {
+            Some(table) if network != DEFAULT_NETWORK => table,
+            _ => &mut *default,
         };
+        target.lent_domain = lent;
+        let result = f(target);
+        let lent = std::mem::take(&mut target.lent_domain);
         for (name, table) in lent_from.into_iter().zip(lent) {
             if let Some(slot) = self.get_mut(default, &name) {
                 *slot = table;
             }
         }
-        response
+        result
     }
 
     fn get_mut<'a>(
