@@ -385,7 +385,11 @@ mod tests {
         let beside = siblings(&table, &others, &table, "LXD");
         assert_eq!(beside.len(), 1);
         assert!(std::ptr::eq(beside[0], lxdbr1));
-        assert_eq!(chosen(&table, &others, "c1.lxd"), None, "default answers lxd");
+        assert_eq!(
+            chosen(&table, &others, "c1.lxd"),
+            None,
+            "default answers lxd"
+        );
     }
 
     #[test]

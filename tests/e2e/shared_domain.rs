@@ -118,7 +118,10 @@ fn two_bridges_in_one_domain_suffix_a_name_across_networks() {
                 && replies[2].data("PTR") == ["c1.lxd."]
                 && replies[3].data("PTR") == ["c1-2.lxd."]
         });
-        assert!(answered, "host {host} did not answer the shared zone: {last}");
+        assert!(
+            answered,
+            "host {host} did not answer the shared zone: {last}"
+        );
     }
     drop(running);
 }

@@ -47,7 +47,11 @@ impl LeaseTable {
     /// DHCPv6 lease of another machine the default network holds. Another
     /// network's lease or reservation owns the name whatever its MAC: two
     /// tables never hold one name, so DNS has one answer for it.
-    pub(super) fn domain_name_owner(&self, name: &str, mac: MacAddr) -> Option<(ClientId, Ipv4Addr)> {
+    pub(super) fn domain_name_owner(
+        &self,
+        name: &str,
+        mac: MacAddr,
+    ) -> Option<(ClientId, Ipv4Addr)> {
         self.lent_domain.iter().find_map(|other| {
             if let Some(&(address, _)) = other.by_name.get(name)
                 && let Some(lease) = other.leases.get(&address)
@@ -65,9 +69,9 @@ impl LeaseTable {
     /// Whether another network of this domain (lent) holds `name` in any
     /// way: a lease, a reservation, or a DHCPv6 lease beside it.
     fn held_in_domain(&self, name: &str) -> bool {
-        self.lent_domain.iter().any(|other| {
-            other.names.contains(name) || other.lent_v6_names.contains_key(name)
-        })
+        self.lent_domain
+            .iter()
+            .any(|other| other.names.contains(name) || other.lent_v6_names.contains_key(name))
     }
 
     /// How many names the other networks of this domain hold: a bound for

@@ -94,7 +94,10 @@ fn reject_policy_gives_no_name_when_another_network_of_the_domain_holds_it() {
     let second = leased(others.apply(&mut default, &bind_in(DEFAULT_NETWORK, 2, Some("web"))));
     assert_eq!(second.granted_name, None);
     let conflict = default.conflicts().next().unwrap();
-    assert_eq!((conflict.name.as_str(), conflict.granted_instead.as_deref()), ("web", None));
+    assert_eq!(
+        (conflict.name.as_str(), conflict.granted_instead.as_deref()),
+        ("web", None)
+    );
 }
 
 #[test]
@@ -161,7 +164,10 @@ fn a_static_record_in_one_network_keeps_its_name_from_every_network_of_the_domai
     assert_eq!(others.apply(&mut default, &record), Response::Done);
     let lxdbr1 = others.get(&default, "lxdbr1").unwrap();
     assert_eq!(lxdbr1.address_of_name("www"), None);
-    assert_eq!(lxdbr1.lease_by_address(lease.address).unwrap().granted_name, None);
+    assert_eq!(
+        lxdbr1.lease_by_address(lease.address).unwrap().granted_name,
+        None
+    );
     // And no lease of lxdbr1 takes it later.
     let later = leased(others.apply(&mut default, &bind_in("lxdbr1", 2, Some("www"))));
     assert_eq!(later.granted_name, None);
@@ -203,7 +209,12 @@ fn held_names<'a>(default: &'a LeaseTable, others: &'a OtherNetworks) -> Vec<(St
 
 fn random_command() -> impl Strategy<Value = Command> {
     let c = 0u8..8;
-    let host = prop_oneof![Just(None), Just(Some("c")), Just(Some("c-2")), Just(Some("web"))];
+    let host = prop_oneof![
+        Just(None),
+        Just(Some("c")),
+        Just(Some("c-2")),
+        Just(Some("web"))
+    ];
     let now = 0u64..200_000;
     let address = (0u8..3, 0u8..10).prop_map(|(n, last)| Ipv4Addr::new(10, n, 0, last));
     prop_oneof![

@@ -584,7 +584,10 @@ fn v6_names_are_unique_across_the_networks_of_the_domain() {
         end: std::net::Ipv4Addr::new(10, 1, 0, 9),
     }];
     let init = Command::for_network("lxdbr1", Command::Initialize { settings: lxdbr1 });
-    assert_eq!(others.apply_with_v6(&mut v4, &mut v6, &init), Response::Done);
+    assert_eq!(
+        others.apply_with_v6(&mut v4, &mut v6, &init),
+        Response::Done
+    );
     let bind4 = |n: u8, name: &str| {
         Command::for_network(
             "lxdbr1",
