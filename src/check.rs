@@ -701,6 +701,9 @@ level = "{level}"
             routers: vec!["172.31.0.1".parse().unwrap()],
             domain: None,
             options: Vec::new(),
+            lease_time: None,
+            decline_quarantine: None,
+            duplicate_hostnames: None,
         };
         config.dhcp.networks = vec![rack("10.99.0.1")];
         let all = check(&config, &FakeHost::lxd1()).problems.join("\n");

@@ -3,8 +3,8 @@
 //! warnings (`settings_drift`) and `raftmasq check`.
 //!
 //! A network's settings come from its `[[dhcp.networks]]` entry (subnet,
-//! range, domain) and from `[dhcp]` (lease time, hostname policy,
-//! quarantine, client identity: `NetworkConfig::cluster_settings`). A
+//! ranges, domain, and lease time, hostname policy and quarantine where it
+//! writes them) and from `[dhcp]` (the rest: `NetworkConfig::cluster_settings`). A
 //! difference is named by the key `dnsctl settings set` takes and, for a
 //! network's own keys, by where the file writes it (`dhcp.networks[1].range`)
 //! so the operator finds the line.
@@ -41,6 +41,8 @@ pub(crate) struct FileNetwork {
     pub address: Option<Ipv4Addr>,
     /// The routers the network's clients are given.
     pub routers: Vec<Ipv4Addr>,
+    /// The cluster-wide keys the entry writes itself (`NetworkConfig::own_keys`).
+    pub own_keys: Vec<&'static str>,
 }
 
 impl FileSettings {
@@ -57,6 +59,7 @@ impl FileSettings {
                 settings: network.cluster_settings(&default),
                 address: (!network.is_relay_only()).then_some(network.address),
                 routers: network.routers.clone(),
+                own_keys: network.own_keys(),
             })
             .collect();
         FileSettings {
@@ -110,11 +113,11 @@ impl FileSettings {
         network: &str,
         cluster: &ClusterSettings,
     ) -> Option<Vec<SettingDifference>> {
-        let (file, index) = if network == DEFAULT_NETWORK {
+        let (file, entry) = if network == DEFAULT_NETWORK {
             (&self.settings, None)
         } else {
             let entry = self.network(network)?;
-            (&entry.settings, Some(entry.index))
+            (&entry.settings, Some(entry))
         };
         Some(
             differences(cluster, file)
@@ -123,7 +126,13 @@ impl FileSettings {
                     key: d.key.to_string(),
                     cluster: d.cluster,
                     other: d.file,
-                    file_key: index.and_then(|index| network_file_key(index, d.key)),
+                    file_key: entry.and_then(|entry| {
+                        entry
+                            .own_keys
+                            .contains(&d.key)
+                            .then(|| network_file_key(entry.index, d.key))
+                            .flatten()
+                    }),
                 })
                 .collect(),
         )
@@ -158,14 +167,23 @@ pub(crate) struct NetworkDrift {
 }
 
 /// The key as the file writes it for the network at `dhcp.networks[index]`
-/// when it is the entry's own (subnet, range, domain); `None` for the keys
-/// every network takes from `[dhcp]`, which the file writes as `key`.
+/// when an entry may write it (subnet, ranges, domain, lease time,
+/// quarantine, hostname policy); `None` for the keys every network takes
+/// from `[dhcp]` (client identity), which the file writes as `key`.
 pub(crate) fn network_file_key(index: usize, key: &str) -> Option<String> {
     let field = match key {
         "dns.domain" => "domain",
-        other => other
-            .strip_prefix("dhcp.")
-            .filter(|field| matches!(*field, "subnet" | "range" | "ranges"))?,
+        other => other.strip_prefix("dhcp.").filter(|field| {
+            matches!(
+                *field,
+                "subnet"
+                    | "range"
+                    | "ranges"
+                    | "lease_time"
+                    | "decline_quarantine"
+                    | "duplicate_hostnames"
+            )
+        })?,
     };
     Some(format!("dhcp.networks[{index}].{field}"))
 }

@@ -1,8 +1,9 @@
 //! `[[dhcp.networks]]`: the networks a cluster serves beside the one of
 //! `[dhcp]` (which is network `default`, so a file without the list means
 //! what it always meant). Each has its own bridge, subnet, pool, routers and
-//! domain; lease time, hostname policy, quarantine and client identity come
-//! from `[dhcp]`. The cluster refuses overlapping subnets at run time too
+//! domain; lease time, hostname policy and quarantine are its own when the
+//! entry writes them and `[dhcp]`'s otherwise; client identity is `[dhcp]`'s.
+//! The cluster refuses overlapping subnets at run time too
 //! (raftmasq_state::networks); the file is checked first so the operator
 //! hears of it with the file, key and reason. Networks may share a domain
 //! (each other's or `dns.domain`): names stay unique across the domain in
@@ -10,11 +11,13 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use raftmasq_state::{AddressRange, ClusterSettings, DEFAULT_NETWORK, is_valid_network_name};
 use serde::Deserialize;
 
+use crate::HostnamePolicy;
 use crate::error::Problems;
 use crate::net;
 use crate::options::DhcpOptionValue;
@@ -37,6 +40,10 @@ pub(crate) struct RawNetwork {
     pub ranges: Option<Vec<String>>,
     pub routers: Option<Vec<String>>,
     pub domain: Option<String>,
+    /// The network's own; `[dhcp]`'s when absent.
+    pub lease_time: Option<String>,
+    pub decline_quarantine: Option<String>,
+    pub duplicate_hostnames: Option<HostnamePolicy>,
     /// The network's own `[dhcp.options]`-style table and `[[...option]]`s.
     #[serde(default)]
     pub options: crate::raw::RawNamedOptions,
@@ -75,6 +82,12 @@ pub struct NetworkConfig {
     /// The network's own operator options (`dhcp.networks[i].options` and
     /// `.option`); [`NetworkConfig::options_over`] adds `[dhcp]`'s.
     pub options: Vec<DhcpOptionValue>,
+    /// Its own `lease_time`; `None`: `[dhcp]`'s.
+    pub lease_time: Option<Duration>,
+    /// Its own `decline_quarantine`; `None`: `[dhcp]`'s.
+    pub decline_quarantine: Option<Duration>,
+    /// Its own `duplicate_hostnames`; `None`: `[dhcp]`'s.
+    pub duplicate_hostnames: Option<HostnamePolicy>,
 }
 
 impl NetworkConfig {
@@ -107,15 +120,42 @@ impl NetworkConfig {
         options
     }
 
-    /// The network's replicated settings: its own subnet, range and domain,
-    /// the rest from `[dhcp]`'s (`default`).
+    /// The network's replicated settings: its own subnet, ranges and
+    /// domain, and lease time, quarantine and hostname policy where the
+    /// entry writes them; the rest from `[dhcp]`'s (`default`).
     pub fn cluster_settings(&self, default: &ClusterSettings) -> ClusterSettings {
         ClusterSettings {
             subnet: self.subnet,
             ranges: self.ranges.clone(),
             domain: self.domain_under(&default.domain),
+            lease_time_secs: self
+                .lease_time
+                .map_or(default.lease_time_secs, |d| d.as_secs()),
+            decline_quarantine_secs: self
+                .decline_quarantine
+                .map_or(default.decline_quarantine_secs, |d| d.as_secs()),
+            duplicate_hostnames: self
+                .duplicate_hostnames
+                .unwrap_or(default.duplicate_hostnames),
             ..default.clone()
         }
+    }
+
+    /// The cluster-wide keys (as `dnsctl settings set` names them) this
+    /// entry writes itself, so a difference in them is at
+    /// `dhcp.networks[i].FIELD`; the others are `[dhcp]`'s.
+    pub fn own_keys(&self) -> Vec<&'static str> {
+        let mut keys = vec!["dhcp.subnet", "dhcp.range", "dhcp.ranges", "dns.domain"];
+        for (key, written) in [
+            ("dhcp.lease_time", self.lease_time.is_some()),
+            ("dhcp.decline_quarantine", self.decline_quarantine.is_some()),
+            ("dhcp.duplicate_hostnames", self.duplicate_hostnames.is_some()),
+        ] {
+            if written {
+                keys.push(key);
+            }
+        }
+        keys
     }
 }
 
@@ -308,6 +348,16 @@ pub(crate) fn validate(
             subnet,
             problems,
         );
+        let mut own_duration = |field: &str, text: &Option<String>, bounds| {
+            text.as_ref()
+                .and_then(|text| check(problems, &key(field), crate::duration::parse(text, bounds)))
+        };
+        let lease_time = own_duration("lease_time", &entry.lease_time, crate::validate::LEASE_TIME);
+        let decline_quarantine = own_duration(
+            "decline_quarantine",
+            &entry.decline_quarantine,
+            crate::validate::DECLINE_QUARANTINE,
+        );
         let placeholder = Ipv4Addr::UNSPECIFIED;
         networks.push(NetworkConfig {
             name: entry.name.clone(),
@@ -325,6 +375,9 @@ pub(crate) fn validate(
                 .as_ref()
                 .map(|d| raftmasq_state::normalize_dns_name(d).unwrap_or_else(|_| d.clone())),
             options,
+            lease_time,
+            decline_quarantine,
+            duplicate_hostnames: entry.duplicate_hostnames,
         });
     }
     networks

@@ -131,14 +131,48 @@ fn file_keys_of_a_network() {
         network_file_key(0, "dns.domain").as_deref(),
         Some("dhcp.networks[0].domain")
     );
-    for inherited in [
-        "dhcp.lease_time",
-        "dhcp.decline_quarantine",
-        "dhcp.duplicate_hostnames",
-        "dhcp.client_identity",
-    ] {
-        assert_eq!(network_file_key(0, inherited), None, "{inherited}");
-    }
+    assert_eq!(
+        network_file_key(1, "dhcp.lease_time").as_deref(),
+        Some("dhcp.networks[1].lease_time")
+    );
+    assert_eq!(network_file_key(0, "dhcp.client_identity"), None);
+}
+
+/// An entry that writes its own lease time, quarantine or policy has them in
+/// its settings, and a difference in them is named at the entry; one that
+/// does not takes `[dhcp]`'s, named there.
+#[test]
+fn a_networks_own_lease_time_policy_and_quarantine_are_its_own_keys() {
+    let text = FILE.replace(
+        "subnet = \"10.1.0.0/24\"",
+        "subnet = \"10.1.0.0/24\"\nlease_time = \"5m\"\nduplicate_hostnames = \"reject\"\ndecline_quarantine = \"1m\"",
+    );
+    let config = Config::from_toml(&text, "/etc/raftmasq/raftmasq.toml").expect("config");
+    let file = FileSettings::from_config(PathBuf::from("/etc/raftmasq/raftmasq.toml"), &config);
+    let lab = file.network("lab").expect("lab");
+    assert_eq!(lab.settings.lease_time_secs, 300);
+    assert_eq!(lab.settings.decline_quarantine_secs, 60);
+    assert_eq!(
+        lab.settings.duplicate_hostnames,
+        raftmasq_consensus::state::HostnamePolicy::Reject
+    );
+    let far = file.network("far").expect("far");
+    assert_eq!(far.settings.lease_time_secs, 3600, "[dhcp]'s");
+    let cluster = set(&lab.settings, "dhcp.lease_time", "2h");
+    let differences = file.differences_in("lab", &cluster).expect("lab");
+    assert_eq!(
+        differences[0].file_key.as_deref(),
+        Some("dhcp.networks[0].lease_time")
+    );
+    let cluster = set(&far.settings, "dhcp.lease_time", "2h");
+    let differences = file.differences_in("far", &cluster).expect("far");
+    assert_eq!(differences[0].file_key, None);
+    let bad = FILE.replace(
+        "subnet = \"10.1.0.0/24\"",
+        "subnet = \"10.1.0.0/24\"\nlease_time = \"10s\"",
+    );
+    let error = Config::from_toml(&bad, "x.toml").unwrap_err().to_string();
+    assert!(error.contains("dhcp.networks[0].lease_time"), "{error}");
 }
 
 #[test]
