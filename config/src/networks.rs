@@ -149,7 +149,10 @@ impl NetworkConfig {
         for (key, written) in [
             ("dhcp.lease_time", self.lease_time.is_some()),
             ("dhcp.decline_quarantine", self.decline_quarantine.is_some()),
-            ("dhcp.duplicate_hostnames", self.duplicate_hostnames.is_some()),
+            (
+                "dhcp.duplicate_hostnames",
+                self.duplicate_hostnames.is_some(),
+            ),
         ] {
             if written {
                 keys.push(key);
