@@ -9,6 +9,8 @@
 //! (`dnsctl records add --network lab`): a relative name is then placed in
 //! that network's domain, and a name another network's zone holds is
 //! refused, since nobody would ever be answered from the table it went to.
+//! Networks that share a domain share its zone: a record named for any of
+//! them goes to the table DNS answers the zone from (the owner's).
 //!
 //! Names follow zone-file rules: a name that ends with a dot is absolute, any
 //! other is placed in the domain unless it already ends with it (`www` →
@@ -113,6 +115,19 @@ pub fn place(
     let network_domain = domain_of(table);
     let record = qualify_record(record, &network_domain);
     match raftmasq_dnsd::network_of_name(default, others, &record.name) {
+        // A network that shares the owner's domain: the domain's records
+        // live in the owner's table, which DNS answers the zone from.
+        Some(owner)
+            if owner != asked
+                && others
+                    .get(default, owner)
+                    .is_some_and(|t| domain_of(t).eq_ignore_ascii_case(&network_domain)) =>
+        {
+            Ok(Placed {
+                network: owner.to_string(),
+                record,
+            })
+        }
         Some(owner) if owner != asked => Err(PlacementError::OtherNetworksName {
             name: record.name,
             network: asked.to_string(),

@@ -2,9 +2,12 @@
 //! `[dhcp]` (which is network `default`, so a file without the list means
 //! what it always meant). Each has its own bridge, subnet, pool, routers and
 //! domain; lease time, hostname policy and quarantine are its own when the
-//! entry writes them and `[dhcp]`'s otherwise; client identity is `[dhcp]`'s. The cluster refuses overlapping subnets and shared domains
-//! at run time too (raftmasq_state::networks); the file is checked first so
-//! the operator hears of it with the file, key and reason.
+//! entry writes them and `[dhcp]`'s otherwise; client identity is `[dhcp]`'s.
+//! The cluster refuses overlapping subnets at run time too
+//! (raftmasq_state::networks); the file is checked first so the operator
+//! hears of it with the file, key and reason. Networks may share a domain
+//! (each other's or `dns.domain`): names stay unique across the domain in
+//! the state machine, so nothing about a shared domain is ambiguous.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -381,34 +384,6 @@ pub(crate) fn validate(
         });
     }
     networks
-}
-
-/// No two networks share a domain (one name, one owner), checked once
-/// `dns.domain`, the default network's domain, is known.
-pub(crate) fn check_domains(
-    networks: &[NetworkConfig],
-    dns_domain: &str,
-    problems: &mut Problems<'_>,
-) {
-    let mut owners: BTreeMap<String, String> = BTreeMap::new();
-    owners.insert(
-        dns_domain.to_ascii_lowercase(),
-        "dns.domain (network default)".into(),
-    );
-    for (index, network) in networks.iter().enumerate() {
-        let domain = network.domain_under(dns_domain).to_ascii_lowercase();
-        let key = format!("dhcp.networks[{index}].domain");
-        if let Some(owner) = owners.get(&domain) {
-            problems.add(
-                &key,
-                format!(
-                    "domain {domain} is already {owner}'s; each network needs its own domain (a name has one owner)"
-                ),
-            );
-        } else {
-            owners.insert(domain, key);
-        }
-    }
 }
 
 fn check<T>(problems: &mut Problems<'_>, key: &str, result: Result<T, String>) -> Option<T> {

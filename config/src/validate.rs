@@ -85,7 +85,6 @@ pub(crate) fn validate(raw: RawConfig, source: &Path, problems: &mut Problems<'_
             format!("\"{}\" DHCPv6 hands out DNS servers, but dns.enabled is false and ipv6.dns_servers is not set: set ipv6.dns_servers, enable DNS, or use \"slaac\"", v6.mode.as_str()),
         );
     }
-    crate::networks::check_domains(&dhcp.config.networks, &dns.domain, problems);
     let log = LogConfig {
         level: check(problems, "log.level", log_level(&raw.log.level)).unwrap_or_default(),
         format: raw.log.format,

@@ -146,7 +146,10 @@ async fn a_node_on_format_2_data_grows_a_network_by_a_range_and_writes_format_3(
         node: 1,
         address: Some(Ipv4Addr::new(10, 1, 0, 1)),
     };
-    assert_eq!(node.write(lab_address).await.expect("write"), Response::Done);
+    assert_eq!(
+        node.write(lab_address).await.expect("write"),
+        Response::Done
+    );
 
     let before = node.replica().read().clone();
     let index = before.last_applied.expect("applied").index;

@@ -31,6 +31,12 @@ pub(crate) struct View<'a> {
     /// The reader's clock: leases that ended by now are gone, whether or not
     /// an `Expire` command has been applied yet.
     pub now: Millis,
+    /// The tables of the other networks in this view's domain (networks may
+    /// share a domain; crate::networks). Their lease names are this forward
+    /// zone's too: the state machine keeps each name in one table, so the
+    /// one that holds it answers. Static records of the domain live in
+    /// `table` (record placement picks the same table as `select`).
+    pub siblings: Vec<&'a LeaseTable>,
 }
 
 impl<'a> View<'a> {
@@ -43,7 +49,21 @@ impl<'a> View<'a> {
             zones: zones::zones(&config.domain, subnet, config.ipv6_prefix),
             v6: None,
             now,
+            siblings: Vec::new(),
         }
+    }
+
+    pub fn with_siblings(mut self, siblings: Vec<&'a LeaseTable>) -> Self {
+        self.siblings = siblings;
+        self
+    }
+
+    /// The address of the live lease named `label` in this view's domain:
+    /// in `table`, else in the sibling that holds it.
+    fn lease_address_of(&self, label: &str) -> Option<std::net::Ipv4Addr> {
+        std::iter::once(self.table)
+            .chain(self.siblings.iter().copied())
+            .find_map(|table| table.address_of_name_at(label, self.now))
     }
 
     pub fn with_v6(mut self, v6: Option<&'a V6Leases>) -> Self {
@@ -192,7 +212,10 @@ fn node(view: &View<'_>, zone: &Zone, rel: &str, lname: &str, owner: &Name) -> N
             forward_node(view, rel, lname, owner, &mut records);
             let exists = !records.is_empty()
                 || is_empty_non_terminal(view, lname)
-                || (!rel.is_empty() && view.table.has_machine_name_under(rel));
+                || (!rel.is_empty()
+                    && std::iter::once(view.table)
+                        .chain(view.siblings.iter().copied())
+                        .any(|table| table.has_machine_name_under(rel)));
             Node { records, exists }
         }
         ZoneKind::Reverse { net, subnet } => match zones::parse_reverse(net, rel) {
@@ -292,7 +315,7 @@ fn forward_node(view: &View<'_>, rel: &str, lname: &str, owner: &Name, records: 
     // (RFC 1034 §3.6.2), so it hides a lease of the same name.
     if !has_cname
         && !rel.is_empty()
-        && let Some(address) = view.table.address_of_name_at(rel, view.now)
+        && let Some(address) = view.lease_address_of(rel)
     {
         let duplicate = statics.iter().any(|r| r.data == RecordData::A { address });
         if !duplicate {

@@ -10,10 +10,19 @@
 //! one reverse owner even when two subnets share a reverse zone's apex (two
 //! /25s of one /24): the subnet that holds the address takes it.
 //!
+//! Networks may share a domain: the forward zone is then one zone, answered
+//! from the table `select` picks (default on a tie, else the first network
+//! by name: where record placement puts the domain's static records) with
+//! the other tables of the domain beside it ([`siblings`]); a lease name is
+//! in exactly one of them (the state machine keeps names unique per domain).
+//!
 //! The default network keeps everything it had (SLAAC and DHCPv6 names,
 //! name servers at its apex); the others are plain DHCPv4 networks. The UDP
 //! fast path needs nothing from here: it answers only a single label under
-//! `dns.domain` and a PTR inside the default subnet, both `default`'s.
+//! `dns.domain` found in `default`'s table and a PTR inside the default
+//! subnet, and leaves every miss to the general path, which also looks in
+//! the other networks of a shared domain. Since a name is in one table, a
+//! hit in `default` is the only answer.
 
 use hickory_proto::rr::Name;
 use raftmasq_state::{LeaseTable, OtherNetworks};
@@ -53,6 +62,30 @@ pub(crate) fn select<'a>(
     }
     let (_, table, domain) = chosen?;
     Some((table, zone_config_for(config, domain)?))
+}
+
+/// The tables of every network whose domain is `domain`, but `answering`
+/// (the table a view is built on): their lease names are in the same forward
+/// zone. Empty, without allocating, for a cluster of one network.
+pub(crate) fn siblings<'a>(
+    default: &'a LeaseTable,
+    others: &'a OtherNetworks,
+    answering: &LeaseTable,
+    domain: &str,
+) -> Vec<&'a LeaseTable> {
+    if others.is_empty() {
+        return Vec::new();
+    }
+    others
+        .all(default)
+        .map(|(_, table)| table)
+        .filter(|table| !std::ptr::eq(*table, answering))
+        .filter(|table| {
+            table
+                .settings()
+                .is_some_and(|s| s.domain.eq_ignore_ascii_case(domain))
+        })
+        .collect()
 }
 
 /// The network whose zones hold `lname` (any case, trailing dot optional)
@@ -120,7 +153,11 @@ pub(crate) fn other_zones(
     others: &OtherNetworks,
     config: &ZoneConfig,
 ) -> Vec<(Zone, ZoneConfig)> {
-    let mut all = Vec::new();
+    let mut all: Vec<(Zone, ZoneConfig)> = Vec::new();
+    // A forward zone shared by several networks (or with `default`, whose
+    // zones the caller lists) is one zone: listed once.
+    let mut apexes = std::collections::BTreeSet::new();
+    apexes.insert(config.domain.to_ascii_lowercase());
     for (_, table) in others.all(default).skip(1) {
         let Some(settings) = table.settings() else {
             continue;
@@ -129,6 +166,9 @@ pub(crate) fn other_zones(
             continue;
         };
         for zone in zones::zones(&settings.domain, Some(settings.subnet), None) {
+            if zone.kind == ZoneKind::Forward && !apexes.insert(zone.apex.to_ascii_lowercase()) {
+                continue;
+            }
             all.push((zone, theirs.clone()));
         }
     }
@@ -312,6 +352,44 @@ mod tests {
                 proptest::prop_assert!(zones::find(&zones, &lname).is_some());
             }
         }
+    }
+
+    #[test]
+    fn a_shared_forward_zone_is_notified_once() {
+        let (table, others) = cluster(
+            ("172.16.0.0/16", "lxd"),
+            &[
+                ("lxdbr1", "172.20.0.0/24", "lxd"),
+                ("lab", "172.21.0.0/24", "lab.lxd"),
+                ("lab2", "172.22.0.0/24", "LAB.lxd"),
+            ],
+        );
+        let config = crate::config::DnsServerConfig::new("lxd")
+            .zone_config()
+            .unwrap();
+        let apexes: Vec<_> = other_zones(&table, &others, &config)
+            .into_iter()
+            .map(|(zone, _)| zone.apex)
+            .collect();
+        assert_eq!(
+            apexes,
+            [
+                "0.21.172.in-addr.arpa",
+                "lab.lxd",
+                "0.22.172.in-addr.arpa",
+                "0.20.172.in-addr.arpa"
+            ]
+        );
+        // The shared zone's other tables sit beside the answering one.
+        let lxdbr1 = others.get(&table, "lxdbr1").unwrap();
+        let beside = siblings(&table, &others, &table, "LXD");
+        assert_eq!(beside.len(), 1);
+        assert!(std::ptr::eq(beside[0], lxdbr1));
+        assert_eq!(
+            chosen(&table, &others, "c1.lxd"),
+            None,
+            "default answers lxd"
+        );
     }
 
     #[test]

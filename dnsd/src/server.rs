@@ -310,8 +310,17 @@ impl Shared {
             // Another network's domain or reverse zone: its own table answers.
             let theirs = crate::networks::select(table, others, &self.zone, &lname);
             let view = match &theirs {
-                Some((table, config)) => View::new(table, serial, config, now),
-                None => View::new(table, serial, &self.zone, now).with_v6(v6),
+                Some((theirs, config)) => View::new(theirs, serial, config, now).with_siblings(
+                    crate::networks::siblings(table, others, theirs, &config.domain),
+                ),
+                None => View::new(table, serial, &self.zone, now)
+                    .with_v6(v6)
+                    .with_siblings(crate::networks::siblings(
+                        table,
+                        others,
+                        table,
+                        &self.zone.domain,
+                    )),
             };
             outcome = Some(answer::respond(&request, client, &self.policy, &view));
         });

@@ -41,7 +41,7 @@ pub trait ZoneSource: Send + Sync + 'static {
 /// A table in memory with its own applied index, for tests and tools: every
 /// [`MemoryZoneSource::apply`] is one "log entry". It holds a DHCPv6 table
 /// and the other networks' tables beside the v4 one, and applies as the
-/// replica does (`v6::apply_with` around [`OtherNetworks::apply`], so
+/// replica does ([`OtherNetworks::apply_with_v6`], so
 /// `Command::InNetwork` builds the other networks' tables).
 #[derive(Debug)]
 pub struct MemoryZoneSource {
@@ -65,10 +65,7 @@ impl MemoryZoneSource {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
             let mut v6 = self.v6.write().unwrap_or_else(PoisonError::into_inner);
             let (table, _, others) = &mut *state;
-            let response =
-                raftmasq_state::v6::apply_with(table, &mut v6, command, |table, command| {
-                    others.apply(table, command)
-                });
+            let response = others.apply_with_v6(table, &mut v6, command);
             state.1 += 1;
             (response, state.1)
         };

@@ -24,6 +24,12 @@ pub(crate) fn zone_records(view: &View<'_>, zone: &Zone) -> Vec<Record> {
     match zone.kind {
         ZoneKind::Forward => {
             records.extend(rrs::glue(config, zone));
+            // Every network of the domain: each name is in one table, so
+            // the zone carries it once.
+            let siblings = view.siblings.iter().flat_map(|table| table.leases());
+            let live = live.chain(
+                siblings.filter(|l| l.state == LeaseState::Bound && l.expires_at > view.now),
+            );
             for lease in live {
                 let Some(label) = &lease.granted_name else {
                     continue;

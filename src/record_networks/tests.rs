@@ -223,3 +223,22 @@ fn a_removal_may_name_the_network_a_misplaced_record_sits_in() {
         place(&table, &others, a("db.lab", 5), None)
     );
 }
+
+#[test]
+fn a_record_named_for_a_network_sharing_a_domain_goes_to_the_zones_table() {
+    let (mut table, mut others) = cluster();
+    let init = Command::for_network(
+        "lxdbr1",
+        Command::Initialize {
+            settings: settings("172.21.0.0/24", "lxd"),
+        },
+    );
+    assert_eq!(others.apply(&mut table, &init), Response::Done);
+    // DNS answers `lxd` from default's table: the record lives there,
+    // whether lxdbr1 is named or not.
+    for network in [None, Some("lxdbr1"), Some("default")] {
+        let placed = place(&table, &others, a("www", 5), network).unwrap();
+        assert_eq!(placed.network, "default", "{network:?}");
+        assert_eq!(placed.record.name, "www.lxd");
+    }
+}

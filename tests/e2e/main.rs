@@ -41,6 +41,7 @@ mod package;
 mod records_file;
 mod relay;
 mod service;
+mod shared_domain;
 mod testbed;
 
 use std::path::Path;

@@ -177,12 +177,25 @@ fn duplicate_names_interfaces_and_domains_are_refused() {
         "dhcp.networks[0].interface",
         "already dhcp.interface (network default)'s",
     );
-    let config = parse(BASE).unwrap();
-    rejects(
-        &with_networks(&format!("{LAB}domain = \"{}\"\n", config.dns.domain)),
-        "dhcp.networks[0].domain",
-        "each network needs its own domain",
-    );
+}
+
+#[test]
+fn networks_may_share_a_domain_with_each_other_and_with_dns_domain() {
+    let base = parse(BASE).unwrap();
+    let second = LAB
+        .replace("\"lab\"", "\"lab2\"")
+        .replace("br-lab", "br-lab2")
+        .replace("10.1.0.", "10.2.0.");
+    // lab under the cluster's own domain, lab2 beside it under the same.
+    let shared = format!("domain = \"{}\"\n", base.dns.domain.to_uppercase());
+    let config = parse(&with_networks(&format!("{LAB}{shared}{second}{shared}"))).unwrap();
+    let domains: Vec<String> = config
+        .dhcp
+        .networks
+        .iter()
+        .map(|n| n.domain_under(&config.dns.domain).to_ascii_lowercase())
+        .collect();
+    assert_eq!(domains, [base.dns.domain.clone(), base.dns.domain.clone()]);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
-use raftmasq_state::v6::{self, V6Leases};
+use raftmasq_state::v6::V6Leases;
 use raftmasq_state::{
     Command, LeaseTable, NetworkAddresses, OneRangeTable, OtherNetworks, Response,
 };
@@ -74,9 +74,7 @@ impl Replica {
                     node,
                     address,
                 } => network_addresses.set((table, networks), network, *node, *address),
-                _ => v6::apply_with(table, v6, command, |table, command| {
-                    networks.apply(table, command)
-                }),
+                _ => networks.apply_with_v6(table, v6, command),
             })
             .collect()
     }

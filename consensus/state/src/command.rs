@@ -315,8 +315,9 @@ pub enum Rejection {
         other: String,
         other_subnet: ipnet::Ipv4Net,
     },
-    /// A new network's domain is another network's: a name would have two
-    /// owners (crate::networks).
+    /// No longer given: networks may share a domain, names are unique per
+    /// domain (crate::networks). Kept so that a response of an older node
+    /// still decodes.
     #[error(
         "network {network}'s domain {domain} is already network {other}'s; each network needs its own domain"
     )]

@@ -10,11 +10,20 @@
 //! unchanged. A command for another network travels as
 //! [`Command::InNetwork`].
 //!
-//! Across networks the state machine keeps two rules, checked when a network
-//! is initialised (subnets and domains are fixed afterwards, `SettingFixed`):
-//! - no two networks' subnets overlap, so no address can be in two networks;
-//! - no two networks share a domain, so every name has one owner (the
-//!   one-name-one-owner rule of a domain never has to span tables).
+//! Across networks the state machine keeps two rules (subnets and domains are
+//! fixed once a network is initialised, `SettingFixed`):
+//! - no two networks' subnets overlap, so no address can be in two networks
+//!   (checked when a network is initialised);
+//! - names are unique per domain, not per table: networks may share a domain
+//!   (`lxdbr0` and `lxdbr1` both under `lxd`), and a name one of them holds
+//!   (lease, reservation, static record, or the default network's DHCPv6
+//!   lease) is taken for the others, under the same `duplicate_hostnames`
+//!   policy as inside one table. While a command applies to a table, the
+//!   tables of the other networks of its domain are lent to it
+//!   (`LeaseTable::lent_domain`, moves, O(1) each) and taken back before
+//!   `apply` returns, as `v6::apply_with` lends the DHCPv6 names. The lend
+//!   is derived from the settings, the same on every replica, and never
+//!   reaches a snapshot.
 //!
 //! `Expire`, `NameMac` and `ForgetMac` sent without a network apply to every
 //! network: the clock is the cluster's, and an integration (LXD) knows a
@@ -112,6 +121,7 @@ impl OtherNetworks {
                 let mut total = 0;
                 let mut first = default.apply(command);
                 for table in self.tables.values_mut() {
+                    // Expiry grants no name: no lend needed.
                     if let Response::Expired { leases } = table.apply(command) {
                         total += leases;
                     }
@@ -122,15 +132,119 @@ impl OtherNetworks {
                 first
             }
             Command::NameMac { .. } | Command::ForgetMac { .. } => {
-                let first = default.apply(command);
-                for table in self.tables.values_mut() {
+                let first = self.apply_lent(default, DEFAULT_NETWORK, command);
+                let names: Vec<String> = self.tables.keys().cloned().collect();
+                for network in names {
                     // Each network names or forgets the MAC on its own; the
                     // answer is the default network's, as before networks.
-                    table.apply(command);
+                    self.apply_lent(default, &network, command);
                 }
                 first
             }
-            _ => default.apply(command),
+            _ => self.apply_lent(default, DEFAULT_NETWORK, command),
+        }
+    }
+
+    /// Applies one committed command to the whole replicated state: the
+    /// networks' tables and the default network's DHCPv6 leases (`v6`), as
+    /// [`crate::v6::apply_with`] around [`Self::apply`]. A v6 grant checks
+    /// its name against the default table, so that table is given the other
+    /// networks of its domain for the command (names are unique per domain).
+    pub fn apply_with_v6(
+        &mut self,
+        default: &mut LeaseTable,
+        v6: &mut crate::v6::V6Leases,
+        command: &Command,
+    ) -> Response {
+        if matches!(
+            command,
+            Command::BindV6 { .. } | Command::ReleaseV6 { .. } | Command::DeclineV6 { .. }
+        ) {
+            return self.with_domain_lent(default, DEFAULT_NETWORK, |table| {
+                crate::v6::apply_with(table, v6, command, |table, command| table.apply(command))
+            });
+        }
+        crate::v6::apply_with(default, v6, command, |table, command| {
+            self.apply(table, command)
+        })
+    }
+
+    /// Applies `command` to the table of `network` with the tables of the
+    /// other networks of its domain lent to it (see the module docs).
+    fn apply_lent(
+        &mut self,
+        default: &mut LeaseTable,
+        network: &str,
+        command: &Command,
+    ) -> Response {
+        if self.get(default, network).is_none() {
+            return Response::Rejected {
+                reason: Rejection::UnknownNetwork {
+                    network: network.to_string(),
+                },
+            };
+        }
+        self.with_domain_lent(default, network, |table| table.apply(command))
+    }
+
+    /// Runs `f` on the table of `network` (`default` when it has no table)
+    /// with the tables of the other networks of its domain lent to it; they
+    /// are back in place before this returns.
+    fn with_domain_lent<R>(
+        &mut self,
+        default: &mut LeaseTable,
+        network: &str,
+        f: impl FnOnce(&mut LeaseTable) -> R,
+    ) -> R {
+        let domain = self
+            .get(default, network)
+            .and_then(LeaseTable::settings)
+            .map(|s| s.domain.to_ascii_lowercase());
+        let same_domain = |table: &LeaseTable| {
+            domain.as_ref().is_some_and(|domain| {
+                table
+                    .settings()
+                    .is_some_and(|s| s.domain.eq_ignore_ascii_case(domain))
+            })
+        };
+        // Lent in the order of `all` (default first, then by name), so the
+        // first holder found is the same on every replica.
+        let mut lent_from = Vec::new();
+        let mut lent = Vec::new();
+        if network != DEFAULT_NETWORK && same_domain(default) {
+            lent_from.push(DEFAULT_NETWORK.to_string());
+            lent.push(std::mem::take(default));
+        }
+        for (name, table) in &mut self.tables {
+            if name != network && same_domain(table) {
+                lent_from.push(name.clone());
+                lent.push(std::mem::take(table));
+            }
+        }
+        let target = match self.tables.get_mut(network) {
+            Some(table) if network != DEFAULT_NETWORK => table,
+            _ => &mut *default,
+        };
+        target.lent_domain = lent;
+        let result = f(target);
+        let lent = std::mem::take(&mut target.lent_domain);
+        for (name, table) in lent_from.into_iter().zip(lent) {
+            if let Some(slot) = self.get_mut(default, &name) {
+                *slot = table;
+            }
+        }
+        result
+    }
+
+    fn get_mut<'a>(
+        &'a mut self,
+        default: &'a mut LeaseTable,
+        network: &str,
+    ) -> Option<&'a mut LeaseTable> {
+        if network == DEFAULT_NETWORK {
+            Some(default)
+        } else {
+            self.tables.get_mut(network)
         }
     }
 
@@ -167,17 +281,17 @@ impl OtherNetworks {
             }
             return Ok(response);
         }
-        let table = self
-            .tables
-            .get_mut(network)
-            .ok_or_else(|| Rejection::UnknownNetwork {
+        if !self.tables.contains_key(network) {
+            return Err(Rejection::UnknownNetwork {
                 network: network.to_string(),
-            })?;
-        Ok(table.apply(command))
+            });
+        }
+        Ok(self.apply_lent(default, network, command))
     }
 
-    /// A network being initialised must not overlap another's subnet nor
-    /// share its domain.
+    /// A network being initialised must not overlap another's subnet. It
+    /// may share another's domain: names stay unique across the domain
+    /// (see the module docs).
     fn check_new_network(
         &self,
         default: &LeaseTable,
@@ -199,13 +313,6 @@ impl OtherNetworks {
                     subnet: settings.subnet,
                     other: other.to_string(),
                     other_subnet: theirs.subnet,
-                });
-            }
-            if theirs.domain.eq_ignore_ascii_case(&settings.domain) {
-                return Err(Rejection::DomainShared {
-                    network: network.to_string(),
-                    domain: settings.domain.clone(),
-                    other: other.to_string(),
                 });
             }
         }

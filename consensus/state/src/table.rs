@@ -115,6 +115,12 @@ pub struct LeaseTable {
     /// networks' dispatch. Empty at rest, so it never reaches a snapshot or
     /// `==`.
     pub(crate) lent_v6_names: crate::v6::V6NameIndex,
+    /// The tables of the other networks that share this table's domain,
+    /// lent by [`crate::OtherNetworks::apply`] for the one command it
+    /// applies here and taken back after it (moves, O(1) each), so a grant
+    /// sees every holder of a name in its domain (names are unique per
+    /// domain, not per table). Empty at rest, like `lent_v6_names`.
+    pub(crate) lent_domain: Vec<LeaseTable>,
 }
 
 /// The hasher of the indexes DNS reads on every query (see `by_name`).
@@ -201,6 +207,11 @@ impl LeaseTable {
                 let domain = self.settings.as_ref().map_or("", |s| s.domain.as_str());
                 self.records.add(record, domain).map(|()| {
                     self.yield_name_to_record(&record.name);
+                    // The record's name is the domain's: a lease of another
+                    // network in it yields the name too.
+                    for other in &mut self.lent_domain {
+                        other.yield_name_to_record(&record.name);
+                    }
                     Response::Done
                 })
             }

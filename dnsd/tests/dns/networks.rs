@@ -38,6 +38,16 @@ async fn two_networks(domain: &str) -> Harness {
 
 /// Binds `name` in `lab` at 172.20.0.<n> for a MAC of its own.
 fn bind_lab(h: &Harness, n: u8, name: &str) {
+    assert_eq!(
+        bind_lab_as(h, n, name).as_deref(),
+        Some(name),
+        "names are per domain"
+    );
+}
+
+/// Binds a client asking for `name` in `lab` at 172.20.0.<n>; the name it
+/// was granted.
+fn bind_lab_as(h: &Harness, n: u8, name: &str) -> Option<String> {
     let mac = MacAddr([0x00, 0x16, 0x3e, 0x20, 0, n]);
     let response = h.apply(Command::InNetwork {
         network: "lab".into(),
@@ -55,12 +65,8 @@ fn bind_lab(h: &Harness, n: u8, name: &str) {
     });
     match response {
         Response::Lease { lease } => {
-            assert_eq!(
-                lease.granted_name.as_deref(),
-                Some(name),
-                "names are per domain"
-            );
             assert_eq!(lease.address, lab_ip(n));
+            lease.granted_name
         }
         other => panic!("bind in lab failed: {other:?}"),
     }
@@ -132,6 +138,58 @@ async fn each_network_answers_its_own_domain_and_reverse_zone() {
 
     let apex = h.udp(&query("lab.lxd.", RecordType::SOA)).await;
     assert_eq!(apex.answers[0].name.to_ascii(), "lab.lxd.");
+}
+
+/// `lab` in the cluster's own domain `lxd`: one zone, each name in one table.
+#[tokio::test]
+async fn networks_sharing_a_domain_answer_one_zone() {
+    let h = two_networks("lxd").await;
+    h.bind(10, "c1");
+    assert_eq!(bind_lab_as(&h, 10, "c1").as_deref(), Some("c1-2"));
+    assert_eq!(bind_lab_as(&h, 11, "web").as_deref(), Some("web"));
+    for (name, want) in [
+        ("c1.lxd.", vec![ip(10)]),
+        ("c1-2.lxd.", vec![lab_ip(10)]),
+        ("web.lxd.", vec![lab_ip(11)]),
+    ] {
+        let udp = h.udp(&query(name, RecordType::A)).await;
+        assert_eq!(a_records(&udp), want, "{name} over UDP");
+        assert!(udp.metadata.authoritative, "{name}");
+        let tcp = h.tcp(&query(name, RecordType::A)).await;
+        assert_eq!(a_records(&tcp[0]), want, "{name} over TCP");
+    }
+    // NXDOMAIN only when no network of the domain holds the name.
+    let missing = h.udp(&query("nobody.lxd.", RecordType::A)).await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(missing.authorities[0].name.to_ascii(), "lxd.");
+    // Each subnet keeps its reverse zone, naming into the shared domain.
+    for (reverse, target) in [
+        ("10.0.20.172.in-addr.arpa.", "c1-2.lxd."),
+        ("10.0.16.172.in-addr.arpa.", "c1.lxd."),
+    ] {
+        let ptr = h.udp(&query(reverse, RecordType::PTR)).await;
+        assert_eq!(ptr_targets(&ptr), vec![target.to_string()], "{reverse}");
+    }
+    // The zone's transfer carries every network's names, each once.
+    let messages = h.tcp(&query("lxd.", RecordType::AXFR)).await;
+    let mut a: Vec<_> = messages
+        .iter()
+        .flat_map(|m| m.answers.clone())
+        .filter_map(|r| match &r.data {
+            // Leases only: the name servers' glue (ns1, ns2, ...) aside.
+            RData::A(a) if !r.name.to_ascii().starts_with("ns") => Some((r.name.to_ascii(), a.0)),
+            _ => None,
+        })
+        .collect();
+    a.sort();
+    assert_eq!(
+        a,
+        vec![
+            ("c1-2.lxd.".to_string(), lab_ip(10)),
+            ("c1.lxd.".to_string(), ip(10)),
+            ("web.lxd.".to_string(), lab_ip(11)),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -39,6 +39,48 @@ impl LeaseTable {
             return Some((ClientId::from_mac(owner), address));
         }
         self.v6_name_owner(name, mac)
+            .or_else(|| self.domain_name_owner(name, mac))
+    }
+
+    /// The owner of `name` in another network of this domain (lent for this
+    /// command, see `lent_domain`): its bound lease, its reservation, or the
+    /// DHCPv6 lease of another machine the default network holds. Another
+    /// network's lease or reservation owns the name whatever its MAC: two
+    /// tables never hold one name, so DNS has one answer for it.
+    pub(super) fn domain_name_owner(
+        &self,
+        name: &str,
+        mac: MacAddr,
+    ) -> Option<(ClientId, Ipv4Addr)> {
+        self.lent_domain.iter().find_map(|other| {
+            if let Some(&(address, _)) = other.by_name.get(name)
+                && let Some(lease) = other.leases.get(&address)
+            {
+                return Some((lease.client_id.clone(), address));
+            }
+            if let Some(&owner) = other.reserved_names.get(name) {
+                let address = other.reservations.get(&owner)?.address;
+                return Some((ClientId::from_mac(owner), address));
+            }
+            other.v6_name_owner(name, mac)
+        })
+    }
+
+    /// Whether another network of this domain (lent) holds `name` in any
+    /// way: a lease, a reservation, or a DHCPv6 lease beside it.
+    fn held_in_domain(&self, name: &str) -> bool {
+        self.lent_domain
+            .iter()
+            .any(|other| other.names.contains(name) || other.lent_v6_names.contains_key(name))
+    }
+
+    /// How many names the other networks of this domain hold: a bound for
+    /// the suffix walk.
+    fn domain_name_count(&self) -> usize {
+        self.lent_domain
+            .iter()
+            .map(|other| other.names.len() + other.lent_v6_names.len())
+            .sum()
     }
 
     /// The owner of `name` among the DHCPv6 leases (lent for this command,
@@ -58,7 +100,7 @@ impl LeaseTable {
     /// no other client's v4 lease or reservation, no other machine's v6
     /// lease, not the zone's.
     pub(crate) fn name_free_for(&self, name: &str, mac: Option<MacAddr>) -> bool {
-        if self.is_zone_name(name) {
+        if self.is_zone_name(name) || self.held_in_domain(name) {
             return false;
         }
         if let Some(&(address, _)) = self.by_name.get(name)
@@ -101,7 +143,13 @@ impl LeaseTable {
     /// that `/etc/hosts` has). A single label can never be the apex itself.
     pub(crate) fn is_zone_name(&self, label: &str) -> bool {
         let domain = self.settings.as_ref().map_or("", |s| s.domain.as_str());
-        is_name_server_label(label) || !self.records.named(&format!("{label}.{domain}")).is_empty()
+        let owner = format!("{label}.{domain}");
+        is_name_server_label(label)
+            || !self.records.named(&owner).is_empty()
+            || self
+                .lent_domain
+                .iter()
+                .any(|other| !other.records.named(&owner).is_empty())
     }
 
     /// A static record was added under `record_name`: if that is a lease's
@@ -157,8 +205,12 @@ impl LeaseTable {
         };
         let instead = match policy {
             HostnamePolicy::Suffix => {
+                // Taken elsewhere: by a v6 lease, or in another network
+                // of the domain.
                 let v6 = &self.lent_v6_names;
-                self.first_free_suffixed_both(&desired, |n| v6.contains_key(n), v6.len())
+                let taken = |n: &str| v6.contains_key(n) || self.held_in_domain(n);
+                let count = v6.len() + self.domain_name_count();
+                self.first_free_suffixed_both(&desired, taken, count)
             }
             HostnamePolicy::Reject => None,
         };

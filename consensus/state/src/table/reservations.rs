@@ -59,6 +59,18 @@ impl LeaseTable {
                 if let Some((client, _)) = self.v6_name_owner(&name, mac) {
                     return Err(Rejection::HostnameInUse { name, client });
                 }
+                // Names are unique per domain: another network of this
+                // domain holds it (reserved there, or leased).
+                if let Some(other) = self
+                    .lent_domain
+                    .iter()
+                    .find_map(|other| other.reserved_names.get(&name))
+                {
+                    return Err(Rejection::HostnameReserved { name, mac: *other });
+                }
+                if let Some((client, _)) = self.domain_name_owner(&name, mac) {
+                    return Err(Rejection::HostnameInUse { name, client });
+                }
                 Some(name)
             }
         };

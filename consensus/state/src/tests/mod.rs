@@ -8,6 +8,7 @@ mod fill;
 mod invariants;
 mod networks;
 mod prop;
+mod shared_domain;
 mod unit;
 
 use std::net::Ipv4Addr;

@@ -567,3 +567,53 @@ proptest! {
         prop_assert_eq!(back, v6);
     }
 }
+
+/// Names are unique per domain across networks and families: with a second
+/// network `lxdbr1` in the default network's domain, a v6 grant treats a
+/// name lxdbr1 holds as taken, and lxdbr1's v4 grant treats a v6 name so.
+#[test]
+fn v6_names_are_unique_across_the_networks_of_the_domain() {
+    use crate::OtherNetworks;
+    let mut v4 = table(HostnamePolicy::Suffix);
+    let mut v6 = V6Leases::default();
+    let mut others = OtherNetworks::default();
+    let mut lxdbr1 = v4.settings().unwrap().clone();
+    lxdbr1.subnet = "10.1.0.0/27".parse().unwrap();
+    lxdbr1.ranges = vec![crate::settings::AddressRange {
+        start: std::net::Ipv4Addr::new(10, 1, 0, 2),
+        end: std::net::Ipv4Addr::new(10, 1, 0, 9),
+    }];
+    let init = Command::for_network("lxdbr1", Command::Initialize { settings: lxdbr1 });
+    assert_eq!(
+        others.apply_with_v6(&mut v4, &mut v6, &init),
+        Response::Done
+    );
+    let bind4 = |n: u8, name: &str| {
+        Command::for_network(
+            "lxdbr1",
+            Command::Bind {
+                request: request(n, Some(name), None),
+                now: 10,
+                lease_time_secs: None,
+            },
+        )
+    };
+    let bind6 = |n: u8, name: &str| Command::BindV6 {
+        request: v6_request(n, 0, Some(name), ANY),
+        range: RANGE,
+        now: 10,
+        lease_time_secs: 60,
+    };
+    let held = others.apply_with_v6(&mut v4, &mut v6, &bind4(1, "c1"));
+    assert!(matches!(held, Response::Lease { .. }), "{held:?}");
+    let suffixed = lease(others.apply_with_v6(&mut v4, &mut v6, &bind6(2, "c1")));
+    assert_eq!(suffixed.name.as_deref(), Some("c1-2"));
+    let web6 = lease(others.apply_with_v6(&mut v4, &mut v6, &bind6(3, "web")));
+    assert_eq!(web6.name.as_deref(), Some("web"));
+    let Response::Lease { lease: web4 } = others.apply_with_v6(&mut v4, &mut v6, &bind4(4, "web"))
+    else {
+        panic!("expected a lease");
+    };
+    assert_eq!(web4.granted_name.as_deref(), Some("web-2"));
+    assert!(v4.lent_domain.is_empty() && v4.lent_v6_names.is_empty());
+}
