@@ -248,14 +248,28 @@ const RENEW_WAIT: Duration = Duration::from_secs(15);
 /// POSTs a settings change through `host`'s node; the answer (changed keys,
 /// or the API's error).
 fn set(cluster: &TestbedCluster, host: u8, key: &str, value: &str) -> Value {
-    let body = serde_json::json!({ "values": { key: value } });
+    set_in(cluster, host, None, key, value)
+}
+
+/// [`set`] for `network` (`None`: as older clients, without the field).
+pub(crate) fn set_in(
+    cluster: &TestbedCluster,
+    host: u8,
+    network: Option<&str>,
+    key: &str,
+    value: &str,
+) -> Value {
+    let mut body = serde_json::json!({ "values": { key: value } });
+    if let Some(network) = network {
+        body["network"] = network.into();
+    }
     cluster
         .post(host, "/api/v1/settings", &body)
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()))
 }
 
 #[track_caller]
-fn changed(answer: &Value, key: &str) {
+pub(crate) fn changed(answer: &Value, key: &str) {
     assert!(
         answer["changed"]
             .as_array()

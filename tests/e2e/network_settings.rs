@@ -22,6 +22,7 @@ use raftmasq_tests::wall_ms;
 use serde_json::Value;
 
 use crate::dnsctl::{dnsctl, eventually, logs, runtime, start, wait_leader};
+use crate::live_settings::changed;
 use crate::networks::{LAB, add_lab_network};
 
 /// The cluster's value of `key` in a settings view.
@@ -388,20 +389,7 @@ const RENEW_WAIT: Duration = Duration::from_secs(15);
 
 /// POSTs a settings change for `network` through `host`'s node.
 fn set(cluster: &TestbedCluster, host: u8, network: &str, key: &str, value: &str) -> Value {
-    let body = serde_json::json!({ "network": network, "values": { key: value } });
-    cluster
-        .post(host, "/api/v1/settings", &body)
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()))
-}
-
-#[track_caller]
-fn changed(answer: &Value, key: &str) {
-    assert!(
-        answer["changed"]
-            .as_array()
-            .is_some_and(|list| list.iter().any(|c| c["key"] == key)),
-        "{key} not changed: {answer}"
-    );
+    crate::live_settings::set_in(cluster, host, Some(network), key, value)
 }
 
 fn lab_octet(lease: &Value) -> Option<u8> {
