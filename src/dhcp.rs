@@ -143,8 +143,26 @@ impl NodeCluster {
             .network_addresses(&self.network, Some(self.server_id))
     }
 
-    fn build_server_config(&self, members: Vec<Ipv4Addr>) -> (CacheKey, Arc<ServerConfig>) {
+    /// Whether the registrations on this network are still `cached`, read
+    /// in place: asked for every datagram, so nothing is allocated.
+    fn registrations_unchanged(&self, cached: &[(u64, Ipv4Addr)]) -> bool {
+        let replica = self.node.replica().read();
+        replica
+            .network_addresses
+            .on(&self.network)
+            .eq(cached.iter().copied())
+    }
+
+    fn build_server_config(&self) -> (CacheKey, Arc<ServerConfig>) {
         let membership_log_id = *self.node.metrics().membership_config.log_id();
+        let registered: Vec<(u64, Ipv4Addr)> = self
+            .node
+            .replica()
+            .read()
+            .network_addresses
+            .on(&self.network)
+            .collect();
+        let members = self.network_members();
         let list = dns_server_list(&self.node, self.dns_servers.as_deref());
         let mut options = self.options.clone();
         options.dns_servers = list.servers;
@@ -164,7 +182,7 @@ impl NodeCluster {
             if self.dns_servers.is_none() {
                 options.dns_servers = members.clone();
             }
-            members.clone()
+            members
         };
         let config = ServerConfig {
             node_id: self.node.id(),
@@ -175,13 +193,13 @@ impl NodeCluster {
             denied_hostnames: self.denied_hostnames.clone(),
             unknown_renewals_max_percent: self.unknown_renewals_max_percent,
         };
-        ((membership_log_id, members), Arc::new(config))
+        ((membership_log_id, registered), Arc::new(config))
     }
 }
 
 /// What a network's cached server config was built from: the membership's
-/// log id and the members' addresses on the network.
-type CacheKey = (Option<LogId>, Vec<Ipv4Addr>);
+/// log id and the members' registered addresses on the network.
+type CacheKey = (Option<LogId>, Vec<(u64, Ipv4Addr)>);
 
 /// The DNS servers (option 6) leases get, and what they were made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,10 +322,12 @@ impl Cluster for NodeCluster {
             .borrow()
             .membership_config
             .log_id();
-        let members = self.network_members();
         let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
-        if cached.0.0 != current || cached.0.0.is_none() || cached.0.1 != members {
-            *cached = self.build_server_config(members);
+        if cached.0.0 != current
+            || cached.0.0.is_none()
+            || !self.registrations_unchanged(&cached.0.1)
+        {
+            *cached = self.build_server_config();
         }
         cached.1.clone()
     }

@@ -11,8 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use raftmasq_consensus::state::{
-    AddressRange, ClientId, ClusterSettings, Command, DEFAULT_NETWORK, LeaseRequest, LeaseTable,
-    MacAddr, Response,
+    AddressRange, ClusterSettings, Command, DEFAULT_NETWORK, LeaseTable, Response,
 };
 use raftmasq_consensus::store::{read_replica, snapshot_format};
 use raftmasq_consensus::{
@@ -49,30 +48,12 @@ fn snapshot_slot(dir: &Path) -> Vec<u8> {
 
 /// The second network of these tests: 10.1.0.0/24 in domain lab.lxd.
 fn lab_settings() -> ClusterSettings {
-    ClusterSettings {
-        subnet: "10.1.0.0/24".parse().expect("subnet"),
-        ranges: vec![AddressRange {
-            start: Ipv4Addr::new(10, 1, 0, 10),
-            end: Ipv4Addr::new(10, 1, 0, 200),
-        }],
-        domain: "lab.lxd".into(),
-        ..support::settings()
-    }
+    support::lab_settings()
 }
 
+/// Client `0x100 + last` (MAC 02:00:00:00:01:LAST) asking for `name`.
 fn bind(last: u8, name: &str) -> Command {
-    let mac = MacAddr([0x02, 0, 0, 0, 1, last]);
-    Command::Bind {
-        request: LeaseRequest {
-            client_id: ClientId::from_mac(mac),
-            mac,
-            hostname: Some(name.into()),
-            requested_address: None,
-            seen_by: Some(1),
-        },
-        now: 0,
-        lease_time_secs: None,
-    }
+    support::bind_named(0x100 + u32::from(last), name, 0)
 }
 
 fn granted(response: Response) -> Ipv4Addr {

@@ -9,9 +9,7 @@ mod support;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use raftmasq_consensus::state::{
-    AddressRange, ClientId, ClusterSettings, Command, LeaseRequest, MacAddr, Rejection, Response,
-};
+use raftmasq_consensus::state::{AddressRange, ClusterSettings, Command, Rejection, Response};
 use raftmasq_consensus::store::{read_replica, snapshot_format};
 use raftmasq_consensus::{
     ClusterClock, ClusterLink, ClusterNode, ClusterNodeConfig, ClusterToken, Links, Member,
@@ -40,27 +38,13 @@ fn range(start: u8, end: u8) -> AddressRange {
 
 /// `lab` as the fixture's file wrote it: 10.1.0.0/24, one range.
 fn lab_settings() -> ClusterSettings {
-    ClusterSettings {
-        subnet: "10.1.0.0/24".parse().expect("subnet"),
-        ranges: vec![range(10, 200)],
-        domain: "lab.lxd".into(),
-        ..support::settings()
-    }
+    support::lab_settings()
 }
 
+/// Client `0x200 + last` (MAC 02:00:00:00:02:LAST, none of the fixture's)
+/// asking for `name`.
 fn bind(last: u8, name: &str) -> Command {
-    let mac = MacAddr([0x02, 0, 0, 0, 2, last]);
-    Command::Bind {
-        request: LeaseRequest {
-            client_id: ClientId::from_mac(mac),
-            mac,
-            hostname: Some(name.into()),
-            requested_address: None,
-            seen_by: Some(1),
-        },
-        now: 0,
-        lease_time_secs: None,
-    }
+    support::bind_named(0x200 + u32::from(last), name, 0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -496,18 +496,37 @@ pub fn client_mac(n: u32) -> raftmasq_consensus::state::MacAddr {
 
 /// A `Bind` for client `n` (hostname `c{n}`), any address.
 pub fn bind(n: u32) -> raftmasq_consensus::state::Command {
+    bind_named(n, &format!("c{n}"), 1_000)
+}
+
+/// A `Bind` for client `n` asking for `name`, any address, at `now`.
+pub fn bind_named(n: u32, name: &str, now: u64) -> raftmasq_consensus::state::Command {
     use raftmasq_consensus::state::{ClientId, Command, LeaseRequest};
     let mac = client_mac(n);
     Command::Bind {
         request: LeaseRequest {
             client_id: ClientId::from_mac(mac),
             mac,
-            hostname: Some(format!("c{n}")),
+            hostname: Some(name.into()),
             requested_address: None,
             seen_by: Some(1),
         },
-        now: 1_000,
+        now,
         lease_time_secs: None,
+    }
+}
+
+/// The second network of the network tests (and of the format-2 fixture):
+/// `lab`, 10.1.0.0/24, range 10.1.0.10-10.1.0.200, domain lab.lxd.
+pub fn lab_settings() -> ClusterSettings {
+    ClusterSettings {
+        subnet: "10.1.0.0/24".parse().expect("subnet"),
+        ranges: vec![AddressRange {
+            start: Ipv4Addr::new(10, 1, 0, 10),
+            end: Ipv4Addr::new(10, 1, 0, 200),
+        }],
+        domain: "lab.lxd".into(),
+        ..settings()
     }
 }
 
