@@ -156,11 +156,20 @@ async fn promote_and_demote_with_their_safety_rules() {
     })
     .await;
     // Promotion refuses a learner the leader has not replicated to yet
-    // (`NotCaughtUp`, a safety rule): wait until it has caught up, as an
-    // operator would see in `dnsctl status`. (Without this the test raced
-    // the first replication to the new learner and failed now and then.)
-    let last = cluster.last_applied(leader);
-    cluster.applied_at_least(4, last).await;
+    // (`NotCaughtUp`, a safety rule, read from the leader's replication
+    // metrics): wait until the leader sees it matched, as an operator would
+    // in `dnsctl status`. (Without this the test raced the first
+    // replication to the new learner and failed now and then.)
+    eventually("the leader has replicated to node 4", || {
+        cluster
+            .node(leader)
+            .metrics()
+            .replication
+            .as_ref()
+            .and_then(|replication| replication.get(&4).copied().flatten())
+            .is_some_and(|matched| matched.index > 0)
+    })
+    .await;
 
     // Promote the learner: it votes, and its bridge address is listed.
     assert_eq!(
